@@ -1,0 +1,226 @@
+"""Request, decision and draft models with their validation rules.
+
+Routes validate what people send; activities validate what the writer
+returns. Both use these functions, so one rule lives in one place.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Optional
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_JSON_DEPTH = 20
+MAX_TOPIC_CHARS = 2_000
+MAX_FEEDBACK_CHARS = 4_000
+MAX_TITLE_CHARS = 300
+MAX_CONTENT_CHARS = 20_000
+MIN_REVIEW_ATTEMPTS, MAX_REVIEW_ATTEMPTS = 1, 10
+DEFAULT_REVIEW_ATTEMPTS = 3
+DEFAULT_TIMEOUT_HOURS = 72.0
+MAX_TIMEOUT_HOURS = 720.0
+MAX_AGENT_MESSAGE_CHARS = 8_000
+
+APPROVAL_EVENT = "ApprovalEvent"
+
+_INSTANCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class ValidationError(ValueError):
+    """User input that cannot be accepted; the message is safe to return to the caller."""
+
+
+def parse_json_body(body: bytes) -> Any:
+    if len(body) > MAX_BODY_BYTES:
+        raise ValidationError(f"request body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("request body is not valid UTF-8") from None
+    if not text.strip():
+        raise ValidationError("request body is empty; send a JSON object")
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValidationError("request body is nested too deeply") from None
+    except ValueError as exc:
+        raise ValidationError(f"request body is not valid JSON: {exc}") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise ValidationError(f"request body is nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def parse_json_object(body: bytes) -> dict:
+    value = parse_json_body(body)
+    if not isinstance(value, dict):
+        raise ValidationError(f"request body must be a JSON object, got {_json_type(value)}")
+    return value
+
+
+def validate_instance_id(instance_id: str) -> str:
+    if not _INSTANCE_ID.match(instance_id or ""):
+        raise ValidationError(
+            "instance id must be 1-100 characters of letters, digits, '_', '.', ':' or '-'")
+    return instance_id
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not allowed")
+
+
+def _depth(value: Any, level: int = 1) -> int:
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level)
+    return level
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean",
+            type(None): "null"}.get(type(value), "number")
+
+
+def _text(obj: dict, key: str, *, limit: int, required: bool, default: str = "") -> str:
+    value = obj.get(key, None)
+    if value is None:
+        if required:
+            raise ValidationError(f"'{key}' is required")
+        return default
+    if not isinstance(value, str):
+        raise ValidationError(f"'{key}' must be a string, got {_json_type(value)}")
+    value = value.strip()
+    if required and not value:
+        raise ValidationError(f"'{key}' must not be blank")
+    if len(value) > limit:
+        raise ValidationError(f"'{key}' must be at most {limit} characters, got {len(value)}")
+    if _CONTROL_CHARS.search(value):
+        raise ValidationError(f"'{key}' must not contain control characters")
+    return value
+
+
+def _integer(obj: dict, key: str, *, low: int, high: int, default: Optional[int]) -> Optional[int]:
+    value = obj.get(key, None)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"'{key}' must be an integer, got {_json_type(value)} {value!r}")
+    if not low <= value <= high:
+        raise ValidationError(f"'{key}' must be between {low} and {high}, got {value}")
+    return value
+
+
+def _reject_unknown(obj: dict, allowed: set[str]) -> None:
+    unknown = sorted(set(obj) - allowed)
+    if unknown:
+        raise ValidationError(f"unknown field(s): {', '.join(unknown)}")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    topic: str
+    max_review_attempts: int = DEFAULT_REVIEW_ATTEMPTS
+    approval_timeout_hours: float = DEFAULT_TIMEOUT_HOURS
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "RunRequest":
+        _reject_unknown(obj, {"topic", "max_review_attempts", "approval_timeout_hours"})
+        topic = _text(obj, "topic", limit=MAX_TOPIC_CHARS, required=True)
+        attempts = _integer(obj, "max_review_attempts", low=MIN_REVIEW_ATTEMPTS,
+                            high=MAX_REVIEW_ATTEMPTS, default=DEFAULT_REVIEW_ATTEMPTS)
+        hours = obj.get("approval_timeout_hours", DEFAULT_TIMEOUT_HOURS)
+        if isinstance(hours, bool) or not isinstance(hours, (int, float)):
+            raise ValidationError(
+                f"'approval_timeout_hours' must be a number, got {_json_type(hours)}")
+        if not math.isfinite(hours) or not 0 < hours <= MAX_TIMEOUT_HOURS:
+            raise ValidationError(
+                f"'approval_timeout_hours' must be greater than 0 and at most {MAX_TIMEOUT_HOURS:g}")
+        return cls(topic, attempts, float(hours))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A reviewer's verdict on the draft of one round."""
+    approved: bool
+    feedback: str = ""
+    round: Optional[int] = None
+    by: str = "key"
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "Decision":
+        _reject_unknown(obj, {"approved", "feedback", "round"})
+        approved = obj.get("approved")
+        if not isinstance(approved, bool):
+            raise ValidationError(
+                "'approved' is required and must be a JSON boolean (true or false), "
+                f"got {_json_type(approved)}")
+        feedback = _text(obj, "feedback", limit=MAX_FEEDBACK_CHARS, required=False)
+        round_ = _integer(obj, "round", low=1, high=MAX_REVIEW_ATTEMPTS, default=None)
+        return cls(approved, feedback, round_)
+
+    @classmethod
+    def from_event(cls, payload: Any) -> Optional["Decision"]:
+        """Read an ApprovalEvent payload; None when it is not a well-formed decision."""
+        if not isinstance(payload, dict):
+            return None
+        try:
+            decision = cls.from_json({k: payload[k] for k in ("approved", "feedback", "round")
+                                      if k in payload})
+        except ValidationError:
+            return None
+        by = payload.get("by")
+        return cls(decision.approved, decision.feedback, decision.round,
+                   by if isinstance(by, str) and by else "key")
+
+    def to_event(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Draft:
+    title: str
+    content: str
+
+    @classmethod
+    def from_json(cls, obj: Any) -> "Draft":
+        if not isinstance(obj, dict):
+            raise ValidationError(f"draft must be a JSON object, got {_json_type(obj)}")
+        title = _text(obj, "title", limit=MAX_TITLE_CHARS, required=True)
+        content = obj.get("content")
+        if not isinstance(content, str) or not content.strip():
+            raise ValidationError("draft 'content' is required and must be a non-empty string")
+        if len(content) > MAX_CONTENT_CHARS:
+            raise ValidationError(f"draft 'content' must be at most {MAX_CONTENT_CHARS} characters")
+        return cls(title, content.strip())
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AgentMessage:
+    message: str
+    thread_id: Optional[str] = None
+    wait_for_response: Optional[bool] = None
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "AgentMessage":
+        _reject_unknown(obj, {"message", "thread_id", "wait_for_response"})
+        message = _text(obj, "message", limit=MAX_AGENT_MESSAGE_CHARS, required=True)
+        thread_id = obj.get("thread_id")
+        if thread_id is not None:
+            if not isinstance(thread_id, str):
+                raise ValidationError("'thread_id' must be a string")
+            validate_instance_id(thread_id)
+        wait = obj.get("wait_for_response")
+        if wait is not None and not isinstance(wait, bool):
+            raise ValidationError("'wait_for_response' must be a JSON boolean")
+        return cls(message, thread_id, wait)
+
+    @classmethod
+    def from_text(cls, text: str) -> "AgentMessage":
+        return cls.from_json({"message": text})
+

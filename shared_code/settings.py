@@ -1,0 +1,128 @@
+"""Every application setting the app reads, in one place.
+
+Activities and routes call ``load_settings()``; nothing else reads the
+environment. ``SETTINGS`` is the catalogue that the docs, the sample settings
+file and the infrastructure checks are compared against.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    name: str
+    description: str
+    default: Optional[str] = None
+    secret: bool = False
+
+
+SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec("AZURE_OPENAI_ENDPOINT", "Azure OpenAI endpoint, e.g. https://NAME.openai.azure.com/"),
+    SettingSpec("AZURE_OPENAI_DEPLOYMENT", "Chat model deployment name (alias: AZURE_OPENAI_CHAT_DEPLOYMENT_NAME)"),
+    SettingSpec("AZURE_OPENAI_API_KEY", "API key; leave unset to use Entra ID (managed identity or az login)", secret=True),
+    SettingSpec("AZURE_OPENAI_API_VERSION", "Azure OpenAI data-plane API version", default="2024-10-21"),
+    SettingSpec("AZURE_CLIENT_ID", "Client id of the user-assigned managed identity (Azure only)"),
+    SettingSpec("OPENAI_BASE_URL", "Any OpenAI-compatible server instead of Azure (Ollama, vLLM, llama.cpp)"),
+    SettingSpec("OPENAI_API_KEY", "Key for OPENAI_BASE_URL", secret=True),
+    SettingSpec("OPENAI_MODEL", "Model name for OPENAI_BASE_URL"),
+    SettingSpec("HITL_WRITER", "'openai' (default) or 'offline' for the deterministic demo writer", default="openai"),
+    SettingSpec("HITL_WRITER_TIMEOUT_SECONDS", "Timeout of one writer request", default="60"),
+    SettingSpec("HITL_WRITER_MAX_RETRIES", "Client-side retries of one writer request (429, 5xx, timeouts)", default="2"),
+    SettingSpec("HITL_PUBLIC_BASE_URL", "Base URL used in links sent to reviewers (default: https://$WEBSITE_HOSTNAME, else http://localhost:7071)"),
+    SettingSpec("HITL_PUBLISH_DIR", "Folder that receives published content", default=".published"),
+    SettingSpec("TASKHUB_NAME", "Durable task hub name (host.json reads %TASKHUB_NAME%)", default="HitlReviewHub"),
+)
+
+_ALIASES = {"AZURE_OPENAI_DEPLOYMENT": ("AZURE_OPENAI_CHAT_DEPLOYMENT_NAME",)}
+_DEFAULTS = {spec.name: spec.default for spec in SETTINGS}
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or malformed. The message never contains a secret value."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    azure_openai_endpoint: str
+    azure_openai_deployment: str
+    azure_openai_api_key: str
+    azure_openai_api_version: str
+    azure_client_id: str
+    openai_base_url: str
+    openai_api_key: str
+    openai_model: str
+    writer_mode: str
+    writer_timeout_seconds: float
+    writer_max_retries: int
+    public_base_url: str
+    publish_dir: str
+    website_hostname: str
+
+    @property
+    def writer_backend(self) -> str:
+        """Which writer will run: 'offline', 'azure', 'openai' or 'unconfigured'."""
+        if self.writer_mode == "offline":
+            return "offline"
+        if self.azure_openai_endpoint:
+            return "azure"
+        if self.openai_base_url:
+            return "openai"
+        return "unconfigured"
+
+    def secret_values(self) -> list[str]:
+        return [v for v in (self.azure_openai_api_key, self.openai_api_key) if v]
+
+
+def _read(env: Mapping[str, str], name: str) -> str:
+    for key in (name, *_ALIASES.get(name, ())):
+        value = env.get(key, "").strip()
+        if value:
+            return value
+    return _DEFAULTS.get(name) or ""
+
+
+def _number(env: Mapping[str, str], name: str, kind, low: float, high: float):
+    raw = _read(env, name)
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name} must be between {low} and {high}, got {raw!r}")
+    return value
+
+
+def _public_base_url(env: Mapping[str, str]) -> str:
+    explicit = _read(env, "HITL_PUBLIC_BASE_URL")
+    if explicit:
+        return explicit.rstrip("/")
+    hostname = env.get("WEBSITE_HOSTNAME", "").strip()
+    if hostname and not hostname.startswith(("localhost", "127.0.0.1")):
+        return f"https://{hostname}"
+    return "http://localhost:7071"
+
+
+def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
+    env = os.environ if env is None else env
+    writer_mode = _read(env, "HITL_WRITER").lower()
+    if writer_mode not in ("openai", "offline"):
+        raise ConfigurationError(f"HITL_WRITER must be 'openai' or 'offline', got {writer_mode!r}")
+    return Settings(
+        azure_openai_endpoint=_read(env, "AZURE_OPENAI_ENDPOINT"),
+        azure_openai_deployment=_read(env, "AZURE_OPENAI_DEPLOYMENT"),
+        azure_openai_api_key=_read(env, "AZURE_OPENAI_API_KEY"),
+        azure_openai_api_version=_read(env, "AZURE_OPENAI_API_VERSION"),
+        azure_client_id=_read(env, "AZURE_CLIENT_ID"),
+        openai_base_url=_read(env, "OPENAI_BASE_URL"),
+        openai_api_key=_read(env, "OPENAI_API_KEY"),
+        openai_model=_read(env, "OPENAI_MODEL"),
+        writer_mode=writer_mode,
+        writer_timeout_seconds=_number(env, "HITL_WRITER_TIMEOUT_SECONDS", float, 1, 600),
+        writer_max_retries=_number(env, "HITL_WRITER_MAX_RETRIES", int, 0, 10),
+        public_base_url=_public_base_url(env),
+        publish_dir=_read(env, "HITL_PUBLISH_DIR"),
+        website_hostname=env.get("WEBSITE_HOSTNAME", ""),
+    )
