@@ -1,0 +1,79 @@
+"""Activity: publish approved content as <HITL_PUBLISH_DIR>/<instance_id>.json.
+
+Durable Functions runs activities at least once, so publishing is idempotent:
+the record is written to a temporary file and hard-linked into place, which
+either creates the complete file or fails because it already exists.
+"""
+import json
+import logging
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import azure.durable_functions as df
+
+from shared_code.models import Draft, ValidationError, validate_instance_id
+from shared_code.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+bp = df.Blueprint()
+
+
+@bp.activity_trigger(input_name="request")
+def publish_content(request: dict) -> dict:
+    """{"instance_id", "title", "content", "rounds"} -> {"published_at", "location", "already_published"}."""
+    return publish(request, load_settings())
+
+
+def publish(request: dict, settings: Settings) -> dict:
+    instance_id = request.get("instance_id")
+    if not isinstance(instance_id, str):
+        raise ValidationError("instance id must be a string")
+    validate_instance_id(instance_id)
+    draft = Draft.from_json({"title": request.get("title"), "content": request.get("content")})
+    rounds = request.get("rounds")
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValidationError("'rounds' must be a positive integer")
+
+    folder = Path(settings.publish_dir).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{instance_id}.json"
+    record = {"instance_id": instance_id, **draft.to_json(), "rounds": rounds,
+              "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if _create_exclusively(target, record):
+        log.info("published %s (%d rounds) to %s", instance_id, rounds, target)
+        return {"published_at": record["published_at"], "location": str(target),
+                "already_published": False}
+    existing = _read_record(target)
+    log.info("%s was already published at %s; not publishing again", instance_id,
+             existing["published_at"])
+    return {"published_at": existing["published_at"], "location": str(target),
+            "already_published": True}
+
+
+def _create_exclusively(target: Path, record: dict) -> bool:
+    """Write ``record`` to ``target`` unless it exists; readers never see a partial file."""
+    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as temp:
+            json.dump(record, temp, ensure_ascii=False, indent=2)
+            temp.flush()
+            os.fsync(temp.fileno())
+        os.link(temp_name, target)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(temp_name)
+
+
+def _read_record(target: Path) -> dict:
+    try:
+        record = json.loads(target.read_text(encoding="utf-8"))
+    except ValueError:
+        record = None
+    if not isinstance(record, dict) or not isinstance(record.get("published_at"), str):
+        raise RuntimeError(f"{target} exists but is not a published record; "
+                           "move it away to publish again")
+    return record
