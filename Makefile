@@ -1,0 +1,42 @@
+# Two commands for a newcomer: `make run` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+PORT ?= 7071
+
+.PHONY: install run test func bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Without Azure OpenAI (or OpenAI-compatible) settings, the offline demo writer is used.
+run: install
+	@if [ -z "$$AZURE_OPENAI_ENDPOINT$$OPENAI_BASE_URL$$HITL_WRITER" ] && \
+	    ! grep -qs '"\(AZURE_OPENAI_ENDPOINT\|OPENAI_BASE_URL\)": *"[^"]' local.settings.json; then \
+	  echo "No Azure OpenAI settings found: using the offline writer (HITL_WRITER=offline)."; \
+	  echo "Set AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT (see README) for real drafts."; \
+	  export HITL_WRITER=offline HITL_DEV_INSECURE_LINKS=1; \
+	fi; \
+	exec $(PY) -m devhost . --port $(PORT)
+
+test: install
+	$(PY) -m pytest
+
+# Core Tools + Azurite, where they are installed (they cannot be installed on every machine).
+func:
+	@command -v func >/dev/null || { echo "Azure Functions Core Tools ('func') is not installed; use 'make run'."; exit 1; }
+	@command -v azurite >/dev/null || npx --yes azurite --version >/dev/null || { echo "Azurite is needed: npm install -g azurite"; exit 1; }
+	@test -f local.settings.json || cp local.settings.sample.json local.settings.json
+	(npx --yes azurite --silent --location .azurite --skipApiVersionCheck &) ; func start --port $(PORT)
+
+bench: install
+	$(PY) bench/lifecycles.py
+
+clean:
+	rm -rf .devhost .published test-artifacts .pytest_cache

@@ -1,0 +1,72 @@
+"""``python -m devhost [APP_DIR] [--host 127.0.0.1] [--port 7071] [--data DIR]``"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from .host import DevHost
+from .registry import AppLoadError
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m devhost",
+                                     description="Run a Python Durable Functions app locally.")
+    parser.add_argument("app_dir", nargs="?", default=".", help="folder holding function_app.py")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=7071, help="port (default 7071)")
+    parser.add_argument("--data", default=None, help="state folder (default APP_DIR/.devhost)")
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    return parser.parse_args(argv)
+
+
+def banner(host: DevHost) -> str:
+    lines = ["", "devhost: Azure Functions (Python, Durable) local host", "",
+             f"  App:       {host.app_dir}",
+             f"  Task hub:  {host.config.hub_name}",
+             f"  State:     {host.store.path}",
+             f"  Activities run {host.config.max_activities} at a time "
+             "(host.json maxConcurrentActivityFunctions)"]
+    if host.applied_settings:
+        lines.append(f"  Loaded {len(host.applied_settings)} value(s) from local.settings.json")
+    lines += ["", "Functions:", ""]
+    lines += [f"  {line}" for line in host.functions.describe(host.base_url)]
+    lines += [f"  {name}: orchestrationTrigger" for name in host.registry.orchestrators]
+    lines += [f"  {name}: activityTrigger" for name in host.registry.activities]
+    lines += [f"  {name}: not run by the devhost" for name in host.registry.unsupported]
+    lines += ["", "  Authorization levels are not enforced locally, as with 'func start':",
+              "  function keys are not required here. Durable HTTP API:",
+              f"  {host.base_url}/runtime/webhooks/durabletask/instances", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="[%(asctime)s] %(message)s", datefmt="%Y-%m-%dT%H:%M:%S")
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    try:
+        host = DevHost(args.app_dir, args.data)
+    except (AppLoadError, ValueError, OSError) as exc:
+        print(f"devhost: cannot load the app: {exc}", file=sys.stderr)
+        return 2
+    try:
+        host.serve(args.host, args.port)
+    except OSError as exc:
+        print(f"devhost: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        host.close()
+        return 2
+    print(banner(host), flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    print("devhost: stopping", flush=True)
+    host.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""HTTP-triggered functions: route matching, request/response mapping, durable client binding."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Optional
+
+import azure.functions as func
+from aiohttp import web
+
+from .durable_api import WEBHOOK_PREFIX, DurableApi
+from .registry import HttpFunction
+
+log = logging.getLogger("devhost")
+
+_PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::[^}?]*)?(\??)\}")
+
+
+def route_pattern(template: str) -> re.Pattern:
+    """Compile a Functions route template (``a/{id}``, ``{id?}``, ``{id:int}``, ``{*rest}``)."""
+    pattern, position = "", 0
+    for match in _PARAM.finditer(template):
+        literal = re.escape(template[position:match.start()])
+        catch_all, name, optional = match.groups()
+        body = ".*" if catch_all else "[^/]+"
+        if optional or catch_all:
+            if literal.endswith("/"):
+                literal = literal[:-1]
+                pattern += f"{literal}(?:/(?P<{name}>{body}))?"
+            else:
+                pattern += f"{literal}(?P<{name}>{body})?"
+        else:
+            pattern += f"{literal}(?P<{name}>{body})"
+        position = match.end()
+    pattern += re.escape(template[position:])
+    return re.compile(f"^{pattern}/?$", re.IGNORECASE)
+
+
+@dataclass
+class _Route:
+    function: HttpFunction
+    pattern: re.Pattern
+
+
+class FunctionRoutes:
+    def __init__(self, functions: list[HttpFunction], route_prefix: str, api: DurableApi,
+                 hub_name: str):
+        self.prefix = "/" + route_prefix.strip("/") if route_prefix.strip("/") else ""
+        self.api = api
+        self.hub_name = hub_name
+        # Literal routes win over parameterised ones, as in ASP.NET routing.
+        ordered = sorted(functions, key=lambda f: (f.route.count("{"), -len(f.route)))
+        self.routes = [_Route(f, route_pattern(f.route)) for f in ordered]
+
+    def describe(self, base_url: str) -> list[str]:
+        return [f"{f.function.name}: [{','.join(f.function.methods)}] {base_url}{self.prefix}/{f.function.route}"
+                for f in self.routes]
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if self.prefix and not path.lower().startswith(self.prefix.lower() + "/"):
+            return web.json_response({"error": "not found"}, status=404)
+        relative = path[len(self.prefix) + 1:] if self.prefix else path.lstrip("/")
+        matches = [(r, m) for r in self.routes if (m := r.pattern.match(relative))]
+        if not matches:
+            return web.json_response({"error": f"no function serves {path}"}, status=404)
+        allowed = [(r, m) for r, m in matches if request.method in r.function.methods]
+        if not allowed:
+            methods = sorted({m for r, _ in matches for m in r.function.methods})
+            return web.json_response({"error": f"method {request.method} is not allowed here"},
+                                     status=405, headers={"Allow": ", ".join(methods)})
+        route, match = allowed[0]
+        params = {k: v for k, v in match.groupdict().items() if v is not None}
+        return await self._invoke(route.function, request, params)
+
+    async def _invoke(self, function: HttpFunction, request: web.Request, params: dict) -> web.Response:
+        started, invocation_id = time.perf_counter(), str(uuid.uuid4())
+        http_request = func.HttpRequest(
+            method=request.method, url=str(request.url), headers=dict(request.headers),
+            params=dict(request.query), route_params=params, body=await request.read())
+        kwargs = {function.request_param: http_request}
+        if function.client_param:
+            kwargs[function.client_param] = json.dumps(self.client_binding(request))
+        try:
+            if function.is_async:
+                response = await function.callable(**kwargs)
+            else:
+                response = await asyncio.get_running_loop().run_in_executor(
+                    None, lambda: function.callable(**kwargs))
+            reply = _to_aiohttp(response)
+            outcome = "Succeeded"
+        except Exception:
+            log.exception("Function '%s' raised (Id=%s)", function.name, invocation_id)
+            reply = web.json_response({"error": "internal server error"}, status=500)
+            outcome = "Failed"
+        log.info("Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms)", function.name, outcome,
+                 invocation_id, (time.perf_counter() - started) * 1000)
+        return reply
+
+    def client_binding(self, request: web.Request) -> dict:
+        """The JSON the Durable extension passes to a ``durableClient`` binding."""
+        base = f"{request.scheme}://{request.host}"
+        webhooks = f"{base}{WEBHOOK_PREFIX}"
+        return {
+            "taskHubName": self.hub_name,
+            "creationUrls": {
+                "createNewInstancePostUri": webhooks + "/orchestrators/{functionName}[/{instanceId}]",
+                "createAndWaitOnNewInstancePostUri":
+                    webhooks + "/orchestrators/{functionName}[/{instanceId}]?timeout={timeoutInSeconds}",
+            },
+            "managementUrls": self.api.management_urls(base, "INSTANCEID"),
+            "baseUrl": webhooks,
+            "requiredQueryStringParameters": "",
+            "rpcBaseUrl": webhooks + "/",
+            "httpBaseUrl": "",
+        }
+
+
+def _to_aiohttp(response: Optional[func.HttpResponse]) -> web.Response:
+    if response is None:
+        return web.Response(status=204)
+    if not isinstance(response, func.HttpResponse):
+        raise TypeError(f"an HTTP function must return func.HttpResponse, got {type(response).__name__}")
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    if "content-type" not in {k.lower() for k in headers} and response.mimetype:
+        charset = f"; charset={response.charset}" if response.charset else ""
+        headers["Content-Type"] = f"{response.mimetype}{charset}"
+    return web.Response(status=response.status_code, body=response.get_body(), headers=headers)

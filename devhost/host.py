@@ -1,0 +1,154 @@
+"""``DevHost``: one object that loads an app and runs it, for the CLI and for tests.
+
+In-process use (tests)::
+
+    with DevHost("path/to/app", data_dir=tmp, clock=ManualClock()) as host:
+        instance_id = host.start("my_orchestrator", {"topic": "x"})
+        host.run_until_idle()
+        host.advance(hours=72)          # timers fire, no real waiting
+        host.status(instance_id)["runtimeStatus"]
+
+Over HTTP (CLI, end-to-end tests)::
+
+    with DevHost(app_dir) as host:
+        base_url = host.serve(port=0)   # background runner + HTTP server
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Optional
+
+from .clock import ManualClock, SystemClock
+from .durable_api import DurableApi
+from .engine import Engine, EngineOptions
+from .registry import Registry, build_registry, load_app
+from .runner import BackgroundRunner, drain
+from .server import ServerThread, build_web_app
+from .storage import Store
+
+log = logging.getLogger("devhost")
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    route_prefix: str = "api"
+    hub_name: str = "TestHubName"
+    max_activities: int = 10
+    max_orchestrations: int = 10
+
+
+def read_host_json(app_dir: Path, env=os.environ) -> HostConfig:
+    path = app_dir / "host.json"
+    if not path.is_file():
+        return HostConfig()
+    data = json.loads(path.read_text(encoding="utf-8"))
+    extensions = data.get("extensions", {})
+    http = extensions.get("http", {})
+    durable = extensions.get("durableTask", {})
+    hub = re.sub(r"%([^%]+)%", lambda m: env.get(m.group(1), ""), str(durable.get("hubName", "")))
+    return HostConfig(
+        route_prefix=http.get("routePrefix", "api"),
+        hub_name=hub or HostConfig.hub_name,
+        max_activities=int(durable.get("maxConcurrentActivityFunctions", 10)),
+        max_orchestrations=int(durable.get("maxConcurrentOrchestratorFunctions", 10)),
+    )
+
+
+def load_local_settings(app_dir: Path, env=os.environ) -> list[str]:
+    """Copy ``local.settings.json`` Values into the environment; variables already set win."""
+    path = app_dir / "local.settings.json"
+    if not path.is_file():
+        return []
+    values = json.loads(path.read_text(encoding="utf-8")).get("Values", {}) or {}
+    applied = []
+    for name, value in values.items():
+        if name not in env and value is not None:
+            env[name] = str(value)
+            applied.append(name)
+    return applied
+
+
+class DevHost:
+    def __init__(self, app_dir: str | Path = ".", data_dir: Optional[str | Path] = None,
+                 clock=None, *, local_settings: bool = True):
+        self.app_dir = Path(app_dir).resolve()
+        self.applied_settings = load_local_settings(self.app_dir) if local_settings else []
+        self.config = read_host_json(self.app_dir)
+        self.registry: Registry = build_registry(load_app(self.app_dir))
+        self.data_dir = Path(data_dir) if data_dir else self.app_dir / ".devhost"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.clock = clock or SystemClock()
+        self.store = Store(self.data_dir / f"{self.config.hub_name}.sqlite")
+        self.engine = Engine(self.registry, self.store, self.clock,
+                             EngineOptions(hub_name=self.config.hub_name))
+        self.api = DurableApi(self.engine)
+        self._runner: Optional[BackgroundRunner] = None
+        self._server: Optional[ServerThread] = None
+        self.base_url = ""
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def __enter__(self) -> "DevHost":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Start the background runner and the HTTP server; returns the base URL."""
+        web_app, self.functions = build_web_app(self.engine, self.registry,
+                                                self.config.route_prefix, self.config.hub_name)
+        self._runner = BackgroundRunner(self.engine, self.config.max_activities)
+        self._runner.start()
+        self._server = ServerThread(web_app, host, port)
+        bound = self._server.start()
+        self.base_url = f"http://{host}:{bound}"
+        return self.base_url
+
+    def close(self) -> None:
+        if self._server:
+            self._server.stop()
+        if self._runner:
+            self._runner.stop()
+        self.store.close()
+
+    # -- in-process API --------------------------------------------------------------
+
+    def start(self, orchestrator: str, input: Any = None, instance_id: Optional[str] = None) -> str:
+        return self.engine.start_instance(orchestrator, instance_id,
+                                          None if input is None else json.dumps(input))
+
+    def raise_event(self, instance_id: str, event_name: str, data: Any = None) -> None:
+        self.engine.raise_event(instance_id, event_name, json.dumps(data))
+
+    def terminate(self, instance_id: str, reason: str = "") -> None:
+        self.engine.terminate(instance_id, reason)
+
+    def status(self, instance_id: str) -> Optional[dict]:
+        row = self.store.get_instance(instance_id)
+        return self.api.describe(row) if row else None
+
+    def history(self, instance_id: str) -> list[dict]:
+        return self.store.load_history(instance_id)
+
+    def run_until_idle(self) -> int:
+        """Run everything due now, inline; only for hosts that are not serving."""
+        if self._runner:
+            raise RuntimeError("run_until_idle() is for in-process use; this host is serving")
+        return drain(self.engine)
+
+    def advance(self, **delta) -> int:
+        """Move a manual clock forward (``hours=72``) and run what became due."""
+        if not isinstance(self.clock, ManualClock):
+            raise RuntimeError("advance() needs a DevHost created with clock=ManualClock()")
+        self.clock.advance(timedelta(**delta))
+        if self._runner:
+            self._runner.wake()
+            return 0
+        return self.run_until_idle()

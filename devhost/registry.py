@@ -1,0 +1,92 @@
+"""Load a v2-model function app and sort its functions by trigger.
+
+The app's ``function_app.py`` is imported from its folder, as the Python worker does,
+and ``get_functions()`` is called exactly once: the SDK re-runs its duplicate-name
+check on every call and raises the second time.
+"""
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+
+class AppLoadError(Exception):
+    pass
+
+
+@dataclass
+class HttpFunction:
+    name: str
+    route: str
+    methods: tuple[str, ...]
+    auth_level: str
+    request_param: str
+    client_param: Optional[str]
+    callable: Callable
+    is_async: bool
+
+
+@dataclass
+class Registry:
+    orchestrators: dict[str, Callable] = field(default_factory=dict)
+    activities: dict[str, tuple[str, Callable]] = field(default_factory=dict)
+    http: list[HttpFunction] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
+
+
+def load_app(app_dir: Path, module: str = "function_app") -> Any:
+    """Import ``APP_DIR/function_app.py`` and return its ``FunctionApp`` object."""
+    app_dir = Path(app_dir).resolve()
+    path = app_dir / f"{module}.py"
+    if not path.is_file():
+        raise AppLoadError(f"{path} not found: the folder is not a v2-model function app")
+    if str(app_dir) not in sys.path:
+        sys.path.insert(0, str(app_dir))
+    spec = importlib.util.spec_from_file_location(module, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[module] = mod
+    spec.loader.exec_module(mod)
+    apps = [v for v in vars(mod).values() if hasattr(v, "get_functions")
+            and callable(v.get_functions) and not inspect.isclass(v)]
+    if len(apps) != 1:
+        raise AppLoadError(f"{path} must define exactly one FunctionApp/DFApp, found {len(apps)}")
+    return apps[0]
+
+
+def build_registry(app: Any) -> Registry:
+    registry = Registry()
+    for fn in app.get_functions():
+        trigger = fn.get_trigger()
+        kind = trigger.type
+        if kind == "orchestrationTrigger":
+            name = getattr(trigger, "orchestration", None) or fn.get_function_name()
+            registry.orchestrators[name] = fn.get_user_function()
+        elif kind == "activityTrigger":
+            name = getattr(trigger, "activity", None) or fn.get_function_name()
+            registry.activities[name] = (trigger.name, fn.get_user_function())
+        elif kind == "httpTrigger":
+            registry.http.append(_http_function(fn, trigger))
+        else:
+            registry.unsupported.append(f"{fn.get_function_name()} ({kind})")
+    return registry
+
+
+def _http_function(fn: Any, trigger: Any) -> HttpFunction:
+    user_fn = fn.get_user_function()
+    clients = [b.name for b in fn.get_bindings() if b.type == "durableClient"]
+    methods = tuple(str(getattr(m, "value", m)).upper() for m in (trigger.methods or ()))
+    auth = getattr(trigger.auth_level, "name", str(trigger.auth_level or "FUNCTION"))
+    return HttpFunction(
+        name=fn.get_function_name(),
+        route=(trigger.route or fn.get_function_name()).strip("/"),
+        methods=methods or ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"),
+        auth_level=auth.upper(),
+        request_param=trigger.name,
+        client_param=clients[0] if clients else None,
+        callable=user_fn,
+        is_async=inspect.iscoroutinefunction(user_fn),
+    )

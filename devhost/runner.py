@@ -1,0 +1,102 @@
+"""Drivers that move work through the engine.
+
+``drain`` runs everything that is due, inline, until nothing is left: tests use it with a
+manual clock. ``BackgroundRunner`` runs episodes on one thread (which keeps one episode
+per instance at a time) and activities on a pool, and is what the HTTP host uses.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from .engine import Engine
+from .storage import WorkItem
+
+log = logging.getLogger("devhost")
+
+
+def drain(engine: Engine, max_rounds: int = 100_000) -> int:
+    """Run due episodes and pending activities until idle; returns the episodes run."""
+    episodes = 0
+    for _ in range(max_rounds):
+        due = engine.due_instances()
+        for instance_id in due:
+            _run_episode_safely(engine, instance_id)
+            episodes += 1
+        work = engine.pending_work()
+        for item in work:
+            engine.complete_activity(item, engine.execute_activity(item))
+        if not due and not work:
+            return episodes
+    raise RuntimeError(f"still busy after {max_rounds} rounds: an orchestration never settles")
+
+
+def _run_episode_safely(engine: Engine, instance_id: str) -> list[WorkItem]:
+    try:
+        return engine.run_episode(instance_id)
+    except Exception:
+        log.exception("devhost internal error while running instance %s", instance_id)
+        engine.fail_instance(instance_id, "devhost internal error; see the host log")
+        return []
+
+
+class BackgroundRunner:
+    def __init__(self, engine: Engine, max_activities: int = 10, idle_poll_seconds: float = 0.5):
+        self.engine = engine
+        self.idle_poll_seconds = idle_poll_seconds
+        self._pool = ThreadPoolExecutor(max_workers=max_activities, thread_name_prefix="activity")
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._in_flight: set[int] = set()
+        self._in_flight_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name="orchestrations", daemon=True)
+        engine.on_work = self._wake.set
+
+    def start(self) -> None:
+        self._submit(self.engine.pending_work())  # activities cut short by a crash run again
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            due = self.engine.due_instances()
+            for instance_id in due:
+                self._submit(_run_episode_safely(self.engine, instance_id))
+            if not due:
+                self._wake.wait(self._idle_wait())
+                self._wake.clear()
+
+    def _idle_wait(self) -> float:
+        next_due = self.engine.next_due()
+        if next_due is None:
+            return self.idle_poll_seconds
+        return max(0.0, min(self.idle_poll_seconds, next_due - self.engine.clock.now().timestamp()))
+
+    def _submit(self, items: list[WorkItem]) -> None:
+        for item in items:
+            with self._in_flight_lock:
+                if item.id in self._in_flight:
+                    continue
+                self._in_flight.add(item.id)
+            try:
+                self._pool.submit(self._run_activity, item)
+            except RuntimeError:  # the pool is shutting down; the item runs after restart
+                return
+
+    def _run_activity(self, item: WorkItem) -> None:
+        try:
+            self.engine.complete_activity(item, self.engine.execute_activity(item))
+        except Exception:
+            log.exception("devhost internal error completing activity %s", item.name)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.discard(item.id)

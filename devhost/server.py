@@ -1,0 +1,69 @@
+"""The aiohttp application: the Durable HTTP API plus the app's HTTP functions."""
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Optional
+
+from aiohttp import web
+
+from .durable_api import DurableApi
+from .engine import Engine
+from .function_routes import FunctionRoutes
+from .registry import Registry
+
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+def build_web_app(engine: Engine, registry: Registry, route_prefix: str, hub_name: str) -> tuple[web.Application, FunctionRoutes]:
+    api = DurableApi(engine)
+    functions = FunctionRoutes(registry.http, route_prefix, api, hub_name)
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[api.errors])
+    app.add_routes(api.routes())
+    app.router.add_route("*", "/{tail:.*}", functions.handle)
+    return app, functions
+
+
+class ServerThread:
+    """Serves an aiohttp application from a background thread with its own event loop."""
+
+    def __init__(self, app: web.Application, host: str, port: int):
+        self.app, self.host, self.port = app, host, port
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._runner: Optional[web.AppRunner] = None
+        self._ready = threading.Event()
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, name="http", daemon=True)
+
+    def start(self) -> int:
+        self._thread.start()
+        self._ready.wait(timeout=30)
+        if self._error:
+            raise self._error
+        return self.port
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._open())
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _open(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+
+    def stop(self) -> None:
+        if self._loop is None or not self._loop.is_running():
+            return
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)

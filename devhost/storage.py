@@ -1,0 +1,265 @@
+"""Durable state of the devhost: one SQLite database in WAL mode.
+
+Tables:
+- ``instances``: one row per orchestration instance (status, input, output, custom status).
+- ``history``: the current execution's history events, in order.
+- ``messages``: what an instance has yet to process (start, events, activity results,
+  timers). A timer is a message that becomes visible at its fire time.
+- ``work_items``: activities scheduled and not yet completed. They are deleted in the
+  same transaction that delivers their result, so a crash re-runs them (at least once).
+
+Every write happens inside ``transaction()``; a caller commits all changes of one
+episode, one start or one raised event together. The class is thread-safe through a
+single lock: SQLite has one writer anyway, and every statement here is short.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS instances (
+    instance_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    runtime_status TEXT NOT NULL,
+    input TEXT,
+    output TEXT,
+    custom_status TEXT,
+    created_time TEXT NOT NULL,
+    last_updated_time TEXT NOT NULL,
+    parent_instance_id TEXT,
+    parent_task_id INTEGER
+);
+CREATE INDEX IF NOT EXISTS instances_by_created ON instances (created_time);
+CREATE INDEX IF NOT EXISTS instances_by_status ON instances (runtime_status, created_time);
+CREATE TABLE IF NOT EXISTS history (
+    instance_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    PRIMARY KEY (instance_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    instance_id TEXT NOT NULL,
+    execution_id TEXT,
+    visible_at REAL NOT NULL,
+    timer_id INTEGER,
+    event TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_time ON messages (visible_at);
+CREATE INDEX IF NOT EXISTS messages_by_instance ON messages (instance_id, visible_at);
+CREATE TABLE IF NOT EXISTS work_items (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    instance_id TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    task_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    input TEXT
+);
+"""
+
+TERMINAL_STATUSES = ("Completed", "Failed", "Terminated")
+
+
+@dataclass
+class InstanceRow:
+    instance_id: str
+    name: str
+    execution_id: str
+    runtime_status: str
+    input: Optional[str]
+    output: Optional[str]
+    custom_status: Optional[str]
+    created_time: str
+    last_updated_time: str
+    parent_instance_id: Optional[str]
+    parent_task_id: Optional[int]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.runtime_status in TERMINAL_STATUSES
+
+
+@dataclass
+class Message:
+    id: int
+    instance_id: str
+    execution_id: Optional[str]
+    event: dict
+
+
+@dataclass
+class WorkItem:
+    id: int
+    instance_id: str
+    execution_id: str
+    task_id: int
+    name: str
+    input: Optional[str]
+
+
+_INSTANCE_COLUMNS = ("instance_id, name, execution_id, runtime_status, input, output, custom_status,"
+                     " created_time, last_updated_time, parent_instance_id, parent_task_id")
+
+
+class Store:
+    def __init__(self, path: Path | str, synchronous: str = "NORMAL"):
+        self.path = str(path)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL keeps every commit across a process crash (kill -9); only a power
+        # loss can drop the last commits, which a local host can accept.
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator["Store"]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- instances ---------------------------------------------------------------
+
+    def get_instance(self, instance_id: str) -> Optional[InstanceRow]:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?",
+                (instance_id,)).fetchone()
+        return InstanceRow(*row) if row else None
+
+    def put_instance(self, row: InstanceRow) -> None:
+        self._db.execute(
+            f"INSERT OR REPLACE INTO instances ({_INSTANCE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (row.instance_id, row.name, row.execution_id, row.runtime_status, row.input,
+             row.output, row.custom_status, row.created_time, row.last_updated_time,
+             row.parent_instance_id, row.parent_task_id))
+
+    def query_instances(self, *, statuses: tuple[str, ...] = (), created_from: str = "",
+                        created_to: str = "", id_prefix: str = "", after: tuple[str, str] = ("", ""),
+                        limit: int = 100) -> list[InstanceRow]:
+        """Instances ordered by (created_time, instance_id), starting after ``after``."""
+        clauses, args = ["(created_time, instance_id) > (?, ?)"], list(after)
+        if statuses:
+            clauses.append(f"runtime_status IN ({','.join('?' * len(statuses))})")
+            args.extend(statuses)
+        if created_from:
+            clauses.append("created_time >= ?")
+            args.append(created_from)
+        if created_to:
+            clauses.append("created_time <= ?")
+            args.append(created_to)
+        if id_prefix:
+            # A range scan rather than LIKE, so '%' and '_' in a prefix mean themselves.
+            clauses.append("instance_id >= ? AND instance_id < ?")
+            args.extend((id_prefix, id_prefix + "\U0010ffff"))
+        sql = (f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE {' AND '.join(clauses)}"
+               " ORDER BY created_time, instance_id LIMIT ?")
+        with self._lock:
+            rows = self._db.execute(sql, (*args, limit)).fetchall()
+        return [InstanceRow(*r) for r in rows]
+
+    def delete_instance(self, instance_id: str) -> None:
+        for table in ("instances", "history", "messages", "work_items"):
+            self._db.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))
+
+    def count_by_status(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT runtime_status, COUNT(*) FROM instances GROUP BY runtime_status").fetchall()
+        return dict(rows)
+
+    # -- history -----------------------------------------------------------------
+
+    def load_history(self, instance_id: str) -> list[dict]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT event FROM history WHERE instance_id = ? ORDER BY seq",
+                (instance_id,)).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def append_history(self, instance_id: str, start_seq: int, events: list[dict]) -> None:
+        self._db.executemany(
+            "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)",
+            [(instance_id, start_seq + i, json.dumps(e)) for i, e in enumerate(events)])
+
+    def clear_history(self, instance_id: str) -> None:
+        self._db.execute("DELETE FROM history WHERE instance_id = ?", (instance_id,))
+
+    # -- messages ----------------------------------------------------------------
+
+    def add_message(self, instance_id: str, execution_id: Optional[str], event: dict,
+                    visible_at: float, timer_id: Optional[int] = None) -> None:
+        self._db.execute(
+            "INSERT INTO messages (instance_id, execution_id, visible_at, timer_id, event)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (instance_id, execution_id, visible_at, timer_id, json.dumps(event)))
+
+    def due_instance_ids(self, now: float, limit: int) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT instance_id FROM messages WHERE visible_at <= ?"
+                " GROUP BY instance_id ORDER BY MIN(id) LIMIT ?", (now, limit)).fetchall()
+        return [r[0] for r in rows]
+
+    def due_messages(self, instance_id: str, now: float) -> list[Message]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, instance_id, execution_id, event FROM messages"
+                " WHERE instance_id = ? AND visible_at <= ? ORDER BY visible_at, id",
+                (instance_id, now)).fetchall()
+        return [Message(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
+    def delete_messages(self, ids: list[int]) -> None:
+        self._db.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in ids])
+
+    def delete_timer(self, instance_id: str, timer_id: int) -> None:
+        self._db.execute("DELETE FROM messages WHERE instance_id = ? AND timer_id = ?",
+                         (instance_id, timer_id))
+
+    def delete_pending_work(self, instance_id: str) -> None:
+        """Drop timers and activities of an instance that has finished or restarted."""
+        self._db.execute("DELETE FROM messages WHERE instance_id = ? AND timer_id IS NOT NULL",
+                         (instance_id,))
+        self._db.execute("DELETE FROM work_items WHERE instance_id = ?", (instance_id,))
+
+    def next_visible_at(self) -> Optional[float]:
+        with self._lock:
+            row = self._db.execute("SELECT MIN(visible_at) FROM messages").fetchone()
+        return row[0]
+
+    # -- activities --------------------------------------------------------------
+
+    def add_work_item(self, instance_id: str, execution_id: str, task_id: int, name: str,
+                      input_: Optional[str]) -> int:
+        cur = self._db.execute(
+            "INSERT INTO work_items (instance_id, execution_id, task_id, name, input)"
+            " VALUES (?, ?, ?, ?, ?)", (instance_id, execution_id, task_id, name, input_))
+        return cur.lastrowid
+
+    def all_work_items(self) -> list[WorkItem]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, instance_id, execution_id, task_id, name, input FROM work_items"
+                " ORDER BY id").fetchall()
+        return [WorkItem(*r) for r in rows]
+
+    def take_work_item(self, item_id: int) -> bool:
+        """Delete a finished work item; False when it was already gone (purged, restarted)."""
+        return self._db.execute("DELETE FROM work_items WHERE id = ?", (item_id,)).rowcount == 1

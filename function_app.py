@@ -1,0 +1,14 @@
+"""Composition root: one Durable Functions app with the review blueprints registered."""
+import azure.durable_functions as df
+import azure.functions as func
+
+from activities.notify_reviewer import bp as notify_reviewer
+from activities.publish_content import bp as publish_content
+from activities.write_draft import bp as write_draft
+from orchestrations.hitl_orchestration import bp as hitl_orchestration
+from routes.hitl_routes import bp as hitl_routes
+
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+for blueprint in (hitl_routes, hitl_orchestration, write_draft, notify_reviewer, publish_content):
+    app.register_functions(blueprint)

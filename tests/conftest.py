@@ -1,0 +1,33 @@
+"""Fixtures shared by the whole suite."""
+from __future__ import annotations
+
+import pytest
+
+from devhost import DevHost, ManualClock
+
+APP_DIR = "."
+
+
+@pytest.fixture
+def offline_env(monkeypatch, tmp_path):
+    """The app's settings for the offline writer, publishing into a temporary folder."""
+    for name in ("AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HITL_WRITER", "offline")
+    monkeypatch.setenv("HITL_PUBLISH_DIR", str(tmp_path / "published"))
+    return tmp_path
+
+
+@pytest.fixture
+def manual_host(offline_env, tmp_path):
+    """The HITL app on an in-process devhost whose clock moves only on advance()."""
+    with DevHost(APP_DIR, data_dir=tmp_path / "state", clock=ManualClock(), local_settings=False) as host:
+        yield host
+
+
+@pytest.fixture
+def served_host(offline_env, tmp_path):
+    """The HITL app served over real HTTP on a free port, with the real clock."""
+    with DevHost(APP_DIR, data_dir=tmp_path / "state", local_settings=False) as host:
+        host.serve(port=0)
+        yield host

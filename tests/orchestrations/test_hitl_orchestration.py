@@ -1,0 +1,175 @@
+"""The review orchestration on the devhost engine, with a manual clock.
+
+These run the SDK's real replay, so event buffering (#507), timers and continue-as-new
+behave as they do on Azure; nothing here is mocked.
+"""
+from __future__ import annotations
+
+import json
+
+from devhost.engine import E, _flatten
+
+ORCHESTRATOR = "hitl_orchestration"
+
+
+def start(host, topic="Durable timers", attempts=3, hours=72.0):
+    instance_id = host.start(ORCHESTRATOR, {"topic": topic, "max_review_attempts": attempts,
+                                            "approval_timeout_hours": hours})
+    host.run_until_idle()
+    return instance_id
+
+
+def decide(host, instance_id, approved, feedback="", round_=None, settle=True):
+    payload = {"approved": approved, "feedback": feedback}
+    if round_ is not None:
+        payload["round"] = round_
+    host.raise_event(instance_id, "ApprovalEvent", payload)
+    if settle:
+        host.run_until_idle()
+
+
+def custom(host, instance_id):
+    return host.status(instance_id)["customStatus"]
+
+
+def pending_timers(host, instance_id):
+    return [m for m in host.store.due_messages(instance_id, float("inf"))
+            if m.event["EventType"] == E.TIMER_FIRED]
+
+
+def published_files(offline_env):
+    folder = offline_env / "published"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_first_draft_waits_for_review_with_deadline(manual_host):
+    instance_id = start(manual_host)
+    status = manual_host.status(instance_id)
+    assert status["runtimeStatus"] == "Running"
+    stage = status["customStatus"]
+    assert stage["stage"] == "awaiting_review" and stage["round"] == 1 and stage["maxRounds"] == 3
+    assert stage["draft"]["title"] and "Durable timers" in stage["draft"]["content"]
+    assert stage["deadline"].startswith("2026-01-04T00:00:00")  # 72 h after the manual clock's start
+
+
+def test_approve_in_round_one_publishes_once(manual_host, offline_env):
+    instance_id = start(manual_host)
+    decide(manual_host, instance_id, True, round_=1)
+    status = manual_host.status(instance_id)
+    assert status["runtimeStatus"] == "Completed"
+    output = status["output"]
+    assert output["rounds"] == 1 and output["title"].startswith("Draft 1")
+    assert [d["approved"] for d in output["decisions"]] == [True]
+    assert output["decisions"][0]["at"].startswith("2026-01-01")
+    assert custom(manual_host, instance_id)["stage"] == "published"
+    assert published_files(offline_env) == [f"{instance_id}.json"]
+    assert pending_timers(manual_host, instance_id) == []  # the decision cancelled the timer
+
+
+def test_reject_then_revise_then_approve_passes_feedback_to_writer(manual_host):
+    instance_id = start(manual_host)
+    decide(manual_host, instance_id, False, "Add a section on retries", round_=1)
+    stage = custom(manual_host, instance_id)
+    assert stage["stage"] == "awaiting_review" and stage["round"] == 2
+    assert "Add a section on retries" in stage["draft"]["content"]
+    decide(manual_host, instance_id, True, round_=2)
+    output = manual_host.status(instance_id)["output"]
+    assert output["rounds"] == 2
+    assert [(d["round"], d["approved"], d["feedback"]) for d in output["decisions"]] == [
+        (1, False, "Add a section on retries"), (2, True, "")]
+
+
+def test_rejection_limit_fails_with_reason(manual_host, offline_env):
+    instance_id = start(manual_host, attempts=2)
+    decide(manual_host, instance_id, False, "no", round_=1)
+    decide(manual_host, instance_id, False, "still no", round_=2)
+    status = manual_host.status(instance_id)
+    assert status["runtimeStatus"] == "Failed"
+    assert "not approved after 2" in status["output"]
+    assert status["customStatus"]["stage"] == "rejected"
+    assert published_files(offline_env) == []
+
+
+def test_timeout_after_72_virtual_hours(manual_host):
+    instance_id = start(manual_host, hours=72)
+    manual_host.advance(hours=71, minutes=59)
+    assert manual_host.status(instance_id)["runtimeStatus"] == "Running"
+    manual_host.advance(minutes=1)
+    status = manual_host.status(instance_id)
+    assert status["runtimeStatus"] == "Failed"
+    assert "timed out" in status["output"]
+    assert status["customStatus"]["stage"] == "timed_out"
+
+
+def test_stale_approval_sent_while_redrafting_is_ignored(manual_host):
+    instance_id = start(manual_host)
+    # The reviewer rejects, then an old approval of round 1 arrives before round 2 is drafted.
+    decide(manual_host, instance_id, False, "shorter", round_=1, settle=False)
+    decide(manual_host, instance_id, True, round_=1, settle=False)
+    manual_host.run_until_idle()
+    status = manual_host.status(instance_id)
+    assert status["runtimeStatus"] == "Running"
+    assert status["customStatus"]["stage"] == "awaiting_review"
+    assert status["customStatus"]["round"] == 2
+    assert [d["round"] for d in status["customStatus"]["decisions"]] == [1]
+
+
+def test_double_clicked_rejection_applies_once_and_never_loops(manual_host):
+    instance_id = start(manual_host)
+    for _ in range(3):
+        decide(manual_host, instance_id, False, "more examples", round_=1, settle=False)
+    episodes = manual_host.run_until_idle()
+    status = manual_host.status(instance_id)
+    assert status["customStatus"]["round"] == 2
+    assert len(status["customStatus"]["decisions"]) == 1
+    assert episodes < 20  # each stale copy costs one short execution, not an endless redraft
+    decide(manual_host, instance_id, True, round_=2)
+    assert manual_host.status(instance_id)["runtimeStatus"] == "Completed"
+
+
+def test_decision_without_round_or_malformed_is_ignored(manual_host):
+    instance_id = start(manual_host)
+    decide(manual_host, instance_id, True)  # no round: could be meant for any draft
+    decide(manual_host, instance_id, "yes", round_=1)
+    status = manual_host.status(instance_id)
+    assert status["runtimeStatus"] == "Running"
+    assert status["input"]["ignored_events"] == 2
+    decide(manual_host, instance_id, True, round_=1)
+    assert manual_host.status(instance_id)["runtimeStatus"] == "Completed"
+
+
+def test_thirty_day_timeout_is_cancelled_by_a_decision(manual_host):
+    instance_id = start(manual_host, hours=720)
+    manual_host.advance(days=10)
+    status = manual_host.status(instance_id)
+    assert status["runtimeStatus"] == "Running"
+    assert status["customStatus"]["deadline"].startswith("2026-01-31")
+    fire_times = [m.event["FireAt"] for m in pending_timers(manual_host, instance_id)]
+    assert fire_times == ["2026-01-12T00:00:00.000000Z"]  # one slice of at most a day
+    decide(manual_host, instance_id, True, round_=1)
+    assert manual_host.status(instance_id)["runtimeStatus"] == "Completed"
+    assert pending_timers(manual_host, instance_id) == []
+
+
+def test_timeout_counts_from_each_draft_not_from_the_start(manual_host):
+    instance_id = start(manual_host, hours=48)
+    manual_host.advance(hours=47)
+    decide(manual_host, instance_id, False, "again", round_=1)
+    manual_host.advance(hours=47)
+    status = manual_host.status(instance_id)
+    assert status["runtimeStatus"] == "Running" and status["customStatus"]["round"] == 2
+
+
+def test_replaying_a_finished_history_gives_the_same_result(manual_host):
+    instance_id = start(manual_host)
+    decide(manual_host, instance_id, True, round_=1)
+    row = manual_host.store.get_instance(instance_id)
+    history = manual_host.history(instance_id)
+    completed_at = next(i for i, e in enumerate(history) if e["EventType"] == E.EXECUTION_COMPLETED)
+    replay = manual_host.engine.invoke_orchestrator(row, history[:completed_at])
+    assert replay.error is None and replay.state["isDone"] is True
+    assert replay.state["output"] == json.loads(row.output)
+    scheduled = [e["Name"] for e in history if e["EventType"] == E.TASK_SCHEDULED]
+    replayed = [a["functionName"] for a in _flatten(replay.state["actions"][0])
+                if a.get("actionType") in (0, 1)]
+    assert replayed == scheduled == ["write_draft", "notify_reviewer", "publish_content"]
