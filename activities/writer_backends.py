@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import openai
+from openai.types.chat import ChatCompletion
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential, get_bearer_token_provider
 
@@ -72,7 +73,7 @@ class TransientWriterError(WriterError):
 
 
 class WriterConfigurationError(PermanentWriterError, ConfigurationError):
-    pass
+    """The writer settings are missing or incomplete."""
 
 
 class _InvalidReply(Exception):
@@ -199,13 +200,13 @@ def model_draft(request: DraftRequest, settings: Settings, client: openai.OpenAI
         f"writer returned an unusable draft {REPLY_ATTEMPTS} times: {last_problem}")
 
 
-def parse_reply(completion: Any) -> Draft:
+def parse_reply(completion: ChatCompletion) -> Draft:
     if not completion.choices:
         raise _InvalidReply("the reply has no choices")
     choice = completion.choices[0]
     if choice.finish_reason == "content_filter":
         raise PermanentWriterError("writer refused: content filter (the output was filtered)")
-    if getattr(choice.message, "refusal", None):
+    if choice.message.refusal:
         raise PermanentWriterError("writer refused: content filter (the model declined)")
     if not choice.message.content:
         raise _InvalidReply("the reply has no content")
@@ -223,7 +224,8 @@ def _model_name(settings: Settings) -> str:
     return settings.azure_openai_deployment if settings.writer_backend == "azure" else settings.openai_model
 
 
-def _complete(client: openai.OpenAI, model: str, messages: list[dict], settings: Settings) -> Any:
+def _complete(client: openai.OpenAI, model: str, messages: list[dict],
+              settings: Settings) -> ChatCompletion:
     # Exceptions are re-raised "from None": the SDK's own messages quote
     # response bodies, which we do not control.
     try:

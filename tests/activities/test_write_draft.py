@@ -29,7 +29,8 @@ FIRST_ROUND = {"topic": "Tide pools of Brittany", "round": 1, "previous_draft": 
 THIRD_ROUND = {
     "topic": "Tide pools of Brittany",
     "round": 3,
-    "previous_draft": {"title": "Rock pools at low tide", "content": "Anemones wait for the sea."},
+    "previous_draft": {"title": "Rock pools at low tide", "content": "Anemones wait for the sea.",
+                       "writer": "azure"},
     "feedback": ["Mention the tide tables.", "Shorter intro, please."],
 }
 
@@ -362,6 +363,7 @@ def test_offline_writer_is_deterministic_and_uses_feedback(monkeypatch):
     for item in THIRD_ROUND["feedback"]:
         assert f"Revised for feedback: {item}" in first["content"]
     assert write_draft(FIRST_ROUND) != first
+    assert write_draft({**THIRD_ROUND, "feedback": [*THIRD_ROUND["feedback"], "  "]}) == first
 
 
 def test_offline_writer_handles_the_largest_allowed_input(monkeypatch):
