@@ -6,9 +6,12 @@ from activities.notify_reviewer import bp as notify_reviewer
 from activities.publish_content import bp as publish_content
 from activities.write_draft import bp as write_draft
 from orchestrations.hitl_orchestration import bp as hitl_orchestration
+from orchestrations.writer_agent import bp as writer_agent
+from routes.agent_routes import bp as agent_routes
 from routes.hitl_routes import bp as hitl_routes
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for blueprint in (hitl_routes, hitl_orchestration, write_draft, notify_reviewer, publish_content):
+for blueprint in (hitl_routes, agent_routes, hitl_orchestration, writer_agent, write_draft,
+                  notify_reviewer, publish_content):
     app.register_functions(blueprint)

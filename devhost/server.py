@@ -6,6 +6,7 @@ import threading
 from typing import Optional
 
 from aiohttp import web
+from azure.durable_functions.models.utils import http_utils as sdk_http
 
 from .durable_api import DurableApi
 from .engine import Engine
@@ -61,9 +62,16 @@ class ServerThread:
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
 
+    async def _close(self) -> None:
+        await self._runner.cleanup()
+        # The SDK keeps one client session per process, bound to the loop that made it. A
+        # Functions worker has one loop for life; a test process may start several hosts.
+        await sdk_http._close_session()
+        sdk_http._session_lock = asyncio.Lock()
+
     def stop(self) -> None:
         if self._loop is None or not self._loop.is_running():
             return
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
+        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)

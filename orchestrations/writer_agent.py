@@ -1,0 +1,39 @@
+"""The writer as a conversational agent: one orchestration run per message of a thread.
+
+A thread's instance id is reused for every turn: the route starts a new run only when the
+previous one has finished, handing it the earlier turns. Nothing waits on external events,
+so no message can be lost to event buffering, and each run's history stays tiny.
+"""
+from __future__ import annotations
+
+import azure.durable_functions as df
+
+from .hitl_orchestration import WRITER_RETRY
+
+bp = df.Blueprint()
+
+MAX_TURNS_KEPT = 20
+
+
+@bp.orchestration_trigger(context_name="context")
+def writer_agent_turn(context: df.DurableOrchestrationContext):
+    turn = context.get_input()
+    turns = turn["turns"]
+    context.set_custom_status({"stage": "writing", "turn": len(turns) + 1})
+    reply = yield context.call_activity_with_retry("write_draft", WRITER_RETRY, writer_request(turns, turn["message"]))
+    turns = [*turns, {"message": turn["message"], "title": reply["title"], "content": reply["content"]}]
+    context.set_custom_status({"stage": "replied", "turn": len(turns)})
+    return {"thread_id": context.instance_id, "turn": len(turns), "title": reply["title"],
+            "response": reply["content"], "writer": reply.get("writer"),
+            "turns": turns[-MAX_TURNS_KEPT:]}
+
+
+def writer_request(turns: list, message: str) -> dict:
+    """The first message is the topic; every later one is feedback on the latest reply."""
+    if not turns:
+        return {"topic": message, "round": 1, "previous_draft": None, "feedback": []}
+    last = turns[-1]
+    feedback = [t["message"] for t in turns[1:]] + [message]
+    return {"topic": turns[0]["message"], "round": len(turns) + 1,
+            "previous_draft": {"title": last["title"], "content": last["content"]},
+            "feedback": feedback}

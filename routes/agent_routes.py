@@ -1,0 +1,106 @@
+"""``POST /api/agents/WriterAgent/run``: talk to the writer directly, in threads."""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Optional
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from shared_code.models import AgentMessage, ValidationError, parse_json_object
+
+from .http_helpers import HttpError, api_url, handles_http_errors, instance_id_param, json_response
+
+bp = df.Blueprint()
+
+AGENT = "writer_agent_turn"
+WAIT_SECONDS = 120.0
+FINISHED = ("Completed", "Failed", "Terminated")
+
+
+@bp.route(route="agents/WriterAgent/run", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@handles_http_errors
+async def writer_agent_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    message = read_message(req)
+    thread_id = message.thread_id or f"writer-{uuid.uuid4().hex}"
+    turns = await earlier_turns(client, thread_id) if message.thread_id else []
+    await client.start_new(AGENT, thread_id, {"turns": turns, "message": message.message})
+    status_url = api_url(req, f"agents/WriterAgent/threads/{thread_id}")
+    if not wants_to_wait(req, message):
+        return json_response({"thread_id": thread_id, "status": "accepted",
+                              "statusQueryGetUri": status_url}, status=202,
+                             headers={"Location": status_url})
+    return await reply_when_done(client, thread_id, status_url)
+
+
+@bp.route(route="agents/WriterAgent/threads/{instanceId}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+@handles_http_errors
+async def writer_agent_thread(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    thread_id = instance_id_param(req)
+    status = await client.get_status(thread_id)
+    if status is None or status.runtime_status is None:
+        raise HttpError(404, f"no thread with id '{thread_id}'")
+    return json_response(thread_body(status))
+
+
+def read_message(req: func.HttpRequest) -> AgentMessage:
+    content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+    try:
+        if content_type.endswith("json"):
+            return AgentMessage.from_json(parse_json_object(req.get_body()))
+        body = req.get_body()
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError("request body is not valid UTF-8") from None
+        if text.lstrip().startswith("{"):
+            return AgentMessage.from_json(parse_json_object(body))
+        return AgentMessage.from_text(text)
+    except ValidationError as exc:
+        raise HttpError(400, str(exc)) from None
+
+
+def wants_to_wait(req: func.HttpRequest, message: AgentMessage) -> bool:
+    header = (req.headers.get("x-ms-wait-for-response") or "").strip().lower()
+    if header in ("true", "false"):
+        return header == "true"
+    return message.wait_for_response is not False
+
+
+async def earlier_turns(client: df.DurableOrchestrationClient, thread_id: str) -> list:
+    status = await client.get_status(thread_id)
+    if status is None or status.runtime_status is None:
+        raise HttpError(404, f"no thread with id '{thread_id}'")
+    runtime = status.runtime_status.value
+    if runtime not in FINISHED:
+        raise HttpError(409, f"thread '{thread_id}' is still answering the previous message")
+    if runtime == "Completed" and isinstance(status.output, dict):
+        return status.output.get("turns", [])
+    return (status.input_ or {}).get("turns", [])  # a failed turn can be retried
+
+
+async def reply_when_done(client, thread_id: str, status_url: str) -> func.HttpResponse:
+    deadline, pause = time.monotonic() + WAIT_SECONDS, 0.05
+    while time.monotonic() < deadline:
+        status = await client.get_status(thread_id)
+        if status.runtime_status and status.runtime_status.value in FINISHED:
+            body = thread_body(status)
+            return json_response(body, status=200 if body["status"] == "Completed" else 502)
+        await asyncio.sleep(pause)
+        pause = min(pause * 1.5, 1.0)
+    return json_response({"thread_id": thread_id, "status": "running",
+                          "statusQueryGetUri": status_url}, status=202)
+
+
+def thread_body(status) -> dict:
+    runtime = status.runtime_status.value
+    body: dict[str, Optional[object]] = {"thread_id": status.instance_id, "status": runtime}
+    if runtime == "Completed" and isinstance(status.output, dict):
+        body.update({k: status.output.get(k) for k in ("turn", "title", "response", "writer")})
+    elif runtime in ("Failed", "Terminated"):
+        body["error"] = status.output
+    return body

@@ -1,0 +1,82 @@
+"""The review routes over real HTTP against the devhost, offline writer."""
+from __future__ import annotations
+
+from tests.support.http import call, wait_for
+
+
+def run_review(base, **fields):
+    reply = call("POST", f"{base}/api/hitl/run", {"topic": "Durable timers", **fields})
+    assert reply.status == 202, reply.text
+    return reply.json
+
+
+def status_of(base, instance_id):
+    return call("GET", f"{base}/api/hitl/status/{instance_id}").json
+
+
+def awaiting(base, instance_id, round_):
+    body = status_of(base, instance_id)
+    stage = body["customStatus"]
+    return body if stage.get("stage") == "awaiting_review" and stage.get("round") == round_ else None
+
+
+def test_walkthrough_reject_then_approve(served_host):
+    base = served_host.base_url
+    started = run_review(base)
+    assert set(started) == {"message", "topic", "instanceId", "statusQueryGetUri"}
+    instance_id = started["instanceId"]
+    assert started["statusQueryGetUri"] == f"{base}/api/hitl/status/{instance_id}"
+    first = wait_for(lambda: awaiting(base, instance_id, 1))
+    assert first["runtimeStatus"] == "Running"
+    assert first["workflowStatus"] == first["customStatus"]["message"]
+    assert first["input"]["topic"] == "Durable timers"
+
+    rejected = call("POST", f"{base}/api/hitl/approve/{instance_id}",
+                    {"approved": False, "feedback": "Cover retries"})
+    assert rejected.status == 200
+    assert rejected.json["decision"] == {"approved": False, "feedback": "Cover retries",
+                                         "round": 1, "by": "key"}
+    second = wait_for(lambda: awaiting(base, instance_id, 2))
+    assert "Cover retries" in second["customStatus"]["draft"]["content"]
+
+    approved = call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True, "round": 2})
+    assert approved.status == 200
+    done = wait_for(lambda: (s := status_of(base, instance_id))["runtimeStatus"] == "Completed" and s)
+    assert done["output"]["rounds"] == 2 and done["output"]["content"]
+    assert done["customStatus"]["stage"] == "published"
+
+
+def test_stale_round_and_finished_instance_get_409(served_host):
+    base = served_host.base_url
+    instance_id = run_review(base)["instanceId"]
+    wait_for(lambda: awaiting(base, instance_id, 1))
+    stale = call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True, "round": 2})
+    assert stale.status == 409 and "round 1 is under review" in stale.json["error"]
+    call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True, "round": 1})
+    wait_for(lambda: status_of(base, instance_id)["runtimeStatus"] == "Completed")
+    late = call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True})
+    assert late.status == 409 and "Completed" in late.json["error"]
+
+
+def test_timeout_example_fails_with_timed_out(served_host):
+    base = served_host.base_url
+    instance_id = run_review(base, approval_timeout_hours=0.0003)["instanceId"]  # about a second
+    done = wait_for(lambda: (s := status_of(base, instance_id))["runtimeStatus"] == "Failed" and s)
+    assert "timed out" in done["error"]
+    assert done["customStatus"]["stage"] == "timed_out"
+
+
+def test_reviewer_identity_from_app_service_authentication(served_host):
+    base = served_host.base_url
+    instance_id = run_review(base)["instanceId"]
+    wait_for(lambda: awaiting(base, instance_id, 1))
+    reply = call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True},
+                 headers={"X-MS-CLIENT-PRINCIPAL-NAME": "ada@example.com"})
+    assert reply.json["decision"]["by"] == "ada@example.com"
+    done = wait_for(lambda: (s := status_of(base, instance_id))["runtimeStatus"] == "Completed" and s)
+    assert done["output"]["decisions"][0]["by"] == "ada@example.com"
+
+
+def test_health(served_host):
+    reply = call("GET", f"{served_host.base_url}/api/health")
+    assert reply.status == 200 and reply.json["status"] == "ok"
