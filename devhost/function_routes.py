@@ -9,6 +9,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from typing import Optional
+from urllib.parse import unquote
 
 import azure.functions as func
 from aiohttp import web
@@ -62,7 +63,9 @@ class FunctionRoutes:
                 for f in self.routes]
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        path = request.path
+        # Match on the raw path and decode each value after, as ASP.NET routing does: an
+        # encoded '/' stays inside its segment instead of creating a new one.
+        path = request.raw_path.split("?", 1)[0]
         if self.prefix and not path.lower().startswith(self.prefix.lower() + "/"):
             return web.json_response({"error": "not found"}, status=404)
         relative = path[len(self.prefix) + 1:] if self.prefix else path.lstrip("/")
@@ -75,14 +78,21 @@ class FunctionRoutes:
             return web.json_response({"error": f"method {request.method} is not allowed here"},
                                      status=405, headers={"Allow": ", ".join(methods)})
         route, match = allowed[0]
-        params = {k: v for k, v in match.groupdict().items() if v is not None}
-        return await self._invoke(route.function, request, params)
+        params = {k: unquote(v) for k, v in match.groupdict().items() if v is not None}
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return web.json_response(
+                {"error": f"request body too large: the limit is {request.client_max_size} bytes"},
+                status=413)
+        return await self._invoke(route.function, request, params, body)
 
-    async def _invoke(self, function: HttpFunction, request: web.Request, params: dict) -> web.Response:
+    async def _invoke(self, function: HttpFunction, request: web.Request, params: dict,
+                      body: bytes) -> web.Response:
         started, invocation_id = time.perf_counter(), str(uuid.uuid4())
         http_request = func.HttpRequest(
             method=request.method, url=str(request.url), headers=dict(request.headers),
-            params=dict(request.query), route_params=params, body=await request.read())
+            params=dict(request.query), route_params=params, body=body)
         kwargs = {function.request_param: http_request}
         if function.client_param:
             kwargs[function.client_param] = json.dumps(self.client_binding(request))
