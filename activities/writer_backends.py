@@ -86,39 +86,47 @@ class DraftRequest:
     round: int
     previous_draft: Optional[Draft]
     feedback: tuple[str, ...]
+    omitted_feedback: int = 0
 
     @classmethod
     def from_json(cls, obj: Any) -> "DraftRequest":
         if not isinstance(obj, dict):
             raise ValidationError("writer request must be a JSON object")
-        topic = _bounded_text(obj.get("topic"), "topic", MAX_TOPIC_CHARS)
-        if not topic:
-            raise ValidationError("'topic' must not be blank")
         round_ = obj.get("round")
         if isinstance(round_, bool) or not isinstance(round_, int) or round_ < 1:
             raise ValidationError("'round' must be a positive integer")
         previous = obj.get("previous_draft")
-        return cls(topic, round_, None if previous is None else Draft.from_json(previous),
-                   _feedback(obj.get("feedback")))
+        feedback = _feedback(obj.get("feedback"))
+        return cls(_topic(obj.get("topic")), round_,
+                   None if previous is None else Draft.from_json(previous),
+                   feedback[-MAX_REVIEW_ATTEMPTS:], max(0, len(feedback) - MAX_REVIEW_ATTEMPTS))
 
 
-def _bounded_text(value: Any, name: str, limit: int) -> str:
-    if not isinstance(value, str):
-        raise ValidationError(f"'{name}' must be a string")
-    value = value.strip()
-    if len(value) > limit:
-        raise ValidationError(f"'{name}' must be at most {limit} characters, got {len(value)}")
-    return value
+def _topic(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("'topic' must be a non-blank string")
+    topic = value.strip()
+    if len(topic) > MAX_TOPIC_CHARS:
+        raise ValidationError(f"'topic' must be at most {MAX_TOPIC_CHARS} characters, got {len(topic)}")
+    return topic
 
 
 def _feedback(value: Any) -> tuple[str, ...]:
+    """The non-blank items, each cut to MAX_FEEDBACK_CHARS.
+
+    The review flow stays within the limits. The writer agent can exceed them
+    (longer messages, longer threads), and a shorter prompt serves it better
+    than a failed turn; the newest items are the ones kept.
+    """
     if value is None:
         return ()
-    if not isinstance(value, list) or len(value) > MAX_REVIEW_ATTEMPTS:
-        raise ValidationError(f"'feedback' must be a list of at most {MAX_REVIEW_ATTEMPTS} strings")
-    items = (_bounded_text(item, "feedback", MAX_FEEDBACK_CHARS) for item in value)
-    # A rejection without comments adds nothing the writer could act on.
-    return tuple(item for item in items if item)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError("'feedback' must be a list of strings")
+    return tuple(_shorten(item.strip(), MAX_FEEDBACK_CHARS) for item in value if item.strip())
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def draft_content(request: dict, settings: Settings,
@@ -159,14 +167,12 @@ def check_writer_settings(settings: Settings) -> None:
 
 def offline_draft(request: DraftRequest) -> Draft:
     """A deterministic stand-in for the model that shows the feedback was received."""
-    topic_line = " ".join(request.topic.split())
-    if len(topic_line) > 80:
-        topic_line = topic_line[:79] + "…"
+    topic_line = _shorten(" ".join(request.topic.split()), 80)
     lines = [f"An offline draft about: {request.topic}",
              "The offline writer (HITL_WRITER=offline) gives the same draft for the same input."]
     if request.previous_draft:
         lines.append(f"Revised from the draft titled: {request.previous_draft.title}")
-    lines += [f"Revised for feedback: {item[:OFFLINE_FEEDBACK_CHARS]}" for item in request.feedback]
+    lines += [f"Revised for feedback: {_shorten(item, OFFLINE_FEEDBACK_CHARS)}" for item in request.feedback]
     return Draft.from_json({"title": f"Draft {request.round}: {topic_line}",
                             "content": "\n\n".join(lines)})
 
@@ -180,9 +186,11 @@ def build_messages(request: DraftRequest) -> list[dict]:
             f"Your previous draft.\nTitle: {request.previous_draft.title}\n\n"
             f"{request.previous_draft.content}")})
     if request.feedback:
-        numbered = "\n\n".join(f"{n}. {item}" for n, item in enumerate(request.feedback, 1))
-        messages.append({"role": "user",
-                         "content": f"Reviewer feedback so far, oldest first:\n\n{numbered}"})
+        first = request.omitted_feedback + 1
+        numbered = "\n\n".join(f"{n}. {item}" for n, item in enumerate(request.feedback, first))
+        omitted = f" (items 1-{first - 1} left out)" if request.omitted_feedback else ""
+        messages.append({"role": "user", "content":
+                         f"Reviewer feedback so far, oldest first{omitted}:\n\n{numbered}"})
     return messages
 
 

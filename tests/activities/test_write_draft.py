@@ -330,15 +330,28 @@ def test_untrusted_text_goes_only_in_user_messages(azure_env):
 @pytest.mark.parametrize("request_", [
     {**FIRST_ROUND, "topic": "x" * (MAX_TOPIC_CHARS + 1)},
     {**FIRST_ROUND, "topic": "   "},
-    {**THIRD_ROUND, "feedback": ["y" * (MAX_FEEDBACK_CHARS + 1)]},
-    {**THIRD_ROUND, "feedback": ["ok"] * (MAX_REVIEW_ATTEMPTS + 1)},
+    {**THIRD_ROUND, "feedback": ["ok", 3]},
     {**THIRD_ROUND, "previous_draft": {"title": "only a title"}},
     {**FIRST_ROUND, "round": 0},
-], ids=["long-topic", "blank-topic", "long-feedback", "too-much-feedback", "bad-previous", "round-0"])
+], ids=["long-topic", "blank-topic", "feedback-not-text", "bad-previous", "round-0"])
 def test_invalid_request_is_rejected_before_calling_the_model(azure_env, request_):
     with pytest.raises(PermanentWriterError, match=r"^invalid writer request: "):
         write_draft(request_)
     assert azure_env.requests == []
+
+
+def test_feedback_beyond_the_limits_is_cut_keeping_the_newest(azure_env):
+    too_many = MAX_REVIEW_ATTEMPTS + 2
+    feedback = [f"item {n}: " + "y" * MAX_FEEDBACK_CHARS for n in range(1, too_many + 1)]
+
+    write_draft({**THIRD_ROUND, "feedback": feedback})
+
+    user_text = "\n".join(azure_env.requests[0].texts("user"))
+    assert "(items 1-2 left out)" in user_text
+    assert "item 1:" not in user_text and "item 2:" not in user_text
+    for n in range(3, too_many + 1):
+        assert f"{n}. item {n}: " in user_text
+    assert "y" * MAX_FEEDBACK_CHARS not in user_text
 
 
 def test_one_log_line_per_draft_without_the_content(azure_env, caplog):
