@@ -46,9 +46,10 @@ def instance_id_param(req: func.HttpRequest) -> str:
 
 
 def api_url(req: func.HttpRequest, path: str) -> str:
-    """An absolute URL for another route of this app, on the origin the caller used."""
-    root = req.url.split("/hitl/", 1)[0] if "/hitl/" in req.url else req.url.rsplit("/", 1)[0]
-    return f"{root}/{path.lstrip('/')}"
+    """An absolute URL for another route of this app, on the origin and prefix the caller used."""
+    url = req.url.split("?", 1)[0]
+    cut = min((i for i in (url.find("/hitl/"), url.find("/agents/")) if i >= 0), default=len(url))
+    return f"{url[:cut]}/{path.lstrip('/')}"
 
 
 def handles_http_errors(handler):

@@ -74,7 +74,7 @@ CASES = [
     ("agent-bad-json", "POST", "agents/WriterAgent/run", b"{oops", JSON, 400, "not valid JSON"),
     ("agent-unknown-thread", "POST", "agents/WriterAgent/run", b'{"message": "hi", "thread_id": "writer-none"}', JSON, 404, "no thread"),
     ("agent-wait-string", "POST", "agents/WriterAgent/run", b'{"message": "hi", "wait_for_response": "no"}', JSON, 400, "JSON boolean"),
-    ("agent-too-long", "POST", "agents/WriterAgent/run", b'{"message": "' + b"m" * 8001 + b'"}', JSON, 400, "at most 8000"),
+    ("agent-too-long", "POST", "agents/WriterAgent/run", b'{"message": "' + b"m" * 2001 + b'"}', JSON, 400, "at most 2000"),
     ("agent-thread-unknown-status", "GET", "agents/WriterAgent/threads/writer-none", None, {}, 404, "no thread"),
     ("unknown-route", "GET", "hitl/nothing/here/at/all", None, {}, 404, ""),
 ]
