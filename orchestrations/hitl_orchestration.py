@@ -35,6 +35,9 @@ def hitl_orchestration(context: df.DurableOrchestrationContext):
         stage = "drafting" if review.round == 1 else "revising"
         context.set_custom_status(review.status(stage, f"Writing the draft for round {review.round}."))
         draft = yield context.call_activity_with_retry("write_draft", WRITER_RETRY, review.writer_request())
+        if draft.get("permanent"):
+            context.set_custom_status(review.status("failed", f"The writer failed: {draft['error']}"))
+            raise ReviewEnded(f"The writer failed in round {review.round}: {draft['error']}")
         review = review.with_draft(draft, context.current_utc_datetime)
         yield context.call_activity("notify_reviewer", review.notification(context.instance_id))
 

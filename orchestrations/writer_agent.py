@@ -21,6 +21,8 @@ def writer_agent_turn(context: df.DurableOrchestrationContext):
     turns = turn["turns"]
     context.set_custom_status({"stage": "writing", "turn": len(turns) + 1})
     reply = yield context.call_activity_with_retry("write_draft", WRITER_RETRY, writer_request(turns, turn["message"]))
+    if reply.get("permanent"):
+        raise RuntimeError(f"The writer failed: {reply['error']}")
     turns = [*turns, {"message": turn["message"], "title": reply["title"], "content": reply["content"]}]
     context.set_custom_status({"stage": "replied", "turn": len(turns)})
     return {"thread_id": context.instance_id, "turn": len(turns), "title": reply["title"],

@@ -25,6 +25,11 @@ SECRETS = (AZURE_KEY, OPENAI_KEY, TOKEN)
 
 write_draft = write_draft_module.write_draft._function.get_user_function()
 
+
+def draft(request: dict) -> dict:
+    """The writer itself, which raises every failure (the activity reports permanent ones)."""
+    return writer_backends.draft_content(request, load_settings())
+
 FIRST_ROUND = {"topic": "Tide pools of Brittany", "round": 1, "previous_draft": None, "feedback": []}
 THIRD_ROUND = {
     "topic": "Tide pools of Brittany",
@@ -216,7 +221,7 @@ def test_reply_that_stays_unusable_fails_clearly(azure_env):
     for _ in range(REPLY_ATTEMPTS):
         azure_env.enqueue_json_content("still not json")
     with pytest.raises(TransientWriterError, match=f"unusable draft {REPLY_ATTEMPTS} times"):
-        write_draft(FIRST_ROUND)
+        draft(FIRST_ROUND)
     assert len(azure_env.requests) == REPLY_ATTEMPTS
 
 
@@ -225,7 +230,7 @@ def test_rate_limit_that_persists_gives_transient_error(monkeypatch, azure_env):
     azure_env.enqueue_status(429)
     azure_env.enqueue_status(429)
     with pytest.raises(TransientWriterError, match=r"^writer unavailable \(429\) after 2 attempt"):
-        write_draft(FIRST_ROUND)
+        draft(FIRST_ROUND)
     assert len(azure_env.requests) == 2
 
 
@@ -236,7 +241,7 @@ def test_timeouts_are_retried_then_reported(monkeypatch, azure_env):
     azure_env.enqueue_hang(5)
     started = time.monotonic()
     with pytest.raises(TransientWriterError, match=r"^writer timed out after 2 attempt"):
-        write_draft(FIRST_ROUND)
+        draft(FIRST_ROUND)
     assert len(azure_env.requests) == 2
     assert time.monotonic() - started < 4
 
@@ -248,21 +253,21 @@ def test_auth_failure_fails_fast(azure_env, status):
     azure_env.enqueue_status(status)
     with pytest.raises(PermanentWriterError,
                        match=rf"^writer authentication failed \({status}\): check AZURE_OPENAI_API_KEY"):
-        write_draft(FIRST_ROUND)
+        draft(FIRST_ROUND)
     assert len(azure_env.requests) == 1
 
 
 def test_wrong_key_is_rejected_by_the_server_and_fails_fast(azure_env):
     azure_env.required_key = "the-right-key"
     with pytest.raises(PermanentWriterError, match=r"^writer authentication failed \(401\)"):
-        write_draft(FIRST_ROUND)
+        draft(FIRST_ROUND)
     assert len(azure_env.requests) == 1
 
 
 def test_unknown_deployment_fails_fast(monkeypatch, azure_env):
     monkeypatch.setenv("AZURE_OPENAI_DEPLOYMENT", "no-such-deployment")
     with pytest.raises(PermanentWriterError, match=r"^deployment not found \(404\).*no-such-deployment"):
-        write_draft(FIRST_ROUND)
+        draft(FIRST_ROUND)
     assert len(azure_env.requests) == 1
 
 
@@ -274,14 +279,14 @@ def test_unknown_deployment_fails_fast(monkeypatch, azure_env):
 def test_content_filter_fails_fast(azure_env, script):
     script(azure_env)
     with pytest.raises(PermanentWriterError, match=r"^writer refused: content filter"):
-        write_draft(FIRST_ROUND)
+        draft(FIRST_ROUND)
     assert len(azure_env.requests) == 1
 
 
 def test_other_client_errors_fail_fast_with_the_status(azure_env):
     azure_env.enqueue_status(400, body=error_body("response_format is not supported", "BadRequest"))
     with pytest.raises(PermanentWriterError, match=r"^writer rejected the request \(400, code BadRequest\)$"):
-        write_draft(FIRST_ROUND)
+        draft(FIRST_ROUND)
     assert len(azure_env.requests) == 1
 
 
@@ -295,7 +300,7 @@ def test_no_secret_in_errors_or_logs_even_if_the_server_echoes_it(azure_env, cap
     caplog.set_level(logging.DEBUG)
     script(azure_env)
     with pytest.raises(Exception) as failure:
-        write_draft(FIRST_ROUND)
+        draft(FIRST_ROUND)
     assert isinstance(failure.value, (PermanentWriterError, TransientWriterError))
     assert failure.value.__cause__ is None and failure.value.__suppress_context__
     assert_no_secret(str(failure.value), repr(failure.value.args), caplog.text)
@@ -336,7 +341,7 @@ def test_untrusted_text_goes_only_in_user_messages(azure_env):
 ], ids=["long-topic", "blank-topic", "feedback-not-text", "bad-previous", "round-0"])
 def test_invalid_request_is_rejected_before_calling_the_model(azure_env, request_):
     with pytest.raises(PermanentWriterError, match=r"^invalid writer request: "):
-        write_draft(request_)
+        draft(request_)
     assert azure_env.requests == []
 
 
@@ -397,7 +402,7 @@ def test_offline_wins_even_when_an_endpoint_is_set(monkeypatch, azure_env):
 
 def test_unconfigured_writer_explains_what_to_set():
     with pytest.raises(WriterConfigurationError) as failure:
-        write_draft(FIRST_ROUND)
+        draft(FIRST_ROUND)
     assert str(failure.value) == NOT_CONFIGURED
     assert isinstance(failure.value, ConfigurationError)
     assert isinstance(failure.value, PermanentWriterError)
@@ -411,4 +416,19 @@ def test_half_configured_writer_names_the_missing_setting(monkeypatch, env, miss
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(WriterConfigurationError, match=f"but {missing} is not"):
+        draft(FIRST_ROUND)
+
+
+def test_activity_reports_permanent_failure_as_data_so_it_is_not_retried(azure_env):
+    azure_env.required_key = "the-right-key"
+    result = write_draft(FIRST_ROUND)
+    assert result["permanent"] is True
+    assert result["error"].startswith("writer authentication failed (401)")
+    assert len(azure_env.requests) == 1
+
+
+def test_activity_raises_transient_failure_so_the_orchestrator_retries(azure_env):
+    for _ in range(3):
+        azure_env.enqueue_status(503)
+    with pytest.raises(TransientWriterError):
         write_draft(FIRST_ROUND)

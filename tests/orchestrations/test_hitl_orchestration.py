@@ -173,3 +173,14 @@ def test_replaying_a_finished_history_gives_the_same_result(manual_host):
     replayed = [a["functionName"] for a in _flatten(replay.state["actions"][0])
                 if a.get("actionType") in (0, 1)]
     assert replayed == scheduled == ["write_draft", "notify_reviewer", "publish_content"]
+
+
+def test_permanent_writer_failure_fails_fast_without_retries(manual_host, monkeypatch):
+    monkeypatch.setenv("HITL_WRITER", "openai")  # and no endpoint: a configuration error
+    instance_id = start(manual_host)
+    status = manual_host.status(instance_id)
+    assert status["runtimeStatus"] == "Failed"
+    assert "no writer configured" in status["output"]
+    assert status["customStatus"]["stage"] == "failed"
+    attempts = [e for e in manual_host.history(instance_id) if e["EventType"] == E.TASK_SCHEDULED]
+    assert len(attempts) == 1
