@@ -1,0 +1,161 @@
+// The function app on a Flex Consumption (FC1) plan, running as the
+// user-assigned identity, with every app setting the code reads.
+//
+// Convention the infra tests rely on: app settings are written only in the
+// `*Settings` variables below and applied by the `appSettings` config resource.
+
+param name string
+param planName string
+param location string
+param tags object = {}
+
+@description('azd deploys the service of this name (azure.yaml) to the resource carrying this tag.')
+param serviceName string = 'api'
+
+param identityId string
+param identityClientId string
+
+param storageBlobEndpoint string
+param storageQueueEndpoint string
+param storageTableEndpoint string
+param deploymentContainerUrl string
+
+param applicationInsightsConnectionString string
+
+param openAiEndpoint string
+param openAiDeploymentName string
+
+@description('Durable Functions task hub; host.json reads it as %TASKHUB_NAME%.')
+param taskHubName string
+
+@description('Versionless Key Vault URI of the reviewer-link signing key.')
+param reviewSigningKeyUri string
+
+@description('Versionless Key Vault URI of the notification webhook URL; empty when notifications are off.')
+param notifyWebhookUri string = ''
+
+param pythonVersion string = '3.11'
+
+@minValue(1)
+@maxValue(1000)
+@description('Upper bound on scale-out. Each instance polls the task hub queues, so this also caps storage transactions.')
+param maximumInstanceCount int = 40
+
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    // Flex Consumption is Linux only.
+    reserved: true
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: union(tags, { 'azd-service-name': serviceName })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    // Without this the platform resolves Key Vault references with a
+    // system-assigned identity, which this app does not have.
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: deploymentContainerUrl
+          // The package is fetched with the identity, so the storage account
+          // can keep shared keys disabled.
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      // On Flex Consumption the runtime and version live here; the legacy
+      // FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION settings are deprecated.
+      runtime: {
+        name: 'python'
+        version: pythonVersion
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+    }
+  }
+}
+
+// Host storage (also used by the Durable task hub) through the identity instead
+// of a connection string. All three service URIs are needed because Durable
+// Functions uses queues and tables as well as blobs.
+var hostStorageSettings = {
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  AzureWebJobsStorage__blobServiceUri: storageBlobEndpoint
+  AzureWebJobsStorage__queueServiceUri: storageQueueEndpoint
+  AzureWebJobsStorage__tableServiceUri: storageTableEndpoint
+}
+
+var monitoringSettings = {
+  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
+  // Local auth is disabled on the component, so the host must send Entra tokens.
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+}
+
+var hitlSettings = {
+  // The code builds ManagedIdentityCredential(client_id=AZURE_CLIENT_ID); with a
+  // user-assigned identity the client id has to be explicit.
+  AZURE_CLIENT_ID: identityClientId
+  AZURE_OPENAI_ENDPOINT: openAiEndpoint
+  AZURE_OPENAI_DEPLOYMENT: openAiDeploymentName
+  TASKHUB_NAME: taskHubName
+  HITL_WRITER: 'openai'
+  HITL_PUBLIC_BASE_URL: 'https://${site.properties.defaultHostName}'
+  // The deployed package is mounted read-only; /tmp is the writable scratch
+  // space of an instance. It is per instance and lost on scale-in, which is
+  // acceptable for the demo publisher.
+  HITL_PUBLISH_DIR: '/tmp/hitl-published'
+  HITL_REVIEW_SIGNING_KEY: '@Microsoft.KeyVault(SecretUri=${reviewSigningKeyUri})'
+}
+
+// Set only when notifications are configured: an empty value would still show
+// up as a setting and read as "configured but blank".
+var notifySettings = empty(notifyWebhookUri) ? {} : {
+  HITL_NOTIFY_WEBHOOK_URL: '@Microsoft.KeyVault(SecretUri=${notifyWebhookUri})'
+}
+
+resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: site
+  name: 'appsettings'
+  properties: union(hostStorageSettings, monitoringSettings, hitlSettings, notifySettings)
+}
+
+output name string = site.name
+output id string = site.id
+output defaultHostName string = site.properties.defaultHostName
+output uri string = 'https://${site.properties.defaultHostName}'

@@ -1,0 +1,158 @@
+"""Role assignments use the right built-in role ids and cover what the app needs.
+
+The ids were checked against Microsoft's "Azure built-in roles" reference
+(learn.microsoft.com/azure/role-based-access-control/built-in-roles). They are
+identical in every tenant, so a typo would silently grant nothing (or the
+wrong thing) and only show up as 403s after deployment.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+ROLES_MODULE = INFRA / "core" / "roles.bicep"
+
+BUILT_IN_ROLES = {
+    # key in roles.bicep: (role name, role definition id)
+    "storageBlobDataOwner": ("Storage Blob Data Owner", "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"),
+    "storageQueueDataContributor": ("Storage Queue Data Contributor", "974c5e8b-45b9-4653-ba55-5f855dd0fb88"),
+    "storageTableDataContributor": ("Storage Table Data Contributor", "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"),
+    "monitoringMetricsPublisher": ("Monitoring Metrics Publisher", "3913510d-42f4-4e42-8a64-420c390055eb"),
+    "cognitiveServicesOpenAiUser": ("Cognitive Services OpenAI User", "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd"),
+    "keyVaultSecretsUser": ("Key Vault Secrets User", "4633458b-17de-408a-b874-0445c86b69e6"),
+}
+STORAGE_ROLE_KEYS = {"storageBlobDataOwner", "storageQueueDataContributor", "storageTableDataContributor"}
+
+GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=1)
+def bicep_parser():
+    try:
+        import tree_sitter
+        import tree_sitter_bicep
+    except ImportError as exc:  # pragma: no cover - environment problem
+        pytest.fail(f"needs tree-sitter and tree-sitter-bicep (requirements-dev.txt): {exc}")
+    return tree_sitter.Parser(tree_sitter.Language(tree_sitter_bicep.language()))
+
+
+def parse(path: Path):
+    tree = bicep_parser().parse(path.read_bytes())
+    assert not tree.root_node.has_error, f"{path} does not parse; see test_infra_bicep_syntax"
+    return tree.root_node
+
+
+def walk(node):
+    yield node
+    for child in node.children:
+        yield from walk(child)
+
+
+def string_literals(root) -> list[str]:
+    """Contents of string literals only, so GUIDs in comments do not count."""
+    return [n.text.decode() for n in walk(root) if n.type == "string_content"]
+
+
+def guid_literals() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for path in sorted(INFRA.rglob("*.bicep")):
+        for text in string_literals(parse(path)):
+            if GUID.fullmatch(text):
+                found.setdefault(text.lower(), []).append(path.relative_to(ROOT).as_posix())
+    return found
+
+
+def role_assignments(root):
+    for decl in root.named_children:
+        if decl.type != "resource_declaration":
+            continue
+        type_node = next(c for c in decl.named_children if c.type == "string")
+        if type_node.text.decode().strip("'").startswith("Microsoft.Authorization/roleAssignments@"):
+            yield decl
+
+
+def roles_table(root) -> dict[str, str]:
+    for decl in root.named_children:
+        if decl.type != "variable_declaration":
+            continue
+        name = next(c for c in decl.named_children if c.type == "identifier")
+        if name.text == b"roleIds":
+            value = decl.named_children[-1]
+            assert value.type == "object", "roleIds must be an object literal"
+            table = {}
+            for prop in value.named_children:
+                if prop.type == "object_property":
+                    key, val = prop.named_children[0], prop.named_children[-1]
+                    table[key.text.decode()] = val.text.decode().strip("'")
+            return table
+    raise AssertionError("roles.bicep has no `var roleIds = {...}`")
+
+
+@pytest.mark.parametrize("key", sorted(BUILT_IN_ROLES), ids=lambda k: BUILT_IN_ROLES[k][0])
+def test_each_built_in_role_id_appears_in_the_templates(key):
+    name, role_id = BUILT_IN_ROLES[key]
+    assert role_id in guid_literals(), f"{name} ({role_id}) is not used in infra/"
+
+
+def test_no_unknown_guid_appears_in_the_templates():
+    known = {role_id for _, role_id in BUILT_IN_ROLES.values()}
+    unknown = {g: where for g, where in guid_literals().items() if g not in known}
+    assert not unknown, f"GUIDs that are not a known built-in role id: {unknown}"
+
+
+def test_the_role_table_maps_each_name_to_its_id():
+    table = roles_table(parse(ROLES_MODULE))
+    expected = {key: role_id for key, (_, role_id) in BUILT_IN_ROLES.items()}
+    assert table == expected
+
+
+def test_role_assignments_reference_built_in_definitions_with_stable_names():
+    assignments = list(role_assignments(parse(ROLES_MODULE)))
+    assert assignments, "roles.bicep assigns no roles"
+    for decl in assignments:
+        text = decl.text.decode()
+        assert "subscriptionResourceId('Microsoft.Authorization/roleDefinitions'" in text
+        # guid(...) names make re-provisioning idempotent instead of failing
+        # with RoleAssignmentExists.
+        assert re.search(r"\bname: guid\(", text), text.splitlines()[0]
+
+
+def _granted(principal: str) -> tuple[set[str], list[str]]:
+    granted: set[str] = set()
+    texts = []
+    for decl in role_assignments(parse(ROLES_MODULE)):
+        text = decl.text.decode()
+        if f"principalId: {principal}" not in text:
+            continue
+        texts.append(text)
+        granted |= set(re.findall(r"roleIds\.(\w+)", text))
+        if "in storageRoles" in text:
+            granted |= STORAGE_ROLE_KEYS
+    return granted, texts
+
+
+def test_the_app_identity_gets_every_role():
+    granted, texts = _granted("identityPrincipalId")
+    assert granted == set(BUILT_IN_ROLES)
+    for text in texts:
+        assert "principalType: 'ServicePrincipal'" in text
+
+
+def test_the_storage_role_list_holds_the_three_storage_roles():
+    text = ROLES_MODULE.read_text()
+    block = re.search(r"var storageRoles = \[(.*?)\]", text, re.DOTALL)
+    assert block, "roles.bicep has no storageRoles list"
+    assert set(re.findall(r"roleIds\.(\w+)", block.group(1))) == STORAGE_ROLE_KEYS
+
+
+def test_the_deploying_user_is_optional_and_gets_data_access():
+    granted, texts = _granted("userPrincipalId")
+    assert texts, "no role assignments for the deploying principal"
+    assert STORAGE_ROLE_KEYS | {"cognitiveServicesOpenAiUser", "keyVaultSecretsUser"} <= granted
+    for text in texts:
+        assert "if (withUser" in text, "assignments for principalId must be skipped when it is empty"
