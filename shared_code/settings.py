@@ -33,11 +33,19 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("HITL_WRITER_MAX_RETRIES", "Client-side retries of one writer request (429, 5xx, timeouts)", default="2"),
     SettingSpec("HITL_PUBLIC_BASE_URL", "Base URL used in links sent to reviewers (default: https://$WEBSITE_HOSTNAME, else http://localhost:7071)"),
     SettingSpec("HITL_PUBLISH_DIR", "Folder that receives published content", default=".published"),
+    SettingSpec("HITL_REVIEW_SIGNING_KEY", "Secret that signs review links (at least 32 characters)", secret=True),
+    SettingSpec("HITL_DEV_INSECURE_LINKS", "Set to 1 to sign review links with a fixed development key (local only, never in Azure)"),
+    SettingSpec("HITL_NOTIFY_WEBHOOK_URL", "Teams Workflows or Slack incoming-webhook URL for reviewer notifications", secret=True),
     SettingSpec("TASKHUB_NAME", "Durable task hub name (host.json reads %TASKHUB_NAME%)", default="HitlReviewHub"),
 )
 
 _ALIASES = {"AZURE_OPENAI_DEPLOYMENT": ("AZURE_OPENAI_CHAT_DEPLOYMENT_NAME",)}
 _DEFAULTS = {spec.name: spec.default for spec in SETTINGS}
+
+
+# Anyone can forge links signed with this key: it exists only so a local demo needs no setup.
+DEV_INSECURE_KEY = b"devhost-insecure-review-links"
+MIN_SIGNING_KEY_CHARS = 32
 
 
 class ConfigurationError(Exception):
@@ -60,6 +68,9 @@ class Settings:
     public_base_url: str
     publish_dir: str
     website_hostname: str
+    review_signing_key: str
+    dev_insecure_links: bool
+    notify_webhook_url: str
 
     @property
     def writer_backend(self) -> str:
@@ -72,8 +83,18 @@ class Settings:
             return "openai"
         return "unconfigured"
 
+    @property
+    def link_signing_key(self) -> Optional[bytes]:
+        """The key for review links; None when links must not be produced."""
+        if self.review_signing_key:
+            return self.review_signing_key.encode()
+        if self.dev_insecure_links and not self.website_hostname:
+            return DEV_INSECURE_KEY
+        return None
+
     def secret_values(self) -> list[str]:
-        return [v for v in (self.azure_openai_api_key, self.openai_api_key) if v]
+        return [v for v in (self.azure_openai_api_key, self.openai_api_key,
+                            self.review_signing_key, self.notify_webhook_url) if v]
 
 
 def _read(env: Mapping[str, str], name: str) -> str:
@@ -107,6 +128,10 @@ def _public_base_url(env: Mapping[str, str]) -> str:
 
 def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     env = os.environ if env is None else env
+    signing_key = _read(env, "HITL_REVIEW_SIGNING_KEY")
+    if signing_key and len(signing_key) < MIN_SIGNING_KEY_CHARS:
+        raise ConfigurationError(
+            f"HITL_REVIEW_SIGNING_KEY must be at least {MIN_SIGNING_KEY_CHARS} characters long")
     writer_mode = _read(env, "HITL_WRITER").lower()
     if writer_mode not in ("openai", "offline"):
         raise ConfigurationError(f"HITL_WRITER must be 'openai' or 'offline', got {writer_mode!r}")
@@ -125,4 +150,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         public_base_url=_public_base_url(env),
         publish_dir=_read(env, "HITL_PUBLISH_DIR"),
         website_hostname=env.get("WEBSITE_HOSTNAME", ""),
+        review_signing_key=signing_key,
+        dev_insecure_links=_read(env, "HITL_DEV_INSECURE_LINKS").lower() in ("1", "true", "yes"),
+        notify_webhook_url=_read(env, "HITL_NOTIFY_WEBHOOK_URL"),
     )

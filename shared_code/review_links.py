@@ -1,0 +1,73 @@
+"""Signed review links: who holds the link for a round may decide that round.
+
+A token is ``<payload>.<signature>``, both base64url: the payload names the instance, the
+round and the expiry (the round's deadline); the signature is HMAC-SHA256 over the payload
+with HITL_REVIEW_SIGNING_KEY. Nothing secret is inside, and nothing in it can be changed
+without the key.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote
+
+MAX_TOKEN_CHARS = 512
+
+
+class InvalidLink(Exception):
+    """The link cannot be used; the message is safe to show to whoever holds it."""
+
+
+@dataclass(frozen=True)
+class ReviewGrant:
+    instance_id: str
+    round: int
+    expires_at: datetime
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _signature(payload: str, key: bytes) -> str:
+    return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
+
+
+def sign(grant: ReviewGrant, key: bytes) -> str:
+    payload = _b64(json.dumps({"i": grant.instance_id, "r": grant.round,
+                               "e": int(grant.expires_at.timestamp())},
+                              separators=(",", ":")).encode())
+    return f"{payload}.{_signature(payload, key)}"
+
+
+def verify(token: str, instance_id: str, now: datetime, key: bytes) -> ReviewGrant:
+    """The grant a token carries, or ``InvalidLink`` with the reason."""
+    if not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
+        raise InvalidLink("this review link is incomplete or malformed")
+    payload, signature = token.split(".")
+    if not hmac.compare_digest(signature, _signature(payload, key)):
+        raise InvalidLink("this review link is not valid (its signature does not match)")
+    try:
+        data = json.loads(_unb64(payload))
+        grant = ReviewGrant(str(data["i"]), int(data["r"]),
+                            datetime.fromtimestamp(int(data["e"]), tz=now.tzinfo))
+    except (ValueError, KeyError, TypeError):
+        raise InvalidLink("this review link is malformed") from None
+    if grant.instance_id != instance_id:
+        raise InvalidLink("this review link belongs to another review")
+    if now >= grant.expires_at:
+        raise InvalidLink("this review link has expired")
+    return grant
+
+
+def review_url(base_url: str, grant: ReviewGrant, key: bytes) -> str:
+    return (f"{base_url}/api/hitl/review/{quote(grant.instance_id, safe='')}"
+            f"?token={quote(sign(grant, key), safe='')}")
