@@ -1,24 +1,50 @@
-"""Activity: tell the reviewer a draft is waiting, with the links to act on it.
+"""Activity: tell the reviewer a draft is waiting, with a signed link to review it.
 
-The only channel so far is the function log; a webhook channel comes later.
+Channels: the function log always; a webhook (Teams Workflows or Slack) when
+HITL_NOTIFY_WEBHOOK_URL is set. A channel that stays down never fails the review: the
+outcome is returned, shown in the status, and the decision can still arrive by the page
+or by the approve route.
 """
+from __future__ import annotations
+
+import json
 import logging
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Optional
+from urllib.parse import urlsplit
 
 import azure.durable_functions as df
 
 from shared_code.models import ValidationError, validate_instance_id
+from shared_code.review_links import ReviewGrant, review_url
 from shared_code.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 bp = df.Blueprint()
 
 TITLE_LOG_CHARS = 120
+RETRY_DELAYS_SECONDS = (0.5, 2.0, 5.0)
+MAX_RETRY_AFTER_SECONDS = 30.0
+REQUEST_TIMEOUT_SECONDS = 10.0
+LINKS_DISABLED = ("review links are disabled: set HITL_REVIEW_SIGNING_KEY "
+                  "(or HITL_DEV_INSECURE_LINKS=1 on a local host)")
 
 
 @bp.activity_trigger(input_name="request")
 def notify_reviewer(request: dict) -> dict:
-    """{"instance_id", "topic", "round", "max_rounds", "title", "deadline"} -> channel and links."""
+    """{"instance_id", "topic", "round", "max_rounds", "title", "deadline"} -> outcome."""
     return send_notice(request, load_settings())
+
+
+@dataclass(frozen=True)
+class Delivery:
+    delivered: bool
+    attempts: int
+    error: Optional[str] = None
 
 
 def review_links(instance_id: str, settings: Settings) -> dict:
@@ -31,12 +57,92 @@ def review_links(instance_id: str, settings: Settings) -> dict:
             "approve_url": f"{base}/api/hitl/approve/{instance_id}"}
 
 
+def signed_review_url(request: dict, settings: Settings) -> Optional[str]:
+    key = settings.link_signing_key
+    if key is None:
+        return None
+    grant = ReviewGrant(request["instance_id"], int(request["round"]),
+                        datetime.fromisoformat(request["deadline"]))
+    return review_url(settings.public_base_url, grant, key)
+
+
 def send_notice(request: dict, settings: Settings) -> dict:
     links = review_links(request.get("instance_id"), settings)
-    # %r keeps a title with line breaks on one log line.
+    url = signed_review_url(request, settings)
+    if url is None:
+        log.error("instance %s: %s", request["instance_id"], LINKS_DISABLED)
+    outcome = {**links, "review_url": url, "links_error": None if url else LINKS_DISABLED}
+    if settings.notify_webhook_url:
+        delivery = deliver(settings.notify_webhook_url, webhook_message(request, links, url))
+        log.info("review notice for instance %s round %s: webhook %s after %d attempt(s)%s",
+                 request["instance_id"], request.get("round"),
+                 "delivered" if delivery.delivered else "FAILED", delivery.attempts,
+                 f": {delivery.error}" if delivery.error else "")
+        return {**outcome, "channel": "webhook", "delivered": delivery.delivered,
+                "attempts": delivery.attempts, "error": delivery.error}
+    # With no webhook the log is the channel, so it carries the review link itself.
     log.info("review needed: instance %s round %s of %s, title %r, decide before %s; "
-             "status %s ; approve %s",
+             "review %s ; status %s ; approve %s",
              request["instance_id"], request.get("round"), request.get("max_rounds"),
              str(request.get("title", ""))[:TITLE_LOG_CHARS], request.get("deadline"),
-             links["status_url"], links["approve_url"])
-    return {"channel": "log", **links}
+             url or "(links disabled)", links["status_url"], links["approve_url"])
+    return {**outcome, "channel": "log", "delivered": True, "attempts": 0, "error": None}
+
+
+def webhook_message(request: dict, links: dict, url: Optional[str]) -> dict:
+    """One JSON body for both Slack (``text``) and Teams Workflows (an Adaptive Card)."""
+    title = str(request.get("title", ""))
+    text = (f"Review needed (round {request.get('round')} of {request.get('max_rounds')}): "
+            f"\"{title[:TITLE_LOG_CHARS]}\". Decide before {request.get('deadline')}: "
+            f"{url or links['status_url']}")
+    message = {"text": text, "instanceId": request["instance_id"], "round": request.get("round"),
+               "title": title, "topic": request.get("topic"), "reviewUrl": url,
+               "statusUrl": links["status_url"], "deadline": request.get("deadline")}
+    if url:
+        message["type"] = "message"
+        message["attachments"] = [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "content": {
+                "type": "AdaptiveCard", "version": "1.4",
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "body": [{"type": "TextBlock", "text": "Review needed", "weight": "Bolder",
+                          "size": "Medium"},
+                         {"type": "TextBlock", "text": title, "wrap": True},
+                         {"type": "TextBlock", "isSubtle": True, "wrap": True,
+                          "text": f"Round {request.get('round')} of {request.get('max_rounds')}; "
+                                  f"decide before {request.get('deadline')}"}],
+                "actions": [{"type": "Action.OpenUrl", "title": "Review", "url": url}],
+            }}]
+    return message
+
+
+def deliver(url: str, message: dict) -> Delivery:
+    """POST with retries on 429, 5xx and network errors. Errors never quote the URL."""
+    body = json.dumps(message).encode()
+    host = urlsplit(url).hostname or "webhook"
+    error = ""
+    for attempt in range(1, len(RETRY_DELAYS_SECONDS) + 2):
+        retry_after: Optional[float] = None
+        try:
+            request = urllib.request.Request(url, data=body, method="POST",
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS):
+                return Delivery(True, attempt)
+        except urllib.error.HTTPError as exc:
+            error = f"{host} answered {exc.code}"
+            if exc.code != 429 and exc.code < 500:
+                return Delivery(False, attempt, error)
+            retry_after = _retry_after(exc.headers.get("Retry-After"))
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            error = f"{host} unreachable ({type(reason).__name__})"
+        if attempt <= len(RETRY_DELAYS_SECONDS):
+            time.sleep(retry_after if retry_after is not None else RETRY_DELAYS_SECONDS[attempt - 1])
+    return Delivery(False, len(RETRY_DELAYS_SECONDS) + 1, f"{error} after {len(RETRY_DELAYS_SECONDS) + 1} attempts")
+
+
+def _retry_after(value: Optional[str]) -> Optional[float]:
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER_SECONDS) if value else None
+    except ValueError:
+        return None

@@ -39,7 +39,8 @@ def hitl_orchestration(context: df.DurableOrchestrationContext):
             context.set_custom_status(review.status("failed", f"The writer failed: {draft['error']}"))
             raise ReviewEnded(f"The writer failed in round {review.round}: {draft['error']}")
         review = review.with_draft(draft, context.current_utc_datetime)
-        yield context.call_activity("notify_reviewer", review.notification(context.instance_id))
+        notice = yield context.call_activity("notify_reviewer", review.notice_request(context.instance_id))
+        review = review.with_notification(notice)
 
     context.set_custom_status(review.status(
         "awaiting_review", f"Round {review.round} of {review.max_rounds}: waiting for the reviewer."))

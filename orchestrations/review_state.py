@@ -27,6 +27,7 @@ class ReviewState:
     decisions: list = field(default_factory=list)
     previous_draft: Optional[dict] = None
     earlier_drafts: list = field(default_factory=list)
+    notification: Optional[dict] = None
     ignored_events: int = 0
 
     @classmethod
@@ -68,6 +69,17 @@ class ReviewState:
         return replace(self, draft={"title": draft["title"], "content": draft["content"]},
                        writer=draft.get("writer"), deadline=deadline.isoformat())
 
+    def with_notification(self, outcome: dict) -> "ReviewState":
+        """Keep how the reviewer was told; never the signed link itself."""
+        if outcome.get("delivered"):
+            summary = {"status": "sent", "channel": outcome.get("channel")}
+        else:
+            summary = {"status": "failed", "channel": outcome.get("channel"),
+                       "reason": outcome.get("error")}
+        if outcome.get("links_error"):
+            summary["links"] = outcome["links_error"]
+        return replace(self, notification=summary)
+
     def with_decision(self, decision: Decision, now: datetime) -> "ReviewState":
         record = {"round": self.round, "approved": decision.approved,
                   "feedback": decision.feedback, "by": decision.by, "at": now.isoformat()}
@@ -88,12 +100,13 @@ class ReviewState:
     def status(self, stage: str, message: str) -> dict:
         status = {"stage": stage, "round": self.round, "maxRounds": self.max_rounds,
                   "message": message, "topic": self.topic, "writer": self.writer,
-                  "decisions": self.decisions}
+                  "decisions": self.decisions, "earlierDrafts": self.earlier_drafts}
         if stage == "awaiting_review":
+            status["notification"] = self.notification
             status.update(draft=self.draft, deadline=self.deadline)
         return status
 
-    def notification(self, instance_id: str) -> dict:
+    def notice_request(self, instance_id: str) -> dict:
         return {"instance_id": instance_id, "topic": self.topic, "round": self.round,
                 "max_rounds": self.max_rounds, "title": self.draft["title"],
                 "deadline": self.deadline}

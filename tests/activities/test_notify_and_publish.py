@@ -7,38 +7,64 @@ import pytest
 
 import activities.notify_reviewer as notify_module
 import activities.publish_content as publish_module
+from datetime import datetime, timezone
+from urllib.parse import unquote
+
 from shared_code.models import ValidationError
+from shared_code.review_links import verify
+from tests.support.webhook import WebhookReceiver
 
 notify_reviewer = notify_module.notify_reviewer._function.get_user_function()
 publish_content = publish_module.publish_content._function.get_user_function()
 
 NOTICE = {"instance_id": "review-42", "topic": "Tide pools", "round": 2, "max_rounds": 3,
           "title": "Rock pools\nat low tide", "deadline": "2026-11-27T09:00:00+00:00"}
+SIGNING_KEY = "k" * 40
 APPROVED = {"instance_id": "review-42", "title": "Rock pools at low tide",
             "content": "Anemones wait for the sea.", "rounds": 2}
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch, tmp_path):
-    for name in ("HITL_PUBLIC_BASE_URL", "WEBSITE_HOSTNAME", "HITL_WRITER"):
+    for name in ("HITL_PUBLIC_BASE_URL", "WEBSITE_HOSTNAME", "HITL_WRITER", "HITL_REVIEW_SIGNING_KEY",
+                 "HITL_DEV_INSECURE_LINKS", "HITL_NOTIFY_WEBHOOK_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HITL_PUBLISH_DIR", str(tmp_path / "published"))
 
 
 def test_notify_returns_and_logs_the_review_links(monkeypatch, caplog):
     monkeypatch.setenv("HITL_PUBLIC_BASE_URL", "https://hitl.example.com/")
+    monkeypatch.setenv("HITL_REVIEW_SIGNING_KEY", SIGNING_KEY)
     caplog.set_level(logging.INFO, logger="activities.notify_reviewer")
 
     result = notify_reviewer(NOTICE)
 
-    assert result == {"channel": "log",
-                      "status_url": "https://hitl.example.com/api/hitl/status/review-42",
-                      "approve_url": "https://hitl.example.com/api/hitl/approve/review-42"}
+    assert result["channel"] == "log" and result["delivered"] is True
+    assert result["status_url"] == "https://hitl.example.com/api/hitl/status/review-42"
+    assert result["approve_url"] == "https://hitl.example.com/api/hitl/approve/review-42"
+    assert result["review_url"].startswith("https://hitl.example.com/api/hitl/review/review-42?token=")
+    token = unquote(result["review_url"].split("token=")[1])
+    grant = verify(token, "review-42", datetime(2026, 11, 27, 8, tzinfo=timezone.utc), SIGNING_KEY.encode())
+    assert grant.round == 2 and grant.expires_at == datetime.fromisoformat(NOTICE["deadline"])
     [record] = [r for r in caplog.records if r.name == "activities.notify_reviewer"]
     line = record.getMessage()
-    assert "\n" not in line
-    assert result["status_url"] in line and result["approve_url"] in line
+    assert "\n" not in line and SIGNING_KEY not in line
+    assert result["review_url"] in line and result["status_url"] in line
     assert "round 2 of 3" in line and NOTICE["deadline"] in line
+
+
+def test_notify_without_signing_key_refuses_links_but_still_notifies(caplog):
+    result = notify_reviewer(NOTICE)
+    assert result["review_url"] is None
+    assert "HITL_REVIEW_SIGNING_KEY" in result["links_error"]
+    assert result["delivered"] is True and result["status_url"]
+
+
+def test_insecure_dev_links_only_outside_azure(monkeypatch):
+    monkeypatch.setenv("HITL_DEV_INSECURE_LINKS", "1")
+    assert notify_reviewer(NOTICE)["review_url"]
+    monkeypatch.setenv("WEBSITE_HOSTNAME", "hitl.azurewebsites.net")
+    assert notify_reviewer(NOTICE)["review_url"] is None
 
 
 def test_notify_defaults_to_the_local_host():
@@ -113,3 +139,52 @@ def test_publish_does_not_overwrite_a_foreign_file(tmp_path):
     with pytest.raises(RuntimeError, match="not a published record"):
         publish_content(APPROVED)
     assert (folder / "review-42.json").read_text() == "not a record"
+
+
+@pytest.fixture
+def webhook(monkeypatch):
+    monkeypatch.setattr(notify_module, "RETRY_DELAYS_SECONDS", (0.0, 0.0, 0.0))
+    monkeypatch.setenv("HITL_REVIEW_SIGNING_KEY", SIGNING_KEY)
+    with WebhookReceiver() as receiver:
+        monkeypatch.setenv("HITL_NOTIFY_WEBHOOK_URL", receiver.url)
+        yield receiver
+
+
+def test_webhook_message_fits_slack_and_teams(webhook):
+    result = notify_reviewer(NOTICE)
+    assert result["channel"] == "webhook" and result["delivered"] is True and result["attempts"] == 1
+    [message] = webhook.delivered
+    assert "Review needed (round 2 of 3)" in message["text"] and result["review_url"] in message["text"]
+    assert {k: message[k] for k in ("instanceId", "round", "reviewUrl", "deadline")} == {
+        "instanceId": "review-42", "round": 2, "reviewUrl": result["review_url"],
+        "deadline": NOTICE["deadline"]}
+    card = message["attachments"][0]
+    assert card["contentType"] == "application/vnd.microsoft.card.adaptive"
+    assert card["content"]["actions"][0]["url"] == result["review_url"]
+
+
+def test_webhook_500_twice_then_200_is_delivered_once(webhook):
+    webhook.script = [500, 500]
+    result = notify_reviewer(NOTICE)
+    assert result["delivered"] is True and result["attempts"] == 3
+    assert [r["status"] for r in webhook.received] == [500, 500, 200]
+    assert len(webhook.delivered) == 1
+
+
+def test_webhook_429_is_retried(webhook):
+    webhook.script = [429]
+    assert notify_reviewer(NOTICE)["attempts"] == 2
+
+
+def test_webhook_that_stays_down_reports_without_raising_or_leaking_the_url(webhook):
+    webhook.default_status = 503
+    result = notify_reviewer(NOTICE)
+    assert result["delivered"] is False and result["attempts"] == 4
+    assert "answered 503 after 4 attempts" in result["error"]
+    assert "s3cr3t" not in result["error"] and "/hooks/" not in result["error"]
+
+
+def test_webhook_client_error_is_not_retried(webhook):
+    webhook.script = [404]
+    result = notify_reviewer(NOTICE)
+    assert result["delivered"] is False and result["attempts"] == 1
