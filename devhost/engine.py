@@ -34,7 +34,7 @@ from azure.functions.meta import Datum
 
 from .clock import parse_iso, to_iso
 from .registry import Registry
-from .storage import InstanceRow, Store, WorkItem
+from .storage import CONTROL_EVENT_TYPES, InstanceRow, Store, WorkItem
 
 log = logging.getLogger("devhost")
 
@@ -62,7 +62,6 @@ UNSUPPORTED_ACTIONS = {A.CALL_ENTITY: "durable entities (call_entity)",
                        A.SIGNAL_ENTITY: "durable entities (signal_entity)",
                        A.CALL_HTTP: "durable HTTP (call_http)"}
 SCHEDULING_EVENTS = (E.TASK_SCHEDULED, E.TIMER_CREATED, E.SUB_CREATED)
-CONTROL_EVENTS = (E.EXECUTION_TERMINATED, E.EXECUTION_SUSPENDED, E.EXECUTION_RESUMED)
 ACTIVE_STATUSES = ("Pending", "Running", "Suspended")
 OUT_OF_PROC_LABEL = "$OutOfProcData$:"
 
@@ -377,7 +376,7 @@ class _Episode:
             return
         events = self._apply_control_messages()
         if self.row.runtime_status == "Suspended":
-            self.store.delete_messages([m.id for m in self.messages if m.event["EventType"] in CONTROL_EVENTS])
+            self.store.delete_messages([m.id for m in self.messages if m.event["EventType"] in CONTROL_EVENT_TYPES])
             return
         self.store.delete_messages(consumed)
         if self.row.is_terminal:

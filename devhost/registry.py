@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 
+_LOADED_APP_DIRS: set[Path] = set()
+
+
 class AppLoadError(Exception):
     pass
 
@@ -44,8 +47,12 @@ def load_app(app_dir: Path, module: str = "function_app") -> Any:
     path = app_dir / f"{module}.py"
     if not path.is_file():
         raise AppLoadError(f"{path} not found: the folder is not a v2-model function app")
-    if str(app_dir) not in sys.path:
-        sys.path.insert(0, str(app_dir))
+    _forget_other_apps_modules(app_dir)
+    # First on the path, so the app's own modules win over an app loaded earlier.
+    if str(app_dir) in sys.path:
+        sys.path.remove(str(app_dir))
+    sys.path.insert(0, str(app_dir))
+    _LOADED_APP_DIRS.add(app_dir)
     spec = importlib.util.spec_from_file_location(module, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[module] = mod
@@ -55,6 +62,26 @@ def load_app(app_dir: Path, module: str = "function_app") -> Any:
     if len(apps) != 1:
         raise AppLoadError(f"{path} must define exactly one FunctionApp/DFApp, found {len(apps)}")
     return apps[0]
+
+
+def _forget_other_apps_modules(app_dir: Path) -> None:
+    """Drop cached modules of apps loaded earlier that this app's names would shadow.
+
+    Two apps in one process (a test session) may both have a sibling ``blueprints.py``;
+    without this, the second app's ``import blueprints`` returns the first app's module.
+    Only modules loaded from another app's folder go, never the stdlib or packages.
+    """
+    own_names = {p.stem if p.suffix == ".py" else p.name for p in app_dir.iterdir()
+                 if p.suffix == ".py" or (p.is_dir() and p.name.isidentifier())}
+    for name, mod in list(sys.modules.items()):
+        if name.split(".", 1)[0] not in own_names:
+            continue
+        files = [getattr(mod, "__file__", None), *(getattr(mod, "__path__", None) or [])]
+        origins = [Path(f).resolve() for f in files if f]
+        if any(o.is_relative_to(app_dir) for o in origins):
+            continue
+        if any(o.is_relative_to(loaded) for o in origins for loaded in _LOADED_APP_DIRS):
+            del sys.modules[name]
 
 
 def build_registry(app: Any) -> Registry:

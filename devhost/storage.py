@@ -65,6 +65,15 @@ CREATE TABLE IF NOT EXISTS work_items (
 """
 
 TERMINAL_STATUSES = ("Completed", "Failed", "Terminated")
+# ExecutionTerminated, ExecutionSuspended and ExecutionResumed.
+CONTROL_EVENT_TYPES = (3, 19, 20)
+
+# Messages the runners may act on. A suspended instance takes only control messages; its
+# other messages stay queued unoffered, else the runner would find them due on every poll.
+_OFFERED_MESSAGES = (
+    "messages m LEFT JOIN instances i ON i.instance_id = m.instance_id"
+    " WHERE (i.runtime_status IS NULL OR i.runtime_status != 'Suspended'"
+    f" OR json_extract(m.event, '$.EventType') IN {CONTROL_EVENT_TYPES})")
 
 
 @dataclass
@@ -214,8 +223,8 @@ class Store:
     def due_instance_ids(self, now: float, limit: int) -> list[str]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT instance_id FROM messages WHERE visible_at <= ?"
-                " GROUP BY instance_id ORDER BY MIN(id) LIMIT ?", (now, limit)).fetchall()
+                f"SELECT m.instance_id FROM {_OFFERED_MESSAGES} AND m.visible_at <= ?"
+                " GROUP BY m.instance_id ORDER BY MIN(m.id) LIMIT ?", (now, limit)).fetchall()
         return [r[0] for r in rows]
 
     def due_messages(self, instance_id: str, now: float) -> list[Message]:
@@ -241,7 +250,7 @@ class Store:
 
     def next_visible_at(self) -> Optional[float]:
         with self._lock:
-            row = self._db.execute("SELECT MIN(visible_at) FROM messages").fetchone()
+            row = self._db.execute(f"SELECT MIN(m.visible_at) FROM {_OFFERED_MESSAGES}").fetchone()
         return row[0]
 
     # -- activities --------------------------------------------------------------

@@ -1,0 +1,32 @@
+"""Fixtures for the devhost's own tests: in-process hosts on the fixture apps."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devhost import DevHost, ManualClock
+
+APPS = Path(__file__).parent / "apps"
+
+
+@pytest.fixture
+def make_host(tmp_path):
+    """Build in-process hosts on fixture apps (manual clock unless told); all closed after."""
+    hosts: list[DevHost] = []
+
+    def make(app: str, clock="manual", **options) -> DevHost:
+        host = DevHost(APPS / app, data_dir=tmp_path / f"state-{len(hosts)}",
+                       clock=ManualClock() if clock == "manual" else clock,
+                       local_settings=False, **options)
+        hosts.append(host)
+        return host
+
+    yield make
+    for host in hosts:
+        host.close()
+
+
+@pytest.fixture
+def features(make_host) -> DevHost:
+    return make_host("features")

@@ -1,0 +1,282 @@
+"""The engine on the fixture apps, in process, with a manual clock.
+
+Every orchestrator runs through the SDK's real replay; the assertions look at what the
+extension would have recorded (history events and task ids) as well as at the outcome.
+"""
+from __future__ import annotations
+
+import pytest
+
+from devhost.engine import E, EngineError
+
+from .helpers import events, module_of, pending_timers
+
+START = "2026-01-01T00:00:00"
+
+
+def run(host, orchestrator, input=None, instance_id=None):
+    instance_id = host.start(orchestrator, input, instance_id)
+    host.run_until_idle()
+    return instance_id
+
+
+def status(host, instance_id):
+    return host.status(instance_id)["runtimeStatus"]
+
+
+def output(host, instance_id):
+    return host.status(instance_id)["output"]
+
+
+# -- chaining and fan-out --------------------------------------------------------------
+
+def test_chaining_feeds_each_result_to_the_next_activity(make_host):
+    host = make_host("chaining")
+    instance_id = run(host, "chain", "world")
+    assert status(host, instance_id) == "Completed"
+    assert output(host, instance_id) == ["Hello world", "Hello Hello world", "HELLO HELLO WORLD"]
+    names = [e["Name"] for e in host.history(instance_id) if e["EventType"] == E.TASK_SCHEDULED]
+    assert names == ["say_hello", "say_hello", "shout"]
+
+
+def test_fan_out_schedules_every_activity_in_one_episode_then_fans_in(make_host):
+    host = make_host("fan_out")
+    instance_id = run(host, "fan_out_fan_in", [1, 2, 3, 4, 5])
+    assert output(host, instance_id) == {"squares": [1, 4, 9, 16, 25], "total": 55}
+    history = host.history(instance_id)
+    first_episode_end = next(i for i, e in enumerate(history) if e["EventType"] == E.ORCHESTRATOR_COMPLETED)
+    fanned = [e["EventId"] for e in history[:first_episode_end] if e["EventType"] == E.TASK_SCHEDULED]
+    assert fanned == [0, 1, 2, 3, 4]
+    assert events(host, instance_id)[-2:] == [(E.TASK_SCHEDULED, 5), (E.TASK_COMPLETED, 5)]
+
+
+def test_fan_out_fails_when_one_branch_fails(make_host):
+    host = make_host("fan_out")
+    instance_id = run(host, "fan_out_fan_in", [1, -2, 3])
+    assert status(host, instance_id) == "Failed"
+    assert "negative input -2" in output(host, instance_id)
+
+
+def test_task_any_returns_the_activity_when_it_finishes_first(make_host):
+    host = make_host("fan_out")
+    instance_id = run(host, "first_of", 7)
+    assert output(host, instance_id) == {"winner": "square", "value": 49}
+
+
+def test_task_any_returns_the_event_when_it_arrives_first(make_host):
+    host = make_host("fan_out")
+    instance_id = host.start("first_of", 7)
+    host.raise_event(instance_id, "Stop", "halt")
+    host.run_until_idle()
+    assert output(host, instance_id) == {"winner": "Stop", "value": "halt"}
+
+
+# -- retries ---------------------------------------------------------------------------
+
+def test_retry_uses_hidden_timers_and_task_ids_and_waits_the_interval(features):
+    attempts = module_of(features, "retry_activity")["ATTEMPTS"]
+    job = {"key": "r1", "fail_times": 2, "interval_ms": 5000, "max_attempts": 3}
+    instance_id = run(features, "retry_activity", job)
+    assert attempts["r1"] == 1
+    assert events(features, instance_id) == [
+        (E.TASK_SCHEDULED, 0), (E.TASK_FAILED, 0), (E.TIMER_CREATED, 1)]
+    assert pending_timers(features, instance_id) == [f"{START[:-2]}05.000000Z"]
+
+    features.advance(milliseconds=4999)
+    assert attempts["r1"] == 1  # the interval has not elapsed: no second attempt yet
+    features.advance(milliseconds=1)
+    assert attempts["r1"] == 2
+    features.advance(seconds=5)
+    assert attempts["r1"] == 3
+    assert events(features, instance_id) == [
+        (E.TASK_SCHEDULED, 0), (E.TASK_FAILED, 0), (E.TIMER_CREATED, 1), (E.TIMER_FIRED, 1),
+        (E.TASK_SCHEDULED, 2), (E.TASK_FAILED, 2), (E.TIMER_CREATED, 3), (E.TIMER_FIRED, 3),
+        (E.TASK_SCHEDULED, 4), (E.TASK_COMPLETED, 4)]
+    assert status(features, instance_id) == "Completed"
+    assert output(features, instance_id) == {"key": "r1", "attempt": 3}
+
+
+def test_retry_gives_up_only_after_one_more_timer_past_the_last_attempt(features):
+    attempts = module_of(features, "retry_activity")["ATTEMPTS"]
+    job = {"key": "r2", "fail_times": 9, "interval_ms": 1000, "max_attempts": 2}
+    instance_id = run(features, "retry_activity", job)
+    features.advance(seconds=1)
+    assert attempts["r2"] == 2
+    assert status(features, instance_id) == "Running"  # waiting on the extra timer
+    features.advance(seconds=1)
+    assert attempts["r2"] == 2
+    assert status(features, instance_id) == "Completed"
+    assert "attempt 2 of r2 failed" in output(features, instance_id)["gave_up"]
+    assert events(features, instance_id)[-2:] == [(E.TIMER_CREATED, 3), (E.TIMER_FIRED, 3)]
+
+
+# -- timers ----------------------------------------------------------------------------
+
+def test_cancelled_timer_is_removed_and_never_fires(features):
+    instance_id = run(features, "timer_race", 60)
+    assert pending_timers(features, instance_id) == [f"{START[:-5]}01:00.000000Z"]
+    features.raise_event(instance_id, "Go", {"by": "reviewer"})
+    features.run_until_idle()
+    assert output(features, instance_id) == {"event": {"by": "reviewer"}}
+    assert pending_timers(features, instance_id) == []
+    length = len(features.history(instance_id))
+    features.advance(minutes=5)
+    assert len(features.history(instance_id)) == length
+    assert not any(e["EventType"] == E.TIMER_FIRED for e in features.history(instance_id))
+
+
+def test_timer_fires_at_its_virtual_time(features):
+    instance_id = run(features, "timer_race", 60)
+    features.advance(seconds=59)
+    assert status(features, instance_id) == "Running"
+    features.advance(seconds=1)
+    assert output(features, instance_id) == "timeout"
+    assert features.status(instance_id)["lastUpdatedTime"] == "2026-01-01T00:01:00Z"
+
+
+def test_long_timer_is_split_by_the_sdk_and_completes_at_the_right_time(features):
+    instance_id = run(features, "long_timer", 10)
+    fired_pieces = []
+    for day in range(1, 10):
+        features.advance(days=1)
+        fired_pieces = [e["FireAt"][:10] for e in features.history(instance_id)
+                        if e["EventType"] == E.TIMER_FIRED]
+    assert fired_pieces == ["2026-01-04", "2026-01-07"]  # 3-day pieces until 6 days remain
+    assert pending_timers(features, instance_id) == ["2026-01-11T00:00:00.000000Z"]
+    features.advance(hours=23, minutes=59)
+    assert status(features, instance_id) == "Running"
+    features.advance(minutes=1)
+    assert status(features, instance_id) == "Completed"
+    assert output(features, instance_id).startswith("2026-01-11T00:00:00")
+    assert [tid for kind, tid in events(features, instance_id) if kind == E.TIMER_CREATED] == [0, 1, 2]
+
+
+# -- continue-as-new and sub-orchestrations ---------------------------------------------
+
+def test_continue_as_new_restarts_with_fresh_history_until_done(features):
+    instance_id = run(features, "counter", {"n": 0, "stop": 3})
+    described = features.status(instance_id)
+    assert described["runtimeStatus"] == "Completed"
+    assert described["output"] == {"final": 3}
+    assert described["input"] == {"n": 3, "stop": 3}
+    history = features.history(instance_id)
+    assert [e["EventType"] for e in history].count(E.EXECUTION_STARTED) == 1
+    assert events(features, instance_id) == [(E.TASK_SCHEDULED, 0), (E.TASK_COMPLETED, 0)]
+
+
+def test_sub_orchestrations_complete_fail_and_retry(features):
+    instance_id = run(features, "parent", {"key": "s1"})
+    assert status(features, instance_id) == "Running"  # the flaky child failed once; retry timer pending
+    features.advance(milliseconds=999)
+    assert status(features, instance_id) == "Running"
+    features.advance(milliseconds=1)
+    result = output(features, instance_id)
+    assert status(features, instance_id) == "Completed"
+    assert result["ok"] == {"child": f"{instance_id}-ok", "parent": instance_id, "loud": "HI"}
+    assert "child could not handle 42" in result["failure"]
+    assert result["retried"] == {"key": "s1", "attempt": 2}
+    assert events(features, instance_id) == [
+        (E.SUB_CREATED, 0), (E.SUB_COMPLETED, 0), (E.SUB_CREATED, 1), (E.SUB_FAILED, 1),
+        (E.SUB_CREATED, 2), (E.SUB_FAILED, 2), (E.TIMER_CREATED, 3), (E.TIMER_FIRED, 3),
+        (E.SUB_CREATED, 4), (E.SUB_COMPLETED, 4)]
+    assert status(features, f"{instance_id}:1") == "Failed"
+    assert status(features, f"{instance_id}:2") == "Failed"
+    assert status(features, f"{instance_id}:4") == "Completed"
+
+
+# -- custom status, failures, unsupported features --------------------------------------
+
+def test_custom_status_is_visible_while_running_and_after(features):
+    instance_id = run(features, "custom_status")
+    assert features.status(instance_id)["customStatus"] == {"stage": "waiting"}
+    features.raise_event(instance_id, "Answer", 42)
+    features.run_until_idle()
+    described = features.status(instance_id)
+    assert described["customStatus"] == {"stage": "done", "answer": 42}
+    assert described["output"] == 42
+
+
+def test_orchestrator_exception_fails_the_instance_with_its_message(features):
+    instance_id = run(features, "raises", {"a": 1})
+    assert status(features, instance_id) == "Failed"
+    assert output(features, instance_id) == (
+        "Orchestrator function 'raises' failed: the input was rejected: {\"a\": 1}")
+    completed = features.history(instance_id)[-2]
+    assert completed["EventType"] == E.EXECUTION_COMPLETED
+    assert completed["OrchestrationStatus"] == "Failed"
+
+
+def test_nondeterministic_orchestrator_fails_on_replay(features):
+    choice = module_of(features, "nondeterministic")["CHOICE"]
+    instance_id = run(features, "nondeterministic")
+    assert status(features, instance_id) == "Running"
+    choice["activity"] = "shout"  # the code now takes another path than its history
+    features.raise_event(instance_id, "Continue", 1)
+    features.run_until_idle()
+    assert status(features, instance_id) == "Failed"
+    message = output(features, instance_id)
+    assert "Non-Deterministic" in message
+    assert "'echo'" in message and "'shout'" in message
+
+
+def test_entity_call_fails_naming_the_unsupported_feature(features):
+    instance_id = run(features, "uses_entity")
+    assert status(features, instance_id) == "Failed"
+    assert "does not support durable entities (call_entity)" in output(features, instance_id)
+
+
+# -- control operations ----------------------------------------------------------------
+
+def test_suspended_instance_keeps_its_events_until_resumed(features):
+    instance_id = run(features, "custom_status")
+    features.engine.suspend(instance_id, "maintenance")
+    features.run_until_idle()
+    assert status(features, instance_id) == "Suspended"
+    features.raise_event(instance_id, "Answer", "later")
+    features.run_until_idle()  # must settle: the queued event is not offered while suspended
+    assert status(features, instance_id) == "Suspended"
+    features.engine.resume(instance_id, "done")
+    features.run_until_idle()
+    assert status(features, instance_id) == "Completed"
+    assert output(features, instance_id) == "later"
+
+
+def test_terminate_records_the_reason_and_drops_pending_timers(features):
+    instance_id = run(features, "timer_race", 60)
+    features.terminate(instance_id, "no longer needed")
+    features.run_until_idle()
+    assert status(features, instance_id) == "Terminated"
+    assert output(features, instance_id) == "no longer needed"
+    assert pending_timers(features, instance_id) == []
+
+
+# -- SDK bug #507, reproduced on purpose ------------------------------------------------
+
+def test_naive_loop_reuses_a_buffered_event_for_every_later_wait(features):
+    """The devhost must show #507 as Azure does: it must not work around it."""
+    instance_id = run(features, "naive_approvals", 3)
+    features.raise_event(instance_id, "Approval", "first")
+    features.engine.run_episode(instance_id)  # "first" completes the wait; echo is scheduled
+    features.raise_event(instance_id, "Approval", "second")
+    with pytest.warns(UserWarning, match="Potential duplicate Task completion"):
+        features.engine.run_episode(instance_id)  # no wait is open: the SDK buffers "second"
+        features.run_until_idle()
+    assert status(features, instance_id) == "Completed"
+    # Only two events were raised, yet the third wait completed at once with the old payload.
+    assert output(features, instance_id) == ["first", "second", "second"]
+    raised = [e["Input"] for e in features.history(instance_id) if e["EventType"] == E.EVENT_RAISED]
+    assert raised == ['"first"', '"second"']
+
+
+def test_two_events_in_one_episode_also_hit_the_buffering_bug(features):
+    instance_id = run(features, "naive_approvals", 4)
+    features.raise_event(instance_id, "Approval", "a")
+    features.raise_event(instance_id, "Approval", "b")
+    with pytest.warns(UserWarning, match="Potential duplicate Task completion"):
+        features.run_until_idle()
+    assert output(features, instance_id) == ["a", "b", "b", "b"]
+
+
+def test_starting_an_unknown_orchestrator_is_refused(features):
+    with pytest.raises(EngineError, match="'missing' doesn't exist"):
+        features.start("missing")

@@ -1,0 +1,40 @@
+"""Loading fixture apps: several apps in one process, each with its own modules."""
+from __future__ import annotations
+
+import sys
+
+from devhost.registry import build_registry, load_app
+
+from .conftest import APPS
+
+
+def test_apps_with_same_named_sibling_modules_each_load_their_own():
+    blueprints = build_registry(load_app(APPS / "blueprints"))
+    settings = build_registry(load_app(APPS / "settings"))
+    again = build_registry(load_app(APPS / "blueprints"))
+    assert sorted(blueprints.orchestrators) == ["greet_all", "process_order"]
+    assert sorted(settings.orchestrators) == ["settings_probe"]
+    assert sorted(settings.activities) == ["read_setting"]
+    assert sorted(again.orchestrators) == ["greet_all", "process_order"]
+    assert sys.modules["greetings"].__file__ == str(APPS / "blueprints" / "greetings.py")
+
+
+def test_each_load_runs_the_apps_own_function_app_module():
+    chaining = build_registry(load_app(APPS / "chaining"))
+    fan_out = build_registry(load_app(APPS / "fan_out"))
+    assert list(chaining.orchestrators) == ["chain"]
+    assert sorted(fan_out.orchestrators) == ["fan_out_fan_in", "first_of"]
+    assert sys.path[0] == str(APPS / "fan_out")
+
+
+def test_blueprints_on_a_plain_function_app_are_sorted_by_trigger():
+    registry = build_registry(load_app(APPS / "blueprints"))
+    assert sorted(registry.activities) == ["greet_one", "price_order"]  # activity= renames
+    routes = {f.route: f for f in registry.http}
+    assert set(routes) == {"greetings", "orders/{order_id}", "items/{category}/{item_id:int}",
+                           "items/{category}", "teapot/{name?}", "broken"}
+    assert routes["greetings"].client_param == "client" and routes["greetings"].is_async
+    assert routes["items/{category}/{item_id:int}"].client_param is None
+    assert not routes["items/{category}/{item_id:int}"].is_async
+    assert routes["items/{category}"].is_async
+    assert routes["orders/{order_id}"].methods == ("PUT",)
