@@ -25,6 +25,7 @@ _EVENT_NAMES = {0: "ExecutionStarted", 1: "ExecutionCompleted", 3: "ExecutionTer
                 9: "SubOrchestrationInstanceFailed", 10: "TimerCreated", 11: "TimerFired",
                 15: "EventRaised"}
 MAX_PAGE = 1000
+UNPAGED = 1_000_000
 
 
 class ApiError(Exception):
@@ -175,8 +176,10 @@ class DurableApi:
         return web.json_response([self.describe(r, show_input) for r in rows], headers=headers)
 
     def _page(self, request: web.Request) -> tuple[list[InstanceRow], Optional[str]]:
-        top = request.query.get("top", "100")
-        if not top.isdigit() or not 1 <= int(top) <= MAX_PAGE:
+        # The SDK's get_status_all/get_status_by send no 'top' and never follow a
+        # continuation token, so without 'top' everything comes in one reply.
+        top = request.query.get("top", str(UNPAGED))
+        if "top" in request.query and (not top.isdigit() or not 1 <= int(top) <= MAX_PAGE):
             raise ApiError(400, f"'top' must be an integer from 1 to {MAX_PAGE}.")
         after = ("", "")
         token = request.headers.get("x-ms-continuation-token", "")
