@@ -19,7 +19,14 @@ from .registry import HttpFunction
 
 log = logging.getLogger("devhost")
 
-_PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::[^}?]*)?(\??)\}")
+_PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::([^}?]*))?(\??)\}")
+# ASP.NET route constraints that decide whether a route matches at all; a request that
+# breaks one gets a 404, as on Azure, instead of reaching the function.
+_CONSTRAINTS = {
+    "int": r"-?\d+", "long": r"-?\d+", "alpha": r"[A-Za-z]+", "bool": r"(?i:true|false)",
+    "decimal": r"-?\d+(?:\.\d+)?", "double": r"-?\d+(?:\.\d+)?", "float": r"-?\d+(?:\.\d+)?",
+    "guid": r"\{?[0-9A-Fa-f]{8}-?(?:[0-9A-Fa-f]{4}-?){3}[0-9A-Fa-f]{12}\}?",
+}
 
 
 def route_pattern(template: str) -> re.Pattern:
@@ -27,8 +34,8 @@ def route_pattern(template: str) -> re.Pattern:
     pattern, position = "", 0
     for match in _PARAM.finditer(template):
         literal = re.escape(template[position:match.start()])
-        catch_all, name, optional = match.groups()
-        body = ".*" if catch_all else "[^/]+"
+        catch_all, name, constraint, optional = match.groups()
+        body = ".*" if catch_all else _CONSTRAINTS.get((constraint or "").lower(), "[^/]+")
         if optional or catch_all:
             if literal.endswith("/"):
                 literal = literal[:-1]
@@ -66,6 +73,8 @@ class FunctionRoutes:
         # Match on the raw path and decode each value after, as ASP.NET routing does: an
         # encoded '/' stays inside its segment instead of creating a new one.
         path = request.raw_path.split("?", 1)[0]
+        if path.startswith(WEBHOOK_PREFIX + "/"):
+            return await self._webhook_miss(request)
         if self.prefix and not path.lower().startswith(self.prefix.lower() + "/"):
             return web.json_response({"error": "not found"}, status=404)
         relative = path[len(self.prefix) + 1:] if self.prefix else path.lstrip("/")
@@ -86,6 +95,19 @@ class FunctionRoutes:
                 {"error": f"request body too large: the limit is {request.client_max_size} bytes"},
                 status=413)
         return await self._invoke(route.function, request, params, body)
+
+    @staticmethod
+    async def _webhook_miss(request: web.Request) -> web.Response:
+        """A Durable API path lands here when no API route took its method: 405 or 404."""
+        allowed: set[str] = set()
+        for resource in request.app.router.resources():
+            match, methods = await resource.resolve(request)
+            if match is None:
+                allowed |= methods
+        if allowed:
+            return web.json_response({"error": f"method {request.method} is not allowed here"},
+                                     status=405, headers={"Allow": ", ".join(sorted(allowed))})
+        return web.json_response({"error": f"the Durable HTTP API has no {request.path}"}, status=404)
 
     async def _invoke(self, function: HttpFunction, request: web.Request, params: dict,
                       body: bytes) -> web.Response:

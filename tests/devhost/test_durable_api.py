@@ -1,0 +1,228 @@
+"""The Durable HTTP API over real HTTP: `/runtime/webhooks/durabletask/...`.
+
+The host serves on a free port with a manual clock, so created times are exact and
+timers fire only when a test moves the clock; episodes and activities still run on the
+host's background threads, hence the short polls.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import quote
+
+import pytest
+
+from .helpers import call, wait_until
+
+WEBHOOKS = "/runtime/webhooks/durabletask"
+
+
+@pytest.fixture
+def api(make_host):
+    host = make_host("features")
+    host.serve(port=0)
+    host.webhooks = host.base_url + WEBHOOKS
+    return host
+
+
+def start(host, name, body=None, instance_id=None):
+    url = f"{host.webhooks}/orchestrators/{name}" + (f"/{instance_id}" if instance_id else "")
+    reply = call(url, "POST", body)
+    assert reply.status == 202, reply.text
+    return reply.json()
+
+
+def get(host, instance_id, query=""):
+    return call(f"{host.webhooks}/instances/{quote(instance_id)}{query}")
+
+
+def settled(host, instance_id, *statuses):
+    def check():
+        reply = get(host, instance_id)
+        return reply.json() if reply.json()["runtimeStatus"] in statuses else None
+    return wait_until(check, what=f"{instance_id} to reach {statuses}")
+
+
+def waiting(host, instance_id):
+    """Running and parked on its first wait (the custom status is set by then)."""
+    return wait_until(lambda: get(host, instance_id).json()["customStatus"],
+                      what=f"{instance_id} to wait")
+
+
+# -- starting and following the management URLs ----------------------------------------
+
+def test_start_returns_management_urls_that_all_work(api):
+    started = call(f"{api.webhooks}/orchestrators/custom_status", "POST", {"ticket": 7})
+    assert started.status == 202
+    urls = started.json()
+    assert started.headers["Location"] == urls["statusQueryGetUri"]
+    assert started.headers["Retry-After"]
+    instance_id = urls["id"]
+    assert urls["statusQueryGetUri"] == f"{api.webhooks}/instances/{instance_id}"
+
+    waiting(api, instance_id)
+    status = call(urls["statusQueryGetUri"])
+    assert status.status == 202 and status.json()["input"] == {"ticket": 7}
+
+    raised = call(urls["sendEventPostUri"].replace("{eventName}", "Answer"), "POST", "yes")
+    assert raised.status == 202
+    done = settled(api, instance_id, "Completed")
+    assert done["output"] == "yes"
+    assert call(urls["statusQueryGetUri"]).status == 200
+
+    purged = call(urls["purgeHistoryDeleteUri"], "DELETE")
+    assert purged.status == 200 and purged.json() == {"instancesDeleted": 1}
+    assert get(api, instance_id).status == 404
+
+
+def test_terminate_uri_terminates_with_the_reason_as_output(api):
+    urls = start(api, "custom_status")
+    waiting(api, urls["id"])
+    reply = call(urls["terminatePostUri"].replace("{text}", quote("changed my mind")), "POST")
+    assert reply.status == 202
+    status = settled(api, urls["id"], "Terminated")
+    assert status["output"] == "changed my mind"
+
+
+def test_start_with_an_instance_id_and_conflict_while_it_runs(api):
+    assert start(api, "custom_status", None, "order-1")["id"] == "order-1"
+    again = call(f"{api.webhooks}/orchestrators/custom_status/order-1", "POST")
+    assert again.status == 409
+    unknown = call(f"{api.webhooks}/orchestrators/no_such_orchestrator", "POST")
+    assert unknown.status == 400 and "doesn't exist" in unknown.json()["ExceptionMessage"]
+
+
+# -- reading one instance ----------------------------------------------------------------
+
+def test_get_instance_input_and_history_switches(api):
+    instance_id = start(api, "counter", {"n": 5, "stop": 5})["id"]
+    settled(api, instance_id, "Completed")
+
+    plain = get(api, instance_id).json()
+    assert plain["input"] == {"n": 5, "stop": 5} and "historyEvents" not in plain
+    assert plain["createdTime"].endswith("Z") and plain["lastUpdatedTime"].endswith("Z")
+    assert get(api, instance_id, "?showInput=false").json()["input"] is None
+
+    history = get(api, instance_id, "?showHistory=true").json()["historyEvents"]
+    assert [e["EventType"] for e in history] == [
+        "ExecutionStarted", "TaskScheduled", "TaskCompleted", "ExecutionCompleted"]
+    assert history[1]["FunctionName"] == "echo"
+    assert "Result" not in history[2]
+
+    with_output = get(api, instance_id, "?showHistory=true&showHistoryOutput=true").json()
+    assert with_output["historyEvents"][2]["Result"] == 5
+    assert with_output["historyEvents"][3]["Result"] == {"final": 5}
+
+
+def test_unknown_instance_is_404_with_an_empty_body(api):
+    reply = get(api, "nobody")
+    assert reply.status == 404 and reply.text == ""
+
+
+# -- queries -----------------------------------------------------------------------------
+
+def test_query_filters_by_status_time_and_prefix(api):
+    early = start(api, "custom_status", None, "batch-a")["id"]
+    api.clock.advance(timedelta(hours=1))
+    middle = start(api, "counter", {"n": 1, "stop": 1}, "batch-b")["id"]
+    api.clock.advance(timedelta(hours=1))
+    late = start(api, "custom_status", None, "other-c")["id"]
+    settled(api, middle, "Completed")
+    waiting(api, early)
+    waiting(api, late)
+
+    def ids(query):
+        reply = call(f"{api.webhooks}/instances?{query}")
+        assert reply.status == 200, reply.text
+        return [i["instanceId"] for i in reply.json()]
+
+    assert ids("") == [early, middle, late]
+    assert ids("runtimeStatus=Running") == [early, late]
+    assert ids("runtimeStatus=Completed,Failed") == [middle]
+    assert ids("createdTimeFrom=2026-01-01T00:30:00Z") == [middle, late]
+    assert ids("createdTimeTo=2026-01-01T01:30:00Z") == [early, middle]
+    assert ids("createdTimeFrom=2026-01-01T00:30:00Z&createdTimeTo=2026-01-01T01:30:00Z") == [middle]
+    assert ids("instanceIdPrefix=batch-") == [early, middle]
+    assert call(f"{api.webhooks}/instances?runtimeStatus=Sleeping").status == 400
+
+
+def test_query_pages_with_top_and_continuation_token(api):
+    for n in range(5):
+        start(api, "custom_status", None, f"page-{n}")
+    seen, token, pages = [], None, 0
+    while True:
+        reply = call(f"{api.webhooks}/instances?top=2",
+                     headers={"x-ms-continuation-token": token} if token else {})
+        assert reply.status == 200
+        seen += [i["instanceId"] for i in reply.json()]
+        pages += 1
+        token = reply.headers.get("x-ms-continuation-token")
+        if not token:
+            break
+    assert pages == 3
+    assert sorted(seen) == [f"page-{n}" for n in range(5)] and len(seen) == 5
+
+
+# -- raise event, terminate, suspend, resume ----------------------------------------------
+
+def test_raise_event_status_codes(api):
+    instance_id = start(api, "custom_status")["id"]
+    waiting(api, instance_id)
+    url = f"{api.webhooks}/instances/{instance_id}/raiseEvent/Answer"
+    assert call(url, "POST", raw=b"{not json").status == 400
+    assert call(f"{api.webhooks}/instances/ghost/raiseEvent/Answer", "POST", 1).status == 404
+    assert call(url, "POST", {"ok": True}).status == 202
+    assert settled(api, instance_id, "Completed")["output"] == {"ok": True}
+    assert call(url, "POST", {"ok": True}).status == 410
+
+
+def test_terminate_status_codes(api):
+    instance_id = start(api, "custom_status")["id"]
+    waiting(api, instance_id)
+    url = f"{api.webhooks}/instances/{instance_id}/terminate?reason=stop"
+    assert call(f"{api.webhooks}/instances/ghost/terminate", "POST").status == 404
+    assert call(url, "POST").status == 202
+    assert settled(api, instance_id, "Terminated")["output"] == "stop"
+    assert call(url, "POST").status == 410
+
+
+def test_suspend_holds_events_until_resume(api):
+    instance_id = start(api, "custom_status")["id"]
+    waiting(api, instance_id)
+    base = f"{api.webhooks}/instances/{instance_id}"
+    assert call(base + "/suspend?reason=lunch", "POST").status == 202
+    settled(api, instance_id, "Suspended")
+    assert call(base + "/raiseEvent/Answer", "POST", 3).status == 202
+    assert get(api, instance_id).json()["runtimeStatus"] == "Suspended"
+    assert call(base + "/resume?reason=back", "POST").status == 202
+    assert settled(api, instance_id, "Completed")["output"] == 3
+
+
+# -- purge -------------------------------------------------------------------------------
+
+def test_purge_one_and_by_filter(api):
+    running = start(api, "custom_status", None, "keep-running")["id"]
+    done = [start(api, "counter", {"n": 0, "stop": 0}, f"done-{n}")["id"] for n in range(3)]
+    for instance_id in done:
+        settled(api, instance_id, "Completed")
+    waiting(api, running)
+
+    assert call(f"{api.webhooks}/instances/ghost", "DELETE").status == 404
+    assert call(f"{api.webhooks}/instances/{running}", "DELETE").status == 400
+    one = call(f"{api.webhooks}/instances/{done[0]}", "DELETE")
+    assert one.status == 200 and one.json() == {"instancesDeleted": 1}
+
+    by_filter = f"{api.webhooks}/instances?createdTimeFrom=2025-12-31T00:00:00Z&runtimeStatus=Completed"
+    many = call(by_filter, "DELETE")
+    assert many.status == 200 and many.json() == {"instancesDeleted": 2}
+    assert call(by_filter, "DELETE").status == 404
+    assert get(api, running).status == 202
+
+
+# -- routing -------------------------------------------------------------------------------
+
+def test_wrong_method_is_405_with_allow_and_unknown_path_is_404(api):
+    wrong = call(f"{api.webhooks}/instances/some-id/terminate")
+    assert wrong.status == 405 and wrong.headers["Allow"] == "POST"
+    assert call(f"{api.webhooks}/orchestrators/counter").status == 405
+    assert call(f"{api.webhooks}/no/such/endpoint").status == 404
+    assert call(f"{api.webhooks}/instances/some-id/rewind", "POST").status == 501
