@@ -26,6 +26,7 @@ run: install
 	exec $(PY) -m devhost . --port $(PORT)
 
 test: install
+	@scripts/ensure-chromium
 	$(PY) -m pytest
 
 # Core Tools + Azurite, where they are installed (they cannot be installed on every machine).

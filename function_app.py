@@ -9,9 +9,10 @@ from orchestrations.hitl_orchestration import bp as hitl_orchestration
 from orchestrations.writer_agent import bp as writer_agent
 from routes.agent_routes import bp as agent_routes
 from routes.hitl_routes import bp as hitl_routes
+from routes.review_routes import bp as review_routes
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for blueprint in (hitl_routes, agent_routes, hitl_orchestration, writer_agent, write_draft,
+for blueprint in (hitl_routes, review_routes, agent_routes, hitl_orchestration, writer_agent, write_draft,
                   notify_reviewer, publish_content):
     app.register_functions(blueprint)

@@ -6,6 +6,7 @@ import pytest
 from devhost import DevHost, ManualClock
 
 APP_DIR = "."
+SIGNING_KEY = "test-signing-key-0123456789abcdef-0123"
 
 
 @pytest.fixture
@@ -13,8 +14,11 @@ def offline_env(monkeypatch, tmp_path):
     """The app's settings for the offline writer, publishing into a temporary folder."""
     for name in ("AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
+    for name in ("HITL_NOTIFY_WEBHOOK_URL", "HITL_DEV_INSECURE_LINKS", "WEBSITE_HOSTNAME"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HITL_WRITER", "offline")
     monkeypatch.setenv("HITL_PUBLISH_DIR", str(tmp_path / "published"))
+    monkeypatch.setenv("HITL_REVIEW_SIGNING_KEY", SIGNING_KEY)
     return tmp_path
 
 

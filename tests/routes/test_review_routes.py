@@ -1,0 +1,132 @@
+"""Signed review links, the page's decision route, the pending list and cancel."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from shared_code.review_links import ReviewGrant, sign
+from tests.conftest import SIGNING_KEY
+from tests.support.http import call, wait_for
+
+
+def start_review(base, topic="Signed links", **fields):
+    instance_id = call("POST", f"{base}/api/hitl/run", {"topic": topic, **fields}).json["instanceId"]
+    status = wait_for(lambda: (s := call("GET", f"{base}/api/hitl/status/{instance_id}").json)
+                      ["customStatus"].get("stage") == "awaiting_review" and s)
+    return instance_id, status
+
+
+def token_for(instance_id, round_=1, expires_in=timedelta(hours=1), key=SIGNING_KEY):
+    grant = ReviewGrant(instance_id, round_, datetime.now(timezone.utc) + expires_in)
+    return sign(grant, key.encode())
+
+
+def notified_link(host, instance_id):
+    """The review URL that notify_reviewer produced for the newest round."""
+    results = [e for e in host.history(instance_id) if e["EventType"] == 5]
+    import json
+    return [json.loads(e["Result"]) for e in results if "review_url" in e["Result"]][-1]["review_url"]
+
+
+def test_notified_link_opens_the_page_and_decides(served_host):
+    base = served_host.base_url
+    instance_id, _ = start_review(base)
+    link = notified_link(served_host, instance_id)
+    token = parse_qs(urlsplit(link).query)["token"][0]
+    page = call("GET", f"{base}/api/hitl/review/{instance_id}?token={token}")
+    assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "script-src 'nonce-" in page.headers["Content-Security-Policy"]
+    state = call("GET", f"{base}/api/hitl/review/{instance_id}/state?token={token}")
+    assert state.json["canDecide"] is True and state.json["round"] == 1
+    decided = call("POST", f"{base}/api/hitl/review/{instance_id}/decision?token={token}",
+                   {"approved": False, "feedback": "Tighter intro"})
+    assert decided.status == 200 and decided.json["decision"]["by"] == "link"
+    renewed = wait_for(lambda: (s := call("GET", f"{base}/api/hitl/review/{instance_id}/state?token={token}").json)
+                       .get("token") and s)
+    assert renewed["round"] == 2 and renewed["canDecide"] is True
+    approved = call("POST", f"{base}/api/hitl/review/{instance_id}/decision?token={renewed['token']}",
+                    {"approved": True})
+    assert approved.status == 200
+    done = wait_for(lambda: (s := call("GET", f"{base}/api/hitl/status/{instance_id}").json)["runtimeStatus"] == "Completed" and s)
+    assert [(d["round"], d["by"]) for d in done["output"]["decisions"]] == [(1, "link"), (2, "link")]
+
+
+@pytest.mark.parametrize("case", ["tampered", "expired", "other-instance", "wrong-key", "missing"])
+def test_bad_tokens_get_403_and_leave_the_review_alone(served_host, case):
+    base = served_host.base_url
+    instance_id, before = start_review(base)
+    good = token_for(instance_id)
+    token = {
+        "tampered": good[:-3] + ("AAA" if not good.endswith("AAA") else "BBB"),
+        "expired": token_for(instance_id, expires_in=timedelta(seconds=-1)),
+        "other-instance": token_for("someone-else"),
+        "wrong-key": token_for(instance_id, key="x" * 40),
+        "missing": "",
+    }[case]
+    page = call("GET", f"{base}/api/hitl/review/{instance_id}?token={token}")
+    assert page.status == 403 and "<h1>This review link cannot be used</h1>" in page.text
+    decision = call("POST", f"{base}/api/hitl/review/{instance_id}/decision?token={token}", {"approved": True})
+    assert decision.status == 403 and decision.json["error"]
+    state = call("GET", f"{base}/api/hitl/review/{instance_id}/state?token={token}")
+    assert state.status == 403
+    after = call("GET", f"{base}/api/hitl/status/{instance_id}").json
+    assert after["customStatus"] == before["customStatus"] and after["runtimeStatus"] == "Running"
+
+
+def test_token_for_an_earlier_round_cannot_decide_the_current_one(served_host):
+    base = served_host.base_url
+    instance_id, _ = start_review(base)
+    round_one = token_for(instance_id, 1)
+    call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": False, "feedback": "again"})
+    wait_for(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("round") == 2
+             and call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("stage") == "awaiting_review")
+    decision = call("POST", f"{base}/api/hitl/review/{instance_id}/decision?token={round_one}", {"approved": True})
+    assert decision.status == 403 and "round 1" in decision.json["error"]
+    page = call("GET", f"{base}/api/hitl/review/{instance_id}?token={round_one}")
+    assert page.status == 403
+    status = call("GET", f"{base}/api/hitl/status/{instance_id}").json
+    assert status["runtimeStatus"] == "Running" and len(status["customStatus"]["decisions"]) == 1
+
+
+def test_page_rejection_requires_feedback(served_host):
+    base = served_host.base_url
+    instance_id, _ = start_review(base)
+    reply = call("POST", f"{base}/api/hitl/review/{instance_id}/decision?token={token_for(instance_id)}",
+                 {"approved": False, "feedback": "  "})
+    assert reply.status == 400 and "needs feedback" in reply.json["error"]
+
+
+def test_links_disabled_without_a_signing_key(served_host, monkeypatch):
+    monkeypatch.delenv("HITL_REVIEW_SIGNING_KEY")
+    base = served_host.base_url
+    instance_id, status = start_review(base)
+    assert "HITL_REVIEW_SIGNING_KEY" in status["customStatus"]["notification"]["links"]
+    page = call("GET", f"{base}/api/hitl/review/{instance_id}?token=anything")
+    assert page.status == 503
+
+
+def test_pending_lists_waiting_reviews_newest_first_with_paging(served_host):
+    base = served_host.base_url
+    ids = [start_review(base, topic=f"Pending {n}")[0] for n in range(3)]
+    first = call("GET", f"{base}/api/hitl/pending?top=2").json
+    assert [i["instanceId"] for i in first["items"]] == ids[::-1][:2]
+    assert first["items"][0]["reviewUrl"].startswith("http://localhost:7071/api/hitl/review/")
+    second = call("GET", f"{base}/api/hitl/pending?top=2&continuation={first['continuation']}").json
+    assert [i["instanceId"] for i in second["items"]] == [ids[0]] and second["continuation"] is None
+    assert call("GET", f"{base}/api/hitl/pending?top=0").status == 400
+    assert call("GET", f"{base}/api/hitl/pending?continuation=%%%").status == 400
+
+
+def test_cancel_terminates_with_the_reason(served_host):
+    base = served_host.base_url
+    instance_id, _ = start_review(base)
+    reply = call("POST", f"{base}/api/hitl/cancel/{instance_id}", {"reason": "topic withdrawn"})
+    assert reply.status == 202
+    status = wait_for(lambda: (s := call("GET", f"{base}/api/hitl/status/{instance_id}").json)["runtimeStatus"] == "Terminated" and s)
+    assert status["error"] == "topic withdrawn"
+    again = call("POST", f"{base}/api/hitl/cancel/{instance_id}", {"reason": "twice"})
+    assert again.status == 409
+    assert call("POST", f"{base}/api/hitl/cancel/nope-123", {}).status == 404
+    assert call("POST", f"{base}/api/hitl/cancel/{instance_id}", {"reason": 5}).status in (400, 409)
