@@ -1,0 +1,114 @@
+"""The review page in a real browser (Debian's Chromium driven by Playwright).
+
+Screenshots of each step land in test-artifacts/browser/ (git-ignored).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.support.http import call, wait_for
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path("test-artifacts/browser")
+XSS_TOPIC = "<img src=x onerror=alert(1)>"
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                reason="Debian's chromium is not installed (scripts/ensure-chromium)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    tab = context.new_page()
+    tab.dialogs = []
+    tab.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))
+    yield tab
+    context.close()
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def start_review(host, topic):
+    base = host.base_url
+    instance_id = call("POST", f"{base}/api/hitl/run", {"topic": topic}).json["instanceId"]
+    wait_for(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("stage") == "awaiting_review")
+    results = [json.loads(e["Result"]) for e in host.history(instance_id)
+               if e["EventType"] == 5 and "review_url" in (e.get("Result") or "")]
+    link = results[-1]["review_url"].replace("http://localhost:7071", base)
+    return instance_id, link
+
+
+def test_reviewer_rejects_then_approves_in_the_browser(served_host, page):
+    instance_id, link = start_review(served_host, XSS_TOPIC)
+    page.goto(link)
+    page.wait_for_selector("text=Round 1 of 3")
+    assert page.inner_text("#topic") == XSS_TOPIC  # shown as text, not markup
+    assert page.locator("main img").count() == 0
+    assert page.inner_text("#stage") == "Awaiting your review"
+    assert "left" in page.inner_text("#time-left")
+    shot(page, "1-round-1")
+
+    page.fill("#feedback", "Explain the onerror attribute <b>plainly</b>")
+    page.click("#reject")
+    page.wait_for_selector("text=Round 2 of 3", timeout=15_000)
+    page.wait_for_selector("#decide:not(.hidden)")
+    assert "Explain the onerror attribute <b>plainly</b>" in page.inner_text("#draft-content")
+    assert page.locator("#history details").count() == 1
+    shot(page, "2-round-2")
+
+    page.click("#approve")
+    page.wait_for_selector("#stage:text('Published')", timeout=15_000)
+    assert page.locator("#decide").is_hidden()
+    shot(page, "3-published")
+    assert page.dialogs == []
+    status = call("GET", f"{served_host.base_url}/api/hitl/status/{instance_id}").json
+    assert status["runtimeStatus"] == "Completed"
+    assert [d["by"] for d in status["output"]["decisions"]] == ["link", "link"]
+
+
+def test_rejecting_without_feedback_is_refused_in_the_page(served_host, page):
+    instance_id, link = start_review(served_host, "Feedback needed")
+    page.goto(link)
+    page.wait_for_selector("#decide:not(.hidden)")
+    page.click("#reject")
+    page.wait_for_selector("#notice.error")
+    assert "feedback" in page.inner_text("#notice").lower()
+    status = call("GET", f"{served_host.base_url}/api/hitl/status/{instance_id}").json
+    assert status["customStatus"]["decisions"] == []
+
+
+def test_finished_review_shows_final_state_without_buttons(served_host, page):
+    instance_id, link = start_review(served_host, "Already cancelled")
+    call("POST", f"{served_host.base_url}/api/hitl/cancel/{instance_id}", {"reason": "no longer needed"})
+    wait_for(lambda: call("GET", f"{served_host.base_url}/api/hitl/status/{instance_id}").json["runtimeStatus"] == "Terminated")
+    page.goto(link)
+    page.wait_for_selector("#stage:text('Cancelled')")
+    assert page.locator("#decide").is_hidden()
+    assert "no longer needed" in page.inner_text("#notice")
+    shot(page, "4-cancelled")
+
+
+def test_invalid_link_shows_a_clear_403_page(served_host, page):
+    instance_id, link = start_review(served_host, "Tampered")
+    response = page.goto(link[:-4] + "AAAA")
+    assert response.status == 403
+    assert "This review link cannot be used" in page.inner_text("h1")
+    shot(page, "5-forbidden")
