@@ -2,10 +2,18 @@
 from __future__ import annotations
 
 import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 from devhost.engine import E
@@ -71,3 +79,67 @@ def wait_until(check: Callable[[], Any], timeout: float = 10.0, what: str = "con
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class DevHostProcess:
+    """``python -m devhost`` in a child process, ready once its banner is printed."""
+
+    def __init__(self, app_dir: Path, data_dir: Path, log_path: Path, env: Optional[dict] = None,
+                 startup_timeout: float = 20.0):
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._log = open(log_path, "w", encoding="utf-8")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "devhost", str(app_dir), "--port", str(self.port),
+             "--data", str(data_dir)],
+            cwd=REPO, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+            stderr=self._log, text=True)
+        self.lines: "queue.Queue[str]" = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+        self.banner = self._read_banner(startup_timeout)
+
+    def _pump(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put("")  # end of output
+
+    def _read_banner(self, timeout: float) -> str:
+        seen, deadline = [], time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if line == "":
+                break
+            seen.append(line)
+            if "/runtime/webhooks/durabletask/instances" in line:
+                return "".join(seen)
+        self.kill()
+        raise AssertionError(f"devhost did not start:\n{''.join(seen)}\n{self.log_path.read_text()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash."""
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        self._log.close()
+
+    def stop(self) -> tuple[int, str]:
+        """SIGTERM; returns the exit code and the rest of stdout."""
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=15)
+        self._log.close()
+        rest = []
+        while (line := self.lines.get(timeout=5)) != "":
+            rest.append(line)
+        return code, "".join(rest)

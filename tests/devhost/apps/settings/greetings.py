@@ -11,7 +11,8 @@ bp = df.Blueprint()
 @bp.route(route="settings/{name}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
 async def show_settings(req: func.HttpRequest, client) -> func.HttpResponse:
-    body = {"name": req.route_params["name"], "hub": client.task_hub_name,
+    hub = client._orchestration_bindings.task_hub_name  # the SDK has no public getter
+    body = {"name": req.route_params["name"], "hub": hub,
             "greeting": os.environ.get("FIXTURE_GREETING"),
             "preset": os.environ.get("FIXTURE_PRESET")}
     return func.HttpResponse(json.dumps(body), mimetype="application/json")

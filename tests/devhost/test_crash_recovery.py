@@ -1,0 +1,79 @@
+"""Crash recovery: ``kill -9`` the CLI host at awkward moments and restart it on the same
+state folder. Real clock, so the timer and the slow activity are short."""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+from devhost.clock import parse_iso
+
+from .conftest import APPS
+from .helpers import call, wait_until
+
+WEBHOOKS = "/runtime/webhooks/durabletask"
+
+
+def start(host, name, body, instance_id):
+    reply = call(f"{host.base_url}{WEBHOOKS}/orchestrators/{name}/{instance_id}", "POST", body)
+    assert reply.status == 202, reply.text
+
+
+def status(host, instance_id, history=False):
+    query = "?showHistory=true" if history else ""
+    return call(f"{host.base_url}{WEBHOOKS}/instances/{quote(instance_id)}{query}").json()
+
+
+def has_event(host, instance_id, event_type):
+    return any(e["EventType"] == event_type
+               for e in status(host, instance_id, history=True).get("historyEvents", []))
+
+
+def timer_fire_at(host):
+    events = status(host, "timer", history=True).get("historyEvents", [])
+    created = [e["FireAt"] for e in events if e["EventType"] == "TimerCreated"]
+    return parse_iso(created[0]) if created else None
+
+
+def completed(host, instance_id):
+    return wait_until(lambda: (s := status(host, instance_id))["runtimeStatus"] == "Completed" and s,
+                      timeout=15, what=f"{instance_id} to complete")
+
+
+def test_every_instance_finishes_after_repeated_kill_9(tmp_path, launch):
+    data, runs = tmp_path / "data", tmp_path / "activity-runs.txt"
+    slow = {"log": str(runs), "seconds": 2, "label": "slow"}
+
+    def activity_runs():
+        return runs.read_text().split() if runs.exists() else []
+
+    # Crash 1: an activity in flight, an instance waiting for an event, a timer pending.
+    host = launch(APPS / "features", data)
+    start(host, "slow_job", slow, "in-flight")
+    start(host, "custom_status", None, "waiting")
+    start(host, "sleepy_chain", {"seconds": 1}, "timer")
+    wait_until(lambda: activity_runs() == ["slow"], what="the slow activity to start")
+    wait_until(lambda: status(host, "waiting")["customStatus"], what="the wait")
+    fire_at = wait_until(lambda: timer_fire_at(host), what="the timer")
+    assert not has_event(host, "timer", "TimerFired")
+    host.kill()
+    # Stay down past the fire time, so the timer is overdue when the host comes back.
+    time.sleep(max(0.0, (fire_at - datetime.now(timezone.utc)).total_seconds()))
+
+    # Crash 2: the activity runs again and the overdue timer fires; then a raised event
+    # and a fresh start are answered 202 and the host dies, maybe before acting on them.
+    host = launch(APPS / "features", data)
+    wait_until(lambda: len(activity_runs()) == 2, what="the activity to run again")
+    assert completed(host, "timer")["output"] == ["before", "after"]
+    assert call(f"{host.base_url}{WEBHOOKS}/instances/waiting/raiseEvent/Answer", "POST",
+                {"approved": True}).status == 202
+    start(host, "counter", {"n": 0, "stop": 2}, "fresh")
+    host.kill()
+
+    host = launch(APPS / "features", data)
+    assert completed(host, "in-flight")["output"] == "slow"
+    assert completed(host, "waiting")["output"] == {"approved": True}
+    assert completed(host, "fresh")["output"] == {"final": 2}
+    assert status(host, "timer")["runtimeStatus"] == "Completed"
+    assert activity_runs()[:2] == ["slow", "slow"]  # at least once: the crash cut a run short
+    assert host.stop()[0] == 0

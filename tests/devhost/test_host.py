@@ -1,0 +1,51 @@
+"""Host configuration: host.json and local.settings.json, read as the Functions host does."""
+from __future__ import annotations
+
+import json
+import shutil
+
+from devhost.host import HostConfig, load_local_settings, read_host_json
+
+from .conftest import APPS
+from .helpers import call
+
+
+def write_host_json(folder, http=None, durable=None):
+    extensions = {"http": http or {}, "durableTask": durable or {}}
+    (folder / "host.json").write_text(json.dumps({"version": "2.0", "extensions": extensions}))
+
+
+def test_host_json_resolves_percent_variables_in_the_hub_name(tmp_path):
+    write_host_json(tmp_path, {"routePrefix": "v1"}, {"hubName": "%HUB%Tasks"})
+    config = read_host_json(tmp_path, env={"HUB": "Orders"})
+    assert config.hub_name == "OrdersTasks" and config.route_prefix == "v1"
+
+
+def test_host_json_without_settings_falls_back_to_defaults(tmp_path):
+    assert read_host_json(tmp_path) == HostConfig()
+    write_host_json(tmp_path, durable={"hubName": "%MISSING%"})
+    assert read_host_json(tmp_path, env={}).hub_name == HostConfig.hub_name
+
+
+def test_local_settings_fill_the_environment_but_never_override_it(tmp_path):
+    (tmp_path / "local.settings.json").write_text(json.dumps(
+        {"Values": {"A": "from file", "B": "from file", "C": 3}}))
+    env = {"B": "already set"}
+    applied = load_local_settings(tmp_path, env)
+    assert sorted(applied) == ["A", "C"]
+    assert env == {"A": "from file", "B": "already set", "C": "3"}
+
+
+def test_empty_route_prefix_serves_functions_at_the_root(make_host, tmp_path, monkeypatch):
+    app_dir = tmp_path / "app"
+    shutil.copytree(APPS / "settings", app_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    write_host_json(app_dir, {"routePrefix": ""}, {"hubName": "%FIXTURE_HUB%"})
+    monkeypatch.setenv("FIXTURE_HUB", "RootHub")
+    monkeypatch.setenv("FIXTURE_GREETING", "hi")
+    host = make_host(app_dir, clock=None)
+    host.serve(port=0)
+    reply = call(f"{host.base_url}/settings/ada")
+    assert reply.status == 200
+    assert reply.json()["hub"] == "RootHub" and reply.json()["greeting"] == "hi"
+    assert call(f"{host.base_url}/v1/settings/ada").status == 404
+    assert host.store.path.endswith("RootHub.sqlite")

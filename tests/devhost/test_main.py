@@ -1,0 +1,61 @@
+"""``python -m devhost`` as a user runs it: banner, settings, host.json, shutdown."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from .conftest import APPS
+from .helpers import call, wait_until
+
+
+@pytest.fixture
+def settings_app(tmp_path):
+    """The settings fixture app with a local.settings.json (kept out of git on purpose)."""
+    app_dir = tmp_path / "app"
+    shutil.copytree(APPS / "settings", app_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    (app_dir / "local.settings.json").write_text(json.dumps({"IsEncrypted": False, "Values": {
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "FIXTURE_HUB": "SettingsHub",
+        "FIXTURE_GREETING": "from local.settings.json",
+        "FIXTURE_PRESET": "from local.settings.json",
+    }}))
+    return app_dir
+
+
+def test_cli_serves_an_app_configured_by_host_json_and_local_settings(settings_app, tmp_path,
+                                                                     launch):
+    host = launch(settings_app, tmp_path / "data", env={"FIXTURE_PRESET": "from the environment"})
+    banner = host.banner
+    assert f"show_settings: [GET] {host.base_url}/v1/settings/{{name}}" in banner
+    assert "settings_probe: orchestrationTrigger" in banner
+    assert "read_setting: activityTrigger" in banner
+    assert "Authorization levels are not enforced" in banner
+    assert "Task hub:  SettingsHub" in banner
+    assert str(tmp_path / "data" / "SettingsHub.sqlite") in banner
+    assert "Activities run 3 at a time" in banner
+
+    reply = call(f"{host.base_url}/v1/settings/ada")
+    assert reply.status == 200
+    assert reply.json() == {"name": "ada", "hub": "SettingsHub",
+                            "greeting": "from local.settings.json",
+                            "preset": "from the environment"}  # the environment wins
+    assert call(f"{host.base_url}/api/settings/ada").status == 404
+
+    started = call(f"{host.base_url}/runtime/webhooks/durabletask/orchestrators/settings_probe",
+                   "POST").json()
+
+    def probe_output():
+        status = call(started["statusQueryGetUri"]).json()
+        return status["runtimeStatus"] == "Completed" and status["output"]
+    assert wait_until(probe_output, what="settings_probe") == "from local.settings.json"
+    code, rest = host.stop()
+    assert code == 0
+    assert "devhost: stopping" in rest
+    assert (tmp_path / "data" / "SettingsHub.sqlite").is_file()
+
+
+def test_cli_refuses_a_folder_without_function_app(tmp_path, launch):
+    with pytest.raises(AssertionError, match="cannot load the app"):
+        launch(tmp_path, tmp_path / "data", startup_timeout=10)
