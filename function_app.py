@@ -1,4 +1,6 @@
 """Composition root: one Durable Functions app with the review blueprints registered."""
+import logging
+
 import azure.durable_functions as df
 import azure.functions as func
 
@@ -10,9 +12,13 @@ from orchestrations.writer_agent import bp as writer_agent
 from routes.agent_routes import bp as agent_routes
 from routes.hitl_routes import bp as hitl_routes
 from routes.review_routes import bp as review_routes
+from shared_code.settings import configuration_report, load_settings
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 for blueprint in (hitl_routes, review_routes, agent_routes, hitl_orchestration, writer_agent, write_draft,
                   notify_reviewer, publish_content):
     app.register_functions(blueprint)
+
+for level, line in configuration_report(load_settings()):
+    logging.getLogger("hitl").log(level, line)

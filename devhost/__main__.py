@@ -49,8 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("azure").setLevel(logging.WARNING)
     try:
         host = DevHost(args.app_dir, args.data)
-    except (AppLoadError, ValueError, OSError) as exc:
+    except AppLoadError as exc:
         print(f"devhost: cannot load the app: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the app's own import failed: show why, as 'func start' does
+        logging.getLogger("devhost").exception("the app failed to load")
+        print(f"devhost: cannot load the app: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     try:
         host.serve(args.host, args.port)

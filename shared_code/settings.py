@@ -6,6 +6,7 @@ file and the infrastructure checks are compared against.
 """
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import Mapping, Optional
@@ -154,3 +155,25 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         dev_insecure_links=_read(env, "HITL_DEV_INSECURE_LINKS").lower() in ("1", "true", "yes"),
         notify_webhook_url=_read(env, "HITL_NOTIFY_WEBHOOK_URL"),
     )
+
+
+def configuration_report(settings: Settings) -> list[tuple[int, str]]:
+    """Start-up lines (log level, message) about how the app will behave; no secret values."""
+    writer = {"offline": "the offline demo writer (HITL_WRITER=offline): drafts are canned, not AI-written",
+              "azure": f"Azure OpenAI deployment '{settings.azure_openai_deployment}'",
+              "openai": f"the OpenAI-compatible server at {settings.openai_base_url}",
+              "unconfigured": "NOTHING: set AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT "
+                              "(or HITL_WRITER=offline); drafting will fail"}[settings.writer_backend]
+    lines = [(logging.INFO if settings.writer_backend != "unconfigured" else logging.ERROR,
+              f"HITL writer: {writer}")]
+    if settings.review_signing_key:
+        lines.append((logging.INFO, "Review links: signed with HITL_REVIEW_SIGNING_KEY"))
+    elif settings.link_signing_key:
+        lines.append((logging.WARNING, "Review links: INSECURE development key (HITL_DEV_INSECURE_LINKS=1); "
+                                       "anyone can forge them. Never use this outside a local host."))
+    else:
+        lines.append((logging.ERROR, "Review links: DISABLED, HITL_REVIEW_SIGNING_KEY is not set; "
+                                     "reviewers can still be reached by the approve route"))
+    channel = "webhook (HITL_NOTIFY_WEBHOOK_URL)" if settings.notify_webhook_url else "function log only"
+    lines.append((logging.INFO, f"Reviewer notifications: {channel}"))
+    return lines
