@@ -50,14 +50,23 @@ def waiting(host, instance_id):
 
 # -- starting and following the management URLs ----------------------------------------
 
-def test_start_returns_management_urls_that_all_work(api):
-    started = call(f"{api.webhooks}/orchestrators/custom_status", "POST", {"ticket": 7})
+@pytest.fixture(params=["webhook", "app starter"])
+def start_url(request, api):
+    """Both ways to start: the Durable API itself, and an HTTP function that calls
+    ``client.start_new`` and answers with ``create_check_status_response``."""
+    if request.param == "webhook":
+        return f"{api.webhooks}/orchestrators/custom_status"
+    return f"{api.base_url}/api/client/start/custom_status"
+
+
+def test_start_returns_management_urls_that_all_work(api, start_url):
+    started = call(start_url, "POST", {"ticket": 7})
     assert started.status == 202
     urls = started.json()
     assert started.headers["Location"] == urls["statusQueryGetUri"]
     assert started.headers["Retry-After"]
     instance_id = urls["id"]
-    assert urls["statusQueryGetUri"] == f"{api.webhooks}/instances/{instance_id}"
+    assert urls["statusQueryGetUri"].startswith(f"{api.webhooks}/instances/{instance_id}")
 
     waiting(api, instance_id)
     status = call(urls["statusQueryGetUri"])
@@ -74,8 +83,8 @@ def test_start_returns_management_urls_that_all_work(api):
     assert get(api, instance_id).status == 404
 
 
-def test_terminate_uri_terminates_with_the_reason_as_output(api):
-    urls = start(api, "custom_status")
+def test_terminate_uri_terminates_with_the_reason_as_output(api, start_url):
+    urls = call(start_url, "POST").json()
     waiting(api, urls["id"])
     reply = call(urls["terminatePostUri"].replace("{text}", quote("changed my mind")), "POST")
     assert reply.status == 202
