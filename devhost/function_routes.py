@@ -153,13 +153,17 @@ class FunctionRoutes:
         }
 
 
-def _to_aiohttp(response: Optional[func.HttpResponse]) -> web.Response:
+def _to_aiohttp(response: Optional[func.HttpResponse | str]) -> web.Response:
     if response is None:
         return web.Response(status=204)
+    if isinstance(response, str):  # the worker's converter accepts a plain string too
+        return web.Response(status=200, text=response, content_type="text/plain", charset="utf-8")
     if not isinstance(response, func.HttpResponse):
         raise TypeError(f"an HTTP function must return func.HttpResponse, got {type(response).__name__}")
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
     if "content-type" not in {k.lower() for k in headers} and response.mimetype:
-        charset = f"; charset={response.charset}" if response.charset else ""
-        headers["Content-Type"] = f"{response.mimetype}{charset}"
+        # As the worker's HttpResponseConverter: a charset only for text/* types.
+        with_charset = response.mimetype.startswith("text/") and response.charset
+        headers["Content-Type"] = (f"{response.mimetype}; charset={response.charset}"
+                                   if with_charset else response.mimetype)
     return web.Response(status=response.status_code, body=response.get_body(), headers=headers)

@@ -36,7 +36,7 @@ def test_sync_function_gets_route_query_and_headers(blueprints):
     reply = call(f"{blueprints.base_url}/api/items/books/42?fields=title,author",
                  headers={"X-Trace-Id": "abc-123"})
     assert reply.status == 200
-    assert reply.headers["Content-Type"].startswith("application/json")
+    assert reply.headers["Content-Type"] == "application/json"  # no charset, as the worker sends
     assert reply.headers["X-Item-Id"] == "42"
     assert reply.json() == {"category": "books", "id": 42, "fields": "title,author", "trace": "abc-123"}
 
@@ -59,6 +59,12 @@ def test_optional_route_parameter_custom_status_and_mimetype(blueprints):
     assert named.status == 418 and named.text == "no coffee for ada"
     assert named.headers["Content-Type"] == "text/plain; charset=utf-8"
     assert call(f"{blueprints.base_url}/api/teapot").text == "no coffee for nobody"
+
+
+def test_function_may_return_a_plain_string(blueprints):
+    reply = call(f"{blueprints.base_url}/api/ping")
+    assert reply.status == 200 and reply.text == "pong"
+    assert reply.headers["Content-Type"] == "text/plain; charset=utf-8"
 
 
 def test_unknown_route_is_404_and_wrong_method_is_405(blueprints):

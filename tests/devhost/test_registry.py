@@ -32,7 +32,7 @@ def test_blueprints_on_a_plain_function_app_are_sorted_by_trigger():
     assert sorted(registry.activities) == ["greet_one", "price_order"]  # activity= renames
     routes = {f.route: f for f in registry.http}
     assert set(routes) == {"greetings", "orders/{order_id}", "items/{category}/{item_id:int}",
-                           "items/{category}", "teapot/{name?}", "broken"}
+                           "items/{category}", "teapot/{name?}", "ping", "broken"}
     assert routes["greetings"].client_param == "client" and routes["greetings"].is_async
     assert routes["items/{category}/{item_id:int}"].client_param is None
     assert not routes["items/{category}/{item_id:int}"].is_async

@@ -37,6 +37,11 @@ def teapot(req: func.HttpRequest) -> func.HttpResponse:
                              charset="utf-8")
 
 
+@app.route(route="ping", methods=["GET"])
+def ping(req: func.HttpRequest) -> str:
+    return "pong"
+
+
 @app.route(route="broken", methods=["GET"])
 def broken(req: func.HttpRequest) -> func.HttpResponse:
     raise RuntimeError("secret connection string Password=hunter2")
