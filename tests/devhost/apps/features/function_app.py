@@ -1,8 +1,8 @@
 """One orchestrator per Durable feature the devhost must reproduce, plus HTTP routes
 that drive the durable client SDK against the host.
 
-Counters live at module level because the tests run this app in their own process and
-need to see how often an activity or a child orchestration really ran.
+Attempt counters live at module level, where a test can read how often an activity
+really ran.
 """
 import json
 import time
@@ -62,6 +62,13 @@ def retry_activity(context: df.DurableOrchestrationContext):
         return (yield context.call_activity_with_retry("flaky", options, job))
     except Exception as error:
         return {"gave_up": str(error)}
+
+
+@app.orchestration_trigger(context_name="context")
+def retry_fan_out(context: df.DurableOrchestrationContext):
+    options = df.RetryOptions(1000, 5)
+    tasks = [context.call_activity_with_retry("flaky", options, job) for job in context.get_input()]
+    return (yield context.task_all([*tasks, context.call_activity("echo", "plain")]))
 
 
 # -- timers and slow work -------------------------------------------------------------
