@@ -184,3 +184,20 @@ def test_permanent_writer_failure_fails_fast_without_retries(manual_host, monkey
     assert status["customStatus"]["stage"] == "failed"
     attempts = [e for e in manual_host.history(instance_id) if e["EventType"] == E.TASK_SCHEDULED]
     assert len(attempts) == 1
+
+
+def test_notification_channel_down_is_shown_and_a_decision_still_completes(manual_host, monkeypatch):
+    import activities.notify_reviewer as notify_module
+    from tests.support.webhook import WebhookReceiver
+
+    monkeypatch.setattr(notify_module, "RETRY_DELAYS_SECONDS", (0.0, 0.0, 0.0))
+    with WebhookReceiver(default_status=503) as hook:
+        monkeypatch.setenv("HITL_NOTIFY_WEBHOOK_URL", hook.url)
+        instance_id = start(manual_host)
+        stage = custom(manual_host, instance_id)
+        assert stage["stage"] == "awaiting_review"
+        assert stage["notification"]["status"] == "failed"
+        assert "answered 503" in stage["notification"]["reason"]
+        assert len(hook.received) == 4 and hook.delivered == []
+    decide(manual_host, instance_id, True, round_=1)
+    assert manual_host.status(instance_id)["runtimeStatus"] == "Completed"
