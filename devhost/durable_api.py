@@ -13,7 +13,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from .clock import parse_iso, to_iso
-from .engine import E, Engine, EngineError
+from .engine import EventType, Engine, EngineError
 from .storage import TERMINAL_STATUSES, InstanceRow
 
 WEBHOOK_PREFIX = "/runtime/webhooks/durabletask"
@@ -159,7 +159,7 @@ class DurableApi:
                 continue
             item = {"EventType": name, "Timestamp": event["Timestamp"]}
             if event.get("Name"):
-                item["FunctionName" if event["EventType"] != E.EVENT_RAISED else "Name"] = event["Name"]
+                item["FunctionName" if event["EventType"] != EventType.EVENT_RAISED else "Name"] = event["Name"]
             for key in ("TaskScheduledId", "TimerId", "FireAt", "OrchestrationStatus", "Reason"):
                 if key in event:
                     item[key] = event[key]

@@ -13,6 +13,7 @@ exact id of each hidden task.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -22,9 +23,8 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
-import azure.functions as func
 from azure.durable_functions.models import DurableOrchestrationContext
 from azure.durable_functions.models.actions.NoOpAction import NoOpAction
 from azure.durable_functions.models.Task import TimerTask
@@ -39,7 +39,7 @@ from .storage import CONTROL_EVENT_TYPES, InstanceRow, Store, WorkItem
 log = logging.getLogger("devhost")
 
 
-class E:
+class EventType:
     """History event types (DurableTask.Core EventType)."""
     EXECUTION_STARTED, EXECUTION_COMPLETED, EXECUTION_TERMINATED = 0, 1, 3
     TASK_SCHEDULED, TASK_COMPLETED, TASK_FAILED = 4, 5, 6
@@ -50,7 +50,7 @@ class E:
     EXECUTION_SUSPENDED, EXECUTION_RESUMED = 19, 20
 
 
-class A:
+class ActionType:
     """Orchestrator action types (azure.durable_functions ActionType)."""
     CALL_ACTIVITY, CALL_ACTIVITY_RETRY, CALL_SUB, CALL_SUB_RETRY = 0, 1, 2, 3
     CONTINUE_AS_NEW, CREATE_TIMER, WAIT_FOR_EVENT = 4, 5, 6
@@ -58,10 +58,10 @@ class A:
     WHEN_ANY, WHEN_ALL = 11, 12
 
 
-UNSUPPORTED_ACTIONS = {A.CALL_ENTITY: "durable entities (call_entity)",
-                       A.SIGNAL_ENTITY: "durable entities (signal_entity)",
-                       A.CALL_HTTP: "durable HTTP (call_http)"}
-SCHEDULING_EVENTS = (E.TASK_SCHEDULED, E.TIMER_CREATED, E.SUB_CREATED)
+UNSUPPORTED_ACTIONS = {ActionType.CALL_ENTITY: "durable entities (call_entity)",
+                       ActionType.SIGNAL_ENTITY: "durable entities (signal_entity)",
+                       ActionType.CALL_HTTP: "durable HTTP (call_http)"}
+SCHEDULING_EVENTS = (EventType.TASK_SCHEDULED, EventType.TIMER_CREATED, EventType.SUB_CREATED)
 ACTIVE_STATUSES = ("Pending", "Running", "Suspended")
 OUT_OF_PROC_LABEL = "$OutOfProcData$:"
 
@@ -99,7 +99,7 @@ def _flatten(actions: list) -> list[dict]:
     """Atomic actions in the order the SDK numbered their tasks (depth-first)."""
     flat: list[dict] = []
     for action in actions:
-        if action.get("actionType") in (A.WHEN_ANY, A.WHEN_ALL):
+        if action.get("actionType") in (ActionType.WHEN_ANY, ActionType.WHEN_ALL):
             flat.extend(_flatten(action.get("compoundActions") or []))
         else:
             flat.append(action)
@@ -107,15 +107,11 @@ def _flatten(actions: list) -> list[dict]:
 
 
 def _signature(kind: int, name: Optional[str]) -> tuple[str, Optional[str]]:
-    if kind in (A.CALL_ACTIVITY, A.CALL_ACTIVITY_RETRY, E.TASK_SCHEDULED):
+    if kind in (ActionType.CALL_ACTIVITY, ActionType.CALL_ACTIVITY_RETRY, EventType.TASK_SCHEDULED):
         return ("activity", name)
-    if kind in (A.CALL_SUB, A.CALL_SUB_RETRY, E.SUB_CREATED):
+    if kind in (ActionType.CALL_SUB, ActionType.CALL_SUB_RETRY, EventType.SUB_CREATED):
         return ("sub-orchestration", name)
     return ("timer", None)
-
-
-def _json_input(value: Optional[str]) -> Optional[str]:
-    return value if value is None else str(value)
 
 
 @dataclass
@@ -164,7 +160,7 @@ class Engine:
         self.store.put_instance(InstanceRow(
             instance_id, name, execution_id, "Pending", input_json, None, None,
             to_iso(now), to_iso(now), parent[0] if parent else None, parent[1] if parent else None))
-        started = self._event(E.EXECUTION_STARTED, now, Name=name, Input=input_json, Version="",
+        started = self._event(EventType.EXECUTION_STARTED, now, Name=name, Input=input_json, Version="",
                               OrchestrationInstance={"InstanceId": instance_id,
                                                      "ExecutionId": execution_id})
         if parent:
@@ -176,18 +172,18 @@ class Engine:
         with self.store.transaction():
             self._require_active(instance_id, f"raise event '{event_name}' on")
             now = self.clock.now()
-            event = self._event(E.EVENT_RAISED, now, Name=event_name, Input=data_json)
+            event = self._event(EventType.EVENT_RAISED, now, Name=event_name, Input=data_json)
             self.store.add_message(instance_id, None, event, now.timestamp())
         self.on_work()
 
     def terminate(self, instance_id: str, reason: str) -> None:
-        self._control(instance_id, E.EXECUTION_TERMINATED, "terminate", reason)
+        self._control(instance_id, EventType.EXECUTION_TERMINATED, "terminate", reason)
 
     def suspend(self, instance_id: str, reason: str) -> None:
-        self._control(instance_id, E.EXECUTION_SUSPENDED, "suspend", reason)
+        self._control(instance_id, EventType.EXECUTION_SUSPENDED, "suspend", reason)
 
     def resume(self, instance_id: str, reason: str) -> None:
-        self._control(instance_id, E.EXECUTION_RESUMED, "resume", reason)
+        self._control(instance_id, EventType.EXECUTION_RESUMED, "resume", reason)
 
     def _control(self, instance_id: str, kind: int, verb: str, reason: str) -> None:
         with self.store.transaction():
@@ -303,7 +299,6 @@ class Engine:
             value = ActivityTriggerConverter.decode(Datum(item.input, "json"), trigger_metadata={})
             result = fn(**{param: value})
             if hasattr(result, "__await__"):
-                import asyncio
                 result = asyncio.run(_await(result))
             encoded = ActivityTriggerConverter.encode(result, expected_type=None).value
             outcome = (True, encoded, "")
@@ -325,10 +320,10 @@ class Engine:
                 return
             now = self.clock.now()
             if succeeded:
-                event = self._event(E.TASK_COMPLETED, now, TaskScheduledId=item.task_id,
+                event = self._event(EventType.TASK_COMPLETED, now, TaskScheduledId=item.task_id,
                                     Result=payload)
             else:
-                event = self._event(E.TASK_FAILED, now, TaskScheduledId=item.task_id,
+                event = self._event(EventType.TASK_FAILED, now, TaskScheduledId=item.task_id,
                                     Reason=payload, Details=details)
             self.store.add_message(item.instance_id, item.execution_id, event, now.timestamp())
         self.on_work()
@@ -391,12 +386,12 @@ class _Episode:
         events: list[Optional[dict]] = []
         for message in self.messages:
             kind = message.event["EventType"]
-            if kind == E.EXECUTION_TERMINATED:
+            if kind == EventType.EXECUTION_TERMINATED:
                 self._terminate(message.event.get("Input") or "")
                 return []
-            if kind == E.EXECUTION_SUSPENDED:
+            if kind == EventType.EXECUTION_SUSPENDED:
                 self._set_status("Suspended")
-            elif kind == E.EXECUTION_RESUMED:
+            elif kind == EventType.EXECUTION_RESUMED:
                 self._set_status("Running")
             elif message.execution_id not in (None, self.row.execution_id):
                 events.append(None)  # a result or timer of an execution that has ended
@@ -417,9 +412,9 @@ class _Episode:
     def _replay(self, new_events: list[dict]) -> None:
         engine, row = self.engine, self.row
         history = engine.history(row)
-        episode_events = [engine._event(E.ORCHESTRATOR_STARTED, self.now), *new_events]
+        episode_events = [engine._event(EventType.ORCHESTRATOR_STARTED, self.now), *new_events]
         full = history + episode_events
-        if not any(e["EventType"] == E.EXECUTION_STARTED for e in full):
+        if not any(e["EventType"] == EventType.EXECUTION_STARTED for e in full):
             return
         started = time.perf_counter()
         result = engine.invoke_orchestrator(row, full)
@@ -428,7 +423,7 @@ class _Episode:
                               result.error or "")
         if self.history_after is not None:
             return  # continued as new: the old history is gone
-        episode_events += added + [engine._event(E.ORCHESTRATOR_COMPLETED, self.now)]
+        episode_events += added + [engine._event(EventType.ORCHESTRATOR_COMPLETED, self.now)]
         self.store.append_history(row.instance_id, len(history), episode_events)
         self.history_after = None if row.is_terminal else history + episode_events
 
@@ -451,7 +446,7 @@ class _Episode:
                 f"Orchestrator function '{row.name}' failed: Non-Deterministic workflow "
                 f"detected: {problem}"))
         if state.get("isDone"):
-            continued = [a for a in actions if a.get("actionType") == A.CONTINUE_AS_NEW]
+            continued = [a for a in actions if a.get("actionType") == ActionType.CONTINUE_AS_NEW]
             if continued:
                 self._continue_as_new(continued[-1].get("input"))
                 return []
@@ -466,8 +461,8 @@ class _Episode:
         recorded = [_signature(e["EventType"], e.get("Name")) for e in history
                     if e["EventType"] in SCHEDULING_EVENTS and not e.get("DevHostHidden")]
         produced = [_signature(a["actionType"], a.get("functionName")) for a in actions
-                    if a.get("actionType") in (A.CALL_ACTIVITY, A.CALL_ACTIVITY_RETRY, A.CALL_SUB,
-                                               A.CALL_SUB_RETRY, A.CREATE_TIMER)]
+                    if a.get("actionType") in (ActionType.CALL_ACTIVITY, ActionType.CALL_ACTIVITY_RETRY, ActionType.CALL_SUB,
+                                               ActionType.CALL_SUB_RETRY, ActionType.CREATE_TIMER)]
         for index, expected in enumerate(recorded):
             got = produced[index] if index < len(produced) else None
             if got != expected:
@@ -486,8 +481,8 @@ class _Episode:
         recorded_count = sum(1 for e in history if e["EventType"] in SCHEDULING_EVENTS
                              and not e.get("DevHostHidden"))
         visible_actions = [a for a in actions if a.get("actionType") in
-                           (A.CALL_ACTIVITY, A.CALL_ACTIVITY_RETRY, A.CALL_SUB, A.CALL_SUB_RETRY,
-                            A.CREATE_TIMER)][recorded_count:]
+                           (ActionType.CALL_ACTIVITY, ActionType.CALL_ACTIVITY_RETRY, ActionType.CALL_SUB, ActionType.CALL_SUB_RETRY,
+                            ActionType.CREATE_TIMER)][recorded_count:]
         visible_tasks = [(i, t) for i, t in new_tasks if not isinstance(t.action_repr, NoOpAction)]
         added: list[dict] = []
         for (task_id, _), action in zip(visible_tasks, visible_actions):
@@ -501,20 +496,20 @@ class _Episode:
     def _schedule_action(self, task_id: int, action: dict, hidden: bool) -> dict:
         kind = action["actionType"]
         marks = {"DevHostHidden": True} if hidden else {}
-        if kind == A.CREATE_TIMER:
+        if kind == ActionType.CREATE_TIMER:
             fire_at = parse_iso(action["fireAt"])
             if not action.get("isCanceled"):
-                fired = self.engine._event(E.TIMER_FIRED, fire_at, TimerId=task_id,
+                fired = self.engine._event(EventType.TIMER_FIRED, fire_at, TimerId=task_id,
                                            FireAt=to_iso(fire_at))
                 self.store.add_message(self.row.instance_id, self.row.execution_id, fired,
                                        fire_at.timestamp(), timer_id=task_id)
-            return self.engine._event(E.TIMER_CREATED, self.now, task_id, FireAt=to_iso(fire_at),
+            return self.engine._event(EventType.TIMER_CREATED, self.now, task_id, FireAt=to_iso(fire_at),
                                       **marks)
-        name, input_json = action["functionName"], _json_input(action.get("input"))
-        if kind in (A.CALL_SUB, A.CALL_SUB_RETRY):
+        name, input_json = action["functionName"], action.get("input")
+        if kind in (ActionType.CALL_SUB, ActionType.CALL_SUB_RETRY):
             return self._start_sub_orchestration(task_id, name, action.get("instanceId"),
                                                  input_json, marks)
-        event = self.engine._event(E.TASK_SCHEDULED, self.now, task_id, Name=name,
+        event = self.engine._event(EventType.TASK_SCHEDULED, self.now, task_id, Name=name,
                                    Input=input_json, **marks)
         if name in self.engine.registry.activities:
             item_id = self.store.add_work_item(self.row.instance_id, self.row.execution_id,
@@ -523,7 +518,7 @@ class _Episode:
                                           task_id, name, input_json))
         else:
             failed = self.engine._event(
-                E.TASK_FAILED, self.now, TaskScheduledId=task_id,
+                EventType.TASK_FAILED, self.now, TaskScheduledId=task_id,
                 Reason=f"The function '{name}' doesn't exist, is disabled, or is not an "
                        "activity function.", Details="")
             self.store.add_message(self.row.instance_id, self.row.execution_id, failed,
@@ -536,11 +531,11 @@ class _Episode:
             self.engine.start_instance(name, child_id, input_json,
                                        parent=(self.row.instance_id, task_id), _in_transaction=True)
         except EngineError as exc:
-            failed = self.engine._event(E.SUB_FAILED, self.now, TaskScheduledId=task_id,
+            failed = self.engine._event(EventType.SUB_FAILED, self.now, TaskScheduledId=task_id,
                                         Reason=str(exc), Details="")
             self.store.add_message(self.row.instance_id, self.row.execution_id, failed,
                                    self.now.timestamp())
-        return self.engine._event(E.SUB_CREATED, self.now, task_id, Name=name,
+        return self.engine._event(EventType.SUB_CREATED, self.now, task_id, Name=name,
                                   InstanceId=child_id, Input=input_json, **marks)
 
     def _schedule_hidden(self, task_id: int, task) -> dict:
@@ -548,7 +543,7 @@ class _Episode:
         if task.action_repr.metadata == "-WithRetry timer":
             interval = retry_action["retryOptions"]["firstRetryIntervalInMilliseconds"]
             fire_at = self.now + timedelta(milliseconds=interval)
-            timer = {"actionType": A.CREATE_TIMER, "fireAt": to_iso(fire_at)}
+            timer = {"actionType": ActionType.CREATE_TIMER, "fireAt": to_iso(fire_at)}
             return self._schedule_action(task_id, timer, hidden=True)
         return self._schedule_action(task_id, retry_action, hidden=True)
 
@@ -562,11 +557,11 @@ class _Episode:
         self.store.clear_history(row.instance_id)
         self.store.delete_pending_work(row.instance_id)
         row.execution_id = uuid.uuid4().hex
-        row.input = _json_input(input_json)
+        row.input = input_json
         row.runtime_status = "Running"
         row.last_updated_time = to_iso(self.now)
         self.store.put_instance(row)
-        started = self.engine._event(E.EXECUTION_STARTED, self.now, Name=row.name, Input=row.input, Version="",
+        started = self.engine._event(EventType.EXECUTION_STARTED, self.now, Name=row.name, Input=row.input, Version="",
                                      OrchestrationInstance={"InstanceId": row.instance_id,
                                                             "ExecutionId": row.execution_id})
         self.store.add_message(row.instance_id, row.execution_id, started, self.now.timestamp())
@@ -582,7 +577,7 @@ class _Episode:
         self.store.delete_pending_work(row.instance_id)
         if row.parent_instance_id:
             self._notify_parent(status, output_json)
-        return [self.engine._event(E.EXECUTION_COMPLETED, self.now, OrchestrationStatus=status,
+        return [self.engine._event(EventType.EXECUTION_COMPLETED, self.now, OrchestrationStatus=status,
                                    Result=output_json)]
 
     def _notify_parent(self, status: str, output_json: str) -> None:
@@ -590,11 +585,11 @@ class _Episode:
         if parent is None or parent.is_terminal:
             return
         if status == "Completed":
-            event = self.engine._event(E.SUB_COMPLETED, self.now,
+            event = self.engine._event(EventType.SUB_COMPLETED, self.now,
                                        TaskScheduledId=self.row.parent_task_id, Result=output_json)
         else:
             event = self.engine._event(
-                E.SUB_FAILED, self.now, TaskScheduledId=self.row.parent_task_id,
+                EventType.SUB_FAILED, self.now, TaskScheduledId=self.row.parent_task_id,
                 Reason=f"Sub-orchestration '{self.row.instance_id}' {status.lower()}: "
                        f"{json.loads(output_json)}", Details="")
         self.store.add_message(parent.instance_id, parent.execution_id, event, self.now.timestamp())

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from devhost.engine import E
+from devhost.engine import EventType
 
 # Tests talk to 127.0.0.1 only; a proxy from the environment must not get in the way.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -27,18 +27,18 @@ def events(host, instance_id: str) -> list[tuple]:
     pairs = []
     for e in host.history(instance_id):
         kind = e["EventType"]
-        if kind in (E.TASK_SCHEDULED, E.TIMER_CREATED, E.SUB_CREATED):
+        if kind in (EventType.TASK_SCHEDULED, EventType.TIMER_CREATED, EventType.SUB_CREATED):
             pairs.append((kind, e["EventId"]))
-        elif kind in (E.TASK_COMPLETED, E.TASK_FAILED, E.SUB_COMPLETED, E.SUB_FAILED):
+        elif kind in (EventType.TASK_COMPLETED, EventType.TASK_FAILED, EventType.SUB_COMPLETED, EventType.SUB_FAILED):
             pairs.append((kind, e["TaskScheduledId"]))
-        elif kind == E.TIMER_FIRED:
+        elif kind == EventType.TIMER_FIRED:
             pairs.append((kind, e["TimerId"]))
     return pairs
 
 
 def pending_timers(host, instance_id: str) -> list[str]:
     return [m.event["FireAt"] for m in host.store.due_messages(instance_id, float("inf"))
-            if m.event["EventType"] == E.TIMER_FIRED]
+            if m.event["EventType"] == EventType.TIMER_FIRED]
 
 
 def module_of(host, orchestrator: str) -> dict:

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 from devhost.clock import parse_iso
-from devhost.engine import E, EngineError
+from devhost.engine import EventType, EngineError
 
 from .helpers import events, module_of, pending_timers
 
@@ -35,7 +35,7 @@ def test_chaining_feeds_each_result_to_the_next_activity(make_host):
     instance_id = run(host, "chain", "world")
     assert status(host, instance_id) == "Completed"
     assert output(host, instance_id) == ["Hello world", "Hello Hello world", "HELLO HELLO WORLD"]
-    names = [e["Name"] for e in host.history(instance_id) if e["EventType"] == E.TASK_SCHEDULED]
+    names = [e["Name"] for e in host.history(instance_id) if e["EventType"] == EventType.TASK_SCHEDULED]
     assert names == ["say_hello", "say_hello", "shout"]
 
 
@@ -44,10 +44,10 @@ def test_fan_out_schedules_every_activity_in_one_episode_then_fans_in(make_host)
     instance_id = run(host, "fan_out_fan_in", [1, 2, 3, 4, 5])
     assert output(host, instance_id) == {"squares": [1, 4, 9, 16, 25], "total": 55}
     history = host.history(instance_id)
-    first_episode_end = next(i for i, e in enumerate(history) if e["EventType"] == E.ORCHESTRATOR_COMPLETED)
-    fanned = [e["EventId"] for e in history[:first_episode_end] if e["EventType"] == E.TASK_SCHEDULED]
+    first_episode_end = next(i for i, e in enumerate(history) if e["EventType"] == EventType.ORCHESTRATOR_COMPLETED)
+    fanned = [e["EventId"] for e in history[:first_episode_end] if e["EventType"] == EventType.TASK_SCHEDULED]
     assert fanned == [0, 1, 2, 3, 4]
-    assert events(host, instance_id)[-2:] == [(E.TASK_SCHEDULED, 5), (E.TASK_COMPLETED, 5)]
+    assert events(host, instance_id)[-2:] == [(EventType.TASK_SCHEDULED, 5), (EventType.TASK_COMPLETED, 5)]
 
 
 def test_fan_out_fails_when_one_branch_fails(make_host):
@@ -79,7 +79,7 @@ def test_retry_uses_hidden_timers_and_task_ids_and_waits_the_interval(features):
     instance_id = run(features, "retry_activity", job)
     assert attempts["r1"] == 1
     assert events(features, instance_id) == [
-        (E.TASK_SCHEDULED, 0), (E.TASK_FAILED, 0), (E.TIMER_CREATED, 1)]
+        (EventType.TASK_SCHEDULED, 0), (EventType.TASK_FAILED, 0), (EventType.TIMER_CREATED, 1)]
     assert pending_timers(features, instance_id) == ["2026-01-01T00:00:05.000000Z"]
 
     features.advance(milliseconds=4999)
@@ -89,9 +89,9 @@ def test_retry_uses_hidden_timers_and_task_ids_and_waits_the_interval(features):
     features.advance(seconds=5)
     assert attempts["r1"] == 3
     assert events(features, instance_id) == [
-        (E.TASK_SCHEDULED, 0), (E.TASK_FAILED, 0), (E.TIMER_CREATED, 1), (E.TIMER_FIRED, 1),
-        (E.TASK_SCHEDULED, 2), (E.TASK_FAILED, 2), (E.TIMER_CREATED, 3), (E.TIMER_FIRED, 3),
-        (E.TASK_SCHEDULED, 4), (E.TASK_COMPLETED, 4)]
+        (EventType.TASK_SCHEDULED, 0), (EventType.TASK_FAILED, 0), (EventType.TIMER_CREATED, 1), (EventType.TIMER_FIRED, 1),
+        (EventType.TASK_SCHEDULED, 2), (EventType.TASK_FAILED, 2), (EventType.TIMER_CREATED, 3), (EventType.TIMER_FIRED, 3),
+        (EventType.TASK_SCHEDULED, 4), (EventType.TASK_COMPLETED, 4)]
     assert status(features, instance_id) == "Completed"
     assert output(features, instance_id) == {"key": "r1", "attempt": 3}
 
@@ -107,7 +107,7 @@ def test_retry_gives_up_only_after_one_more_timer_past_the_last_attempt(features
     assert attempts["r2"] == 2
     assert status(features, instance_id) == "Completed"
     assert "attempt 2 of r2 failed" in output(features, instance_id)["gave_up"]
-    assert events(features, instance_id)[-2:] == [(E.TIMER_CREATED, 3), (E.TIMER_FIRED, 3)]
+    assert events(features, instance_id)[-2:] == [(EventType.TIMER_CREATED, 3), (EventType.TIMER_FIRED, 3)]
 
 
 def test_parallel_retries_number_their_hidden_tasks_in_completion_order(features):
@@ -118,11 +118,11 @@ def test_parallel_retries_number_their_hidden_tasks_in_completion_order(features
     assert output(features, instance_id) == [
         {"key": "p-a", "attempt": 2}, {"key": "p-b", "attempt": 3}, "plain"]
     assert events(features, instance_id) == [
-        (E.TASK_SCHEDULED, 0), (E.TASK_SCHEDULED, 1), (E.TASK_SCHEDULED, 2),
-        (E.TASK_FAILED, 0), (E.TASK_FAILED, 1), (E.TASK_COMPLETED, 2),
-        (E.TIMER_CREATED, 3), (E.TIMER_CREATED, 4), (E.TIMER_FIRED, 3), (E.TIMER_FIRED, 4),
-        (E.TASK_SCHEDULED, 5), (E.TASK_SCHEDULED, 6), (E.TASK_COMPLETED, 5), (E.TASK_FAILED, 6),
-        (E.TIMER_CREATED, 7), (E.TIMER_FIRED, 7), (E.TASK_SCHEDULED, 8), (E.TASK_COMPLETED, 8)]
+        (EventType.TASK_SCHEDULED, 0), (EventType.TASK_SCHEDULED, 1), (EventType.TASK_SCHEDULED, 2),
+        (EventType.TASK_FAILED, 0), (EventType.TASK_FAILED, 1), (EventType.TASK_COMPLETED, 2),
+        (EventType.TIMER_CREATED, 3), (EventType.TIMER_CREATED, 4), (EventType.TIMER_FIRED, 3), (EventType.TIMER_FIRED, 4),
+        (EventType.TASK_SCHEDULED, 5), (EventType.TASK_SCHEDULED, 6), (EventType.TASK_COMPLETED, 5), (EventType.TASK_FAILED, 6),
+        (EventType.TIMER_CREATED, 7), (EventType.TIMER_FIRED, 7), (EventType.TASK_SCHEDULED, 8), (EventType.TASK_COMPLETED, 8)]
 
 
 # -- timers ----------------------------------------------------------------------------
@@ -137,7 +137,7 @@ def test_cancelled_timer_is_removed_and_never_fires(features):
     length = len(features.history(instance_id))
     features.advance(minutes=5)
     assert len(features.history(instance_id)) == length
-    assert not any(e["EventType"] == E.TIMER_FIRED for e in features.history(instance_id))
+    assert not any(e["EventType"] == EventType.TIMER_FIRED for e in features.history(instance_id))
 
 
 def test_timer_fires_at_its_virtual_time(features):
@@ -156,7 +156,7 @@ def test_long_timer_is_split_by_the_sdk_and_completes_at_the_right_time(features
     for day in range(1, 10):
         features.advance(days=1)
         fired_pieces = [e["FireAt"][:10] for e in features.history(instance_id)
-                        if e["EventType"] == E.TIMER_FIRED]
+                        if e["EventType"] == EventType.TIMER_FIRED]
     assert fired_pieces == ["2026-01-04", "2026-01-07"]  # 3-day pieces until 6 days remain
     assert pending_timers(features, instance_id) == ["2026-01-11T00:00:00.000000Z"]
     features.advance(hours=23, minutes=59)
@@ -164,7 +164,7 @@ def test_long_timer_is_split_by_the_sdk_and_completes_at_the_right_time(features
     features.advance(minutes=1)
     assert status(features, instance_id) == "Completed"
     assert output(features, instance_id).startswith("2026-01-11T00:00:00")
-    assert [tid for kind, tid in events(features, instance_id) if kind == E.TIMER_CREATED] == [0, 1, 2]
+    assert [tid for kind, tid in events(features, instance_id) if kind == EventType.TIMER_CREATED] == [0, 1, 2]
 
 
 # -- continue-as-new and sub-orchestrations ---------------------------------------------
@@ -176,8 +176,8 @@ def test_continue_as_new_restarts_with_fresh_history_until_done(features):
     assert described["output"] == {"final": 3}
     assert described["input"] == {"n": 3, "stop": 3}
     history = features.history(instance_id)
-    assert [e["EventType"] for e in history].count(E.EXECUTION_STARTED) == 1
-    assert events(features, instance_id) == [(E.TASK_SCHEDULED, 0), (E.TASK_COMPLETED, 0)]
+    assert [e["EventType"] for e in history].count(EventType.EXECUTION_STARTED) == 1
+    assert events(features, instance_id) == [(EventType.TASK_SCHEDULED, 0), (EventType.TASK_COMPLETED, 0)]
 
 
 def test_sub_orchestrations_complete_fail_and_retry(features):
@@ -192,9 +192,9 @@ def test_sub_orchestrations_complete_fail_and_retry(features):
     assert "child could not handle 42" in result["failure"]
     assert result["retried"] == {"key": "s1", "attempt": 2}
     assert events(features, instance_id) == [
-        (E.SUB_CREATED, 0), (E.SUB_COMPLETED, 0), (E.SUB_CREATED, 1), (E.SUB_FAILED, 1),
-        (E.SUB_CREATED, 2), (E.SUB_FAILED, 2), (E.TIMER_CREATED, 3), (E.TIMER_FIRED, 3),
-        (E.SUB_CREATED, 4), (E.SUB_COMPLETED, 4)]
+        (EventType.SUB_CREATED, 0), (EventType.SUB_COMPLETED, 0), (EventType.SUB_CREATED, 1), (EventType.SUB_FAILED, 1),
+        (EventType.SUB_CREATED, 2), (EventType.SUB_FAILED, 2), (EventType.TIMER_CREATED, 3), (EventType.TIMER_FIRED, 3),
+        (EventType.SUB_CREATED, 4), (EventType.SUB_COMPLETED, 4)]
     assert status(features, f"{instance_id}:1") == "Failed"
     assert status(features, f"{instance_id}:2") == "Failed"
     assert status(features, f"{instance_id}:4") == "Completed"
@@ -218,7 +218,7 @@ def test_orchestrator_exception_fails_the_instance_with_its_message(features):
     assert output(features, instance_id) == (
         "Orchestrator function 'raises' failed: the input was rejected: {\"a\": 1}")
     completed = features.history(instance_id)[-2]
-    assert completed["EventType"] == E.EXECUTION_COMPLETED
+    assert completed["EventType"] == EventType.EXECUTION_COMPLETED
     assert completed["OrchestrationStatus"] == "Failed"
 
 
@@ -280,7 +280,7 @@ def test_naive_loop_reuses_a_buffered_event_for_every_later_wait(features):
     assert status(features, instance_id) == "Completed"
     # Only two events were raised, yet the third wait completed at once with the old payload.
     assert output(features, instance_id) == ["first", "second", "second"]
-    raised = [e["Input"] for e in features.history(instance_id) if e["EventType"] == E.EVENT_RAISED]
+    raised = [e["Input"] for e in features.history(instance_id) if e["EventType"] == EventType.EVENT_RAISED]
     assert raised == ['"first"', '"second"']
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from devhost.engine import E, _flatten
+from devhost.engine import EventType, _flatten
 
 ORCHESTRATOR = "hitl_orchestration"
 
@@ -34,7 +34,7 @@ def custom(host, instance_id):
 
 def pending_timers(host, instance_id):
     return [m for m in host.store.due_messages(instance_id, float("inf"))
-            if m.event["EventType"] == E.TIMER_FIRED]
+            if m.event["EventType"] == EventType.TIMER_FIRED]
 
 
 def published_files(offline_env):
@@ -165,11 +165,11 @@ def test_replaying_a_finished_history_gives_the_same_result(manual_host):
     decide(manual_host, instance_id, True, round_=1)
     row = manual_host.store.get_instance(instance_id)
     history = manual_host.history(instance_id)
-    completed_at = next(i for i, e in enumerate(history) if e["EventType"] == E.EXECUTION_COMPLETED)
+    completed_at = next(i for i, e in enumerate(history) if e["EventType"] == EventType.EXECUTION_COMPLETED)
     replay = manual_host.engine.invoke_orchestrator(row, history[:completed_at])
     assert replay.error is None and replay.state["isDone"] is True
     assert replay.state["output"] == json.loads(row.output)
-    scheduled = [e["Name"] for e in history if e["EventType"] == E.TASK_SCHEDULED]
+    scheduled = [e["Name"] for e in history if e["EventType"] == EventType.TASK_SCHEDULED]
     replayed = [a["functionName"] for a in _flatten(replay.state["actions"][0])
                 if a.get("actionType") in (0, 1)]
     assert replayed == scheduled == ["write_draft", "notify_reviewer", "publish_content"]
@@ -182,7 +182,7 @@ def test_permanent_writer_failure_fails_fast_without_retries(manual_host, monkey
     assert status["runtimeStatus"] == "Failed"
     assert "no writer configured" in status["output"]
     assert status["customStatus"]["stage"] == "failed"
-    attempts = [e for e in manual_host.history(instance_id) if e["EventType"] == E.TASK_SCHEDULED]
+    attempts = [e for e in manual_host.history(instance_id) if e["EventType"] == EventType.TASK_SCHEDULED]
     assert len(attempts) == 1
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from devhost import DevHost, ManualClock
-from devhost.engine import E
+from devhost.engine import EventType
 from tests.support.fake_openai import FakeOpenAI
 
 ORCHESTRATOR = "hitl_orchestration"
@@ -51,7 +51,7 @@ def assert_review_goes_on(host, instance_id):
 
 def writer_attempts(host, instance_id):
     return sum(1 for e in host.history(instance_id)
-               if e["EventType"] == E.TASK_SCHEDULED and e["Name"] == "write_draft")
+               if e["EventType"] == EventType.TASK_SCHEDULED and e["Name"] == "write_draft")
 
 
 def test_429_with_retry_after_is_recovered(host, writer):
