@@ -7,13 +7,12 @@ resource properties: those still need `az bicep build` or `azd provision`.
 """
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-INFRA = ROOT / "infra"
+from tests.support.infra import INFRA, ROOT, bicep_parser
+
 
 EXPECTED_FILES = [
     "main.bicep",
@@ -25,17 +24,6 @@ EXPECTED_FILES = [
     "core/roles.bicep",
     "core/storage.bicep",
 ]
-
-
-@functools.lru_cache(maxsize=1)
-def bicep_parser():
-    try:
-        import tree_sitter
-        import tree_sitter_bicep
-    except ImportError as exc:  # pragma: no cover - environment problem
-        pytest.fail(f"the Bicep syntax check needs tree-sitter and tree-sitter-bicep "
-                    f"(requirements-dev.txt): {exc}")
-    return tree_sitter.Parser(tree_sitter.Language(tree_sitter_bicep.language()))
 
 
 def first_problem(node):

@@ -8,40 +8,21 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-INFRA = ROOT / "infra"
+from tests.support.infra import INFRA, ROOT, load_yaml, parse_bicep
+
 MAIN = INFRA / "main.bicep"
 PARAMETERS = INFRA / "main.parameters.json"
 FUNCTION_APP_MODULE = INFRA / "app" / "functionapp.bicep"
 WORKFLOWS = ROOT / ".github" / "workflows"
 
 
-def load_yaml(path: Path):
-    try:
-        import yaml
-    except ImportError as exc:  # pragma: no cover - environment problem
-        pytest.fail(f"needs PyYAML (requirements-dev.txt): {exc}")
-    return yaml.safe_load(path.read_text())
-
-
-@functools.lru_cache(maxsize=1)
-def bicep_parser():
-    try:
-        import tree_sitter
-        import tree_sitter_bicep
-    except ImportError as exc:  # pragma: no cover - environment problem
-        pytest.fail(f"needs tree-sitter and tree-sitter-bicep (requirements-dev.txt): {exc}")
-    return tree_sitter.Parser(tree_sitter.Language(tree_sitter_bicep.language()))
-
-
 @functools.lru_cache(maxsize=None)
 def declarations(path: Path) -> dict[str, dict[str, tuple[str, str]]]:
     """{'param': {name: (decorators, declaration)}, 'output': {...}} at the top level."""
-    tree = bicep_parser().parse(path.read_bytes())
-    assert not tree.root_node.has_error, f"{path} does not parse; see test_infra_bicep_syntax"
+    root = parse_bicep(path)
     found: dict[str, dict[str, tuple[str, str]]] = {"param": {}, "output": {}}
     kinds = {"parameter_declaration": "param", "output_declaration": "output"}
-    for decl in tree.root_node.named_children:
+    for decl in root.named_children:
         kind = kinds.get(decl.type)
         if kind:
             name = next(c for c in decl.named_children if c.type == "identifier")

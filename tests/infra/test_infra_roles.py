@@ -7,14 +7,12 @@ wrong thing) and only show up as 403s after deployment.
 """
 from __future__ import annotations
 
-import functools
 import re
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-INFRA = ROOT / "infra"
+from tests.support.infra import INFRA, ROOT, parse_bicep
+
 ROLES_MODULE = INFRA / "core" / "roles.bicep"
 
 BUILT_IN_ROLES = {
@@ -31,22 +29,6 @@ STORAGE_ROLE_KEYS = {"storageBlobDataOwner", "storageQueueDataContributor", "sto
 GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
 
-@functools.lru_cache(maxsize=1)
-def bicep_parser():
-    try:
-        import tree_sitter
-        import tree_sitter_bicep
-    except ImportError as exc:  # pragma: no cover - environment problem
-        pytest.fail(f"needs tree-sitter and tree-sitter-bicep (requirements-dev.txt): {exc}")
-    return tree_sitter.Parser(tree_sitter.Language(tree_sitter_bicep.language()))
-
-
-def parse(path: Path):
-    tree = bicep_parser().parse(path.read_bytes())
-    assert not tree.root_node.has_error, f"{path} does not parse; see test_infra_bicep_syntax"
-    return tree.root_node
-
-
 def walk(node):
     yield node
     for child in node.children:
@@ -61,7 +43,7 @@ def string_literals(root) -> list[str]:
 def guid_literals() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for path in sorted(INFRA.rglob("*.bicep")):
-        for text in string_literals(parse(path)):
+        for text in string_literals(parse_bicep(path)):
             if GUID.fullmatch(text):
                 found.setdefault(text.lower(), []).append(path.relative_to(ROOT).as_posix())
     return found
@@ -106,13 +88,13 @@ def test_no_unknown_guid_appears_in_the_templates():
 
 
 def test_the_role_table_maps_each_name_to_its_id():
-    table = roles_table(parse(ROLES_MODULE))
+    table = roles_table(parse_bicep(ROLES_MODULE))
     expected = {key: role_id for key, (_, role_id) in BUILT_IN_ROLES.items()}
     assert table == expected
 
 
 def test_role_assignments_reference_built_in_definitions_with_stable_names():
-    assignments = list(role_assignments(parse(ROLES_MODULE)))
+    assignments = list(role_assignments(parse_bicep(ROLES_MODULE)))
     assert assignments, "roles.bicep assigns no roles"
     for decl in assignments:
         text = decl.text.decode()
@@ -125,7 +107,7 @@ def test_role_assignments_reference_built_in_definitions_with_stable_names():
 def _granted(principal: str) -> tuple[set[str], list[str]]:
     granted: set[str] = set()
     texts = []
-    for decl in role_assignments(parse(ROLES_MODULE)):
+    for decl in role_assignments(parse_bicep(ROLES_MODULE)):
         text = decl.text.decode()
         if f"principalId: {principal}" not in text:
             continue

@@ -15,18 +15,13 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # pytest normally runs with pythonpath = .
-    sys.path.insert(0, str(ROOT))
+from tests.support.infra import INFRA, ROOT, parse_bicep
 
-from shared_code.settings import SETTINGS  # noqa: E402
+from shared_code.settings import SETTINGS
 
-INFRA = ROOT / "infra"
 FUNCTION_APP_MODULE = INFRA / "app" / "functionapp.bicep"
 LOCAL_SAMPLE = ROOT / "local.settings.sample.json"
 HOST_JSON = ROOT / "host.json"
@@ -87,22 +82,6 @@ CODE = {spec.name: spec for spec in SETTINGS}
 
 
 # --- reading app settings out of the Bicep tree ---------------------------------
-
-@functools.lru_cache(maxsize=1)
-def bicep_parser():
-    try:
-        import tree_sitter
-        import tree_sitter_bicep
-    except ImportError as exc:  # pragma: no cover - environment problem
-        pytest.fail(f"needs tree-sitter and tree-sitter-bicep (requirements-dev.txt): {exc}")
-    return tree_sitter.Parser(tree_sitter.Language(tree_sitter_bicep.language()))
-
-
-def parse(path: Path):
-    tree = bicep_parser().parse(path.read_bytes())
-    assert not tree.root_node.has_error, f"{path} does not parse; see test_infra_bicep_syntax"
-    return tree.root_node
-
 
 def literal(node) -> str | None:
     """Text of a plain string literal; None for interpolated strings and other nodes."""
@@ -185,7 +164,7 @@ def app_settings_resources(root):
 @functools.lru_cache(maxsize=1)
 def infra_settings() -> dict:
     """App setting name -> Bicep source text of its value."""
-    root = parse(FUNCTION_APP_MODULE)
+    root = parse_bicep(FUNCTION_APP_MODULE)
     resources = list(app_settings_resources(root))
     assert len(resources) == 1, "expected exactly one 'appsettings' config resource"
     found = settings_from_expression(resources[0], variables(root))
@@ -214,7 +193,7 @@ def test_no_other_bicep_file_sets_app_settings():
     for path in sorted(INFRA.rglob("*.bicep")):
         if path == FUNCTION_APP_MODULE:
             continue
-        assert not list(app_settings_resources(parse(path))), (
+        assert not list(app_settings_resources(parse_bicep(path))), (
             f"{path.relative_to(ROOT)} applies app settings; keep them in {FUNCTION_APP_MODULE.name}")
         assert b"appSettings:" not in path.read_bytes(), f"siteConfig.appSettings in {path}"
     assert b"appSettings:" not in FUNCTION_APP_MODULE.read_bytes(), (
