@@ -44,8 +44,7 @@ MAX_PENDING_PAGE = 100
 @bp.durable_client_input(client_name="client")
 async def hitl_review_page(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     try:
-        instance_id = instance_id_param(req)
-        grant = check_link(req, instance_id)
+        instance_id, grant = linked_review(req)
         status = await existing(client, instance_id)
         view = public_view(status)
         if not view["finished"] and grant.round != view["round"]:
@@ -61,8 +60,7 @@ async def hitl_review_page(req: func.HttpRequest, client: df.DurableOrchestratio
 @bp.durable_client_input(client_name="client")
 @handles_http_errors
 async def hitl_review_state(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    instance_id = instance_id_param(req)
-    grant = check_link(req, instance_id)
+    instance_id, grant = linked_review(req)
     view = public_view(await existing(client, instance_id))
     if view["finished"] or grant.round == view["round"]:
         view["canDecide"] = not view["finished"] and view["stage"] == "awaiting_review"
@@ -81,8 +79,7 @@ async def hitl_review_state(req: func.HttpRequest, client: df.DurableOrchestrati
 @bp.durable_client_input(client_name="client")
 @handles_http_errors
 async def hitl_review_decision(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    instance_id = instance_id_param(req)
-    grant = check_link(req, instance_id)
+    instance_id, grant = linked_review(req)
     try:
         requested = Decision.from_json(json_body(req))
     except ValidationError as exc:
@@ -142,6 +139,12 @@ async def hitl_cancel(req: func.HttpRequest, client: df.DurableOrchestrationClie
 # -- helpers ---------------------------------------------------------------------------
 
 NO_STORE = {"Cache-Control": "no-store"}
+
+
+def linked_review(req: func.HttpRequest) -> tuple[str, ReviewGrant]:
+    """The review a signed-link request is about, and what its token grants."""
+    instance_id = instance_id_param(req)
+    return instance_id, check_link(req, instance_id)
 
 
 def check_link(req: func.HttpRequest, instance_id: str) -> ReviewGrant:
