@@ -1,0 +1,487 @@
+"""Shared pieces of the benchmarks: a devhost child process, an HTTP client that times
+every request, percentiles, and the settings/figures printout.
+
+Every benchmark runs the devhost as a separate process (the way ``make run`` does), so
+the client's own CPU use does not land in the host's figures, and so the host's peak RSS
+can be read from ``/proc/<pid>/status`` (VmHWM) without counting the client.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+# A request that gets no answer in this long counts as an error, so no loop waits forever.
+REQUEST_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    """A port the kernel just handed out on loopback; the host binds it right after."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values: list[float], pct: float) -> Optional[float]:
+    """Nearest-rank percentile: always a value that was actually measured."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * pct // 100))  # ceil without floats drifting
+    return ordered[int(rank) - 1]
+
+
+def summarize(values_ms: list[float]) -> dict:
+    return {"n": len(values_ms), "p50_ms": _round(percentile(values_ms, 50)),
+            "p99_ms": _round(percentile(values_ms, 99)),
+            "max_ms": _round(max(values_ms) if values_ms else None)}
+
+
+def _round(value: Optional[float]) -> Optional[float]:
+    return None if value is None else round(value, 2)
+
+
+def proc_status_kb(pid: int, field_name: str) -> Optional[int]:
+    """A ``VmHWM``/``VmRSS`` line of /proc/<pid>/status in kB; None once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(field_name + ":"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
+
+
+def proc_cpu_seconds(pid: int) -> Optional[float]:
+    """User + system CPU seconds of a process, from /proc/<pid>/stat."""
+    return proc_cpu_seconds_path(Path(f"/proc/{pid}/stat"))
+
+
+def proc_cpu_seconds_path(path: Path) -> Optional[float]:
+    try:
+        with open(path, encoding="ascii") as stat:
+            # The command name may hold spaces; the fields after its closing ')' do not.
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def client_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_info() -> dict:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
+                                capture_output=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return {"cores": os.cpu_count(), "cpu": model, "python": platform.python_version(),
+            "aiohttp": aiohttp.__version__, "commit": commit}
+
+
+class Devhost:
+    """``python -m devhost`` as a child process on a fixed loopback port.
+
+    The port stays the same across restarts, so a client that retries after a crash
+    reaches the new process at the same URL. Output goes to a log file, never to a pipe
+    nobody reads (a full pipe would stall the host).
+    """
+
+    def __init__(self, data_dir: Path, publish_dir: Path, log_path: Path, *,
+                 app_dir: Path = REPO, port: Optional[int] = None,
+                 extra_env: Optional[dict] = None):
+        self.app_dir, self.data_dir, self.publish_dir = app_dir, data_dir, publish_dir
+        self.log_path = log_path
+        self.port = port or free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.extra_env = extra_env or {}
+        self.proc: Optional[subprocess.Popen] = None
+        self.starts = 0
+        self.peak_rss_kb = 0  # the highest VmHWM over every process started so far
+        self.startup_s: list[float] = []
+        self._profiler: Optional[subprocess.Popen] = None
+
+    def _command(self) -> list[str]:
+        return [PYTHON, "-m", "devhost", str(self.app_dir), "--port", str(self.port),
+                "--data", str(self.data_dir)]
+
+    def _env(self) -> dict:
+        env = dict(os.environ)
+        # Only the offline writer: a benchmark never calls a model service.
+        for name in ("AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY", "OPENAI_BASE_URL",
+                     "OPENAI_API_KEY"):
+            env.pop(name, None)
+        env.update({"HITL_WRITER": "offline", "HITL_PUBLISH_DIR": str(self.publish_dir),
+                    "PYTHONUNBUFFERED": "1"}, **self.extra_env)
+        return env
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        self.publish_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n=== devhost start #{self.starts + 1} ===\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(self._command(), cwd=str(REPO), env=self._env(),
+                                         stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+        self.starts += 1
+        deadline = started + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"devhost exited with {self.proc.returncode} during start; "
+                                   f"see {self.log_path}")
+            if self._healthy():
+                self.startup_s.append(time.monotonic() - started)
+                return
+            time.sleep(0.05)
+        self.kill9()
+        raise RuntimeError(f"devhost not healthy within {timeout_s:.0f}s; see {self.log_path}")
+
+    def _healthy(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             b"Connection: close\r\n\r\n")
+                return sock.recv(64).startswith(b"HTTP/1.1 200")
+        except OSError:
+            return False
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self.proc.pid if self.proc else None
+
+    def sample_memory(self) -> Optional[int]:
+        """Fold the live process's VmHWM into ``peak_rss_kb``; returns its current VmRSS."""
+        if not self.proc or self.proc.poll() is not None:
+            return None
+        hwm = proc_status_kb(self.proc.pid, "VmHWM")
+        if hwm:
+            self.peak_rss_kb = max(self.peak_rss_kb, hwm)
+        return proc_status_kb(self.proc.pid, "VmRSS")
+
+    def cpu_seconds(self) -> Optional[float]:
+        return proc_cpu_seconds(self.proc.pid) if self.proc else None
+
+    def kill9(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.sample_memory()
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    # -- profiling ------------------------------------------------------------------
+
+    def start_profiler(self, py_spy: str, raw_out: Path, rate: int = 100) -> None:
+        """Attach py-spy to the running host, sampling the thread that holds the GIL.
+
+        Attached after start-up, so imports are not in the profile. Only GIL holders are
+        sampled (``--gil``): the host runs Python on one core at a time, so those samples
+        are where its CPU goes; time inside SQLite with the GIL released is not in them.
+        """
+        command = [py_spy, "record", "--pid", str(self.pid), "--rate", str(rate), "--gil",
+                   "--threads", "--format", "raw", "--output", str(raw_out)]
+        with open(self.log_path.with_suffix(".py-spy.log"), "ab") as log:
+            self._profiler = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                              stdin=subprocess.DEVNULL)
+        time.sleep(0.5)  # py-spy needs a moment to attach before the measured work starts
+        if self._profiler.poll() is not None:
+            raise RuntimeError(f"py-spy exited at once; see {self.log_path.with_suffix('.py-spy.log')}")
+
+    def stop_profiler(self) -> None:
+        if self._profiler and self._profiler.poll() is None:
+            self._profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+            try:
+                self._profiler.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._profiler.kill()
+        self._profiler = None
+
+    def thread_cpu(self) -> dict[str, float]:
+        """CPU seconds of each live thread of the host, by thread id."""
+        cpu = {}
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            seconds = proc_cpu_seconds_path(task / "stat")
+            if seconds is not None:
+                cpu[task.name] = seconds
+        return cpu
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        """SIGTERM: the host closes its store and exits."""
+        self.stop_profiler()
+        if not self.proc or self.proc.poll() is not None:
+            return
+        self.sample_memory()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+
+
+class MemorySampler:
+    """Samples the host's VmHWM/VmRSS on a timer, so a peak between phases is not missed."""
+
+    def __init__(self, host: Devhost, interval_s: float = 0.5):
+        self.host, self.interval_s = host, interval_s
+        self.max_rss_kb = 0
+        self._task: Optional[asyncio.Task] = None
+
+    async def _run(self) -> None:
+        while True:
+            rss = self.host.sample_memory()
+            if rss:
+                self.max_rss_kb = max(self.max_rss_kb, rss)
+            await asyncio.sleep(self.interval_s)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        self.host.sample_memory()
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+
+
+@dataclass
+class Recorder:
+    """Latency of every request by route name, and every unexpected outcome."""
+    latencies_ms: dict = field(default_factory=lambda: defaultdict(list))
+    errors: dict = field(default_factory=lambda: defaultdict(int))
+    error_samples: list = field(default_factory=list)
+
+    def error(self, route: str, what: str, detail: str = "") -> None:
+        self.errors[f"{route} {what}"] += 1
+        if len(self.error_samples) < 20:
+            self.error_samples.append(f"{route} {what} {detail[:200]}")
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+    def table(self, routes: tuple[str, ...]) -> dict:
+        return {route: summarize(self.latencies_ms.get(route, [])) for route in routes}
+
+
+NO_REPLY = 0    # Reply.status when a request was sent and no reply came
+NOT_SENT = -1   # Reply.status when no connection could be made
+
+
+class Client:
+    """Times each request under a route name; a failed exchange comes back with status
+    NO_REPLY or NOT_SENT instead of raising, so callers decide what a failure means."""
+
+    def __init__(self, base_url: str, recorder: Recorder, connections: int):
+        self.base_url, self.recorder = base_url, recorder
+        self._connections = connections
+        self.session: Optional[aiohttp.ClientSession] = None
+
+    async def __aenter__(self) -> "Client":
+        connector = aiohttp.TCPConnector(limit=self._connections, force_close=False)
+        self.session = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S))
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.session.close()
+
+    async def request(self, route: str, method: str, path: str, body: Any = None,
+                      record: bool = True) -> Reply:
+        started = time.perf_counter()
+        try:
+            async with self.session.request(method, self.base_url + path,
+                                            json=body) as response:
+                raw = await response.read()
+                status = response.status
+        except aiohttp.ClientConnectorError as exc:
+            # Refused or unreachable: the request never left, so it cannot have taken effect.
+            return Reply(NOT_SENT, f"{type(exc).__name__}: {exc}")
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            # Sent, and no answer came back: it may or may not have taken effect.
+            return Reply(NO_REPLY, f"{type(exc).__name__}: {exc}")
+        if record:
+            self.recorder.latencies_ms[route].append((time.perf_counter() - started) * 1000)
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = raw.decode("utf-8", "replace")
+        return Reply(status, parsed)
+
+    # -- the app's routes ------------------------------------------------------------
+
+    async def run(self, topic: str, **options) -> Reply:
+        return await self.request("run", "POST", "/api/hitl/run", {"topic": topic, **options})
+
+    async def status(self, instance_id: str) -> Reply:
+        return await self.request("status", "GET", f"/api/hitl/status/{instance_id}")
+
+    async def approve(self, instance_id: str, approved: bool, feedback: str = "",
+                      round_: Optional[int] = None) -> Reply:
+        body: dict = {"approved": approved}
+        if feedback:
+            body["feedback"] = feedback
+        if round_ is not None:
+            body["round"] = round_
+        return await self.request("approve", "POST", f"/api/hitl/approve/{instance_id}", body)
+
+    async def health(self) -> Reply:
+        return await self.request("health", "GET", "/api/health")
+
+
+def stage_of(body: Any) -> tuple[Optional[str], Optional[str], Optional[int]]:
+    """(runtimeStatus, customStatus.stage, customStatus.round) of a status reply body."""
+    if not isinstance(body, dict):
+        return None, None, None
+    custom = body.get("customStatus") if isinstance(body.get("customStatus"), dict) else {}
+    return body.get("runtimeStatus"), custom.get("stage"), custom.get("round")
+
+
+async def poll_until(client: Client, instance_id: str, done, *, interval_s: float,
+                     timeout_s: float) -> tuple[Optional[Reply], float]:
+    """Poll the status route until ``done(body)``; returns (reply or None, seconds waited).
+
+    Bounded by ``timeout_s``; a failed or unexpected reply is recorded as an error and the
+    poll goes on, so one slow answer does not end a lifecycle early.
+    """
+    started = time.perf_counter()
+    deadline = started + timeout_s
+    while True:
+        reply = await client.status(instance_id)
+        if reply.status == 200:
+            if done(reply.body):
+                return reply, time.perf_counter() - started
+        else:
+            client.recorder.error("status", f"HTTP {reply.status}", str(reply.body))
+        if time.perf_counter() >= deadline:
+            client.recorder.error("status", "poll timeout", instance_id)
+            return None, time.perf_counter() - started
+        await asyncio.sleep(interval_s)
+
+
+def awaiting_round(round_: int):
+    def check(body: Any) -> bool:
+        runtime, stage, current = stage_of(body)
+        return stage == "awaiting_review" and current == round_ and runtime == "Running"
+    return check
+
+
+def finished(body: Any) -> bool:
+    return stage_of(body)[0] in ("Completed", "Failed", "Terminated")
+
+
+def parse_event_time(text: str) -> float:
+    """Epoch seconds of a devhost history Timestamp (``...T..:..:..ffffffZ``, UTC)."""
+    from datetime import datetime, timezone
+    moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+async def completed_at(client: Client, instance_id: str) -> Optional[float]:
+    """Epoch time the host stamped on the instance's ExecutionCompleted event.
+
+    The stamp is the start of the episode that finished the instance, so it is earlier
+    than the commit by one replay; a cross-check on the polled figure, not a substitute.
+    """
+    reply = await client.request(
+        "history", "GET",
+        f"/runtime/webhooks/durabletask/instances/{instance_id}?showHistory=true", record=False)
+    if not isinstance(reply.body, dict):
+        return None
+    for event in reply.body.get("historyEvents") or []:
+        if event.get("EventType") == "ExecutionCompleted":
+            return parse_event_time(event["Timestamp"])
+    return None
+
+
+class Profiling:
+    """py-spy on the host for one measured phase; writes DIR/devhost.raw, meta.json, report.txt.
+
+    Does nothing when no directory was asked for, so the benchmarks call it unconditionally.
+    """
+
+    def __init__(self, host: Devhost, out_dir: Optional[Path], py_spy: Optional[str],
+                 rate: int = 100):
+        self.host, self.out_dir, self.py_spy, self.rate = host, out_dir, py_spy, rate
+        self._started = 0.0
+        self._cpu_before: dict[str, float] = {}
+
+    def begin(self) -> None:
+        if not self.out_dir:
+            return
+        if not self.py_spy:
+            raise RuntimeError("--profile needs py-spy: pip install py-spy (any venv), "
+                               "then pass --py-spy PATH or put it on PATH")
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.host.start_profiler(self.py_spy, self.out_dir / "devhost.raw", self.rate)
+        self._cpu_before = self.host.thread_cpu()
+        self._started = time.monotonic()
+
+    def end(self) -> None:
+        if not self.out_dir or not self._started:
+            return
+        seconds = time.monotonic() - self._started
+        cpu = {tid: round(used - self._cpu_before.get(tid, 0.0), 3)
+               for tid, used in self.host.thread_cpu().items()}
+        self.host.stop_profiler()
+        meta = {"rate": self.rate, "seconds": seconds, "thread_cpu_s_by_tid": cpu}
+        (self.out_dir / "meta.json").write_text(json.dumps(meta, indent=1))
+        from profile_report import summarise
+        report = summarise(self.out_dir / "devhost.raw", meta)
+        (self.out_dir / "report.txt").write_text(report)
+        print(f"profile: {self.out_dir / 'report.txt'}")
+        self._started = 0.0
+
+
+def print_settings(title: str, settings: dict) -> None:
+    print(f"== {title}")
+    print("settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+    print("machine:  " + ", ".join(f"{k}={v}" for k, v in machine_info().items()))
+
+
+def print_table(rows: dict) -> None:
+    print(f"  {'route':<24}{'n':>7}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    for name, row in rows.items():
+        cells = [f"{row[k]:>10.2f}" if row[k] is not None else f"{'-':>10}"
+                 for k in ("p50_ms", "p99_ms", "max_ms")]
+        print(f"  {name:<24}{row['n']:>7}{''.join(cells)}")
+
+
+def print_result(result: dict) -> None:
+    """The last line of every benchmark: one JSON object, for tests and for the docs."""
+    print(json.dumps(result, sort_keys=True), flush=True)

@@ -1,0 +1,60 @@
+"""The benchmarks still run: a short crash soak must lose nothing, and the lifecycle
+benchmark must print its figures.
+
+These run the scripts exactly as a person would (a subprocess, real devhost, real HTTP)
+at small sizes. They check outcomes and the shape of the printout, never a speed:
+performance claims come from the full-size runs in docs/PERFORMANCE.md.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_script(*args: str, timeout: float) -> tuple[subprocess.CompletedProcess, dict]:
+    process = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True,
+                             timeout=timeout)
+    lines = [line for line in process.stdout.splitlines() if line.strip()]
+    assert lines, f"no output; stderr:\n{process.stderr[-2000:]}"
+    try:
+        summary = json.loads(lines[-1])
+    except ValueError:
+        raise AssertionError(f"the last line is not JSON:\n{process.stdout[-2000:]}\n"
+                             f"stderr:\n{process.stderr[-2000:]}") from None
+    return process, summary
+
+
+def test_short_soak_loses_nothing_across_kills():
+    process, summary = run_script("bench/soak.py", "--lifecycles", "20", "--kills", "3",
+                                  "--seed", "11", "--concurrency", "5", timeout=120)
+    assert process.returncode == 0, process.stdout[-3000:]
+    assert summary["ok"] is True and summary["failed_checks"] == []
+    assert summary["lifecycles"] == 20 and summary["kills"] == 3
+    assert summary["host_starts"] == 4  # the first start and one after each kill
+    for name in ("instances_lost", "decisions_lost", "decisions_applied_twice", "phantom_decisions",
+                 "duplicate_publishes", "missing_publishes", "wrong_final_states", "unfinished",
+                 "excess_orphans"):
+        assert summary[name] == 0, (name, summary)
+    assert summary["completed"] + summary["rejected"] == 20
+    assert summary["settings"]["seed"] == 11
+
+
+def test_lifecycle_benchmark_prints_its_settings_and_figures():
+    process, summary = run_script("bench/lifecycles.py", "--n", "20", "--concurrency", "5",
+                                  timeout=120)
+    assert process.returncode == 0, process.stdout[-3000:]
+    out = process.stdout
+    assert "settings: mode=lifecycles, n=20, concurrency=5" in out
+    assert "machine:  cores=" in out
+    assert "lifecycles: 20/20 in" in out and "approve->Completed" in out
+    assert summary["lifecycles"] == 20 and summary["failed"] == 0 and summary["errors"] == 0
+    assert summary["lifecycles_per_s"] > 0
+    for route in ("run", "status", "approve"):
+        assert summary["routes"][route]["n"] >= 20
+        assert summary["routes"][route]["p50_ms"] > 0 and summary["routes"][route]["p99_ms"] > 0
+    assert summary["approve_to_completed"]["n"] == 20
+    assert summary["host_peak_rss_mb"] > 0
