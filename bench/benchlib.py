@@ -116,8 +116,9 @@ class Devhost:
 
     def __init__(self, data_dir: Path, publish_dir: Path, log_path: Path, *,
                  app_dir: Path = REPO, port: Optional[int] = None,
-                 extra_env: Optional[dict] = None):
+                 extra_env: Optional[dict] = None, whatif: tuple[str, ...] = ()):
         self.app_dir, self.data_dir, self.publish_dir = app_dir, data_dir, publish_dir
+        self.whatif = whatif  # proposed devhost changes to apply (bench/whatif_devhost.py)
         self.log_path = log_path
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -129,8 +130,11 @@ class Devhost:
         self._profiler: Optional[subprocess.Popen] = None
 
     def _command(self) -> list[str]:
-        return [PYTHON, "-m", "devhost", str(self.app_dir), "--port", str(self.port),
-                "--data", str(self.data_dir)]
+        args = [str(self.app_dir), "--port", str(self.port), "--data", str(self.data_dir)]
+        if self.whatif:
+            changes = [part for change in self.whatif for part in ("--change", change)]
+            return [PYTHON, str(REPO / "bench" / "whatif_devhost.py"), *changes, "--", *args]
+        return [PYTHON, "-m", "devhost", *args]
 
     def _env(self) -> dict:
         env = dict(os.environ)

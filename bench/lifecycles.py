@@ -12,6 +12,9 @@ Modes (each starts its own devhost on a fresh temporary state folder, offline wr
   python bench/lifecycles.py --replay            # cost of a decision at round 1 vs later
                                                  # rounds, over HTTP and in the engine
 
+  --profile DIR  samples the host with py-spy during the measured phase (bench/profile_report.py)
+  --whatif NAME  runs the host with a proposed change applied (bench/whatif_devhost.py)
+
 How latencies are taken: every request is timed by the client from send to the last byte
 of the reply. "approve->Completed" runs from the moment the approve request is sent to the
 first status reply showing Completed, so it includes up to one poll interval (--poll-ms)
@@ -72,6 +75,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         help="sample the host with py-spy during the measured phase; report in DIR")
     parser.add_argument("--py-spy", default=shutil.which("py-spy"),
                         help="py-spy executable for --profile (default: the one on PATH)")
+    parser.add_argument("--whatif", action="append", default=[], metavar="CHANGE",
+                        help="run the host with a proposed change (see bench/whatif_devhost.py)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary state folder")
     return parser.parse_args(argv)
 
@@ -323,6 +328,10 @@ def run_replay_engine(args, work: Path) -> dict:
     (episodes, activities, continue-as-new), run inline to idle.
     """
     import engine_rounds
+    if args.whatif:
+        import whatif_devhost
+        for change in args.whatif:
+            whatif_devhost.CHANGES[change]()
     return engine_rounds.measure_all(work, instances=args.replay_instances,
                                      long_rounds=args.long_rounds)
 
@@ -362,18 +371,23 @@ def report_replay(http: dict, engine: dict) -> dict:
 
 def settings_of(args) -> dict:
     if args.replay:
-        return {"mode": "replay", "replay_instances": args.replay_instances,
-                "long_rounds": args.long_rounds, "writer": "offline"}
-    if args.pending:
-        return {"mode": "pending", "pending": args.pending, "concurrency": args.concurrency,
-                "decisions": args.decisions, "rate_per_s": args.rate, "poll_ms": args.poll_ms,
-                "writer": "offline"}
-    return {"mode": "lifecycles", "n": args.n, "concurrency": args.concurrency,
-            "poll_ms": args.poll_ms, "writer": "offline"}
+        settings = {"mode": "replay", "replay_instances": args.replay_instances,
+                    "long_rounds": args.long_rounds, "writer": "offline"}
+    elif args.pending:
+        settings = {"mode": "pending", "pending": args.pending, "concurrency": args.concurrency,
+                    "decisions": args.decisions, "rate_per_s": args.rate,
+                    "poll_ms": args.poll_ms, "writer": "offline"}
+    else:
+        settings = {"mode": "lifecycles", "n": args.n, "concurrency": args.concurrency,
+                    "poll_ms": args.poll_ms, "writer": "offline"}
+    if args.whatif:
+        settings["whatif"] = "+".join(args.whatif)
+    return settings
 
 
 async def main_async(args, work: Path) -> dict:
-    host = Devhost(work / "state", work / "published", work / "devhost.log")
+    host = Devhost(work / "state", work / "published", work / "devhost.log",
+                   whatif=tuple(args.whatif))
     host.start()
     profiling = Profiling(host, args.profile, args.py_spy)
     try:

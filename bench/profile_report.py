@@ -103,6 +103,45 @@ def group_of(thread: str) -> str:
     return thread
 
 
+# Where a thread's time goes, by the first rule whose function or file is on the stack.
+# Order matters: an inner part (the Durable API handler) is tested before what encloses it.
+BREAKDOWNS = {
+    "http": (
+        ("Durable HTTP API handlers (the app's SDK client calling its own host)",
+         lambda f, file: f.startswith("DurableApi.") and f != "DurableApi.errors"),
+        ("SDK client: requests to the host over loopback, replies parsed",
+         lambda f, file: "durable_functions/models/utils/http_utils" in file
+         or file.startswith("aiohttp/client") or file.startswith("aiohttp/connector")
+         or "DurableOrchestrationStatus" in file),
+        ("app route code and its request/response mapping",
+         lambda f, file: f.startswith("FunctionRoutes.") or file.startswith("routes/")),
+        ("aiohttp server and event loop (parse, dispatch, write)", lambda f, file: True),
+    ),
+    "orchestrations": (
+        ("SDK context built from history JSON (json.loads, HistoryEvent, dateutil)",
+         lambda f, file: f.startswith("DurableOrchestrationContext.from_json")),
+        ("SDK replay of the orchestrator code",
+         lambda f, file: f.startswith("Orchestrator.handle")),
+        ("engine: history/body JSON and bookkeeping",
+         lambda f, file: f.startswith("Engine.invoke_orchestrator")),
+        ("SQLite reads and writes (Python side)", lambda f, file: file == "devhost/storage.py"),
+        ("engine: scheduling, episode bookkeeping, logging", lambda f, file: True),
+    ),
+}
+
+
+def breakdown(raw: Path, thread: str, rules) -> Counter:
+    counts = Counter()
+    for name, frames, count in parse(raw):
+        if group_of(name) != thread:
+            continue
+        for label, rule in rules:
+            if any(rule(f[0], f[1]) for f in frames):
+                counts[label] += count
+                break
+    return counts
+
+
 def summarise(raw: Path, meta: dict, top: int = 25) -> str:
     total = 0
     by_thread = Counter()
@@ -160,6 +199,14 @@ def summarise(raw: Path, meta: dict, top: int = 25) -> str:
     lines += ["", "Top lines, self (the innermost Python line; a C call counts on its line):"]
     for label, count in self_lines.most_common(top):
         lines.append(f"  {share(count)}  {label}")
+    for thread, rules in BREAKDOWNS.items():
+        counts = breakdown(raw, thread, rules)
+        if not counts:
+            continue
+        lines += ["", f"Thread {thread}: where its GIL time goes (first matching part of the stack):"]
+        for label, _ in rules:
+            lines.append(f"  {100 * counts[label] / by_thread[thread]:5.1f}% of thread, "
+                         f"{share(counts[label]).strip():>6} of all  {label}")
     for group, counts in sorted(thread_components.items(), key=lambda kv: -by_thread[kv[0]]):
         lines += ["", f"Thread {group} ({share(by_thread[group]).strip()} of samples), by component "
                       "(% of this thread's samples):"]
