@@ -32,6 +32,7 @@ from azure.durable_functions.orchestrator import Orchestrator
 from azure.functions.durable_functions import ActivityTriggerConverter
 from azure.functions.meta import Datum
 
+from . import sdk_timestamps
 from .clock import parse_iso, to_iso
 from .registry import Registry
 from .storage import CONTROL_EVENT_TYPES, InstanceRow, Store, WorkItem
@@ -128,6 +129,7 @@ class Engine:
         self.clock = clock
         self.options = options
         self.on_work: Callable[[], None] = lambda: None
+        sdk_timestamps.install()
         self._histories: OrderedDict[str, tuple[str, list[dict]]] = OrderedDict()
         self._cache_lock = threading.Lock()
 
@@ -263,16 +265,18 @@ class Engine:
 
     def invoke_orchestrator(self, row: InstanceRow, history: list[dict]) -> EpisodeResult:
         handle = self.registry.orchestrators[row.name]
-        body = json.dumps({
+        fields = {
             "history": history, "input": row.input, "instanceId": row.instance_id,
             "isReplaying": False, "parentInstanceId": row.parent_instance_id,
             "upperSchemaVersion": 1, "upperSchemaVersionNew": 3,
             "longRunningTimerIntervalDuration": _dotnet_timespan(self.options.long_timer_interval),
             "maximumShortTimerDuration": _dotnet_timespan(self.options.max_short_timer),
             "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
-        })
-        # Same steps as the SDK's own ``handle``, keeping the context for its open tasks.
-        context = DurableOrchestrationContext.from_json(body)
+        }
+        # Same steps as the SDK's own ``handle``, keeping the context for its open tasks. The
+        # fields are what ``from_json`` would decode from the extension's JSON; building the
+        # context from them directly skips encoding the history only to decode it again.
+        context = DurableOrchestrationContext(**fields)
         context._input_expected_type = getattr(handle, "_df_input_type", None)
         try:
             state = json.loads(Orchestrator(handle.orchestrator_function).handle(context))
