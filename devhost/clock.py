@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 
 def to_iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC with microseconds and a 'Z', e.g. 2026-01-01T00:00:00.000000Z (hot path: no strftime)."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_iso(text: str) -> datetime:
