@@ -1,4 +1,4 @@
-"""``python -m devhost [APP_DIR] [--host 127.0.0.1] [--port 7071] [--data DIR]``"""
+"""``python -m devhost [APP_DIR] [--host 127.0.0.1] [--port 7071] [--data DIR] [--workers N]``"""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +9,8 @@ import threading
 
 from .host import DevHost
 from .registry import AppLoadError
+from .storage import Shard
+from .worker_processes import WorkerProcesses, die_with_parent
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -18,13 +20,37 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=7071, help="port (default 7071)")
     parser.add_argument("--data", default=None, help="state folder (default APP_DIR/.devhost)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="host processes sharing the port and the state, each running its "
+                             "share of the instances (default 1; Linux only above 1)")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
-    return parser.parse_args(argv)
+    parser.add_argument("--shard", default=None, help=argparse.SUPPRESS)  # set for workers 1..N-1
+    parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    return args
+
+
+def shard_of_args(args: argparse.Namespace) -> Shard:
+    if args.shard:
+        index, count = (int(part) for part in args.shard.split("/"))
+        return Shard(index, count)
+    return Shard(0, args.workers)
+
+
+def worker_args(args: argparse.Namespace, port: int) -> list[str]:
+    """The command line of workers 1..N-1: same app, state and the port process 0 bound."""
+    forwarded = [args.app_dir, "--host", args.host, "--port", str(port)]
+    if args.data:
+        forwarded += ["--data", args.data]
+    return forwarded + (["--verbose"] if args.verbose else [])
 
 
 def banner(host: DevHost) -> str:
     lines = ["", "devhost: Azure Functions (Python, Durable) local host", "",
              f"  App:       {host.app_dir}",
+             f"  Workers:   {host.shard.count} process(es)",
              f"  Task hub:  {host.config.hub_name}",
              f"  State:     {host.store.path}",
              f"  Activities run {host.config.max_activities} at a time "
@@ -44,11 +70,14 @@ def banner(host: DevHost) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.parent_pid:
+        die_with_parent(args.parent_pid)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="[%(asctime)s] %(message)s", datefmt="%Y-%m-%dT%H:%M:%S")
     logging.getLogger("azure").setLevel(logging.WARNING)
+    shard = shard_of_args(args)
     try:
-        host = DevHost(args.app_dir, args.data)
+        host = DevHost(args.app_dir, args.data, shard=shard)
     except AppLoadError as exc:
         print(f"devhost: cannot load the app: {exc}", file=sys.stderr)
         return 2
@@ -62,12 +91,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"devhost: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         host.close()
         return 2
-    print(banner(host), flush=True)
+    workers = None
+    if shard.index == 0 and shard.count > 1:
+        workers = WorkerProcesses(worker_args(args, int(host.base_url.rsplit(":", 1)[1])), shard.count)
+        workers.start()
+    if shard.index == 0:
+        print(banner(host), flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
-    print("devhost: stopping", flush=True)
+    if shard.index == 0:
+        print("devhost: stopping", flush=True)
+    if workers:
+        workers.stop()
     host.close()
     return 0
 

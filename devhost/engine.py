@@ -35,7 +35,7 @@ from azure.functions.meta import Datum
 from . import sdk_timestamps
 from .clock import parse_iso, to_iso
 from .registry import Registry
-from .storage import CONTROL_EVENT_TYPES, InstanceRow, Store, WorkItem
+from .storage import CONTROL_EVENT_TYPES, InstanceRow, Shard, Store, WorkItem
 
 log = logging.getLogger("devhost")
 
@@ -89,6 +89,7 @@ class EngineOptions:
     long_timer_interval: timedelta = timedelta(days=3)
     max_short_timer: timedelta = timedelta(days=6)
     history_cache_size: int = 2000
+    shard: Shard = Shard()
 
 
 def _dotnet_timespan(delta: timedelta) -> str:
@@ -128,7 +129,8 @@ class Engine:
         self.store = store
         self.clock = clock
         self.options = options
-        self.on_work: Callable[[], None] = lambda: None
+        # Called with an instance id after a commit gave that instance new work.
+        self.on_work: Callable[[str], None] = lambda instance_id: None
         sdk_timestamps.install()
         self._histories: OrderedDict[str, tuple[str, list[dict]]] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -147,7 +149,7 @@ class Engine:
         else:
             with self.store.transaction():
                 self._create_instance(name, instance_id, input_json, parent)
-            self.on_work()
+            self.on_work(instance_id)
         return instance_id
 
     def _create_instance(self, name, instance_id, input_json, parent) -> None:
@@ -176,7 +178,7 @@ class Engine:
             now = self.clock.now()
             event = self._event(EventType.EVENT_RAISED, now, Name=event_name, Input=data_json)
             self.store.add_message(instance_id, None, event, now.timestamp())
-        self.on_work()
+        self.on_work(instance_id)
 
     def terminate(self, instance_id: str, reason: str) -> None:
         self._control(instance_id, EventType.EXECUTION_TERMINATED, "terminate", reason)
@@ -193,7 +195,7 @@ class Engine:
             now = self.clock.now()
             self.store.add_message(instance_id, None, self._event(kind, now, Input=reason),
                                    now.timestamp())
-        self.on_work()
+        self.on_work(instance_id)
 
     def fail_instance(self, instance_id: str, reason: str) -> None:
         """Fail an instance the engine itself could not run, and drop its due messages."""
@@ -226,7 +228,7 @@ class Engine:
     # -- episodes --------------------------------------------------------------------
 
     def due_instances(self, limit: int = 64) -> list[str]:
-        return self.store.due_instance_ids(self.clock.now().timestamp(), limit)
+        return self.store.due_instance_ids(self.clock.now().timestamp(), limit, self.options.shard)
 
     def run_episode(self, instance_id: str) -> list[WorkItem]:
         """Process every due message of one instance; returns the activities it scheduled."""
@@ -242,6 +244,8 @@ class Engine:
             self._remember(instance_id, episode.execution_id_after, episode.history_after)
         else:
             self._forget(instance_id)
+        for other in episode.other_instances:
+            self.on_work(other)
         return episode.new_work
 
     def history(self, row: InstanceRow) -> list[dict]:
@@ -293,7 +297,7 @@ class Engine:
     # -- activities ------------------------------------------------------------------
 
     def pending_work(self) -> list[WorkItem]:
-        return self.store.all_work_items()
+        return self.store.all_work_items(self.options.shard)
 
     def execute_activity(self, item: WorkItem) -> tuple[bool, str, str]:
         """Run one activity; returns (succeeded, result JSON or reason, details)."""
@@ -330,7 +334,7 @@ class Engine:
                 event = self._event(EventType.TASK_FAILED, now, TaskScheduledId=item.task_id,
                                     Reason=payload, Details=details)
             self.store.add_message(item.instance_id, item.execution_id, event, now.timestamp())
-        self.on_work()
+        self.on_work(item.instance_id)
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -350,7 +354,7 @@ class Engine:
             log.error("%s: %s", line, error.splitlines()[0] if error else "")
 
     def next_due(self) -> Optional[float]:
-        return self.store.next_visible_at()
+        return self.store.next_visible_at(self.options.shard)
 
 
 async def _await(awaitable):
@@ -364,6 +368,7 @@ class _Episode:
         self.engine, self.store, self.row, self.now = engine, engine.store, row, now
         self.messages = messages
         self.new_work: list[WorkItem] = []
+        self.other_instances: list[str] = []  # sub-orchestrations and parents it sent work to
         self.history_after: Optional[list[dict]] = None
         self.execution_id_after = row.execution_id if row else ""
 
@@ -532,6 +537,7 @@ class _Episode:
     def _start_sub_orchestration(self, task_id, name, child_id, input_json, marks) -> dict:
         child_id = child_id or f"{self.row.instance_id}:{task_id}"
         try:
+            self.other_instances.append(child_id)
             self.engine.start_instance(name, child_id, input_json,
                                        parent=(self.row.instance_id, task_id), _in_transaction=True)
         except EngineError as exc:
@@ -597,3 +603,4 @@ class _Episode:
                 Reason=f"Sub-orchestration '{self.row.instance_id}' {status.lower()}: "
                        f"{json.loads(output_json)}", Details="")
         self.store.add_message(parent.instance_id, parent.execution_id, event, self.now.timestamp())
+        self.other_instances.append(parent.instance_id)

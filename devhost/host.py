@@ -30,7 +30,8 @@ from .engine import Engine, EngineOptions
 from .registry import Registry, build_registry, load_app
 from .runner import BackgroundRunner, drain
 from .server import ServerThread, build_web_app
-from .storage import Store
+from .storage import Shard, Store
+from .wakeups import CrossProcessWakeups
 
 log = logging.getLogger("devhost")
 
@@ -76,7 +77,7 @@ def load_local_settings(app_dir: Path, env=os.environ) -> list[str]:
 
 class DevHost:
     def __init__(self, app_dir: str | Path = ".", data_dir: Optional[str | Path] = None,
-                 clock=None, *, local_settings: bool = True):
+                 clock=None, *, local_settings: bool = True, shard: Shard = Shard()):
         self.app_dir = Path(app_dir).resolve()
         self.applied_settings = load_local_settings(self.app_dir) if local_settings else []
         self.config = read_host_json(self.app_dir)
@@ -86,10 +87,12 @@ class DevHost:
         self.clock = clock or SystemClock()
         self.store = Store(self.data_dir / f"{self.config.hub_name}.sqlite")
         self.engine = Engine(self.registry, self.store, self.clock,
-                             EngineOptions(hub_name=self.config.hub_name))
+                             EngineOptions(hub_name=self.config.hub_name, shard=shard))
+        self.shard = shard
         self.api = DurableApi(self.engine)
         self._runner: Optional[BackgroundRunner] = None
         self._server: Optional[ServerThread] = None
+        self._wakeups: Optional[CrossProcessWakeups] = None
         self.base_url = ""
 
     # -- lifecycle -------------------------------------------------------------------
@@ -105,8 +108,12 @@ class DevHost:
         web_app, self.functions = build_web_app(self.engine, self.registry,
                                                 self.config.route_prefix, self.config.hub_name)
         self._runner = BackgroundRunner(self.engine, self.config.max_activities)
+        if self.shard.count > 1:
+            self._wakeups = CrossProcessWakeups(self.store.path, self.shard, self._runner.wake)
+            self.engine.on_work = self._wakeups.notify
         self._runner.start()
-        self._server = ServerThread(web_app, host, port)
+        # Worker processes share the port; the kernel spreads connections between them.
+        self._server = ServerThread(web_app, host, port, reuse_port=self.shard.count > 1)
         bound = self._server.start()
         self.base_url = f"http://{host}:{bound}"
         return self.base_url
@@ -116,6 +123,8 @@ class DevHost:
             self._server.stop()
         if self._runner:
             self._runner.stop()
+        if self._wakeups:
+            self._wakeups.close()
         self.store.close()
 
     # -- in-process API --------------------------------------------------------------

@@ -51,7 +51,7 @@ class BackgroundRunner:
         self._in_flight: set[int] = set()
         self._in_flight_lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="orchestrations", daemon=True)
-        engine.on_work = self._wake.set
+        engine.on_work = lambda instance_id: self._wake.set()
 
     def start(self) -> None:
         self._submit(self.engine.pending_work())  # activities cut short by a crash run again

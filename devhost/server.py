@@ -28,8 +28,8 @@ def build_web_app(engine: Engine, registry: Registry, route_prefix: str, hub_nam
 class ServerThread:
     """Serves an aiohttp application from a background thread with its own event loop."""
 
-    def __init__(self, app: web.Application, host: str, port: int):
-        self.app, self.host, self.port = app, host, port
+    def __init__(self, app: web.Application, host: str, port: int, reuse_port: bool = False):
+        self.app, self.host, self.port, self.reuse_port = app, host, port, reuse_port
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._runner: Optional[web.AppRunner] = None
         self._ready = threading.Event()
@@ -58,7 +58,7 @@ class ServerThread:
     async def _open(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_port=self.reuse_port or None)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,25 @@ class WorkItem:
     input: Optional[str]
 
 
+@dataclass(frozen=True)
+class Shard:
+    """Which instances one host process runs: those whose id hashes to ``index`` mod ``count``."""
+    index: int = 0
+    count: int = 1
+
+    def owns(self, instance_id: str) -> bool:
+        return self.count == 1 or shard_of(instance_id) % self.count == self.index
+
+    def sql(self, column: str) -> tuple[str, tuple]:
+        if self.count == 1:
+            return "", ()
+        return f" AND devhost_shard({column}) % ? = ?", (self.count, self.index)
+
+
+def shard_of(instance_id: str) -> int:
+    return zlib.crc32(instance_id.encode("utf-8"))
+
+
 _INSTANCE_COLUMNS = ("instance_id, name, execution_id, runtime_status, input, output, custom_status,"
                      " created_time, last_updated_time, parent_instance_id, parent_task_id")
 
@@ -127,6 +147,7 @@ class Store:
         # loss can drop the last commits, which a local host can accept.
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.create_function("devhost_shard", 1, shard_of, deterministic=True)
         self._db.executescript(SCHEMA)
 
     def close(self) -> None:
@@ -220,11 +241,12 @@ class Store:
             " VALUES (?, ?, ?, ?, ?)",
             (instance_id, execution_id, visible_at, timer_id, json.dumps(event)))
 
-    def due_instance_ids(self, now: float, limit: int) -> list[str]:
+    def due_instance_ids(self, now: float, limit: int, shard: Shard = Shard()) -> list[str]:
+        mine, args = shard.sql("m.instance_id")
         with self._lock:
             rows = self._db.execute(
-                f"SELECT m.instance_id FROM {_OFFERED_MESSAGES} AND m.visible_at <= ?"
-                " GROUP BY m.instance_id ORDER BY MIN(m.id) LIMIT ?", (now, limit)).fetchall()
+                f"SELECT m.instance_id FROM {_OFFERED_MESSAGES} AND m.visible_at <= ?{mine}"
+                " GROUP BY m.instance_id ORDER BY MIN(m.id) LIMIT ?", (now, *args, limit)).fetchall()
         return [r[0] for r in rows]
 
     def due_messages(self, instance_id: str, now: float) -> list[Message]:
@@ -248,10 +270,15 @@ class Store:
                          (instance_id,))
         self._db.execute("DELETE FROM work_items WHERE instance_id = ?", (instance_id,))
 
-    def next_visible_at(self) -> Optional[float]:
+    def next_visible_at(self, shard: Shard = Shard()) -> Optional[float]:
+        mine, args = shard.sql("m.instance_id")
+        # In time order with LIMIT 1, so the time index is walked and the scan stops at the
+        # first offered message instead of visiting every pending timer.
         with self._lock:
-            row = self._db.execute(f"SELECT MIN(m.visible_at) FROM {_OFFERED_MESSAGES}").fetchone()
-        return row[0]
+            row = self._db.execute(
+                f"SELECT m.visible_at FROM {_OFFERED_MESSAGES}{mine} ORDER BY m.visible_at LIMIT 1",
+                args).fetchone()
+        return row[0] if row else None
 
     # -- activities --------------------------------------------------------------
 
@@ -262,11 +289,12 @@ class Store:
             " VALUES (?, ?, ?, ?, ?)", (instance_id, execution_id, task_id, name, input_))
         return cur.lastrowid
 
-    def all_work_items(self) -> list[WorkItem]:
+    def all_work_items(self, shard: Shard = Shard()) -> list[WorkItem]:
+        mine, args = shard.sql("instance_id")
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, instance_id, execution_id, task_id, name, input FROM work_items"
-                " ORDER BY id").fetchall()
+                f" WHERE 1{mine} ORDER BY id", args).fetchall()
         return [WorkItem(*r) for r in rows]
 
     def take_work_item(self, item_id: int) -> bool:

@@ -1,0 +1,57 @@
+"""Wake-ups across host processes: tell the process that owns an instance it has new work.
+
+With several worker processes (``--workers``) any process may accept a request for any
+instance, but only the owner of the instance's shard runs it. After committing, the
+accepting process sends a one-byte datagram to the owner, so the owner does not wait for
+its next idle poll. The sockets live in Linux's abstract namespace: no files to clean up
+after a crash, no path-length limit.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import socket
+import threading
+from typing import Callable
+
+from .storage import Shard, shard_of
+
+log = logging.getLogger("devhost")
+
+
+class CrossProcessWakeups:
+    def __init__(self, database_path: str, shard: Shard, wake_local: Callable[[], None]):
+        self.shard = shard
+        self._wake_local = wake_local
+        tag = hashlib.sha1(database_path.encode()).hexdigest()[:16]
+        self._addresses = [f"\0devhost-{tag}-{index}" for index in range(shard.count)]
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._socket.bind(self._addresses[shard.index])
+        self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sender.setblocking(False)
+        self._closed = False
+        self._thread = threading.Thread(target=self._listen, name="wakeups", daemon=True)
+        self._thread.start()
+
+    def notify(self, instance_id: str) -> None:
+        owner = shard_of(instance_id) % self.shard.count
+        if owner == self.shard.index:
+            self._wake_local()
+            return
+        try:
+            self._sender.sendto(b"!", self._addresses[owner])
+        except OSError:  # the owner is restarting; it looks for due work when it starts
+            log.debug("no wake-up delivered to worker %d", owner)
+
+    def close(self) -> None:
+        self._closed = True
+        self._socket.close()
+        self._sender.close()
+
+    def _listen(self) -> None:
+        while not self._closed:
+            try:
+                self._socket.recv(64)
+            except OSError:
+                return
+            self._wake_local()
