@@ -1,6 +1,7 @@
 """Signed review links, the page's decision route, the pending list and cancel."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,7 +27,6 @@ def token_for(instance_id, round_=1, expires_in=timedelta(hours=1), key=SIGNING_
 def notified_link(host, instance_id):
     """The review URL that notify_reviewer produced for the newest round."""
     results = [e for e in host.history(instance_id) if e["EventType"] == 5]
-    import json
     return [json.loads(e["Result"]) for e in results if "review_url" in e["Result"]][-1]["review_url"]
 
 
