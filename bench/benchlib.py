@@ -3,7 +3,10 @@ every request, percentiles, and the settings/figures printout.
 
 Every benchmark runs the devhost as a separate process (the way ``make run`` does), so
 the client's own CPU use does not land in the host's figures, and so the host's peak RSS
-can be read from ``/proc/<pid>/status`` (VmHWM) without counting the client.
+can be read from ``/proc/<pid>/status`` (VmHWM) without counting the client. With
+``--workers N`` the host is N processes (process 0, started here, and the workers it
+starts); CPU and memory figures cover all of them, found by the state folder on their
+command lines, and are also given per process.
 """
 from __future__ import annotations
 
@@ -28,6 +31,9 @@ REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 # A request that gets no answer in this long counts as an error, so no loop waits forever.
 REQUEST_TIMEOUT_S = 30.0
+# How long the workers may outlive process 0: PR_SET_PDEATHSIG kills them at once, so
+# anything alive after this long survived its parent.
+STRAY_WAIT_S = 10.0
 
 
 def free_port() -> int:
@@ -68,17 +74,21 @@ def proc_status_kb(pid: int, field_name: str) -> Optional[int]:
     return None
 
 
-def proc_cpu_seconds(pid: int) -> Optional[float]:
-    """User + system CPU seconds of a process, from /proc/<pid>/stat."""
-    return proc_cpu_seconds_path(Path(f"/proc/{pid}/stat"))
-
-
-def proc_cpu_seconds_path(path: Path) -> Optional[float]:
+def proc_stat_fields(path: Path) -> Optional[list[str]]:
+    """The fields of a /proc/<pid>/stat (or task stat) file after the command name: index 0
+    is field 3 (state); None once the process is gone."""
     try:
         with open(path, encoding="ascii") as stat:
             # The command name may hold spaces; the fields after its closing ')' do not.
-            fields = stat.read().rsplit(")", 1)[1].split()
+            return stat.read().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def proc_cpu_seconds_path(path: Path) -> Optional[float]:
+    """User + system CPU seconds from a /proc stat file."""
+    fields = proc_stat_fields(path)
+    if fields is None:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -107,34 +117,36 @@ def machine_info() -> dict:
 
 
 class Devhost:
-    """``python -m devhost`` as a child process on a fixed loopback port.
+    """``python -m devhost --workers N`` as a child process on a fixed loopback port.
 
     The port stays the same across restarts, so a client that retries after a crash
     reaches the new process at the same URL. Output goes to a log file, never to a pipe
-    nobody reads (a full pipe would stall the host).
+    nobody reads (a full pipe would stall the host); the workers inherit it.
     """
 
     def __init__(self, data_dir: Path, publish_dir: Path, log_path: Path, *,
-                 app_dir: Path = REPO, port: Optional[int] = None,
-                 extra_env: Optional[dict] = None, whatif: tuple[str, ...] = ()):
+                 app_dir: Path = REPO, port: Optional[int] = None, workers: int = 1,
+                 extra_env: Optional[dict] = None):
         self.app_dir, self.data_dir, self.publish_dir = app_dir, data_dir, publish_dir
-        self.whatif = whatif  # proposed devhost changes to apply (bench/whatif_devhost.py)
+        self.workers = workers
         self.log_path = log_path
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.extra_env = extra_env or {}
         self.proc: Optional[subprocess.Popen] = None
         self.starts = 0
-        self.peak_rss_kb = 0  # the highest VmHWM over every process started so far
+        # The highest VmHWM of each host process ("0/N" is process 0, "K/N" worker K), over
+        # every process that held that place: a restarted one takes its predecessor's place.
+        self.peak_rss_kb_by_process: dict[str, int] = {}
         self.startup_s: list[float] = []
+        # Host processes still alive STRAY_WAIT_S after process 0 died: each one is a
+        # worker that did not die with it, which --workers promises cannot happen.
+        self.stray_processes = 0
         self._profiler: Optional[subprocess.Popen] = None
 
     def _command(self) -> list[str]:
-        args = [str(self.app_dir), "--port", str(self.port), "--data", str(self.data_dir)]
-        if self.whatif:
-            changes = [part for change in self.whatif for part in ("--change", change)]
-            return [PYTHON, str(REPO / "bench" / "whatif_devhost.py"), *changes, "--", *args]
-        return [PYTHON, "-m", "devhost", *args]
+        return [PYTHON, "-m", "devhost", str(self.app_dir), "--port", str(self.port),
+                "--data", str(self.data_dir), "--workers", str(self.workers)]
 
     def _env(self) -> dict:
         env = dict(os.environ)
@@ -147,6 +159,11 @@ class Devhost:
         return env
 
     def start(self, timeout_s: float = 60.0) -> None:
+        """Start process 0 and return once every one of the N processes is listening.
+
+        Process 0 answers health checks before its workers have imported the app; a
+        measurement started then would run on fewer processes than it claims to.
+        """
         self.publish_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
@@ -162,12 +179,13 @@ class Devhost:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"devhost exited with {self.proc.returncode} during start; "
                                    f"see {self.log_path}")
-            if self._healthy():
+            if self._listeners() >= self.workers and self._healthy():
                 self.startup_s.append(time.monotonic() - started)
                 return
             time.sleep(0.05)
         self.kill9()
-        raise RuntimeError(f"devhost not healthy within {timeout_s:.0f}s; see {self.log_path}")
+        raise RuntimeError(f"devhost not ready with {self.workers} process(es) within "
+                           f"{timeout_s:.0f}s; see {self.log_path}")
 
     def _healthy(self) -> bool:
         try:
@@ -178,27 +196,101 @@ class Devhost:
         except OSError:
             return False
 
+    def _listeners(self) -> int:
+        """Sockets listening on 127.0.0.1:port: one per host process (SO_REUSEPORT)."""
+        local = f"0100007F:{self.port:04X}"
+        with open("/proc/net/tcp", encoding="ascii") as table:
+            return sum(1 for line in table
+                       if line.split()[1:2] == [local] and line.split()[3] == "0A")
+
     @property
     def pid(self) -> Optional[int]:
         return self.proc.pid if self.proc else None
 
-    def sample_memory(self) -> Optional[int]:
-        """Fold the live process's VmHWM into ``peak_rss_kb``; returns its current VmRSS."""
-        if not self.proc or self.proc.poll() is not None:
-            return None
-        hwm = proc_status_kb(self.proc.pid, "VmHWM")
-        if hwm:
-            self.peak_rss_kb = max(self.peak_rss_kb, hwm)
-        return proc_status_kb(self.proc.pid, "VmRSS")
+    def processes(self) -> dict[int, str]:
+        """Live host processes, pid -> "K/N" (K = 0 for process 0, else the worker's shard).
 
-    def cpu_seconds(self) -> Optional[float]:
-        return proc_cpu_seconds(self.proc.pid) if self.proc else None
+        Found by the ``--data`` folder on their command line, which is unique to this run:
+        a worker is a child of process 0 only while process 0 lives, and whether it dies
+        with it is one of the things to check. A zombie has no command line, so a dead
+        process that is not reaped yet is not counted.
+        """
+        found = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            if "--data" not in argv or argv[argv.index("--data") + 1:][:1] != [str(self.data_dir)]:
+                continue
+            shard = argv[argv.index("--shard") + 1] if "--shard" in argv else f"0/{self.workers}"
+            found[int(entry.name)] = shard
+        return found
+
+    def sample_memory(self) -> Optional[int]:
+        """Fold each live host process's VmHWM into ``peak_rss_kb_by_process``; returns the
+        sum of their current VmRSS, or None when none is running."""
+        current = None
+        for pid, label in self.processes().items():
+            hwm, rss = proc_status_kb(pid, "VmHWM"), proc_status_kb(pid, "VmRSS")
+            if hwm:
+                self.peak_rss_kb_by_process[label] = max(
+                    self.peak_rss_kb_by_process.get(label, 0), hwm)
+            if rss:
+                current = (current or 0) + rss
+        return current
+
+    @property
+    def peak_rss_kb(self) -> int:
+        """The sum of every host process's own peak: an upper bound of what the processes
+        held together (their peaks need not coincide, and pages they share, such as the
+        interpreter's code, count once in each)."""
+        return sum(self.peak_rss_kb_by_process.values())
+
+    def cpu_snapshot(self) -> dict[tuple[int, int], float]:
+        """CPU seconds of each live host process, by (pid, start time), so a process that
+        replaces another with the same pid is not mistaken for it."""
+        snapshot = {}
+        for pid in self.processes():
+            fields = proc_stat_fields(Path(f"/proc/{pid}/stat"))
+            if fields:
+                snapshot[(pid, int(fields[19]))] = \
+                    (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return snapshot
+
+    def cpu_since(self, before: dict[tuple[int, int], float]) -> dict[str, float]:
+        """CPU seconds each live host process used since ``before``, by "K/N". A process
+        that exited in between is not counted (only the crash soak kills processes, and it
+        reports no CPU figures)."""
+        labels = self.processes()
+        used: dict[str, float] = {}
+        for (pid, started), seconds in self.cpu_snapshot().items():
+            label = labels.get(pid, "?")
+            used[label] = round(used.get(label, 0.0) + seconds - before.get((pid, started), 0.0), 3)
+        return used
+
+    def _await_no_processes(self) -> None:
+        """After process 0 ended: its workers must follow within STRAY_WAIT_S. Any that do
+        not are counted as strays and killed here, by pid, so the next start is clean."""
+        deadline = time.monotonic() + STRAY_WAIT_S
+        while (left := self.processes()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for pid in left:
+            self.stray_processes += 1
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def kill9(self) -> None:
+        """SIGKILL process 0 only, as a crash would; its workers must go down with it."""
         if self.proc and self.proc.poll() is None:
             self.sample_memory()
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=30)
+            self._await_no_processes()
 
     # -- profiling ------------------------------------------------------------------
 
@@ -208,6 +300,8 @@ class Devhost:
         Attached after start-up, so imports are not in the profile. Only GIL holders are
         sampled (``--gil``): the host runs Python on one core at a time, so those samples
         are where its CPU goes; time inside SQLite with the GIL released is not in them.
+        Process 0 only: with ``--workers N`` its shard's episodes and the requests the
+        kernel hands it are in the profile, the other processes' share is not.
         """
         command = [py_spy, "record", "--pid", str(self.pid), "--rate", str(rate), "--gil",
                    "--threads", "--format", "raw", "--output", str(raw_out)]
@@ -237,7 +331,7 @@ class Devhost:
         return cpu
 
     def stop(self, timeout_s: float = 20.0) -> None:
-        """SIGTERM: the host closes its store and exits."""
+        """SIGTERM: process 0 stops its workers, closes its store and exits."""
         self.stop_profiler()
         if not self.proc or self.proc.poll() is not None:
             return
@@ -247,6 +341,7 @@ class Devhost:
             self.proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             self.kill9()
+        self._await_no_processes()
 
 
 class MemorySampler:
@@ -463,7 +558,8 @@ class Profiling:
         cpu = {tid: round(used - self._cpu_before.get(tid, 0.0), 3)
                for tid, used in self.host.thread_cpu().items()}
         self.host.stop_profiler()
-        meta = {"rate": self.rate, "seconds": seconds, "thread_cpu_s_by_tid": cpu}
+        meta = {"rate": self.rate, "seconds": seconds, "thread_cpu_s_by_tid": cpu,
+                "workers": self.host.workers}
         (self.out_dir / "meta.json").write_text(json.dumps(meta, indent=1))
         from profile_report import summarise
         report = summarise(self.out_dir / "devhost.raw", meta)

@@ -32,7 +32,6 @@ from typing import Callable, Optional
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
 LONGLOOP_APP = REPO / "bench" / "apps" / "longloop"
 
 
@@ -145,15 +144,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Decision cost by round, in-process.")
     parser.add_argument("--instances", type=int, default=20)
     parser.add_argument("--long-rounds", type=int, default=50)
-    parser.add_argument("--whatif", action="append", default=[], metavar="CHANGE",
-                        help="apply a proposed devhost change first (see bench/whatif_devhost.py)")
     args = parser.parse_args(argv)
     print(f"== bench/engine_rounds.py\nsettings: instances={args.instances}, "
-          f"long_rounds={args.long_rounds}, clock=manual, writer=offline, "
-          f"whatif={'+'.join(args.whatif) or 'none'}")
-    import whatif_devhost
-    for change in args.whatif:
-        whatif_devhost.CHANGES[change]()
+          f"long_rounds={args.long_rounds}, clock=manual, writer=offline")
     with tempfile.TemporaryDirectory(prefix="hitl-engine-") as work:
         result = measure_all(Path(work), args.instances, args.long_rounds)
     for name, rows in result["per_round_ms"].items():

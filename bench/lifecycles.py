@@ -12,8 +12,14 @@ Modes (each starts its own devhost on a fresh temporary state folder, offline wr
   python bench/lifecycles.py --replay            # cost of a decision at round 1 vs later
                                                  # rounds, over HTTP and in the engine
 
+  --workers N    runs the host as N processes (``python -m devhost --workers N``); host CPU
+                 and RSS figures cover all of them and are also given per process
   --profile DIR  samples the host with py-spy during the measured phase (bench/profile_report.py)
-  --whatif NAME  runs the host with a proposed change applied (bench/whatif_devhost.py)
+
+The benchmark is a closed loop: each of the C reviewers starts its next lifecycle only when
+the last one is done, and waits for every step by polling the status every --poll-ms. So
+throughput is bounded by the latency of a lifecycle (C / seconds per lifecycle) as well
+as by the host's CPU; the host CPU per lifecycle is printed to tell the two apart.
 
 How latencies are taken: every request is timed by the client from send to the last byte
 of the reply. "approve->Completed" runs from the moment the approve request is sent to the
@@ -69,14 +75,14 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         help="--replay: instances per measurement (default 20)")
     parser.add_argument("--long-rounds", type=int, default=50,
                         help="--replay: rounds of the hand-made long-loop orchestrators (default 50)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="host processes (python -m devhost --workers N; default 1)")
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="give up on the whole run after this many seconds (default 600)")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="sample the host with py-spy during the measured phase; report in DIR")
     parser.add_argument("--py-spy", default=shutil.which("py-spy"),
                         help="py-spy executable for --profile (default: the one on PATH)")
-    parser.add_argument("--whatif", action="append", default=[], metavar="CHANGE",
-                        help="run the host with a proposed change (see bench/whatif_devhost.py)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary state folder")
     return parser.parse_args(argv)
 
@@ -143,11 +149,29 @@ async def bounded_gather(count: int, concurrency: int, make) -> list:
     return results
 
 
-def host_figures(host: Devhost, cpu_before: Optional[float]) -> dict:
+def host_figures(host: Devhost, cpu_before: dict, lifecycles: int) -> dict:
+    """Peak RSS and CPU of every host process, in all and per process ("K/N")."""
     host.sample_memory()
-    cpu_after = host.cpu_seconds()
+    cpu = host.cpu_since(cpu_before)
+    total = sum(cpu.values())
     return {"host_peak_rss_mb": round(host.peak_rss_kb / 1024, 1),
-            "host_cpu_s": round(cpu_after - cpu_before, 2) if cpu_after and cpu_before is not None else None}
+            "host_peak_rss_mb_by_process": {label: round(kb / 1024, 1) for label, kb
+                                            in sorted(host.peak_rss_kb_by_process.items())},
+            "host_cpu_s": round(total, 2),
+            "host_cpu_s_by_process": dict(sorted(cpu.items())),
+            "host_cpu_ms_per_lifecycle": round(1000 * total / lifecycles, 2) if lifecycles else None}
+
+
+def host_line(figures: dict) -> str:
+    """The host figures as one line; per process only when there is more than one."""
+    line = f"host peak RSS {figures['host_peak_rss_mb']} MB, host CPU {figures['host_cpu_s']} s"
+    if figures["host_cpu_ms_per_lifecycle"] is not None:
+        line += f" ({figures['host_cpu_ms_per_lifecycle']} ms per lifecycle)"
+    if len(figures["host_cpu_s_by_process"]) > 1:
+        line += ("; by process: " + ", ".join(
+            f"{label} {figures['host_peak_rss_mb_by_process'].get(label)} MB "
+            f"{cpu} s" for label, cpu in figures["host_cpu_s_by_process"].items()))
+    return line
 
 
 # -- mode: N lifecycles ------------------------------------------------------------------
@@ -159,7 +183,7 @@ async def run_lifecycles(args, host: Devhost, profiling: Profiling) -> dict:
         sampler = MemorySampler(host)
         sampler.start()
         profiling.begin()
-        cpu_before, client_cpu_before = host.cpu_seconds(), client_cpu_seconds()
+        cpu_before, client_cpu_before = host.cpu_snapshot(), client_cpu_seconds()
         started = time.perf_counter()
 
         async def lifecycle(index: int) -> bool:
@@ -169,7 +193,7 @@ async def run_lifecycles(args, host: Devhost, profiling: Profiling) -> dict:
         outcomes = await bounded_gather(args.n, args.concurrency, lifecycle)
         elapsed = time.perf_counter() - started
         client_cpu = client_cpu_seconds() - client_cpu_before
-        figures = host_figures(host, cpu_before)
+        figures = host_figures(host, cpu_before, sum(1 for ok in outcomes if ok))
         profiling.end()
         await sampler.stop()
         stamped = await flows.server_stamped_ms()
@@ -191,8 +215,7 @@ async def run_lifecycles(args, host: Devhost, profiling: Profiling) -> dict:
     print_table({**result["routes"],
                  "approve->Completed": result["approve_to_completed"],
                  "  (host stamp)": result["approve_to_completed_host_stamp"]})
-    print(f"host peak RSS {figures['host_peak_rss_mb']} MB, host CPU {figures['host_cpu_s']} s, "
-          f"client CPU {result['client_cpu_s']} s, errors {result['errors']}")
+    print(f"{host_line(figures)}; client CPU {result['client_cpu_s']} s, errors {result['errors']}")
     if recorder.error_samples:
         print("first errors: " + "; ".join(recorder.error_samples[:5]))
     return result
@@ -206,7 +229,7 @@ async def run_pending(args, host: Devhost, profiling: Profiling) -> dict:
         flows = Lifecycles(client, args.poll_ms / 1000, args.timeout)
         sampler = MemorySampler(host)
         sampler.start()
-        cpu_before = host.cpu_seconds()
+        cpu_before = host.cpu_snapshot()
         started = time.perf_counter()
         created = await bounded_gather(args.pending, args.concurrency,
                                        lambda i: flows.start_pending(f"pending topic {i}"))
@@ -235,7 +258,8 @@ async def run_pending(args, host: Devhost, profiling: Profiling) -> dict:
         outcomes = await asyncio.gather(*tasks)
         stream_s = time.perf_counter() - stream_started
         profiling.end()
-        figures = host_figures(host, cpu_before)
+        # No CPU per lifecycle: the CPU covers starting every review and deciding only some.
+        figures = host_figures(host, cpu_before, 0)
         await sampler.stop()
         stamped = await flows.server_stamped_ms()
 
@@ -266,8 +290,7 @@ async def run_pending(args, host: Devhost, profiling: Profiling) -> dict:
                      "  (host stamp)": result["approve_to_completed_host_stamp"]})
     for name, ok in met.items():
         print(f"target {name}: {'met' if ok else 'NOT met'}")
-    print(f"host peak RSS {figures['host_peak_rss_mb']} MB, host CPU {figures['host_cpu_s']} s, "
-          f"errors {result['errors']}")
+    print(f"{host_line(figures)}; errors {result['errors']}")
     if recorder.error_samples:
         print("first errors: " + "; ".join(recorder.error_samples[:5]))
     return result
@@ -328,10 +351,6 @@ def run_replay_engine(args, work: Path) -> dict:
     (episodes, activities, continue-as-new), run inline to idle.
     """
     import engine_rounds
-    if args.whatif:
-        import whatif_devhost
-        for change in args.whatif:
-            whatif_devhost.CHANGES[change]()
     return engine_rounds.measure_all(work, instances=args.replay_instances,
                                      long_rounds=args.long_rounds)
 
@@ -372,22 +391,19 @@ def report_replay(http: dict, engine: dict) -> dict:
 def settings_of(args) -> dict:
     if args.replay:
         settings = {"mode": "replay", "replay_instances": args.replay_instances,
-                    "long_rounds": args.long_rounds, "writer": "offline"}
+                    "long_rounds": args.long_rounds}
     elif args.pending:
         settings = {"mode": "pending", "pending": args.pending, "concurrency": args.concurrency,
-                    "decisions": args.decisions, "rate_per_s": args.rate,
-                    "poll_ms": args.poll_ms, "writer": "offline"}
+                    "decisions": args.decisions, "rate_per_s": args.rate, "poll_ms": args.poll_ms}
     else:
         settings = {"mode": "lifecycles", "n": args.n, "concurrency": args.concurrency,
-                    "poll_ms": args.poll_ms, "writer": "offline"}
-    if args.whatif:
-        settings["whatif"] = "+".join(args.whatif)
-    return settings
+                    "poll_ms": args.poll_ms}
+    return {**settings, "workers": args.workers, "writer": "offline"}
 
 
 async def main_async(args, work: Path) -> dict:
     host = Devhost(work / "state", work / "published", work / "devhost.log",
-                   whatif=tuple(args.whatif))
+                   workers=args.workers)
     host.start()
     profiling = Profiling(host, args.profile, args.py_spy)
     try:

@@ -2,6 +2,7 @@
 
     python bench/load.py                      # defaults below; about a minute
     python bench/load.py --pending 1000 --duration 30 --decision-rate 20 --seed 1
+    python bench/load.py --workers 2          # the host as two processes
 
 Phase 1 starts ``--pending`` reviews and waits until each draft awaits review. Phase 2
 runs for ``--duration`` seconds with open-loop traffic (requests leave on a fixed
@@ -17,8 +18,9 @@ schedule whatever the answers do, so a slow host meets the same offered load):
 
 An error is any reply other than the one the contract promises (202 for run, 200 for
 status/approve/health), a connection failure, a timeout, or a wrong outcome. The script
-prints p50/p99 of every route, the error count and the host's peak RSS, and exits 1 when
-there was any error. The last stdout line is one JSON object.
+prints p50/p99 of every route, the error count, and the peak RSS and CPU of the host (all
+its processes with ``--workers N``, and each one), and exits 1 when there was any error.
+The last stdout line is one JSON object.
 """
 from __future__ import annotations
 
@@ -55,6 +57,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         help="share of decisions that approve (default 0.5)")
     parser.add_argument("--poll-ms", type=float, default=10.0, help="pause between polls (default 10)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="host processes (python -m devhost --workers N; default 1)")
     parser.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
     return parser.parse_args(argv)
 
@@ -144,7 +148,8 @@ async def paced(rate: float, duration: float, action, tasks: list) -> None:
 
 
 async def main_async(args, work: Path) -> dict:
-    host = Devhost(work / "state", work / "published", work / "devhost.log")
+    host = Devhost(work / "state", work / "published", work / "devhost.log",
+                   workers=args.workers)
     host.start()
     recorder = Recorder()
     rng = random.Random(args.seed)
@@ -167,7 +172,7 @@ async def main_async(args, work: Path) -> dict:
             backlog_errors = recorder.error_count
             recorder.latencies_ms.clear()
 
-            cpu_before = host.cpu_seconds()
+            cpu_before = host.cpu_snapshot()
             tasks: list = []
             mix_started = time.perf_counter()
             counter = iter(range(10**9))
@@ -179,7 +184,7 @@ async def main_async(args, work: Path) -> dict:
                 paced(args.health_rate, args.duration, load.check_health, tasks))
             await asyncio.gather(*tasks)
             mix_s = time.perf_counter() - mix_started
-            cpu_used = (host.cpu_seconds() or 0) - (cpu_before or 0)
+            cpu_used = host.cpu_since(cpu_before)
             await sampler.stop()
     finally:
         host.stop()
@@ -191,7 +196,10 @@ async def main_async(args, work: Path) -> dict:
             "errors": recorder.error_count, "error_kinds": dict(recorder.errors),
             "error_samples": recorder.error_samples[:5],
             "host_peak_rss_mb": round(host.peak_rss_kb / 1024, 1),
-            "host_cpu_s_during_mix": round(cpu_used, 2)}
+            "host_peak_rss_mb_by_process": {label: round(kb / 1024, 1) for label, kb
+                                            in sorted(host.peak_rss_kb_by_process.items())},
+            "host_cpu_s_during_mix": round(sum(cpu_used.values()), 2),
+            "host_cpu_s_during_mix_by_process": dict(sorted(cpu_used.items()))}
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -210,8 +218,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"errors: {result['errors']} {result['error_kinds'] or ''}")
     for sample in result["error_samples"]:
         print(f"  e.g. {sample}")
-    print(f"host peak RSS {result['host_peak_rss_mb']} MB, host CPU during the mix "
-          f"{result['host_cpu_s_during_mix']} s")
+    print(f"host peak RSS {result['host_peak_rss_mb']} MB "
+          f"{result['host_peak_rss_mb_by_process']}, host CPU during the mix "
+          f"{result['host_cpu_s_during_mix']} s {result['host_cpu_s_during_mix_by_process']}")
     result["settings"] = settings
     print_result(result)
     return 1 if result["errors"] else 0

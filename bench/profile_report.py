@@ -118,11 +118,14 @@ BREAKDOWNS = {
         ("aiohttp server and event loop (parse, dispatch, write)", lambda f, file: True),
     ),
     "orchestrations": (
-        ("SDK context built from history JSON (json.loads, HistoryEvent, dateutil)",
-         lambda f, file: f.startswith("DurableOrchestrationContext.from_json")),
+        ("SDK context built from the history (one HistoryEvent per event, its Timestamp parsed)",
+         lambda f, file: f == "DurableOrchestrationContext.__init__"),
+        # Before the replay: the SDK's executor defines a namedtuple class on every episode.
+        ("SDK orchestrator set-up (Orchestrator/TaskOrchestrationExecutor __init__)",
+         lambda f, file: f == "Orchestrator.__init__"),
         ("SDK replay of the orchestrator code",
          lambda f, file: f.startswith("Orchestrator.handle")),
-        ("engine: history/body JSON and bookkeeping",
+        ("engine: building the replay request, reading the SDK's reply JSON",
          lambda f, file: f.startswith("Engine.invoke_orchestrator")),
         ("SQLite reads and writes (Python side)", lambda f, file: file == "devhost/storage.py"),
         ("engine: scheduling, episode bookkeeping, logging", lambda f, file: True),
@@ -174,6 +177,8 @@ def summarise(raw: Path, meta: dict, top: int = 25) -> str:
                      f"the GIL was held {100 * held:.0f}% of the time.")
     else:
         lines.append(f"{total} samples of the GIL holder.")
+    if meta.get("workers", 1) > 1:
+        lines.append(f"Process 0 of {meta['workers']} only: the other host processes were not sampled.")
     cpu = meta.get("thread_cpu_s_by_tid") or {}
     if cpu:
         names = thread_names(raw)

@@ -2,6 +2,7 @@
 
     python bench/soak.py                                  # M=500 lifecycles, K=20 kills
     python bench/soak.py --lifecycles 20 --kills 3 --seed 7
+    python bench/soak.py --workers 2                      # the host as two processes
 
 ``--concurrency`` reviewers each run lifecycles over HTTP: start a review with a random
 number of rounds, wait for each draft, then reject it with feedback or approve it (a
@@ -49,12 +50,21 @@ The server's list is ``output.decisions`` for a Completed instance and
 states, duplicate and missing publishes, unfinished lifecycles and excess orphans must
 all be 0, and all K kills must have happened; otherwise the exit status is 1. The last
 stdout line is one JSON object with every count.
+
+With several host processes
+---------------------------
+With ``--workers N`` each kill is a SIGKILL of process 0 only, the one the soak started:
+the workers must go down with it (the devhost ties them to it with PR_SET_PDEATHSIG).
+Before each kill the soak counts the live host processes (found by the state folder on
+their command lines), and every kill must find all N. After it, every one of them must be
+gone within 10 s; a survivor is counted as a stray (and killed by the soak, so the next
+start is clean). Strays must be 0. A restart counts as done only once all N processes
+listen on the port again, so every kill strikes a whole host.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import shutil
 import sys
@@ -93,6 +103,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         help="seconds one lifecycle may take, restarts included (default 180)")
     parser.add_argument("--timeout", type=float, default=1200.0,
                         help="give up on the whole soak after this many seconds (default 1200)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="host processes (python -m devhost --workers N; default 1)")
     parser.add_argument("--keep", action="store_true", help="keep the state and publish folders")
     return parser.parse_args(argv)
 
@@ -129,8 +141,7 @@ class Soak:
         self.decision_sent = asyncio.Event()
         self.run_sent = asyncio.Event()
         self.kill_kinds: list[str] = []
-        self.host_up = asyncio.Event()
-        self.host_up.set()
+        self.processes_at_kill: list[int] = []  # live host processes just before each kill
 
     # -- requests that outlive a restart ---------------------------------------------
 
@@ -285,6 +296,7 @@ class Soak:
                 except asyncio.TimeoutError:
                     kind += " (none came; random)"
                 await asyncio.sleep(rng.uniform(0.0, 0.004))
+            self.processes_at_kill.append(len(self.host.processes()))
             self.host.kill9()
             self.kill_kinds.append(kind)
             # Starting takes about a second of imports; a thread keeps the reviewers running
@@ -402,7 +414,7 @@ async def verify(soak: Soak, ledgers: list[Ledger], publish_dir: Path) -> dict:
 
 async def main_async(args, work: Path) -> dict:
     publish_dir = work / "published"
-    host = Devhost(work / "state", publish_dir, work / "devhost.log")
+    host = Devhost(work / "state", publish_dir, work / "devhost.log", workers=args.workers)
     host.start()
     recorder = Recorder()
     started = time.monotonic()
@@ -444,6 +456,8 @@ async def main_async(args, work: Path) -> dict:
         # The publish activity ran again after a kill and found its record: idempotence at work.
         "publish_reruns_absorbed": log_text.count("was already published"),
         "host_starts": host.starts,
+        "processes_at_kill": sorted(set(soak.processes_at_kill)),
+        "stray_processes": host.stray_processes,
         "host_startup_s_max": round(max(host.startup_s), 2) if host.startup_s else None,
         "host_peak_rss_mb": round(host.peak_rss_kb / 1024, 1),
     }
@@ -451,7 +465,7 @@ async def main_async(args, work: Path) -> dict:
 
 MUST_BE_ZERO = ("instances_lost", "decisions_lost", "decisions_applied_twice", "phantom_decisions",
                 "wrong_final_states", "unfinished", "duplicate_publishes", "missing_publishes",
-                "excess_orphans")
+                "excess_orphans", "stray_processes")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -472,6 +486,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         failed.append("kills")
     if result["lifecycles"] != args.lifecycles:
         failed.append("lifecycles")
+    if result["processes_at_kill"] not in ([], [args.workers]):
+        failed.append("processes_at_kill")
     result["ok"] = not failed
     result["failed_checks"] = failed
     result["settings"] = settings
@@ -488,6 +504,8 @@ def main(argv: Optional[list[str]] = None) -> int:
           f"{result['starts_without_reply']} start(s) without a reply; "
           f"{result['resent_decisions']} decision(s) sent again; "
           f"{result['publish_reruns_absorbed']} publish re-run(s) absorbed")
+    print(f"host processes: {args.workers}; live at each kill {result['processes_at_kill']}; "
+          f"left alive after process 0 died: {result['stray_processes']}")
     for problem in result["problems"]:
         print(f"  problem: {problem}")
     print("OK" if result["ok"] else f"FAILED: {', '.join(failed)}")

@@ -1,5 +1,6 @@
-"""The benchmarks still run: a short crash soak must lose nothing, and the lifecycle
-benchmark must print its figures.
+"""The benchmarks still run: a short crash soak must lose nothing, with the host as one
+process and as two (where a kill of the first must take the other down with it), and
+the lifecycle benchmark must print its figures.
 
 These run the scripts exactly as a person would (a subprocess, real devhost, real HTTP)
 at small sizes. They check outcomes and the shape of the printout, never a speed:
@@ -11,6 +12,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,19 +31,22 @@ def run_script(*args: str, timeout: float) -> tuple[subprocess.CompletedProcess,
     return process, summary
 
 
-def test_short_soak_loses_nothing_across_kills():
+@pytest.mark.parametrize("workers", [1, 2])
+def test_short_soak_loses_nothing_across_kills(workers):
     process, summary = run_script("bench/soak.py", "--lifecycles", "20", "--kills", "3",
-                                  "--seed", "11", "--concurrency", "5", timeout=120)
+                                  "--seed", "11", "--concurrency", "5", "--workers", str(workers),
+                                  timeout=120)
     assert process.returncode == 0, process.stdout[-3000:]
     assert summary["ok"] is True and summary["failed_checks"] == []
     assert summary["lifecycles"] == 20 and summary["kills"] == 3
     assert summary["host_starts"] == 4  # the first start and one after each kill
     for name in ("instances_lost", "decisions_lost", "decisions_applied_twice", "phantom_decisions",
                  "duplicate_publishes", "missing_publishes", "wrong_final_states", "unfinished",
-                 "excess_orphans"):
+                 "excess_orphans", "stray_processes"):
         assert summary[name] == 0, (name, summary)
+    assert summary["processes_at_kill"] == [workers]  # every kill struck the whole host
     assert summary["completed"] + summary["rejected"] == 20
-    assert summary["settings"]["seed"] == 11
+    assert summary["settings"]["seed"] == 11 and summary["settings"]["workers"] == workers
 
 
 def test_lifecycle_benchmark_prints_its_settings_and_figures():
@@ -48,7 +54,7 @@ def test_lifecycle_benchmark_prints_its_settings_and_figures():
                                   timeout=120)
     assert process.returncode == 0, process.stdout[-3000:]
     out = process.stdout
-    assert "settings: mode=lifecycles, n=20, concurrency=5" in out
+    assert "settings: mode=lifecycles, n=20, concurrency=5, poll_ms=10.0, workers=1" in out
     assert "machine:  cores=" in out
     assert "lifecycles: 20/20 in" in out and "approve->Completed" in out
     assert summary["lifecycles"] == 20 and summary["failed"] == 0 and summary["errors"] == 0
@@ -57,4 +63,5 @@ def test_lifecycle_benchmark_prints_its_settings_and_figures():
         assert summary["routes"][route]["n"] >= 20
         assert summary["routes"][route]["p50_ms"] > 0 and summary["routes"][route]["p99_ms"] > 0
     assert summary["approve_to_completed"]["n"] == 20
-    assert summary["host_peak_rss_mb"] > 0
+    assert summary["host_peak_rss_mb"] > 0 and summary["host_cpu_ms_per_lifecycle"] > 0
+    assert list(summary["host_cpu_s_by_process"]) == ["0/1"]
