@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import random
 import threading
+import time
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -65,6 +67,8 @@ CREATE TABLE IF NOT EXISTS work_items (
 );
 """
 
+READ_BUSY_TIMEOUT_MS = 5000
+WRITE_LOCK_TIMEOUT_SECONDS = 5.0
 TERMINAL_STATUSES = ("Completed", "Failed", "Terminated")
 # ExecutionTerminated, ExecutionSuspended and ExecutionResumed.
 CONTROL_EVENT_TYPES = (3, 19, 20)
@@ -146,7 +150,7 @@ class Store:
         # NORMAL keeps every commit across a process crash (kill -9); only a power
         # loss can drop the last commits, which a local host can accept.
         self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.execute(f"PRAGMA busy_timeout={READ_BUSY_TIMEOUT_MS}")
         self._db.create_function("devhost_shard", 1, shard_of, deterministic=True)
         self._db.executescript(SCHEMA)
 
@@ -157,13 +161,35 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator["Store"]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._begin_write()
             try:
                 yield self
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def _begin_write(self) -> None:
+        """Take SQLite's write lock, retrying briefly while another worker process holds it.
+
+        SQLite's busy handler backs off in sleeps of 1 to 25 ms, while a write here holds the
+        lock for well under a millisecond: with several worker processes that back-off, not
+        the work, set the pace. So the lock is asked for without the handler and retried
+        after short random pauses; reads keep the handler, which they almost never need.
+        """
+        deadline = time.monotonic() + WRITE_LOCK_TIMEOUT_SECONDS
+        self._db.execute("PRAGMA busy_timeout=0")
+        try:
+            while True:
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                time.sleep(random.uniform(0.00005, 0.0005))
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout={READ_BUSY_TIMEOUT_MS}")
 
     # -- instances ---------------------------------------------------------------
 
