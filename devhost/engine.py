@@ -134,6 +134,7 @@ class Engine:
         sdk_timestamps.install()
         self._histories: OrderedDict[str, tuple[str, list[dict]]] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._orchestrators: dict[str, Orchestrator] = {}
 
     # -- commands --------------------------------------------------------------------
 
@@ -283,7 +284,7 @@ class Engine:
         context = DurableOrchestrationContext(**fields)
         context._input_expected_type = getattr(handle, "_df_input_type", None)
         try:
-            state = json.loads(Orchestrator(handle.orchestrator_function).handle(context))
+            state = json.loads(self._orchestrator(row.name, handle).handle(context))
             return EpisodeResult(state, context, None)
         except Exception as exc:  # the SDK reports orchestrator failures by raising
             message = str(exc)
@@ -293,6 +294,19 @@ class Engine:
             log.debug("orchestrator %s raised outside the SDK protocol", row.name, exc_info=True)
             return EpisodeResult({"isDone": False, "actions": []}, None,
                                  f"{type(exc).__name__}: {exc}")
+
+    def _orchestrator(self, name: str, handle) -> Orchestrator:
+        """The SDK's Orchestrator for a function, reset as if new.
+
+        The SDK builds a new one per episode, and its executor defines a namedtuple class
+        in ``__init__`` (a sizeable share of a replay here); ``initialize()`` is what that
+        constructor calls to reset the per-episode state.
+        """
+        orchestrator = self._orchestrators.get(name)
+        if orchestrator is None:
+            orchestrator = self._orchestrators[name] = Orchestrator(handle.orchestrator_function)
+        orchestrator.task_orchestration_executor.initialize()
+        return orchestrator
 
     # -- activities ------------------------------------------------------------------
 
