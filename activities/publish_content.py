@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from shared_code.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 bp = df.Blueprint()
+
+STALE_TEMP_SECONDS = 60
 
 
 @bp.activity_trigger(input_name="request")
@@ -39,6 +42,7 @@ def publish(request: dict, settings: Settings) -> dict:
     folder = Path(settings.publish_dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{instance_id}.json"
+    _remove_stale_temp_files(target)
     record = {"instance_id": instance_id, **draft.to_json(), "rounds": rounds,
               "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if _create_exclusively(target, record):
@@ -66,6 +70,20 @@ def _create_exclusively(target: Path, record: dict) -> bool:
         return False
     finally:
         os.unlink(temp_name)
+
+
+def _remove_stale_temp_files(target: Path) -> None:
+    """Drop temp files that a run killed mid-write left behind for this instance.
+
+    Only old ones: a younger file may belong to a run of the same activity still going.
+    """
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    for leftover in target.parent.glob(f".{target.stem}.*.tmp"):
+        try:
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+        except FileNotFoundError:
+            pass
 
 
 def _read_record(target: Path) -> dict:

@@ -135,6 +135,11 @@ class Engine:
         self._histories: OrderedDict[str, tuple[str, list[dict]]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._orchestrators: dict[str, Orchestrator] = {}
+        self._timer_settings = {
+            "longRunningTimerIntervalDuration": _dotnet_timespan(options.long_timer_interval),
+            "maximumShortTimerDuration": _dotnet_timespan(options.max_short_timer),
+            "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
+        }
 
     # -- commands --------------------------------------------------------------------
 
@@ -274,9 +279,7 @@ class Engine:
             "history": history, "input": row.input, "instanceId": row.instance_id,
             "isReplaying": False, "parentInstanceId": row.parent_instance_id,
             "upperSchemaVersion": 1, "upperSchemaVersionNew": 3,
-            "longRunningTimerIntervalDuration": _dotnet_timespan(self.options.long_timer_interval),
-            "maximumShortTimerDuration": _dotnet_timespan(self.options.max_short_timer),
-            "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
+            **self._timer_settings,
         }
         # Same steps as the SDK's own ``handle``, keeping the context for its open tasks. The
         # fields are what ``from_json`` would decode from the extension's JSON; building the

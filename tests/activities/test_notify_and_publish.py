@@ -1,5 +1,6 @@
 """notify_reviewer and publish_content, called as the Functions host would."""
 import json
+import os
 import logging
 import threading
 
@@ -188,3 +189,17 @@ def test_webhook_client_error_is_not_retried(webhook):
     webhook.script = [404]
     result = notify_reviewer(NOTICE)
     assert result["delivered"] is False and result["attempts"] == 1
+
+
+def test_publish_removes_temp_files_left_by_a_killed_run(tmp_path):
+    folder = tmp_path / "published"
+    folder.mkdir()
+    stale = folder / ".review-42.abc123.tmp"
+    fresh = folder / ".review-42.def456.tmp"
+    stale.write_text("partial")
+    fresh.write_text("another run still writing")
+    old = stale.stat().st_mtime - 3600
+    os.utime(stale, (old, old))
+    publish_content(APPROVED)
+    assert not stale.exists() and fresh.exists()
+    assert (folder / "review-42.json").exists()
