@@ -47,6 +47,12 @@ def hitl_orchestration(context: df.DurableOrchestrationContext):
     verdict = context.wait_for_external_event(APPROVAL_EVENT)
     timer = context.create_timer(min(review.deadline_at(), context.current_utc_datetime + TIMER_SLICE))
     winner = yield context.task_any([verdict, timer])
+    if winner is timer:
+        # A decision that arrived together with the timer comes later in the same batch of
+        # events; one more race against a timer that is already due lets it in, instead of
+        # dropping it with this execution's history.
+        timer = context.create_timer(context.current_utc_datetime)
+        winner = yield context.task_any([verdict, timer])
 
     if winner is timer:
         if context.current_utc_datetime < review.deadline_at():
@@ -73,5 +79,7 @@ def hitl_orchestration(context: df.DurableOrchestrationContext):
         context.set_custom_status(review.status("rejected", "Rejected in every round."))
         raise ReviewEnded(f"Content was not approved after {review.max_rounds} review round(s).")
 
-    context.continue_as_new(review.next_round().to_input())
+    next_round = review.next_round()
+    context.set_custom_status(next_round.status("revising", f"Writing the draft for round {next_round.round}."))
+    context.continue_as_new(next_round.to_input())
     return None

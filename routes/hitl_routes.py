@@ -1,6 +1,8 @@
 """The reviewer-facing routes: start a review, read its status, decide on a draft."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import azure.durable_functions as df
 import azure.functions as func
 
@@ -84,6 +86,9 @@ def bind_to_round(requested: Decision, status, reviewer: str) -> Decision:
     if requested.round is not None and requested.round != current:
         raise HttpError(409, f"the decision is for round {requested.round}, "
                              f"but round {current} is under review")
+    deadline = custom.get("deadline")
+    if deadline and datetime.now(timezone.utc) >= datetime.fromisoformat(deadline):
+        raise HttpError(409, f"the deadline for round {current} has passed ({deadline})")
     return Decision(requested.approved, requested.feedback, current, reviewer)
 
 

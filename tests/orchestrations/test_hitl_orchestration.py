@@ -201,3 +201,31 @@ def test_notification_channel_down_is_shown_and_a_decision_still_completes(manua
         assert len(hook.received) == 4 and hook.delivered == []
     decide(manual_host, instance_id, True, round_=1)
     assert manual_host.status(instance_id)["runtimeStatus"] == "Completed"
+
+
+def test_decision_arriving_with_the_timer_slice_is_not_dropped(manual_host):
+    from datetime import timedelta
+    instance_id = start(manual_host, hours=72)
+    manual_host.clock.advance(timedelta(days=1))  # the slice timer is due, not yet run
+    decide(manual_host, instance_id, True, round_=1, settle=False)
+    manual_host.run_until_idle()
+    assert manual_host.status(instance_id)["runtimeStatus"] == "Completed"
+
+
+def test_decision_arriving_with_the_deadline_is_not_dropped(manual_host):
+    from datetime import timedelta
+    instance_id = start(manual_host, hours=12)
+    manual_host.clock.advance(timedelta(hours=12))
+    decide(manual_host, instance_id, False, "late but in time", round_=1, settle=False)
+    manual_host.run_until_idle()
+    status = manual_host.status(instance_id)
+    assert status["runtimeStatus"] == "Running" and status["customStatus"]["round"] == 2
+
+
+def test_status_says_revising_as_soon_as_a_rejection_is_taken(manual_host):
+    instance_id = start(manual_host)
+    decide(manual_host, instance_id, False, "again", round_=1, settle=False)
+    row_episode = manual_host.engine.run_episode(instance_id)  # only the decision's episode
+    assert row_episode == []
+    stage = custom(manual_host, instance_id)
+    assert stage["stage"] == "revising" and stage["round"] == 2

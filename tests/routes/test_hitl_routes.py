@@ -80,3 +80,15 @@ def test_reviewer_identity_from_app_service_authentication(served_host):
 def test_health(served_host):
     reply = call("GET", f"{served_host.base_url}/api/health")
     assert reply.status == 200 and reply.json["status"] == "ok"
+
+
+def test_decision_after_the_deadline_gets_409(offline_env, tmp_path):
+    from devhost import DevHost, ManualClock
+    # The manual clock starts in January 2026, so every deadline it sets is already past.
+    with DevHost(".", data_dir=tmp_path / "late", clock=ManualClock(), local_settings=False) as host:
+        base = host.serve(port=0)
+        instance_id = run_review(base)["instanceId"]
+        wait_for(lambda: awaiting(base, instance_id, 1))
+        late = call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True})
+        assert late.status == 409 and "deadline for round 1 has passed" in late.json["error"]
+        assert status_of(base, instance_id)["customStatus"]["decisions"] == []
