@@ -7,6 +7,7 @@ or by the approve route.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import time
@@ -119,7 +120,10 @@ def webhook_message(request: dict, links: dict, url: Optional[str]) -> dict:
 def deliver(url: str, message: dict) -> Delivery:
     """POST with retries on 429, 5xx and network errors. Errors never quote the URL."""
     body = json.dumps(message).encode()
-    host = urlsplit(url).hostname or "webhook"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return Delivery(False, 0, "HITL_NOTIFY_WEBHOOK_URL is not an http(s) URL with a host")
+    host = parts.hostname
     error = ""
     for attempt in range(1, len(RETRY_DELAYS_SECONDS) + 2):
         retry_after: Optional[float] = None
@@ -136,6 +140,8 @@ def deliver(url: str, message: dict) -> Delivery:
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             error = f"{host} unreachable ({type(reason).__name__})"
+        except (ValueError, http.client.InvalidURL):  # e.g. spaces or control characters
+            return Delivery(False, attempt, "HITL_NOTIFY_WEBHOOK_URL is not a valid URL")
         if attempt <= len(RETRY_DELAYS_SECONDS):
             time.sleep(retry_after if retry_after is not None else RETRY_DELAYS_SECONDS[attempt - 1])
     return Delivery(False, len(RETRY_DELAYS_SECONDS) + 1, f"{error} after {len(RETRY_DELAYS_SECONDS) + 1} attempts")

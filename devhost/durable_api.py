@@ -180,7 +180,7 @@ class DurableApi:
         # The SDK's get_status_all/get_status_by send no 'top' and never follow a
         # continuation token, so without 'top' everything comes in one reply.
         top = request.query.get("top", str(UNPAGED))
-        if "top" in request.query and (not top.isdigit() or not 1 <= int(top) <= MAX_PAGE):
+        if "top" in request.query and (not (top.isascii() and top.isdigit()) or not 1 <= int(top) <= MAX_PAGE):
             raise ApiError(400, f"'top' must be an integer from 1 to {MAX_PAGE}.")
         after = ("", "")
         token = request.headers.get("x-ms-continuation-token", "")

@@ -27,7 +27,12 @@ async def writer_agent_run(req: func.HttpRequest, client: df.DurableOrchestratio
     message = read_message(req)
     thread_id = message.thread_id or f"writer-{uuid.uuid4().hex}"
     turns = await earlier_turns(client, thread_id) if message.thread_id else []
-    await client.start_new(AGENT, thread_id, {"turns": turns, "message": message.message})
+    try:
+        await client.start_new(AGENT, thread_id, {"turns": turns, "message": message.message})
+    except Exception as exc:  # another message of this thread started first
+        if "409" not in str(exc):
+            raise
+        raise HttpError(409, f"thread '{thread_id}' is still answering the previous message") from None
     status_url = api_url(req, f"agents/WriterAgent/threads/{thread_id}")
     if not wants_to_wait(req, message):
         return json_response({"thread_id": thread_id, "status": "accepted",

@@ -7,6 +7,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from shared_code.models import APPROVAL_EVENT, Decision, RunRequest, ValidationError
+from shared_code.settings import load_settings
 
 from .http_helpers import (HttpError, api_url, handles_http_errors, instance_id_param, json_body,
                            json_response)
@@ -92,9 +93,11 @@ def bind_to_round(requested: Decision, status, reviewer: str) -> Decision:
     return Decision(requested.approved, requested.feedback, current, reviewer)
 
 
-def reviewer_of(req: func.HttpRequest) -> str:
-    """App Service Authentication names the signed-in reviewer; otherwise the key was used."""
-    return req.headers.get("x-ms-client-principal-name") or "key"
+def reviewer_of(req: func.HttpRequest, otherwise: str = "key") -> str:
+    """The signed-in reviewer when App Service Authentication vouches for the header."""
+    if load_settings().app_service_auth:
+        return req.headers.get("x-ms-client-principal-name") or otherwise
+    return otherwise
 
 
 async def _existing_status(client: df.DurableOrchestrationClient, instance_id: str):

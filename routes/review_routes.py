@@ -22,11 +22,11 @@ from typing import Optional
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared_code.models import Decision, ValidationError
+from shared_code.models import CancelRequest, Decision, ValidationError
 from shared_code.review_links import InvalidLink, ReviewGrant, review_url, sign, verify
 from shared_code.settings import load_settings
 
-from .hitl_routes import FINISHED, bind_to_round
+from .hitl_routes import FINISHED, bind_to_round, reviewer_of
 from .http_helpers import HttpError, handles_http_errors, instance_id_param, json_body, json_response
 
 bp = df.Blueprint()
@@ -36,7 +36,6 @@ STAGE_LABELS = {"drafting": "Drafting", "awaiting_review": "Awaiting your review
                 "revising": "Revising", "publishing": "Publishing", "published": "Published",
                 "rejected": "Rejected", "timed_out": "Timed out", "failed": "Failed",
                 "terminated": "Cancelled"}
-MAX_CANCEL_REASON_CHARS = 500
 MAX_PENDING_PAGE = 100
 
 
@@ -90,7 +89,7 @@ async def hitl_review_decision(req: func.HttpRequest, client: df.DurableOrchestr
     current = public_view(status)["round"]
     if status.runtime_status.value not in FINISHED and grant.round != current:
         raise HttpError(403, f"this link is for round {grant.round}, but round {current} is under review")
-    reviewer = req.headers.get("x-ms-client-principal-name") or "link"
+    reviewer = reviewer_of(req, otherwise="link")
     decision = bind_to_round(Decision(requested.approved, requested.feedback, grant.round), status, reviewer)
     try:
         await client.raise_event(instance_id, "ApprovalEvent", decision.to_event())
@@ -209,7 +208,7 @@ def public_view(status) -> dict:
 def page_size(raw: Optional[str]) -> int:
     if raw is None:
         return 20
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PENDING_PAGE:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PENDING_PAGE:
         raise HttpError(400, f"'top' must be an integer from 1 to {MAX_PENDING_PAGE}")
     return int(raw)
 
@@ -230,14 +229,11 @@ def read_cursor(raw: Optional[str]) -> Optional[tuple]:
 
 def cancel_reason(req: func.HttpRequest) -> str:
     if not req.get_body():
-        return "cancelled by the owner"
-    body = json_body(req)
-    value = body.get("reason", "cancelled by the owner")
-    if not isinstance(value, str) or not value.strip():
-        raise HttpError(400, "'reason' must be a non-empty string")
-    if len(value) > MAX_CANCEL_REASON_CHARS:
-        raise HttpError(400, f"'reason' must be at most {MAX_CANCEL_REASON_CHARS} characters")
-    return value.strip()
+        return CancelRequest.reason
+    try:
+        return CancelRequest.from_json(json_body(req)).reason
+    except ValidationError as exc:
+        raise HttpError(400, str(exc)) from None
 
 
 def html_response(body: str, status: int, nonce: str = "") -> func.HttpResponse:

@@ -21,6 +21,7 @@ MIN_REVIEW_ATTEMPTS, MAX_REVIEW_ATTEMPTS = 1, 10
 DEFAULT_REVIEW_ATTEMPTS = 3
 DEFAULT_TIMEOUT_HOURS = 72.0
 MAX_TIMEOUT_HOURS = 720.0
+MAX_CANCEL_REASON_CHARS = 500
 MAX_AGENT_MESSAGE_CHARS = MAX_TOPIC_CHARS  # a thread's first message is the writer's topic
 
 APPROVAL_EVENT = "ApprovalEvent"
@@ -198,6 +199,17 @@ class Draft:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    reason: str = "cancelled by the owner"
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "CancelRequest":
+        _reject_unknown(obj, {"reason"})
+        reason = _text(obj, "reason", limit=MAX_CANCEL_REASON_CHARS, required="reason" in obj)
+        return cls(reason or cls.reason)
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ def verify(token: str, instance_id: str, now: datetime, key: bytes) -> ReviewGra
     if not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
         raise InvalidLink("this review link is incomplete or malformed")
     payload, signature = token.split(".")
-    if not hmac.compare_digest(signature, _signature(payload, key)):
+    if not token.isascii() or not hmac.compare_digest(signature, _signature(payload, key)):
         raise InvalidLink("this review link is not valid (its signature does not match)")
     try:
         data = json.loads(_unb64(payload))

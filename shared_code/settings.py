@@ -72,6 +72,7 @@ class Settings:
     review_signing_key: str
     dev_insecure_links: bool
     notify_webhook_url: str
+    app_service_auth: bool
 
     @property
     def writer_backend(self) -> str:
@@ -154,6 +155,9 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         review_signing_key=signing_key,
         dev_insecure_links=_read(env, "HITL_DEV_INSECURE_LINKS").lower() in ("1", "true", "yes"),
         notify_webhook_url=_read(env, "HITL_NOTIFY_WEBHOOK_URL"),
+        # Set by App Service when Authentication (EasyAuth) is on: only then are the
+        # X-MS-CLIENT-PRINCIPAL-* headers the platform's, not the caller's.
+        app_service_auth=env.get("WEBSITE_AUTH_ENABLED", "").lower() == "true",
     )
 
 

@@ -203,3 +203,12 @@ def test_publish_removes_temp_files_left_by_a_killed_run(tmp_path):
     publish_content(APPROVED)
     assert not stale.exists() and fresh.exists()
     assert (folder / "review-42.json").exists()
+
+
+@pytest.mark.parametrize("url", ["hooks.example.com/services/T0/B0/SECRETTOKEN",
+                                 "https://hooks.example.com/services/T0 B0/SECRETTOKEN"])
+def test_unusable_webhook_url_is_reported_without_the_url(monkeypatch, url):
+    monkeypatch.setenv("HITL_NOTIFY_WEBHOOK_URL", url)
+    result = notify_reviewer(NOTICE)
+    assert result["delivered"] is False and "HITL_NOTIFY_WEBHOOK_URL" in result["error"]
+    assert "SECRETTOKEN" not in result["error"]

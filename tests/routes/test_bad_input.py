@@ -9,6 +9,7 @@ import concurrent.futures
 
 import pytest
 
+from tests.conftest import SIGNING_KEY
 from tests.support.http import call, wait_for
 
 JSON = {"Content-Type": "application/json"}
@@ -76,6 +77,14 @@ CASES = [
     ("agent-wait-string", "POST", "agents/WriterAgent/run", b'{"message": "hi", "wait_for_response": "no"}', JSON, 400, "JSON boolean"),
     ("agent-too-long", "POST", "agents/WriterAgent/run", b'{"message": "' + b"m" * 2001 + b'"}', JSON, 400, "at most 2000"),
     ("agent-thread-unknown-status", "GET", "agents/WriterAgent/threads/writer-none", None, {}, 404, "no thread"),
+    ("review-page-non-ascii-token", "GET", "hitl/review/{id}?token=abc.%C3%A9", None, {}, 403, ""),
+    ("review-state-non-ascii-token", "GET", "hitl/review/{id}/state?token=abc.%C3%A9", None, {}, 403, "not valid"),
+    ("review-decision-no-token", "POST", "hitl/review/{id}/decision", b'{"approved": true}', JSON, 403, "malformed"),
+    ("pending-unicode-top", "GET", "hitl/pending?top=%C2%B2", None, {}, 400, "'top'"),
+    ("pending-bad-continuation", "GET", "hitl/pending?continuation=%25%25", None, {}, 400, "continuation"),
+    ("cancel-reason-number", "POST", "hitl/cancel/{id}", b'{"reason": 5}', JSON, 400, "'reason'"),
+    ("cancel-reason-control", "POST", "hitl/cancel/{id}", b'{"reason": "a\\u0007b"}', JSON, 400, "control characters"),
+    ("cancel-unknown-field", "POST", "hitl/cancel/{id}", b'{"reason": "x", "force": true}', JSON, 400, "unknown field"),
     ("unknown-route", "GET", "hitl/nothing/here/at/all", None, {}, 404, ""),
 ]
 
@@ -86,6 +95,7 @@ def review(request, tmp_path_factory):
     monkeypatch = pytest.MonkeyPatch()
     folder = tmp_path_factory.mktemp("bad-input")
     monkeypatch.setenv("HITL_WRITER", "offline")
+    monkeypatch.setenv("HITL_REVIEW_SIGNING_KEY", SIGNING_KEY)
     monkeypatch.setenv("HITL_PUBLISH_DIR", str(folder / "published"))
     from devhost import DevHost
     with DevHost(".", data_dir=folder / "state", local_settings=False) as host:

@@ -66,8 +66,14 @@ def test_timeout_example_fails_with_timed_out(served_host):
     assert done["customStatus"]["stage"] == "timed_out"
 
 
-def test_reviewer_identity_from_app_service_authentication(served_host):
+def test_reviewer_identity_from_app_service_authentication(served_host, monkeypatch):
     base = served_host.base_url
+    spoofed_id = run_review(base)["instanceId"]
+    wait_for(lambda: awaiting(base, spoofed_id, 1))
+    spoofed = call("POST", f"{base}/api/hitl/approve/{spoofed_id}", {"approved": True},
+                   headers={"X-MS-CLIENT-PRINCIPAL-NAME": "ceo@example.com"})
+    assert spoofed.json["decision"]["by"] == "key"  # no EasyAuth: the header is the caller's
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
     instance_id = run_review(base)["instanceId"]
     wait_for(lambda: awaiting(base, instance_id, 1))
     reply = call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True},
