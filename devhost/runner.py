@@ -7,6 +7,7 @@ per instance at a time) and activities on a pool, and is what the HTTP host uses
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -35,6 +36,13 @@ def drain(engine: Engine, max_rounds: int = 100_000) -> int:
 def _run_episode_safely(engine: Engine, instance_id: str) -> list[WorkItem]:
     try:
         return engine.run_episode(instance_id)
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc):
+            raise
+        # Another worker process held the write lock too long; the messages are still
+        # queued, so the episode simply runs again on a later pass.
+        log.warning("instance %s: state busy, episode postponed", instance_id)
+        return []
     except Exception:
         log.exception("devhost internal error while running instance %s", instance_id)
         engine.fail_instance(instance_id, "devhost internal error; see the host log")
@@ -50,6 +58,7 @@ class BackgroundRunner:
         self._stopping = threading.Event()
         self._in_flight: set[int] = set()
         self._in_flight_lock = threading.Lock()
+        self._unfinished: list[WorkItem] = []  # ran, but their result could not be saved
         self._thread = threading.Thread(target=self._loop, name="orchestrations", daemon=True)
         engine.on_work = lambda instance_id: self._wake.set()
 
@@ -68,12 +77,24 @@ class BackgroundRunner:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            due = self.engine.due_instances()
-            for instance_id in due:
-                self._submit(_run_episode_safely(self.engine, instance_id))
+            try:
+                due = self._run_due_episodes()
+            except Exception:  # keep the host alive; the work stays queued in the database
+                log.exception("devhost internal error in the episode loop")
+                due = []
             if not due:
                 self._wake.wait(self._idle_wait())
                 self._wake.clear()
+
+    def _run_due_episodes(self) -> list[str]:
+        due = self.engine.due_instances()
+        for instance_id in due:
+            self._submit(_run_episode_safely(self.engine, instance_id))
+        if not due and self._unfinished:
+            with self._in_flight_lock:
+                retry, self._unfinished = self._unfinished, []
+            self._submit(retry)
+        return due
 
     def _idle_wait(self) -> float:
         next_due = self.engine.next_due()
@@ -96,7 +117,10 @@ class BackgroundRunner:
         try:
             self.engine.complete_activity(item, self.engine.execute_activity(item))
         except Exception:
-            log.exception("devhost internal error completing activity %s", item.name)
+            log.exception("devhost internal error completing activity %s; it will run again",
+                          item.name)
+            with self._in_flight_lock:
+                self._unfinished.append(item)
         finally:
             with self._in_flight_lock:
                 self._in_flight.discard(item.id)
