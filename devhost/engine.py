@@ -144,7 +144,7 @@ class Engine:
     # -- commands --------------------------------------------------------------------
 
     def start_instance(self, name: str, instance_id: Optional[str] = None,
-                       input_json: Optional[str] = None, parent: Optional[tuple[str, int]] = None,
+                       input_json: Optional[str] = None, parent: Optional[tuple[str, int, str]] = None,
                        _in_transaction: bool = False) -> str:
         if name not in self.registry.orchestrators:
             raise EngineError(f"The function '{name}' doesn't exist, is disabled, "
@@ -169,13 +169,14 @@ class Engine:
         execution_id = uuid.uuid4().hex
         self.store.put_instance(InstanceRow(
             instance_id, name, execution_id, "Pending", input_json, None, None,
-            to_iso(now), to_iso(now), parent[0] if parent else None, parent[1] if parent else None))
+            to_iso(now), to_iso(now), *(parent or (None, None, None))))
         started = self._event(EventType.EXECUTION_STARTED, now, Name=name, Input=input_json, Version="",
                               OrchestrationInstance={"InstanceId": instance_id,
                                                      "ExecutionId": execution_id})
         if parent:
-            started["ParentInstance"] = {"OrchestrationInstance": {"InstanceId": parent[0]},
-                                         "TaskScheduleId": parent[1]}
+            started["ParentInstance"] = {
+                "OrchestrationInstance": {"InstanceId": parent[0], "ExecutionId": parent[2]},
+                "TaskScheduleId": parent[1]}
         self.store.add_message(instance_id, execution_id, started, now.timestamp())
 
     def raise_event(self, instance_id: str, event_name: str, data_json: Optional[str]) -> None:
@@ -556,7 +557,8 @@ class _Episode:
         try:
             self.other_instances.append(child_id)
             self.engine.start_instance(name, child_id, input_json,
-                                       parent=(self.row.instance_id, task_id), _in_transaction=True)
+                                       parent=(self.row.instance_id, task_id, self.row.execution_id),
+                                       _in_transaction=True)
         except EngineError as exc:
             failed = self.engine._event(EventType.SUB_FAILED, self.now, TaskScheduledId=task_id,
                                         Reason=str(exc), Details="")
@@ -619,5 +621,8 @@ class _Episode:
                 EventType.SUB_FAILED, self.now, TaskScheduledId=self.row.parent_task_id,
                 Reason=f"Sub-orchestration '{self.row.instance_id}' {status.lower()}: "
                        f"{json.loads(output_json)}", Details="")
-        self.store.add_message(parent.instance_id, parent.execution_id, event, self.now.timestamp())
+        # Addressed to the execution that started this child: if the parent has continued
+        # as new since, the result is stale and the parent's next episode drops it.
+        self.store.add_message(parent.instance_id, self.row.parent_execution_id, event,
+                               self.now.timestamp())
         self.other_instances.append(parent.instance_id)

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS instances (
     created_time TEXT NOT NULL,
     last_updated_time TEXT NOT NULL,
     parent_instance_id TEXT,
-    parent_task_id INTEGER
+    parent_task_id INTEGER,
+    parent_execution_id TEXT
 );
 CREATE INDEX IF NOT EXISTS instances_by_created ON instances (created_time);
 CREATE INDEX IF NOT EXISTS instances_by_status ON instances (runtime_status, created_time);
@@ -94,6 +95,7 @@ class InstanceRow:
     last_updated_time: str
     parent_instance_id: Optional[str]
     parent_task_id: Optional[int]
+    parent_execution_id: Optional[str] = None
 
     @property
     def is_terminal(self) -> bool:
@@ -138,7 +140,7 @@ def shard_of(instance_id: str) -> int:
 
 
 _INSTANCE_COLUMNS = ("instance_id, name, execution_id, runtime_status, input, output, custom_status,"
-                     " created_time, last_updated_time, parent_instance_id, parent_task_id")
+                     " created_time, last_updated_time, parent_instance_id, parent_task_id, parent_execution_id")
 
 
 class Store:
@@ -153,6 +155,13 @@ class Store:
         self._db.execute(f"PRAGMA busy_timeout={READ_BUSY_TIMEOUT_MS}")
         self._db.create_function("devhost_shard", 1, shard_of, deterministic=True)
         self._db.executescript(SCHEMA)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Bring a state folder written by an older devhost up to this schema."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(instances)")}
+        if "parent_execution_id" not in columns:
+            self._db.execute("ALTER TABLE instances ADD COLUMN parent_execution_id TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -202,10 +211,10 @@ class Store:
 
     def put_instance(self, row: InstanceRow) -> None:
         self._db.execute(
-            f"INSERT OR REPLACE INTO instances ({_INSTANCE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT OR REPLACE INTO instances ({_INSTANCE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (row.instance_id, row.name, row.execution_id, row.runtime_status, row.input,
              row.output, row.custom_status, row.created_time, row.last_updated_time,
-             row.parent_instance_id, row.parent_task_id))
+             row.parent_instance_id, row.parent_task_id, row.parent_execution_id))
 
     def query_instances(self, *, statuses: tuple[str, ...] = (), created_from: str = "",
                         created_to: str = "", id_prefix: str = "", after: tuple[str, str] = ("", ""),

@@ -296,3 +296,15 @@ def test_two_events_in_one_episode_also_hit_the_buffering_bug(features):
 def test_starting_an_unknown_orchestrator_is_refused(features):
     with pytest.raises(EngineError, match="'missing' doesn't exist"):
         features.start("missing")
+
+
+def test_child_result_for_an_execution_that_continued_as_new_is_dropped(make_host):
+    host = make_host("stale_child")
+    instance_id = host.start("impatient_parent", "first")
+    host.run_until_idle()
+    host.advance(minutes=3)  # the parent's timer wins at 1 min, the child finishes at 2 min
+    status = host.status(instance_id)
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == "the activity's own result"
+    child = host.status(f"{instance_id}:0")
+    assert child["runtimeStatus"] == "Completed"
