@@ -15,13 +15,21 @@ $(STAMP): requirements.txt requirements-dev.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# Without Azure OpenAI (or OpenAI-compatible) settings, the offline demo writer is used.
+# Without Azure OpenAI (or OpenAI-compatible) settings, the offline demo writer is used;
+# without a signing key, review links use the local development key. Both say so.
 run: install
 	@if [ -z "$$AZURE_OPENAI_ENDPOINT$$OPENAI_BASE_URL$$HITL_WRITER" ] && \
 	    ! grep -qs '"\(AZURE_OPENAI_ENDPOINT\|OPENAI_BASE_URL\)": *"[^"]' local.settings.json; then \
 	  echo "No Azure OpenAI settings found: using the offline writer (HITL_WRITER=offline)."; \
 	  echo "Set AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT (see README) for real drafts."; \
-	  export HITL_WRITER=offline HITL_DEV_INSECURE_LINKS=1; \
+	  export HITL_WRITER=offline; \
+	fi; \
+	if [ -z "$$HITL_REVIEW_SIGNING_KEY" ] && \
+	    ! grep -qs '"HITL_REVIEW_SIGNING_KEY": *"[^"]' local.settings.json; then \
+	  export HITL_DEV_INSECURE_LINKS=1; \
+	fi; \
+	if [ -z "$$TASKHUB_NAME" ] && ! grep -qs '"TASKHUB_NAME": *"[^"]' local.settings.json; then \
+	  export TASKHUB_NAME=HitlReviewHub; \
 	fi; \
 	exec $(PY) -m devhost . --port $(PORT)
 
