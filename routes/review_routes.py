@@ -15,14 +15,14 @@ import base64
 import json
 import secrets
 from html import escape
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Optional
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared_code.models import CancelRequest, Decision, ValidationError
+from shared_code.models import MAX_TIMEOUT_HOURS, CancelRequest, Decision, ValidationError
 from shared_code.review_links import InvalidLink, ReviewGrant, review_url, sign, verify
 from shared_code.settings import load_settings
 
@@ -37,6 +37,8 @@ STAGE_LABELS = {"drafting": "Drafting", "awaiting_review": "Awaiting your review
                 "rejected": "Rejected", "timed_out": "Timed out", "failed": "Failed",
                 "terminated": "Cancelled"}
 MAX_PENDING_PAGE = 100
+# How long a follow link may wait for the next draft: the longest a round can last.
+FOLLOW_WINDOW = timedelta(hours=MAX_TIMEOUT_HOURS)
 
 
 @bp.route(route="hitl/review/{instanceId}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -61,15 +63,17 @@ async def hitl_review_page(req: func.HttpRequest, client: df.DurableOrchestratio
 async def hitl_review_state(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     instance_id, grant = linked_review(req)
     view = public_view(await existing(client, instance_id))
-    if view["finished"] or grant.round == view["round"]:
-        view["canDecide"] = not view["finished"] and view["stage"] == "awaiting_review"
+    awaiting = not view["finished"] and view["stage"] == "awaiting_review"
+    if view["finished"] or (grant.round == view["round"] and not grant.follows):
+        view["canDecide"] = awaiting
         return json_response(view, headers=NO_STORE)
-    if grant.round == view["round"] - 1:
-        # Whoever decided the previous round follows the review into the next one.
-        if view["stage"] == "awaiting_review":
-            view["token"] = renewed_token(instance_id, view)
-            view["canDecide"] = True
+    if grant.follows and grant.round == view["round"] and awaiting:
+        # The page that rejected the previous round gets this round's link.
+        view["token"] = renewed_token(instance_id, view)
+        view["canDecide"] = True
         return json_response(view, headers=NO_STORE)
+    if grant.follows and grant.round in (view["round"], view["round"] + 1):
+        return json_response(view, headers=NO_STORE)  # the next draft is still being written
     raise HttpError(403, f"this link is for round {grant.round}, but round {view['round']} "
                          "is under review now: open the newest link")
 
@@ -85,6 +89,8 @@ async def hitl_review_decision(req: func.HttpRequest, client: df.DurableOrchestr
         raise HttpError(400, str(exc)) from None
     if not requested.approved and not requested.feedback:
         raise HttpError(400, "a rejection needs feedback for the writer")
+    if grant.follows:
+        raise HttpError(403, "this link can follow the review but not decide: open the newest link")
     status = await existing(client, instance_id)
     current = public_view(status)["round"]
     if status.runtime_status.value not in FINISHED and grant.round != current:
@@ -96,7 +102,12 @@ async def hitl_review_decision(req: func.HttpRequest, client: df.DurableOrchestr
     except Exception:
         raise HttpError(409, "the review finished before the decision arrived") from None
     verdict = "Approved" if decision.approved else "Rejected"
-    return json_response({"instanceId": instance_id, "decision": decision.to_event(),
+    reply = {"instanceId": instance_id, "decision": decision.to_event()}
+    if not decision.approved:
+        reply["followToken"] = sign(ReviewGrant(instance_id, decision.round + 1,
+                                                grant.expires_at + FOLLOW_WINDOW, follows=True),
+                                    load_settings().link_signing_key)
+    return json_response({**reply,
                           "message": f"{verdict} round {decision.round}. "
                                      + ("Publishing…" if decision.approved else "The writer is revising…")})
 

@@ -27,6 +27,9 @@ class ReviewGrant:
     instance_id: str
     round: int
     expires_at: datetime
+    # A follow grant is what a page gets when it rejects a round: it may watch the next
+    # round and exchange itself for that round's link once the draft is ready, never decide.
+    follows: bool = False
 
 
 def _b64(data: bytes) -> str:
@@ -42,9 +45,10 @@ def _signature(payload: str, key: bytes) -> str:
 
 
 def sign(grant: ReviewGrant, key: bytes) -> str:
-    payload = _b64(json.dumps({"i": grant.instance_id, "r": grant.round,
-                               "e": int(grant.expires_at.timestamp())},
-                              separators=(",", ":")).encode())
+    fields = {"i": grant.instance_id, "r": grant.round, "e": int(grant.expires_at.timestamp())}
+    if grant.follows:
+        fields["f"] = 1
+    payload = _b64(json.dumps(fields, separators=(",", ":")).encode())
     return f"{payload}.{_signature(payload, key)}"
 
 
@@ -58,7 +62,7 @@ def verify(token: str, instance_id: str, now: datetime, key: bytes) -> ReviewGra
     try:
         data = json.loads(_unb64(payload))
         grant = ReviewGrant(str(data["i"]), int(data["r"]),
-                            datetime.fromtimestamp(int(data["e"]), tz=now.tzinfo))
+                            datetime.fromtimestamp(int(data["e"]), tz=now.tzinfo), data.get("f") == 1)
     except (ValueError, KeyError, TypeError):
         raise InvalidLink("this review link is malformed") from None
     if grant.instance_id != instance_id:

@@ -43,9 +43,15 @@ def test_notified_link_opens_the_page_and_decides(served_host):
     decided = call("POST", f"{base}/api/hitl/review/{instance_id}/decision?token={token}",
                    {"approved": False, "feedback": "Tighter intro"})
     assert decided.status == 200 and decided.json["decision"]["by"] == "link"
-    renewed = wait_for(lambda: (s := call("GET", f"{base}/api/hitl/review/{instance_id}/state?token={token}").json)
+    follow = decided.json["followToken"]
+    cannot_decide = call("POST", f"{base}/api/hitl/review/{instance_id}/decision?token={follow}",
+                         {"approved": True})
+    assert cannot_decide.status == 403 and "not decide" in cannot_decide.json["error"]
+    renewed = wait_for(lambda: (s := call("GET", f"{base}/api/hitl/review/{instance_id}/state?token={follow}").json)
                        .get("token") and s)
     assert renewed["round"] == 2 and renewed["canDecide"] is True
+    stale = call("GET", f"{base}/api/hitl/review/{instance_id}/state?token={token}")
+    assert stale.status == 403  # the round-1 link itself cannot reach round 2
     approved = call("POST", f"{base}/api/hitl/review/{instance_id}/decision?token={renewed['token']}",
                     {"approved": True})
     assert approved.status == 200
@@ -86,6 +92,8 @@ def test_token_for_an_earlier_round_cannot_decide_the_current_one(served_host):
     assert decision.status == 403 and "round 1" in decision.json["error"]
     page = call("GET", f"{base}/api/hitl/review/{instance_id}?token={round_one}")
     assert page.status == 403
+    state = call("GET", f"{base}/api/hitl/review/{instance_id}/state?token={round_one}")
+    assert state.status == 403 and "token" not in state.text
     status = call("GET", f"{base}/api/hitl/status/{instance_id}").json
     assert status["runtimeStatus"] == "Running" and len(status["customStatus"]["decisions"]) == 1
 
