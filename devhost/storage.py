@@ -244,12 +244,6 @@ class Store:
         for table in ("instances", "history", "messages", "work_items"):
             self._db.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))
 
-    def count_by_status(self) -> dict[str, int]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT runtime_status, COUNT(*) FROM instances GROUP BY runtime_status").fetchall()
-        return dict(rows)
-
     # -- history -----------------------------------------------------------------
 
     def load_history(self, instance_id: str) -> list[dict]:
