@@ -1,4 +1,5 @@
-"""``python -m devhost [APP_DIR] [--host 127.0.0.1] [--port 7071] [--data DIR] [--workers N]``"""
+"""``python -m devhost [APP_DIR] [--host 127.0.0.1] [--port 7071] [--data DIR] [--workers N]
+[--client-over-http]``"""
 from __future__ import annotations
 
 import argparse
@@ -23,6 +24,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1,
                         help="host processes sharing the port and the state, each running its "
                              "share of the instances (default 1; Linux only above 1)")
+    parser.add_argument("--client-over-http", action="store_true",
+                        help="send the app's Durable client calls to this host over loopback "
+                             "HTTP instead of answering them in process (slower; for checking "
+                             "the SDK's HTTP path)")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     parser.add_argument("--shard", default=None, help=argparse.SUPPRESS)  # set for workers 1..N-1
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
@@ -44,6 +49,7 @@ def worker_args(args: argparse.Namespace, port: int) -> list[str]:
     forwarded = [args.app_dir, "--host", args.host, "--port", str(port)]
     if args.data:
         forwarded += ["--data", args.data]
+    forwarded += ["--client-over-http"] if args.client_over_http else []
     return forwarded + (["--verbose"] if args.verbose else [])
 
 
@@ -77,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("azure").setLevel(logging.WARNING)
     shard = shard_of_args(args)
     try:
-        host = DevHost(args.app_dir, args.data, shard=shard)
+        host = DevHost(args.app_dir, args.data, shard=shard, client_over_http=args.client_over_http)
     except AppLoadError as exc:
         print(f"devhost: cannot load the app: {exc}", file=sys.stderr)
         return 2

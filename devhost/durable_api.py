@@ -3,14 +3,18 @@
 It follows Microsoft's "HTTP API reference" for Durable Functions. The SDK's
 ``DurableOrchestrationClient`` calls the same routes through ``rpcBaseUrl``, so its
 double-encoded bodies (a JSON string holding JSON) are accepted as well as plain JSON.
+
+The handlers know nothing of sockets: they take an ``ApiRequest`` and give an
+``ApiReply``. ``server`` serves them over aiohttp; ``client_transport`` hands them the
+app's own client calls without a socket.
 """
 from __future__ import annotations
 
 import json
-from typing import Optional
-from urllib.parse import quote
-
-from aiohttp import web
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
+from urllib.parse import parse_qsl, quote, unquote
 
 from .clock import parse_iso, to_iso
 from .engine import EventType, Engine, EngineError
@@ -27,6 +31,52 @@ _EVENT_NAMES = {0: "ExecutionStarted", 1: "ExecutionCompleted", 3: "ExecutionTer
 MAX_PAGE = 1000
 UNPAGED = 1_000_000
 
+# (method, path under WEBHOOK_PREFIX, handler name)
+_ROUTE_TABLE = (
+    ("POST", "/orchestrators/{name}", "start"),
+    ("POST", "/orchestrators/{name}/{instance_id}", "start"),
+    ("GET", "/instances", "query"),
+    ("GET", "/instances/", "query"),
+    ("DELETE", "/instances", "purge_many"),
+    ("DELETE", "/instances/", "purge_many"),
+    ("GET", "/instances/{instance_id}", "get_instance"),
+    ("DELETE", "/instances/{instance_id}", "purge_one"),
+    ("POST", "/instances/{instance_id}/raiseEvent/{event}", "raise_event"),
+    ("POST", "/instances/{instance_id}/terminate", "terminate"),
+    ("POST", "/instances/{instance_id}/suspend", "suspend"),
+    ("POST", "/instances/{instance_id}/resume", "resume"),
+    ("POST", "/instances/{instance_id}/rewind", "not_supported"),
+    ("POST", "/instances/{instance_id}/restart", "not_supported"),
+)
+
+
+def _compile(template: str) -> re.Pattern:
+    return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$")
+
+
+_ROUTES = tuple((method, _compile(template), name) for method, template, name in _ROUTE_TABLE)
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    method: str
+    origin: str                      # scheme://host the caller used, for management URLs
+    params: Mapping[str, str]        # route parameters, decoded
+    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    body: bytes = b""
+    path: str = ""                   # the path under WEBHOOK_PREFIX
+
+    def flag(self, name: str) -> bool:
+        return self.query.get(name, "").lower() == "true"
+
+
+@dataclass(frozen=True)
+class ApiReply:
+    status: int
+    payload: Any = None              # JSON-able; None means an empty body
+    headers: Mapping[str, str] = field(default_factory=dict)
+
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str):
@@ -34,9 +84,21 @@ class ApiError(Exception):
         self.status = status
 
 
-def error_response(status: int, message: str) -> web.Response:
+def error_reply(status: int, message: str, headers: Mapping[str, str] = {}) -> ApiReply:
     # ExceptionMessage is what the SDK reads from a 400; Message is the documented field.
-    return web.json_response({"Message": message, "ExceptionMessage": message}, status=status)
+    return ApiReply(status, {"Message": message, "ExceptionMessage": message}, headers)
+
+
+def first_values(pairs) -> dict[str, str]:
+    """Query parameters as a dict; a repeated name keeps its first value, as aiohttp's get."""
+    query: dict[str, str] = {}
+    for name, value in pairs:
+        query.setdefault(name, value)
+    return query
+
+
+def parse_query(raw_query: str) -> dict[str, str]:
+    return first_values(parse_qsl(raw_query, keep_blank_values=True))
 
 
 def decode_payload(raw: bytes) -> Optional[str]:
@@ -65,10 +127,6 @@ def _loads(text: Optional[str]):
         return text
 
 
-def _flag(request: web.Request, name: str) -> bool:
-    return request.query.get(name, "").lower() == "true"
-
-
 def _public_time(iso: str) -> str:
     # Millisecond precision, so instances created within one second still sort by age.
     return to_iso(parse_iso(iso))[:23] + "Z"
@@ -78,33 +136,31 @@ class DurableApi:
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    def routes(self) -> list[web.RouteDef]:
-        p = WEBHOOK_PREFIX
-        return [
-            web.post(p + "/orchestrators/{name}", self.start),
-            web.post(p + "/orchestrators/{name}/{instance_id}", self.start),
-            web.get(p + "/instances", self.query),
-            web.get(p + "/instances/", self.query),
-            web.delete(p + "/instances", self.purge_many),
-            web.delete(p + "/instances/", self.purge_many),
-            web.get(p + "/instances/{instance_id}", self.get_instance),
-            web.delete(p + "/instances/{instance_id}", self.purge_one),
-            web.post(p + "/instances/{instance_id}/raiseEvent/{event}", self.raise_event),
-            web.post(p + "/instances/{instance_id}/terminate", self.terminate),
-            web.post(p + "/instances/{instance_id}/suspend", self.suspend),
-            web.post(p + "/instances/{instance_id}/resume", self.resume),
-            web.post(p + "/instances/{instance_id}/rewind", self.not_supported),
-            web.post(p + "/instances/{instance_id}/restart", self.not_supported),
-        ]
+    def handle(self, method: str, raw_path: str, origin: str, query: Mapping[str, str],
+               headers: Mapping[str, str], body: bytes) -> ApiReply:
+        """Serve one request; ``raw_path`` is the still-encoded path under WEBHOOK_PREFIX."""
+        allowed: set[str] = set()
+        for route_method, pattern, name in _ROUTES:
+            match = pattern.match(raw_path)
+            if match is None:
+                continue
+            if route_method != method:
+                allowed.add(route_method)
+                continue
+            params = {k: unquote(v) for k, v in match.groupdict().items()}
+            request = ApiRequest(method, origin, params, query, headers, body, raw_path)
+            return self._run(getattr(self, name), request)
+        if allowed:
+            return ApiReply(405, {"error": f"method {method} is not allowed here"},
+                            {"Allow": ", ".join(sorted(allowed))})
+        return ApiReply(404, {"error": f"the Durable HTTP API has no {WEBHOOK_PREFIX}{raw_path}"})
 
-    @web.middleware
-    async def errors(self, request: web.Request, handler):
+    @staticmethod
+    def _run(handler: Callable[[ApiRequest], ApiReply], request: ApiRequest) -> ApiReply:
         try:
-            return await handler(request)
-        except ApiError as exc:
-            return error_response(exc.status, str(exc))
-        except EngineError as exc:
-            return error_response(exc.status, str(exc))
+            return handler(request)
+        except (ApiError, EngineError) as exc:
+            return error_reply(exc.status, str(exc))
 
     # -- management payloads ---------------------------------------------------------
 
@@ -124,23 +180,21 @@ class DurableApi:
 
     # -- handlers --------------------------------------------------------------------
 
-    async def start(self, request: web.Request) -> web.Response:
-        input_json = decode_payload(await request.read())
+    def start(self, request: ApiRequest) -> ApiReply:
+        input_json = decode_payload(request.body)
         instance_id = self.engine.start_instance(
-            request.match_info["name"], request.match_info.get("instance_id"), input_json)
-        payload = self.management_urls(f"{request.scheme}://{request.host}", instance_id)
-        return web.json_response(payload, status=202, headers={
-            "Location": payload["statusQueryGetUri"], "Retry-After": "1"})
+            request.params["name"], request.params.get("instance_id"), input_json)
+        payload = self.management_urls(request.origin, instance_id)
+        return ApiReply(202, payload, {"Location": payload["statusQueryGetUri"], "Retry-After": "1"})
 
-    async def get_instance(self, request: web.Request) -> web.Response:
-        row = self.engine.store.get_instance(request.match_info["instance_id"])
+    def get_instance(self, request: ApiRequest) -> ApiReply:
+        row = self.engine.store.get_instance(request.params["instance_id"])
         if row is None:
-            return web.Response(status=404)
+            return ApiReply(404)
         body = self.describe(row, show_input=request.query.get("showInput", "true").lower() != "false")
-        if _flag(request, "showHistory"):
-            body["historyEvents"] = self._public_history(row, _flag(request, "showHistoryOutput"))
-        status = 200 if row.runtime_status in TERMINAL_STATUSES else 202
-        return web.json_response(body, status=status)
+        if request.flag("showHistory"):
+            body["historyEvents"] = self._public_history(row, request.flag("showHistoryOutput"))
+        return ApiReply(200 if row.runtime_status in TERMINAL_STATUSES else 202, body)
 
     def describe(self, row: InstanceRow, show_input: bool = True) -> dict:
         return {
@@ -170,13 +224,13 @@ class DurableApi:
             shown.append(item)
         return shown
 
-    async def query(self, request: web.Request) -> web.Response:
+    def query(self, request: ApiRequest) -> ApiReply:
         rows, token = self._page(request)
         headers = {"x-ms-continuation-token": token} if token else {}
-        show_input = _flag(request, "showInput")
-        return web.json_response([self.describe(r, show_input) for r in rows], headers=headers)
+        show_input = request.flag("showInput")
+        return ApiReply(200, [self.describe(r, show_input) for r in rows], headers)
 
-    def _page(self, request: web.Request) -> tuple[list[InstanceRow], Optional[str]]:
+    def _page(self, request: ApiRequest) -> tuple[list[InstanceRow], Optional[str]]:
         # The SDK's get_status_all/get_status_by send no 'top' and never follow a
         # continuation token, so without 'top' everything comes in one reply.
         top = request.query.get("top", str(UNPAGED))
@@ -198,7 +252,7 @@ class DurableApi:
         return rows, None
 
     @staticmethod
-    def _filters(request: web.Request) -> dict:
+    def _filters(request: ApiRequest) -> dict:
         statuses = tuple(s for s in request.query.get("runtimeStatus", "").split(",") if s)
         unknown = [s for s in statuses if s not in RUNTIME_STATUSES]
         if unknown:
@@ -213,35 +267,35 @@ class DurableApi:
                     raise ApiError(400, f"'{param}' is not an ISO 8601 date-time.") from None
         return filters
 
-    async def raise_event(self, request: web.Request) -> web.Response:
-        data = decode_payload(await request.read())
-        self.engine.raise_event(request.match_info["instance_id"], request.match_info["event"], data)
-        return web.Response(status=202)
+    def raise_event(self, request: ApiRequest) -> ApiReply:
+        data = decode_payload(request.body)
+        self.engine.raise_event(request.params["instance_id"], request.params["event"], data)
+        return ApiReply(202)
 
-    async def terminate(self, request: web.Request) -> web.Response:
-        self.engine.terminate(request.match_info["instance_id"], request.query.get("reason", ""))
-        return web.Response(status=202)
+    def terminate(self, request: ApiRequest) -> ApiReply:
+        self.engine.terminate(request.params["instance_id"], request.query.get("reason", ""))
+        return ApiReply(202)
 
-    async def suspend(self, request: web.Request) -> web.Response:
-        self.engine.suspend(request.match_info["instance_id"], request.query.get("reason", ""))
-        return web.Response(status=202)
+    def suspend(self, request: ApiRequest) -> ApiReply:
+        self.engine.suspend(request.params["instance_id"], request.query.get("reason", ""))
+        return ApiReply(202)
 
-    async def resume(self, request: web.Request) -> web.Response:
-        self.engine.resume(request.match_info["instance_id"], request.query.get("reason", ""))
-        return web.Response(status=202)
+    def resume(self, request: ApiRequest) -> ApiReply:
+        self.engine.resume(request.params["instance_id"], request.query.get("reason", ""))
+        return ApiReply(202)
 
-    async def purge_one(self, request: web.Request) -> web.Response:
-        instance_id = request.match_info["instance_id"]
+    def purge_one(self, request: ApiRequest) -> ApiReply:
+        instance_id = request.params["instance_id"]
         row = self.engine.store.get_instance(instance_id)
         if row is None:
-            return web.Response(status=404)
+            return ApiReply(404)
         if not row.is_terminal:
             raise ApiError(400, f"Instance '{instance_id}' is {row.runtime_status}; only "
                                 "completed, failed or terminated instances can be purged.")
         self.engine.purge(instance_id)
-        return web.json_response({"instancesDeleted": 1})
+        return ApiReply(200, {"instancesDeleted": 1})
 
-    async def purge_many(self, request: web.Request) -> web.Response:
+    def purge_many(self, request: ApiRequest) -> ApiReply:
         filters = self._filters(request)
         if not filters.get("created_from"):
             raise ApiError(400, "'createdTimeFrom' is required to purge by filter.")
@@ -255,9 +309,10 @@ class DurableApi:
                 break
             after = (rows[-1].created_time, rows[-1].instance_id)
         if deleted == 0:
-            return web.Response(status=404)
-        return web.json_response({"instancesDeleted": deleted})
+            return ApiReply(404)
+        return ApiReply(200, {"instancesDeleted": deleted})
 
-    async def not_supported(self, request: web.Request) -> web.Response:
+    @staticmethod
+    def not_supported(request: ApiRequest) -> ApiReply:
         operation = request.path.rsplit("/", 1)[-1]
-        return error_response(501, f"The devhost does not support '{operation}'.")
+        return error_reply(501, f"The devhost does not support '{operation}'.")

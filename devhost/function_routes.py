@@ -14,6 +14,7 @@ from urllib.parse import unquote
 import azure.functions as func
 from aiohttp import web
 
+from . import client_transport
 from .durable_api import WEBHOOK_PREFIX, DurableApi
 from .registry import HttpFunction
 
@@ -57,10 +58,11 @@ class _Route:
 
 class FunctionRoutes:
     def __init__(self, functions: list[HttpFunction], route_prefix: str, api: DurableApi,
-                 hub_name: str):
+                 hub_name: str, client_over_http: bool = False):
         self.prefix = "/" + route_prefix.strip("/") if route_prefix.strip("/") else ""
         self.api = api
         self.hub_name = hub_name
+        self.client_over_http = client_over_http
         # Literal routes win over parameterised ones, as in ASP.NET routing.
         ordered = sorted(functions, key=lambda f: (f.route.count("{"), -len(f.route)))
         self.routes = [_Route(f, route_pattern(f.route)) for f in ordered]
@@ -73,8 +75,6 @@ class FunctionRoutes:
         # Match on the raw path and decode each value after, as ASP.NET routing does: an
         # encoded '/' stays inside its segment instead of creating a new one.
         path = request.raw_path.split("?", 1)[0]
-        if path.startswith(WEBHOOK_PREFIX + "/"):
-            return await self._webhook_miss(request)
         if self.prefix and not path.lower().startswith(self.prefix.lower() + "/"):
             return web.json_response({"error": "not found"}, status=404)
         relative = path[len(self.prefix) + 1:] if self.prefix else path.lstrip("/")
@@ -95,19 +95,6 @@ class FunctionRoutes:
                 {"error": f"request body too large: the limit is {request.client_max_size} bytes"},
                 status=413)
         return await self._invoke(route.function, request, params, body)
-
-    @staticmethod
-    async def _webhook_miss(request: web.Request) -> web.Response:
-        """A Durable API path lands here when no API route took its method: 405 or 404."""
-        allowed: set[str] = set()
-        for resource in request.app.router.resources():
-            match, methods = await resource.resolve(request)
-            if match is None:
-                allowed |= methods
-        if allowed:
-            return web.json_response({"error": f"method {request.method} is not allowed here"},
-                                     status=405, headers={"Allow": ", ".join(sorted(allowed))})
-        return web.json_response({"error": f"the Durable HTTP API has no {request.path}"}, status=404)
 
     async def _invoke(self, function: HttpFunction, request: web.Request, params: dict,
                       body: bytes) -> web.Response:
@@ -138,6 +125,9 @@ class FunctionRoutes:
         """The JSON the Durable extension passes to a ``durableClient`` binding."""
         base = f"{request.scheme}://{request.host}"
         webhooks = f"{base}{WEBHOOK_PREFIX}"
+        rpc_netloc = self._rpc_netloc(request)
+        if not self.client_over_http:
+            client_transport.serve_in_process(rpc_netloc, self.api)
         return {
             "taskHubName": self.hub_name,
             "creationUrls": {
@@ -148,9 +138,20 @@ class FunctionRoutes:
             "managementUrls": self.api.management_urls(base, "INSTANCEID"),
             "baseUrl": webhooks,
             "requiredQueryStringParameters": "",
-            "rpcBaseUrl": webhooks + "/",
+            "rpcBaseUrl": f"http://{rpc_netloc}{WEBHOOK_PREFIX}/",
             "httpBaseUrl": "",
         }
+
+    @staticmethod
+    def _rpc_netloc(request: web.Request) -> str:
+        """This host as the connection reached it: private and always reachable from here,
+        whatever Host header or proxy the caller went through (the extension's rpcBaseUrl
+        is a loopback address too)."""
+        address, port = request.transport.get_extra_info("sockname")[:2]
+        return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+    def close(self) -> None:
+        client_transport.stop_serving(self.api)
 
 
 def _to_aiohttp(response: Optional[func.HttpResponse | str]) -> web.Response:

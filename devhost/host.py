@@ -27,6 +27,7 @@ from typing import Any, Optional
 from .clock import ManualClock, SystemClock
 from .durable_api import DurableApi
 from .engine import Engine, EngineOptions
+from .function_routes import FunctionRoutes
 from .registry import Registry, build_registry, load_app
 from .runner import BackgroundRunner, drain
 from .server import ServerThread, build_web_app
@@ -77,7 +78,8 @@ def load_local_settings(app_dir: Path, env=os.environ) -> list[str]:
 
 class DevHost:
     def __init__(self, app_dir: str | Path = ".", data_dir: Optional[str | Path] = None,
-                 clock=None, *, local_settings: bool = True, shard: Shard = Shard()):
+                 clock=None, *, local_settings: bool = True, shard: Shard = Shard(),
+                 client_over_http: bool = False):
         self.app_dir = Path(app_dir).resolve()
         self.applied_settings = load_local_settings(self.app_dir) if local_settings else []
         self.config = read_host_json(self.app_dir)
@@ -89,6 +91,7 @@ class DevHost:
         self.engine = Engine(self.registry, self.store, self.clock,
                              EngineOptions(hub_name=self.config.hub_name, shard=shard))
         self.shard = shard
+        self.client_over_http = client_over_http
         self.api = DurableApi(self.engine)
         self._runner: Optional[BackgroundRunner] = None
         self._server: Optional[ServerThread] = None
@@ -105,8 +108,9 @@ class DevHost:
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Start the background runner and the HTTP server; returns the base URL."""
-        web_app, self.functions = build_web_app(self.engine, self.registry,
-                                                self.config.route_prefix, self.config.hub_name)
+        self.functions = FunctionRoutes(self.registry.http, self.config.route_prefix, self.api,
+                                        self.config.hub_name, self.client_over_http)
+        web_app = build_web_app(self.api, self.functions)
         self._runner = BackgroundRunner(self.engine, self.config.max_activities)
         if self.shard.count > 1:
             self._wakeups = CrossProcessWakeups(self.store.path, self.shard, self._runner.wake)
@@ -121,6 +125,7 @@ class DevHost:
     def close(self) -> None:
         if self._server:
             self._server.stop()
+            self.functions.close()
         if self._runner:
             self._runner.stop()
         if self._wakeups:

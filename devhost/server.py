@@ -8,21 +8,30 @@ from typing import Optional
 from aiohttp import web
 from azure.durable_functions.models.utils import http_utils as sdk_http
 
-from .durable_api import DurableApi
-from .engine import Engine
+from .durable_api import WEBHOOK_PREFIX, ApiReply, DurableApi
 from .function_routes import FunctionRoutes
-from .registry import Registry
 
 MAX_REQUEST_BYTES = 1024 * 1024
 
 
-def build_web_app(engine: Engine, registry: Registry, route_prefix: str, hub_name: str) -> tuple[web.Application, FunctionRoutes]:
-    api = DurableApi(engine)
-    functions = FunctionRoutes(registry.http, route_prefix, api, hub_name)
-    app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[api.errors])
-    app.add_routes(api.routes())
+def build_web_app(api: DurableApi, functions: FunctionRoutes) -> web.Application:
+    async def serve_api(request: web.Request) -> web.Response:
+        raw_path = request.raw_path.split("?", 1)[0][len(WEBHOOK_PREFIX):]
+        body = await request.read()
+        reply = api.handle(request.method, raw_path, f"{request.scheme}://{request.host}",
+                           request.query, request.headers, body)
+        return _to_response(reply)
+
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    app.router.add_route("*", WEBHOOK_PREFIX + "/{tail:.*}", serve_api)
     app.router.add_route("*", "/{tail:.*}", functions.handle)
-    return app, functions
+    return app
+
+
+def _to_response(reply: ApiReply) -> web.Response:
+    if reply.payload is None:
+        return web.Response(status=reply.status, headers=reply.headers)
+    return web.json_response(reply.payload, status=reply.status, headers=reply.headers)
 
 
 class ServerThread:

@@ -1,0 +1,73 @@
+"""The app's own Durable client calls, answered in process.
+
+On Azure the worker's ``DurableOrchestrationClient`` sends every call over HTTP to the
+Durable extension's private endpoint in the same host (the binding's ``rpcBaseUrl``,
+``http://127.0.0.1:17071/durabletask/``). The devhost's binding points ``rpcBaseUrl`` at
+itself, and calls the SDK makes to a URL registered here are handed straight to the
+``DurableApi`` handlers: the SDK still builds every URL and body and reads every status
+code and payload exactly as over HTTP; only the socket, the request parsing and the reply
+encoding are skipped. A URL that is not registered goes to the SDK's own aiohttp
+functions, so a host started with ``client_over_http`` (or any other endpoint) is called
+over real HTTP.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+from .durable_api import WEBHOOK_PREFIX, DurableApi, parse_query
+
+_endpoints: dict[str, DurableApi] = {}  # "host:port" -> the API that answers there
+_install_lock = threading.Lock()
+_sdk_functions: dict[str, Any] = {}
+# The module, not the class of the same name that azure.durable_functions.models exports.
+_sdk_client_module = importlib.import_module("azure.durable_functions.models.DurableOrchestrationClient")
+
+
+def serve_in_process(netloc: str, api: DurableApi) -> None:
+    """Answer client calls to ``http://<netloc>/runtime/webhooks/durabletask/...`` with ``api``."""
+    _install()
+    _endpoints[netloc] = api
+
+
+def stop_serving(api: DurableApi) -> None:
+    for netloc in [n for n, a in _endpoints.items() if a is api]:
+        _endpoints.pop(netloc, None)
+
+
+def _install() -> None:
+    # The client copies these module functions onto each instance it builds, so replacing
+    # them once covers every client the app creates from now on.
+    with _install_lock:
+        if _sdk_functions:
+            return
+        for name, method in (("post_async_request", "POST"), ("get_async_request", "GET"),
+                             ("delete_async_request", "DELETE")):
+            _sdk_functions[name] = getattr(_sdk_client_module, name)
+            setattr(_sdk_client_module, name, _routed(name, method))
+
+
+def _routed(name: str, method: str):
+    async def request(url: str, *args, **kwargs):
+        answered = _answer(method, url, args[0] if method == "POST" and args else kwargs.get("data"))
+        if answered is None:
+            return await _sdk_functions[name](url, *args, **kwargs)
+        if method == "GET" and answered[1] is None:
+            answered[1] = ""  # what the SDK's get_async_request makes of an empty body
+        return answered
+    request.__name__ = name
+    return request
+
+
+def _answer(method: str, url: str, data: Any) -> Optional[list]:
+    parts = urlsplit(url)
+    api = _endpoints.get(parts.netloc)
+    if api is None or parts.scheme != "http" or not parts.path.startswith(WEBHOOK_PREFIX + "/"):
+        return None
+    body = b"" if data is None else json.dumps(data).encode("utf-8")
+    reply = api.handle(method, parts.path[len(WEBHOOK_PREFIX):], f"http://{parts.netloc}",
+                       parse_query(parts.query), {}, body)
+    return [reply.status, reply.payload]
