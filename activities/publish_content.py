@@ -1,8 +1,10 @@
 """Activity: publish approved content as <HITL_PUBLISH_DIR>/<instance_id>.json.
 
 Durable Functions runs activities at least once, so publishing is idempotent:
-the record is written to a temporary file and hard-linked into place, which
-either creates the complete file or fails because it already exists.
+the record is written to a temporary file in <HITL_PUBLISH_DIR>/.staging and
+hard-linked into place, which either creates the complete file or fails because
+it already exists. The staging folder holds only writes in flight and what a
+killed run left there, so sweeping it stays cheap however much is published.
 """
 import json
 import logging
@@ -21,6 +23,7 @@ log = logging.getLogger(__name__)
 bp = df.Blueprint()
 
 STALE_TEMP_SECONDS = 60
+STAGING_FOLDER = ".staging"
 
 
 @bp.activity_trigger(input_name="request")
@@ -40,12 +43,13 @@ def publish(request: dict, settings: Settings) -> dict:
         raise ValidationError("'rounds' must be a positive integer")
 
     folder = Path(settings.publish_dir).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    staging = folder / STAGING_FOLDER
+    staging.mkdir(parents=True, exist_ok=True)
     target = folder / f"{instance_id}.json"
-    _remove_stale_temp_files(target)
+    _remove_stale_temp_files(staging)
     record = {"instance_id": instance_id, **draft.to_json(), "rounds": rounds,
               "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    if _create_exclusively(target, record):
+    if _create_exclusively(target, record, staging):
         log.info("published %s (%d rounds) to %s", instance_id, rounds, target)
         return {"published_at": record["published_at"], "location": str(target),
                 "already_published": False}
@@ -56,9 +60,9 @@ def publish(request: dict, settings: Settings) -> dict:
             "already_published": True}
 
 
-def _create_exclusively(target: Path, record: dict) -> bool:
+def _create_exclusively(target: Path, record: dict, staging: Path) -> bool:
     """Write ``record`` to ``target`` unless it exists; readers never see a partial file."""
-    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp")
+    fd, temp_name = tempfile.mkstemp(dir=staging, prefix=f"{target.stem}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as temp:
             json.dump(record, temp, ensure_ascii=False, indent=2)
@@ -72,18 +76,19 @@ def _create_exclusively(target: Path, record: dict) -> bool:
         os.unlink(temp_name)
 
 
-def _remove_stale_temp_files(target: Path) -> None:
-    """Drop temp files that a run killed mid-write left behind for this instance.
+def _remove_stale_temp_files(staging: Path) -> None:
+    """Drop temp files that runs killed mid-write left behind, for any instance.
 
-    Only old ones: a younger file may belong to a run of the same activity still going.
+    Only old ones: a younger file may belong to a run still going.
     """
     cutoff = time.time() - STALE_TEMP_SECONDS
-    for leftover in target.parent.glob(f".{target.stem}.*.tmp"):
-        try:
-            if leftover.stat().st_mtime < cutoff:
-                leftover.unlink()
-        except FileNotFoundError:
-            pass
+    with os.scandir(staging) as entries:
+        for leftover in entries:
+            try:
+                if leftover.name.endswith(".tmp") and leftover.stat().st_mtime < cutoff:
+                    os.unlink(leftover.path)
+            except FileNotFoundError:
+                pass
 
 
 def _read_record(target: Path) -> dict:

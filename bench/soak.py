@@ -391,13 +391,14 @@ async def verify(soak: Soak, ledgers: list[Ledger], publish_dir: Path) -> dict:
                             f"{len(ledger.plan)} planned decisions")
 
     # Publish records: one file per Completed instance, nothing else (temporary files a
-    # kill left behind start with a dot and are not records).
+    # kill left behind are in the .staging folder and are not records).
     records = {p.stem for p in publish_dir.glob("*.json") if not p.name.startswith(".")}
     counts["duplicate_publishes"] = len(records - completed)
     counts["missing_publishes"] = len(completed - records)
     for instance_id in sorted(records - completed)[:5]:
         problems.append(f"{instance_id}: published but not Completed")
-    counts["leftover_temp_files"] = sum(1 for p in publish_dir.iterdir() if p.name.startswith("."))
+    staging = publish_dir / ".staging"
+    counts["leftover_temp_files"] = sum(1 for _ in staging.iterdir()) if staging.is_dir() else 0
 
     known = {ledger.instance_id for ledger in ledgers if ledger.instance_id}
     everything = await all_instance_ids(soak.client)

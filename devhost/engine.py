@@ -434,7 +434,7 @@ class _Episode:
     def _set_status(self, status: str) -> None:
         self.row.runtime_status = status
         self.row.last_updated_time = to_iso(self.now)
-        self.store.put_instance(self.row)
+        self.store.update_instance(self.row)
 
     def _replay(self, new_events: list[dict]) -> None:
         engine, row = self.engine, self.row
@@ -481,7 +481,7 @@ class _Episode:
         added = self._schedule(actions, full, result.context)
         row.runtime_status = "Running"
         row.last_updated_time = to_iso(self.now)
-        self.store.put_instance(row)
+        self.store.update_instance(row)
         return added
 
     def _determinism_problem(self, actions: list[dict], history: list[dict]) -> Optional[str]:
@@ -589,7 +589,7 @@ class _Episode:
         row.input = input_json
         row.runtime_status = "Running"
         row.last_updated_time = to_iso(self.now)
-        self.store.put_instance(row)
+        self.store.update_instance(row)
         started = self.engine._event(EventType.EXECUTION_STARTED, self.now, Name=row.name, Input=row.input, Version="",
                                      OrchestrationInstance={"InstanceId": row.instance_id,
                                                             "ExecutionId": row.execution_id})
@@ -602,7 +602,7 @@ class _Episode:
         row = self.row
         row.runtime_status, row.output = status, output_json
         row.last_updated_time = to_iso(self.now)
-        self.store.put_instance(row)
+        self.store.update_instance(row)
         self.store.delete_pending_work(row.instance_id)
         if row.parent_instance_id:
             self._notify_parent(status, output_json)

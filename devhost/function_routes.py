@@ -19,6 +19,7 @@ from .durable_api import WEBHOOK_PREFIX, DurableApi
 from .registry import HttpFunction
 
 log = logging.getLogger("devhost")
+MAX_CACHED_BINDINGS = 64
 
 _PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::([^}?]*))?(\??)\}")
 # ASP.NET route constraints that decide whether a route matches at all; a request that
@@ -63,6 +64,7 @@ class FunctionRoutes:
         self.api = api
         self.hub_name = hub_name
         self.client_over_http = client_over_http
+        self._bindings: dict[tuple[str, str, str], str] = {}
         # Literal routes win over parameterised ones, as in ASP.NET routing.
         ordered = sorted(functions, key=lambda f: (f.route.count("{"), -len(f.route)))
         self.routes = [_Route(f, route_pattern(f.route)) for f in ordered]
@@ -104,7 +106,7 @@ class FunctionRoutes:
             params=dict(request.query), route_params=params, body=body)
         kwargs = {function.request_param: http_request}
         if function.client_param:
-            kwargs[function.client_param] = json.dumps(self.client_binding(request))
+            kwargs[function.client_param] = self._client_binding_json(request)
         try:
             if function.is_async:
                 response = await function.callable(**kwargs)
@@ -121,13 +123,23 @@ class FunctionRoutes:
                  invocation_id, (time.perf_counter() - started) * 1000)
         return reply
 
-    def client_binding(self, request: web.Request) -> dict:
+    def _client_binding_json(self, request: web.Request) -> str:
+        # The binding depends only on how the request reached the host; the cache is
+        # bounded because the Host header is the caller's to choose.
+        key = (request.scheme, request.host, self._rpc_netloc(request))
+        text = self._bindings.get(key)
+        if text is None:
+            if len(self._bindings) >= MAX_CACHED_BINDINGS:
+                self._bindings.clear()
+            if not self.client_over_http:
+                client_transport.serve_in_process(key[2], self.api)
+            text = self._bindings[key] = json.dumps(self.client_binding(*key))
+        return text
+
+    def client_binding(self, scheme: str, host: str, rpc_netloc: str) -> dict:
         """The JSON the Durable extension passes to a ``durableClient`` binding."""
-        base = f"{request.scheme}://{request.host}"
+        base = f"{scheme}://{host}"
         webhooks = f"{base}{WEBHOOK_PREFIX}"
-        rpc_netloc = self._rpc_netloc(request)
-        if not self.client_over_http:
-            client_transport.serve_in_process(rpc_netloc, self.api)
         return {
             "taskHubName": self.hub_name,
             "creationUrls": {

@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS history (
     PRIMARY KEY (instance_id, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     instance_id TEXT NOT NULL,
     execution_id TEXT,
     visible_at REAL NOT NULL,
@@ -215,6 +215,14 @@ class Store:
             (row.instance_id, row.name, row.execution_id, row.runtime_status, row.input,
              row.output, row.custom_status, row.created_time, row.last_updated_time,
              row.parent_instance_id, row.parent_task_id, row.parent_execution_id))
+
+    def update_instance(self, row: InstanceRow) -> None:
+        """Save what an episode can change; unlike a replace, leaves the creation index alone."""
+        self._db.execute(
+            "UPDATE instances SET execution_id = ?, runtime_status = ?, input = ?, output = ?,"
+            " custom_status = ?, last_updated_time = ? WHERE instance_id = ?",
+            (row.execution_id, row.runtime_status, row.input, row.output, row.custom_status,
+             row.last_updated_time, row.instance_id))
 
     def query_instances(self, *, statuses: tuple[str, ...] = (), created_from: str = "",
                         created_to: str = "", id_prefix: str = "", after: tuple[str, str] = ("", ""),

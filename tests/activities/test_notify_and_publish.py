@@ -96,7 +96,8 @@ def test_publish_twice_publishes_once(tmp_path, caplog):
 
     assert second == {**first, "already_published": True}
     folder = tmp_path / "published"
-    assert [p.name for p in folder.iterdir()] == ["review-42.json"]
+    assert sorted(p.name for p in folder.iterdir()) == [".staging", "review-42.json"]
+    assert list((folder / ".staging").iterdir()) == []
     assert json.loads((folder / "review-42.json").read_text())["content"] == APPROVED["content"]
     assert "already published" in caplog.text
 
@@ -117,7 +118,9 @@ def test_concurrent_publishes_create_one_record(tmp_path):
 
     assert sorted(r["already_published"] for r in results) == [False] + [True] * 7
     assert len({r["published_at"] for r in results}) == 1
-    assert [p.name for p in (tmp_path / "published").iterdir()] == ["review-42.json"]
+    folder = tmp_path / "published"
+    assert sorted(p.name for p in folder.iterdir()) == [".staging", "review-42.json"]
+    assert list((folder / ".staging").iterdir()) == []
 
 
 @pytest.mark.parametrize("instance_id", ["../escaped", "/tmp/abs", "a/../../b", ".hidden"])
@@ -191,11 +194,11 @@ def test_webhook_client_error_is_not_retried(webhook):
     assert result["delivered"] is False and result["attempts"] == 1
 
 
-def test_publish_removes_temp_files_left_by_a_killed_run(tmp_path):
+def test_publish_removes_temp_files_left_by_killed_runs(tmp_path):
     folder = tmp_path / "published"
-    folder.mkdir()
-    stale = folder / ".review-42.abc123.tmp"
-    fresh = folder / ".review-42.def456.tmp"
+    (folder / ".staging").mkdir(parents=True)
+    stale = folder / ".staging" / "review-7.abc123.tmp"  # another instance's leftover
+    fresh = folder / ".staging" / "review-42.def456.tmp"
     stale.write_text("partial")
     fresh.write_text("another run still writing")
     old = stale.stat().st_mtime - 3600
@@ -203,6 +206,7 @@ def test_publish_removes_temp_files_left_by_a_killed_run(tmp_path):
     publish_content(APPROVED)
     assert not stale.exists() and fresh.exists()
     assert (folder / "review-42.json").exists()
+    assert sorted(p.name for p in folder.iterdir()) == [".staging", "review-42.json"]
 
 
 @pytest.mark.parametrize("url", ["hooks.example.com/services/T0/B0/SECRETTOKEN",

@@ -39,7 +39,7 @@ def pending_timers(host, instance_id):
 
 def published_files(offline_env):
     folder = offline_env / "published"
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.exists() else []
 
 
 def test_first_draft_waits_for_review_with_deadline(manual_host):
