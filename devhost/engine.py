@@ -245,6 +245,7 @@ class Engine:
             return []
         row = self.store.get_instance(instance_id)
         episode = _Episode(self, row, now, messages)
+        episode.prepare()
         with self.store.transaction():
             episode.apply()
         if episode.history_after is not None:
@@ -380,7 +381,13 @@ async def _await(awaitable):
 
 
 class _Episode:
-    """One orchestrator episode for one instance, applied inside a transaction."""
+    """One orchestrator episode for one instance, applied inside a transaction.
+
+    ``prepare`` replays the orchestrator before the transaction when the episode is a plain
+    one (no terminate, suspend or resume): the replay is pure computation on what was read,
+    and running it outside keeps SQLite's write lock, which every worker process shares,
+    for the writes alone.
+    """
 
     def __init__(self, engine: Engine, row: Optional[InstanceRow], now, messages):
         self.engine, self.store, self.row, self.now = engine, engine.store, row, now
@@ -389,6 +396,17 @@ class _Episode:
         self.other_instances: list[str] = []  # sub-orchestrations and parents it sent work to
         self.history_after: Optional[list[dict]] = None
         self.execution_id_after = row.execution_id if row else ""
+        self._replayed: Optional[tuple[list[dict], list[dict], EpisodeResult, float]] = None
+
+    def prepare(self) -> None:
+        row = self.row
+        if row is None or row.is_terminal or row.runtime_status == "Suspended":
+            return
+        if any(m.event["EventType"] in CONTROL_EVENT_TYPES for m in self.messages):
+            return
+        events = [m.event for m in self.messages if m.execution_id in (None, row.execution_id)]
+        if events:
+            self._replayed = self._run_orchestrator(events)
 
     def apply(self) -> None:
         consumed = [m.id for m in self.messages]
@@ -436,15 +454,25 @@ class _Episode:
         self.row.last_updated_time = to_iso(self.now)
         self.store.update_instance(self.row)
 
-    def _replay(self, new_events: list[dict]) -> None:
+    def _run_orchestrator(self, new_events: list[dict]):
+        """Replay with the new events: (history, episode events, result, start), or None
+        when the execution has not started yet."""
         engine, row = self.engine, self.row
         history = engine.history(row)
         episode_events = [engine._event(EventType.ORCHESTRATOR_STARTED, self.now), *new_events]
         full = history + episode_events
         if not any(e["EventType"] == EventType.EXECUTION_STARTED for e in full):
-            return
+            return None
         started = time.perf_counter()
-        result = engine.invoke_orchestrator(row, full)
+        return history, episode_events, engine.invoke_orchestrator(row, full), started
+
+    def _replay(self, new_events: list[dict]) -> None:
+        engine, row = self.engine, self.row
+        replayed = self._replayed or self._run_orchestrator(new_events)
+        if replayed is None:
+            return
+        history, episode_events, result, started = replayed
+        full = history + episode_events
         added = self._apply_result(result, full)
         engine._log_execution(row.name, row.instance_id, result.error is None, started,
                               result.error or "")
