@@ -16,9 +16,10 @@ def blueprints(make_host):
     return host
 
 
-@pytest.fixture
-def features_served(make_host):
-    host = make_host("features", clock=None)
+@pytest.fixture(params=["client in process", "client over http"])
+def features_served(make_host, request):
+    """Both ways the app's Durable client can reach the host must behave the same."""
+    host = make_host("features", clock=None, client_over_http=request.param == "client over http")
     host.serve(port=0)
     return host
 
