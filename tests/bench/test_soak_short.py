@@ -65,3 +65,14 @@ def test_lifecycle_benchmark_prints_its_settings_and_figures():
     assert summary["approve_to_completed"]["n"] == 20
     assert summary["host_peak_rss_mb"] > 0 and summary["host_cpu_ms_per_lifecycle"] > 0
     assert list(summary["host_cpu_s_by_process"]) == ["0/1"]
+
+
+def test_wal_frames_reports_every_transaction_of_a_lifecycle():
+    process, summary = run_script("bench/wal_frames.py", "--lifecycles", "3", timeout=120)
+    assert process.returncode == 0, process.stderr[-3000:]
+    callers = [caller for caller, _ in summary["by_transaction"]]
+    # start, the episodes, the activity results and the decision each commit once
+    assert callers.count("start_instance") == 1 and callers.count("raise_event") == 1
+    assert callers.count("complete_activity") == 3 and callers.count("run_episode") == 5
+    assert summary["pages_per_lifecycle"] == sum(pages for _, pages in summary["by_transaction"])
+    assert all(pages > 0 for _, pages in summary["by_transaction"])

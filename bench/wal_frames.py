@@ -1,0 +1,83 @@
+"""SQLite pages written per HITL lifecycle, by transaction, in the devhost's engine.
+
+Runs lifecycles in process (offline writer, manual clock, no HTTP) with WAL
+auto-checkpoints off, and reports how many WAL frames (one per page written) each
+transaction of the last lifecycle appended: what a lifecycle costs the disk, and where.
+
+  python bench/wal_frames.py [--lifecycles 30]
+
+The last stdout line is one JSON object with the figures.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+WAL_FRAME_HEADER_BYTES = 24
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lifecycles", type=int, default=30,
+                        help="lifecycles to run first, so the tables are not empty (default 30)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="hitl-wal-"))
+    os.environ.update(HITL_WRITER="offline", HITL_PUBLISH_DIR=str(work / "published"))
+
+    from devhost import DevHost, ManualClock
+    from devhost import storage
+
+    host = DevHost(REPO, data_dir=work / "state", clock=ManualClock(), local_settings=False)
+    db = host.store._db
+    db.execute("PRAGMA wal_autocheckpoint=0")
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    wal = Path(host.store.path + "-wal")
+    transactions: list[tuple[str, int]] = []
+    original = storage.Store.transaction
+
+    @contextlib.contextmanager
+    def measured(store):
+        before = wal.stat().st_size if wal.exists() else 0
+        with original(store) as inside:
+            yield inside
+        frames = (wal.stat().st_size - before) // (page_size + WAL_FRAME_HEADER_BYTES)
+        caller = traceback.extract_stack()[-3].name  # the engine method that wrote
+        transactions.append((caller, frames))
+
+    storage.Store.transaction = measured
+    try:
+        for index in range(args.lifecycles):
+            transactions.clear()
+            instance_id = host.start("hitl_orchestration", {"topic": f"topic {index}"})
+            host.run_until_idle()
+            round_ = host.status(instance_id)["customStatus"]["round"]
+            host.raise_event(instance_id, "ApprovalEvent", {"approved": True, "round": round_})
+            host.run_until_idle()
+            status = host.status(instance_id)["runtimeStatus"]
+            if status != "Completed":
+                raise SystemExit(f"lifecycle {index} ended {status}")
+    finally:
+        storage.Store.transaction = original
+        host.close()
+
+    print(f"page size {page_size} B; the last of {args.lifecycles} lifecycles:")
+    for caller, frames in transactions:
+        print(f"  {caller:<20} {frames:>3} pages")
+    total = sum(frames for _, frames in transactions)
+    print(f"  {'total':<20} {total:>3} pages in {len(transactions)} transactions")
+    print(json.dumps({"page_size": page_size, "pages_per_lifecycle": total,
+                      "transactions_per_lifecycle": len(transactions),
+                      "by_transaction": transactions}))
+
+
+if __name__ == "__main__":
+    main()
