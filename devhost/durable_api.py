@@ -62,10 +62,10 @@ class ApiRequest:
     method: str
     origin: str                      # scheme://host the caller used, for management URLs
     params: Mapping[str, str]        # route parameters, decoded
-    query: Mapping[str, str] = field(default_factory=dict)
-    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
-    body: bytes = b""
-    path: str = ""                   # the path under WEBHOOK_PREFIX
+    query: Mapping[str, str]
+    headers: Mapping[str, str]       # read with lower-case names
+    body: bytes
+    path: str                        # the path under WEBHOOK_PREFIX
 
     def flag(self, name: str) -> bool:
         return self.query.get(name, "").lower() == "true"
@@ -84,21 +84,17 @@ class ApiError(Exception):
         self.status = status
 
 
-def error_reply(status: int, message: str, headers: Mapping[str, str] = {}) -> ApiReply:
+def error_reply(status: int, message: str) -> ApiReply:
     # ExceptionMessage is what the SDK reads from a 400; Message is the documented field.
-    return ApiReply(status, {"Message": message, "ExceptionMessage": message}, headers)
-
-
-def first_values(pairs) -> dict[str, str]:
-    """Query parameters as a dict; a repeated name keeps its first value, as aiohttp's get."""
-    query: dict[str, str] = {}
-    for name, value in pairs:
-        query.setdefault(name, value)
-    return query
+    return ApiReply(status, {"Message": message, "ExceptionMessage": message})
 
 
 def parse_query(raw_query: str) -> dict[str, str]:
-    return first_values(parse_qsl(raw_query, keep_blank_values=True))
+    """Query parameters as a dict; a repeated name keeps its first value, as aiohttp's get."""
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(raw_query, keep_blank_values=True):
+        query.setdefault(name, value)
+    return query
 
 
 def decode_payload(raw: bytes) -> Optional[str]:

@@ -404,7 +404,7 @@ class _Episode:
             return
         if any(m.event["EventType"] in CONTROL_EVENT_TYPES for m in self.messages):
             return
-        events = [m.event for m in self.messages if m.execution_id in (None, row.execution_id)]
+        events = [m.event for m in self.messages if self._is_current(m)]
         if events:
             self._replayed = self._run_orchestrator(events)
 
@@ -438,11 +438,15 @@ class _Episode:
                 self._set_status("Suspended")
             elif kind == EventType.EXECUTION_RESUMED:
                 self._set_status("Running")
-            elif message.execution_id not in (None, self.row.execution_id):
+            elif not self._is_current(message):
                 events.append(None)  # a result or timer of an execution that has ended
             else:
                 events.append(message.event)
         return events
+
+    def _is_current(self, message) -> bool:
+        """Addressed to no execution in particular, or to the one running now."""
+        return message.execution_id in (None, self.row.execution_id)
 
     def _terminate(self, reason: str) -> None:
         history_length = len(self.engine.history(self.row))
