@@ -115,19 +115,19 @@ class DevHost:
         if self.shard.count > 1:
             self._wakeups = CrossProcessWakeups(self.store.path, self.shard, self._runner.wake)
             self.engine.on_work = self._wakeups.notify
-        self._runner.start()
         # Worker processes share the port; the kernel spreads connections between them.
         self._server = ServerThread(web_app, host, port, reuse_port=self.shard.count > 1)
         bound = self._server.start()
+        self._runner.start(self._server.loop)
         self.base_url = f"http://{host}:{bound}"
         return self.base_url
 
     def close(self) -> None:
+        if self._runner:
+            self._runner.stop()
         if self._server:
             self._server.stop()
             self.functions.close()
-        if self._runner:
-            self._runner.stop()
         if self._wakeups:
             self._wakeups.close()
         self.store.close()

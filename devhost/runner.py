@@ -1,15 +1,17 @@
 """Drivers that move work through the engine.
 
 ``drain`` runs everything that is due, inline, until nothing is left: tests use it with a
-manual clock. ``BackgroundRunner`` runs episodes on one thread (which keeps one episode
-per instance at a time) and activities on a pool, and is what the HTTP host uses.
+manual clock. ``BackgroundRunner`` runs episodes on one event loop (which keeps one
+episode per instance at a time) and activities on a pool, and is what the HTTP host uses.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Optional
 
 from .engine import Engine
 from .storage import WorkItem
@@ -50,41 +52,74 @@ def _run_episode_safely(engine: Engine, instance_id: str) -> list[WorkItem]:
 
 
 class BackgroundRunner:
+    """Runs episodes as callbacks on an asyncio event loop, and activities on a thread pool.
+
+    ``serve`` hands it the HTTP server's loop: requests and episodes then take turns on one
+    thread instead of two threads trading the GIL back and forth. Due episodes go first;
+    the loop reads new requests between batches, so a flood of status polls slows itself
+    down rather than the orchestrations. Without a loop it makes one on its own thread.
+    """
+
     def __init__(self, engine: Engine, max_activities: int = 10, idle_poll_seconds: float = 0.5):
         self.engine = engine
         self.idle_poll_seconds = idle_poll_seconds
         self._pool = ThreadPoolExecutor(max_workers=max_activities, thread_name_prefix="activity")
-        self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._pass_pending = False
+        self._pass_lock = threading.Lock()
         self._in_flight: set[int] = set()
         self._in_flight_lock = threading.Lock()
         self._unfinished: list[WorkItem] = []  # ran, but their result could not be saved
-        self._thread = threading.Thread(target=self._loop, name="orchestrations", daemon=True)
-        engine.on_work = lambda instance_id: self._wake.set()
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._own_thread: Optional[threading.Thread] = None
+        self._idle_timer: Optional[asyncio.TimerHandle] = None
+        engine.on_work = lambda instance_id: self.wake()
 
-    def start(self) -> None:
+    def start(self, loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
         self._submit(self.engine.pending_work())  # activities cut short by a crash run again
-        self._thread.start()
+        if loop is None:
+            loop = asyncio.new_event_loop()
+            self._own_thread = threading.Thread(target=loop.run_forever, name="orchestrations",
+                                                daemon=True)
+            self._own_thread.start()
+        self._loop = loop
+        self.wake()
 
     def stop(self) -> None:
         self._stopping.set()
-        self._wake.set()
-        self._thread.join(timeout=10)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._own_thread:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._own_thread.join(timeout=10)
+            self._loop.close()
 
     def wake(self) -> None:
-        self._wake.set()
+        """Ask for a pass over the due episodes; safe from any thread, cheap when one is queued."""
+        with self._pass_lock:
+            if self._pass_pending or self._loop is None:
+                return
+            self._pass_pending = True
+        try:
+            self._loop.call_soon_threadsafe(self._pass)
+        except RuntimeError:  # the loop has closed: the host is stopping
+            pass
 
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                due = self._run_due_episodes()
-            except Exception:  # keep the host alive; the work stays queued in the database
-                log.exception("devhost internal error in the episode loop")
-                due = []
-            if not due:
-                self._wake.wait(self._idle_wait())
-                self._wake.clear()
+    def _pass(self) -> None:
+        with self._pass_lock:
+            self._pass_pending = False
+        if self._stopping.is_set():
+            return
+        try:
+            due = self._run_due_episodes()
+        except Exception:  # keep the host alive; the work stays queued in the database
+            log.exception("devhost internal error in the episode loop")
+            due = []
+        if due:
+            self.wake()  # there may be more; requests that came in meanwhile go first
+            return
+        if self._idle_timer:
+            self._idle_timer.cancel()
+        self._idle_timer = self._loop.call_later(self._idle_wait(), self.wake)
 
     def _run_due_episodes(self) -> list[str]:
         due = self.engine.due_instances()

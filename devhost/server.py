@@ -39,7 +39,7 @@ class ServerThread:
 
     def __init__(self, app: web.Application, host: str, port: int, reuse_port: bool = False):
         self.app, self.host, self.port, self.reuse_port = app, host, port, reuse_port
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
         self._runner: Optional[web.AppRunner] = None
         self._ready = threading.Event()
         self._error: Optional[BaseException] = None
@@ -53,16 +53,16 @@ class ServerThread:
         return self.port
 
     def _run(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self._loop)
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
         try:
-            self._loop.run_until_complete(self._open())
+            self.loop.run_until_complete(self._open())
         except BaseException as exc:
             self._error = exc
             self._ready.set()
             return
         self._ready.set()
-        self._loop.run_forever()
+        self.loop.run_forever()
 
     async def _open(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None)
@@ -79,8 +79,8 @@ class ServerThread:
         sdk_http._session_lock = asyncio.Lock()
 
     def stop(self) -> None:
-        if self._loop is None or not self._loop.is_running():
+        if self.loop is None or not self.loop.is_running():
             return
-        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        asyncio.run_coroutine_threadsafe(self._close(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)

@@ -9,8 +9,9 @@ Tables:
   same transaction that delivers their result, so a crash re-runs them (at least once).
 
 Every write happens inside ``transaction()``; a caller commits all changes of one
-episode, one start or one raised event together. The class is thread-safe through a
-single lock: SQLite has one writer anyway, and every statement here is short.
+episode, one start or one raised event together. The class is thread-safe: writes go
+through one connection under one lock (SQLite has one writer anyway), and reads outside
+a transaction through a second connection, which in WAL mode never waits for the writer.
 """
 from __future__ import annotations
 
@@ -147,15 +148,25 @@ class Store:
     def __init__(self, path: Path | str, synchronous: str = "NORMAL"):
         self.path = str(path)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._writing_thread: Optional[int] = None
+        # Writes never wait in SQLite's busy handler (see _begin_write), so the writer runs
+        # without one; reads outside a transaction go through a second connection that
+        # keeps it, and do not queue behind the writer's lock.
+        self._db = self._connect(busy_timeout_ms=0)
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL keeps every commit across a process crash (kill -9); only a power
         # loss can drop the last commits, which a local host can accept.
         self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.execute(f"PRAGMA busy_timeout={READ_BUSY_TIMEOUT_MS}")
-        self._db.create_function("devhost_shard", 1, shard_of, deterministic=True)
         self._db.executescript(SCHEMA)
         self._add_missing_columns()
+        self._reader = self._connect(busy_timeout_ms=READ_BUSY_TIMEOUT_MS)
+        self._reader_lock = threading.Lock()
+
+    def _connect(self, busy_timeout_ms: int) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        db.create_function("devhost_shard", 1, shard_of, deterministic=True)
+        return db
 
     def _add_missing_columns(self) -> None:
         """Bring a state folder written by an older devhost up to this schema."""
@@ -164,18 +175,22 @@ class Store:
             self._db.execute("ALTER TABLE instances ADD COLUMN parent_execution_id TEXT")
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._reader_lock:
+            self._reader.close()
             self._db.close()
 
     @contextmanager
     def transaction(self) -> Iterator["Store"]:
         with self._lock:
             self._begin_write()
+            self._writing_thread = threading.get_ident()
             try:
                 yield self
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            finally:
+                self._writing_thread = None
             self._db.execute("COMMIT")
 
     def _begin_write(self) -> None:
@@ -184,30 +199,32 @@ class Store:
         SQLite's busy handler backs off in sleeps of 1 to 25 ms, while a write here holds the
         lock for well under a millisecond: with several worker processes that back-off, not
         the work, set the pace. So the lock is asked for without the handler and retried
-        after short random pauses; reads keep the handler, which they almost never need.
+        after short random pauses.
         """
         deadline = time.monotonic() + WRITE_LOCK_TIMEOUT_SECONDS
-        self._db.execute("PRAGMA busy_timeout=0")
-        try:
-            while True:
-                try:
-                    self._db.execute("BEGIN IMMEDIATE")
-                    return
-                except sqlite3.OperationalError as exc:
-                    if "locked" not in str(exc) or time.monotonic() > deadline:
-                        raise
-                time.sleep(random.uniform(0.00005, 0.0005))
-        finally:
-            self._db.execute(f"PRAGMA busy_timeout={READ_BUSY_TIMEOUT_MS}")
+        while True:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(random.uniform(0.00005, 0.0005))
+
+    def _query(self, sql: str, args=()) -> list[tuple]:
+        """Rows of a read: inside this thread's transaction it must see the uncommitted
+        writes, so it uses the writer; otherwise the reader connection."""
+        if self._writing_thread == threading.get_ident():
+            return self._db.execute(sql, args).fetchall()
+        with self._reader_lock:
+            return self._reader.execute(sql, args).fetchall()
 
     # -- instances ---------------------------------------------------------------
 
     def get_instance(self, instance_id: str) -> Optional[InstanceRow]:
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?",
-                (instance_id,)).fetchone()
-        return InstanceRow(*row) if row else None
+        rows = self._query(f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?",
+                           (instance_id,))
+        return InstanceRow(*rows[0]) if rows else None
 
     def put_instance(self, row: InstanceRow) -> None:
         self._db.execute(
@@ -244,9 +261,7 @@ class Store:
             args.extend((id_prefix, id_prefix + "\U0010ffff"))
         sql = (f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE {' AND '.join(clauses)}"
                " ORDER BY created_time, instance_id LIMIT ?")
-        with self._lock:
-            rows = self._db.execute(sql, (*args, limit)).fetchall()
-        return [InstanceRow(*r) for r in rows]
+        return [InstanceRow(*r) for r in self._query(sql, (*args, limit))]
 
     def delete_instance(self, instance_id: str) -> None:
         for table in ("instances", "history", "messages", "work_items"):
@@ -255,10 +270,8 @@ class Store:
     # -- history -----------------------------------------------------------------
 
     def load_history(self, instance_id: str) -> list[dict]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT event FROM history WHERE instance_id = ? ORDER BY seq",
-                (instance_id,)).fetchall()
+        rows = self._query("SELECT event FROM history WHERE instance_id = ? ORDER BY seq",
+                           (instance_id,))
         return [json.loads(r[0]) for r in rows]
 
     def append_history(self, instance_id: str, start_seq: int, events: list[dict]) -> None:
@@ -280,18 +293,15 @@ class Store:
 
     def due_instance_ids(self, now: float, limit: int, shard: Shard = Shard()) -> list[str]:
         mine, args = shard.sql("m.instance_id")
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT m.instance_id FROM {_OFFERED_MESSAGES} AND m.visible_at <= ?{mine}"
-                " GROUP BY m.instance_id ORDER BY MIN(m.id) LIMIT ?", (now, *args, limit)).fetchall()
+        rows = self._query(
+            f"SELECT m.instance_id FROM {_OFFERED_MESSAGES} AND m.visible_at <= ?{mine}"
+            " GROUP BY m.instance_id ORDER BY MIN(m.id) LIMIT ?", (now, *args, limit))
         return [r[0] for r in rows]
 
     def due_messages(self, instance_id: str, now: float) -> list[Message]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, instance_id, execution_id, event FROM messages"
-                " WHERE instance_id = ? AND visible_at <= ? ORDER BY visible_at, id",
-                (instance_id, now)).fetchall()
+        rows = self._query(
+            "SELECT id, instance_id, execution_id, event FROM messages"
+            " WHERE instance_id = ? AND visible_at <= ? ORDER BY visible_at, id", (instance_id, now))
         return [Message(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
     def delete_messages(self, ids: list[int]) -> None:
@@ -311,11 +321,9 @@ class Store:
         mine, args = shard.sql("m.instance_id")
         # In time order with LIMIT 1, so the time index is walked and the scan stops at the
         # first offered message instead of visiting every pending timer.
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT m.visible_at FROM {_OFFERED_MESSAGES}{mine} ORDER BY m.visible_at LIMIT 1",
-                args).fetchone()
-        return row[0] if row else None
+        rows = self._query(
+            f"SELECT m.visible_at FROM {_OFFERED_MESSAGES}{mine} ORDER BY m.visible_at LIMIT 1", args)
+        return rows[0][0] if rows else None
 
     # -- activities --------------------------------------------------------------
 
@@ -328,10 +336,8 @@ class Store:
 
     def all_work_items(self, shard: Shard = Shard()) -> list[WorkItem]:
         mine, args = shard.sql("instance_id")
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, instance_id, execution_id, task_id, name, input FROM work_items"
-                f" WHERE 1{mine} ORDER BY id", args).fetchall()
+        rows = self._query("SELECT id, instance_id, execution_id, task_id, name, input FROM work_items"
+                           f" WHERE 1{mine} ORDER BY id", args)
         return [WorkItem(*r) for r in rows]
 
     def take_work_item(self, item_id: int) -> bool:
