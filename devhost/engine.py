@@ -4,7 +4,7 @@ An *episode* takes an instance's due messages, appends them to its history, repl
 the orchestrator through the SDK (``azure.durable_functions``) and turns the actions
 it returns into history events, activity work items and timer messages, all in one
 transaction. Activities run outside the engine (see ``runner``) and report back
-through ``complete_activity``.
+through ``complete_activities``.
 
 Hidden tasks: ``call_activity_with_retry`` creates retry timers and re-attempts that
 never appear in the action list, yet take task ids. The extension imitates the SDK's
@@ -211,7 +211,7 @@ class Engine:
             row = self.store.get_instance(instance_id)
             self.store.delete_messages([m.id for m in self.store.due_messages(instance_id, now.timestamp())])
             if row is not None and not row.is_terminal:
-                _Episode(self, row, now, [])._finish("Failed", json.dumps(reason))
+                _Episode(self, instance_id, row, now, [])._finish("Failed", json.dumps(reason))
         self._forget(instance_id)
 
     def purge(self, instance_id: str) -> bool:
@@ -237,24 +237,41 @@ class Engine:
     def due_instances(self, limit: int = 64) -> list[str]:
         return self.store.due_instance_ids(self.clock.now().timestamp(), limit, self.options.shard)
 
-    def run_episode(self, instance_id: str) -> list[WorkItem]:
-        """Process every due message of one instance; returns the activities it scheduled."""
+    def run_episodes(self, instance_ids: list[str]) -> list[WorkItem]:
+        """Process every due message of these instances; returns the activities they scheduled.
+
+        The replays run first, then one transaction saves every episode, so the write lock
+        and the commit are paid once per batch. An error fails the whole batch and saves
+        nothing; the runner then tries the instances one at a time.
+        """
         now = self.clock.now()
+        episodes = [e for e in (self._prepared_episode(i, now) for i in instance_ids) if e]
+        if not episodes:
+            return []
+        with self.store.transaction():
+            for episode in episodes:
+                episode.apply()
+        new_work: list[WorkItem] = []
+        for episode in episodes:
+            self._after_commit(episode)
+            new_work.extend(episode.new_work)
+        return new_work
+
+    def _prepared_episode(self, instance_id: str, now) -> Optional["_Episode"]:
         messages = self.store.due_messages(instance_id, now.timestamp())
         if not messages:
-            return []
-        row = self.store.get_instance(instance_id)
-        episode = _Episode(self, row, now, messages)
+            return None
+        episode = _Episode(self, instance_id, self.store.get_instance(instance_id), now, messages)
         episode.prepare()
-        with self.store.transaction():
-            episode.apply()
+        return episode
+
+    def _after_commit(self, episode: "_Episode") -> None:
         if episode.history_after is not None:
-            self._remember(instance_id, episode.execution_id_after, episode.history_after)
+            self._remember(episode.instance_id, episode.execution_id_after, episode.history_after)
         else:
-            self._forget(instance_id)
+            self._forget(episode.instance_id)
         for other in episode.other_instances:
             self.on_work(other)
-        return episode.new_work
 
     def history(self, row: InstanceRow) -> list[dict]:
         with self._cache_lock:
@@ -337,23 +354,29 @@ class Engine:
                             "" if outcome[0] else outcome[1])
         return outcome
 
-    def complete_activity(self, item: WorkItem, outcome: tuple[bool, str, str]) -> None:
-        succeeded, payload, details = outcome
+    def complete_activities(self, results: list[tuple[WorkItem, tuple[bool, str, str]]]) -> None:
+        """Deliver activity results to their instances, all in one transaction.
+
+        A result whose work item is gone is dropped: the item is deleted whenever its
+        execution ends (finish, terminate, continue-as-new, purge), so an existing item
+        also means the execution that scheduled it is still running.
+        """
+        delivered: list[str] = []
         with self.store.transaction():
-            if not self.store.take_work_item(item.id):
-                return
-            row = self.store.get_instance(item.instance_id)
-            if row is None or row.is_terminal or row.execution_id != item.execution_id:
-                return
             now = self.clock.now()
-            if succeeded:
-                event = self._event(EventType.TASK_COMPLETED, now, TaskScheduledId=item.task_id,
-                                    Result=payload)
-            else:
-                event = self._event(EventType.TASK_FAILED, now, TaskScheduledId=item.task_id,
-                                    Reason=payload, Details=details)
-            self.store.add_message(item.instance_id, item.execution_id, event, now.timestamp())
-        self.on_work(item.instance_id)
+            for item, (succeeded, payload, details) in results:
+                if not self.store.take_work_item(item.id):
+                    continue
+                if succeeded:
+                    event = self._event(EventType.TASK_COMPLETED, now, TaskScheduledId=item.task_id,
+                                        Result=payload)
+                else:
+                    event = self._event(EventType.TASK_FAILED, now, TaskScheduledId=item.task_id,
+                                        Reason=payload, Details=details)
+                self.store.add_message(item.instance_id, item.execution_id, event, now.timestamp())
+                delivered.append(item.instance_id)
+        for instance_id in dict.fromkeys(delivered):
+            self.on_work(instance_id)
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -389,9 +412,9 @@ class _Episode:
     for the writes alone.
     """
 
-    def __init__(self, engine: Engine, row: Optional[InstanceRow], now, messages):
+    def __init__(self, engine: Engine, instance_id: str, row: Optional[InstanceRow], now, messages):
         self.engine, self.store, self.row, self.now = engine, engine.store, row, now
-        self.messages = messages
+        self.instance_id, self.messages = instance_id, messages
         self.new_work: list[WorkItem] = []
         self.other_instances: list[str] = []  # sub-orchestrations and parents it sent work to
         self.history_after: Optional[list[dict]] = None

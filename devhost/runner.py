@@ -24,31 +24,41 @@ def drain(engine: Engine, max_rounds: int = 100_000) -> int:
     episodes = 0
     for _ in range(max_rounds):
         due = engine.due_instances()
-        for instance_id in due:
-            _run_episode_safely(engine, instance_id)
-            episodes += 1
+        run_episodes_safely(engine, due)
+        episodes += len(due)
         work = engine.pending_work()
-        for item in work:
-            engine.complete_activity(item, engine.execute_activity(item))
+        if work:
+            engine.complete_activities([(item, engine.execute_activity(item)) for item in work])
         if not due and not work:
             return episodes
     raise RuntimeError(f"still busy after {max_rounds} rounds: an orchestration never settles")
 
 
-def _run_episode_safely(engine: Engine, instance_id: str) -> list[WorkItem]:
+def run_episodes_safely(engine: Engine, instance_ids: list[str]) -> list[WorkItem]:
+    """Run a batch of episodes; when it fails, run them one at a time so that only a broken
+    instance fails, and postpone what finds the state locked."""
+    if not instance_ids:
+        return []
     try:
-        return engine.run_episode(instance_id)
+        return engine.run_episodes(instance_ids)
     except sqlite3.OperationalError as exc:
         if "locked" not in str(exc):
-            raise
+            return _run_one_at_a_time(engine, instance_ids)
         # Another worker process held the write lock too long; the messages are still
-        # queued, so the episode simply runs again on a later pass.
-        log.warning("instance %s: state busy, episode postponed", instance_id)
+        # queued, so the episodes simply run again on a later pass.
+        log.warning("%d instance(s): state busy, episodes postponed", len(instance_ids))
         return []
     except Exception:
-        log.exception("devhost internal error while running instance %s", instance_id)
-        engine.fail_instance(instance_id, "devhost internal error; see the host log")
-        return []
+        return _run_one_at_a_time(engine, instance_ids)
+
+
+def _run_one_at_a_time(engine: Engine, instance_ids: list[str]) -> list[WorkItem]:
+    if len(instance_ids) > 1:
+        return [item for instance_id in instance_ids
+                for item in run_episodes_safely(engine, [instance_id])]
+    log.exception("devhost internal error while running instance %s", instance_ids[0])
+    engine.fail_instance(instance_ids[0], "devhost internal error; see the host log")
+    return []
 
 
 class BackgroundRunner:
@@ -69,7 +79,8 @@ class BackgroundRunner:
         self._pass_lock = threading.Lock()
         self._in_flight: set[int] = set()
         self._in_flight_lock = threading.Lock()
-        self._unfinished: list[WorkItem] = []  # ran, but their result could not be saved
+        self._results: list[tuple[WorkItem, tuple[bool, str, str]]] = []
+        self._results_lock = threading.Lock()
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._own_thread: Optional[threading.Thread] = None
         self._idle_timer: Optional[asyncio.TimerHandle] = None
@@ -122,14 +133,27 @@ class BackgroundRunner:
         self._idle_timer = self._loop.call_later(self._idle_wait(), self.wake)
 
     def _run_due_episodes(self) -> list[str]:
+        self._save_activity_results()
         due = self.engine.due_instances()
-        for instance_id in due:
-            self._submit(_run_episode_safely(self.engine, instance_id))
-        if not due and self._unfinished:
-            with self._in_flight_lock:
-                retry, self._unfinished = self._unfinished, []
-            self._submit(retry)
+        self._submit(run_episodes_safely(self.engine, due))
         return due
+
+    def _save_activity_results(self) -> None:
+        with self._results_lock:
+            results, self._results = self._results, []
+        if not results:
+            return
+        try:
+            self.engine.complete_activities(results)
+        except Exception:
+            log.exception("devhost internal error saving %d activity result(s); they will run again",
+                          len(results))
+            rerun = [item for item, _ in results]
+        else:
+            rerun = []
+        with self._in_flight_lock:
+            self._in_flight.difference_update(item.id for item, _ in results)
+        self._submit(rerun)
 
     def _idle_wait(self) -> float:
         next_due = self.engine.next_due()
@@ -149,13 +173,14 @@ class BackgroundRunner:
                 return
 
     def _run_activity(self, item: WorkItem) -> None:
+        """Runs on a pool thread; the result is saved by the loop, with the others that
+        arrived meanwhile, in one transaction."""
         try:
-            self.engine.complete_activity(item, self.engine.execute_activity(item))
-        except Exception:
-            log.exception("devhost internal error completing activity %s; it will run again",
-                          item.name)
-            with self._in_flight_lock:
-                self._unfinished.append(item)
-        finally:
-            with self._in_flight_lock:
-                self._in_flight.discard(item.id)
+            outcome = self.engine.execute_activity(item)
+        except Exception as exc:  # the engine's own failure, not the activity's
+            log.exception("devhost internal error running activity %s", item.name)
+            outcome = (False, f"devhost internal error running activity '{item.name}'; "
+                              "see the host log", type(exc).__name__)
+        with self._results_lock:
+            self._results.append((item, outcome))
+        self.wake()

@@ -73,6 +73,6 @@ def test_wal_frames_reports_every_transaction_of_a_lifecycle():
     callers = [caller for caller, _ in summary["by_transaction"]]
     # start, the episodes, the activity results and the decision each commit once
     assert callers.count("start_instance") == 1 and callers.count("raise_event") == 1
-    assert callers.count("complete_activity") == 3 and callers.count("run_episode") == 5
+    assert callers.count("complete_activities") == 3 and callers.count("run_episodes") == 5
     assert summary["pages_per_lifecycle"] == sum(pages for _, pages in summary["by_transaction"])
     assert all(pages > 0 for _, pages in summary["by_transaction"])

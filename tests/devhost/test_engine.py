@@ -272,10 +272,10 @@ def test_naive_loop_reuses_a_buffered_event_for_every_later_wait(features):
     """The devhost must show #507 as Azure does: it must not work around it."""
     instance_id = run(features, "naive_approvals", 3)
     features.raise_event(instance_id, "Approval", "first")
-    features.engine.run_episode(instance_id)  # "first" completes the wait; echo is scheduled
+    features.engine.run_episodes([instance_id])  # "first" completes the wait; echo is scheduled
     features.raise_event(instance_id, "Approval", "second")
     with pytest.warns(UserWarning, match="Potential duplicate Task completion"):
-        features.engine.run_episode(instance_id)  # no wait is open: the SDK buffers "second"
+        features.engine.run_episodes([instance_id])  # no wait is open: the SDK buffers "second"
         features.run_until_idle()
     assert status(features, instance_id) == "Completed"
     # Only two events were raised, yet the third wait completed at once with the old payload.

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from devhost import DevHost
+from devhost import engine as engine_module
 from devhost.runner import BackgroundRunner
 
 from .helpers import wait_until
@@ -27,15 +28,15 @@ def run_chain_in_background(host: DevHost, name: str) -> str:
 
 def test_activity_whose_result_could_not_be_saved_runs_again(tmp_path):
     with DevHost(APPS / "chaining", data_dir=tmp_path, local_settings=False) as host:
-        real_complete, failures = host.engine.complete_activity, []
+        real_complete, failures = host.engine.complete_activities, []
 
-        def flaky_complete(item, outcome):
+        def flaky_complete(results):
             if not failures:
-                failures.append(item.name)
+                failures.extend(item.name for item, _ in results)
                 raise sqlite3.OperationalError("disk I/O error")
-            return real_complete(item, outcome)
+            return real_complete(results)
 
-        host.engine.complete_activity = flaky_complete
+        host.engine.complete_activities = flaky_complete
         instance_id = run_chain_in_background(host, "Ada")
         assert failures == ["say_hello"]
         assert host.status(instance_id)["output"][0] == "Hello Ada"
@@ -43,15 +44,32 @@ def test_activity_whose_result_could_not_be_saved_runs_again(tmp_path):
 
 def test_episode_postponed_while_the_state_is_locked(tmp_path):
     with DevHost(APPS / "chaining", data_dir=tmp_path, local_settings=False) as host:
-        real_run, busy = host.engine.run_episode, []
+        real_run, busy = host.engine.run_episodes, []
 
-        def locked_once(instance_id):
+        def locked_once(instance_ids):
             if not busy:
-                busy.append(instance_id)
+                busy.extend(instance_ids)
                 raise sqlite3.OperationalError("database is locked")
-            return real_run(instance_id)
+            return real_run(instance_ids)
 
-        host.engine.run_episode = locked_once
+        host.engine.run_episodes = locked_once
         instance_id = run_chain_in_background(host, "Bo")
         assert busy == [instance_id]
         assert json.loads(host.store.get_instance(instance_id).output)[2] == "HELLO HELLO BO"
+
+
+def test_a_broken_episode_fails_only_its_own_instance_of_the_batch(tmp_path, monkeypatch):
+    with DevHost(APPS / "chaining", data_dir=tmp_path, local_settings=False) as host:
+        ids = [host.start("chain", name) for name in ("Ada", "Bo", "Cy")]
+        real_apply = engine_module._Episode.apply
+
+        def apply_unless_broken(episode):
+            if episode.instance_id == ids[1]:
+                raise KeyError("engine bug")
+            return real_apply(episode)
+
+        monkeypatch.setattr(engine_module._Episode, "apply", apply_unless_broken)
+        host.run_until_idle()
+        statuses = [host.status(i)["runtimeStatus"] for i in ids]
+        assert statuses == ["Completed", "Failed", "Completed"]
+        assert "devhost internal error" in host.status(ids[1])["output"]

@@ -225,7 +225,7 @@ def test_decision_arriving_with_the_deadline_is_not_dropped(manual_host):
 def test_status_says_revising_as_soon_as_a_rejection_is_taken(manual_host):
     instance_id = start(manual_host)
     decide(manual_host, instance_id, False, "again", round_=1, settle=False)
-    row_episode = manual_host.engine.run_episode(instance_id)  # only the decision's episode
+    row_episode = manual_host.engine.run_episodes([instance_id])  # only the decision's episode
     assert row_episode == []
     stage = custom(manual_host, instance_id)
     assert stage["stage"] == "revising" and stage["round"] == 2
