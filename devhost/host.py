@@ -112,12 +112,13 @@ class DevHost:
                                         self.config.hub_name, self.client_over_http)
         web_app = build_web_app(self.api, self.functions)
         self._runner = BackgroundRunner(self.engine, self.config.max_activities)
-        if self.shard.count > 1:
-            self._wakeups = CrossProcessWakeups(self.store.path, self.shard, self._runner.wake)
-            self.engine.on_work = self._wakeups.notify
         # Worker processes share the port; the kernel spreads connections between them.
         self._server = ServerThread(web_app, host, port, reuse_port=self.shard.count > 1)
         bound = self._server.start()
+        if self.shard.count > 1:
+            self._wakeups = CrossProcessWakeups(self.store.path, self.shard, self._runner.wake,
+                                                self._server.loop)
+            self.engine.on_work = self._wakeups.notify
         self._runner.start(self._server.loop)
         self.base_url = f"http://{host}:{bound}"
         return self.base_url

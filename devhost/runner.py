@@ -110,6 +110,9 @@ class BackgroundRunner:
             if self._pass_pending or self._loop is None:
                 return
             self._pass_pending = True
+        if asyncio._get_running_loop() is self._loop:
+            self._loop.call_soon(self._pass)  # no need to write to the loop's wake-up pipe
+            return
         try:
             self._loop.call_soon_threadsafe(self._pass)
         except RuntimeError:  # the loop has closed: the host is stopping

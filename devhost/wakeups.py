@@ -8,10 +8,10 @@ after a crash, no path-length limit.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import socket
-import threading
 from typing import Callable
 
 from .storage import Shard, shard_of
@@ -20,18 +20,21 @@ log = logging.getLogger("devhost")
 
 
 class CrossProcessWakeups:
-    def __init__(self, database_path: str, shard: Shard, wake_local: Callable[[], None]):
+    """Sends wake-ups to the other processes; receives its own on the given event loop."""
+
+    def __init__(self, database_path: str, shard: Shard, wake_local: Callable[[], None],
+                 loop: asyncio.AbstractEventLoop):
         self.shard = shard
         self._wake_local = wake_local
+        self._loop = loop
         tag = hashlib.sha1(database_path.encode()).hexdigest()[:16]
         self._addresses = [f"\0devhost-{tag}-{index}" for index in range(shard.count)]
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._socket.bind(self._addresses[shard.index])
+        self._socket.setblocking(False)
         self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sender.setblocking(False)
-        self._closed = False
-        self._thread = threading.Thread(target=self._listen, name="wakeups", daemon=True)
-        self._thread.start()
+        loop.call_soon_threadsafe(loop.add_reader, self._socket.fileno(), self._receive)
 
     def notify(self, instance_id: str) -> None:
         owner = shard_of(instance_id) % self.shard.count
@@ -40,18 +43,20 @@ class CrossProcessWakeups:
             return
         try:
             self._sender.sendto(b"!", self._addresses[owner])
-        except OSError:  # the owner is restarting; it looks for due work when it starts
+        except OSError:  # the owner is restarting, or its queue is full of wake-ups already
             log.debug("no wake-up delivered to worker %d", owner)
 
     def close(self) -> None:
-        self._closed = True
+        """Call once the loop has stopped."""
+        self._loop.remove_reader(self._socket.fileno())
         self._socket.close()
         self._sender.close()
 
-    def _listen(self) -> None:
-        while not self._closed:
-            try:
-                self._socket.recv(64)
-            except OSError:
-                return
-            self._wake_local()
+    def _receive(self) -> None:
+        # However many wake-ups queued up, one pass over the due work answers them all.
+        try:
+            while self._socket.recv(64):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+        self._wake_local()
