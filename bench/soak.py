@@ -321,13 +321,12 @@ async def all_instance_ids(client: Client) -> Optional[set]:
     ids, token = set(), None
     for _ in range(10_000):  # pages of 1,000: far more than any soak creates
         headers = {"x-ms-continuation-token": token} if token else {}
-        async with client.session.get(
-                client.base_url + "/runtime/webhooks/durabletask/instances?top=1000",
-                headers=headers) as response:
-            if response.status != 200:
-                return None
-            ids.update(item["instanceId"] for item in await response.json())
-            token = response.headers.get("x-ms-continuation-token")
+        reply = await client.request("query", "GET", "/runtime/webhooks/durabletask/instances?top=1000",
+                                     record=False, headers=headers)
+        if reply.status != 200:
+            return None
+        ids.update(item["instanceId"] for item in reply.body)
+        token = reply.headers.get("x-ms-continuation-token")
         if not token:
             return ids
     return None
