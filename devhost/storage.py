@@ -9,9 +9,10 @@ Tables:
   same transaction that delivers their result, so a crash re-runs them (at least once).
 
 Every write happens inside ``transaction()``; a caller commits all changes of one
-episode, one start or one raised event together. The class is thread-safe: writes go
-through one connection under one lock (SQLite has one writer anyway), and reads outside
-a transaction through a second connection, which in WAL mode never waits for the writer.
+episode, one start or one raised event together. The class is thread-safe through a
+single lock: SQLite has one writer anyway, and every statement here is short. One
+connection serves reads and writes: a second one for reads would find its page cache
+stale after every commit of the first, and read the pages again.
 """
 from __future__ import annotations
 
@@ -69,8 +70,7 @@ CREATE TABLE IF NOT EXISTS work_items (
 );
 """
 
-READ_BUSY_TIMEOUT_MS = 5000
-WRITE_LOCK_TIMEOUT_SECONDS = 5.0
+LOCK_TIMEOUT_SECONDS = 5.0
 TERMINAL_STATUSES = ("Completed", "Failed", "Terminated")
 # ExecutionTerminated, ExecutionSuspended and ExecutionResumed.
 CONTROL_EVENT_TYPES = (3, 19, 20)
@@ -148,25 +148,18 @@ class Store:
     def __init__(self, path: Path | str, synchronous: str = "NORMAL"):
         self.path = str(path)
         self._lock = threading.RLock()
-        self._writing_thread: Optional[int] = None
-        # Writes never wait in SQLite's busy handler (see _begin_write), so the writer runs
-        # without one; reads outside a transaction go through a second connection that
-        # keeps it, and do not queue behind the writer's lock.
-        self._db = self._connect(busy_timeout_ms=0)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        # No busy handler: SQLite's backs off in sleeps of 1 to 25 ms, while a write here
+        # holds the lock for about a millisecond, so with several worker processes the
+        # back-off, not the work, would set the pace. _when_free retries much sooner.
+        self._db.execute("PRAGMA busy_timeout=0")
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL keeps every commit across a process crash (kill -9); only a power
         # loss can drop the last commits, which a local host can accept.
         self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.create_function("devhost_shard", 1, shard_of, deterministic=True)
         self._db.executescript(SCHEMA)
         self._add_missing_columns()
-        self._reader = self._connect(busy_timeout_ms=READ_BUSY_TIMEOUT_MS)
-        self._reader_lock = threading.Lock()
-
-    def _connect(self, busy_timeout_ms: int) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        db.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
-        db.create_function("devhost_shard", 1, shard_of, deterministic=True)
-        return db
 
     def _add_missing_columns(self) -> None:
         """Bring a state folder written by an older devhost up to this schema."""
@@ -175,49 +168,37 @@ class Store:
             self._db.execute("ALTER TABLE instances ADD COLUMN parent_execution_id TEXT")
 
     def close(self) -> None:
-        with self._lock, self._reader_lock:
-            self._reader.close()
+        with self._lock:
             self._db.close()
 
     @contextmanager
     def transaction(self) -> Iterator["Store"]:
         with self._lock:
-            self._begin_write()
-            self._writing_thread = threading.get_ident()
+            self._when_free(lambda: self._db.execute("BEGIN IMMEDIATE"))
             try:
                 yield self
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            finally:
-                self._writing_thread = None
             self._db.execute("COMMIT")
 
-    def _begin_write(self) -> None:
-        """Take SQLite's write lock, retrying briefly while another worker process holds it.
+    def _query(self, sql: str, args=()) -> list[tuple]:
+        with self._lock:
+            return self._when_free(lambda: self._db.execute(sql, args).fetchall())
 
-        SQLite's busy handler backs off in sleeps of 1 to 25 ms, while a write here holds the
-        lock for well under a millisecond: with several worker processes that back-off, not
-        the work, set the pace. So the lock is asked for without the handler and retried
-        after short random pauses.
-        """
-        deadline = time.monotonic() + WRITE_LOCK_TIMEOUT_SECONDS
+    @staticmethod
+    def _when_free(statement):
+        """Run a statement, retrying after short random pauses while another worker process
+        holds a lock it needs (a write lock for BEGIN IMMEDIATE; in WAL mode a read waits
+        only in rare moments, such as another process recovering the WAL)."""
+        deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
         while True:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                return
+                return statement()
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
             time.sleep(random.uniform(0.00005, 0.0005))
-
-    def _query(self, sql: str, args=()) -> list[tuple]:
-        """Rows of a read: inside this thread's transaction it must see the uncommitted
-        writes, so it uses the writer; otherwise the reader connection."""
-        if self._writing_thread == threading.get_ident():
-            return self._db.execute(sql, args).fetchall()
-        with self._reader_lock:
-            return self._reader.execute(sql, args).fetchall()
 
     # -- instances ---------------------------------------------------------------
 
