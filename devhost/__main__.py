@@ -9,6 +9,7 @@ import sys
 import threading
 
 from .host import DevHost
+from .logs import BatchingStreamHandler
 from .registry import AppLoadError
 from .storage import Shard
 from .worker_processes import WorkerProcesses, die_with_parent
@@ -79,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.parent_pid:
         die_with_parent(args.parent_pid)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="[%(asctime)s] %(message)s", datefmt="%Y-%m-%dT%H:%M:%S")
+                        format="[%(asctime)s] %(message)s", datefmt="%Y-%m-%dT%H:%M:%S",
+                        handlers=[BatchingStreamHandler()])
     logging.getLogger("azure").setLevel(logging.WARNING)
     shard = shard_of_args(args)
     try:
