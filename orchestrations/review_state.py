@@ -1,7 +1,7 @@
 """The state a review carries from one orchestration execution to the next.
 
 The orchestrator continues as new at every round and every timer slice, so this state is
-its whole memory: it must stay small (earlier drafts are kept as short excerpts) and be
+its whole memory: it must stay small (only the latest earlier drafts are kept, as excerpts) and be
 plain JSON.
 """
 from __future__ import annotations
@@ -13,6 +13,9 @@ from typing import Optional
 from shared_code.models import DEFAULT_REVIEW_ATTEMPTS, DEFAULT_TIMEOUT_HOURS, Decision
 
 EXCERPT_CHARS = 1_000
+# Every episode replays this state, so it must stop growing: only the latest rejected
+# drafts are kept, as excerpts. The decisions, the review's audit trail, stay complete.
+EARLIER_DRAFTS_KEPT = 3
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,8 @@ class ReviewState:
         excerpt = {"round": self.round, "title": self.draft["title"],
                    "content": self.draft["content"][:EXCERPT_CHARS]}
         return replace(self, round=self.round + 1, draft=None, deadline=None,
-                       previous_draft=self.draft, earlier_drafts=[*self.earlier_drafts, excerpt])
+                       previous_draft=self.draft,
+                       earlier_drafts=[*self.earlier_drafts, excerpt][-EARLIER_DRAFTS_KEPT:])
 
     # -- what others see -------------------------------------------------------------
 

@@ -46,14 +46,25 @@ def shot(page, name):
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def start_review(host, topic):
+def start_review(host, topic, **options):
     base = host.base_url
-    instance_id = call("POST", f"{base}/api/hitl/run", {"topic": topic}).json["instanceId"]
-    wait_for(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("stage") == "awaiting_review")
+    instance_id = call("POST", f"{base}/api/hitl/run", {"topic": topic, **options}).json["instanceId"]
+    wait_until_awaiting(host, instance_id, round_=1)
+    return instance_id, review_link(host, instance_id)
+
+
+def wait_until_awaiting(host, instance_id, round_):
+    def awaiting():
+        custom = call("GET", f"{host.base_url}/api/hitl/status/{instance_id}").json["customStatus"]
+        return custom.get("stage") == "awaiting_review" and custom.get("round") == round_
+    wait_for(awaiting)
+
+
+def review_link(host, instance_id):
+    """The link in the latest notification, pointed at the test host."""
     results = [json.loads(e["Result"]) for e in host.history(instance_id)
                if e["EventType"] == 5 and "review_url" in (e.get("Result") or "")]
-    link = results[-1]["review_url"].replace("http://localhost:7071", base)
-    return instance_id, link
+    return results[-1]["review_url"].replace("http://localhost:7071", host.base_url)
 
 
 def test_reviewer_rejects_then_approves_in_the_browser(served_host, page):
@@ -82,6 +93,22 @@ def test_reviewer_rejects_then_approves_in_the_browser(served_host, page):
     status = call("GET", f"{served_host.base_url}/api/hitl/status/{instance_id}").json
     assert status["runtimeStatus"] == "Completed"
     assert [d["by"] for d in status["output"]["decisions"]] == ["link", "link"]
+
+
+def test_rounds_whose_drafts_are_no_longer_kept_still_show_their_feedback(served_host, page):
+    instance_id, _ = start_review(served_host, "Many rounds", max_review_attempts=6)
+    for round_ in range(1, 5):
+        call("POST", f"{served_host.base_url}/api/hitl/approve/{instance_id}",
+             {"approved": False, "feedback": f"fix {round_}", "round": round_})
+        wait_until_awaiting(served_host, instance_id, round_=round_ + 1)
+    page.goto(review_link(served_host, instance_id))
+    page.wait_for_selector("text=Round 5 of 6")
+    summaries = page.locator("#history summary").all_inner_texts()
+    assert summaries[0] == "Round 1 (draft no longer kept)"
+    assert [s.split(":")[0] for s in summaries[1:]] == ["Round 2", "Round 3", "Round 4"]
+    assert page.locator("#history p").all_text_contents() == [
+        f"Rejected by key: fix {r}" for r in range(1, 5)]
+    shot(page, "6-many-rounds")
 
 
 def test_rejecting_without_feedback_is_refused_in_the_page(served_host, page):

@@ -79,6 +79,20 @@ def test_reject_then_revise_then_approve_passes_feedback_to_writer(manual_host):
         (1, False, "Add a section on retries"), (2, True, "")]
 
 
+def test_carried_state_keeps_the_latest_drafts_and_every_decision(manual_host):
+    instance_id = start(manual_host, attempts=8)
+    inputs = []
+    for round_ in range(1, 7):
+        decide(manual_host, instance_id, False, f"feedback {round_}", round_=round_)
+        inputs.append(len(json.dumps(manual_host.status(instance_id)["input"])))
+    stage = custom(manual_host, instance_id)
+    assert stage["round"] == 7
+    assert [d["round"] for d in stage["earlierDrafts"]] == [4, 5, 6]
+    assert [d["feedback"] for d in stage["decisions"]] == [f"feedback {r}" for r in range(1, 7)]
+    # once the excerpts stop piling up, a round adds only its decision to the input
+    assert inputs[-1] - inputs[-2] < 300 < inputs[2] - inputs[1]
+
+
 def test_rejection_limit_fails_with_reason(manual_host, offline_env):
     instance_id = start(manual_host, attempts=2)
     decide(manual_host, instance_id, False, "no", round_=1)
