@@ -103,32 +103,40 @@ def group_of(thread: str) -> str:
     return thread
 
 
-# Where a thread's time goes, by the first rule whose function or file is on the stack.
-# Order matters: an inner part (the Durable API handler) is tested before what encloses it.
+# Where a thread's time goes: the first rule that holds for a sample's stack, a list of
+# (function, file) pairs. Order matters: inner parts are tested before what encloses them.
+def _has(stack, function: str) -> bool:
+    return any(f == function for f, _ in stack)
+
+
+def _starts(stack, prefix: str) -> bool:
+    return any(f.startswith(prefix) for f, _ in stack)
+
+
+def _in_file(stack, name: str) -> bool:
+    return any(file == name for _, file in stack)
+
+
+def _episode(stack) -> bool:
+    return _has(stack, "BackgroundRunner._pass") and not _has(stack, "BackgroundRunner._save_activity_results")
+
+
+# The host loop thread serves HTTP and runs the episodes, taking turns.
 BREAKDOWNS = {
-    "http": (
-        ("Durable HTTP API handlers (the app's SDK client calling its own host)",
-         lambda f, file: f.startswith("DurableApi.") and f != "DurableApi.errors"),
-        ("SDK client: requests to the host over loopback, replies parsed",
-         lambda f, file: "durable_functions/models/utils/http_utils" in file
-         or file.startswith("aiohttp/client") or file.startswith("aiohttp/connector")
-         or "DurableOrchestrationStatus" in file),
-        ("app route code and its request/response mapping",
-         lambda f, file: f.startswith("FunctionRoutes.") or file.startswith("routes/")),
-        ("aiohttp server and event loop (parse, dispatch, write)", lambda f, file: True),
-    ),
-    "orchestrations": (
-        ("SDK context built from the history (one HistoryEvent per event, its Timestamp parsed)",
-         lambda f, file: f == "DurableOrchestrationContext.__init__"),
-        # Before the replay: the SDK's executor defines a namedtuple class on every episode.
-        ("SDK orchestrator set-up (Orchestrator/TaskOrchestrationExecutor __init__)",
-         lambda f, file: f == "Orchestrator.__init__"),
-        ("SDK replay of the orchestrator code",
-         lambda f, file: f.startswith("Orchestrator.handle")),
-        ("engine: building the replay request, reading the SDK's reply JSON",
-         lambda f, file: f.startswith("Engine.invoke_orchestrator")),
-        ("SQLite reads and writes (Python side)", lambda f, file: file == "devhost/storage.py"),
-        ("engine: scheduling, episode bookkeeping, logging", lambda f, file: True),
+    "host loop": (
+        ("episodes: SDK context built from the history (one HistoryEvent per event)",
+         lambda s: _episode(s) and _has(s, "DurableOrchestrationContext.__init__")),
+        ("episodes: SDK replay of the orchestrator code",
+         lambda s: _episode(s) and _starts(s, "Orchestrator.handle")),
+        ("episodes: SQLite reads and writes (Python side)",
+         lambda s: _episode(s) and _in_file(s, "devhost/storage.py")),
+        ("episodes: engine (replay request, scheduling, history, logging)", _episode),
+        ("activity results saved", lambda s: _has(s, "BackgroundRunner._save_activity_results")),
+        ("requests: Durable HTTP API handlers (the app's SDK client calling its own host)",
+         lambda s: _starts(s, "DurableApi.") and not _has(s, "DurableApi.errors")),
+        ("requests: app route code and its request/response mapping",
+         lambda s: _starts(s, "FunctionRoutes.") or any(file.startswith("routes/") for _, file in s)),
+        ("requests: aiohttp server, event loop (parse, dispatch, write, wait)", lambda s: True),
     ),
 }
 
@@ -138,8 +146,9 @@ def breakdown(raw: Path, thread: str, rules) -> Counter:
     for name, frames, count in parse(raw):
         if group_of(name) != thread:
             continue
+        stack = [(f[0], f[1]) for f in frames]
         for label, rule in rules:
-            if any(rule(f[0], f[1]) for f in frames):
+            if rule(stack):
                 counts[label] += count
                 break
     return counts

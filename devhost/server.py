@@ -43,7 +43,7 @@ class ServerThread:
         self._runner: Optional[web.AppRunner] = None
         self._ready = threading.Event()
         self._error: Optional[BaseException] = None
-        self._thread = threading.Thread(target=self._run, name="http", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="host loop", daemon=True)
 
     def start(self) -> int:
         self._thread.start()
