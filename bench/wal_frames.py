@@ -3,8 +3,10 @@
 Runs lifecycles in process (offline writer, manual clock, no HTTP) with WAL
 auto-checkpoints off, and reports how many WAL frames (one per page written) each
 transaction of the last lifecycle appended: what a lifecycle costs the disk, and where.
+Then it runs --together lifecycles side by side, as a busy host does, where one
+transaction saves the episodes (or the activity results) of many instances at once.
 
-  python bench/wal_frames.py [--lifecycles 30]
+  python bench/wal_frames.py [--lifecycles 30] [--together 50]
 
 The last stdout line is one JSON object with the figures.
 """
@@ -29,6 +31,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lifecycles", type=int, default=30,
                         help="lifecycles to run first, so the tables are not empty (default 30)")
+    parser.add_argument("--together", type=int, default=50,
+                        help="lifecycles then run side by side (default 50)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hitl-wal-"))
     os.environ.update(HITL_WRITER="offline", HITL_PUBLISH_DIR=str(work / "published"))
@@ -57,26 +61,43 @@ def main() -> None:
     try:
         for index in range(args.lifecycles):
             transactions.clear()
-            instance_id = host.start("hitl_orchestration", {"topic": f"topic {index}"})
-            host.run_until_idle()
-            round_ = host.status(instance_id)["customStatus"]["round"]
-            host.raise_event(instance_id, "ApprovalEvent", {"approved": True, "round": round_})
-            host.run_until_idle()
-            status = host.status(instance_id)["runtimeStatus"]
-            if status != "Completed":
-                raise SystemExit(f"lifecycle {index} ended {status}")
+            run_lifecycles(host, [f"topic {index}"])
+        alone = list(transactions)
+        transactions.clear()
+        run_lifecycles(host, [f"together {index}" for index in range(args.together)])
+        together = list(transactions)
     finally:
         storage.Store.transaction = original
         host.close()
+    transactions = alone
 
     print(f"page size {page_size} B; the last of {args.lifecycles} lifecycles:")
     for caller, frames in transactions:
         print(f"  {caller:<20} {frames:>3} pages")
     total = sum(frames for _, frames in transactions)
     print(f"  {'total':<20} {total:>3} pages in {len(transactions)} transactions")
+    together_pages = sum(frames for _, frames in together)
+    print(f"{args.together} lifecycles side by side: {together_pages} pages in {len(together)} "
+          f"transactions, {together_pages / args.together:.1f} pages per lifecycle")
     print(json.dumps({"page_size": page_size, "pages_per_lifecycle": total,
                       "transactions_per_lifecycle": len(transactions),
-                      "by_transaction": transactions}))
+                      "by_transaction": transactions, "together": args.together,
+                      "together_pages_per_lifecycle": round(together_pages / args.together, 1),
+                      "together_transactions": len(together)}))
+
+
+def run_lifecycles(host, topics: list[str]) -> None:
+    """Start one review per topic, approve each draft, and check that all completed."""
+    instance_ids = [host.start("hitl_orchestration", {"topic": topic}) for topic in topics]
+    host.run_until_idle()
+    for instance_id in instance_ids:
+        round_ = host.status(instance_id)["customStatus"]["round"]
+        host.raise_event(instance_id, "ApprovalEvent", {"approved": True, "round": round_})
+    host.run_until_idle()
+    for instance_id in instance_ids:
+        status = host.status(instance_id)["runtimeStatus"]
+        if status != "Completed":
+            raise SystemExit(f"instance {instance_id} ended {status}")
 
 
 if __name__ == "__main__":

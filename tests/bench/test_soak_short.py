@@ -68,7 +68,8 @@ def test_lifecycle_benchmark_prints_its_settings_and_figures():
 
 
 def test_wal_frames_reports_every_transaction_of_a_lifecycle():
-    process, summary = run_script("bench/wal_frames.py", "--lifecycles", "3", timeout=120)
+    process, summary = run_script("bench/wal_frames.py", "--lifecycles", "3", "--together", "20",
+                                  timeout=120)
     assert process.returncode == 0, process.stderr[-3000:]
     callers = [caller for caller, _ in summary["by_transaction"]]
     # start, the episodes, the activity results and the decision each commit once
@@ -76,3 +77,7 @@ def test_wal_frames_reports_every_transaction_of_a_lifecycle():
     assert callers.count("complete_activities") == 3 and callers.count("run_episodes") == 5
     assert summary["pages_per_lifecycle"] == sum(pages for _, pages in summary["by_transaction"])
     assert all(pages > 0 for _, pages in summary["by_transaction"])
+    # side by side, each start and decision still commits alone, but the 5 episode passes
+    # and the 3 activity-result passes each save all 20 lifecycles in one transaction
+    assert summary["together_transactions"] == 2 * 20 + 5 + 3
+    assert summary["together_pages_per_lifecycle"] < summary["pages_per_lifecycle"]
