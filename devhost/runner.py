@@ -99,6 +99,7 @@ class BackgroundRunner:
     def stop(self) -> None:
         self._stopping.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._save_activity_results()  # what finished while stopping need not run again
         if self._own_thread:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._own_thread.join(timeout=10)

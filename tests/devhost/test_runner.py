@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 from devhost import DevHost
@@ -73,3 +75,26 @@ def test_a_broken_episode_fails_only_its_own_instance_of_the_batch(tmp_path, mon
         statuses = [host.status(i)["runtimeStatus"] for i in ids]
         assert statuses == ["Completed", "Failed", "Completed"]
         assert "devhost internal error" in host.status(ids[1])["output"]
+
+
+def test_an_activity_that_finishes_while_the_runner_stops_is_saved_not_run_again(tmp_path):
+    with DevHost(APPS / "chaining", data_dir=tmp_path, local_settings=False) as host:
+        param, say_hello = host.registry.activities["say_hello"]
+        calls, started = [], threading.Event()
+
+        def slow_hello(**kwargs):
+            calls.append(kwargs[param])
+            started.set()
+            time.sleep(0.3)
+            return say_hello(**kwargs)
+
+        host.registry.activities["say_hello"] = (param, slow_hello)
+        runner = BackgroundRunner(host.engine, idle_poll_seconds=0.05)
+        runner.start()
+        instance_id = host.start("chain", "Di")
+        assert started.wait(timeout=10)
+        runner.stop()  # waits for the activity in flight, then saves its result
+        assert host.engine.pending_work() == []
+        host.run_until_idle()
+        assert host.status(instance_id)["output"] == ["Hello Di", "Hello Hello Di", "HELLO HELLO DI"]
+        assert calls == ["Di", "Hello Di"]
