@@ -14,6 +14,7 @@ exact id of each hidden task.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import threading
@@ -335,24 +336,56 @@ class Engine:
     def pending_work(self) -> list[WorkItem]:
         return self.store.all_work_items(self.options.shard)
 
+    def is_async_activity(self, name: str) -> bool:
+        _, fn = self.registry.activities.get(name, (None, None))
+        return inspect.iscoroutinefunction(fn)
+
     def execute_activity(self, item: WorkItem) -> tuple[bool, str, str]:
-        """Run one activity; returns (succeeded, result JSON or reason, details)."""
-        param, fn = self.registry.activities[item.name]
+        """Run one activity here; returns (succeeded, result JSON or reason, details).
+
+        An async activity gets an event loop of its own; a host with a loop runs those
+        with ``execute_async_activity`` instead.
+        """
         started = time.perf_counter()
         try:
-            value = ActivityTriggerConverter.decode(Datum(item.input, "json"), trigger_metadata={})
-            result = fn(**{param: value})
+            result = self._call_activity(item)
             if hasattr(result, "__await__"):
                 result = asyncio.run(_await(result))
-            encoded = ActivityTriggerConverter.encode(result, expected_type=None).value
-            outcome = (True, encoded, "")
+            outcome = self._activity_succeeded(result)
         except Exception as exc:
-            reason = f"Activity function '{item.name}' failed: {type(exc).__name__}: {exc}"
-            log.warning("%s\n%s", reason, traceback.format_exc().rstrip())
-            outcome = (False, reason, type(exc).__name__)
+            outcome = self._activity_failed(item, exc)
+        self._log_activity(item, outcome, started)
+        return outcome
+
+    async def execute_async_activity(self, item: WorkItem) -> tuple[bool, str, str]:
+        """Run one async activity on the running event loop, as the Functions Python worker
+        runs async functions on its own loop."""
+        started = time.perf_counter()
+        try:
+            outcome = self._activity_succeeded(await self._call_activity(item))
+        except Exception as exc:
+            outcome = self._activity_failed(item, exc)
+        self._log_activity(item, outcome, started)
+        return outcome
+
+    def _call_activity(self, item: WorkItem):
+        param, fn = self.registry.activities[item.name]
+        value = ActivityTriggerConverter.decode(Datum(item.input, "json"), trigger_metadata={})
+        return fn(**{param: value})
+
+    @staticmethod
+    def _activity_succeeded(result) -> tuple[bool, str, str]:
+        return True, ActivityTriggerConverter.encode(result, expected_type=None).value, ""
+
+    @staticmethod
+    def _activity_failed(item: WorkItem, exc: Exception) -> tuple[bool, str, str]:
+        reason = f"Activity function '{item.name}' failed: {type(exc).__name__}: {exc}"
+        log.warning("%s\n%s", reason, traceback.format_exc().rstrip())
+        return False, reason, type(exc).__name__
+
+    def _log_activity(self, item: WorkItem, outcome: tuple[bool, str, str], started: float) -> None:
         self._log_execution(item.name, item.instance_id, outcome[0], started,
                             "" if outcome[0] else outcome[1])
-        return outcome
 
     def complete_activities(self, results: list[tuple[WorkItem, tuple[bool, str, str]]]) -> None:
         """Deliver activity results to their instances, all in one transaction.

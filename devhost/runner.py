@@ -62,18 +62,21 @@ def _run_one_at_a_time(engine: Engine, instance_ids: list[str]) -> list[WorkItem
 
 
 class BackgroundRunner:
-    """Runs episodes as callbacks on an asyncio event loop, and activities on a thread pool.
+    """Runs episodes as callbacks on an asyncio event loop; activities on a thread pool,
+    or on the loop when they are ``async def`` (as the Functions Python worker runs them).
 
     ``serve`` hands it the HTTP server's loop: requests and episodes then take turns on one
     thread instead of two threads trading the GIL back and forth. Due episodes go first;
     the loop reads new requests between batches, so a flood of status polls slows itself
     down rather than the orchestrations. Without a loop it makes one on its own thread.
+    Sync and async activities each run at most ``max_activities`` at a time.
     """
 
     def __init__(self, engine: Engine, max_activities: int = 10, idle_poll_seconds: float = 0.5):
         self.engine = engine
         self.idle_poll_seconds = idle_poll_seconds
         self._pool = ThreadPoolExecutor(max_workers=max_activities, thread_name_prefix="activity")
+        self._async_slots = asyncio.Semaphore(max_activities)
         self._stopping = threading.Event()
         self._pass_pending = False
         self._pass_lock = threading.Lock()
@@ -87,13 +90,13 @@ class BackgroundRunner:
         engine.on_work = lambda instance_id: self.wake()
 
     def start(self, loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
-        self._submit(self.engine.pending_work())  # activities cut short by a crash run again
         if loop is None:
             loop = asyncio.new_event_loop()
             self._own_thread = threading.Thread(target=loop.run_forever, name="orchestrations",
                                                 daemon=True)
             self._own_thread.start()
         self._loop = loop
+        self._submit(self.engine.pending_work())  # activities cut short by a crash run again
         self.wake()
 
     def stop(self) -> None:
@@ -172,8 +175,11 @@ class BackgroundRunner:
                     continue
                 self._in_flight.add(item.id)
             try:
-                self._pool.submit(self._run_activity, item)
-            except RuntimeError:  # the pool is shutting down; the item runs after restart
+                if self.engine.is_async_activity(item.name):
+                    asyncio.run_coroutine_threadsafe(self._run_async_activity(item), self._loop)
+                else:
+                    self._pool.submit(self._run_activity, item)
+            except RuntimeError:  # the pool or loop is shutting down; the item runs after restart
                 return
 
     def _run_activity(self, item: WorkItem) -> None:
@@ -182,9 +188,25 @@ class BackgroundRunner:
         try:
             outcome = self.engine.execute_activity(item)
         except Exception as exc:  # the engine's own failure, not the activity's
-            log.exception("devhost internal error running activity %s", item.name)
-            outcome = (False, f"devhost internal error running activity '{item.name}'; "
-                              "see the host log", type(exc).__name__)
+            outcome = _internal_failure(item, exc)
+        self._hand_back(item, outcome)
+
+    async def _run_async_activity(self, item: WorkItem) -> None:
+        """Runs on the loop, as the Functions Python worker runs async functions."""
+        try:
+            async with self._async_slots:
+                outcome = await self.engine.execute_async_activity(item)
+        except Exception as exc:
+            outcome = _internal_failure(item, exc)
+        self._hand_back(item, outcome)
+
+    def _hand_back(self, item: WorkItem, outcome: tuple[bool, str, str]) -> None:
         with self._results_lock:
             self._results.append((item, outcome))
         self.wake()
+
+
+def _internal_failure(item: WorkItem, exc: Exception) -> tuple[bool, str, str]:
+    log.exception("devhost internal error running activity %s", item.name)
+    return (False, f"devhost internal error running activity '{item.name}'; see the host log",
+            type(exc).__name__)

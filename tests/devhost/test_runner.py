@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from devhost import DevHost
+from devhost import DevHost, SystemClock
 from devhost import engine as engine_module
 from devhost.runner import BackgroundRunner
 
@@ -98,3 +98,15 @@ def test_an_activity_that_finishes_while_the_runner_stops_is_saved_not_run_again
         host.run_until_idle()
         assert host.status(instance_id)["output"] == ["Hello Di", "Hello Hello Di", "HELLO HELLO DI"]
         assert calls == ["Di", "Hello Di"]
+
+
+def test_async_activities_run_on_the_serving_hosts_event_loop(make_host):
+    host = make_host("fan_out", clock=SystemClock())
+    host.serve(port=0)
+    loops = host.registry.activities["add_up"][1].__globals__["LOOPS"]
+    loops.clear()
+    ids = [host.start("fan_out_fan_in", [1, 2, 3]), host.start("fan_out_fan_in", [4, 5])]
+    wait_until(lambda: all(host.status(i)["runtimeStatus"] == "Completed" for i in ids), timeout=10)
+    assert [host.status(i)["output"]["total"] for i in ids] == [14, 41]
+    # one loop for both calls, the one serving HTTP, as in the Functions Python worker
+    assert len(loops) == 2 and loops[0] is loops[1] is host._server.loop

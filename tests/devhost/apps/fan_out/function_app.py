@@ -1,6 +1,14 @@
-"""Fan-out/fan-in: N activities at once with task_all, and a race with task_any."""
+"""Fan-out/fan-in: N activities at once with task_all, and a race with task_any.
+
+``add_up`` is async; ``LOOPS`` keeps the event loop each call ran on, so tests can see
+that a host runs async activities on one loop of its own, as the Functions worker does.
+"""
+import asyncio
+
 import azure.durable_functions as df
 import azure.functions as func
+
+LOOPS: list = []
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
@@ -29,5 +37,7 @@ def square(n: int) -> int:
 
 
 @app.activity_trigger(input_name="values")
-def add_up(values: list) -> int:
+async def add_up(values: list) -> int:
+    LOOPS.append(asyncio.get_running_loop())
+    await asyncio.sleep(0)
     return sum(values)
