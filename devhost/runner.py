@@ -148,14 +148,20 @@ class BackgroundRunner:
     def _save_activity_results(self) -> None:
         with self._results_lock:
             results, self._results = self._results, []
-        if not results:
-            return
+        if results:
+            self._save(results)
+
+    def _save(self, results: list[tuple[WorkItem, tuple[bool, str, str]]]) -> None:
         try:
             self.engine.complete_activities(results)
         except Exception:
-            log.exception("devhost internal error saving %d activity result(s); they will run again",
-                          len(results))
-            rerun = [item for item, _ in results]
+            if len(results) > 1:  # one at a time, so that a result that cannot be saved
+                for result in results:  # holds up none of the others
+                    self._save([result])
+                return
+            log.exception("devhost internal error saving the result of activity %s; "
+                          "it will run again", results[0][0].name)
+            rerun = [results[0][0]]
         else:
             rerun = []
         with self._in_flight_lock:

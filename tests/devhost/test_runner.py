@@ -110,3 +110,23 @@ def test_async_activities_run_on_the_serving_hosts_event_loop(make_host):
     assert [host.status(i)["output"]["total"] for i in ids] == [14, 41]
     # one loop for both calls, the one serving HTTP, as in the Functions Python worker
     assert len(loops) == 2 and loops[0] is loops[1] is host._server.loop
+
+
+def test_a_result_that_cannot_be_saved_holds_up_no_other(tmp_path):
+    with DevHost(APPS / "chaining", data_dir=tmp_path, local_settings=False) as host:
+        ada, bo = host.start("chain", "Ada"), host.start("chain", "Bo")
+        items = host.engine.run_episodes(host.engine.due_instances())
+        results = [(item, host.engine.execute_activity(item)) for item in items]
+        real_complete = host.engine.complete_activities
+
+        def refuse_ada(batch):
+            if any(item.instance_id == ada for item, _ in batch):
+                raise sqlite3.OperationalError("disk I/O error")
+            return real_complete(batch)
+
+        host.engine.complete_activities = refuse_ada
+        runner = BackgroundRunner(host.engine)
+        runner._save(results)  # the batch fails; Bo's result is then saved on its own
+        runner.stop()
+        assert {item.instance_id for item in host.engine.pending_work()} == {ada}
+        assert host.store.due_messages(bo, float("inf"))[0].event["EventType"] == 5
