@@ -41,8 +41,27 @@ param openAiCapacity int = 10
 
 @minLength(3)
 @maxLength(45)
-@description('Durable Functions task hub name: letters and digits only, starting with a letter (it names storage queues and tables).')
+@description('Durable Functions task hub name: letters and digits only, starting with a letter (it names storage queues and tables, or the scheduler\'s task hub).')
 param taskHubName string = 'HitlReviewHub'
+
+@allowed([
+  'storage'
+  'dts'
+])
+@description('Durable Functions backend: Azure Storage queues and tables in the app\'s storage account, or a Durable Task Scheduler. azd reads DURABLE_BACKEND; scripts/select-durable-backend.py packages the matching host.json.')
+param durableBackend string = 'storage'
+
+@allowed([
+  'Consumption'
+  'Dedicated'
+])
+@description('Durable Task Scheduler billing model; only used with durableBackend dts.')
+param durableTaskSchedulerSku string = 'Consumption'
+
+@minValue(1)
+@maxValue(3)
+@description('Capacity units of a Dedicated Durable Task Scheduler.')
+param durableTaskSchedulerCapacity int = 1
 
 @secure()
 @description('Reviewer-link signing key. azd passes the value already in Key Vault (or a fresh random one); the default only serves plain ARM deployments and rotates the key on every run.')
@@ -62,6 +81,8 @@ var tags = {
   'azd-env-name': environmentName
 }
 var createOpenAi = empty(openAiEndpoint)
+var useDts = durableBackend == 'dts'
+var durableTaskSchedulerName = 'dts-${resourceToken}'
 var chatDeploymentName = empty(openAiDeploymentName) ? openAiModelName : openAiDeploymentName
 
 resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
@@ -129,6 +150,22 @@ module openAi 'core/openai.bicep' = if (createOpenAi) {
   }
 }
 
+// Only with DURABLE_BACKEND=dts. With the default (storage) the task hub lives in
+// the storage account above and nothing of the scheduler is deployed.
+module durableTask 'core/durabletask.bicep' = if (useDts) {
+  name: 'durabletask'
+  scope: rg
+  params: {
+    name: durableTaskSchedulerName
+    // Same region as the app: Microsoft recommends it for latency and networking.
+    location: location
+    tags: tags
+    taskHubName: taskHubName
+    skuName: durableTaskSchedulerSku
+    capacity: durableTaskSchedulerCapacity
+  }
+}
+
 module roles 'core/roles.bicep' = {
   name: 'roles'
   scope: rg
@@ -139,11 +176,16 @@ module roles 'core/roles.bicep' = {
     // The name is known before deployment, so the role module does not have to
     // wait on (or dereference) the conditional OpenAI module.
     openAiAccountName: createOpenAi ? 'oai-${resourceToken}' : ''
+    // Likewise known up front. The Durable Task roles are only assigned with dts.
+    durableTaskSchedulerName: durableTaskSchedulerName
+    durableTaskHubName: taskHubName
+    useDurableTask: useDts
     identityPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
   }
   dependsOn: [
     openAi
+    durableTask
   ]
 }
 
@@ -165,6 +207,8 @@ module functionApp 'app/functionapp.bicep' = {
     openAiEndpoint: createOpenAi ? openAi!.outputs.endpoint : openAiEndpoint
     openAiDeploymentName: chatDeploymentName
     taskHubName: taskHubName
+    durableBackend: durableBackend
+    durableTaskSchedulerEndpoint: useDts ? durableTask!.outputs.endpoint : ''
     reviewSigningKeyUri: keyVault.outputs.reviewSigningKeyUri
     notifyWebhookUri: keyVault.outputs.notifyWebhookUri
     maximumInstanceCount: maximumInstanceCount
@@ -194,3 +238,9 @@ output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
 output TASKHUB_NAME string = taskHubName
+// The backend this provision deployed. Not named DURABLE_BACKEND, which is the
+// user's choice: the azd hooks compare the two and refuse to deploy a host.json
+// for one backend onto infrastructure provisioned for the other.
+output AZURE_DURABLE_BACKEND string = durableBackend
+output AZURE_DURABLE_TASK_SCHEDULER_NAME string = useDts ? durableTaskSchedulerName : ''
+output AZURE_DURABLE_TASK_SCHEDULER_ENDPOINT string = useDts ? durableTask!.outputs.endpoint : ''

@@ -28,6 +28,16 @@ param openAiDeploymentName string
 @description('Durable Functions task hub; host.json reads it as %TASKHUB_NAME%.')
 param taskHubName string
 
+@allowed([
+  'storage'
+  'dts'
+])
+@description('Durable Functions backend. It decides which host.json the azd hooks package, and here which settings that host.json needs.')
+param durableBackend string = 'storage'
+
+@description('Endpoint of the Durable Task Scheduler; only used with durableBackend dts.')
+param durableTaskSchedulerEndpoint string = ''
+
 @description('Versionless Key Vault URI of the reviewer-link signing key.')
 param reviewSigningKeyUri string
 
@@ -110,9 +120,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
-// Host storage (also used by the Durable task hub) through the identity instead
-// of a connection string. All three service URIs are needed because Durable
-// Functions uses queues and tables as well as blobs.
+// Host storage (also the Durable task hub with the Azure Storage backend) through
+// the identity instead of a connection string. All three service URIs are needed
+// because Durable Functions on Azure Storage uses queues and tables as well as
+// blobs. The host needs this storage with either backend.
 var hostStorageSettings = {
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId
@@ -143,6 +154,17 @@ var hitlSettings = {
   HITL_REVIEW_SIGNING_KEY: '@Microsoft.KeyVault(SecretUri=${reviewSigningKeyUri})'
 }
 
+// The DTS variant of host.json names this setting in
+// storageProvider.connectionStringName; the Functions host reads it, the app code
+// never does. It holds an address and the identity's client id, no key: the host
+// gets a token for the identity, and roles.bicep grants that identity
+// Durable Task Data Contributor on the task hub. With Azure Storage the task hub
+// uses the AzureWebJobsStorage settings above instead.
+var useDts = durableBackend == 'dts'
+var durableTaskSettings = useDts ? {
+  DURABLE_TASK_SCHEDULER_CONNECTION_STRING: 'Endpoint=${durableTaskSchedulerEndpoint};Authentication=ManagedIdentity;ClientID=${identityClientId}'
+} : {}
+
 // Set only when notifications are configured: an empty value would still show
 // up as a setting and read as "configured but blank".
 var notifySettings = empty(notifyWebhookUri) ? {} : {
@@ -152,7 +174,7 @@ var notifySettings = empty(notifyWebhookUri) ? {} : {
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: site
   name: 'appsettings'
-  properties: union(hostStorageSettings, monitoringSettings, hitlSettings, notifySettings)
+  properties: union(hostStorageSettings, monitoringSettings, hitlSettings, durableTaskSettings, notifySettings)
 }
 
 output name string = site.name

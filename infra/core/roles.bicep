@@ -8,6 +8,18 @@ param keyVaultName string
 @description('Azure OpenAI account created by this template; empty when an existing endpoint is used.')
 param openAiAccountName string = ''
 
+// The scheduler's and task hub's names arrive with either backend, so the
+// resource ids below are well formed even when useDurableTask is false and
+// nothing is assigned.
+@description('Name of the Durable Task Scheduler that main.bicep creates with the dts backend.')
+param durableTaskSchedulerName string = ''
+
+@description('Task hub in that scheduler that the app uses.')
+param durableTaskHubName string = ''
+
+@description('True with the Durable Task Scheduler backend (DURABLE_BACKEND=dts); false with Azure Storage.')
+param useDurableTask bool = false
+
 @description('Principal id of the app\'s user-assigned managed identity.')
 param identityPrincipalId string
 
@@ -22,6 +34,7 @@ var roleIds = {
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
   cognitiveServicesOpenAiUser: '5e0bd9bd-7b93-4f28-af87-19fc36ad61bd'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+  durableTaskDataContributor: '0ad04412-c4d5-4796-b79c-f76d14c8d402'
 }
 
 // Blob Data Owner rather than Contributor: the Functions host manages blob leases
@@ -35,6 +48,7 @@ var storageRoles = [
 
 var withUser = !empty(userPrincipalId)
 var withOpenAi = !empty(openAiAccountName)
+var withDts = useDurableTask && !empty(durableTaskSchedulerName) && !empty(durableTaskHubName)
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -50,6 +64,14 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
 
 resource openAi 'Microsoft.CognitiveServices/accounts@2024-10-01' existing = if (withOpenAi) {
   name: openAiAccountName
+}
+
+resource scheduler 'Microsoft.DurableTask/schedulers@2025-11-01' existing = if (withDts) {
+  name: durableTaskSchedulerName
+
+  resource taskHub 'taskHubs' existing = {
+    name: durableTaskHubName
+  }
 }
 
 // principalType is given for the new identity because Entra ID may not have
@@ -96,6 +118,20 @@ resource identityOpenAi 'Microsoft.Authorization/roleAssignments@2022-04-01' = i
   }
 }
 
+// With the Durable Task Scheduler backend the host authenticates to the
+// scheduler with this identity (Authentication=ManagedIdentity in
+// DURABLE_TASK_SCHEDULER_CONNECTION_STRING). Scoped to the one task hub the app
+// uses rather than the whole scheduler.
+resource identityDurableTask 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (withDts) {
+  name: guid(scheduler::taskHub.id, identityPrincipalId, roleIds.durableTaskDataContributor)
+  scope: scheduler::taskHub
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.durableTaskDataContributor)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 // The deploying principal gets the same data access so that a local `func start`
 // or the devhost can run against the deployed storage and model with
 // DefaultAzureCredential (az login). No principalType: it may be a user or the CI
@@ -114,6 +150,18 @@ resource userOpenAi 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (w
   scope: openAi
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.cognitiveServicesOpenAiUser)
+    principalId: userPrincipalId
+  }
+}
+
+// The scheduler's dashboard signs in as the person looking at it and needs a
+// Durable Task role on the task hub; the same role lets a local host run against
+// the deployed task hub.
+resource userDurableTask 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (withUser && withDts) {
+  name: guid(scheduler::taskHub.id, userPrincipalId, roleIds.durableTaskDataContributor)
+  scope: scheduler::taskHub
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.durableTaskDataContributor)
     principalId: userPrincipalId
   }
 }

@@ -7,6 +7,7 @@ resource properties: those still need `az bicep build` or `azd provision`.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from tests.support.infra import INFRA, ROOT, bicep_parser
 EXPECTED_FILES = [
     "main.bicep",
     "app/functionapp.bicep",
+    "core/durabletask.bicep",
     "core/identity.bicep",
     "core/keyvault.bicep",
     "core/monitoring.bicep",
@@ -66,6 +68,24 @@ def test_bicep_file_parses_without_errors(path: Path):
                     f"{describe_problem(source, problem)}")
 
 
+def infra_json_files() -> list[Path]:
+    return sorted(INFRA.rglob("*.json"))
+
+
+def test_infra_has_the_expected_json_files():
+    found = {p.relative_to(INFRA).as_posix() for p in infra_json_files()}
+    assert {"main.parameters.json", "host.dts.json"} <= found
+
+
+@pytest.mark.parametrize("path", infra_json_files(), ids=lambda p: p.relative_to(INFRA).as_posix())
+def test_infra_json_file_parses(path: Path):
+    # Strict JSON, as the Functions host and ARM read it: no comments, no trailing commas.
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        pytest.fail(f"{path.relative_to(ROOT)} is not valid JSON: {exc}")
+
+
 VALID_SNIPPET = b"""\
 targetScope = 'subscription'
 
@@ -83,6 +103,16 @@ module m 'core/x.bicep' = if (!empty(key)) {
 }
 
 output url string = 'https://${m!.outputs.host}'
+
+resource parent 'Microsoft.DurableTask/schedulers@2025-11-01' existing = if (!empty(key)) {
+  name: 'p'
+
+  resource child 'taskHubs' existing = {
+    name: 'c'
+  }
+}
+
+var childId = parent::child.id
 """
 
 BROKEN_SNIPPETS = {

@@ -48,7 +48,10 @@ def all_steps(workflow: dict) -> list[dict]:
 def test_azure_yaml_declares_the_function_service():
     project = load_yaml(ROOT / "azure.yaml")
     assert project["name"]
-    assert project["services"]["api"] == {"project": ".", "language": "python", "host": "function"}
+    service = project["services"]["api"]
+    assert {key: service.get(key) for key in ("project", "language", "host")} == {
+        "project": ".", "language": "python", "host": "function"}
+    assert set(service) <= {"project", "language", "host", "hooks"}
     infra = project.get("infra", {})
     assert infra.get("provider", "bicep") == "bicep"
     assert infra.get("path", "infra") == "infra"
@@ -62,6 +65,9 @@ def test_parameters_file_uses_azd_substitutions():
     assert params["environmentName"]["value"] == "${AZURE_ENV_NAME}"
     assert params["location"]["value"] == "${AZURE_LOCATION}"
     assert params["principalId"]["value"] == "${AZURE_PRINCIPAL_ID}"
+    # One azd value picks the Durable backend; unset means Azure Storage.
+    assert params["durableBackend"]["value"] == "${DURABLE_BACKEND=storage}"
+    assert params["durableTaskSchedulerSku"]["value"] == "${DURABLE_TASK_SCHEDULER_SKU=Consumption}"
     # Reads the signing key already in Key Vault, so re-provisioning does not rotate it.
     assert params["reviewSigningKey"]["value"] == (
         "$(secretOrRandomPassword ${AZURE_KEY_VAULT_NAME} hitl-review-signing-key)")
@@ -114,6 +120,7 @@ def test_main_bicep_has_the_azd_parameters():
 @pytest.mark.parametrize("name", [
     "AZURE_LOCATION", "AZURE_TENANT_ID", "AZURE_RESOURCE_GROUP", "AZURE_FUNCTION_APP_NAME",
     "AZURE_FUNCTION_URL", "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_DEPLOYMENT", "AZURE_KEY_VAULT_NAME",
+    "AZURE_DURABLE_BACKEND", "AZURE_DURABLE_TASK_SCHEDULER_NAME", "AZURE_DURABLE_TASK_SCHEDULER_ENDPOINT",
 ])
 def test_main_bicep_outputs(name):
     assert name in declarations(MAIN)["output"]

@@ -11,9 +11,10 @@ import re
 
 import pytest
 
-from tests.support.infra import INFRA, ROOT, parse_bicep
+from tests.support.infra import INFRA, ROOT, deployment, parse_bicep
 
 ROLES_MODULE = INFRA / "core" / "roles.bicep"
+MAIN = INFRA / "main.bicep"
 
 BUILT_IN_ROLES = {
     # key in roles.bicep: (role name, role definition id)
@@ -23,6 +24,10 @@ BUILT_IN_ROLES = {
     "monitoringMetricsPublisher": ("Monitoring Metrics Publisher", "3913510d-42f4-4e42-8a64-420c390055eb"),
     "cognitiveServicesOpenAiUser": ("Cognitive Services OpenAI User", "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd"),
     "keyVaultSecretsUser": ("Key Vault Secrets User", "4633458b-17de-408a-b874-0445c86b69e6"),
+    # Durable Task Scheduler data plane (the DTS backend only). Checked against the
+    # same reference (built-in-roles/integration) and the Azure-Samples
+    # Durable-Task-Scheduler azd templates, which assign it to the app identity.
+    "durableTaskDataContributor": ("Durable Task Data Contributor", "0ad04412-c4d5-4796-b79c-f76d14c8d402"),
 }
 STORAGE_ROLE_KEYS = {"storageBlobDataOwner", "storageQueueDataContributor", "storageTableDataContributor"}
 
@@ -138,3 +143,57 @@ def test_the_deploying_user_is_optional_and_gets_data_access():
     assert STORAGE_ROLE_KEYS | {"cognitiveServicesOpenAiUser", "keyVaultSecretsUser"} <= granted
     for text in texts:
         assert "if (withUser" in text, "assignments for principalId must be skipped when it is empty"
+
+
+# --- the Durable Task Scheduler role, per backend ------------------------------------
+
+def _assignments(backend: str, **params):
+    """Role assignments main.bicep deploys for a backend: (symbol, role key, principal)."""
+    found = []
+    for item in deployment(MAIN, {"durableBackend": backend, **params}):
+        if item.type != "Microsoft.Authorization/roleAssignments":
+            continue
+        text = item.node.text.decode()
+        roles = set(re.findall(r"roleIds\.(\w+)", text))
+        if "in storageRoles" in text:
+            roles |= STORAGE_ROLE_KEYS
+        principal = re.search(r"principalId: (\w+)", text).group(1)
+        found.append((item.symbol, roles, principal, item.deploys, text))
+    return found
+
+
+def _granted_for(backend: str, principal: str, **params) -> set[str]:
+    return set().union(*(roles for _s, roles, who, deploys, _t in _assignments(backend, **params)
+                         if who == principal and deploys is True))
+
+
+def test_the_dts_backend_grants_the_app_identity_durable_task_data_contributor():
+    granted = _granted_for("dts", "identityPrincipalId")
+    assert "durableTaskDataContributor" in granted
+    assert granted == set(BUILT_IN_ROLES)
+
+
+def test_the_storage_backend_grants_no_durable_task_role():
+    for symbol, roles, _who, _deploys, _text in _assignments("storage", principalId="someone"):
+        assert "durableTaskDataContributor" not in roles, f"{symbol} is deployed for storage"
+    assert _granted_for("storage", "identityPrincipalId") == set(BUILT_IN_ROLES) - {"durableTaskDataContributor"}
+
+
+def test_the_durable_task_role_is_scoped_to_the_task_hub():
+    texts = [text for _s, roles, _w, _d, text in _assignments("dts", principalId="someone")
+             if "durableTaskDataContributor" in roles]
+    assert len(texts) == 2, "one for the app identity, one for the deploying user"
+    for text in texts:
+        assert "scope: scheduler::taskHub" in text
+        assert "name: guid(scheduler::taskHub.id," in text
+    roles = ROLES_MODULE.read_text()
+    assert "var withDts = useDurableTask && !empty(durableTaskSchedulerName) && !empty(durableTaskHubName)" in roles
+    assert re.search(r"resource scheduler 'Microsoft\.DurableTask/schedulers@[\w-]+' existing = if \(withDts\)", roles)
+    main = MAIN.read_text()
+    assert "useDurableTask: useDts" in main
+    assert "durableTaskHubName: taskHubName" in main
+
+
+def test_the_deploying_user_gets_the_dashboard_role_only_when_given():
+    assert "durableTaskDataContributor" in _granted_for("dts", "userPrincipalId", principalId="someone")
+    assert not _granted_for("dts", "userPrincipalId")

@@ -5,7 +5,10 @@ Three sources are compared:
 * code: the names in ``shared_code.settings.SETTINGS``;
 * local: the ``Values`` of ``local.settings.sample.json``;
 * infra: the keys of the app settings that infra/app/functionapp.bicep applies,
-  read from the Bicep syntax tree (tree-sitter), not with a regex.
+  read from the Bicep syntax tree (tree-sitter), not with a regex. Some settings
+  depend on the Durable backend (DURABLE_BACKEND=storage|dts); infra_settings()
+  without a backend is the union of both, infra_settings("dts") what that
+  variant deploys.
 
 Every exception to "all three list the same names" is written down below with a
 reason, so a new setting cannot silently go missing in Azure and a setting that
@@ -18,13 +21,16 @@ import json
 
 import pytest
 
-from tests.support.infra import INFRA, ROOT, parse_bicep
+from tests.support.infra import INFRA, ROOT, BicepScope, deployment, parse_bicep
 
 from shared_code.settings import SETTINGS
 
 FUNCTION_APP_MODULE = INFRA / "app" / "functionapp.bicep"
 LOCAL_SAMPLE = ROOT / "local.settings.sample.json"
 HOST_JSON = ROOT / "host.json"
+DTS_HOST_JSON = INFRA / "host.dts.json"
+MAIN = INFRA / "main.bicep"
+BACKENDS = ("storage", "dts")
 
 # Settings the Functions platform reads in Azure; the code never does.
 PLATFORM_SETTINGS_IN_AZURE = {
@@ -35,6 +41,18 @@ PLATFORM_SETTINGS_IN_AZURE = {
     "AzureWebJobsStorage__tableServiceUri",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+}
+
+# Platform settings that only one Durable backend needs. The Functions host reads
+# them (host.json names them); the code never does.
+PLATFORM_SETTINGS_FOR_BACKEND = {
+    "DURABLE_TASK_SCHEDULER_CONNECTION_STRING": (
+        "dts",
+        "read by the Durable extension in the Functions host, because the DTS variant of "
+        "host.json (infra/host.dts.json) names it in storageProvider.connectionStringName; "
+        "with Azure Storage the task hub uses AzureWebJobsStorage, and local runs use "
+        "Azurite (func start) or the devhost, so local.settings.sample.json leaves it out",
+    ),
 }
 
 # Settings the local Functions host (func start) needs; the code never reads them.
@@ -116,12 +134,14 @@ def variables(root) -> dict:
     return out
 
 
-def settings_from_expression(node, variables_by_name: dict, seen=()) -> dict:
+def settings_from_expression(node, variables_by_name: dict, seen=(), scope: BicepScope | None = None) -> dict:
     """Keys (and value nodes) an app-settings expression can produce.
 
-    Understands object literals, variables, union(...), parentheses and both
-    branches of a ternary, which is what the module uses. Anything else fails
-    loudly so the test is updated together with the template.
+    Understands object literals, variables, union(...), parentheses and
+    ternaries, which is what the module uses. A ternary contributes both branches,
+    unless a scope is given and decides its condition (the Durable backend does);
+    then only the branch taken counts. Anything else fails loudly so the test is
+    updated together with the template.
     """
     kind = node.type
     if kind == "object":
@@ -130,19 +150,23 @@ def settings_from_expression(node, variables_by_name: dict, seen=()) -> dict:
         name = node.text.decode()
         assert name in variables_by_name, f"app settings use unknown symbol {name!r}"
         assert name not in seen, f"cyclic variable {name!r}"
-        return settings_from_expression(variables_by_name[name], variables_by_name, seen + (name,))
+        return settings_from_expression(variables_by_name[name], variables_by_name, seen + (name,), scope)
     if kind == "parenthesized_expression":
-        return settings_from_expression(node.named_children[0], variables_by_name, seen)
+        return settings_from_expression(node.named_children[0], variables_by_name, seen, scope)
     if kind == "ternary_expression":
+        decided = scope.evaluate(node.child_by_field_name("condition")) if scope else None
+        fields = ("consequence", "alternative")
+        if isinstance(decided, bool):
+            fields = ("consequence",) if decided else ("alternative",)
         merged = {}
-        for field in ("consequence", "alternative"):
+        for field in fields:
             merged.update(settings_from_expression(node.child_by_field_name(field),
-                                                   variables_by_name, seen))
+                                                   variables_by_name, seen, scope))
         return merged
     if kind == "call_expression" and node.child_by_field_name("function").text == b"union":
         merged = {}
         for arg in node.child_by_field_name("arguments").named_children:
-            merged.update(settings_from_expression(arg, variables_by_name, seen))
+            merged.update(settings_from_expression(arg, variables_by_name, seen, scope))
         return merged
     raise AssertionError(f"cannot read app settings from a {kind} expression: "
                          f"{node.text.decode()[:80]!r}")
@@ -161,13 +185,22 @@ def app_settings_resources(root):
             yield props["properties"]
 
 
-@functools.lru_cache(maxsize=1)
-def infra_settings() -> dict:
-    """App setting name -> Bicep source text of its value."""
+def function_app_scope(backend: str) -> BicepScope:
+    """functionapp.bicep's parameters as main.bicep passes them for one backend."""
+    for item in deployment(MAIN, {"durableBackend": backend}):
+        if item.file == FUNCTION_APP_MODULE.relative_to(ROOT).as_posix():
+            return item.scope
+    raise AssertionError(f"main.bicep deploys no {FUNCTION_APP_MODULE.name} for {backend}")
+
+
+@functools.lru_cache(maxsize=None)
+def infra_settings(backend: str | None = None) -> dict:
+    """App setting name -> Bicep source text of its value (all backends when None)."""
     root = parse_bicep(FUNCTION_APP_MODULE)
     resources = list(app_settings_resources(root))
     assert len(resources) == 1, "expected exactly one 'appsettings' config resource"
-    found = settings_from_expression(resources[0], variables(root))
+    scope = function_app_scope(backend) if backend else None
+    found = settings_from_expression(resources[0], variables(root), scope=scope)
     return {name: value.text.decode() for name, value in found.items()}
 
 
@@ -211,8 +244,50 @@ def test_every_setting_the_code_reads_is_set_in_azure_or_defaulted():
 
 def test_every_app_setting_in_azure_is_read_by_someone():
     readers = set(CODE) | PLATFORM_SETTINGS_IN_AZURE | set(PENDING_SETTINGS)
+    readers |= set(PLATFORM_SETTINGS_FOR_BACKEND)
     unread = sorted(set(infra_settings()) - readers)
     assert not unread, f"set in Azure but read by nobody: {unread}"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_each_backend_sets_exactly_its_own_platform_settings(backend):
+    settings = infra_settings(backend)
+    for name, (owner, _reason) in PLATFORM_SETTINGS_FOR_BACKEND.items():
+        if owner == backend:
+            assert name in settings, f"{name} is missing from the {backend} variant"
+        else:
+            assert name not in settings, f"{name} is set for {backend}, but only {owner} reads it"
+    # What both need stays in both.
+    for name in PLATFORM_SETTINGS_IN_AZURE | {"TASKHUB_NAME", "AZURE_CLIENT_ID"}:
+        assert name in settings, f"{name} is missing from the {backend} variant"
+
+
+def test_the_backend_specific_settings_are_not_code_settings():
+    # If the code started reading one, it would belong in SETTINGS instead.
+    assert not set(PLATFORM_SETTINGS_FOR_BACKEND) & set(CODE)
+    assert all(reason for _owner, reason in PLATFORM_SETTINGS_FOR_BACKEND.values())
+    assert {owner for owner, _reason in PLATFORM_SETTINGS_FOR_BACKEND.values()} <= set(BACKENDS)
+
+
+def test_the_dts_connection_string_uses_the_identity_and_no_key():
+    value = infra_settings("dts")["DURABLE_TASK_SCHEDULER_CONNECTION_STRING"]
+    assert value == ("'Endpoint=${durableTaskSchedulerEndpoint};"
+                     "Authentication=ManagedIdentity;ClientID=${identityClientId}'")
+    for secret_part in ("AccountKey", "SharedAccessKey", "Key=", "Secret", "Password"):
+        assert secret_part not in value
+    # The endpoint is the scheduler main.bicep creates, not something typed in.
+    main = MAIN.read_text()
+    assert "durableTaskSchedulerEndpoint: useDts ? durableTask!.outputs.endpoint : ''" in main
+    assert "durableBackend: durableBackend" in main
+
+
+def test_the_connection_setting_is_the_one_the_dts_host_json_names():
+    dts = json.loads(DTS_HOST_JSON.read_text())
+    named = dts["extensions"]["durableTask"]["storageProvider"]["connectionStringName"]
+    assert named == "DURABLE_TASK_SCHEDULER_CONNECTION_STRING"
+    assert named in infra_settings("dts")
+    assert named in PLATFORM_SETTINGS_FOR_BACKEND
+    assert named not in HOST_JSON.read_text(), "the default host.json must not need the scheduler"
 
 
 def test_forbidden_settings_are_not_set_in_azure():
@@ -281,6 +356,16 @@ def test_the_local_sample_is_a_local_settings_file():
     assert values["FUNCTIONS_WORKER_RUNTIME"] == "python"
     assert values["AzureWebJobsFeatureFlags"] == "EnableWorkerIndexing"
     assert values["TASKHUB_NAME"]
+
+
+def test_host_json_tunes_the_azure_storage_provider():
+    # Azure Storage polls its queues and backs off to maxQueuePollingInterval
+    # (default 30 s) when they are idle. The approve route waits for the
+    # orchestrator to take the decision, so a long idle back-off makes approvals
+    # slow; the price is more queue transactions (docs/DEPLOYMENT.md).
+    provider = json.loads(HOST_JSON.read_text())["extensions"]["durableTask"]["storageProvider"]
+    assert provider == {"maxQueuePollingInterval": "00:00:02"}
+    assert "type" not in provider, "the default host.json is the Azure Storage variant"
 
 
 def test_host_json_wires_the_task_hub_and_bundle():
