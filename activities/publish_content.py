@@ -28,8 +28,18 @@ STAGING_FOLDER = ".staging"
 
 @bp.activity_trigger(input_name="request")
 def publish_content(request: dict) -> dict:
-    """{"instance_id", "title", "content", "rounds"} -> {"published_at", "location", "already_published"}."""
-    return publish(request, load_settings())
+    """{"instance_id", "title", "content", "rounds"} -> {"published_at", "location", "already_published"}.
+
+    A failure the disk or the network causes (no space left, a share that went away) comes
+    back as ``{"error": reason}``, so the orchestrator can show it and try again later;
+    bad input still raises.
+    """
+    try:
+        return publish(request, load_settings())
+    except OSError as exc:
+        reason = f"the publish folder cannot be written: {exc.strerror or type(exc).__name__}"
+        log.warning("publishing %s failed: %s", request.get("instance_id"), reason)
+        return {"error": reason}
 
 
 def publish(request: dict, settings: Settings) -> dict:

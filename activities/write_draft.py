@@ -1,7 +1,7 @@
 """Activity: write the draft for one review round (see activities.writer_backends)."""
 import azure.durable_functions as df
 
-from activities.writer_backends import PermanentWriterError, draft_content
+from activities.writer_backends import PermanentWriterError, WriterAskedToWait, draft_content
 from shared_code.settings import load_settings
 
 bp = df.Blueprint()
@@ -14,9 +14,12 @@ def write_draft(request: dict) -> dict:
     A permanent failure (bad key, unknown deployment, content filter) comes back as
     ``{"error", "permanent": true}`` instead of an exception: the orchestrator's retry
     policy would otherwise spend minutes retrying what cannot succeed. Transient failures
-    still raise, so that policy retries them.
+    still raise, so that policy retries them, except when the service said when to call
+    again: ``{"error", "retry_after_seconds"}`` lets the orchestrator wait that long.
     """
     try:
         return draft_content(request, load_settings())
     except PermanentWriterError as exc:
         return {"error": str(exc), "permanent": True}
+    except WriterAskedToWait as exc:
+        return {"error": str(exc), "retry_after_seconds": round(exc.seconds, 3)}

@@ -8,11 +8,14 @@ client's own retries. No message or log line contains a key or token.
 """
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
+import math
 import re
 import threading
 import time
+from datetime import datetime, timezone
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -70,6 +73,15 @@ class PermanentWriterError(WriterError):
 
 class TransientWriterError(WriterError):
     """The writer stayed unavailable or kept replying badly; a later retry may succeed."""
+
+
+class WriterAskedToWait(TransientWriterError):
+    """The service said when to call again (Retry-After); the orchestrator waits that long
+    with a durable timer instead of spending its quick retries."""
+
+    def __init__(self, message: str, seconds: float):
+        super().__init__(message)
+        self.seconds = seconds
 
 
 class WriterConfigurationError(PermanentWriterError, ConfigurationError):
@@ -263,17 +275,57 @@ def _status_error(exc: openai.APIStatusError, settings: Settings) -> WriterError
     if status == 400 and exc.code == "content_filter":
         return PermanentWriterError("writer refused: content filter (the prompt was filtered)")
     if status in (408, 409, 429) or status >= 500:
-        return TransientWriterError(f"writer unavailable ({status}) after {_attempts(settings)} attempt(s)")
+        message = f"writer unavailable ({status}) after {_attempts(settings)} attempt(s)"
+        wait = _retry_after_seconds(exc.response.headers if exc.response is not None else {})
+        if wait is not None and wait >= LONG_RETRY_AFTER_SECONDS:
+            return WriterAskedToWait(message, wait)
+        return TransientWriterError(message)
     return PermanentWriterError(f"writer rejected the request ({status}{_code_suffix(exc, settings)})")
 
 
+def _retry_after_seconds(headers) -> Optional[float]:
+    """Retry-After (seconds or an HTTP date) or retry-after-ms, as the service sent it."""
+    millis = headers.get("retry-after-ms")
+    try:
+        if millis is not None:
+            return max(0.0, float(millis) / 1000)
+    except ValueError:
+        pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            moment = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = (moment - datetime.now(timezone.utc)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+# A shorter Retry-After is left to the quick retries (the client's, then the
+# orchestrator's retry policy, 5 s apart); a longer one is waited for with a durable timer.
+LONG_RETRY_AFTER_SECONDS = 5.0
+SAFE_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+SECRET_OVERLAP_CHARS = 6
+
+
 def _code_suffix(exc: openai.APIStatusError, settings: Settings) -> str:
-    # Only a short plain identifier from the body is echoed: free text could
-    # quote the request, and Entra tokens are far longer than 64 characters.
-    code = exc.code or ""
-    if re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", code) and code not in settings.secret_values():
+    # Only a short plain identifier from the body is echoed: free text could quote the
+    # request. A code that shares even a short run of characters with a secret could be
+    # that secret echoed back (with a suffix, say), so it is left out too.
+    code = exc.code if isinstance(exc.code, str) else ""
+    if SAFE_CODE.fullmatch(code) and not _overlaps_a_secret(code, settings.secret_values()):
         return f", code {code}"
     return ""
+
+
+def _overlaps_a_secret(text: str, secrets: list[str]) -> bool:
+    width = min(SECRET_OVERLAP_CHARS, len(text))
+    windows = {text[i:i + width] for i in range(len(text) - width + 1)}
+    return any(window in secret for secret in secrets for window in windows)
 
 
 def _auth_hint(settings: Settings) -> str:

@@ -4,16 +4,38 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import logging
 import signal
 import sys
 import threading
 
-from .host import DevHost
-from .logs import BatchingStreamHandler
-from .registry import AppLoadError
-from .storage import Shard
-from .worker_processes import WorkerProcesses, die_with_parent
+REQUIRED_MODULES = ("azure.functions", "azure.durable_functions", "aiohttp")
+
+
+def missing_packages() -> list[str]:
+    missing = []
+    for name in REQUIRED_MODULES:
+        try:
+            if importlib.util.find_spec(name) is None:
+                missing.append(name)
+        except ModuleNotFoundError:
+            missing.append(name)
+    return missing
+
+
+if __name__ == "__main__" and missing_packages():
+    print(f"devhost: this Python ({sys.executable}) lacks {', '.join(missing_packages())}.\n"
+          "Run 'make run' (it installs everything into .venv), or start the devhost with the\n"
+          "project's environment: .venv/bin/python -m devhost .", file=sys.stderr)
+    sys.exit(2)
+
+from .host import DevHost, HostConfigError  # noqa: E402
+from .logs import BatchingStreamHandler  # noqa: E402
+from .registry import AppLoadError  # noqa: E402
+from .sdk_seams import UnsupportedSdk  # noqa: E402
+from .storage import Shard, StoreError  # noqa: E402
+from .worker_processes import WorkerProcesses, die_with_parent  # noqa: E402
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -63,6 +85,9 @@ def banner(host: DevHost) -> str:
              f"  State:     {host.store.path}",
              f"  Activities run {host.config.max_activities} at a time "
              "(host.json maxConcurrentActivityFunctions)"]
+    if host.config.storage_provider != "AzureStorage":
+        lines.append(f"  host.json storageProvider '{host.config.storage_provider}': the devhost "
+                     "stores state locally in SQLite instead")
     if host.applied_settings:
         lines.append(f"  Loaded {len(host.applied_settings)} value(s) from local.settings.json")
     lines += ["", "Functions:", ""]
@@ -87,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     shard = shard_of_args(args)
     try:
         host = DevHost(args.app_dir, args.data, shard=shard, client_over_http=args.client_over_http)
-    except AppLoadError as exc:
+    except (AppLoadError, HostConfigError, UnsupportedSdk, StoreError) as exc:
         print(f"devhost: cannot load the app: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # the app's own import failed: show why, as 'func start' does

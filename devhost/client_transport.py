@@ -12,19 +12,18 @@ over real HTTP.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import threading
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
-from .durable_api import WEBHOOK_PREFIX, DurableApi, parse_query
+from . import sdk_seams
+from .durable_api import WEBHOOK_PREFIX, DurableApi
 
 _endpoints: dict[str, DurableApi] = {}  # "host:port" -> the API that answers there
 _install_lock = threading.Lock()
-_sdk_functions: dict[str, Any] = {}
-# The module, not the class of the same name that azure.durable_functions.models exports.
-_sdk_client_module = importlib.import_module("azure.durable_functions.models.DurableOrchestrationClient")
+_installed = False
+_METHODS = {"post_async_request": "POST", "get_async_request": "GET", "delete_async_request": "DELETE"}
 
 
 def serve_in_process(netloc: str, api: DurableApi) -> None:
@@ -41,20 +40,20 @@ def stop_serving(api: DurableApi) -> None:
 def _install() -> None:
     # The client copies these module functions onto each instance it builds, so replacing
     # them once covers every client the app creates from now on.
+    global _installed
     with _install_lock:
-        if _sdk_functions:
-            return
-        for name, method in (("post_async_request", "POST"), ("get_async_request", "GET"),
-                             ("delete_async_request", "DELETE")):
-            _sdk_functions[name] = getattr(_sdk_client_module, name)
-            setattr(_sdk_client_module, name, _routed(name, method))
+        if not _installed:
+            sdk_seams.replace_client_requests(_routed)
+            _installed = True
 
 
-def _routed(name: str, method: str):
+def _routed(name: str, over_http: Callable) -> Callable:
+    method = _METHODS[name]
+
     async def request(url: str, *args, **kwargs):
-        answered = _answer(method, url, args[0] if method == "POST" and args else kwargs.get("data"))
+        answered = await _answer(method, url, args[0] if method == "POST" and args else kwargs.get("data"))
         if answered is None:
-            return await _sdk_functions[name](url, *args, **kwargs)
+            return await over_http(url, *args, **kwargs)
         if method == "GET" and answered[1] is None:
             answered[1] = ""  # what the SDK's get_async_request makes of an empty body
         return answered
@@ -62,12 +61,14 @@ def _routed(name: str, method: str):
     return request
 
 
-def _answer(method: str, url: str, data: Any) -> Optional[list]:
+async def _answer(method: str, url: str, data: Any) -> Optional[list]:
     parts = urlsplit(url)
     api = _endpoints.get(parts.netloc)
     if api is None or parts.scheme != "http" or not parts.path.startswith(WEBHOOK_PREFIX + "/"):
         return None
+    # aiohttp's json= serializes the value and sets the JSON content type; no value, no body.
     body = b"" if data is None else json.dumps(data).encode("utf-8")
-    reply = api.handle(method, parts.path[len(WEBHOOK_PREFIX):], f"http://{parts.netloc}",
-                       parse_query(parts.query), {}, body)
-    return [reply.status, reply.payload]
+    headers = {"content-type": "application/json"} if data is not None else {}
+    reply = await api.handle(method, parts.path[len(WEBHOOK_PREFIX):], f"http://{parts.netloc}",
+                             parts.query, headers, body)
+    return [reply.status, None if reply.empty else reply.payload]

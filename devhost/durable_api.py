@@ -1,8 +1,9 @@
 """The Durable Functions HTTP API, served under ``/runtime/webhooks/durabletask/``.
 
-It follows Microsoft's "HTTP API reference" for Durable Functions. The SDK's
-``DurableOrchestrationClient`` calls the same routes through ``rpcBaseUrl``, so its
-double-encoded bodies (a JSON string holding JSON) are accepted as well as plain JSON.
+Each handler answers as the extension's ``HttpApiHandler`` answers: the same status
+codes, bodies, headers and payload encoding (docs/DEVHOST-CONFORMANCE.md cites each
+rule; tests/devhost/conformance checks them). The SDK's ``DurableOrchestrationClient``
+calls the same routes through ``rpcBaseUrl``.
 
 The handlers know nothing of sockets: they take an ``ApiRequest`` and give an
 ``ApiReply``. ``server`` serves them over aiohttp; ``client_transport`` hands them the
@@ -10,28 +11,35 @@ app's own client calls without a socket.
 """
 from __future__ import annotations
 
-import json
+import asyncio
+import base64
+import binascii
+import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
-from urllib.parse import parse_qsl, quote, unquote
+from datetime import datetime
+from typing import Any, Awaitable, Callable, Mapping, Optional
+from urllib.parse import parse_qsl, quote, quote_plus, unquote
 
+from . import payloads
 from .clock import parse_iso, to_iso
-from .engine import EventType, Engine, EngineError
-from .storage import TERMINAL_STATUSES, InstanceRow
+from .engine import (Engine, EngineError, InstanceAlreadyExists, InstanceFinished,
+                     InstanceNotFound, InvalidArgument, InvalidOperation)
+from .history import EventType
+from .storage import TERMINAL_STATUSES, InstanceRow, StoreError
+
+log = logging.getLogger("devhost")
 
 WEBHOOK_PREFIX = "/runtime/webhooks/durabletask"
-RUNTIME_STATUSES = ("Pending", "Running", "Completed", "ContinuedAsNew", "Failed", "Terminated",
-                    "Suspended")
-_EVENT_NAMES = {0: "ExecutionStarted", 1: "ExecutionCompleted", 3: "ExecutionTerminated",
-                4: "TaskScheduled", 5: "TaskCompleted", 6: "TaskFailed",
-                7: "SubOrchestrationInstanceCreated", 8: "SubOrchestrationInstanceCompleted",
-                9: "SubOrchestrationInstanceFailed", 10: "TimerCreated", 11: "TimerFired",
-                15: "EventRaised"}
-MAX_PAGE = 1000
-UNPAGED = 1_000_000
+RUNTIME_STATUSES = ("Running", "Completed", "ContinuedAsNew", "Failed", "Canceled", "Terminated",
+                    "Pending", "Suspended")
+DEFAULT_PAGE_SIZE = 100          # OrchestrationStatusQueryCondition.PageSize
+CONNECTION_NAME = "Storage"      # ConnectionStringNames.Storage, Azure Storage's default
+CHECK_STATUS_RETRY_AFTER = "10"  # HttpApiHandler.CreateCheckStatusResponseMessage
+RUNNING_STATUS_RETRY_AFTER = "5"  # HttpApiHandler.HandleGetStatusRequestAsync
 
-# (method, path under WEBHOOK_PREFIX, handler name)
+# (method, path under WEBHOOK_PREFIX, handler name). Anything else is a 404, as
+# HttpApiHandler.HandleRequestAsync answers any route or method it does not serve.
 _ROUTE_TABLE = (
     ("POST", "/orchestrators/{name}", "start"),
     ("POST", "/orchestrators/{name}/{instance_id}", "start"),
@@ -45,13 +53,16 @@ _ROUTE_TABLE = (
     ("POST", "/instances/{instance_id}/terminate", "terminate"),
     ("POST", "/instances/{instance_id}/suspend", "suspend"),
     ("POST", "/instances/{instance_id}/resume", "resume"),
-    ("POST", "/instances/{instance_id}/rewind", "not_supported"),
-    ("POST", "/instances/{instance_id}/restart", "not_supported"),
+    ("POST", "/instances/{instance_id}/rewind", "rewind"),
+    ("POST", "/instances/{instance_id}/restart", "restart"),
+    ("*", "/entities", "entities"),
+    ("*", "/entities/{tail*}", "entities"),
 )
 
 
 def _compile(template: str) -> re.Pattern:
-    return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$")
+    pattern = re.escape(template).replace(r"\{tail\*\}", "(?P<tail>.*)")
+    return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", pattern) + "/?$", re.IGNORECASE)
 
 
 _ROUTES = tuple((method, _compile(template), name) for method, template, name in _ROUTE_TABLE)
@@ -62,13 +73,26 @@ class ApiRequest:
     method: str
     origin: str                      # scheme://host the caller used, for management URLs
     params: Mapping[str, str]        # route parameters, decoded
-    query: Mapping[str, str]
+    query: Mapping[str, str]         # the first value of each query parameter
     headers: Mapping[str, str]       # read with lower-case names
     body: bytes
     path: str                        # the path under WEBHOOK_PREFIX
+    query_items: tuple[tuple[str, str], ...] = ()   # every query parameter, in order
 
-    def flag(self, name: str) -> bool:
-        return self.query.get(name, "").lower() == "true"
+    def flag(self, name: str, default: bool = False) -> bool:
+        """``bool.TryParse`` of a query parameter: true/false in any case, else the default."""
+        value = self.query.get(name, "").strip().lower()
+        return value == "true" if value in ("true", "false") else default
+
+    def values(self, name: str) -> list[str]:
+        """Repeated and comma-separated values (TryGetIEnumerableQueryParameterValue)."""
+        return [part.strip() for key, value in self.query_items if key == name
+                for part in value.split(",") if part.strip()]
+
+    @property
+    def url(self) -> str:
+        query = "&".join(f"{quote(k)}={quote(v)}" for k, v in self.query_items)
+        return f"{self.origin}{WEBHOOK_PREFIX}{self.path}" + (f"?{query}" if query else "")
 
 
 @dataclass(frozen=True)
@@ -76,239 +100,380 @@ class ApiReply:
     status: int
     payload: Any = None              # JSON-able; None means an empty body
     headers: Mapping[str, str] = field(default_factory=dict)
+    empty: bool = False              # True: no body at all, even if payload is None
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
+def no_content(status: int, headers: Optional[Mapping[str, str]] = None) -> ApiReply:
+    """``request.CreateResponse(status)``: no body."""
+    return ApiReply(status, None, headers or {}, empty=True)
 
 
-def error_reply(status: int, message: str) -> ApiReply:
-    # ExceptionMessage is what the SDK reads from a 400; Message is the documented field.
-    return ApiReply(status, {"Message": message, "ExceptionMessage": message})
+def message_reply(status: int, message: str) -> ApiReply:
+    """``request.CreateErrorResponse(status, message)``."""
+    return ApiReply(status, {"Message": message})
 
 
-def parse_query(raw_query: str) -> dict[str, str]:
-    """Query parameters as a dict; a repeated name keeps its first value, as aiohttp's get."""
-    query: dict[str, str] = {}
-    for name, value in parse_qsl(raw_query, keep_blank_values=True):
-        query.setdefault(name, value)
-    return query
+def exception_reply(status: int, message: str, exception_message: str, exception_type: str) -> ApiReply:
+    """``request.CreateErrorResponse(status, message, exception)``: what the SDK reads from
+    a 400 is ``ExceptionMessage``."""
+    return ApiReply(status, {"Message": message, "ExceptionMessage": exception_message,
+                             "ExceptionType": exception_type, "StackTrace": None})
 
 
-def decode_payload(raw: bytes) -> Optional[str]:
-    """The JSON text of a start input or event payload, however the caller encoded it."""
-    if not raw.strip():
-        return None
+def parse_query(raw_query: str) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
+    items = tuple(parse_qsl(raw_query, keep_blank_values=True))
+    first: dict[str, str] = {}
+    for name, value in items:
+        first.setdefault(name, value)
+    return first, items
+
+
+def _status_time(iso: str) -> str:
+    # ConvertFrom: CreatedTime.ToString("s") + "Z", whole seconds.
+    return to_iso(parse_iso(iso))[:19] + "Z"
+
+
+def _seconds(request: ApiRequest, name: str) -> Optional[float]:
     try:
-        value = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise ApiError(400, "The request body is not valid JSON.") from None
-    if isinstance(value, str):
-        try:
-            json.loads(value)
-            return value  # the SDK's double encoding: the string already is JSON text
-        except ValueError:
-            pass
-    return json.dumps(value)
-
-
-def _loads(text: Optional[str]):
-    if text is None:
+        value = float(request.query[name])
+    except (KeyError, ValueError):
         return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _public_time(iso: str) -> str:
-    # Millisecond precision, so instances created within one second still sort by age.
-    return to_iso(parse_iso(iso))[:23] + "Z"
+    return value if value >= 0 else None
 
 
 class DurableApi:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, task_hub: str):
         self.engine = engine
+        self.task_hub = task_hub
 
-    def handle(self, method: str, raw_path: str, origin: str, query: Mapping[str, str],
-               headers: Mapping[str, str], body: bytes) -> ApiReply:
+    async def handle(self, method: str, raw_path: str, origin: str, raw_query: str,
+                     headers: Mapping[str, str], body: bytes) -> ApiReply:
         """Serve one request; ``raw_path`` is the still-encoded path under WEBHOOK_PREFIX."""
-        allowed: set[str] = set()
+        query, items = parse_query(raw_query)
+        headers = {k.lower(): v for k, v in headers.items()}
         for route_method, pattern, name in _ROUTES:
             match = pattern.match(raw_path)
-            if match is None:
-                continue
-            if route_method != method:
-                allowed.add(route_method)
+            if match is None or route_method not in ("*", method):
                 continue
             params = {k: unquote(v) for k, v in match.groupdict().items()}
-            request = ApiRequest(method, origin, params, query, headers, body, raw_path)
-            return self._run(getattr(self, name), request)
-        if allowed:
-            return ApiReply(405, {"error": f"method {method} is not allowed here"},
-                            {"Allow": ", ".join(sorted(allowed))})
-        return ApiReply(404, {"error": f"the Durable HTTP API has no {WEBHOOK_PREFIX}{raw_path}"})
+            request = ApiRequest(method, origin, params, query, headers, body, raw_path, items)
+            return await self._run(getattr(self, name), request)
+        return no_content(404)
 
     @staticmethod
-    def _run(handler: Callable[[ApiRequest], ApiReply], request: ApiRequest) -> ApiReply:
+    async def _run(handler: Callable[[ApiRequest], Any], request: ApiRequest) -> ApiReply:
         try:
-            return handler(request)
-        except (ApiError, EngineError) as exc:
-            return error_reply(exc.status, str(exc))
+            reply = handler(request)
+            return await reply if isinstance(reply, Awaitable) else reply
+        except InvalidArgument as exc:
+            return exception_reply(400, "One or more of the arguments submitted is incorrect",
+                                   str(exc), "System.ArgumentException")
+        except InstanceAlreadyExists as exc:
+            return exception_reply(500, "Something went wrong while processing your request", str(exc),
+                                   "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException")
+        except InvalidOperation as exc:
+            return exception_reply(500, "Something went wrong while processing your request", str(exc),
+                                   "System.InvalidOperationException")
+        except InstanceNotFound:
+            return no_content(404)
+        except InstanceFinished:
+            return no_content(410)
+        except StoreError as exc:
+            # The devhost's own state is not writable right now (no extension counterpart:
+            # Azure Storage answers a throttled or failed write with a 5xx too).
+            log.warning("Durable API %s %s: state unavailable: %s", request.method, request.path, exc)
+            return ApiReply(503, {"Message": "The devhost cannot reach its state right now; "
+                                             "retry shortly."}, {"Retry-After": "5"})
 
     # -- management payloads ---------------------------------------------------------
 
-    def management_urls(self, base: str, instance_id: str) -> dict:
-        root = f"{base}{WEBHOOK_PREFIX}/instances/{quote(instance_id, safe='')}"
-        return {
-            "id": instance_id,
-            "statusQueryGetUri": root,
-            "sendEventPostUri": root + "/raiseEvent/{eventName}",
-            "terminatePostUri": root + "/terminate?reason={text}",
-            "rewindPostUri": root + "/rewind?reason={text}",
-            "purgeHistoryDeleteUri": root,
-            "restartPostUri": root + "/restart",
-            "suspendPostUri": root + "/suspend?reason={text}",
-            "resumePostUri": root + "/resume?reason={text}",
-        }
+    def _instance_root(self, origin: str, instance_id: str) -> str:
+        # GetClientResponseLinks: WebUtility.UrlEncode of the id
+        return f"{origin}{WEBHOOK_PREFIX}/instances/{quote_plus(instance_id)}"
 
-    # -- handlers --------------------------------------------------------------------
+    def _management_query(self) -> str:
+        return f"taskHub={quote_plus(self.task_hub)}&connection={CONNECTION_NAME}"
 
-    def start(self, request: ApiRequest) -> ApiReply:
-        input_json = decode_payload(request.body)
-        instance_id = self.engine.start_instance(
-            request.params["name"], request.params.get("instance_id"), input_json)
-        payload = self.management_urls(request.origin, instance_id)
-        return ApiReply(202, payload, {"Location": payload["statusQueryGetUri"], "Retry-After": "1"})
+    def management_urls(self, origin: str, instance_id: str, with_rewind: bool) -> dict:
+        """``HttpManagementPayload``; the check-status reply has no rewind URL."""
+        root, q = self._instance_root(origin, instance_id), self._management_query()
+        urls = {"id": instance_id,
+                "statusQueryGetUri": f"{root}?{q}",
+                "sendEventPostUri": f"{root}/raiseEvent/{{eventName}}?{q}",
+                "terminatePostUri": f"{root}/terminate?reason={{text}}&{q}"}
+        if with_rewind:
+            urls["rewindPostUri"] = f"{root}/rewind?reason={{text}}&{q}"
+        urls.update({"purgeHistoryDeleteUri": f"{root}?{q}",
+                     "restartPostUri": f"{root}/restart?{q}",
+                     "suspendPostUri": f"{root}/suspend?reason={{text}}&{q}",
+                     "resumePostUri": f"{root}/resume?reason={{text}}&{q}"})
+        return urls
+
+    def check_status_reply(self, origin: str, instance_id: str) -> ApiReply:
+        urls = self.management_urls(origin, instance_id, with_rewind=False)
+        return ApiReply(202, urls, {"Location": urls["statusQueryGetUri"],
+                                    "Retry-After": CHECK_STATUS_RETRY_AFTER})
+
+    # -- starting --------------------------------------------------------------------
+
+    async def start(self, request: ApiRequest) -> ApiReply:
+        try:
+            input_value = payloads.read_object(request.body.decode("utf-8", "replace"))
+        except payloads.PayloadError as exc:
+            if exc.trailing:  # JsonSerializationException, outside the handler's catch
+                return exception_reply(500, "Something went wrong while processing your request",
+                                       str(exc), "Newtonsoft.Json.JsonSerializationException")
+            return exception_reply(400, "Invalid JSON content", str(exc),
+                                   "Newtonsoft.Json.JsonReaderException")
+        instance_id = self.engine.start_instance(request.params["name"], request.params.get("instance_id"),
+                                                 payloads.to_text(input_value))
+        return await self._reply_when_done(request, instance_id)
+
+    async def _reply_when_done(self, request: ApiRequest, instance_id: str) -> ApiReply:
+        """With both ``timeout`` and ``pollingInterval`` (seconds), wait for the instance
+        as WaitForCompletionOrCreateCheckStatusResponseAsync does."""
+        timeout, interval = _seconds(request, "timeout"), _seconds(request, "pollingInterval")
+        if timeout is None or interval is None:
+            return self.check_status_reply(request.origin, instance_id)
+        if interval > timeout:
+            return exception_reply(400, "One or more of the arguments submitted is incorrect",
+                                   f"Total timeout {timeout} should be bigger than retry timeout {interval}",
+                                   "System.ArgumentException")
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            row = self.engine.store.get_instance(instance_id)
+            if row is not None and row.runtime_status == "Completed":
+                return ApiReply(200, payloads.shown(row.output))
+            if row is not None and row.is_terminal:
+                return self._status_reply(request, row, allow_500=False)
+            if asyncio.get_running_loop().time() + interval > deadline:
+                return self.check_status_reply(request.origin, instance_id)
+            await asyncio.sleep(interval)
+
+    async def restart(self, request: ApiRequest) -> ApiReply:
+        try:
+            new_id = self.engine.restart(request.params["instance_id"],
+                                         request.flag("restartWithNewInstanceId", default=True))
+        except InvalidArgument as exc:
+            return exception_reply(400, "InstanceId does not match a valid orchestration instance.",
+                                   str(exc), "System.ArgumentException")
+        return await self._reply_when_done(request, new_id)
+
+    # -- reading ---------------------------------------------------------------------
 
     def get_instance(self, request: ApiRequest) -> ApiReply:
         row = self.engine.store.get_instance(request.params["instance_id"])
         if row is None:
-            return ApiReply(404)
-        body = self.describe(row, show_input=request.query.get("showInput", "true").lower() != "false")
-        if request.flag("showHistory"):
-            body["historyEvents"] = self._public_history(row, request.flag("showHistoryOutput"))
-        return ApiReply(200 if row.runtime_status in TERMINAL_STATUSES else 202, body)
+            return no_content(404)
+        return self._status_reply(request, row, allow_500=True)
+
+    def _status_reply(self, request: ApiRequest, row: InstanceRow, allow_500: bool) -> ApiReply:
+        body = self.describe(row, show_input=request.flag("showInput", default=True))
+        if request.flag("showHistory") and row.runtime_status != "Pending":
+            body["historyEvents"] = self.public_history(row, request.flag("showHistoryOutput"),
+                                                        request.flag("showInput", default=True))
+        if row.runtime_status in ("Running", "Pending", "ContinuedAsNew", "Suspended"):
+            return ApiReply(202, body, {"Location": request.url, "Retry-After": RUNNING_STATUS_RETRY_AFTER})
+        if (row.runtime_status == "Failed" and allow_500
+                and request.flag("returnInternalServerErrorOnFailure")):
+            return ApiReply(500, body)
+        return ApiReply(200, body)
 
     def describe(self, row: InstanceRow, show_input: bool = True) -> dict:
+        """A status object (StatusResponsePayload): stored values shown by ParseToJToken."""
         return {
             "name": row.name, "instanceId": row.instance_id, "runtimeStatus": row.runtime_status,
-            "input": _loads(row.input) if show_input else None,
-            "customStatus": _loads(row.custom_status), "output": _loads(row.output),
-            "createdTime": _public_time(row.created_time),
-            "lastUpdatedTime": _public_time(row.last_updated_time),
+            "input": payloads.shown(row.input) if show_input else None,
+            "customStatus": payloads.shown(row.custom_status), "output": payloads.shown(row.output),
+            "createdTime": _status_time(row.created_time),
+            "lastUpdatedTime": _status_time(row.last_updated_time),
         }
 
-    def _public_history(self, row: InstanceRow, with_output: bool) -> list[dict]:
-        shown = []
-        for event in self.engine.store.load_history(row.instance_id):
-            name = _EVENT_NAMES.get(event["EventType"])
-            if name is None:
+    def public_history(self, row: InstanceRow, with_output: bool, with_input: bool) -> list[dict]:
+        """The current execution's history as DurableClient.ConvertHistoryToJArray shows it:
+        type names, scheduled events folded into their completions, no orchestrator
+        start/complete events, no EventId or IsPlayed."""
+        scheduled: dict[tuple[str, int], dict] = {}
+        shown: list[Optional[dict]] = []
+        positions: dict[tuple[str, int], int] = {}
+        for stored in self.engine.store.load_history(row.instance_id):
+            if stored.get("DevHostHidden") or stored.get("DevHostUnscheduled"):
                 continue
-            item = {"EventType": name, "Timestamp": event["Timestamp"]}
-            if event.get("Name"):
-                item["FunctionName" if event["EventType"] != EventType.EVENT_RAISED else "Name"] = event["Name"]
-            for key in ("TaskScheduledId", "TimerId", "FireAt", "OrchestrationStatus", "Reason"):
-                if key in event:
-                    item[key] = event[key]
-            if with_output:
-                for key in ("Input", "Result"):
-                    if event.get(key) is not None:
-                        item[key] = _loads(event[key])
+            kind = EventType(stored["EventType"])
+            if kind in (EventType.ORCHESTRATOR_STARTED, EventType.ORCHESTRATOR_COMPLETED):
+                continue
+            item = {k: v for k, v in stored.items() if k not in ("EventId", "IsPlayed")}
+            item["EventType"] = _EVENT_NAMES[kind]
+            family = _FAMILIES.get(kind)
+            if kind in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_INSTANCE_CREATED):
+                key = (family, stored["EventId"])
+                scheduled[key] = stored
+                positions[key] = len(shown)
+                item.pop("Version", None)
+            elif family and (family, stored.get("TaskScheduledId")) in scheduled:
+                key = (family, item.pop("TaskScheduledId"))
+                source = scheduled.pop(key)
+                shown[positions.pop(key)] = None
+                item["ScheduledTime"] = source["Timestamp"]
+                item["FunctionName"] = source["Name"]
+                if with_input:
+                    item["Input"] = source.get("Input")
+            if kind == EventType.EXECUTION_STARTED:
+                item["FunctionName"] = item.pop("Name", row.name)
+                for key in ("OrchestrationInstance", "ParentInstance", "Version", "Tags"):
+                    item.pop(key, None)
+            if kind == EventType.EXECUTION_COMPLETED:
+                item["OrchestrationStatus"] = _STATUS_NAMES.get(item.get("OrchestrationStatus"),
+                                                                item.get("OrchestrationStatus"))
+            if kind == EventType.TIMER_FIRED:
+                item.pop("TimerId", None)
+            if "Result" in item:
+                if with_output:
+                    item["Result"] = payloads.shown(item["Result"])
+                elif kind in (EventType.TASK_COMPLETED, EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
+                              EventType.EXECUTION_COMPLETED):
+                    item.pop("Result")
+            if not with_input:
+                item.pop("Input", None)
             shown.append(item)
-        return shown
+        return [item for item in shown if item is not None]
 
     def query(self, request: ApiRequest) -> ApiReply:
-        rows, token = self._page(request)
-        headers = {"x-ms-continuation-token": token} if token else {}
-        show_input = request.flag("showInput")
-        return ApiReply(200, [self.describe(r, show_input) for r in rows], headers)
-
-    def _page(self, request: ApiRequest) -> tuple[list[InstanceRow], Optional[str]]:
-        # The SDK's get_status_all/get_status_by send no 'top' and never follow a
-        # continuation token, so without 'top' everything comes in one reply.
-        top = request.query.get("top", str(UNPAGED))
-        if "top" in request.query and (not (top.isascii() and top.isdigit()) or not 1 <= int(top) <= MAX_PAGE):
-            raise ApiError(400, f"'top' must be an integer from 1 to {MAX_PAGE}.")
-        after = ("", "")
-        token = request.headers.get("x-ms-continuation-token", "")
-        if token and token != "null":
-            try:
-                created, instance_id = json.loads(token)
-                after = (str(created), str(instance_id))
-            except (ValueError, TypeError):
-                raise ApiError(400, "The continuation token is not valid.") from None
-        rows = self.engine.store.query_instances(
-            after=after, limit=int(top) + 1, **self._filters(request))
-        if len(rows) > int(top):
-            last = rows[int(top) - 1]
-            return rows[:int(top)], json.dumps([last.created_time, last.instance_id])
-        return rows, None
+        top = DEFAULT_PAGE_SIZE
+        if request.query.get("top", "").strip().lstrip("-").isdigit():
+            top = int(request.query["top"])
+        try:
+            after = _read_token(request.headers.get("x-ms-continuation-token", ""))
+        except ValueError:
+            return message_reply(400, "The continuation token is not one this API returned.")
+        rows = self.engine.store.query_instances(after=after, limit=max(top, 1) + 1, **self._filters(request))
+        more = len(rows) > top
+        rows = rows[:max(top, 1)]
+        token = _make_token(rows[-1].instance_id) if more and rows else ""
+        show_input = request.flag("showInput", default=True)
+        return ApiReply(200, [self.describe(r, show_input) for r in rows],
+                        {"x-ms-continuation-token": token})
 
     @staticmethod
-    def _filters(request: ApiRequest) -> dict:
-        statuses = tuple(s for s in request.query.get("runtimeStatus", "").split(",") if s)
-        unknown = [s for s in statuses if s not in RUNTIME_STATUSES]
-        if unknown:
-            raise ApiError(400, f"Unknown runtimeStatus value(s): {', '.join(unknown)}.")
-        filters = {"statuses": statuses, "id_prefix": request.query.get("instanceIdPrefix", "")}
+    def _filters(request: ApiRequest, statuses: Optional[list[str]] = None) -> dict:
+        # Enum.TryParse: case-sensitive; values it cannot parse are dropped.
+        wanted = [s for s in (statuses if statuses is not None else request.values("runtimeStatus"))
+                  if s in RUNTIME_STATUSES]
+        filters = {"statuses": tuple(wanted), "id_prefix": request.query.get("instanceIdPrefix", "")}
         for param, key in (("createdTimeFrom", "created_from"), ("createdTimeTo", "created_to")):
-            value = request.query.get(param)
-            if value:
-                try:
-                    filters[key] = to_iso(parse_iso(value))
-                except ValueError:
-                    raise ApiError(400, f"'{param}' is not an ISO 8601 date-time.") from None
+            moment = _date_time(request.query.get(param, ""))
+            if moment is not None:
+                filters[key] = to_iso(moment)
         return filters
 
+    # -- events and control ------------------------------------------------------------
+
     def raise_event(self, request: ApiRequest) -> ApiReply:
-        data = decode_payload(request.body)
-        self.engine.raise_event(request.params["instance_id"], request.params["event"], data)
-        return ApiReply(202)
+        # HandleRaiseEventRequestAsync: existence, then finished, then content type, then body.
+        instance_id = request.params["instance_id"]
+        self.engine.require_active(instance_id)
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            return message_reply(400, "Only application/json request content is supported")
+        try:
+            data = payloads.read_token(request.body.decode("utf-8", "replace"))
+        except payloads.PayloadError as exc:
+            return exception_reply(400, "Invalid JSON content", str(exc), "Newtonsoft.Json.JsonReaderException")
+        self.engine.raise_event(instance_id, request.params["event"], payloads.to_text(data))
+        return no_content(202)
 
     def terminate(self, request: ApiRequest) -> ApiReply:
-        self.engine.terminate(request.params["instance_id"], request.query.get("reason", ""))
-        return ApiReply(202)
+        self.engine.terminate(request.params["instance_id"], request.query.get("reason"))
+        return no_content(202)
 
     def suspend(self, request: ApiRequest) -> ApiReply:
-        self.engine.suspend(request.params["instance_id"], request.query.get("reason", ""))
-        return ApiReply(202)
+        self.engine.suspend(request.params["instance_id"], request.query.get("reason"))
+        return no_content(202)
 
     def resume(self, request: ApiRequest) -> ApiReply:
-        self.engine.resume(request.params["instance_id"], request.query.get("reason", ""))
-        return ApiReply(202)
+        self.engine.resume(request.params["instance_id"], request.query.get("reason"))
+        return no_content(202)
+
+    def rewind(self, request: ApiRequest) -> ApiReply:
+        row = self.engine.store.get_instance(request.params["instance_id"])
+        if row is None:
+            return no_content(404)
+        if row.runtime_status in ("Canceled", "Terminated", "Completed"):
+            return no_content(410)
+        if row.runtime_status != "Failed":
+            return exception_reply(500, "Something went wrong while processing your request",
+                                   "The rewind operation is only supported on failed orchestration instances.",
+                                   "System.InvalidOperationException")
+        return message_reply(501, "The devhost does not support rewind (the extension marks it obsolete).")
+
+    # -- purging ---------------------------------------------------------------------
 
     def purge_one(self, request: ApiRequest) -> ApiReply:
-        instance_id = request.params["instance_id"]
-        row = self.engine.store.get_instance(instance_id)
-        if row is None:
-            return ApiReply(404)
-        if not row.is_terminal:
-            raise ApiError(400, f"Instance '{instance_id}' is {row.runtime_status}; only "
-                                "completed, failed or terminated instances can be purged.")
-        self.engine.purge(instance_id)
+        if not self.engine.purge(request.params["instance_id"]):
+            return no_content(404)
         return ApiReply(200, {"instancesDeleted": 1})
 
     def purge_many(self, request: ApiRequest) -> ApiReply:
-        filters = self._filters(request)
-        if not filters.get("created_from"):
-            raise ApiError(400, "'createdTimeFrom' is required to purge by filter.")
-        if not filters["statuses"]:
-            filters["statuses"] = TERMINAL_STATUSES
-        deleted, after = 0, ("", "")
+        if _date_time(request.query.get("createdTimeFrom", "")) is None:
+            return ApiReply(400, "Please provide value for 'createdTimeFrom' parameter.")
+        # Azure Storage keeps only the terminal statuses asked for; with none left it
+        # purges every status, running instances included.
+        statuses = [s for s in request.values("runtimeStatus") if s in TERMINAL_STATUSES]
+        filters = self._filters(request, statuses)
+        filters.setdefault("created_to", to_iso(self.engine.clock.now()))
+        deleted, after = 0, ""
         while True:
-            rows = self.engine.store.query_instances(after=after, limit=MAX_PAGE, **filters)
-            deleted += sum(1 for r in rows if r.is_terminal and self.engine.purge(r.instance_id))
-            if len(rows) < MAX_PAGE:
+            rows = self.engine.store.query_instances(after=after, limit=1000, **filters)
+            deleted += sum(1 for r in rows if self.engine.purge(r.instance_id))
+            if len(rows) < 1000:
                 break
-            after = (rows[-1].created_time, rows[-1].instance_id)
+            after = rows[-1].instance_id
         if deleted == 0:
-            return ApiReply(404)
+            return no_content(404)
         return ApiReply(200, {"instancesDeleted": deleted})
 
+    # -- what the devhost does not have yet ---------------------------------------------
+
     @staticmethod
-    def not_supported(request: ApiRequest) -> ApiReply:
-        operation = request.path.rsplit("/", 1)[-1]
-        return error_reply(501, f"The devhost does not support '{operation}'.")
+    def entities(request: ApiRequest) -> ApiReply:
+        log.error("Durable API %s %s%s: durable entities are not supported by the devhost",
+                  request.method, WEBHOOK_PREFIX, request.path)
+        return message_reply(501, "The devhost does not support durable entities "
+                                  f"({request.method} {WEBHOOK_PREFIX}{request.path}).")
+
+
+_EVENT_NAMES = {kind: "".join(part.capitalize() for part in kind.name.split("_")) for kind in EventType}
+_FAMILIES = {EventType.TASK_SCHEDULED: "task", EventType.TASK_COMPLETED: "task", EventType.TASK_FAILED: "task",
+             EventType.SUB_ORCHESTRATION_INSTANCE_CREATED: "sub",
+             EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED: "sub",
+             EventType.SUB_ORCHESTRATION_INSTANCE_FAILED: "sub"}
+_STATUS_NAMES = {0: "Running", 1: "Completed", 2: "ContinuedAsNew", 3: "Failed", 4: "Canceled",
+                 5: "Terminated", 6: "Pending", 7: "Suspended"}
+
+
+def _date_time(text: str) -> Optional[datetime]:
+    """``DateTime.TryParse`` of an ISO date-time; None when it does not parse."""
+    try:
+        return parse_iso(text) if text.strip() else None
+    except ValueError:
+        return None
+
+
+def _make_token(instance_id: str) -> str:
+    return base64.urlsafe_b64encode(instance_id.encode("utf-8")).decode("ascii")
+
+
+def _read_token(token: str) -> str:
+    """The instance id a continuation token resumes after. The token is opaque, as Azure
+    Storage's is; one this API did not make is refused (the devhost's choice)."""
+    if not token or token == "null":
+        return ""
+    if not _TOKEN.fullmatch(token):
+        raise ValueError("not a continuation token")
+    try:
+        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+    except (binascii.Error, UnicodeError):
+        raise ValueError("not a continuation token") from None
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,2048}={0,2}")

@@ -59,10 +59,10 @@ class _Route:
 
 class FunctionRoutes:
     def __init__(self, functions: list[HttpFunction], route_prefix: str, api: DurableApi,
-                 hub_name: str, client_over_http: bool = False):
+                 client_over_http: bool = False):
         self.prefix = "/" + route_prefix.strip("/") if route_prefix.strip("/") else ""
         self.api = api
-        self.hub_name = hub_name
+        self.hub_name = api.task_hub
         self.client_over_http = client_over_http
         self._bindings: dict[tuple[str, str, str], str] = {}
         # Literal routes win over parameterised ones, as in ASP.NET routing.
@@ -137,21 +137,25 @@ class FunctionRoutes:
         return text
 
     def client_binding(self, scheme: str, host: str, rpc_netloc: str) -> dict:
-        """The JSON the Durable extension passes to a ``durableClient`` binding."""
+        """The JSON the Durable extension passes to a ``durableClient`` binding
+        (BindingHelper.DurableOrchestrationClientToString; nulls included). The devhost
+        has no system key, so every ``code=`` is empty, as with Core Tools."""
         base = f"{scheme}://{host}"
         webhooks = f"{base}{WEBHOOK_PREFIX}"
+        create = webhooks + "/orchestrators/{functionName}[/{instanceId}]"
         return {
             "taskHubName": self.hub_name,
+            "connectionName": None,
             "creationUrls": {
-                "createNewInstancePostUri": webhooks + "/orchestrators/{functionName}[/{instanceId}]",
+                "createNewInstancePostUri": create + "?",
                 "createAndWaitOnNewInstancePostUri":
-                    webhooks + "/orchestrators/{functionName}[/{instanceId}]?timeout={timeoutInSeconds}",
+                    create + "?timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}&",
             },
-            "managementUrls": self.api.management_urls(base, "INSTANCEID"),
+            "managementUrls": self.api.management_urls(base, "INSTANCEID", with_rewind=True),
             "baseUrl": webhooks,
             "requiredQueryStringParameters": "",
             "rpcBaseUrl": f"http://{rpc_netloc}{WEBHOOK_PREFIX}/",
-            "httpBaseUrl": "",
+            "httpBaseUrl": None,
         }
 
     @staticmethod

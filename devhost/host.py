@@ -24,6 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Optional
 
+from . import payloads, sdk_seams
 from .clock import ManualClock, SystemClock
 from .durable_api import DurableApi
 from .engine import Engine, EngineOptions
@@ -40,25 +41,38 @@ log = logging.getLogger("devhost")
 @dataclass(frozen=True)
 class HostConfig:
     route_prefix: str = "api"
-    hub_name: str = "TestHubName"
+    hub_name: str = "TestHubName"       # DurableTaskOptions: WEBSITE_SITE_NAME ?? "TestHubName"
     max_activities: int = 10
-    max_orchestrations: int = 10
+    storage_provider: str = "AzureStorage"
+
+
+class HostConfigError(Exception):
+    pass
 
 
 def read_host_json(app_dir: Path, env=os.environ) -> HostConfig:
     path = app_dir / "host.json"
     if not path.is_file():
         return HostConfig()
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
+        raise HostConfigError(f"Unable to parse host configuration file '{path}': "
+                              f"{getattr(exc, 'msg', exc)}{where}") from None
+    if not isinstance(data, dict):
+        raise HostConfigError(f"Unable to parse host configuration file '{path}': "
+                              "it must hold one JSON object")
     extensions = data.get("extensions", {})
     http = extensions.get("http", {})
     durable = extensions.get("durableTask", {})
     hub = re.sub(r"%([^%]+)%", lambda m: env.get(m.group(1), ""), str(durable.get("hubName", "")))
+    provider = (durable.get("storageProvider") or {}).get("type") or "AzureStorage"
     return HostConfig(
         route_prefix=http.get("routePrefix", "api"),
-        hub_name=hub or HostConfig.hub_name,
+        hub_name=hub or env.get("WEBSITE_SITE_NAME") or HostConfig.hub_name,
         max_activities=int(durable.get("maxConcurrentActivityFunctions", 10)),
-        max_orchestrations=int(durable.get("maxConcurrentOrchestratorFunctions", 10)),
+        storage_provider=str(provider),
     )
 
 
@@ -80,6 +94,7 @@ class DevHost:
     def __init__(self, app_dir: str | Path = ".", data_dir: Optional[str | Path] = None,
                  clock=None, *, local_settings: bool = True, shard: Shard = Shard(),
                  client_over_http: bool = False):
+        sdk_seams.check_sdk_version()
         self.app_dir = Path(app_dir).resolve()
         self.applied_settings = load_local_settings(self.app_dir) if local_settings else []
         self.config = read_host_json(self.app_dir)
@@ -88,11 +103,10 @@ class DevHost:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.clock = clock or SystemClock()
         self.store = Store(self.data_dir / f"{self.config.hub_name}.sqlite")
-        self.engine = Engine(self.registry, self.store, self.clock,
-                             EngineOptions(hub_name=self.config.hub_name, shard=shard))
+        self.engine = Engine(self.registry, self.store, self.clock, EngineOptions(shard=shard))
         self.shard = shard
         self.client_over_http = client_over_http
-        self.api = DurableApi(self.engine)
+        self.api = DurableApi(self.engine, self.config.hub_name)
         self._runner: Optional[BackgroundRunner] = None
         self._server: Optional[ServerThread] = None
         self._wakeups: Optional[CrossProcessWakeups] = None
@@ -109,7 +123,7 @@ class DevHost:
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Start the background runner and the HTTP server; returns the base URL."""
         self.functions = FunctionRoutes(self.registry.http, self.config.route_prefix, self.api,
-                                        self.config.hub_name, self.client_over_http)
+                                        self.client_over_http)
         web_app = build_web_app(self.api, self.functions)
         self._runner = BackgroundRunner(self.engine, self.config.max_activities)
         # Worker processes share the port; the kernel spreads connections between them.
@@ -135,14 +149,19 @@ class DevHost:
 
     # -- in-process API --------------------------------------------------------------
 
+    # These send what the SDK's DurableOrchestrationClient sends: the value's JSON as a
+    # JSON string (start_new and raise_event double-encode), which the extension stores as
+    # that string. So an orchestrator gets its input as the value, but an event as the
+    # JSON text (a str), exactly as on Azure. tests/devhost/conformance covers raw HTTP.
+
     def start(self, orchestrator: str, input: Any = None, instance_id: Optional[str] = None) -> str:
-        return self.engine.start_instance(orchestrator, instance_id,
-                                          None if input is None else json.dumps(input))
+        input_text = None if input is None else payloads.to_text(json.dumps(input))
+        return self.engine.start_instance(orchestrator, instance_id, input_text)
 
     def raise_event(self, instance_id: str, event_name: str, data: Any = None) -> None:
-        self.engine.raise_event(instance_id, event_name, json.dumps(data))
+        self.engine.raise_event(instance_id, event_name, payloads.to_text(json.dumps(data)))
 
-    def terminate(self, instance_id: str, reason: str = "") -> None:
+    def terminate(self, instance_id: str, reason: Optional[str] = "") -> None:
         self.engine.terminate(instance_id, reason)
 
     def status(self, instance_id: str) -> Optional[dict]:

@@ -26,7 +26,6 @@ class HttpFunction:
     name: str
     route: str
     methods: tuple[str, ...]
-    auth_level: str
     request_param: str
     client_param: Optional[str]
     callable: Callable
@@ -39,6 +38,22 @@ class Registry:
     activities: dict[str, tuple[str, Callable]] = field(default_factory=dict)
     http: list[HttpFunction] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
+
+    # The extension keys its function registry by FunctionName, which compares names
+    # ignoring case (FunctionName.Equals, StringComparison.OrdinalIgnoreCase).
+
+    def orchestrator_name(self, name: str) -> Optional[str]:
+        return _find(self.orchestrators, name)
+
+    def activity_name(self, name: str) -> Optional[str]:
+        return _find(self.activities, name)
+
+
+def _find(functions: dict, name: str) -> Optional[str]:
+    if name in functions:
+        return name
+    wanted = (name or "").lower()
+    return next((known for known in functions if known.lower() == wanted), None)
 
 
 def load_app(app_dir: Path, module: str = "function_app") -> Any:
@@ -87,6 +102,7 @@ def _forget_other_apps_modules(app_dir: Path) -> None:
 def build_registry(app: Any) -> Registry:
     registry = Registry()
     for fn in app.get_functions():
+        _check_binding_parameters(fn)
         trigger = fn.get_trigger()
         kind = trigger.type
         if kind == "orchestrationTrigger":
@@ -102,16 +118,31 @@ def build_registry(app: Any) -> Registry:
     return registry
 
 
+def _check_binding_parameters(fn: Any) -> None:
+    """Refuse, at load, a binding whose name is not a parameter of the function, as the
+    Python worker refuses it when it indexes the app (instead of failing every call)."""
+    try:
+        parameters = inspect.signature(fn.get_user_function()).parameters.values()
+    except (TypeError, ValueError):
+        return
+    if any(p.kind == p.VAR_KEYWORD for p in parameters):
+        return
+    names = {p.name for p in parameters}
+    missing = sorted(b.name for b in fn.get_bindings() if b.name not in names and b.name != "$return")
+    if missing:
+        raise AppLoadError(
+            f"cannot load the {fn.get_function_name()} function: the following parameters are "
+            f"declared as bindings but not in Python: {', '.join(missing)}")
+
+
 def _http_function(fn: Any, trigger: Any) -> HttpFunction:
     user_fn = fn.get_user_function()
     clients = [b.name for b in fn.get_bindings() if b.type == "durableClient"]
     methods = tuple(str(getattr(m, "value", m)).upper() for m in (trigger.methods or ()))
-    auth = getattr(trigger.auth_level, "name", str(trigger.auth_level or "FUNCTION"))
     return HttpFunction(
         name=fn.get_function_name(),
         route=(trigger.route or fn.get_function_name()).strip("/"),
         methods=methods or ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"),
-        auth_level=auth.upper(),
         request_param=trigger.name,
         client_param=clients[0] if clients else None,
         callable=user_fn,

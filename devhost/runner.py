@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
+from .activities import ActivityOutcome
 from .engine import Engine
-from .storage import WorkItem
+from .storage import StoreBusy, StoreError, StoreUnavailable, WorkItem
 
 log = logging.getLogger("devhost")
 
@@ -36,18 +37,20 @@ def drain(engine: Engine, max_rounds: int = 100_000) -> int:
 
 def run_episodes_safely(engine: Engine, instance_ids: list[str]) -> list[WorkItem]:
     """Run a batch of episodes; when it fails, run them one at a time so that only a broken
-    instance fails, and postpone what finds the state locked."""
+    instance fails, and postpone what finds the state locked. A state that cannot be
+    written (disk full, I/O error) fails no instance: StoreUnavailable goes to the caller,
+    and every message stays queued for the next try."""
     if not instance_ids:
         return []
     try:
         return engine.run_episodes(instance_ids)
-    except sqlite3.OperationalError as exc:
-        if "locked" not in str(exc):
-            return _run_one_at_a_time(engine, instance_ids)
+    except StoreBusy:
         # Another worker process held the write lock too long; the messages are still
         # queued, so the episodes simply run again on a later pass.
         log.warning("%d instance(s): state busy, episodes postponed", len(instance_ids))
         return []
+    except StoreUnavailable:
+        raise
     except Exception:
         return _run_one_at_a_time(engine, instance_ids)
 
@@ -59,6 +62,37 @@ def _run_one_at_a_time(engine: Engine, instance_ids: list[str]) -> list[WorkItem
     log.exception("devhost internal error while running instance %s", instance_ids[0])
     engine.fail_instance(instance_ids[0], "devhost internal error; see the host log")
     return []
+
+
+class StorageOutage:
+    """Backs the runner off while the state cannot be written, and logs the outage once
+    per interval instead of once per attempt."""
+
+    FIRST_DELAY, LONGEST_DELAY, LOG_EVERY_SECONDS = 0.1, 5.0, 30.0
+
+    def __init__(self):
+        self.delay = 0.0
+        self.since: Optional[float] = None
+        self.failures = 0
+        self._logged_at = 0.0
+
+    def failed(self, exc: Exception) -> float:
+        now = time.monotonic()
+        self.failures += 1
+        if self.since is None:
+            self.since = now
+        self.delay = min(self.LONGEST_DELAY, max(self.FIRST_DELAY, self.delay * 2))
+        if now - self._logged_at >= self.LOG_EVERY_SECONDS or self.failures == 1:
+            self._logged_at = now
+            log.error("state storage unavailable (%s): nothing is lost, work is retried every "
+                      "%.1f s at most (%d attempt(s) so far)", exc, self.delay, self.failures)
+        return self.delay
+
+    def recovered(self) -> None:
+        if self.since is not None:
+            log.warning("state storage available again after %.1f s and %d failed attempt(s)",
+                        time.monotonic() - self.since, self.failures)
+        self.delay, self.since, self.failures = 0.0, None, 0
 
 
 class BackgroundRunner:
@@ -82,7 +116,8 @@ class BackgroundRunner:
         self._pass_lock = threading.Lock()
         self._in_flight: set[int] = set()
         self._in_flight_lock = threading.Lock()
-        self._results: list[tuple[WorkItem, tuple[bool, str, str]]] = []
+        self._results: list[tuple[WorkItem, ActivityOutcome]] = []
+        self._outage = StorageOutage()
         self._results_lock = threading.Lock()
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._own_thread: Optional[threading.Thread] = None
@@ -102,7 +137,10 @@ class BackgroundRunner:
     def stop(self) -> None:
         self._stopping.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._save_activity_results()  # what finished while stopping need not run again
+        try:
+            self._save_activity_results()  # what finished while stopping need not run again
+        except StoreError:
+            log.warning("activity results could not be saved while stopping; they run again")
         if self._own_thread:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._own_thread.join(timeout=10)
@@ -114,7 +152,7 @@ class BackgroundRunner:
             if self._pass_pending or self._loop is None:
                 return
             self._pass_pending = True
-        if asyncio._get_running_loop() is self._loop:
+        if _running_loop() is self._loop:
             self._loop.call_soon(self._pass)  # no need to write to the loop's wake-up pipe
             return
         try:
@@ -129,15 +167,22 @@ class BackgroundRunner:
             return
         try:
             due = self._run_due_episodes()
+            self._outage.recovered()
+        except StoreError as exc:  # the work stays queued in the database: back off
+            self._schedule_pass(self._outage.failed(exc))
+            return
         except Exception:  # keep the host alive; the work stays queued in the database
             log.exception("devhost internal error in the episode loop")
             due = []
         if due:
             self.wake()  # there may be more; requests that came in meanwhile go first
             return
+        self._schedule_pass(self._idle_wait())
+
+    def _schedule_pass(self, delay: float) -> None:
         if self._idle_timer:
             self._idle_timer.cancel()
-        self._idle_timer = self._loop.call_later(self._idle_wait(), self.wake)
+        self._idle_timer = self._loop.call_later(delay, self.wake)
 
     def _run_due_episodes(self) -> list[str]:
         self._save_activity_results()
@@ -151,9 +196,13 @@ class BackgroundRunner:
         if results:
             self._save(results)
 
-    def _save(self, results: list[tuple[WorkItem, tuple[bool, str, str]]]) -> None:
+    def _save(self, results: list[tuple[WorkItem, ActivityOutcome]]) -> None:
         try:
             self.engine.complete_activities(results)
+        except StoreError:
+            with self._results_lock:  # kept for the next pass; the activities need not rerun
+                self._results[:0] = results
+            raise
         except Exception:
             if len(results) > 1:  # one at a time, so that a result that cannot be saved
                 for result in results:  # holds up none of the others
@@ -206,13 +255,20 @@ class BackgroundRunner:
             outcome = _internal_failure(item, exc)
         self._hand_back(item, outcome)
 
-    def _hand_back(self, item: WorkItem, outcome: tuple[bool, str, str]) -> None:
+    def _hand_back(self, item: WorkItem, outcome: ActivityOutcome) -> None:
         with self._results_lock:
             self._results.append((item, outcome))
         self.wake()
 
 
-def _internal_failure(item: WorkItem, exc: Exception) -> tuple[bool, str, str]:
+def _internal_failure(item: WorkItem, exc: Exception) -> ActivityOutcome:
     log.exception("devhost internal error running activity %s", item.name)
-    return (False, f"devhost internal error running activity '{item.name}'; see the host log",
-            type(exc).__name__)
+    return ActivityOutcome(False, None, f"devhost internal error running activity '{item.name}'; "
+                                        "see the host log", type(exc).__name__)
+
+
+def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

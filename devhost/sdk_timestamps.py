@@ -9,22 +9,16 @@ else still goes to dateutil, so what the SDK computes does not change.
 """
 from __future__ import annotations
 
-import sys
 from datetime import datetime
 
-_SDK_MODULES = ("azure.durable_functions.models.history.HistoryEvent",
-                "azure.durable_functions.models.DurableOrchestrationStatus")
+from . import sdk_seams
 
 
 def install() -> None:
-    import azure.durable_functions.models.DurableOrchestrationStatus  # noqa: F401
-    import azure.durable_functions.models.history.HistoryEvent  # noqa: F401
-
-    for name in _SDK_MODULES:
-        module = sys.modules[name]
-        if getattr(module.dt_parse, "devhost_fast_path", False):
-            continue
-        module.dt_parse = _with_fast_path(module.dt_parse)
+    for module in sdk_seams.timestamp_parser_modules():
+        parser = sdk_seams.timestamp_parser(module)
+        if not getattr(parser, "devhost_fast_path", False):
+            sdk_seams.replace_timestamp_parser(module, _with_fast_path(parser))
 
 
 def _with_fast_path(general_parse):

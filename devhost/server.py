@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from typing import Optional
 
 from aiohttp import web
-from azure.durable_functions.models.utils import http_utils as sdk_http
 
+from . import sdk_seams
 from .durable_api import WEBHOOK_PREFIX, ApiReply, DurableApi
 from .function_routes import FunctionRoutes
 
@@ -16,10 +17,10 @@ MAX_REQUEST_BYTES = 1024 * 1024
 
 def build_web_app(api: DurableApi, functions: FunctionRoutes) -> web.Application:
     async def serve_api(request: web.Request) -> web.Response:
-        raw_path = request.raw_path.split("?", 1)[0][len(WEBHOOK_PREFIX):]
+        raw_path, _, raw_query = request.raw_path.partition("?")
         body = await request.read()
-        reply = api.handle(request.method, raw_path, f"{request.scheme}://{request.host}",
-                           request.query, request.headers, body)
+        reply = await api.handle(request.method, raw_path[len(WEBHOOK_PREFIX):],
+                                 f"{request.scheme}://{request.host}", raw_query, request.headers, body)
         return _to_response(reply)
 
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
@@ -29,9 +30,14 @@ def build_web_app(api: DurableApi, functions: FunctionRoutes) -> web.Application
 
 
 def _to_response(reply: ApiReply) -> web.Response:
-    if reply.payload is None:
+    if reply.empty:
         return web.Response(status=reply.status, headers=reply.headers)
-    return web.json_response(reply.payload, status=reply.status, headers=reply.headers)
+    return web.json_response(reply.payload, status=reply.status, headers=reply.headers,
+                             dumps=_compact_json)
+
+
+def _compact_json(value) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 class ServerThread:
@@ -73,10 +79,7 @@ class ServerThread:
 
     async def _close(self) -> None:
         await self._runner.cleanup()
-        # The SDK keeps one client session per process, bound to the loop that made it. A
-        # Functions worker has one loop for life; a test process may start several hosts.
-        await sdk_http._close_session()
-        sdk_http._session_lock = asyncio.Lock()
+        await sdk_seams.reset_client_session()
 
     def stop(self) -> None:
         if self.loop is None or not self.loop.is_running():

@@ -17,8 +17,8 @@ stale after every commit of the first, and read the pages again.
 from __future__ import annotations
 
 import json
-import sqlite3
 import random
+import sqlite3
 import threading
 import time
 import zlib
@@ -27,60 +27,103 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS instances (
-    instance_id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    execution_id TEXT NOT NULL,
-    runtime_status TEXT NOT NULL,
-    input TEXT,
-    output TEXT,
-    custom_status TEXT,
-    created_time TEXT NOT NULL,
-    last_updated_time TEXT NOT NULL,
-    parent_instance_id TEXT,
-    parent_task_id INTEGER,
-    parent_execution_id TEXT
-);
-CREATE INDEX IF NOT EXISTS instances_by_created ON instances (created_time);
-CREATE INDEX IF NOT EXISTS instances_by_status ON instances (runtime_status, created_time);
-CREATE TABLE IF NOT EXISTS history (
-    instance_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    event TEXT NOT NULL,
-    PRIMARY KEY (instance_id, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY,
-    instance_id TEXT NOT NULL,
-    execution_id TEXT,
-    visible_at REAL NOT NULL,
-    timer_id INTEGER,
-    event TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_by_time ON messages (visible_at);
-CREATE INDEX IF NOT EXISTS messages_by_instance ON messages (instance_id, visible_at);
-CREATE TABLE IF NOT EXISTS work_items (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    instance_id TEXT NOT NULL,
-    execution_id TEXT NOT NULL,
-    task_id INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    input TEXT
-);
-"""
+from azure.durable_functions import OrchestrationRuntimeStatus
+
+from .history import CONTROL_EVENTS
+
+# Numbered migrations, applied in order and recorded in ``schema_version``. A state folder
+# written before the table existed holds migration 1's tables already (with or without
+# parent_execution_id, which later releases added in place), so migration 1 is idempotent.
+MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (1, "instances, history, messages and work items", (
+        """CREATE TABLE IF NOT EXISTS instances (
+            instance_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            execution_id TEXT NOT NULL,
+            runtime_status TEXT NOT NULL,
+            input TEXT,
+            output TEXT,
+            custom_status TEXT,
+            created_time TEXT NOT NULL,
+            last_updated_time TEXT NOT NULL,
+            parent_instance_id TEXT,
+            parent_task_id INTEGER,
+            parent_execution_id TEXT)""",
+        "CREATE INDEX IF NOT EXISTS instances_by_created ON instances (created_time)",
+        "CREATE INDEX IF NOT EXISTS instances_by_status ON instances (runtime_status, created_time)",
+        """CREATE TABLE IF NOT EXISTS history (
+            instance_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            event TEXT NOT NULL,
+            PRIMARY KEY (instance_id, seq)) WITHOUT ROWID""",
+        """CREATE TABLE IF NOT EXISTS messages (
+            id INTEGER PRIMARY KEY,
+            instance_id TEXT NOT NULL,
+            execution_id TEXT,
+            visible_at REAL NOT NULL,
+            timer_id INTEGER,
+            event TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS messages_by_time ON messages (visible_at)",
+        "CREATE INDEX IF NOT EXISTS messages_by_instance ON messages (instance_id, visible_at)",
+        """CREATE TABLE IF NOT EXISTS work_items (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            instance_id TEXT NOT NULL,
+            execution_id TEXT NOT NULL,
+            task_id INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            input TEXT)""",
+    )),
+    # Status queries list instances in id order, as Azure Storage lists its Instances
+    # table (by PartitionKey); a running-only page then reads only running rows.
+    (2, "instances listed by status in id order", (
+        "CREATE INDEX IF NOT EXISTS instances_by_status_id ON instances (runtime_status, instance_id)",
+        "DROP INDEX IF EXISTS instances_by_status",
+    )),
+)
 
 LOCK_TIMEOUT_SECONDS = 5.0
-TERMINAL_STATUSES = ("Completed", "Failed", "Terminated")
-# ExecutionTerminated, ExecutionSuspended and ExecutionResumed.
-CONTROL_EVENT_TYPES = (3, 19, 20)
+TERMINAL_STATUSES = tuple(s.value for s in (OrchestrationRuntimeStatus.Completed,
+                                            OrchestrationRuntimeStatus.Failed,
+                                            OrchestrationRuntimeStatus.Terminated,
+                                            OrchestrationRuntimeStatus.Canceled))
+_CONTROL_EVENT_NUMBERS = tuple(sorted(int(e) for e in CONTROL_EVENTS))
 
 # Messages the runners may act on. A suspended instance takes only control messages; its
 # other messages stay queued unoffered, else the runner would find them due on every poll.
 _OFFERED_MESSAGES = (
     "messages m LEFT JOIN instances i ON i.instance_id = m.instance_id"
     " WHERE (i.runtime_status IS NULL OR i.runtime_status != 'Suspended'"
-    f" OR json_extract(m.event, '$.EventType') IN {CONTROL_EVENT_TYPES})")
+    f" OR json_extract(m.event, '$.EventType') IN {_CONTROL_EVENT_NUMBERS})")
+
+# SQLite's primary result codes (sqlite3.h) for a lock held elsewhere, and for a database
+# that cannot be written for now (disk full, I/O error, read-only, cannot open).
+_BUSY_CODES = {5, 6}
+_UNAVAILABLE_CODES = {8, 10, 13, 14}
+
+
+class StoreError(Exception):
+    """The state could not be read or written; nothing of the operation was kept."""
+
+
+class StoreBusy(StoreError):
+    """Another process held the lock too long; try again shortly."""
+
+
+class StoreUnavailable(StoreError):
+    """The disk refused the write (full, failing, read-only); retry after a while."""
+
+
+class StoreTooNew(StoreError):
+    """The state folder was written by a newer devhost."""
+
+
+def _translated(exc: sqlite3.Error) -> Exception:
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code in _BUSY_CODES:
+        return StoreBusy(str(exc))
+    if code in _UNAVAILABLE_CODES:
+        return StoreUnavailable(str(exc))
+    return exc
 
 
 @dataclass
@@ -127,8 +170,8 @@ class Shard:
     index: int = 0
     count: int = 1
 
-    def owns(self, instance_id: str) -> bool:
-        return self.count == 1 or shard_of(instance_id) % self.count == self.index
+    def owner_of(self, instance_id: str) -> int:
+        return shard_of(instance_id) % self.count
 
     def sql(self, column: str) -> tuple[str, tuple]:
         if self.count == 1:
@@ -148,21 +191,44 @@ class Store:
     def __init__(self, path: Path | str, synchronous: str = "NORMAL"):
         self.path = str(path)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        # No busy handler: SQLite's backs off in sleeps of 1 to 25 ms, while a write here
-        # holds the lock for about a millisecond, so with several worker processes the
-        # back-off, not the work, would set the pace. _when_free retries much sooner.
-        self._db.execute("PRAGMA busy_timeout=0")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL keeps every commit across a process crash (kill -9); only a power
-        # loss can drop the last commits, which a local host can accept.
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.create_function("devhost_shard", 1, shard_of, deterministic=True)
-        self._db.executescript(SCHEMA)
-        self._add_missing_columns()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            # No busy handler: SQLite's backs off in sleeps of 1 to 25 ms, while a write here
+            # holds the lock for about a millisecond, so with several worker processes the
+            # back-off, not the work, would set the pace. _when_free retries much sooner.
+            self._db.execute("PRAGMA busy_timeout=0")
+            self._when_free(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
+            # NORMAL keeps every commit across a process crash (kill -9); only a power
+            # loss can drop the last commits, which a local host can accept.
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.create_function("devhost_shard", 1, shard_of, deterministic=True)
+        except sqlite3.Error as exc:
+            raise _translated(exc) from None
+        self.schema_version = self._migrate()
 
-    def _add_missing_columns(self) -> None:
-        """Bring a state folder written by an older devhost up to this schema."""
+    def _migrate(self) -> int:
+        """Apply the migrations this state folder has not had yet, each in a transaction."""
+        with self.transaction():
+            self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            rows = self._db.execute("SELECT version FROM schema_version").fetchall()
+            current = rows[0][0] if rows else 0
+            latest = MIGRATIONS[-1][0]
+            if current > latest:
+                raise StoreTooNew(f"{self.path} has state schema version {current}; this devhost "
+                                  f"knows versions up to {latest}. Use a newer devhost or another --data folder.")
+            for version, _, statements in MIGRATIONS:
+                if version <= current:
+                    continue
+                for statement in statements:
+                    self._db.execute(statement)
+                if version == 1:
+                    self._add_parent_execution_column()
+            self._db.execute("DELETE FROM schema_version")
+            self._db.execute("INSERT INTO schema_version (version) VALUES (?)", (latest,))
+        return latest
+
+    def _add_parent_execution_column(self) -> None:
+        """State folders from before the parent's execution id was kept lack the column."""
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(instances)")}
         if "parent_execution_id" not in columns:
             self._db.execute("ALTER TABLE instances ADD COLUMN parent_execution_id TEXT")
@@ -173,18 +239,29 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator["Store"]:
+        """All writes of one operation, kept together or not at all. SQLite's errors leave
+        as StoreBusy or StoreUnavailable when they mean "not now"."""
         with self._lock:
-            self._when_free(lambda: self._db.execute("BEGIN IMMEDIATE"))
+            try:
+                self._when_free(lambda: self._db.execute("BEGIN IMMEDIATE"))
+            except sqlite3.Error as exc:
+                raise _translated(exc) from None
             try:
                 yield self
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise _translated(exc) from None
                 raise
-            self._db.execute("COMMIT")
 
     def _query(self, sql: str, args=()) -> list[tuple]:
         with self._lock:
-            return self._when_free(lambda: self._db.execute(sql, args).fetchall())
+            try:
+                return self._when_free(lambda: self._db.execute(sql, args).fetchall())
+            except sqlite3.Error as exc:
+                raise _translated(exc) from None
 
     @staticmethod
     def _when_free(statement):
@@ -196,7 +273,8 @@ class Store:
             try:
                 return statement()
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
+                code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+                if code not in _BUSY_CODES or time.monotonic() > deadline:
                     raise
             time.sleep(random.uniform(0.00005, 0.0005))
 
@@ -223,10 +301,10 @@ class Store:
              row.last_updated_time, row.instance_id))
 
     def query_instances(self, *, statuses: tuple[str, ...] = (), created_from: str = "",
-                        created_to: str = "", id_prefix: str = "", after: tuple[str, str] = ("", ""),
+                        created_to: str = "", id_prefix: str = "", after: str = "",
                         limit: int = 100) -> list[InstanceRow]:
-        """Instances ordered by (created_time, instance_id), starting after ``after``."""
-        clauses, args = ["(created_time, instance_id) > (?, ?)"], list(after)
+        """Instances in id order, starting after the id ``after``."""
+        clauses, args = ["instance_id > ?"], [after]
         if statuses:
             clauses.append(f"runtime_status IN ({','.join('?' * len(statuses))})")
             args.extend(statuses)
@@ -241,7 +319,7 @@ class Store:
             clauses.append("instance_id >= ? AND instance_id < ?")
             args.extend((id_prefix, id_prefix + "\U0010ffff"))
         sql = (f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE {' AND '.join(clauses)}"
-               " ORDER BY created_time, instance_id LIMIT ?")
+               " ORDER BY instance_id LIMIT ?")
         return [InstanceRow(*r) for r in self._query(sql, (*args, limit))]
 
     def delete_instance(self, instance_id: str) -> None:

@@ -14,7 +14,7 @@ import logging
 import socket
 from typing import Callable
 
-from .storage import Shard, shard_of
+from .storage import Shard
 
 log = logging.getLogger("devhost")
 
@@ -37,7 +37,7 @@ class CrossProcessWakeups:
         loop.call_soon_threadsafe(loop.add_reader, self._socket.fileno(), self._receive)
 
     def notify(self, instance_id: str) -> None:
-        owner = shard_of(instance_id) % self.shard.count
+        owner = self.shard.owner_of(instance_id)
         if owner == self.shard.index:
             self._wake_local()
             return

@@ -1,26 +1,42 @@
 """The human-in-the-loop review: draft, notify, wait for a verdict or the deadline, repeat.
 
-Each execution waits for at most one ``ApprovalEvent`` and then continues as new. That is
-what makes stale and duplicate approvals harmless: the SDK keeps an event that arrived
-before its wait and hands it to every later wait with that name (azure-functions-durable
--python#507), but a fresh execution starts with a fresh history. It also keeps the history
-short, and lets the deadline be watched in timer slices of one day, which stay cancellable
-(long timers are not: #573).
+Each execution covers at most one round and one timer slice of its deadline, then
+continues as new, so the history stays short and the deadline is watched in timer slices
+of one day, which stay cancellable (long timers are not: azure-functions-durable-python
+#573). Whenever it waits, on the writer, the notice, the publication or a timer, the
+reviewer's events are listened for too (``ReviewerInbox``), so every decision that reaches
+an execution is considered in the order it arrived: applied when it is for the round
+under review, recorded with the reason when it is not. A cancel ends the review unless an
+approval came first. Decisions carry an id; the routes look for it in the status to tell
+the reviewer what became of their decision, and send it again when they see no sign of
+it, so a decision can arrive twice and is applied once.
 """
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Optional
 
 import azure.durable_functions as df
 
-from shared_code.models import APPROVAL_EVENT, Decision
+from shared_code.models import APPROVAL_EVENT, CancelRequest, Decision
 
 from .review_state import ReviewState
+from .reviewer_inbox import Arrival, ReviewerInbox
 
 bp = df.Blueprint()
 
 TIMER_SLICE = timedelta(days=1)
 WRITER_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
+# A writer that asks to be called back later (429 with Retry-After) is waited for with a
+# durable timer, up to this long each time and this many times per draft.
+WRITER_WAIT_LIMIT = timedelta(hours=1)
+WRITER_WAITS = 5
+# Publishing is retried on a transient failure (a full disk, a storage outage) for about a
+# day: 10 s, 30 s, 1, 2, 5, 10, 20 and 30 min, then hourly.
+PUBLISH_RETRY_SECONDS = (10, 30, 60, 120, 300, 600, 1200, 1800) + (3600,) * 20
+# Ignored events each add to the history; past this many in one execution it continues as
+# new (a route that sees no sign of a decision sends it again).
+IGNORED_PER_EXECUTION = 20
 
 
 class ReviewEnded(Exception):
@@ -29,57 +45,180 @@ class ReviewEnded(Exception):
 
 @bp.orchestration_trigger(context_name="context")
 def hitl_orchestration(context: df.DurableOrchestrationContext):
-    review = ReviewState.from_input(context.get_input())
+    review = ReviewState.read(context.get_input())
+    inbox = ReviewerInbox(context)
 
     if review.awaiting_draft:
-        stage = "drafting" if review.round == 1 else "revising"
-        context.set_custom_status(review.status(stage, f"Writing the draft for round {review.round}."))
-        draft = yield context.call_activity_with_retry("write_draft", WRITER_RETRY, review.writer_request())
-        if draft.get("permanent"):
-            context.set_custom_status(review.status("failed", f"The writer failed: {draft['error']}"))
-            raise ReviewEnded(f"The writer failed in round {review.round}: {draft['error']}")
-        review = review.with_draft(draft, context.current_utc_datetime)
-        notice = yield context.call_activity("notify_reviewer", review.notice_request(context.instance_id))
-        review = review.with_notification(notice)
+        review = yield from write_draft(context, inbox, review)
+        notice = context.call_activity("notify_reviewer", review.notice_request(context.instance_id))
+        review, outcome = yield from until_done(context, inbox, review, notice, drafting_stage(review),
+                                                f"Round {review.round}: telling the reviewer.")
+        review = review.with_notification(outcome)
 
-    context.set_custom_status(review.status(
-        "awaiting_review", f"Round {review.round} of {review.max_rounds}: waiting for the reviewer."))
-    verdict = context.wait_for_external_event(APPROVAL_EVENT)
-    timer = context.create_timer(min(review.deadline_at(), context.current_utc_datetime + TIMER_SLICE))
-    winner = yield context.task_any([verdict, timer])
-    if winner is timer:
-        # A decision that arrived together with the timer comes later in the same batch of
-        # events; one more race against a timer that is already due lets it in, instead of
-        # dropping it with this execution's history.
-        timer = context.create_timer(context.current_utc_datetime)
-        winner = yield context.task_any([verdict, timer])
+    review = review.reviewable(context.current_utc_datetime)
+    verdict, review = yield from await_verdict(context, inbox, review)
+    if verdict is None:
+        return None  # continued as new: the next slice of the same wait
 
-    if winner is timer:
-        if context.current_utc_datetime < review.deadline_at():
-            context.continue_as_new(review.to_input())  # next slice of the same wait
-            return None
-        context.set_custom_status(review.status("timed_out", "No decision before the deadline."))
-        raise ReviewEnded(f"Review timed out: no decision for round {review.round} "
-                          f"within {review.timeout_hours:g} hour(s).")
-
-    timer.cancel()
-    decision = Decision.from_event(verdict.result)
-    if not review.is_for_this_round(decision):
-        context.continue_as_new(review.with_ignored_event().to_input())
-        return None
-
-    review = review.with_decision(decision, context.current_utc_datetime)
-    if decision.approved:
-        context.set_custom_status(review.status("publishing", "Approved; publishing."))
-        yield context.call_activity("publish_content", review.publication(context.instance_id))
+    if isinstance(verdict, CancelRequest):
+        end_cancelled(context, review, verdict)
+    review = review.with_decision(verdict, context.current_utc_datetime)
+    if verdict.approved:
+        review = yield from publish(context, inbox, review)
         context.set_custom_status(review.status("published", f"Published after {review.round} round(s)."))
         return review.output()
 
     if not review.rounds_left:
         context.set_custom_status(review.status("rejected", "Rejected in every round."))
         raise ReviewEnded(f"Content was not approved after {review.max_rounds} review round(s).")
-
     next_round = review.next_round()
     context.set_custom_status(next_round.status("revising", f"Writing the draft for round {next_round.round}."))
     context.continue_as_new(next_round.to_input())
     return None
+
+
+# -- the steps ---------------------------------------------------------------------------
+
+def drafting_stage(review: ReviewState) -> str:
+    return "drafting" if review.round == 1 else "revising"
+
+
+def write_draft(context, inbox: ReviewerInbox, review: ReviewState):
+    stage = drafting_stage(review)
+    message = f"Writing the draft for round {review.round}."
+    for waits in range(WRITER_WAITS + 1):
+        context.set_custom_status(review.status(stage, message))
+        task = context.call_activity_with_retry("write_draft", WRITER_RETRY, review.writer_request())
+        review, draft = yield from until_done(context, inbox, review, task, stage, message)
+        if draft.get("permanent"):
+            fail(context, review, f"The writer failed in round {review.round}: {draft['error']}")
+        wait = draft.get("retry_after_seconds")
+        if wait is None:
+            return review.with_draft(draft, context.current_utc_datetime)
+        if timedelta(seconds=wait) > WRITER_WAIT_LIMIT or waits == WRITER_WAITS:
+            fail(context, review, f"The writer failed in round {review.round}: {draft['error']}; it asked "
+                                  f"to be called again in {wait:g} s, and the review waits at most "
+                                  f"{WRITER_WAIT_LIMIT.total_seconds():g} s, {WRITER_WAITS} times")
+        retrying = f"the writer asked to wait {wait:g} s ({draft['error']})"
+        context.set_custom_status(review.status(stage, f"{message} Retrying: {retrying}.", retrying=retrying))
+        timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=wait))
+        review, _ = yield from until_done(context, inbox, review, timer, stage, message)
+
+
+def await_verdict(context, inbox: ReviewerInbox, review: ReviewState):
+    """(decision or cancel, review) once one is taken; (None, review) after continuing as
+    new at the end of a timer slice. Raises ReviewEnded at the deadline."""
+    message = f"Round {review.round} of {review.max_rounds}: waiting for the reviewer."
+    context.set_custom_status(review.status("awaiting_review", message))
+    now = context.current_utc_datetime
+    timer = context.create_timer(min(review.deadline_at(), now + TIMER_SLICE))
+    verdict, review, ignored = yield from verdict_before(context, inbox, review, timer, message, 0)
+    if verdict is None and ignored < IGNORED_PER_EXECUTION:
+        # A decision that arrived together with the timer comes later in the same batch of
+        # events; one more wait, on a timer that is already due, lets it in instead of
+        # dropping it with this execution's history.
+        due = context.create_timer(context.current_utc_datetime)
+        verdict, review, ignored = yield from verdict_before(context, inbox, review, due, message, ignored)
+    if verdict is not None:
+        return verdict, review
+    if ignored >= IGNORED_PER_EXECUTION or context.current_utc_datetime < review.deadline_at():
+        context.continue_as_new(review.to_input())
+        return None, review
+    context.set_custom_status(review.status("timed_out", "No decision before the deadline."))
+    raise ReviewEnded(f"Review timed out: no decision for round {review.round} "
+                      f"within {review.timeout_hours:g} hour(s).")
+
+
+def verdict_before(context, inbox: ReviewerInbox, review: ReviewState, timer, message: str, ignored: int):
+    """Consider reviewer events until one can be taken or ``timer`` fires."""
+    while ignored < IGNORED_PER_EXECUTION:
+        arrival = yield from inbox.next(timer)
+        if arrival is None:
+            return None, review, ignored
+        verdict, review = consider(review, arrival, context.current_utc_datetime)
+        if verdict is not None:
+            timer.cancel()
+            return verdict, review, ignored
+        ignored += 1
+        context.set_custom_status(review.status("awaiting_review", message))
+    timer.cancel()
+    return None, review, ignored
+
+
+def publish(context, inbox: ReviewerInbox, review: ReviewState):
+    message = "Approved; publishing."
+    for delay in (*PUBLISH_RETRY_SECONDS, None):
+        context.set_custom_status(review.status("publishing", message))
+        task = context.call_activity("publish_content", review.publication(context.instance_id))
+        review, result = yield from until_done(context, inbox, review, task, "publishing", message)
+        if not result.get("error"):
+            return review
+        if delay is None:
+            fail(context, review, f"Publishing failed for good: {result['error']}")
+        retrying = f"{result['error']}; next attempt in {delay} s"
+        message = f"Approved; publishing: retrying ({retrying})."
+        context.set_custom_status(review.status("publishing", message, retrying=retrying))
+        timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=delay))
+        review, _ = yield from until_done(context, inbox, review, timer, "publishing", message)
+
+
+def until_done(context, inbox: ReviewerInbox, review: ReviewState, task, stage: str, message: str):
+    """Wait for ``task``; reviewer events that arrive meanwhile are recorded (and a cancel
+    ends the review while nothing is approved yet). Returns (review, task's result)."""
+    while True:
+        arrival = yield from inbox.next(task)
+        if arrival is None:
+            return review, task.result
+        review = noted_while_busy(context, review, arrival, stage)
+        context.set_custom_status(review.status(stage, message))
+
+
+# -- judging what arrived ----------------------------------------------------------------
+
+def consider(review: ReviewState, arrival: Arrival, now):
+    """(the decision or cancel to take, review), or (None, review with the event recorded)."""
+    if arrival.name != APPROVAL_EVENT:
+        cancel = CancelRequest.from_event(arrival.payload)
+        if cancel is None:
+            return None, review.with_ignored("", {"cancel": True}, "not a cancel request", now)
+        return (None, review) if review.has_seen(cancel.id) else (cancel, review)
+    decision = Decision.from_event(arrival.payload)
+    if decision is not None and review.has_seen(decision.id):
+        return None, review  # delivered again by a route that saw no sign of it yet
+    problem = review.judge(decision)
+    if problem is None:
+        return decision, review
+    return None, review.with_ignored(decision.id if decision else "", _summary(decision), problem, now)
+
+
+def noted_while_busy(context, review: ReviewState, arrival: Arrival, stage: str) -> ReviewState:
+    """Record an event that came while the review was not waiting for a decision; a cancel
+    ends the review unless an approval is being published."""
+    verdict, review = consider(review, arrival, context.current_utc_datetime)
+    if verdict is None:
+        return review
+    if isinstance(verdict, CancelRequest) and stage != "publishing":
+        end_cancelled(context, review, verdict)
+    if stage == "publishing":
+        problem = f"round {review.round} was already approved; it is being published"
+    else:
+        problem = f"the draft for round {review.round} was not ready for review yet"
+    summary = {"cancel": True, "by": verdict.by} if isinstance(verdict, CancelRequest) else _summary(verdict)
+    return review.with_ignored(verdict.id, summary, problem, context.current_utc_datetime)
+
+
+def _summary(decision: Optional[Decision]) -> dict:
+    if decision is None:
+        return {}
+    return {"round": decision.round, "approved": decision.approved, "by": decision.by}
+
+
+def end_cancelled(context, review: ReviewState, cancel: CancelRequest) -> None:
+    message = f"Cancelled: {cancel.reason} ({cancel.by})."
+    context.set_custom_status(review.status("cancelled", message, cancel=cancel))
+    raise ReviewEnded(f"Review cancelled: {cancel.reason}")
+
+
+def fail(context, review: ReviewState, reason: str) -> None:
+    context.set_custom_status(review.status("failed", reason))
+    raise ReviewEnded(reason)

@@ -1,21 +1,37 @@
 """The state a review carries from one orchestration execution to the next.
 
 The orchestrator continues as new at every round and every timer slice, so this state is
-its whole memory: it must stay small (only the latest earlier drafts are kept, as excerpts) and be
-plain JSON.
+its whole memory. It must stay small (only the latest earlier drafts are kept, as
+excerpts; only the latest ignored events), be plain JSON, and survive upgrades: a review
+can wait 30 days, so the state an execution reads may have been written by an earlier
+release. ``to_input`` writes ``STATE_VERSION``; ``read`` accepts every version shipped
+(tests/orchestrations/state_samples holds one sample of each).
+
+Version 1 (no "version" key) was the dataclass's fields as they were: topic, max_rounds,
+timeout_hours, round, draft, deadline, writer, decisions, previous_draft, earlier_drafts,
+notification, ignored_events. The first execution's input is the run request itself.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
-from typing import Optional
+from typing import Any, Optional
 
-from shared_code.models import DEFAULT_REVIEW_ATTEMPTS, DEFAULT_TIMEOUT_HOURS, Decision
+from shared_code.models import (DEFAULT_REVIEW_ATTEMPTS, DEFAULT_TIMEOUT_HOURS, CancelRequest,
+                                Decision, RunRequest)
+from shared_code.review_status import ReviewStatus
 
+STATE_VERSION = 2
 EXCERPT_CHARS = 1_000
 # Every episode replays this state, so it must stop growing: only the latest rejected
-# drafts are kept, as excerpts. The decisions, the review's audit trail, stay complete.
+# drafts are kept, as excerpts, and the latest ignored events. The decisions, the
+# review's audit trail, stay complete (at most one per round).
 EARLIER_DRAFTS_KEPT = 3
+IGNORED_EVENTS_KEPT = 10
+
+
+class UnreadableState(ValueError):
+    """The input is no review state this release knows."""
 
 
 @dataclass(frozen=True)
@@ -26,24 +42,52 @@ class ReviewState:
     round: int = 1
     draft: Optional[dict] = None
     deadline: Optional[str] = None
+    reviewable_since: Optional[str] = None
     writer: Optional[str] = None
-    decisions: list = field(default_factory=list)
+    decisions: tuple = ()
     previous_draft: Optional[dict] = None
-    earlier_drafts: list = field(default_factory=list)
+    earlier_drafts: tuple = ()
     notification: Optional[dict] = None
-    ignored_events: int = 0
+    ignored: tuple = ()
+    ignored_count: int = 0
+
+    # -- reading and writing ----------------------------------------------------------
 
     @classmethod
-    def from_input(cls, data: dict) -> "ReviewState":
-        """Accept the run request's shape on the first execution, our own shape after."""
-        if "max_review_attempts" in data or "approval_timeout_hours" in data:
-            return cls(topic=data["topic"],
-                       max_rounds=data.get("max_review_attempts", DEFAULT_REVIEW_ATTEMPTS),
-                       timeout_hours=data.get("approval_timeout_hours", DEFAULT_TIMEOUT_HOURS))
-        return cls(**data)
+    def initial(cls, run: RunRequest) -> "ReviewState":
+        return cls(topic=run.topic, max_rounds=run.max_review_attempts,
+                   timeout_hours=run.approval_timeout_hours)
+
+    @classmethod
+    def read(cls, data: Any) -> "ReviewState":
+        if not isinstance(data, dict):
+            raise UnreadableState(f"a review state is a JSON object, not {type(data).__name__}")
+        version = data.get("version", 1)
+        if version == STATE_VERSION:
+            return cls._from_fields({k: v for k, v in data.items() if k != "version"})
+        if version == 1:
+            if "max_rounds" not in data and "round" not in data:
+                return cls.initial(RunRequest.from_json(data))  # the run request itself
+            return cls._from_version_1(data)
+        raise UnreadableState(f"review state version {version!r} is newer than this release "
+                              f"(it reads versions 1 to {STATE_VERSION})")
+
+    @classmethod
+    def _from_version_1(cls, data: dict) -> "ReviewState":
+        fields = {k: v for k, v in data.items() if k != "ignored_events"}
+        fields["ignored_count"] = data.get("ignored_events", 0)
+        fields["decisions"] = [{**d, "by": _v1_actor(d.get("by"))} for d in data.get("decisions", [])]
+        return cls._from_fields(fields)
+
+    @classmethod
+    def _from_fields(cls, fields: dict) -> "ReviewState":
+        known = set(cls.__dataclass_fields__)
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items() if k in known}
+        return cls(**values)
 
     def to_input(self) -> dict:
-        return asdict(self)
+        state = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return {"version": STATE_VERSION, **state}
 
     # -- questions -------------------------------------------------------------------
 
@@ -58,12 +102,24 @@ class ReviewState:
     def deadline_at(self) -> datetime:
         return datetime.fromisoformat(self.deadline)
 
-    def is_for_this_round(self, decision: Optional[Decision]) -> bool:
-        return decision is not None and decision.round == self.round
-
     def writer_request(self) -> dict:
         return {"topic": self.topic, "round": self.round, "previous_draft": self.previous_draft,
-                "feedback": [d["feedback"] for d in self.decisions if d["feedback"]]}
+                "feedback": [d["feedback"] for d in self.decisions if d.get("feedback")]}
+
+    def has_seen(self, event_id: str) -> bool:
+        """An event this review already applied or ignored: a route sends a decision again
+        when it saw no sign of it, and it must not count twice."""
+        return bool(event_id) and any(r.get("id") == event_id for r in (*self.decisions, *self.ignored))
+
+    def judge(self, decision: Optional[Decision]) -> Optional[str]:
+        """Why a decision cannot be applied to the draft under review; None when it can."""
+        if decision is None:
+            return "not a decision: it needs a JSON boolean 'approved' and an integer 'round'"
+        if decision.round < self.round:
+            return f"round {decision.round} was already decided"
+        if decision.round != self.round:
+            return f"it is for round {decision.round}, but round {self.round} is under review"
+        return None
 
     # -- transitions -----------------------------------------------------------------
 
@@ -83,32 +139,48 @@ class ReviewState:
             summary["links"] = outcome["links_error"]
         return replace(self, notification=summary)
 
+    def reviewable(self, now: datetime) -> "ReviewState":
+        return self if self.reviewable_since else replace(self, reviewable_since=now.isoformat())
+
     def with_decision(self, decision: Decision, now: datetime) -> "ReviewState":
         record = {"round": self.round, "approved": decision.approved,
                   "feedback": decision.feedback, "by": decision.by, "at": now.isoformat()}
-        return replace(self, decisions=[*self.decisions, record])
+        if decision.id:
+            record["id"] = decision.id
+        return replace(self, decisions=(*self.decisions, record))
 
-    def with_ignored_event(self) -> "ReviewState":
-        return replace(self, ignored_events=self.ignored_events + 1)
+    def with_ignored(self, event_id: str, what: dict, reason: str, now: datetime) -> "ReviewState":
+        record = {**what, "reason": reason, "at": now.isoformat()}
+        if event_id:
+            record["id"] = event_id
+        return replace(self, ignored=(*self.ignored, record)[-IGNORED_EVENTS_KEPT:],
+                       ignored_count=self.ignored_count + 1)
 
     def next_round(self) -> "ReviewState":
         """Start a redraft: the writer gets the rejected draft in full, the record an excerpt."""
         excerpt = {"round": self.round, "title": self.draft["title"],
                    "content": self.draft["content"][:EXCERPT_CHARS]}
         return replace(self, round=self.round + 1, draft=None, deadline=None,
-                       previous_draft=self.draft,
-                       earlier_drafts=[*self.earlier_drafts, excerpt][-EARLIER_DRAFTS_KEPT:])
+                       reviewable_since=None, previous_draft=self.draft,
+                       earlier_drafts=(*self.earlier_drafts, excerpt)[-EARLIER_DRAFTS_KEPT:])
 
     # -- what others see -------------------------------------------------------------
 
-    def status(self, stage: str, message: str) -> dict:
-        status = {"stage": stage, "round": self.round, "maxRounds": self.max_rounds,
-                  "message": message, "topic": self.topic, "writer": self.writer,
-                  "decisions": self.decisions, "earlierDrafts": self.earlier_drafts}
-        if stage == "awaiting_review":
-            status["notification"] = self.notification
-            status.update(draft=self.draft, deadline=self.deadline)
-        return status
+    def request(self) -> dict:
+        return {"topic": self.topic, "max_review_attempts": self.max_rounds,
+                "approval_timeout_hours": self.timeout_hours}
+
+    def status(self, stage: str, message: str, cancel: Optional[CancelRequest] = None,
+               retrying: Optional[str] = None) -> dict:
+        waiting = stage == "awaiting_review"
+        return ReviewStatus(
+            stage=stage, round=self.round, max_rounds=self.max_rounds, message=message,
+            topic=self.topic, request=self.request(), writer=self.writer,
+            draft=self.draft if waiting else None, deadline=self.deadline if waiting else None,
+            reviewable_since=self.reviewable_since if waiting else None,
+            decisions=self.decisions, ignored=self.ignored, earlier_drafts=self.earlier_drafts,
+            notification=self.notification if waiting else None,
+            cancel=_cancel_record(cancel), retrying=retrying).to_custom_status()
 
     def notice_request(self, instance_id: str) -> dict:
         return {"instance_id": instance_id, "topic": self.topic, "round": self.round,
@@ -121,4 +193,15 @@ class ReviewState:
 
     def output(self) -> dict:
         return {"title": self.draft["title"], "content": self.draft["content"],
-                "rounds": self.round, "decisions": self.decisions}
+                "rounds": self.round, "decisions": list(self.decisions)}
+
+
+def _cancel_record(cancel: Optional[CancelRequest]) -> Optional[dict]:
+    if cancel is None:
+        return None
+    return {"reason": cancel.reason, "by": cancel.by, "id": cancel.id}
+
+
+def _v1_actor(by: Any) -> Any:
+    # Version 1 recorded the channel as "key" or "link".
+    return {"key": "function key", "link": "review link"}.get(by, by)

@@ -9,13 +9,15 @@ from typing import Optional
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared_code.models import AgentMessage, ValidationError, parse_json_object
+from shared_code.models import AgentMessage, ValidationError, durable_payload, parse_json_object
 
-from .http_helpers import HttpError, api_url, handles_http_errors, instance_id_param, json_response
+from .http_helpers import HttpError, api_url, handles_http_errors, instance_id_param, json_response, media_type
+from .review_client import BackendUnavailable
 
 bp = df.Blueprint()
 
 AGENT = "writer_agent_turn"
+THREAD_PREFIX = "writer-"
 WAIT_SECONDS = 120.0
 FINISHED = ("Completed", "Failed", "Terminated")
 
@@ -25,14 +27,17 @@ FINISHED = ("Completed", "Failed", "Terminated")
 @handles_http_errors
 async def writer_agent_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     message = read_message(req)
-    thread_id = message.thread_id or f"writer-{uuid.uuid4().hex}"
+    thread_id = message.thread_id or f"{THREAD_PREFIX}{uuid.uuid4().hex}"
     turns = await earlier_turns(client, thread_id) if message.thread_id else []
     try:
         await client.start_new(AGENT, thread_id, {"turns": turns, "message": message.message})
-    except Exception as exc:  # another message of this thread started first
-        if "409" not in str(exc):
-            raise
-        raise HttpError(409, f"thread '{thread_id}' is still answering the previous message") from None
+    except Exception as exc:
+        # The extension refuses to start an id that is running (a 500 carrying
+        # OrchestrationAlreadyExistsException): another message of this thread came first.
+        status = await thread_status(client, thread_id)
+        if status is not None and status.runtime_status.value not in FINISHED:
+            raise HttpError(409, f"thread '{thread_id}' is still answering the previous message") from None
+        raise BackendUnavailable("the Durable backend could not start the turn just now; retry shortly") from exc
     status_url = api_url(req, f"agents/WriterAgent/threads/{thread_id}")
     if not wants_to_wait(req, message):
         return json_response({"thread_id": thread_id, "status": "accepted",
@@ -46,27 +51,35 @@ async def writer_agent_run(req: func.HttpRequest, client: df.DurableOrchestratio
 @handles_http_errors
 async def writer_agent_thread(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     thread_id = instance_id_param(req)
-    status = await client.get_status(thread_id)
-    if status is None or status.runtime_status is None:
+    status = await thread_status(client, thread_id)
+    if status is None:
         raise HttpError(404, f"no thread with id '{thread_id}'")
     return json_response(thread_body(status))
 
 
+async def thread_status(client: df.DurableOrchestrationClient, thread_id: str, show_input: bool = False):
+    """A writer thread's status; None for an id that is no writer thread (a review, say),
+    so a thread id can never address another orchestration."""
+    if not thread_id.startswith(THREAD_PREFIX):
+        return None
+    status = await client.get_status(thread_id, show_input=show_input)
+    if status is None or status.runtime_status is None or status.name != AGENT:
+        return None
+    return status
+
+
 def read_message(req: func.HttpRequest) -> AgentMessage:
-    content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+    """A JSON body, or the message as plain text (as Agent Framework's run route takes it)."""
+    if media_type(req).endswith("json"):
+        return AgentMessage.from_json(parse_json_object(req.get_body()))
+    body = req.get_body()
     try:
-        if content_type.endswith("json"):
-            return AgentMessage.from_json(parse_json_object(req.get_body()))
-        body = req.get_body()
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ValidationError("request body is not valid UTF-8") from None
-        if text.lstrip().startswith("{"):
-            return AgentMessage.from_json(parse_json_object(body))
-        return AgentMessage.from_text(text)
-    except ValidationError as exc:
-        raise HttpError(400, str(exc)) from None
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("request body is not valid UTF-8") from None
+    if text.lstrip().startswith("{"):
+        return AgentMessage.from_json(parse_json_object(body))
+    return AgentMessage.from_text(text)
 
 
 def wants_to_wait(req: func.HttpRequest, message: AgentMessage) -> bool:
@@ -77,15 +90,16 @@ def wants_to_wait(req: func.HttpRequest, message: AgentMessage) -> bool:
 
 
 async def earlier_turns(client: df.DurableOrchestrationClient, thread_id: str) -> list:
-    status = await client.get_status(thread_id)
-    if status is None or status.runtime_status is None:
+    status = await thread_status(client, thread_id, show_input=True)  # the SDK's default hides it
+    if status is None:
         raise HttpError(404, f"no thread with id '{thread_id}'")
     runtime = status.runtime_status.value
     if runtime not in FINISHED:
         raise HttpError(409, f"thread '{thread_id}' is still answering the previous message")
     if runtime == "Completed" and isinstance(status.output, dict):
         return status.output.get("turns", [])
-    return (status.input_ or {}).get("turns", [])  # a failed turn can be retried
+    earlier = durable_payload(status.input_)  # a failed turn can be retried
+    return earlier.get("turns", []) if isinstance(earlier, dict) else []
 
 
 async def reply_when_done(client, thread_id: str, status_url: str) -> func.HttpResponse:

@@ -1,57 +1,76 @@
 """The reviewer-facing routes: start a review, read its status, decide on a draft."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
+from typing import Optional
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared_code.models import APPROVAL_EVENT, Decision, RunRequest, ValidationError
+from shared_code.models import (APPROVAL_EVENT, ROUNDLESS_DECISION_GRACE_SECONDS, Decision,
+                                RunRequest)
 from shared_code.settings import load_settings
 
-from .http_helpers import (HttpError, api_url, handles_http_errors, instance_id_param, json_body,
-                           json_response)
+from .http_helpers import HttpError, api_url, handles_http_errors, instance_id_param, json_body, json_response
+from .review_client import Delivery, Review, ReviewClient, new_event_id, new_review_id
 
 bp = df.Blueprint()
 
-FINISHED = ("Completed", "Failed", "Terminated")
+STATUS_RETRY_AFTER = "2"
 
 
 @bp.route(route="hitl/run", methods=["POST"])
 @bp.durable_client_input(client_name="client")
 @handles_http_errors
 async def hitl_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    try:
-        run = RunRequest.from_json(json_body(req))
-    except ValidationError as exc:
-        raise HttpError(400, str(exc)) from None
-    instance_id = await client.start_new("hitl_orchestration", None, {
-        "topic": run.topic, "max_review_attempts": run.max_review_attempts,
-        "approval_timeout_hours": run.approval_timeout_hours})
+    run = RunRequest.from_json(json_body(req))
+    instance_id = await ReviewClient(client).start(run.to_json(), new_review_id())
     status_url = api_url(req, f"hitl/status/{instance_id}")
     return json_response({
         "message": "Review started: the writer is drafting.", "topic": run.topic,
         "instanceId": instance_id, "statusQueryGetUri": status_url,
-    }, status=202, headers={"Location": status_url, "Retry-After": "2"})
+    }, status=202, headers={"Location": status_url, "Retry-After": STATUS_RETRY_AFTER})
 
 
 @bp.route(route="hitl/status/{instanceId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
 @handles_http_errors
 async def hitl_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    status = await _existing_status(client, instance_id_param(req))
-    custom = status.custom_status if isinstance(status.custom_status, dict) else {}
-    runtime = status.runtime_status.value
+    return json_response(status_body(await ReviewClient(client).get(instance_id_param(req))))
+
+
+def status_body(review: Review) -> dict:
+    """The reference's status shape: runtime status, custom status, the request as
+    ``input``, the output once published, and why it ended when it did not publish."""
+    status = shown_status(review)
     body = {
-        "instanceId": status.instance_id, "runtimeStatus": runtime, "customStatus": custom,
-        "workflowStatus": custom.get("message", runtime), "input": status.input_,
-        "output": status.output if runtime != "Failed" else None,
-        "createdTime": status.created_time.isoformat() if status.created_time else None,
-        "lastUpdatedTime": status.last_updated_time.isoformat() if status.last_updated_time else None,
+        "instanceId": review.instance_id, "runtimeStatus": review.runtime_status,
+        "customStatus": status.to_custom_status(), "workflowStatus": status.message or review.runtime_status,
+        "input": status.request,
+        "output": review.output if review.runtime_status == "Completed" else None,
+        "createdTime": review.created_time.isoformat() if review.created_time else None,
+        "lastUpdatedTime": review.last_updated_time.isoformat() if review.last_updated_time else None,
     }
-    if runtime in ("Failed", "Terminated"):
-        body["error"] = status.output if isinstance(status.output, str) else runtime
-    return json_response(body)
+    if review.runtime_status in ("Failed", "Terminated"):
+        reason = review.output if isinstance(review.output, str) else review.runtime_status
+        body["error"] = reason
+        body["failureDetails"] = {"errorType": "ReviewEnded" if status.stage in _ENDED_STAGES else review.runtime_status,
+                                  "errorMessage": status.message or reason}
+    return body
+
+
+_ENDED_STAGES = ("rejected", "timed_out", "failed", "cancelled")
+
+
+def shown_status(review: Review):
+    """The custom status, except for an instance terminated from outside the review, whose
+    last custom status still says what it was doing when it was stopped."""
+    if review.runtime_status == "Terminated":
+        reason = review.output if isinstance(review.output, str) and review.output else "no reason given"
+        return replace(review.status, stage="terminated", message=f"Terminated: {reason}",
+                       draft=None, deadline=None, reviewable_since=None, notification=None)
+    return review.status
 
 
 @bp.route(route="hitl/approve/{instanceId}", methods=["POST"])
@@ -59,52 +78,69 @@ async def hitl_status(req: func.HttpRequest, client: df.DurableOrchestrationClie
 @handles_http_errors
 async def hitl_approve(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     instance_id = instance_id_param(req)
-    try:
-        requested = Decision.from_json(json_body(req))
-    except ValidationError as exc:
-        raise HttpError(400, str(exc)) from None
-    status = await _existing_status(client, instance_id)
-    decision = bind_to_round(requested, status, reviewer_of(req))
-    try:
-        await client.raise_event(instance_id, APPROVAL_EVENT, decision.to_event())
-    except Exception:  # the instance finished between the status read and the event
-        raise HttpError(409, "the review finished before the decision arrived") from None
-    verdict = "approval" if decision.approved else "rejection"
-    return json_response({"instanceId": instance_id, "decision": decision.to_event(),
-                          "message": f"The {verdict} of round {decision.round} was sent."})
+    requested = Decision.from_json(json_body(req))
+    reviews = ReviewClient(client)
+    review = await reviews.get(instance_id)
+    decision = bind_to_round(requested, review, reviewer_of(req, "function key"))
+    delivery = await reviews.deliver(instance_id, APPROVAL_EVENT, decision.to_event(), decision.round)
+    return decision_reply(req, instance_id, decision, delivery)
 
 
-def bind_to_round(requested: Decision, status, reviewer: str) -> Decision:
+def bind_to_round(requested: Decision, review: Review, reviewer: str,
+                  now: Optional[datetime] = None) -> Decision:
     """Tie a decision to the round under review, or refuse it with 409 and the reason."""
-    runtime = status.runtime_status.value
-    if runtime in FINISHED:
-        raise HttpError(409, f"the review is {runtime}; decisions are no longer accepted")
-    custom = status.custom_status if isinstance(status.custom_status, dict) else {}
-    stage, current = custom.get("stage"), custom.get("round")
-    if stage != "awaiting_review":
-        raise HttpError(409, f"no draft is awaiting review (stage: {stage or runtime}); "
+    now = now or datetime.now(timezone.utc)
+    status = review.status
+    if review.finished:
+        raise HttpError(409, f"the review is {review.runtime_status}; decisions are no longer accepted")
+    if not status.awaiting_review:
+        raise HttpError(409, f"no draft is awaiting review (stage: {status.stage}); "
                              "retry when the status shows awaiting_review")
+    current = status.round
     if requested.round is not None and requested.round != current:
         raise HttpError(409, f"the decision is for round {requested.round}, "
                              f"but round {current} is under review")
-    deadline = custom.get("deadline")
-    if deadline and datetime.now(timezone.utc) >= datetime.fromisoformat(deadline):
-        raise HttpError(409, f"the deadline for round {current} has passed ({deadline})")
-    return Decision(requested.approved, requested.feedback, current, reviewer)
+    if requested.round is None and status.reviewable_since:
+        waited = (now - datetime.fromisoformat(status.reviewable_since)).total_seconds()
+        if waited < ROUNDLESS_DECISION_GRACE_SECONDS:
+            raise HttpError(409, f"round {current}'s draft became reviewable {max(waited, 0):.1f} s ago; a "
+                                 f"decision without \"round\" is taken only for a draft reviewable for "
+                                 f"{ROUNDLESS_DECISION_GRACE_SECONDS:g} s or more, so that it cannot land "
+                                 f"on a draft nobody saw. Send \"round\": {current} to decide this draft.")
+    if status.deadline and now >= datetime.fromisoformat(status.deadline):
+        raise HttpError(409, f"the deadline for round {current} has passed ({status.deadline})")
+    return requested.bound(current, reviewer, new_event_id())
 
 
-def reviewer_of(req: func.HttpRequest, otherwise: str = "key") -> str:
-    """The signed-in reviewer when App Service Authentication vouches for the header."""
+def decision_reply(req: func.HttpRequest, instance_id: str, decision: Decision,
+                   delivery: Delivery, extra: Optional[dict] = None) -> func.HttpResponse:
+    """200 once the orchestrator applied it, 409 when it was refused or the review ended
+    first, 202 when it was delivered and not yet taken (the status will tell)."""
+    verdict = "approval" if decision.approved else "rejection"
+    body = {"instanceId": instance_id, "approved": decision.approved, "round": decision.round,
+            "decision": decision.to_event(), **(extra or {})}
+    outcome, review = delivery.outcome, delivery.review
+    if outcome is not None and outcome.kind == "applied":
+        return json_response({"message": f"The {verdict} of round {decision.round} was applied.", **body})
+    if outcome is not None:
+        raise HttpError(409, f"the {verdict} was not applied: {outcome.reason}", **body)
+    if review is not None and review.finished:
+        raise HttpError(409, f"the review ended ({review.runtime_status}: {review.status.message}) "
+                             f"before the {verdict} was applied", **body)
+    status_url = api_url(req, f"hitl/status/{instance_id}")
+    return json_response({"message": f"The {verdict} was delivered but the review has not taken it "
+                                     f"yet; it is applied if round {decision.round} is still under "
+                                     "review. The status shows when.",
+                          "statusQueryGetUri": status_url, **body}, status=202,
+                         headers={"Location": status_url, "Retry-After": STATUS_RETRY_AFTER})
+
+
+def reviewer_of(req: func.HttpRequest, channel: str) -> str:
+    """The signed-in reviewer when App Service Authentication vouches for the header,
+    otherwise the channel the decision came by ("function key", "review link")."""
     if load_settings().app_service_auth:
-        return req.headers.get("x-ms-client-principal-name") or otherwise
-    return otherwise
-
-
-async def _existing_status(client: df.DurableOrchestrationClient, instance_id: str):
-    status = await client.get_status(instance_id)
-    if status is None or status.runtime_status is None:
-        raise HttpError(404, f"no review with id '{instance_id}'")
-    return status
+        return req.headers.get("x-ms-client-principal-name") or channel
+    return channel
 
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -1,22 +1,28 @@
-"""Small pieces every HTTP route shares: JSON replies, body parsing, path values."""
+"""Small pieces every HTTP route shares: JSON replies, body parsing, path values, and the
+one place where errors become status codes."""
 from __future__ import annotations
 
 import functools
 import json
+import logging
 from typing import Any
 
 import azure.functions as func
 
 from shared_code.models import ValidationError, parse_json_object, validate_instance_id
 
-# curl -d sends form-urlencoded by default; the body must still be JSON either way.
-ACCEPTED_CONTENT_TYPES = ("application/json", "text/plain", "application/x-www-form-urlencoded")
+from .review_client import BackendUnavailable, NoSuchReview
+
+log = logging.getLogger(__name__)
+
+BACKEND_RETRY_AFTER_SECONDS = "5"
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, **details):
         super().__init__(message)
         self.status = status
+        self.details = details
 
 
 def json_response(body: Any, status: int = 200, headers: dict | None = None) -> func.HttpResponse:
@@ -24,25 +30,26 @@ def json_response(body: Any, status: int = 200, headers: dict | None = None) -> 
                              headers=headers or {})
 
 
-def error_response(status: int, message: str) -> func.HttpResponse:
-    return json_response({"error": message}, status)
+def error_response(status: int, message: str, headers: dict | None = None, **details) -> func.HttpResponse:
+    return json_response({"error": message, **details}, status, headers)
+
+
+def media_type(req: func.HttpRequest) -> str:
+    return (req.headers.get("content-type") or "").split(";")[0].strip().lower()
 
 
 def json_body(req: func.HttpRequest) -> dict:
-    content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if content_type and content_type not in ACCEPTED_CONTENT_TYPES and not content_type.endswith("+json"):
-        raise HttpError(415, f"unsupported content type '{content_type}'; send application/json")
-    try:
-        return parse_json_object(req.get_body())
-    except ValidationError as exc:
-        raise HttpError(400, str(exc)) from None
+    """The request's JSON object. Only JSON is read: a form or text/plain body (what a
+    cross-site form can send without the browser asking first) gets 415."""
+    kind = media_type(req)
+    if kind != "application/json" and not kind.endswith("+json"):
+        shown = f"'{kind}'" if kind else "none"
+        raise HttpError(415, f"unsupported content type {shown}; send Content-Type: application/json")
+    return parse_json_object(req.get_body())
 
 
 def instance_id_param(req: func.HttpRequest) -> str:
-    try:
-        return validate_instance_id(req.route_params.get("instanceId", ""))
-    except ValidationError as exc:
-        raise HttpError(400, str(exc)) from None
+    return validate_instance_id(req.route_params.get("instanceId", ""))
 
 
 def api_url(req: func.HttpRequest, path: str) -> str:
@@ -53,11 +60,22 @@ def api_url(req: func.HttpRequest, path: str) -> str:
 
 
 def handles_http_errors(handler):
-    """Turn ``HttpError`` into its JSON reply, so routes can raise instead of branching."""
+    """Turn errors into their JSON replies, so routes can raise instead of branching:
+    bad input 400, an unknown review 404, HttpError its own status, the Durable backend
+    failing 503; anything else is logged and answered 500 without details."""
     @functools.wraps(handler)
     async def wrapper(*args, **kwargs):
         try:
             return await handler(*args, **kwargs)
         except HttpError as exc:
-            return error_response(exc.status, str(exc))
+            return error_response(exc.status, str(exc), **exc.details)
+        except ValidationError as exc:
+            return error_response(400, str(exc))
+        except NoSuchReview as exc:
+            return error_response(404, f"no review with id '{exc.args[0]}'")
+        except BackendUnavailable as exc:
+            return error_response(503, str(exc), {"Retry-After": BACKEND_RETRY_AFTER_SECONDS})
+        except Exception:
+            log.exception("route %s failed", handler.__name__)
+            return error_response(500, "internal error; the function log has the details")
     return wrapper

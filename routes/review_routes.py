@@ -7,27 +7,28 @@ Anonymous at the host level, checked here by the signed token:
 
 Function-key protected (the app's default level):
 - ``GET  /api/hitl/pending``                     reviews waiting for a decision
-- ``POST /api/hitl/cancel/{id}``                 terminate a review with a reason
+- ``POST /api/hitl/cancel/{id}``                 end a review with a reason
 """
 from __future__ import annotations
 
-import base64
 import json
+import re
 import secrets
-from html import escape
 from datetime import datetime, timedelta, timezone
+from html import escape
 from pathlib import Path
 from typing import Optional
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared_code.models import MAX_TIMEOUT_HOURS, CancelRequest, Decision, ValidationError
+from shared_code.models import APPROVAL_EVENT, CANCEL_EVENT, MAX_TIMEOUT_HOURS, CancelRequest, Decision
 from shared_code.review_links import InvalidLink, ReviewGrant, review_url, sign, verify
 from shared_code.settings import load_settings
 
-from .hitl_routes import FINISHED, bind_to_round, reviewer_of
-from .http_helpers import HttpError, handles_http_errors, instance_id_param, json_body, json_response
+from .hitl_routes import bind_to_round, decision_reply, reviewer_of, shown_status
+from .http_helpers import HttpError, api_url, handles_http_errors, instance_id_param, json_body, json_response
+from .review_client import Review, ReviewClient, new_event_id
 
 bp = df.Blueprint()
 
@@ -35,24 +36,33 @@ PAGE_TEMPLATE = (Path(__file__).parent / "review_page.html").read_text(encoding=
 STAGE_LABELS = {"drafting": "Drafting", "awaiting_review": "Awaiting your review",
                 "revising": "Revising", "publishing": "Publishing", "published": "Published",
                 "rejected": "Rejected", "timed_out": "Timed out", "failed": "Failed",
-                "terminated": "Cancelled"}
+                "cancelled": "Cancelled", "terminated": "Cancelled"}
 MAX_PENDING_PAGE = 100
 # How long a follow link may wait for the next draft: the longest a round can last.
 FOLLOW_WINDOW = timedelta(hours=MAX_TIMEOUT_HOURS)
+NO_STORE = {"Cache-Control": "no-store"}
+# Continuation tokens are the backend's own (Azure Storage's are base64 text): passed on
+# as they are, but only in that alphabet and size.
+CONTINUATION = re.compile(r"[A-Za-z0-9+/_=-]{1,2048}")
 
 
 @bp.route(route="hitl/review/{instanceId}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.durable_client_input(client_name="client")
 async def hitl_review_page(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    try:
-        instance_id, grant = linked_review(req)
-        status = await existing(client, instance_id)
-        view = public_view(status)
-        if not view["finished"] and grant.round != view["round"]:
-            raise HttpError(403, f"this link is for round {grant.round}, but round {view['round']} "
-                                 "is under review now: open the newest link")
-    except HttpError as exc:
-        return html_response(error_page(exc.status, str(exc)), exc.status)
+    page = handles_http_errors(_review_page)
+    reply = await page(req, client)
+    if reply.status_code != 200:
+        message = reply.get_body().decode("utf-8", "replace")
+        return html_response(error_page(reply.status_code, _error_text(message)), reply.status_code)
+    return reply
+
+
+async def _review_page(req: func.HttpRequest, client) -> func.HttpResponse:
+    instance_id, grant = linked_review(req)
+    view = public_view(await ReviewClient(client).get(instance_id))
+    if not view["finished"] and grant.round != view["round"]:
+        raise HttpError(403, f"this link is for round {grant.round}, but round {view['round']} "
+                             "is under review now: open the newest link")
     nonce = secrets.token_urlsafe(16)
     return html_response(PAGE_TEMPLATE.replace("{{NONCE}}", nonce), 200, nonce)
 
@@ -62,7 +72,7 @@ async def hitl_review_page(req: func.HttpRequest, client: df.DurableOrchestratio
 @handles_http_errors
 async def hitl_review_state(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     instance_id, grant = linked_review(req)
-    view = public_view(await existing(client, instance_id))
+    view = public_view(await ReviewClient(client).get(instance_id))
     awaiting = not view["finished"] and view["stage"] == "awaiting_review"
     if view["finished"] or (grant.round == view["round"] and not grant.follows):
         view["canDecide"] = awaiting
@@ -83,73 +93,77 @@ async def hitl_review_state(req: func.HttpRequest, client: df.DurableOrchestrati
 @handles_http_errors
 async def hitl_review_decision(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     instance_id, grant = linked_review(req)
-    try:
-        requested = Decision.from_json(json_body(req))
-    except ValidationError as exc:
-        raise HttpError(400, str(exc)) from None
-    if not requested.approved and not requested.feedback:
-        raise HttpError(400, "a rejection needs feedback for the writer")
+    requested = Decision.from_json(json_body(req))
     if grant.follows:
         raise HttpError(403, "this link can follow the review but not decide: open the newest link")
-    status = await existing(client, instance_id)
-    current = public_view(status)["round"]
-    if status.runtime_status.value not in FINISHED and grant.round != current:
-        raise HttpError(403, f"this link is for round {grant.round}, but round {current} is under review")
-    reviewer = reviewer_of(req, otherwise="link")
-    decision = bind_to_round(Decision(requested.approved, requested.feedback, grant.round), status, reviewer)
-    try:
-        await client.raise_event(instance_id, "ApprovalEvent", decision.to_event())
-    except Exception:
-        raise HttpError(409, "the review finished before the decision arrived") from None
-    verdict = "Approved" if decision.approved else "Rejected"
-    reply = {"instanceId": instance_id, "decision": decision.to_event()}
+    reviews = ReviewClient(client)
+    review = await reviews.get(instance_id)
+    if not review.finished and grant.round != review.status.round:
+        raise HttpError(403, f"this link is for round {grant.round}, but round {review.status.round} "
+                             "is under review")
+    page_decision = Decision(requested.approved, requested.feedback, grant.round)
+    decision = bind_to_round(page_decision, review, reviewer_of(req, "review link"))
+    delivery = await reviews.deliver(instance_id, APPROVAL_EVENT, decision.to_event(), decision.round)
+    extra = {}
     if not decision.approved:
-        reply["followToken"] = sign(ReviewGrant(instance_id, decision.round + 1,
+        extra["followToken"] = sign(ReviewGrant(instance_id, decision.round + 1,
                                                 grant.expires_at + FOLLOW_WINDOW, follows=True),
                                     load_settings().link_signing_key)
-    return json_response({**reply,
-                          "message": f"{verdict} round {decision.round}. "
-                                     + ("Publishing…" if decision.approved else "The writer is revising…")})
+    return decision_reply(req, instance_id, decision, delivery, extra)
 
 
 @bp.route(route="hitl/pending", methods=["GET"])
 @bp.durable_client_input(client_name="client")
 @handles_http_errors
 async def hitl_pending(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Reviews awaiting a decision, oldest first, a page at a time: the Durable backend
+    lists instances in id order and review ids start with their start time."""
     top = page_size(req.params.get("top"))
-    after = read_cursor(req.params.get("continuation"))
-    running = await client.get_status_by(runtime_status=[df.OrchestrationRuntimeStatus.Running])
-    waiting = sorted((v for v in map(public_view, running) if v["stage"] == "awaiting_review"),
-                     key=lambda v: (v["createdTime"], v["instanceId"]), reverse=True)
-    if after:
-        waiting = [v for v in waiting if (v["createdTime"], v["instanceId"]) < after]
-    page = waiting[:top]
+    token = req.params.get("continuation") or ""
+    if token and not CONTINUATION.fullmatch(token):
+        raise HttpError(400, "'continuation' is not a token this route returned")
+    reviews, next_token = await ReviewClient(client).running_reviews(top, token)
     settings = load_settings()
-    items = [{"instanceId": v["instanceId"], "topic": v["topic"], "round": v["round"],
-              "maxRounds": v["maxRounds"], "deadline": v["deadline"], "createdTime": v["createdTime"],
-              "reviewUrl": link_for(v, settings)} for v in page]
-    more = len(waiting) > top
-    return json_response({"items": items, "continuation": make_cursor(page[-1]) if more else None})
+    items = [pending_item(r, settings) for r in reviews if r.status.awaiting_review]
+    return json_response({"items": items, "continuation": next_token or None})
+
+
+def pending_item(review: Review, settings) -> dict:
+    status = review.status
+    return {"instanceId": review.instance_id, "topic": status.topic, "round": status.round,
+            "maxRounds": status.max_rounds, "deadline": status.deadline,
+            "createdTime": review.created_time.isoformat() if review.created_time else None,
+            "notification": status.notification, "reviewUrl": link_for(review, settings)}
 
 
 @bp.route(route="hitl/cancel/{instanceId}", methods=["POST"])
 @bp.durable_client_input(client_name="client")
 @handles_http_errors
 async def hitl_cancel(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Ask the review to end. It takes the cancel in the order events arrived: a cancel
+    that comes after an approval is refused (409), one that comes first ends the review."""
     instance_id = instance_id_param(req)
-    reason = cancel_reason(req)
-    status = await existing(client, instance_id)
-    if status.runtime_status.value in FINISHED:
-        raise HttpError(409, f"the review is already {status.runtime_status.value}")
-    await client.terminate(instance_id, reason)
-    return json_response({"instanceId": instance_id, "message": "The review is being cancelled.",
-                          "reason": reason}, status=202)
+    cancel = cancel_request(req).bound(reviewer_of(req, "function key"), new_event_id())
+    reviews = ReviewClient(client)
+    review = await reviews.get(instance_id)
+    if review.finished:
+        raise HttpError(409, f"the review is already {review.runtime_status}")
+    delivery = await reviews.deliver(instance_id, CANCEL_EVENT, cancel.to_event(), None)
+    body = {"instanceId": instance_id, "reason": cancel.reason}
+    if delivery.outcome is not None and delivery.outcome.kind == "applied":
+        return json_response({"message": "The review was cancelled.", **body})
+    if delivery.outcome is not None:
+        raise HttpError(409, f"the review was not cancelled: {delivery.outcome.reason}", **body)
+    if delivery.review is not None and delivery.review.finished:
+        raise HttpError(409, f"the review ended ({delivery.review.runtime_status}) before the cancel "
+                             "was taken", **body)
+    status_url = api_url(req, f"hitl/status/{instance_id}")
+    return json_response({"message": "The cancel was delivered; the review has not taken it yet.",
+                          "statusQueryGetUri": status_url, **body}, status=202,
+                         headers={"Location": status_url, "Retry-After": "2"})
 
 
 # -- helpers ---------------------------------------------------------------------------
-
-NO_STORE = {"Cache-Control": "no-store"}
-
 
 def linked_review(req: func.HttpRequest) -> tuple[str, ReviewGrant]:
     """The review a signed-link request is about, and what its token grants."""
@@ -172,47 +186,30 @@ def renewed_token(instance_id: str, view: dict) -> str:
     return sign(grant, load_settings().link_signing_key)
 
 
-def link_for(view: dict, settings) -> Optional[str]:
-    key = settings.link_signing_key
-    if key is None or not view["deadline"]:
+def link_for(review: Review, settings) -> Optional[str]:
+    key, deadline = settings.link_signing_key, review.status.deadline
+    if key is None or not deadline:
         return None
-    grant = ReviewGrant(view["instanceId"], view["round"], datetime.fromisoformat(view["deadline"]))
+    grant = ReviewGrant(review.instance_id, review.status.round, datetime.fromisoformat(deadline))
     return review_url(settings.public_base_url, grant, key)
 
 
-async def existing(client: df.DurableOrchestrationClient, instance_id: str):
-    status = await client.get_status(instance_id)
-    if status is None or status.runtime_status is None:
-        raise HttpError(404, f"no review with id '{instance_id}'")
-    return status
-
-
-def public_view(status) -> dict:
+def public_view(review: Review) -> dict:
     """What a reviewer may see of a review: its own content and state, nothing else."""
-    custom = status.custom_status if isinstance(status.custom_status, dict) else {}
-    runtime = status.runtime_status.value
-    stage = "terminated" if runtime == "Terminated" else custom.get("stage", "drafting")
-    finished = runtime in FINISHED
-    output = status.output
-    draft = custom.get("draft")
-    message = custom.get("message", "")
-    if runtime == "Completed" and isinstance(output, dict):
-        draft = {"title": output.get("title"), "content": output.get("content")}
-    elif runtime == "Terminated":
-        message = f"Cancelled: {output}" if output else "Cancelled."
-    elif runtime == "Failed":
-        message = output if isinstance(output, str) else "The review failed."
-    state_input = status.input_ if isinstance(status.input_, dict) else {}
+    status = shown_status(review)
+    draft, message = status.draft, status.message
+    if review.runtime_status == "Completed" and isinstance(review.output, dict):
+        draft = {"title": review.output.get("title"), "content": review.output.get("content")}
+    elif review.runtime_status == "Failed" and not message:
+        message = review.output if isinstance(review.output, str) else "The review failed."
     return {
-        "instanceId": status.instance_id, "runtimeStatus": runtime, "stage": stage,
-        "stageLabel": STAGE_LABELS.get(stage, stage), "round": custom.get("round", 1),
-        "maxRounds": custom.get("maxRounds", state_input.get("max_review_attempts", 1)),
-        "topic": custom.get("topic", state_input.get("topic", "")), "message": message,
-        "deadline": custom.get("deadline") if stage == "awaiting_review" else None,
-        "draft": draft, "decisions": custom.get("decisions", []),
-        "earlierDrafts": custom.get("earlierDrafts", []), "finished": finished,
-        "canDecide": False,
-        "createdTime": status.created_time.isoformat() if status.created_time else "",
+        "instanceId": review.instance_id, "runtimeStatus": review.runtime_status,
+        "stage": status.stage, "stageLabel": STAGE_LABELS.get(status.stage, status.stage),
+        "round": status.round, "maxRounds": status.max_rounds, "topic": status.topic,
+        "message": message, "deadline": status.deadline if status.awaiting_review else None,
+        "draft": draft, "decisions": list(status.decisions), "earlierDrafts": list(status.earlier_drafts),
+        "finished": review.finished, "canDecide": False,
+        "createdTime": review.created_time.isoformat() if review.created_time else "",
     }
 
 
@@ -224,27 +221,10 @@ def page_size(raw: Optional[str]) -> int:
     return int(raw)
 
 
-def make_cursor(view: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps([view["createdTime"], view["instanceId"]]).encode()).decode()
-
-
-def read_cursor(raw: Optional[str]) -> Optional[tuple]:
-    if not raw:
-        return None
-    try:
-        created, instance_id = json.loads(base64.urlsafe_b64decode(raw.encode()))
-        return str(created), str(instance_id)
-    except (ValueError, TypeError):
-        raise HttpError(400, "'continuation' is not a token this route returned") from None
-
-
-def cancel_reason(req: func.HttpRequest) -> str:
+def cancel_request(req: func.HttpRequest) -> CancelRequest:
     if not req.get_body():
-        return CancelRequest.reason
-    try:
-        return CancelRequest.from_json(json_body(req)).reason
-    except ValidationError as exc:
-        raise HttpError(400, str(exc)) from None
+        return CancelRequest()
+    return CancelRequest.from_json(json_body(req))
 
 
 def html_response(body: str, status: int, nonce: str = "") -> func.HttpResponse:
@@ -254,6 +234,13 @@ def html_response(body: str, status: int, nonce: str = "") -> func.HttpResponse:
                                    "connect-src 'self'; base-uri 'none'; form-action 'none'; "
                                    "frame-ancestors 'none'",
         "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff", **NO_STORE})
+
+
+def _error_text(body: str) -> str:
+    try:
+        return json.loads(body).get("error", body)
+    except (ValueError, AttributeError):
+        return body
 
 
 def error_page(status: int, reason: str) -> str:

@@ -25,9 +25,16 @@ MAX_CANCEL_REASON_CHARS = 500
 MAX_AGENT_MESSAGE_CHARS = MAX_TOPIC_CHARS  # a thread's first message is the writer's topic
 
 APPROVAL_EVENT = "ApprovalEvent"
+CANCEL_EVENT = "CancelEvent"
+# A decision that names no round is taken only for a draft that has been reviewable this
+# long: a double-click or a retry sent for one draft must not land on the next one.
+ROUNDLESS_DECISION_GRACE_SECONDS = 5.0
+MAX_ACTOR_CHARS = 200
 
 _INSTANCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_DECISION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class ValidationError(ValueError):
@@ -54,6 +61,21 @@ def parse_json_body(body: bytes) -> Any:
     return value
 
 
+def durable_payload(value: Any) -> Any:
+    """A value as the Durable extension delivers it, decoded once more where it arrives as
+    JSON text. The SDK's client double-encodes what it sends (``raise_event`` and
+    ``start_new`` post ``json.dumps(value)`` as a JSON body), and the extension keeps that
+    JSON string: an orchestrator's ``wait_for_external_event`` gets a ``str`` and a status
+    ``input`` is a ``str`` (azure-functions-durable-python#295). A raw HTTP call with a
+    JSON object body gives the object itself. Text that is not JSON stays as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return parse_json_body(value.encode("utf-8"))
+    except (ValidationError, UnicodeEncodeError):
+        return value
+
+
 def parse_json_object(body: bytes) -> dict:
     value = parse_json_body(body)
     if not isinstance(value, dict):
@@ -72,17 +94,31 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not allowed")
 
 
-def _depth(value: Any, level: int = 1) -> int:
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level)
-    return level
+def _depth(value: Any) -> int:
+    """How deeply containers nest, without recursion (a deep body must not overflow)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            pending.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            pending.extend((child, level + 1) for child in item)
+    return deepest
 
 
 def _json_type(value: Any) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean",
             type(None): "null"}.get(type(value), "number")
+
+
+def _shown(value: Any) -> str:
+    """A value in an error message, in JSON's words (true, not True)."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError, OverflowError):
+        text = _json_type(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _text(obj: dict, key: str, *, limit: int, required: bool, default: str = "") -> str:
@@ -100,6 +136,8 @@ def _text(obj: dict, key: str, *, limit: int, required: bool, default: str = "")
         raise ValidationError(f"'{key}' must be at most {limit} characters, got {len(value)}")
     if _CONTROL_CHARS.search(value):
         raise ValidationError(f"'{key}' must not contain control characters")
+    if _LONE_SURROGATE.search(value):
+        raise ValidationError(f"'{key}' must be valid Unicode text (it holds a lone surrogate)")
     return value
 
 
@@ -108,10 +146,22 @@ def _integer(obj: dict, key: str, *, low: int, high: int, default: Optional[int]
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"'{key}' must be an integer, got {_json_type(value)} {value!r}")
+        raise ValidationError(f"'{key}' must be an integer, got {_json_type(value)} {_shown(value)}")
     if not low <= value <= high:
         raise ValidationError(f"'{key}' must be between {low} and {high}, got {value}")
     return value
+
+
+def _hours(obj: dict, key: str, default: float, high: float = MAX_TIMEOUT_HOURS) -> float:
+    value = obj.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(f"'{key}' must be a number, got {_json_type(value)}")
+    # An integer too large for a float (1 followed by 400 zeros) is out of range too.
+    if isinstance(value, int) and not -1e300 < value < 1e300:
+        raise ValidationError(f"'{key}' must be greater than 0 and at most {high:g}")
+    if not math.isfinite(value) or not 0 < value <= high:
+        raise ValidationError(f"'{key}' must be greater than 0 and at most {high:g}")
+    return float(value)
 
 
 def _reject_unknown(obj: dict, allowed: set[str]) -> None:
@@ -132,23 +182,26 @@ class RunRequest:
         topic = _text(obj, "topic", limit=MAX_TOPIC_CHARS, required=True)
         attempts = _integer(obj, "max_review_attempts", low=MIN_REVIEW_ATTEMPTS,
                             high=MAX_REVIEW_ATTEMPTS, default=DEFAULT_REVIEW_ATTEMPTS)
-        hours = obj.get("approval_timeout_hours", DEFAULT_TIMEOUT_HOURS)
-        if isinstance(hours, bool) or not isinstance(hours, (int, float)):
-            raise ValidationError(
-                f"'approval_timeout_hours' must be a number, got {_json_type(hours)}")
-        if not math.isfinite(hours) or not 0 < hours <= MAX_TIMEOUT_HOURS:
-            raise ValidationError(
-                f"'approval_timeout_hours' must be greater than 0 and at most {MAX_TIMEOUT_HOURS:g}")
-        return cls(topic, attempts, float(hours))
+        hours = _hours(obj, "approval_timeout_hours", DEFAULT_TIMEOUT_HOURS)
+        return cls(topic, attempts, hours)
+
+    def to_json(self) -> dict:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
 class Decision:
-    """A reviewer's verdict on the draft of one round."""
+    """A reviewer's verdict on the draft of one round.
+
+    ``id`` is given by the route that accepts the decision; the orchestrator records it,
+    so the route can tell whether its decision was applied, and a decision delivered twice
+    is applied once.
+    """
     approved: bool
     feedback: str = ""
     round: Optional[int] = None
-    by: str = "key"
+    by: str = "function key"
+    id: str = ""
 
     @classmethod
     def from_json(cls, obj: dict) -> "Decision":
@@ -159,25 +212,42 @@ class Decision:
                 "'approved' is required and must be a JSON boolean (true or false), "
                 f"got {_json_type(approved)}")
         feedback = _text(obj, "feedback", limit=MAX_FEEDBACK_CHARS, required=False)
+        if not approved and not feedback:
+            raise ValidationError("a rejection needs 'feedback' for the writer")
         round_ = _integer(obj, "round", low=1, high=MAX_REVIEW_ATTEMPTS, default=None)
         return cls(approved, feedback, round_)
 
     @classmethod
     def from_event(cls, payload: Any) -> Optional["Decision"]:
-        """Read an ApprovalEvent payload; None when it is not a well-formed decision."""
+        """Read an ApprovalEvent payload (JSON text or an object); None when it is not a
+        well-formed decision."""
+        payload = durable_payload(payload)
         if not isinstance(payload, dict):
             return None
-        try:
-            decision = cls.from_json({k: payload[k] for k in ("approved", "feedback", "round")
-                                      if k in payload})
-        except ValidationError:
+        approved, round_ = payload.get("approved"), payload.get("round")
+        feedback = payload.get("feedback", "")
+        if (not isinstance(approved, bool) or not isinstance(feedback, str)
+                or len(feedback) > MAX_FEEDBACK_CHARS
+                or not (isinstance(round_, int) and not isinstance(round_, bool))):
             return None
-        by = payload.get("by")
-        return cls(decision.approved, decision.feedback, decision.round,
-                   by if isinstance(by, str) and by else "key")
+        return cls(approved, feedback, round_, _actor(payload.get("by"), "function key"),
+                   _event_id(payload.get("id")))
+
+    def bound(self, round_: int, by: str, decision_id: str) -> "Decision":
+        return Decision(self.approved, self.feedback, round_, by, decision_id)
 
     def to_event(self) -> dict:
         return asdict(self)
+
+
+def _actor(value: Any, default: str) -> str:
+    if isinstance(value, str) and value.strip() and len(value) <= MAX_ACTOR_CHARS:
+        return value
+    return default
+
+
+def _event_id(value: Any) -> str:
+    return value if isinstance(value, str) and _DECISION_ID.match(value) else ""
 
 
 @dataclass(frozen=True)
@@ -204,12 +274,31 @@ class Draft:
 @dataclass(frozen=True)
 class CancelRequest:
     reason: str = "cancelled by the owner"
+    by: str = "function key"
+    id: str = ""
 
     @classmethod
     def from_json(cls, obj: dict) -> "CancelRequest":
         _reject_unknown(obj, {"reason"})
         reason = _text(obj, "reason", limit=MAX_CANCEL_REASON_CHARS, required="reason" in obj)
         return cls(reason or cls.reason)
+
+    @classmethod
+    def from_event(cls, payload: Any) -> Optional["CancelRequest"]:
+        payload = durable_payload(payload)
+        if not isinstance(payload, dict):
+            return None
+        reason = payload.get("reason")
+        if not isinstance(reason, str) or len(reason) > MAX_CANCEL_REASON_CHARS:
+            reason = cls.reason
+        return cls(reason or cls.reason, _actor(payload.get("by"), "function key"),
+                   _event_id(payload.get("id")))
+
+    def bound(self, by: str, request_id: str) -> "CancelRequest":
+        return CancelRequest(self.reason, by, request_id)
+
+    def to_event(self) -> dict:
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ def test_reviewer_rejects_then_approves_in_the_browser(served_host, page):
     assert page.dialogs == []
     status = call("GET", f"{served_host.base_url}/api/hitl/status/{instance_id}").json
     assert status["runtimeStatus"] == "Completed"
-    assert [d["by"] for d in status["output"]["decisions"]] == ["link", "link"]
+    assert [d["by"] for d in status["output"]["decisions"]] == ["review link", "review link"]
 
 
 def test_rounds_whose_drafts_are_no_longer_kept_still_show_their_feedback(served_host, page):
@@ -107,7 +107,7 @@ def test_rounds_whose_drafts_are_no_longer_kept_still_show_their_feedback(served
     assert summaries[0] == "Round 1 (draft no longer kept)"
     assert [s.split(":")[0] for s in summaries[1:]] == ["Round 2", "Round 3", "Round 4"]
     assert page.locator("#history p").all_text_contents() == [
-        f"Rejected by key: fix {r}" for r in range(1, 5)]
+        f"Rejected via function key: fix {r}" for r in range(1, 5)]
     shot(page, "6-many-rounds")
 
 
@@ -125,7 +125,7 @@ def test_rejecting_without_feedback_is_refused_in_the_page(served_host, page):
 def test_finished_review_shows_final_state_without_buttons(served_host, page):
     instance_id, link = start_review(served_host, "Already cancelled")
     call("POST", f"{served_host.base_url}/api/hitl/cancel/{instance_id}", {"reason": "no longer needed"})
-    wait_for(lambda: call("GET", f"{served_host.base_url}/api/hitl/status/{instance_id}").json["runtimeStatus"] == "Terminated")
+    wait_for(lambda: call("GET", f"{served_host.base_url}/api/hitl/status/{instance_id}").json["customStatus"]["stage"] == "cancelled")
     page.goto(link)
     page.wait_for_selector("#stage:text('Cancelled')")
     assert page.locator("#decide").is_hidden()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from devhost.engine import EventType
+from devhost.history import EventType
 
 # Tests talk to 127.0.0.1 only; a proxy from the environment must not get in the way.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -27,9 +27,12 @@ def events(host, instance_id: str) -> list[tuple]:
     pairs = []
     for e in host.history(instance_id):
         kind = e["EventType"]
-        if kind in (EventType.TASK_SCHEDULED, EventType.TIMER_CREATED, EventType.SUB_CREATED):
+        if kind in (EventType.TASK_SCHEDULED, EventType.TIMER_CREATED,
+                    EventType.SUB_ORCHESTRATION_INSTANCE_CREATED):
             pairs.append((kind, e["EventId"]))
-        elif kind in (EventType.TASK_COMPLETED, EventType.TASK_FAILED, EventType.SUB_COMPLETED, EventType.SUB_FAILED):
+        elif kind in (EventType.TASK_COMPLETED, EventType.TASK_FAILED,
+                      EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
+                      EventType.SUB_ORCHESTRATION_INSTANCE_FAILED):
             pairs.append((kind, e["TaskScheduledId"]))
         elif kind == EventType.TIMER_FIRED:
             pairs.append((kind, e["TimerId"]))

@@ -70,7 +70,10 @@ def test_start_returns_management_urls_that_all_work(api, start_url):
 
     waiting(api, instance_id)
     status = call(urls["statusQueryGetUri"])
-    assert status.status == 202 and status.json()["input"] == {"ticket": 7}
+    # A raw JSON body is stored as the object; the SDK's start_new double-encodes, and
+    # the extension stores (and shows) the JSON string it received.
+    expected_input = {"ticket": 7} if "webhooks" in start_url else '{"ticket": 7}'
+    assert status.status == 202 and status.json()["input"] == expected_input
 
     raised = call(urls["sendEventPostUri"].replace("{eventName}", "Answer"), "POST", "yes")
     assert raised.status == 202
@@ -95,7 +98,8 @@ def test_terminate_uri_terminates_with_the_reason_as_output(api, start_url):
 def test_start_with_an_instance_id_and_conflict_while_it_runs(api):
     assert start(api, "custom_status", None, "order-1")["id"] == "order-1"
     again = call(f"{api.webhooks}/orchestrators/custom_status/order-1", "POST")
-    assert again.status == 409
+    assert again.status == 500
+    assert again.json()["ExceptionType"].endswith("OrchestrationAlreadyExistsException")
     unknown = call(f"{api.webhooks}/orchestrators/no_such_orchestrator", "POST")
     assert unknown.status == 400 and "doesn't exist" in unknown.json()["ExceptionMessage"]
 
@@ -112,14 +116,13 @@ def test_get_instance_input_and_history_switches(api):
     assert get(api, instance_id, "?showInput=false").json()["input"] is None
 
     history = get(api, instance_id, "?showHistory=true").json()["historyEvents"]
-    assert [e["EventType"] for e in history] == [
-        "ExecutionStarted", "TaskScheduled", "TaskCompleted", "ExecutionCompleted"]
-    assert history[1]["FunctionName"] == "echo"
-    assert "Result" not in history[2]
+    assert [e["EventType"] for e in history] == ["ExecutionStarted", "TaskCompleted", "ExecutionCompleted"]
+    assert history[1]["FunctionName"] == "echo" and history[1]["ScheduledTime"]
+    assert "Result" not in history[1]
 
     with_output = get(api, instance_id, "?showHistory=true&showHistoryOutput=true").json()
-    assert with_output["historyEvents"][2]["Result"] == 5
-    assert with_output["historyEvents"][3]["Result"] == {"final": 5}
+    assert with_output["historyEvents"][1]["Result"] == 5
+    assert with_output["historyEvents"][2]["Result"] == {"final": 5}
 
 
 def test_unknown_instance_is_404_with_an_empty_body(api):
@@ -151,7 +154,8 @@ def test_query_filters_by_status_time_and_prefix(api):
     assert ids("createdTimeTo=2026-01-01T01:30:00Z") == [early, middle]
     assert ids("createdTimeFrom=2026-01-01T00:30:00Z&createdTimeTo=2026-01-01T01:30:00Z") == [middle]
     assert ids("instanceIdPrefix=batch-") == [early, middle]
-    assert call(f"{api.webhooks}/instances?runtimeStatus=Sleeping").status == 400
+    # Enum.TryParse drops a status it does not know: no filter is left.
+    assert ids("runtimeStatus=Sleeping") == [early, middle, late]
 
 
 def test_query_pages_with_top_and_continuation_token(api):
@@ -216,7 +220,6 @@ def test_purge_one_and_by_filter(api):
     waiting(api, running)
 
     assert call(f"{api.webhooks}/instances/ghost", "DELETE").status == 404
-    assert call(f"{api.webhooks}/instances/{running}", "DELETE").status == 400
     one = call(f"{api.webhooks}/instances/{done[0]}", "DELETE")
     assert one.status == 200 and one.json() == {"instancesDeleted": 1}
 
@@ -225,13 +228,16 @@ def test_purge_one_and_by_filter(api):
     assert many.status == 200 and many.json() == {"instancesDeleted": 2}
     assert call(by_filter, "DELETE").status == 404
     assert get(api, running).status == 202
+    # Purge by id does not look at the status (Azure Storage deletes the rows).
+    assert call(f"{api.webhooks}/instances/{running}", "DELETE").status == 200
+    assert get(api, running).status == 404
 
 
 # -- routing -------------------------------------------------------------------------------
 
-def test_wrong_method_is_405_with_allow_and_unknown_path_is_404(api):
-    wrong = call(f"{api.webhooks}/instances/some-id/terminate")
-    assert wrong.status == 405 and wrong.headers["Allow"] == "POST"
-    assert call(f"{api.webhooks}/orchestrators/counter").status == 405
-    assert call(f"{api.webhooks}/no/such/endpoint").status == 404
-    assert call(f"{api.webhooks}/instances/some-id/rewind", "POST").status == 501
+def test_a_method_or_path_the_api_does_not_serve_is_an_empty_404(api):
+    for url, method in ((f"{api.webhooks}/instances/some-id/terminate", "GET"),
+                        (f"{api.webhooks}/orchestrators/counter", "GET"),
+                        (f"{api.webhooks}/no/such/endpoint", "GET")):
+        reply = call(url, method)
+        assert (reply.status, reply.text) == (404, "")

@@ -10,6 +10,7 @@ from pathlib import Path
 from devhost import DevHost, SystemClock
 from devhost import engine as engine_module
 from devhost.runner import BackgroundRunner
+from devhost.storage import StoreBusy
 
 from .helpers import wait_until
 
@@ -51,7 +52,7 @@ def test_episode_postponed_while_the_state_is_locked(tmp_path):
         def locked_once(instance_ids):
             if not busy:
                 busy.extend(instance_ids)
-                raise sqlite3.OperationalError("database is locked")
+                raise StoreBusy("database is locked")
             return real_run(instance_ids)
 
         host.engine.run_episodes = locked_once

@@ -46,7 +46,7 @@ def test_a_lock_held_past_the_timeout_is_reported_as_locked(tmp_path, monkeypatc
     held = threading.Event()
     holder = hold_write_lock(store.path, 0.6, held)
     held.wait(5)
-    with pytest.raises(sqlite3.OperationalError, match="locked"):
+    with pytest.raises(storage.StoreBusy, match="locked"):
         with store.transaction():
             pass
     holder.join()

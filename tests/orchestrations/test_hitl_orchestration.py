@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from devhost.engine import EventType, _flatten
+from devhost.history import EventType, flatten as _flatten
 
 ORCHESTRATOR = "hitl_orchestration"
 
@@ -147,7 +147,8 @@ def test_decision_without_round_or_malformed_is_ignored(manual_host):
     decide(manual_host, instance_id, "yes", round_=1)
     status = manual_host.status(instance_id)
     assert status["runtimeStatus"] == "Running"
-    assert status["input"]["ignored_events"] == 2
+    ignored = status["customStatus"]["ignored"]
+    assert [i["reason"].split(":")[0] for i in ignored] == ["not a decision"] * 2
     decide(manual_host, instance_id, True, round_=1)
     assert manual_host.status(instance_id)["runtimeStatus"] == "Completed"
 
@@ -180,7 +181,7 @@ def test_replaying_a_finished_history_gives_the_same_result(manual_host):
     row = manual_host.store.get_instance(instance_id)
     history = manual_host.history(instance_id)
     completed_at = next(i for i, e in enumerate(history) if e["EventType"] == EventType.EXECUTION_COMPLETED)
-    replay = manual_host.engine.invoke_orchestrator(row, history[:completed_at])
+    replay = manual_host.engine.replay(row, history[:completed_at])
     assert replay.error is None and replay.state["isDone"] is True
     assert replay.state["output"] == json.loads(row.output)
     scheduled = [e["Name"] for e in history if e["EventType"] == EventType.TASK_SCHEDULED]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from devhost import DevHost, ManualClock
-from devhost.engine import EventType
+from devhost.history import EventType
 from tests.support.fake_openai import FakeOpenAI
 
 ORCHESTRATOR = "hitl_orchestration"

@@ -29,13 +29,17 @@ def test_walkthrough_reject_then_approve(served_host):
     first = wait_for(lambda: awaiting(base, instance_id, 1))
     assert first["runtimeStatus"] == "Running"
     assert first["workflowStatus"] == first["customStatus"]["message"]
-    assert first["input"]["topic"] == "Durable timers"
+    assert first["input"] == {"topic": "Durable timers", "max_review_attempts": 3,
+                              "approval_timeout_hours": 72.0}
 
     rejected = call("POST", f"{base}/api/hitl/approve/{instance_id}",
-                    {"approved": False, "feedback": "Cover retries"})
-    assert rejected.status == 200
-    assert rejected.json["decision"] == {"approved": False, "feedback": "Cover retries",
-                                         "round": 1, "by": "key"}
+                    {"approved": False, "feedback": "Cover retries", "round": 1})
+    assert rejected.status == 200, rejected.text
+    assert rejected.json["approved"] is False and rejected.json["instanceId"] == instance_id
+    assert "was applied" in rejected.json["message"]
+    decision = rejected.json["decision"]
+    assert {k: decision[k] for k in ("approved", "feedback", "round", "by")} == {
+        "approved": False, "feedback": "Cover retries", "round": 1, "by": "function key"}
     second = wait_for(lambda: awaiting(base, instance_id, 2))
     assert "Cover retries" in second["customStatus"]["draft"]["content"]
 
@@ -58,6 +62,25 @@ def test_stale_round_and_finished_instance_get_409(served_host):
     assert late.status == 409 and "Completed" in late.json["error"]
 
 
+def test_roundless_decision_is_refused_for_a_draft_that_just_appeared(served_host, monkeypatch):
+    """A double-click or a retry without "round" must not land on the next draft."""
+    from routes import hitl_routes
+
+    base = served_host.base_url
+    instance_id = run_review(base)["instanceId"]
+    wait_for(lambda: awaiting(base, instance_id, 1))
+    quick = call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True})
+    assert quick.status == 409 and 'Send "round": 1' in quick.json["error"]
+    assert status_of(base, instance_id)["customStatus"]["decisions"] == []
+
+    monkeypatch.setattr(hitl_routes, "ROUNDLESS_DECISION_GRACE_SECONDS", 0.3)
+    import time
+    time.sleep(0.4)
+    later = call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True})
+    assert later.status == 200, later.text
+    assert later.json["round"] == 1
+
+
 def test_timeout_example_fails_with_timed_out(served_host):
     base = served_host.base_url
     instance_id = run_review(base, approval_timeout_hours=0.0003)["instanceId"]  # about a second
@@ -70,13 +93,13 @@ def test_reviewer_identity_from_app_service_authentication(served_host, monkeypa
     base = served_host.base_url
     spoofed_id = run_review(base)["instanceId"]
     wait_for(lambda: awaiting(base, spoofed_id, 1))
-    spoofed = call("POST", f"{base}/api/hitl/approve/{spoofed_id}", {"approved": True},
+    spoofed = call("POST", f"{base}/api/hitl/approve/{spoofed_id}", {"approved": True, "round": 1},
                    headers={"X-MS-CLIENT-PRINCIPAL-NAME": "ceo@example.com"})
-    assert spoofed.json["decision"]["by"] == "key"  # no EasyAuth: the header is the caller's
+    assert spoofed.json["decision"]["by"] == "function key"  # no EasyAuth: the header is the caller's
     monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
     instance_id = run_review(base)["instanceId"]
     wait_for(lambda: awaiting(base, instance_id, 1))
-    reply = call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True},
+    reply = call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True, "round": 1},
                  headers={"X-MS-CLIENT-PRINCIPAL-NAME": "ada@example.com"})
     assert reply.json["decision"]["by"] == "ada@example.com"
     done = wait_for(lambda: (s := status_of(base, instance_id))["runtimeStatus"] == "Completed" and s)

@@ -42,7 +42,7 @@ def test_notified_link_opens_the_page_and_decides(served_host):
     assert state.json["canDecide"] is True and state.json["round"] == 1
     decided = call("POST", f"{base}/api/hitl/review/{instance_id}/decision?token={token}",
                    {"approved": False, "feedback": "Tighter intro"})
-    assert decided.status == 200 and decided.json["decision"]["by"] == "link"
+    assert decided.status == 200 and decided.json["decision"]["by"] == "review link"
     follow = decided.json["followToken"]
     cannot_decide = call("POST", f"{base}/api/hitl/review/{instance_id}/decision?token={follow}",
                          {"approved": True})
@@ -56,7 +56,7 @@ def test_notified_link_opens_the_page_and_decides(served_host):
                     {"approved": True})
     assert approved.status == 200
     done = wait_for(lambda: (s := call("GET", f"{base}/api/hitl/status/{instance_id}").json)["runtimeStatus"] == "Completed" and s)
-    assert [(d["round"], d["by"]) for d in done["output"]["decisions"]] == [(1, "link"), (2, "link")]
+    assert [(d["round"], d["by"]) for d in done["output"]["decisions"]] == [(1, "review link"), (2, "review link")]
 
 
 @pytest.mark.parametrize("case", ["tampered", "expired", "other-instance", "wrong-key", "missing"])
@@ -85,7 +85,7 @@ def test_token_for_an_earlier_round_cannot_decide_the_current_one(served_host):
     base = served_host.base_url
     instance_id, _ = start_review(base)
     round_one = token_for(instance_id, 1)
-    call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": False, "feedback": "again"})
+    call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": False, "feedback": "again", "round": 1})
     wait_for(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("round") == 2
              and call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("stage") == "awaiting_review")
     decision = call("POST", f"{base}/api/hitl/review/{instance_id}/decision?token={round_one}", {"approved": True})
@@ -103,7 +103,7 @@ def test_page_rejection_requires_feedback(served_host):
     instance_id, _ = start_review(base)
     reply = call("POST", f"{base}/api/hitl/review/{instance_id}/decision?token={token_for(instance_id)}",
                  {"approved": False, "feedback": "  "})
-    assert reply.status == 400 and "needs feedback" in reply.json["error"]
+    assert reply.status == 400 and "needs 'feedback'" in reply.json["error"]
 
 
 def test_links_disabled_without_a_signing_key(served_host, monkeypatch):
@@ -115,25 +115,27 @@ def test_links_disabled_without_a_signing_key(served_host, monkeypatch):
     assert page.status == 503
 
 
-def test_pending_lists_waiting_reviews_newest_first_with_paging(served_host):
+def test_pending_lists_waiting_reviews_oldest_first_with_paging(served_host):
     base = served_host.base_url
     ids = [start_review(base, topic=f"Pending {n}")[0] for n in range(3)]
     first = call("GET", f"{base}/api/hitl/pending?top=2").json
-    assert [i["instanceId"] for i in first["items"]] == ids[::-1][:2]
+    assert [i["instanceId"] for i in first["items"]] == ids[:2]
     assert first["items"][0]["reviewUrl"].startswith("http://localhost:7071/api/hitl/review/")
     second = call("GET", f"{base}/api/hitl/pending?top=2&continuation={first['continuation']}").json
-    assert [i["instanceId"] for i in second["items"]] == [ids[0]] and second["continuation"] is None
+    assert [i["instanceId"] for i in second["items"]] == [ids[2]] and second["continuation"] is None
     assert call("GET", f"{base}/api/hitl/pending?top=0").status == 400
     assert call("GET", f"{base}/api/hitl/pending?continuation=%%%").status == 400
 
 
-def test_cancel_terminates_with_the_reason(served_host):
+def test_cancel_ends_the_review_with_the_reason(served_host):
     base = served_host.base_url
     instance_id, _ = start_review(base)
     reply = call("POST", f"{base}/api/hitl/cancel/{instance_id}", {"reason": "topic withdrawn"})
-    assert reply.status == 202
-    status = wait_for(lambda: (s := call("GET", f"{base}/api/hitl/status/{instance_id}").json)["runtimeStatus"] == "Terminated" and s)
-    assert status["error"] == "topic withdrawn"
+    assert reply.status == 200, reply.text
+    status = call("GET", f"{base}/api/hitl/status/{instance_id}").json
+    assert status["runtimeStatus"] == "Failed" and status["customStatus"]["stage"] == "cancelled"
+    assert "topic withdrawn" in status["error"] and "topic withdrawn" in status["workflowStatus"]
+    assert status["customStatus"]["cancel"]["by"] == "function key"
     again = call("POST", f"{base}/api/hitl/cancel/{instance_id}", {"reason": "twice"})
     assert again.status == 409
     assert call("POST", f"{base}/api/hitl/cancel/nope-123", {}).status == 404

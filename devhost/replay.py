@@ -1,0 +1,122 @@
+"""The pure part of an episode: run the orchestrator on a history, read what it wants.
+
+Nothing here writes. ``replay`` builds the context the extension sends
+(``OrchestrationTriggerAttributeBindingProvider.OrchestrationContextToString``), runs
+the SDK's executor on it and returns the state the SDK produced, plus the SDK context,
+whose open tasks tell the ids of hidden retry tasks. ``determinism_problem`` compares the
+actions with the history, as DurableTask.Core does when it replays an episode.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Callable, Optional
+
+from . import payloads, sdk_seams
+from .history import SCHEDULING_ACTIONS, SCHEDULING_EVENTS, ActionType, EventType, flatten
+from .storage import InstanceRow
+
+log = logging.getLogger("devhost")
+
+OUT_OF_PROC_LABEL = "$OutOfProcData$:"
+
+
+@dataclass(frozen=True)
+class TimerSettings:
+    """What Azure Storage tells the SDK about timers (AzureStorageDurabilityProvider)."""
+    long_timer_interval: timedelta = timedelta(days=3)
+    max_short_timer: timedelta = timedelta(days=6)
+    http_sleep_milliseconds: int = 30000
+
+
+@dataclass
+class Replay:
+    state: dict                     # the SDK's orchestrator state (isDone, actions, ...)
+    context: Optional[Any]          # the SDK context after the run, for its open tasks
+    error: Optional[str] = None     # the orchestrator's failure, as the extension reports it
+
+
+def dotnet_timespan(delta: timedelta) -> str:
+    hours, rest = divmod(int(delta.total_seconds()) % 86400, 3600)
+    return f"{delta.days}.{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def context_fields(row: InstanceRow, history: list[dict], timers: TimerSettings) -> dict:
+    """The ten fields of the extension's context JSON, as values (what ``json.loads`` of
+    that JSON gives): ``input`` is the stored input parsed once, so an SDK-started
+    instance, whose stored input is a JSON string, hands the SDK that string."""
+    started = next((e for e in history if e["EventType"] == EventType.EXECUTION_STARTED), None)
+    return {
+        "history": history,
+        "input": payloads.read_token(row.input),
+        "instanceId": row.instance_id,
+        "isReplaying": bool(started and started["IsPlayed"]),
+        "parentInstanceId": row.parent_instance_id,
+        "upperSchemaVersion": 1,      # SchemaVersion.V2, written as its number
+        "upperSchemaVersionNew": 2,   # SchemaVersion.V3
+        "longRunningTimerIntervalDuration": dotnet_timespan(timers.long_timer_interval),
+        "maximumShortTimerDuration": dotnet_timespan(timers.max_short_timer),
+        "defaultHttpAsyncRequestSleepTimeMillseconds": timers.http_sleep_milliseconds,
+    }
+
+
+class Replayer:
+    """Runs orchestrators through the SDK, keeping one reusable executor per function."""
+
+    def __init__(self, timers: TimerSettings = TimerSettings()):
+        self.timers = timers
+        self._orchestrators: dict[int, Any] = {}
+
+    def replay(self, handle: Callable, row: InstanceRow, history: list[dict]) -> Replay:
+        context = sdk_seams.orchestration_context(handle, context_fields(row, history, self.timers))
+        try:
+            state = json.loads(self._orchestrator(handle).handle(context))
+            return Replay(state, context)
+        except Exception as exc:  # the SDK reports an orchestrator's failure by raising
+            message = str(exc)
+            if OUT_OF_PROC_LABEL not in message:
+                log.debug("orchestrator %s raised outside the SDK protocol", row.name, exc_info=True)
+                return Replay({"isDone": False, "actions": []}, None, f"{type(exc).__name__}: {exc}")
+            # TaskOrchestrationShim recovers the state from the exception text with
+            # JObject.Parse, which reads ISO dates as dates (payloads.with_newtonsoft_dates).
+            state = payloads.with_newtonsoft_dates(json.loads(message.split(OUT_OF_PROC_LABEL, 1)[1]))
+            return Replay(state, context, state.get("error") or message)
+
+    def _orchestrator(self, handle: Callable):
+        orchestrator = self._orchestrators.get(id(handle))
+        if orchestrator is None:
+            orchestrator = self._orchestrators[id(handle)] = sdk_seams.new_orchestrator(handle)
+        return sdk_seams.reset_orchestrator(orchestrator)
+
+
+def actions_of(state: dict) -> list[dict]:
+    """V2/V3 states hold one inner list with every action since the execution started."""
+    outer = state.get("actions") or [[]]
+    return flatten(outer[0] if outer else [])
+
+
+def _signature(kind: int, name: Optional[str]) -> tuple[str, Optional[str]]:
+    if kind in (ActionType.CALL_ACTIVITY, ActionType.CALL_ACTIVITY_WITH_RETRY, EventType.TASK_SCHEDULED):
+        return ("activity", name)
+    if kind in (ActionType.CALL_SUB_ORCHESTRATOR, ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY,
+                EventType.SUB_ORCHESTRATION_INSTANCE_CREATED):
+        return ("sub-orchestration", name)
+    return ("timer", None)
+
+
+def determinism_problem(actions: list[dict], history: list[dict]) -> Optional[str]:
+    """Why the replay's actions do not match the tasks the history already scheduled."""
+    recorded = [_signature(e["EventType"], e.get("Name")) for e in history
+                if e["EventType"] in SCHEDULING_EVENTS and not e.get("DevHostHidden")]
+    produced = [_signature(a["actionType"], a.get("functionName")) for a in actions
+                if a.get("actionType") in SCHEDULING_ACTIONS]
+    for index, expected in enumerate(recorded):
+        got = produced[index] if index < len(produced) else None
+        if got != expected:
+            shown = f"{got[0]} '{got[1]}'" if got and got[1] else (got[0] if got else "nothing")
+            want = f"{expected[0]} '{expected[1]}'" if expected[1] else expected[0]
+            return (f"the history has {want} as task #{index + 1}, but the replay "
+                    f"scheduled {shown}. Orchestrator code must be deterministic.")
+    return None

@@ -1,0 +1,143 @@
+"""Every place the devhost depends on what the Durable SDK does not publish.
+
+The devhost drives the SDK's real replay engine and answers its real client, so a few of
+the SDK's internals matter: how an orchestrator handle is built, the open tasks a replay
+leaves behind (which tell the ids of retry attempts that never appear as actions), the
+module functions the client sends its requests with, and the module-level date parser.
+They are reached from here only, each through one small function with a test of its own
+(tests/devhost/test_sdk_seams.py), and ``check_sdk_version`` refuses an SDK release these
+seams were not checked against.
+"""
+from __future__ import annotations
+
+import importlib
+from importlib import metadata
+from typing import Any, Callable, Iterator, Optional
+
+from azure.durable_functions.models import DurableOrchestrationContext
+from azure.durable_functions.models.actions.NoOpAction import NoOpAction
+from azure.durable_functions.models.Task import TimerTask
+from azure.durable_functions.models.utils import http_utils
+from azure.durable_functions.orchestrator import Orchestrator
+
+SDK_DISTRIBUTION = "azure-functions-durable"
+# Releases whose internals the seams below were read against.
+SUPPORTED_SDK_RELEASES = ("1.7.",)
+
+# Module names, not the classes azure.durable_functions.models exports under the same names.
+_CLIENT_MODULE = "azure.durable_functions.models.DurableOrchestrationClient"
+_TIMESTAMP_MODULES = ("azure.durable_functions.models.history.HistoryEvent",
+                      "azure.durable_functions.models.DurableOrchestrationStatus")
+CLIENT_REQUEST_FUNCTIONS = ("post_async_request", "get_async_request", "delete_async_request")
+RETRY_TIMER_MARK = "-WithRetry timer"
+
+
+class UnsupportedSdk(RuntimeError):
+    pass
+
+
+def installed_sdk_version() -> str:
+    return metadata.version(SDK_DISTRIBUTION)
+
+
+def check_sdk_version(version: Optional[str] = None) -> str:
+    version = version or installed_sdk_version()
+    if not version.startswith(SUPPORTED_SDK_RELEASES):
+        supported = ", ".join(f"{r}x" for r in SUPPORTED_SDK_RELEASES)
+        raise UnsupportedSdk(
+            f"devhost was written for {SDK_DISTRIBUTION} {supported}, but {version} is "
+            f"installed. Install a supported release (requirements.txt pins one), or check "
+            f"devhost/sdk_seams.py against the new release first.")
+    return version
+
+
+# -- orchestrators ------------------------------------------------------------------
+
+def orchestrator_function(handle: Callable) -> Callable:
+    """The app's generator function behind the handle the SDK's decorator registers."""
+    return handle.orchestrator_function
+
+
+def new_orchestrator(handle: Callable) -> Orchestrator:
+    return Orchestrator(orchestrator_function(handle))
+
+
+def reset_orchestrator(orchestrator: Orchestrator) -> Orchestrator:
+    """The state a new ``Orchestrator`` starts with, without building one per episode (its
+    executor defines a namedtuple class in ``__init__``, a sizeable share of a replay)."""
+    orchestrator.task_orchestration_executor.initialize()
+    return orchestrator
+
+
+def orchestration_context(handle: Callable, fields: dict) -> DurableOrchestrationContext:
+    """What the SDK's ``handle`` builds from the extension's context JSON, from its fields."""
+    context = DurableOrchestrationContext(**fields)
+    context._input_expected_type = getattr(handle, "_df_input_type", None)
+    return context
+
+
+# -- the tasks a replay leaves open -------------------------------------------------
+
+def numbered_open_tasks(context: DurableOrchestrationContext) -> Iterator[tuple[int, Any]]:
+    """Tasks still waiting after a replay that carry a task id (not event names)."""
+    for task_id, task in context.open_tasks.items():
+        if isinstance(task_id, int):
+            yield task_id, task
+
+
+def is_hidden_task(task: Any) -> bool:
+    """A retry timer or re-attempt of ``call_*_with_retry``: no action shows it."""
+    return isinstance(task.action_repr, NoOpAction)
+
+
+def is_retry_timer(task: Any) -> bool:
+    return task.action_repr.metadata == RETRY_TIMER_MARK
+
+
+def retried_action(task: Any) -> dict:
+    """The action a hidden task repeats (or waits to repeat), with its retry options."""
+    return task.parent.actions.to_json()
+
+
+def retry_attempts(task: Any) -> tuple[int, int]:
+    """(attempts made so far, attempts allowed) of the retry a hidden task belongs to."""
+    parent = task.parent
+    return parent.num_attempts, parent.retry_options.max_number_of_attempts
+
+
+def is_cancelled_timer(task: Any) -> bool:
+    return isinstance(task, TimerTask) and task.is_cancelled
+
+
+# -- the client's transport and parsing -----------------------------------------------
+
+def client_module():
+    return importlib.import_module(_CLIENT_MODULE)
+
+
+def replace_client_requests(make_replacement: Callable[[str, Callable], Callable]) -> None:
+    """Swap the request functions the SDK's client module hands to every client it builds."""
+    module = client_module()
+    for name in CLIENT_REQUEST_FUNCTIONS:
+        setattr(module, name, make_replacement(name, getattr(module, name)))
+
+
+async def reset_client_session() -> None:
+    """Close the SDK's shared aiohttp session, which is bound to the loop that made it. A
+    Functions worker keeps one loop for life; a test process may start several hosts."""
+    import asyncio
+
+    await http_utils._close_session()
+    http_utils._session_lock = asyncio.Lock()
+
+
+def timestamp_parser_modules() -> list:
+    return [importlib.import_module(name) for name in _TIMESTAMP_MODULES]
+
+
+def replace_timestamp_parser(module, parser: Callable) -> None:
+    module.dt_parse = parser
+
+
+def timestamp_parser(module) -> Callable:
+    return module.dt_parse

@@ -1,0 +1,176 @@
+"""What the routes need from the Durable client, with Azure's behaviour handled once.
+
+- Reading a review: only instances of the review orchestrator count as reviews, so an id
+  of another orchestration (a writer thread) is "no such review".
+- Delivering a decision or a cancel: raise the event, then watch the status until the
+  orchestrator shows what became of it (applied, or ignored with the reason). A decision
+  that an execution dropped (continue-as-new drops events that arrive with it) is sent
+  again with the same id; the orchestrator applies an id once. A reply of 200 therefore
+  means "applied", never "sent and maybe lost".
+- Listing running reviews page by page: the SDK's status query reads only the first page
+  of the extension's answer, so the pages are read here, with the continuation header.
+- Failures of the Durable backend become ``BackendUnavailable`` (503 at the edge), never
+  a confusing 409 or a stack trace.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+import aiohttp
+import azure.durable_functions as df
+
+from shared_code.models import ValidationError, durable_payload
+from shared_code.review_status import Outcome, ReviewStatus
+
+log = logging.getLogger(__name__)
+
+REVIEW_ORCHESTRATOR = "hitl_orchestration"
+REVIEW_ID_PREFIX = "review-"
+FINISHED = ("Completed", "Failed", "Terminated", "Canceled")
+# How long a route waits for the orchestrator to show a delivered event, per delivery,
+# and how often it delivers it before answering "accepted, not applied yet".
+ACKNOWLEDGE_SECONDS = 4.0
+DELIVERIES = 3
+FIRST_POLL_SECONDS, LONGEST_POLL_SECONDS = 0.01, 0.5
+
+
+class BackendUnavailable(Exception):
+    """The Durable backend did not answer as it should; retrying later may work."""
+
+
+class NoSuchReview(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Review:
+    """One review as the routes see it: its runtime status and its typed custom status."""
+    instance_id: str
+    runtime_status: str
+    status: ReviewStatus
+    output: Any
+    created_time: Optional[datetime]
+    last_updated_time: Optional[datetime]
+
+    @property
+    def finished(self) -> bool:
+        return self.runtime_status in FINISHED
+
+    @classmethod
+    def of(cls, status) -> "Review":
+        return cls(status.instance_id, status.runtime_status.value, ReviewStatus.read(status.custom_status),
+                   durable_payload(status.output), status.created_time, status.last_updated_time)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What became of a delivered event: an Outcome, or None while it is not applied yet."""
+    outcome: Optional[Outcome]
+    review: Review
+
+
+def new_review_id(now: Optional[datetime] = None) -> str:
+    """Review ids sort by start time (the backend lists instances in id order)."""
+    now = now or datetime.now(timezone.utc)
+    return f"{REVIEW_ID_PREFIX}{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:12]}"
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+class ReviewClient:
+    def __init__(self, client: df.DurableOrchestrationClient):
+        self.client = client
+
+    async def start(self, request: dict, instance_id: str) -> str:
+        try:
+            return await self.client.start_new(REVIEW_ORCHESTRATOR, instance_id, request)
+        except Exception as exc:
+            raise _unavailable("start a review", exc) from None
+
+    async def get(self, instance_id: str) -> Review:
+        try:
+            status = await self.client.get_status(instance_id)
+        except Exception as exc:
+            raise _unavailable("read a review", exc) from None
+        if status is None or status.runtime_status is None or status.name != REVIEW_ORCHESTRATOR:
+            raise NoSuchReview(instance_id)
+        return Review.of(status)
+
+    async def deliver(self, instance_id: str, event_name: str, payload: dict,
+                      bound_round: Optional[int]) -> Delivery:
+        """Raise the event until the status shows its outcome (see the module's docstring)."""
+        review = None
+        for _ in range(DELIVERIES):
+            try:
+                await self.client.raise_event(instance_id, event_name, payload)
+            except Exception as exc:
+                review = await self.get(instance_id)
+                if review.finished:
+                    return Delivery(review.status.outcome_of(payload["id"], bound_round), review)
+                raise _unavailable("deliver the decision", exc) from None
+            delivery = await self._acknowledged(instance_id, payload["id"], bound_round)
+            if delivery.outcome is not None or delivery.review.finished:
+                return delivery
+            review = delivery.review
+        return Delivery(None, review)
+
+    async def _acknowledged(self, instance_id: str, event_id: str, bound_round: Optional[int]) -> Delivery:
+        deadline, pause = time.monotonic() + ACKNOWLEDGE_SECONDS, FIRST_POLL_SECONDS
+        while True:
+            review = await self.get(instance_id)
+            outcome = review.status.outcome_of(event_id, bound_round)
+            if outcome is not None or review.finished or time.monotonic() >= deadline:
+                return Delivery(outcome, review)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, LONGEST_POLL_SECONDS)
+
+    async def running_reviews(self, top: int, after: str) -> tuple[list[Review], str]:
+        """One page of running reviews in id order, and the token for the next ('' at the end)."""
+        base = _rpc_base_url(self.client)
+        url = (f"{base}instances/?runtimeStatus=Running&instanceIdPrefix={REVIEW_ID_PREFIX}"
+               f"&top={top}&showInput=false")
+        headers = {"x-ms-continuation-token": after} if after else {}
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+                async with session.get(url, headers=headers) as reply:
+                    if reply.status == 400 and after:
+                        raise ValidationError("'continuation' is not a token this route returned")
+                    if reply.status != 200:
+                        raise BackendUnavailable(f"the Durable backend answered {reply.status} to a status query")
+                    rows = await reply.json(content_type=None)
+                    token = reply.headers.get("x-ms-continuation-token", "")
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            raise _unavailable("list reviews", exc) from None
+        reviews = [_review_of_row(row) for row in rows if row.get("name") == REVIEW_ORCHESTRATOR]
+        return reviews, "" if token in ("", "null") else token
+
+
+def _rpc_base_url(client: df.DurableOrchestrationClient) -> str:
+    # The SDK keeps the binding's rpcBaseUrl (the extension's local endpoint) privately;
+    # tests/routes/test_review_client.py checks this against the installed SDK.
+    return client._orchestration_bindings.rpc_base_url
+
+
+def _review_of_row(row: dict) -> Review:
+    return Review(row["instanceId"], row["runtimeStatus"], ReviewStatus.read(row.get("customStatus")),
+                  row.get("output"), _time(row.get("createdTime")), _time(row.get("lastUpdatedTime")))
+
+
+def _time(text: Optional[str]) -> Optional[datetime]:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _unavailable(what: str, exc: Exception) -> BackendUnavailable:
+    log.error("could not %s: %s: %s", what, type(exc).__name__, exc)
+    return BackendUnavailable(f"the Durable backend could not {what} just now; retry shortly")
