@@ -10,7 +10,7 @@ from pathlib import Path
 from devhost import DevHost, SystemClock
 from devhost import engine as engine_module
 from devhost.runner import BackgroundRunner
-from devhost.storage import StoreBusy
+from devhost.storage import StoreBusy, StoreUnavailable
 
 from .helpers import wait_until
 
@@ -131,3 +131,44 @@ def test_a_result_that_cannot_be_saved_holds_up_no_other(tmp_path):
         runner.stop()
         assert {item.instance_id for item in host.engine.pending_work()} == {ada}
         assert host.store.due_messages(bo, float("inf"))[0].event["EventType"] == 5
+
+
+def test_a_state_that_cannot_be_written_fails_no_instance_and_is_logged_once(tmp_path, caplog):
+    """Before: the runner's fallback failed a started instance with "devhost internal
+    error", and retried in a tight loop, about 1,500 tracebacks in 10 s."""
+    with DevHost(APPS / "chaining", data_dir=tmp_path, local_settings=False) as host:
+        real_run, refused = host.engine.run_episodes, []
+
+        def disk_full(instance_ids):
+            if len(refused) < 4:
+                refused.append(list(instance_ids))
+                raise StoreUnavailable("database or disk is full")
+            return real_run(instance_ids)
+
+        host.engine.run_episodes = disk_full
+        with caplog.at_level("WARNING", logger="devhost"):
+            instance_id = run_chain_in_background(host, "Di")
+        assert len(refused) == 4
+        assert host.status(instance_id)["runtimeStatus"] == "Completed"
+        outage_lines = [r for r in caplog.records if "state storage unavailable" in r.getMessage()]
+        assert len(outage_lines) == 1
+        assert any("available again" in r.getMessage() for r in caplog.records)
+
+
+def test_activity_results_that_cannot_be_saved_wait_instead_of_running_again(tmp_path):
+    with DevHost(APPS / "chaining", data_dir=tmp_path, local_settings=False) as host:
+        real_complete, refused = host.engine.complete_activities, []
+
+        def disk_full(results):
+            if len(refused) < 2:
+                refused.append([item.name for item, _ in results])
+                raise StoreUnavailable("database or disk is full")
+            return real_complete(results)
+
+        host.engine.complete_activities = disk_full
+        calls = []
+        real_execute = host.engine.execute_activity
+        host.engine.execute_activity = lambda item: (calls.append(item.name), real_execute(item))[1]
+        instance_id = run_chain_in_background(host, "Ed")
+        assert host.status(instance_id)["runtimeStatus"] == "Completed"
+        assert calls == ["say_hello", "say_hello", "shout"]  # nothing ran twice

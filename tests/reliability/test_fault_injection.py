@@ -139,3 +139,31 @@ def test_401_fails_fast_with_a_clear_message(host, writer):
     assert "writer authentication failed (401)" in status["output"]
     assert "fault-injection-key" not in status["output"]
     assert len(writer.requests) == 1
+
+
+# -- a writer that says when to call again ----------------------------------------------
+
+def test_long_retry_after_is_waited_for_with_a_durable_timer(host, writer, monkeypatch):
+    """Before: the client does not wait past 60 s and the orchestrator retried three times
+    5 s apart, ignoring the header, so the review failed within about 15 s."""
+    monkeypatch.setenv("HITL_WRITER_MAX_RETRIES", "0")
+    writer.enqueue_status(429, headers={"Retry-After": "300"})
+    instance_id = start(host)
+    status = host.status(instance_id)
+    assert status["runtimeStatus"] == "Running"
+    assert "asked to wait 300 s" in status["customStatus"]["retrying"]
+    host.advance(seconds=299)
+    assert writer_attempts(host, instance_id) == 1
+    host.advance(seconds=1)
+    assert writer_attempts(host, instance_id) == 2
+    assert_review_goes_on(host, instance_id)
+
+
+def test_retry_after_beyond_an_hour_fails_with_the_reason(host, writer, monkeypatch):
+    monkeypatch.setenv("HITL_WRITER_MAX_RETRIES", "0")
+    writer.enqueue_status(429, headers={"Retry-After": "7200"})
+    instance_id = start(host)
+    status = host.status(instance_id)
+    assert status["runtimeStatus"] == "Failed"
+    assert "asked to be called again in 7200 s" in status["output"]
+    assert "at most 3600 s" in status["output"]

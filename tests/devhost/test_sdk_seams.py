@@ -1,0 +1,89 @@
+"""Each place the devhost relies on the SDK's internals, checked against the installed SDK.
+
+When an SDK release moves one of these, a test here fails and names the seam, instead of
+an episode going wrong somewhere later.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from devhost import DevHost, sdk_seams
+from devhost.sdk_seams import UnsupportedSdk
+
+from .conftest import APPS
+
+
+def test_a_release_the_seams_were_not_checked_against_is_refused(monkeypatch, tmp_path):
+    with pytest.raises(UnsupportedSdk, match="written for azure-functions-durable 1.7.x, but 2.0.0"):
+        sdk_seams.check_sdk_version("2.0.0")
+    assert sdk_seams.check_sdk_version() == sdk_seams.installed_sdk_version()
+    monkeypatch.setattr(sdk_seams, "installed_sdk_version", lambda: "1.9.3")
+    with pytest.raises(UnsupportedSdk, match="1.9.3 is installed"):
+        DevHost(APPS / "chaining", data_dir=tmp_path, local_settings=False)
+
+
+def test_the_orchestrator_handle_leads_to_the_apps_generator(features):
+    handle = features.registry.orchestrators["counter"]
+    assert sdk_seams.orchestrator_function(handle).__name__ == "counter"
+
+
+def test_a_reset_orchestrator_replays_like_a_new_one(features):
+    handle = features.registry.orchestrators["counter"]
+    history = [{"EventType": 12, "EventId": -1, "IsPlayed": False, "Timestamp": "2026-01-01T00:00:00Z"},
+               {"EventType": 0, "EventId": -1, "IsPlayed": False, "Timestamp": "2026-01-01T00:00:00Z",
+                "Name": "counter", "Input": None, "Version": ""}]
+    fields = {"history": history, "input": json.dumps({"n": 1, "stop": 2}), "instanceId": "i",
+              "isReplaying": False, "parentInstanceId": None}
+    orchestrator = sdk_seams.new_orchestrator(handle)
+    first = orchestrator.handle(sdk_seams.orchestration_context(handle, fields))
+    again = sdk_seams.reset_orchestrator(orchestrator).handle(sdk_seams.orchestration_context(handle, fields))
+    assert first == again and json.loads(first)["actions"][0][0]["functionName"] == "echo"
+
+
+def test_open_tasks_tell_hidden_retry_tasks_and_their_attempts(features):
+    features.start("retry_activity", {"key": "seam", "fail_times": 5, "interval_ms": 1000, "max_attempts": 2})
+    features.run_until_idle()
+    row = features.store.get_instance(next(iter(r.instance_id for r in features.store.query_instances())))
+    replay = features.engine.replay(row, features.history(row.instance_id))
+    hidden = [(i, t) for i, t in sdk_seams.numbered_open_tasks(replay.context) if sdk_seams.is_hidden_task(t)]
+    assert [i for i, _ in hidden] == [1]
+    task_id, timer = hidden[0]
+    assert sdk_seams.is_retry_timer(timer)
+    assert sdk_seams.retry_attempts(timer) == (1, 2)
+    assert sdk_seams.retried_action(timer)["functionName"] == "flaky"
+
+
+def test_a_cancelled_timer_is_seen_as_cancelled(features):
+    instance_id = features.start("timer_race", 60)
+    features.run_until_idle()
+    features.raise_event(instance_id, "Go", 1)
+    row = features.store.get_instance(instance_id)
+    history = features.history(instance_id) + [
+        {"EventType": 12, "EventId": -1, "IsPlayed": False, "Timestamp": "2026-01-01T00:00:01Z"},
+        {"EventType": 15, "EventId": -1, "IsPlayed": False, "Timestamp": "2026-01-01T00:00:01Z",
+         "Name": "Go", "Input": "1"}]
+    replay = features.engine.replay(row, history)
+    timers = [t for _, t in sdk_seams.numbered_open_tasks(replay.context)]
+    assert timers and all(sdk_seams.is_cancelled_timer(t) for t in timers)
+
+
+def test_the_client_module_has_the_request_functions_the_transport_replaces():
+    module = sdk_seams.client_module()
+    for name in sdk_seams.CLIENT_REQUEST_FUNCTIONS:
+        assert asyncio.iscoroutinefunction(getattr(module, name)), name
+
+
+def test_the_timestamp_parsers_can_be_read_and_replaced():
+    modules = sdk_seams.timestamp_parser_modules()
+    assert len(modules) == 2
+    for module in modules:
+        parser = sdk_seams.timestamp_parser(module)
+        sdk_seams.replace_timestamp_parser(module, parser)
+        assert sdk_seams.timestamp_parser(module) is parser
+
+
+def test_the_client_session_can_be_reset():
+    asyncio.run(sdk_seams.reset_client_session())

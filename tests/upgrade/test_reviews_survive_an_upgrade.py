@@ -1,0 +1,75 @@
+"""Reviews started by the previous release finish on this one.
+
+``state_before_versioning/`` is a devhost state folder written by the release before
+review states carried a version and the storage had numbered migrations (commit 8b53147):
+one review waiting in round 2 after a rejection, one waiting in round 1 in its second
+timer slice (it had continued as new once). This release must open the folder, keep both
+instances, replay their in-flight executions (written by the old orchestrator code)
+without a determinism error, and take decisions to publication.
+"""
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from devhost import DevHost, ManualClock
+from devhost.storage import MIGRATIONS
+
+FOLDER = Path(__file__).parent / "state_before_versioning"
+# Later than every timestamp in the saved state, so the clock never runs backwards.
+RESUMED_AT = datetime(2026, 1, 2, 7, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def upgraded_host(offline_env, tmp_path, monkeypatch):
+    monkeypatch.delenv("TASKHUB_NAME", raising=False)
+    state = tmp_path / "state"
+    shutil.copytree(FOLDER, state)
+    with DevHost(".", data_dir=state, clock=ManualClock(RESUMED_AT), local_settings=False) as host:
+        yield host
+
+
+def test_the_old_state_folder_is_migrated_and_keeps_its_instances(upgraded_host):
+    db = sqlite3.connect(upgraded_host.store.path)
+    assert db.execute("SELECT version FROM schema_version").fetchall() == [(MIGRATIONS[-1][0],)]
+    assert sorted(r[0] for r in db.execute("SELECT instance_id FROM instances")) == [
+        "upgrade-round-1", "upgrade-round-2"]
+    for instance_id, round_ in (("upgrade-round-1", 1), ("upgrade-round-2", 2)):
+        status = upgraded_host.status(instance_id)
+        assert status["runtimeStatus"] == "Running"
+        assert status["customStatus"]["stage"] == "awaiting_review"
+        assert status["customStatus"]["round"] == round_
+
+
+@pytest.mark.parametrize("instance_id, round_", [("upgrade-round-2", 2), ("upgrade-round-1", 1)])
+def test_an_in_flight_review_from_the_previous_release_is_approved_and_published(
+        upgraded_host, offline_env, instance_id, round_):
+    upgraded_host.raise_event(instance_id, "ApprovalEvent",
+                              {"approved": True, "round": round_, "id": "after-upgrade"})
+    upgraded_host.run_until_idle()
+    status = upgraded_host.status(instance_id)
+    assert status["runtimeStatus"] == "Completed", status["output"]
+    decisions = status["output"]["decisions"]
+    assert decisions[-1]["id"] == "after-upgrade" and decisions[-1]["round"] == round_
+    if round_ == 2:
+        # The old release's record of round 1 reads in today's words.
+        assert decisions[0]["by"] == "function key" and decisions[0]["feedback"] == "Add an example"
+    assert (offline_env / "published" / f"{instance_id}.json").is_file()
+
+
+def test_a_state_folder_from_a_newer_release_is_refused(offline_env, tmp_path):
+    from devhost.storage import StoreTooNew
+
+    state = tmp_path / "state"
+    shutil.copytree(FOLDER, state)
+    db = sqlite3.connect(state / "TestHubName.sqlite")
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    db.execute("INSERT INTO schema_version VALUES (99)")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreTooNew, match="schema version 99"):
+        DevHost(".", data_dir=state, local_settings=False)
