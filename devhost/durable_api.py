@@ -25,14 +25,13 @@ from . import payloads
 from .clock import parse_iso, to_iso
 from .engine import (Engine, EngineError, InstanceAlreadyExists, InstanceFinished,
                      InstanceNotFound, InvalidArgument, InvalidOperation)
-from .history import EventType
+from .history import ORCHESTRATION_STATUS_NAMES, ORCHESTRATION_STATUS_NUMBERS, EventType
 from .storage import TERMINAL_STATUSES, InstanceRow, StoreError
 
 log = logging.getLogger("devhost")
 
 WEBHOOK_PREFIX = "/runtime/webhooks/durabletask"
-RUNTIME_STATUSES = ("Running", "Completed", "ContinuedAsNew", "Failed", "Canceled", "Terminated",
-                    "Pending", "Suspended")
+RUNTIME_STATUSES = tuple(ORCHESTRATION_STATUS_NUMBERS)
 DEFAULT_PAGE_SIZE = 100          # OrchestrationStatusQueryCondition.PageSize
 CONNECTION_NAME = "Storage"      # ConnectionStringNames.Storage, Azure Storage's default
 CHECK_STATUS_RETRY_AFTER = "10"  # HttpApiHandler.CreateCheckStatusResponseMessage
@@ -241,7 +240,7 @@ class DurableApi:
                                    "System.ArgumentException")
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            row = self.engine.store.get_instance(instance_id)
+            row = self.engine.instance(instance_id)
             if row is not None and row.runtime_status == "Completed":
                 return ApiReply(200, payloads.shown(row.output))
             if row is not None and row.is_terminal:
@@ -262,7 +261,7 @@ class DurableApi:
     # -- reading ---------------------------------------------------------------------
 
     def get_instance(self, request: ApiRequest) -> ApiReply:
-        row = self.engine.store.get_instance(request.params["instance_id"])
+        row = self.engine.instance(request.params["instance_id"])
         if row is None:
             return no_content(404)
         return self._status_reply(request, row, allow_500=True)
@@ -296,7 +295,7 @@ class DurableApi:
         scheduled: dict[tuple[str, int], dict] = {}
         shown: list[Optional[dict]] = []
         positions: dict[tuple[str, int], int] = {}
-        for stored in self.engine.store.load_history(row.instance_id):
+        for stored in self.engine.stored_history(row.instance_id):
             if stored.get("DevHostHidden") or stored.get("DevHostUnscheduled"):
                 continue
             kind = EventType(stored["EventType"])
@@ -323,7 +322,7 @@ class DurableApi:
                 for key in ("OrchestrationInstance", "ParentInstance", "Version", "Tags"):
                     item.pop(key, None)
             if kind == EventType.EXECUTION_COMPLETED:
-                item["OrchestrationStatus"] = _STATUS_NAMES.get(item.get("OrchestrationStatus"),
+                item["OrchestrationStatus"] = ORCHESTRATION_STATUS_NAMES.get(item.get("OrchestrationStatus"),
                                                                 item.get("OrchestrationStatus"))
             if kind == EventType.TIMER_FIRED:
                 item.pop("TimerId", None)
@@ -346,7 +345,7 @@ class DurableApi:
             after = _read_token(request.headers.get("x-ms-continuation-token", ""))
         except ValueError:
             return message_reply(400, "The continuation token is not one this API returned.")
-        rows = self.engine.store.query_instances(after=after, limit=max(top, 1) + 1, **self._filters(request))
+        rows = self.engine.instances(after=after, limit=max(top, 1) + 1, **self._filters(request))
         more = len(rows) > top
         rows = rows[:max(top, 1)]
         token = _make_token(rows[-1].instance_id) if more and rows else ""
@@ -395,7 +394,7 @@ class DurableApi:
         return no_content(202)
 
     def rewind(self, request: ApiRequest) -> ApiReply:
-        row = self.engine.store.get_instance(request.params["instance_id"])
+        row = self.engine.instance(request.params["instance_id"])
         if row is None:
             return no_content(404)
         if row.runtime_status in ("Canceled", "Terminated", "Completed"):
@@ -423,7 +422,7 @@ class DurableApi:
         filters.setdefault("created_to", to_iso(self.engine.clock.now()))
         deleted, after = 0, ""
         while True:
-            rows = self.engine.store.query_instances(after=after, limit=1000, **filters)
+            rows = self.engine.instances(after=after, limit=1000, **filters)
             deleted += sum(1 for r in rows if self.engine.purge(r.instance_id))
             if len(rows) < 1000:
                 break
@@ -447,8 +446,6 @@ _FAMILIES = {EventType.TASK_SCHEDULED: "task", EventType.TASK_COMPLETED: "task",
              EventType.SUB_ORCHESTRATION_INSTANCE_CREATED: "sub",
              EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED: "sub",
              EventType.SUB_ORCHESTRATION_INSTANCE_FAILED: "sub"}
-_STATUS_NAMES = {0: "Running", 1: "Completed", 2: "ContinuedAsNew", 3: "Failed", 4: "Canceled",
-                 5: "Terminated", 6: "Pending", 7: "Suspended"}
 
 
 def _date_time(text: str) -> Optional[datetime]:

@@ -22,18 +22,21 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable, Optional
 
+from azure.durable_functions import OrchestrationRuntimeStatus
+
 from . import activities, payloads, sdk_seams
 from .activities import ActivityOutcome
 from .clock import parse_iso, to_iso
-from .history import (CONTROL_EVENTS, SCHEDULING_ACTIONS, SCHEDULING_EVENTS, ActionType,
-                      EventType, event, mark_played)
+from .history import (CONTROL_EVENTS, ORCHESTRATION_STATUS_NUMBERS, SCHEDULING_ACTIONS,
+                      SCHEDULING_EVENTS, ActionType, EventType, event, mark_played)
 from .registry import Registry
 from .replay import Replay, Replayer, TimerSettings, actions_of, determinism_problem
 from .storage import InstanceRow, Shard, Store, WorkItem
 
 log = logging.getLogger("devhost")
 
-ACTIVE_STATUSES = ("Pending", "Running", "Suspended")
+ACTIVE_STATUSES = tuple(s.value for s in (OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running,
+                                          OrchestrationRuntimeStatus.Suspended))
 # DurableClient.MaxInstanceIdLength
 MAX_INSTANCE_ID_CHARS = 256
 CUSTOM_STATUS_LIMIT_KB = 16
@@ -205,6 +208,18 @@ class Engine:
             self.store.delete_instance(instance_id)
         self._forget(instance_id)
         return True
+
+    # -- reading, for the HTTP API -----------------------------------------------------
+
+    def instance(self, instance_id: str) -> Optional[InstanceRow]:
+        return self.store.get_instance(instance_id)
+
+    def instances(self, **query) -> list[InstanceRow]:
+        """Instances in id order; ``query`` as ``Store.query_instances`` takes it."""
+        return self.store.query_instances(**query)
+
+    def stored_history(self, instance_id: str) -> list[dict]:
+        return self.store.load_history(instance_id)
 
     def require_active(self, instance_id: str) -> InstanceRow:
         row = self.store.get_instance(instance_id)
@@ -638,7 +653,7 @@ class _Episode:
         self.store.delete_pending_work(row.instance_id)
         if row.parent_instance_id:
             self._notify_parent(status, output_text, details)
-        return [event(EventType.EXECUTION_COMPLETED, self.now, OrchestrationStatus=_STATUS_NUMBERS[status],
+        return [event(EventType.EXECUTION_COMPLETED, self.now, OrchestrationStatus=ORCHESTRATION_STATUS_NUMBERS[status],
                       Result=output_text)]
 
     def _notify_parent(self, status: str, output_text: Optional[str], details: Optional[str]) -> None:
@@ -660,6 +675,3 @@ class _Episode:
         self.other_instances.append(parent.instance_id)
 
 
-# DurableTask.Core OrchestrationStatus, as ExecutionCompleted carries it.
-_STATUS_NUMBERS = {"Running": 0, "Completed": 1, "ContinuedAsNew": 2, "Failed": 3, "Canceled": 4,
-                   "Terminated": 5, "Pending": 6, "Suspended": 7}

@@ -37,6 +37,12 @@ SCHEDULING_ACTIONS = frozenset({ActionType.CALL_ACTIVITY, ActionType.CALL_ACTIVI
 COMPOUND_ACTIONS = frozenset({ActionType.WHEN_ANY, ActionType.WHEN_ALL})
 
 
+# DurableTask.Core's OrchestrationStatus numbers, as ExecutionCompleted carries them.
+ORCHESTRATION_STATUS_NUMBERS = {"Running": 0, "Completed": 1, "ContinuedAsNew": 2, "Failed": 3,
+                                "Canceled": 4, "Terminated": 5, "Pending": 6, "Suspended": 7}
+ORCHESTRATION_STATUS_NAMES = {number: name for name, number in ORCHESTRATION_STATUS_NUMBERS.items()}
+
+
 def event(kind: EventType, when, event_id: int = -1, **fields) -> dict:
     return {"EventType": int(kind), "EventId": event_id, "IsPlayed": False,
             "Timestamp": to_iso(when), **fields}

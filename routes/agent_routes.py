@@ -12,14 +12,13 @@ import azure.functions as func
 from shared_code.models import AgentMessage, ValidationError, durable_payload, parse_json_object
 
 from .http_helpers import HttpError, api_url, handles_http_errors, instance_id_param, json_response, media_type
-from .review_client import BackendUnavailable
+from .review_client import FINISHED, BackendUnavailable
 
 bp = df.Blueprint()
 
 AGENT = "writer_agent_turn"
 THREAD_PREFIX = "writer-"
 WAIT_SECONDS = 120.0
-FINISHED = ("Completed", "Failed", "Terminated")
 
 
 @bp.route(route="agents/WriterAgent/run", methods=["POST"])

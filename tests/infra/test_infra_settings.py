@@ -62,15 +62,6 @@ PLATFORM_SETTINGS_LOCAL = {
     "AzureWebJobsFeatureFlags",
 }
 
-# Settings announced for the SETTINGS catalogue but not added yet. Infra and the
-# sample may already carry them; once they are in SETTINGS the normal rules apply
-# and the entry here is simply redundant.
-PENDING_SETTINGS = {
-    "HITL_REVIEW_SIGNING_KEY": "reviewer-link signing key; Key Vault reference in Azure",
-    "HITL_NOTIFY_WEBHOOK_URL": "optional notification webhook; set in Azure only when configured",
-    "HITL_DEV_INSECURE_LINKS": "devhost-only switch for unsigned links",
-}
-
 # Settings the code reads that infra deliberately leaves unset (and that have no
 # default in SettingSpec). Each needs a reason.
 NOT_SET_BY_INFRA = {
@@ -211,7 +202,7 @@ def local_values() -> dict:
 # --- the consistency rules ------------------------------------------------------
 
 def test_the_allow_lists_only_name_known_settings():
-    known = set(CODE) | set(PENDING_SETTINGS)
+    known = set(CODE)
     stale = sorted((set(NOT_SET_BY_INFRA)) - known)
     assert not stale, f"NOT_SET_BY_INFRA names settings nothing declares: {stale}"
 
@@ -243,7 +234,7 @@ def test_every_setting_the_code_reads_is_set_in_azure_or_defaulted():
 
 
 def test_every_app_setting_in_azure_is_read_by_someone():
-    readers = set(CODE) | PLATFORM_SETTINGS_IN_AZURE | set(PENDING_SETTINGS)
+    readers = set(CODE) | PLATFORM_SETTINGS_IN_AZURE
     readers |= set(PLATFORM_SETTINGS_FOR_BACKEND)
     unread = sorted(set(infra_settings()) - readers)
     assert not unread, f"set in Azure but read by nobody: {unread}"
@@ -326,7 +317,7 @@ def test_the_local_sample_lists_every_setting_the_code_reads():
 
 
 def test_the_local_sample_lists_nothing_unknown():
-    known = set(CODE) | set(PENDING_SETTINGS) | PLATFORM_SETTINGS_LOCAL
+    known = set(CODE) | PLATFORM_SETTINGS_LOCAL
     unknown = sorted(set(local_values()) - known)
     assert not unknown, f"local.settings.sample.json has settings nothing reads: {unknown}"
 
@@ -341,10 +332,7 @@ def test_the_local_sample_keeps_secrets_empty_and_shows_defaults():
     for name, spec in CODE.items():
         if spec.default is None or name not in values:
             continue
-        # Pending settings were written before their default was known; blank
-        # (meaning "use the default") is accepted for them.
-        accepted = {spec.default, ""} if name in PENDING_SETTINGS else {spec.default}
-        assert values[name] in accepted, (
+        assert values[name] == spec.default, (
             f"{name}: sample shows {values[name]!r}, SETTINGS default is {spec.default!r}")
 
 
@@ -394,18 +382,3 @@ def test_host_json_sizes_durable_concurrency_for_a_python_worker():
     assert 1 <= orchestrators <= activities <= 20
     sampling = host["logging"]["applicationInsights"]["samplingSettings"]
     assert "Request" in sampling["excludedTypes"].split(";")
-
-
-# --- the allow-lists keep working when SETTINGS grows ----------------------------
-
-@pytest.mark.parametrize("name", sorted(PENDING_SETTINGS))
-def test_pending_settings_are_handled_both_before_and_after_they_land(name):
-    values = local_values()
-    infra = infra_settings()
-    # The sample already shows them, so adding them to SETTINGS keeps the
-    # "sample lists every setting" rule green.
-    assert name in values, f"{name} should already be in local.settings.sample.json"
-    if name == "HITL_DEV_INSECURE_LINKS":
-        assert name not in infra and name in NOT_SET_BY_INFRA
-    else:
-        assert name in infra, f"{name} should already be set in Azure"
