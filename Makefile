@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 PORT ?= 7071
 
-.PHONY: install run test func bench clean
+.PHONY: install run test test-fast func bench clean
 
 install: $(STAMP)
 
@@ -36,6 +36,10 @@ run: install
 test: install
 	@scripts/ensure-chromium
 	$(PY) -m pytest
+
+# Everyday work: everything but the soak, crash, multi-process and browser tests.
+test-fast: install
+	$(PY) -m pytest -m "not slow"
 
 # Core Tools + Azurite, where they are installed (they cannot be installed on every machine).
 func:

@@ -1,11 +1,25 @@
 """Fixtures shared by the whole suite."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from devhost import DevHost, ManualClock
 
 APP_DIR = "."
+TESTS = Path(__file__).parent
+# Whole modules that start processes, kill them or drive a browser: marked slow, so that
+# `make test-fast` (pytest -m "not slow") leaves them out for everyday work.
+SLOW_MODULES = ("bench/test_soak_short.py", "devhost/test_crash_recovery.py",
+                "devhost/test_worker_processes.py", "devhost/test_main.py", "browser/")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        relative = Path(item.fspath).relative_to(TESTS).as_posix()
+        if relative.startswith(SLOW_MODULES):
+            item.add_marker(pytest.mark.slow)
 SIGNING_KEY = "test-signing-key-0123456789abcdef-0123"
 
 
