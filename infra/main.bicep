@@ -71,6 +71,10 @@ param reviewSigningKey string = newGuid()
 @description('Optional webhook that is called when a draft waits for review. Stored in Key Vault.')
 param notifyWebhookUrl string = ''
 
+@secure()
+@description('Optional webhook for escalations (reviews with on_timeout "escalate"). Stored in Key Vault.')
+param escalationWebhookUrl string = ''
+
 param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048
 
@@ -132,6 +136,8 @@ module keyVault 'core/keyvault.bicep' = {
     reviewSigningKey: reviewSigningKey
     notifyWebhookUrl: notifyWebhookUrl
     storeNotifyWebhook: !empty(notifyWebhookUrl)
+    escalationWebhookUrl: escalationWebhookUrl
+    storeEscalationWebhook: !empty(escalationWebhookUrl)
   }
 }
 
@@ -211,6 +217,7 @@ module functionApp 'app/functionapp.bicep' = {
     durableTaskSchedulerEndpoint: useDts ? durableTask!.outputs.endpoint : ''
     reviewSigningKeyUri: keyVault.outputs.reviewSigningKeyUri
     notifyWebhookUri: keyVault.outputs.notifyWebhookUri
+    escalationWebhookUri: keyVault.outputs.escalationWebhookUri
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
   }

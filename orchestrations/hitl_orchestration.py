@@ -18,7 +18,7 @@ from typing import Optional
 
 import azure.durable_functions as df
 
-from shared_code.models import APPROVAL_EVENT, CancelRequest, Decision
+from shared_code.models import CANCEL_EVENT, EXTEND_EVENT, CancelRequest, Decision, ExtendRequest
 
 from .review_state import ReviewState
 from .reviewer_inbox import Arrival, ReviewerInbox
@@ -107,42 +107,91 @@ def write_draft(context, inbox: ReviewerInbox, review: ReviewState):
 
 def await_verdict(context, inbox: ReviewerInbox, review: ReviewState):
     """(decision or cancel, review) once one is taken; (None, review) after continuing as
-    new at the end of a timer slice. Raises ReviewEnded at the deadline."""
-    message = f"Round {review.round} of {review.max_rounds}: waiting for the reviewer."
-    context.set_custom_status(review.status("awaiting_review", message))
-    now = context.current_utc_datetime
-    timer = context.create_timer(min(review.deadline_at(), now + TIMER_SLICE))
-    verdict, review, ignored = yield from verdict_before(context, inbox, review, timer, message, 0)
-    if verdict is None and ignored < IGNORED_PER_EXECUTION:
-        # A decision that arrived together with the timer comes later in the same batch of
-        # events; one more wait, on a timer that is already due, lets it in instead of
-        # dropping it with this execution's history.
-        due = context.create_timer(context.current_utc_datetime)
-        verdict, review, ignored = yield from verdict_before(context, inbox, review, due, message, ignored)
+    new at the end of a timer slice. Reminders go out and the deadline is kept on the way;
+    a deadline change by the owner moves the timer. Raises ReviewEnded at the deadline
+    (after the escalation window, when the review escalates)."""
+    ignored = 0
+    while True:
+        review, verdict = yield from deadline_actions(context, inbox, review)
+        if verdict is None:
+            stage, message = waiting_words(review)
+            context.set_custom_status(review.status(stage, message))
+            now = context.current_utc_datetime
+            timer = context.create_timer(review.wake_at(now, TIMER_SLICE))
+            verdict, review, ignored = yield from verdict_before(context, inbox, review, timer, stage,
+                                                                 message, ignored)
+            if verdict is None and ignored < IGNORED_PER_EXECUTION:
+                # A decision that arrived together with the timer comes later in the same
+                # batch of events; one more wait, on a timer that is already due, lets it in
+                # instead of dropping it with this execution's history.
+                due = context.create_timer(context.current_utc_datetime)
+                verdict, review, ignored = yield from verdict_before(context, inbox, review, due, stage,
+                                                                     message, ignored)
+        if isinstance(verdict, ExtendRequest):
+            review = review.extended(verdict, context.current_utc_datetime)
+            continue
+        if verdict is not None:
+            return verdict, review
+        if ignored >= IGNORED_PER_EXECUTION or not review.action_due(context.current_utc_datetime):
+            context.continue_as_new(review.to_input())
+            return None, review
+
+
+def waiting_words(review: ReviewState) -> tuple[str, str]:
+    if review.escalated_at:
+        return "escalated", (f"Round {review.round} of {review.max_rounds}: escalated, waiting for a "
+                             "decision until the extended deadline.")
+    return "awaiting_review", f"Round {review.round} of {review.max_rounds}: waiting for the reviewer."
+
+
+def deadline_actions(context, inbox: ReviewerInbox, review: ReviewState):
+    """Send the reminders that are due, then, at the deadline, escalate once or end the
+    review. A decision that arrives meanwhile is taken: (review, decision or None)."""
+    stage, message = waiting_words(review)
+    before = review.due_reminder(context.current_utc_datetime)
+    while before is not None:
+        notice = context.call_activity("notify_reviewer",
+                                       review.notice_request(context.instance_id, "reminder"))
+        verdict, review, _ = yield from verdict_before(context, inbox, review, notice, stage, message, 0)
+        if verdict is not None:
+            return review, verdict
+        review = review.with_reminder(before, notice.result, context.current_utc_datetime)
+        before = review.due_reminder(context.current_utc_datetime)
+    if not review.deadline_passed(context.current_utc_datetime):
+        return review, None
+    if not review.may_escalate():
+        context.set_custom_status(review.status("timed_out", "No decision before the deadline."))
+        raise ReviewEnded(f"Review timed out: no decision for round {review.round} "
+                          f"within {review.timeout_hours:g} hour(s)"
+                          + (" and the escalation window." if review.escalated_at else "."))
+    notice = context.call_activity("notify_reviewer", review.notice_request(context.instance_id, "escalation"))
+    verdict, review, _ = yield from verdict_before(context, inbox, review, notice, stage, message, 0)
     if verdict is not None:
-        return verdict, review
-    if ignored >= IGNORED_PER_EXECUTION or context.current_utc_datetime < review.deadline_at():
-        context.continue_as_new(review.to_input())
-        return None, review
-    context.set_custom_status(review.status("timed_out", "No decision before the deadline."))
-    raise ReviewEnded(f"Review timed out: no decision for round {review.round} "
-                      f"within {review.timeout_hours:g} hour(s).")
+        return review, verdict
+    return review.escalated(notice.result, context.current_utc_datetime), None
 
 
-def verdict_before(context, inbox: ReviewerInbox, review: ReviewState, timer, message: str, ignored: int):
-    """Consider reviewer events until one can be taken or ``timer`` fires."""
+def verdict_before(context, inbox: ReviewerInbox, review: ReviewState, task, stage: str, message: str,
+                   ignored: int):
+    """Consider reviewer events until one can be taken or ``task`` (a timer, or a notice
+    being sent) finishes. Returns (verdict or None, review, events ignored so far)."""
     while ignored < IGNORED_PER_EXECUTION:
-        arrival = yield from inbox.next(timer)
+        arrival = yield from inbox.next(task)
         if arrival is None:
             return None, review, ignored
         verdict, review = consider(review, arrival, context.current_utc_datetime)
         if verdict is not None:
-            timer.cancel()
+            _cancel_timer(task)
             return verdict, review, ignored
         ignored += 1
-        context.set_custom_status(review.status("awaiting_review", message))
-    timer.cancel()
+        context.set_custom_status(review.status(stage, message))
+    _cancel_timer(task)
     return None, review, ignored
+
+
+def _cancel_timer(task) -> None:
+    if hasattr(task, "cancel"):  # timers; an activity cannot be called back
+        task.cancel()
 
 
 def publish(context, inbox: ReviewerInbox, review: ReviewState):
@@ -176,12 +225,22 @@ def until_done(context, inbox: ReviewerInbox, review: ReviewState, task, stage: 
 # -- judging what arrived ----------------------------------------------------------------
 
 def consider(review: ReviewState, arrival: Arrival, now):
-    """(the decision or cancel to take, review), or (None, review with the event recorded)."""
-    if arrival.name != APPROVAL_EVENT:
+    """(the decision, cancel or deadline change to take, review), or (None, review with
+    the event recorded)."""
+    if arrival.name == CANCEL_EVENT:
         cancel = CancelRequest.from_event(arrival.payload)
         if cancel is None:
             return None, review.with_ignored("", {"cancel": True}, "not a cancel request", now)
         return (None, review) if review.has_seen(cancel.id) else (cancel, review)
+    if arrival.name == EXTEND_EVENT:
+        extend = ExtendRequest.from_event(arrival.payload)
+        if extend is not None and review.has_seen(extend.id):
+            return None, review
+        problem = review.extension_problem(extend)
+        if problem is None:
+            return extend, review
+        summary = {"extend": True, "hours": extend.hours, "round": extend.round} if extend else {"extend": True}
+        return None, review.with_ignored(extend.id if extend else "", summary, problem, now)
     decision = Decision.from_event(arrival.payload)
     if decision is not None and review.has_seen(decision.id):
         return None, review  # delivered again by a route that saw no sign of it yet
@@ -192,8 +251,8 @@ def consider(review: ReviewState, arrival: Arrival, now):
 
 
 def noted_while_busy(context, review: ReviewState, arrival: Arrival, stage: str) -> ReviewState:
-    """Record an event that came while the review was not waiting for a decision; a cancel
-    ends the review unless an approval is being published."""
+    """Record an event that came while no draft was waiting for a decision; a cancel ends
+    the review unless an approval is being published."""
     verdict, review = consider(review, arrival, context.current_utc_datetime)
     if verdict is None:
         return review
@@ -203,7 +262,12 @@ def noted_while_busy(context, review: ReviewState, arrival: Arrival, stage: str)
         problem = f"round {review.round} was already approved; it is being published"
     else:
         problem = f"the draft for round {review.round} was not ready for review yet"
-    summary = {"cancel": True, "by": verdict.by} if isinstance(verdict, CancelRequest) else _summary(verdict)
+    if isinstance(verdict, CancelRequest):
+        summary = {"cancel": True, "by": verdict.by}
+    elif isinstance(verdict, ExtendRequest):
+        summary = {"extend": True, "hours": verdict.hours, "round": verdict.round, "by": verdict.by}
+    else:
+        summary = _summary(verdict)
     return review.with_ignored(verdict.id, summary, problem, context.current_utc_datetime)
 
 

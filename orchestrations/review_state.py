@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from shared_code.models import (DEFAULT_REVIEW_ATTEMPTS, DEFAULT_TIMEOUT_HOURS, CancelRequest,
-                                Decision, RunRequest)
+from shared_code.models import (DEFAULT_ESCALATION_HOURS, DEFAULT_REVIEW_ATTEMPTS, DEFAULT_TIMEOUT_HOURS,
+                                MAX_TIMEOUT_HOURS, CancelRequest, Decision, ExtendRequest, RunRequest)
 from shared_code.review_status import ReviewStatus
 
 STATE_VERSION = 2
@@ -50,13 +50,22 @@ class ReviewState:
     notification: Optional[dict] = None
     ignored: tuple = ()
     ignored_count: int = 0
+    # Deadlines (all optional: without them a review times out as the reference does).
+    remind_before_hours: tuple = ()
+    on_timeout: str = "fail"
+    escalation_hours: float = DEFAULT_ESCALATION_HOURS
+    deadline_set_at: Optional[str] = None
+    reminders: tuple = ()
+    escalated_at: Optional[str] = None
+    deadline_changes: tuple = ()
 
     # -- reading and writing ----------------------------------------------------------
 
     @classmethod
     def initial(cls, run: RunRequest) -> "ReviewState":
         return cls(topic=run.topic, max_rounds=run.max_review_attempts,
-                   timeout_hours=run.approval_timeout_hours)
+                   timeout_hours=run.approval_timeout_hours, remind_before_hours=run.remind_before_hours,
+                   on_timeout=run.on_timeout, escalation_hours=run.escalation_hours)
 
     @classmethod
     def read(cls, data: Any) -> "ReviewState":
@@ -109,7 +118,8 @@ class ReviewState:
     def has_seen(self, event_id: str) -> bool:
         """An event this review already applied or ignored: a route sends a decision again
         when it saw no sign of it, and it must not count twice."""
-        return bool(event_id) and any(r.get("id") == event_id for r in (*self.decisions, *self.ignored))
+        return bool(event_id) and any(r.get("id") == event_id for r in
+                                      (*self.decisions, *self.ignored, *self.deadline_changes))
 
     def judge(self, decision: Optional[Decision]) -> Optional[str]:
         """Why a decision cannot be applied to the draft under review; None when it can."""
@@ -121,12 +131,79 @@ class ReviewState:
             return f"it is for round {decision.round}, but round {self.round} is under review"
         return None
 
+    def extension_problem(self, extend: Optional[ExtendRequest]) -> Optional[str]:
+        if extend is None:
+            return "not a deadline change: it needs a number of 'hours' and an integer 'round'"
+        if extend.round != self.round:
+            return (f"round {extend.round} was already decided" if extend.round < self.round
+                    else f"it is for round {extend.round}, but round {self.round} is under review")
+        since = datetime.fromisoformat(self.reviewable_since or self.deadline_set_at or self.deadline)
+        longest = timedelta(hours=MAX_TIMEOUT_HOURS)
+        if self.deadline_at() + timedelta(hours=extend.hours) - since > longest:
+            room = (since + longest - self.deadline_at()).total_seconds() / 3600
+            return (f"a round can wait at most {MAX_TIMEOUT_HOURS:g} hours for its decision; "
+                    f"this deadline can move by {max(room, 0):.4g} hours more at most")
+        return None
+
+    # -- deadlines ---------------------------------------------------------------------
+
+    def _reminder_times(self) -> list[tuple[float, datetime]]:
+        """(hours before the deadline, when) of the reminders the current deadline still owes:
+        those after the moment it was set, not sent yet for it."""
+        deadline, set_at = self.deadline_at(), datetime.fromisoformat(self.deadline_set_at or self.deadline)
+        sent = {(r["beforeHours"], r["deadline"]) for r in self.reminders if r.get("round") == self.round}
+        times = [(h, deadline - timedelta(hours=h)) for h in self.remind_before_hours]
+        return [(h, at) for h, at in times if at > set_at and (h, self.deadline) not in sent]
+
+    def due_reminder(self, now: datetime) -> Optional[float]:
+        due = [(at, h) for h, at in self._reminder_times() if at <= now]
+        return min(due)[1] if due else None
+
+    def wake_at(self, now: datetime, longest_wait: timedelta) -> datetime:
+        """When the next timer of the wait must fire: the deadline, the next reminder or the
+        end of the slice, whichever comes first."""
+        coming = [at for _, at in self._reminder_times() if at > now]
+        return min([self.deadline_at(), now + longest_wait, *coming])
+
+    def deadline_passed(self, now: datetime) -> bool:
+        return now >= self.deadline_at()
+
+    def may_escalate(self) -> bool:
+        return self.on_timeout == "escalate" and self.escalated_at is None
+
+    def action_due(self, now: datetime) -> bool:
+        return self.deadline_passed(now) or self.due_reminder(now) is not None
+
     # -- transitions -----------------------------------------------------------------
 
     def with_draft(self, draft: dict, now: datetime) -> "ReviewState":
         deadline = now + timedelta(hours=self.timeout_hours)
         return replace(self, draft={"title": draft["title"], "content": draft["content"]},
-                       writer=draft.get("writer"), deadline=deadline.isoformat())
+                       writer=draft.get("writer"), deadline=deadline.isoformat(),
+                       deadline_set_at=now.isoformat(), escalated_at=None)
+
+    def with_reminder(self, before_hours: float, outcome: dict, now: datetime) -> "ReviewState":
+        record = {"round": self.round, "beforeHours": before_hours, "deadline": self.deadline,
+                  "at": now.isoformat(), "delivered": bool(outcome.get("delivered")),
+                  "channel": outcome.get("channel")}
+        return replace(self, reminders=(*self.reminders, record))
+
+    def escalated(self, outcome: dict, now: datetime) -> "ReviewState":
+        deadline = self.deadline_at() + timedelta(hours=self.escalation_hours)
+        return replace(self, escalated_at=now.isoformat(), deadline=deadline.isoformat(),
+                       deadline_set_at=now.isoformat(),
+                       notification={**(self.notification or {}), "escalation": {
+                           "status": "sent" if outcome.get("delivered") else "failed",
+                           "channel": outcome.get("channel"), "reason": outcome.get("error")}})
+
+    def extended(self, extend: ExtendRequest, now: datetime) -> "ReviewState":
+        deadline = self.deadline_at() + timedelta(hours=extend.hours)
+        record = {"round": self.round, "hours": extend.hours, "from": self.deadline,
+                  "to": deadline.isoformat(), "by": extend.by, "at": now.isoformat()}
+        if extend.id:
+            record["id"] = extend.id
+        return replace(self, deadline=deadline.isoformat(), deadline_set_at=now.isoformat(),
+                       deadline_changes=(*self.deadline_changes, record))
 
     def with_notification(self, outcome: dict) -> "ReviewState":
         """Keep how the reviewer was told; never the signed link itself."""
@@ -160,19 +237,19 @@ class ReviewState:
         """Start a redraft: the writer gets the rejected draft in full, the record an excerpt."""
         excerpt = {"round": self.round, "title": self.draft["title"],
                    "content": self.draft["content"][:EXCERPT_CHARS]}
-        return replace(self, round=self.round + 1, draft=None, deadline=None,
-                       reviewable_since=None, previous_draft=self.draft,
+        return replace(self, round=self.round + 1, draft=None, deadline=None, deadline_set_at=None,
+                       reviewable_since=None, escalated_at=None, previous_draft=self.draft,
                        earlier_drafts=(*self.earlier_drafts, excerpt)[-EARLIER_DRAFTS_KEPT:])
 
     # -- what others see -------------------------------------------------------------
 
     def request(self) -> dict:
-        return {"topic": self.topic, "max_review_attempts": self.max_rounds,
-                "approval_timeout_hours": self.timeout_hours}
+        return RunRequest(self.topic, self.max_rounds, self.timeout_hours, self.remind_before_hours,
+                          self.on_timeout, self.escalation_hours).to_json()
 
     def status(self, stage: str, message: str, cancel: Optional[CancelRequest] = None,
                retrying: Optional[str] = None) -> dict:
-        waiting = stage == "awaiting_review"
+        waiting = stage in ("awaiting_review", "escalated")
         return ReviewStatus(
             stage=stage, round=self.round, max_rounds=self.max_rounds, message=message,
             topic=self.topic, request=self.request(), writer=self.writer,
@@ -180,12 +257,14 @@ class ReviewState:
             reviewable_since=self.reviewable_since if waiting else None,
             decisions=self.decisions, ignored=self.ignored, earlier_drafts=self.earlier_drafts,
             notification=self.notification if waiting else None,
-            cancel=_cancel_record(cancel), retrying=retrying).to_custom_status()
+            cancel=_cancel_record(cancel), retrying=retrying, reminders=self.reminders,
+            escalated_at=self.escalated_at, deadline_changes=self.deadline_changes).to_custom_status()
 
-    def notice_request(self, instance_id: str) -> dict:
+    def notice_request(self, instance_id: str, kind: str = "review") -> dict:
+        """What notify_reviewer needs: a first notice, a reminder or an escalation."""
         return {"instance_id": instance_id, "topic": self.topic, "round": self.round,
                 "max_rounds": self.max_rounds, "title": self.draft["title"],
-                "deadline": self.deadline}
+                "deadline": self.deadline, "kind": kind}
 
     def publication(self, instance_id: str) -> dict:
         return {"instance_id": instance_id, "title": self.draft["title"],

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generator, Optional
 
-from shared_code.models import APPROVAL_EVENT, CANCEL_EVENT
+from shared_code.models import APPROVAL_EVENT, CANCEL_EVENT, EXTEND_EVENT
 
-REVIEWER_EVENTS = (APPROVAL_EVENT, CANCEL_EVENT)
+REVIEWER_EVENTS = (APPROVAL_EVENT, CANCEL_EVENT, EXTEND_EVENT)
 
 
 @dataclass(frozen=True)

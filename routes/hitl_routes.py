@@ -24,7 +24,7 @@ STATUS_RETRY_AFTER = "2"
 @bp.durable_client_input(client_name="client")
 @handles_http_errors
 async def hitl_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    run = RunRequest.from_json(json_body(req))
+    run = RunRequest.from_json(json_body(req), default_reminders=load_settings().default_reminders)
     instance_id = await ReviewClient(client).start(run.to_json(), new_review_id())
     status_url = api_url(req, f"hitl/status/{instance_id}")
     return json_response({

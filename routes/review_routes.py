@@ -8,6 +8,7 @@ Anonymous at the host level, checked here by the signed token:
 Function-key protected (the app's default level):
 - ``GET  /api/hitl/pending``                     reviews waiting for a decision
 - ``POST /api/hitl/cancel/{id}``                 end a review with a reason
+- ``POST /api/hitl/extend/{id}``                 move the deadline of the round under review
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from typing import Optional
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared_code.models import APPROVAL_EVENT, CANCEL_EVENT, MAX_TIMEOUT_HOURS, CancelRequest, Decision
+from shared_code.models import (APPROVAL_EVENT, CANCEL_EVENT, EXTEND_EVENT, MAX_TIMEOUT_HOURS, CancelRequest,
+                                Decision, ExtendRequest)
 from shared_code.review_links import InvalidLink, ReviewGrant, review_url, sign, verify
 from shared_code.settings import load_settings
 
@@ -159,6 +161,37 @@ async def hitl_cancel(req: func.HttpRequest, client: df.DurableOrchestrationClie
                              "was taken", **body)
     status_url = api_url(req, f"hitl/status/{instance_id}")
     return json_response({"message": "The cancel was delivered; the review has not taken it yet.",
+                          "statusQueryGetUri": status_url, **body}, status=202,
+                         headers={"Location": status_url, "Retry-After": "2"})
+
+
+@bp.route(route="hitl/extend/{instanceId}", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@handles_http_errors
+async def hitl_extend(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Give the round under review more time: ``{"hours": n}`` moves its deadline, within
+    the 30-day limit of a round. Refused (409) once the round is decided."""
+    instance_id = instance_id_param(req)
+    requested = ExtendRequest.from_json(json_body(req))
+    reviews = ReviewClient(client)
+    review = await reviews.get(instance_id)
+    if review.finished or not review.status.awaiting_review:
+        raise HttpError(409, f"no draft is awaiting review (stage: {shown_status(review).stage}); "
+                             "only an undecided round's deadline can move")
+    extend = requested.bound(review.status.round, reviewer_of(req, "function key"), new_event_id())
+    delivery = await reviews.deliver(instance_id, EXTEND_EVENT, extend.to_event(), extend.round)
+    body = {"instanceId": instance_id, "round": extend.round, "hours": extend.hours}
+    if delivery.outcome is not None and delivery.outcome.kind == "applied":
+        change = delivery.outcome.decision
+        return json_response({"message": f"The deadline of round {extend.round} moved to {change['to']}.",
+                              "deadline": change["to"], "previousDeadline": change["from"], **body})
+    if delivery.outcome is not None:
+        raise HttpError(409, f"the deadline did not move: {delivery.outcome.reason}", **body)
+    if delivery.review is not None and delivery.review.finished:
+        raise HttpError(409, f"the review ended ({delivery.review.runtime_status}) before the "
+                             "deadline change was taken", **body)
+    status_url = api_url(req, f"hitl/status/{instance_id}")
+    return json_response({"message": "The deadline change was delivered; the review has not taken it yet.",
                           "statusQueryGetUri": status_url, **body}, status=202,
                          headers={"Location": status_url, "Retry-After": "2"})
 

@@ -26,6 +26,10 @@ MAX_AGENT_MESSAGE_CHARS = MAX_TOPIC_CHARS  # a thread's first message is the wri
 
 APPROVAL_EVENT = "ApprovalEvent"
 CANCEL_EVENT = "CancelEvent"
+EXTEND_EVENT = "ExtendDeadlineEvent"
+ON_TIMEOUT_POLICIES = ("fail", "escalate")
+DEFAULT_ESCALATION_HOURS = 24.0
+MAX_REMINDERS = 5
 # A decision that names no round is taken only for a draft that has been reviewable this
 # long: a double-click or a retry sent for one draft must not land on the next one.
 ROUNDLESS_DECISION_GRACE_SECONDS = 5.0
@@ -172,20 +176,91 @@ def _reject_unknown(obj: dict, allowed: set[str]) -> None:
 
 @dataclass(frozen=True)
 class RunRequest:
+    """``POST /api/hitl/run``. Without the optional deadline fields a review behaves as the
+    reference does: no reminder, and "timed out" at the deadline."""
     topic: str
     max_review_attempts: int = DEFAULT_REVIEW_ATTEMPTS
     approval_timeout_hours: float = DEFAULT_TIMEOUT_HOURS
+    remind_before_hours: tuple = ()
+    on_timeout: str = "fail"
+    escalation_hours: float = DEFAULT_ESCALATION_HOURS
 
     @classmethod
-    def from_json(cls, obj: dict) -> "RunRequest":
-        _reject_unknown(obj, {"topic", "max_review_attempts", "approval_timeout_hours"})
+    def from_json(cls, obj: dict, default_reminders: tuple = ()) -> "RunRequest":
+        _reject_unknown(obj, {"topic", "max_review_attempts", "approval_timeout_hours",
+                              "remind_before_hours", "on_timeout", "escalation_hours"})
         topic = _text(obj, "topic", limit=MAX_TOPIC_CHARS, required=True)
         attempts = _integer(obj, "max_review_attempts", low=MIN_REVIEW_ATTEMPTS,
                             high=MAX_REVIEW_ATTEMPTS, default=DEFAULT_REVIEW_ATTEMPTS)
         hours = _hours(obj, "approval_timeout_hours", DEFAULT_TIMEOUT_HOURS)
-        return cls(topic, attempts, hours)
+        if "remind_before_hours" in obj:
+            reminders = _reminders(obj["remind_before_hours"], hours)
+        else:  # the app-wide default, where it fits this review's deadline
+            reminders = tuple(h for h in default_reminders if h < hours)
+        on_timeout = obj.get("on_timeout", "fail")
+        if on_timeout not in ON_TIMEOUT_POLICIES:
+            raise ValidationError(f"'on_timeout' must be one of {', '.join(ON_TIMEOUT_POLICIES)}, "
+                                  f"got {_shown(on_timeout)}")
+        if "escalation_hours" in obj and on_timeout != "escalate":
+            raise ValidationError("'escalation_hours' needs \"on_timeout\": \"escalate\"")
+        escalation = _hours(obj, "escalation_hours", DEFAULT_ESCALATION_HOURS)
+        return cls(topic, attempts, hours, reminders, on_timeout, escalation)
 
     def to_json(self) -> dict:
+        """The request as the review records it; the deadline fields only when used."""
+        request = {"topic": self.topic, "max_review_attempts": self.max_review_attempts,
+                   "approval_timeout_hours": self.approval_timeout_hours}
+        if self.remind_before_hours:
+            request["remind_before_hours"] = list(self.remind_before_hours)
+        if self.on_timeout != "fail":
+            request.update(on_timeout=self.on_timeout, escalation_hours=self.escalation_hours)
+        return request
+
+
+def _reminders(value: Any, timeout_hours: float) -> tuple:
+    values = value if isinstance(value, list) else [value]
+    if len(values) > MAX_REMINDERS:
+        raise ValidationError(f"'remind_before_hours' takes at most {MAX_REMINDERS} values")
+    hours = [_hours({"remind_before_hours": v}, "remind_before_hours", 0.0) for v in values]
+    too_late = [h for h in hours if h >= timeout_hours]
+    if too_late:
+        raise ValidationError(f"'remind_before_hours' must be less than approval_timeout_hours "
+                              f"({timeout_hours:g}), got {too_late[0]:g}")
+    return tuple(sorted(set(hours), reverse=True))
+
+
+@dataclass(frozen=True)
+class ExtendRequest:
+    """``POST /api/hitl/extend/{id}``: more time for the round under review."""
+    hours: float
+    round: Optional[int] = None
+    by: str = "function key"
+    id: str = ""
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "ExtendRequest":
+        _reject_unknown(obj, {"hours"})
+        if "hours" not in obj:
+            raise ValidationError("'hours' is required")
+        return cls(_hours(obj, "hours", 0.0))
+
+    @classmethod
+    def from_event(cls, payload: Any) -> Optional["ExtendRequest"]:
+        payload = durable_payload(payload)
+        if not isinstance(payload, dict):
+            return None
+        hours, round_ = payload.get("hours"), payload.get("round")
+        if (isinstance(hours, bool) or not isinstance(hours, (int, float)) or not math.isfinite(hours)
+                or not 0 < hours <= MAX_TIMEOUT_HOURS
+                or not (isinstance(round_, int) and not isinstance(round_, bool))):
+            return None
+        return cls(float(hours), round_, _actor(payload.get("by"), "function key"),
+                   _event_id(payload.get("id")))
+
+    def bound(self, round_: int, by: str, request_id: str) -> "ExtendRequest":
+        return ExtendRequest(self.hours, round_, by, request_id)
+
+    def to_event(self) -> dict:
         return asdict(self)
 
 

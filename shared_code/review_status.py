@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 # Stages a review goes through; "terminated" is shown for an instance ended from outside.
-STAGES = ("drafting", "revising", "awaiting_review", "publishing", "published", "rejected",
-          "timed_out", "failed", "cancelled", "terminated")
+STAGES = ("drafting", "revising", "awaiting_review", "escalated", "publishing", "published",
+          "rejected", "timed_out", "failed", "cancelled", "terminated")
+# Stages in which the draft of the round waits for a decision.
+DECIDABLE_STAGES = ("awaiting_review", "escalated")
 FINISHED_STAGES = ("published", "rejected", "timed_out", "failed", "cancelled", "terminated")
 
 
@@ -35,13 +37,18 @@ class ReviewStatus:
     notification: Optional[dict] = None
     cancel: Optional[dict] = None
     retrying: Optional[str] = None
+    reminders: tuple = ()
+    escalated_at: Optional[str] = None
+    deadline_changes: tuple = ()
 
     _FIELDS = (("stage", "stage"), ("round", "round"), ("max_rounds", "maxRounds"),
                ("message", "message"), ("topic", "topic"), ("request", "request"),
                ("writer", "writer"), ("draft", "draft"), ("deadline", "deadline"),
                ("reviewable_since", "reviewableSince"), ("decisions", "decisions"),
                ("ignored", "ignored"), ("earlier_drafts", "earlierDrafts"),
-               ("notification", "notification"), ("cancel", "cancel"), ("retrying", "retrying"))
+               ("notification", "notification"), ("cancel", "cancel"), ("retrying", "retrying"),
+               ("reminders", "reminders"), ("escalated_at", "escalatedAt"),
+               ("deadline_changes", "deadlineChanges"))
 
     @classmethod
     def read(cls, custom_status: Any) -> "ReviewStatus":
@@ -69,7 +76,7 @@ class ReviewStatus:
 
     @property
     def awaiting_review(self) -> bool:
-        return self.stage == "awaiting_review"
+        return self.stage in DECIDABLE_STAGES
 
     def outcome_of(self, event_id: str, bound_round: Optional[int]) -> Optional["Outcome"]:
         """What became of the decision (or cancel) with this id, as far as the status tells;
@@ -84,6 +91,9 @@ class ReviewStatus:
                 return Outcome("ignored", reason=ignored.get("reason", "ignored"), decision=ignored)
         if self.cancel and self.cancel.get("id") == event_id:
             return Outcome("applied", decision=self.cancel)
+        for change in self.deadline_changes:
+            if change.get("id") == event_id:
+                return Outcome("applied", decision=change)
         if bound_round is not None:
             earlier = next((d for d in self.decisions if d.get("round") == bound_round), None)
             if earlier is not None:

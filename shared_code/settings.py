@@ -37,6 +37,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("HITL_REVIEW_SIGNING_KEY", "Secret that signs review links (at least 32 characters)", secret=True),
     SettingSpec("HITL_DEV_INSECURE_LINKS", "Set to 1 to sign review links with a fixed development key (local only, never in Azure)"),
     SettingSpec("HITL_NOTIFY_WEBHOOK_URL", "Teams Workflows or Slack incoming-webhook URL for reviewer notifications", secret=True),
+    SettingSpec("HITL_ESCALATION_WEBHOOK_URL", "Webhook for escalations (on_timeout \"escalate\"); unset: the reviewer webhook, marked as an escalation", secret=True),
+    SettingSpec("HITL_REMIND_BEFORE_HOURS", "Default reminders, hours before a round's deadline, comma-separated (e.g. 24,2); a review's remind_before_hours wins", default=""),
     SettingSpec("TASKHUB_NAME", "Durable task hub name (host.json reads %TASKHUB_NAME%)", default="HitlReviewHub"),
 )
 
@@ -72,6 +74,8 @@ class Settings:
     review_signing_key: str
     dev_insecure_links: bool
     notify_webhook_url: str
+    escalation_webhook_url: str
+    default_reminders: tuple
     app_service_auth: bool
 
     @property
@@ -95,8 +99,8 @@ class Settings:
         return None
 
     def secret_values(self) -> list[str]:
-        return [v for v in (self.azure_openai_api_key, self.openai_api_key,
-                            self.review_signing_key, self.notify_webhook_url) if v]
+        return [v for v in (self.azure_openai_api_key, self.openai_api_key, self.review_signing_key,
+                            self.notify_webhook_url, self.escalation_webhook_url) if v]
 
 
 def _read(env: Mapping[str, str], name: str) -> str:
@@ -116,6 +120,21 @@ def _number(env: Mapping[str, str], name: str, kind, low: float, high: float):
     if not low <= value <= high:
         raise ConfigurationError(f"{name} must be between {low} and {high}, got {raw!r}")
     return value
+
+
+def _reminder_hours(env: Mapping[str, str]) -> tuple:
+    raw = _read(env, "HITL_REMIND_BEFORE_HOURS")
+    hours = []
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        try:
+            value = float(part)
+        except ValueError:
+            value = float("nan")
+        if not 0 < value <= 720:
+            raise ConfigurationError(f"HITL_REMIND_BEFORE_HOURS must list hours between 0 and 720, "
+                                     f"got {part!r}")
+        hours.append(value)
+    return tuple(sorted(set(hours), reverse=True))
 
 
 def _public_base_url(env: Mapping[str, str]) -> str:
@@ -155,6 +174,8 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         review_signing_key=signing_key,
         dev_insecure_links=_read(env, "HITL_DEV_INSECURE_LINKS").lower() in ("1", "true", "yes"),
         notify_webhook_url=_read(env, "HITL_NOTIFY_WEBHOOK_URL"),
+        escalation_webhook_url=_read(env, "HITL_ESCALATION_WEBHOOK_URL"),
+        default_reminders=_reminder_hours(env),
         # Set by App Service when Authentication (EasyAuth) is on: only then are the
         # X-MS-CLIENT-PRINCIPAL-* headers the platform's, not the caller's.
         app_service_auth=env.get("WEBSITE_AUTH_ENABLED", "").lower() == "true",

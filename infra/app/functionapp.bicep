@@ -44,6 +44,9 @@ param reviewSigningKeyUri string
 @description('Versionless Key Vault URI of the notification webhook URL; empty when notifications are off.')
 param notifyWebhookUri string = ''
 
+@description('Key Vault URI of the escalation webhook secret; empty when escalations use the notification webhook.')
+param escalationWebhookUri string = ''
+
 param pythonVersion string = '3.11'
 
 @minValue(1)
@@ -167,9 +170,11 @@ var durableTaskSettings = useDts ? {
 
 // Set only when notifications are configured: an empty value would still show
 // up as a setting and read as "configured but blank".
-var notifySettings = empty(notifyWebhookUri) ? {} : {
+var notifySettings = union(empty(notifyWebhookUri) ? {} : {
   HITL_NOTIFY_WEBHOOK_URL: '@Microsoft.KeyVault(SecretUri=${notifyWebhookUri})'
-}
+}, empty(escalationWebhookUri) ? {} : {
+  HITL_ESCALATION_WEBHOOK_URL: '@Microsoft.KeyVault(SecretUri=${escalationWebhookUri})'
+})
 
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: site

@@ -23,6 +23,16 @@ param notifyWebhookUrl string = ''
 @description('True when notifyWebhookUrl is non-empty.')
 param storeNotifyWebhook bool = false
 
+@description('Name of the secret that holds the escalation webhook URL, created only when a URL is given.')
+param escalationWebhookSecretName string = 'hitl-escalation-webhook-url'
+
+@secure()
+@description('Optional escalation webhook URL, stored like the notification webhook.')
+param escalationWebhookUrl string = ''
+
+@description('True when escalationWebhookUrl is non-empty.')
+param storeEscalationWebhook bool = false
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -62,6 +72,15 @@ resource notifyWebhookSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if
   }
 }
 
+resource escalationWebhookSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (storeEscalationWebhook) {
+  parent: vault
+  name: escalationWebhookSecretName
+  properties: {
+    value: escalationWebhookUrl
+    contentType: 'text/uri-list'
+  }
+}
+
 output name string = vault.name
 output id string = vault.id
 output vaultUri string = vault.properties.vaultUri
@@ -71,3 +90,4 @@ output reviewSigningKeyUri string = reviewSigningKeySecret.properties.secretUri
 // Built from the vault URI (which ends with '/') rather than read from the
 // conditional resource, so the output is well defined when no URL was given.
 output notifyWebhookUri string = storeNotifyWebhook ? '${vault.properties.vaultUri}secrets/${notifyWebhookSecretName}' : ''
+output escalationWebhookUri string = storeEscalationWebhook ? '${vault.properties.vaultUri}secrets/${escalationWebhookSecretName}' : ''

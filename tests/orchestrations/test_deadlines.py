@@ -1,0 +1,138 @@
+"""Reminders before the deadline, escalation instead of a silent failure, deadline changes.
+
+All on the devhost's manual clock. Notices are read from the history: every
+notify_reviewer call carries its kind (review, reminder, escalation).
+"""
+from __future__ import annotations
+
+import json
+
+from devhost.history import EventType
+
+from .test_hitl_orchestration import custom, pending_timers
+
+
+def start(host, **fields):
+    request = {"topic": "Deadlines", "max_review_attempts": 2, "approval_timeout_hours": 72, **fields}
+    instance_id = host.start("hitl_orchestration", request)
+    host.run_until_idle()
+    return instance_id
+
+
+def notices(host, instance_id):
+    """(kind, moment) of every notice this execution and the earlier ones sent."""
+    kinds = []
+    for e in host.history(instance_id):
+        if e["EventType"] == EventType.TASK_SCHEDULED and e["Name"] == "notify_reviewer":
+            request = json.loads(json.loads(e["Input"])[0])
+            kinds.append((request["kind"], e["Timestamp"][:16]))
+    return kinds
+
+
+def sent_reminders(host, instance_id):
+    return [(r["beforeHours"], r["at"][:16]) for r in custom(host, instance_id).get("reminders", [])]
+
+
+def test_without_the_new_fields_a_review_times_out_as_before(manual_host):
+    instance_id = start(manual_host)
+    manual_host.advance(hours=72)
+    status = manual_host.status(instance_id)
+    assert status["runtimeStatus"] == "Failed" and "timed out" in status["output"]
+    assert custom(manual_host, instance_id)["reminders"] == []
+
+
+def test_reminders_go_out_at_their_times_and_are_recorded(manual_host):
+    instance_id = start(manual_host, remind_before_hours=[24, 2])
+    manual_host.advance(hours=47, minutes=59)
+    assert sent_reminders(manual_host, instance_id) == []
+    manual_host.advance(minutes=1)
+    assert sent_reminders(manual_host, instance_id) == [(24.0, "2026-01-03T00:00")]
+    manual_host.advance(hours=22)
+    assert sent_reminders(manual_host, instance_id) == [(24.0, "2026-01-03T00:00"), (2.0, "2026-01-03T22:00")]
+    assert notices(manual_host, instance_id)[-1][0] == "reminder"
+    manual_host.advance(hours=2)
+    assert manual_host.status(instance_id)["runtimeStatus"] == "Failed"
+
+
+def test_a_decision_between_reminders_cancels_the_rest(manual_host):
+    instance_id = start(manual_host, remind_before_hours=[24, 2])
+    manual_host.advance(hours=50)
+    manual_host.raise_event(instance_id, "ApprovalEvent", {"approved": True, "round": 1, "id": "ok"})
+    manual_host.run_until_idle()
+    assert manual_host.status(instance_id)["runtimeStatus"] == "Completed"
+    assert pending_timers(manual_host, instance_id) == []
+    assert [r["beforeHours"] for r in manual_host.status(instance_id)["customStatus"]["reminders"]] == [24.0]
+
+
+def test_a_decision_that_arrives_with_a_reminder_is_taken(manual_host):
+    from datetime import timedelta
+
+    instance_id = start(manual_host, remind_before_hours=[24])
+    manual_host.clock.advance(timedelta(hours=48))  # the reminder is due, not yet run
+    manual_host.raise_event(instance_id, "ApprovalEvent", {"approved": False, "feedback": "x", "round": 1, "id": "r"})
+    manual_host.raise_event(instance_id, "ApprovalEvent", {"approved": True, "round": 1, "id": "stale"})
+    manual_host.run_until_idle()
+    status = custom(manual_host, instance_id)
+    assert status["round"] == 2 and [d["id"] for d in status["decisions"]] == ["r"]
+
+
+def test_the_app_wide_default_applies_where_it_fits(manual_host, monkeypatch):
+    from shared_code.models import RunRequest
+
+    run = RunRequest.from_json({"topic": "t", "approval_timeout_hours": 12}, default_reminders=(24.0, 2.0))
+    assert run.remind_before_hours == (2.0,)
+    explicit = RunRequest.from_json({"topic": "t", "remind_before_hours": []}, default_reminders=(24.0,))
+    assert explicit.remind_before_hours == ()
+
+
+def test_escalation_notifies_grants_more_time_and_a_decision_still_completes(manual_host):
+    instance_id = start(manual_host, on_timeout="escalate", escalation_hours=12)
+    manual_host.advance(hours=72)
+    status = manual_host.status(instance_id)
+    assert status["runtimeStatus"] == "Running"
+    stage = status["customStatus"]
+    assert stage["stage"] == "escalated" and stage["deadline"].startswith("2026-01-04T12:00")
+    assert stage["notification"]["escalation"]["status"] == "sent"
+    assert [k for k, _ in notices(manual_host, instance_id)][-1] == "escalation"
+    manual_host.raise_event(instance_id, "ApprovalEvent", {"approved": True, "round": 1, "id": "late"})
+    manual_host.run_until_idle()
+    assert manual_host.status(instance_id)["runtimeStatus"] == "Completed"
+
+
+def test_escalation_then_the_final_timeout(manual_host):
+    instance_id = start(manual_host, on_timeout="escalate", escalation_hours=12)
+    manual_host.advance(hours=72)
+    manual_host.advance(hours=11, minutes=59)
+    assert manual_host.status(instance_id)["runtimeStatus"] == "Running"
+    manual_host.advance(minutes=1)
+    status = manual_host.status(instance_id)
+    assert status["runtimeStatus"] == "Failed"
+    assert "escalation window" in status["output"] and status["customStatus"]["stage"] == "timed_out"
+
+
+def test_the_owner_moves_the_deadline_and_reminders_follow(manual_host):
+    instance_id = start(manual_host, remind_before_hours=[2])
+    manual_host.advance(hours=60)
+    manual_host.raise_event(instance_id, "ExtendDeadlineEvent", {"hours": 24, "round": 1, "id": "e-1", "by": "owner"})
+    manual_host.run_until_idle()
+    stage = custom(manual_host, instance_id)
+    assert stage["deadline"].startswith("2026-01-05T00:00")
+    assert stage["deadlineChanges"][0]["from"].startswith("2026-01-04T00:00") and stage["deadlineChanges"][0]["by"] == "owner"
+    manual_host.advance(hours=12)  # the old deadline passes: nothing happens
+    assert manual_host.status(instance_id)["runtimeStatus"] == "Running"
+    manual_host.advance(hours=22)
+    assert [r["beforeHours"] for r in custom(manual_host, instance_id)["reminders"]] == [2.0]
+    manual_host.advance(hours=2)
+    assert manual_host.status(instance_id)["runtimeStatus"] == "Failed"
+
+
+def test_a_deadline_change_beyond_thirty_days_or_for_a_decided_round_is_refused(manual_host):
+    instance_id = start(manual_host)
+    manual_host.raise_event(instance_id, "ExtendDeadlineEvent", {"hours": 700, "round": 1, "id": "too-far"})
+    manual_host.raise_event(instance_id, "ApprovalEvent", {"approved": False, "feedback": "x", "round": 1, "id": "r1"})
+    manual_host.raise_event(instance_id, "ExtendDeadlineEvent", {"hours": 1, "round": 1, "id": "too-late"})
+    manual_host.run_until_idle()
+    stage = custom(manual_host, instance_id)
+    reasons = {i["id"]: i["reason"] for i in stage["ignored"]}
+    assert "at most 720 hours" in reasons["too-far"]
+    assert stage["round"] == 2 and stage["deadlineChanges"] == []
