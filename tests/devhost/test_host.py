@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from devhost.host import HostConfig, load_local_settings, read_host_json
 
 from .conftest import APPS
@@ -49,3 +51,19 @@ def test_empty_route_prefix_serves_functions_at_the_root(make_host, tmp_path, mo
     assert reply.json()["hub"] == "RootHub" and reply.json()["greeting"] == "hi"
     assert call(f"{host.base_url}/v1/settings/ada").status == 404
     assert host.store.path.endswith("RootHub.sqlite")
+
+
+def test_a_malformed_host_json_names_the_file_and_the_position(tmp_path):
+    from devhost.host import HostConfigError
+
+    (tmp_path / "host.json").write_text('{"version": "2.0"}\n{"version": "2.0"}\n')
+    with pytest.raises(HostConfigError, match=r"host\.json': Extra data \(line 2, column 1\)"):
+        read_host_json(tmp_path)
+
+
+def test_a_durable_task_scheduler_host_json_is_read(tmp_path):
+    (tmp_path / "host.json").write_text(json.dumps({"extensions": {"durableTask": {
+        "hubName": "Hub", "storageProvider": {"type": "azureManaged",
+                                              "connectionStringName": "DURABLE_TASK_SCHEDULER_CONNECTION_STRING"}}}}))
+    config = read_host_json(tmp_path, env={})
+    assert config.hub_name == "Hub" and config.storage_provider == "azureManaged"

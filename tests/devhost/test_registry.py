@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
 from devhost.registry import build_registry, load_app
 
 from .conftest import APPS
@@ -38,3 +40,12 @@ def test_blueprints_on_a_plain_function_app_are_sorted_by_trigger():
     assert not routes["items/{category}/{item_id:int}"].is_async
     assert routes["items/{category}"].is_async
     assert routes["orders/{order_id}"].methods == ("PUT",)
+
+
+def test_a_binding_without_its_parameter_is_refused_when_the_app_loads(tmp_path):
+    """Before: the app loaded and every request to the function failed with a KeyError."""
+    from devhost import DevHost
+    from devhost.registry import AppLoadError
+
+    with pytest.raises(AppLoadError, match="cannot load the start function: .* client"):
+        DevHost(APPS / "missing_param", data_dir=tmp_path, local_settings=False)
