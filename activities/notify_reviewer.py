@@ -1,7 +1,9 @@
 """Activity: tell the reviewer a draft is waiting, with a signed link to review it.
 
-Channels: the function log always; a webhook (Teams Workflows or Slack) when
-HITL_NOTIFY_WEBHOOK_URL is set. A channel that stays down never fails the review: the
+Three kinds of notice: the first one ("review"), a reminder before the deadline, and an
+escalation at the deadline (to HITL_ESCALATION_WEBHOOK_URL when it is set). Channels: the
+function log always; a webhook (Teams Workflows or Slack) when HITL_NOTIFY_WEBHOOK_URL is
+set. A channel that stays down never fails the review: the
 outcome is returned, shown in the status, and the decision can still arrive by the page
 or by the approve route.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import re
 import time
 import urllib.error
 import urllib.request
@@ -31,13 +34,15 @@ TITLE_LOG_CHARS = 120
 RETRY_DELAYS_SECONDS = (0.5, 2.0, 5.0)
 MAX_RETRY_AFTER_SECONDS = 30.0
 REQUEST_TIMEOUT_SECONDS = 10.0
+HEADINGS = {"review": "Review needed", "reminder": "Reminder: review needed",
+            "escalation": "Escalation: a review is still undecided"}
 LINKS_DISABLED = ("review links are disabled: set HITL_REVIEW_SIGNING_KEY "
                   "(or HITL_DEV_INSECURE_LINKS=1 on a local host)")
 
 
 @bp.activity_trigger(input_name="request")
 def notify_reviewer(request: dict) -> dict:
-    """{"instance_id", "topic", "round", "max_rounds", "title", "deadline"} -> outcome."""
+    """{"instance_id", "topic", "round", "max_rounds", "title", "deadline", "kind"?} -> outcome."""
     return send_notice(request, load_settings())
 
 
@@ -73,17 +78,20 @@ def send_notice(request: dict, settings: Settings) -> dict:
     if url is None:
         log.error("instance %s: %s", request["instance_id"], LINKS_DISABLED)
     outcome = {**links, "review_url": url, "links_error": None if url else LINKS_DISABLED}
-    if settings.notify_webhook_url:
-        delivery = deliver(settings.notify_webhook_url, webhook_message(request, links, url))
-        log.info("review notice for instance %s round %s: webhook %s after %d attempt(s)%s",
-                 request["instance_id"], request.get("round"),
+    kind = notice_kind(request)
+    webhook = (settings.escalation_webhook_url if kind == "escalation" and settings.escalation_webhook_url
+               else settings.notify_webhook_url)
+    if webhook:
+        delivery = deliver(webhook, webhook_message(request, links, url))
+        log.info("%s notice for instance %s round %s: webhook %s after %d attempt(s)%s",
+                 kind, request["instance_id"], request.get("round"),
                  "delivered" if delivery.delivered else "FAILED", delivery.attempts,
                  f": {delivery.error}" if delivery.error else "")
         return {**outcome, "channel": "webhook", "delivered": delivery.delivered,
                 "attempts": delivery.attempts, "error": delivery.error}
     # With no webhook the log is the channel, so it carries the review link itself.
-    log.info("review needed: instance %s round %s of %s, title %r, decide before %s; "
-             "review %s ; status %s ; approve %s",
+    log.info("%s: instance %s round %s of %s, title %r, decide before %s; "
+             "review %s ; status %s ; approve %s", HEADINGS[kind].lower(),
              request["instance_id"], request.get("round"), request.get("max_rounds"),
              str(request.get("title", ""))[:TITLE_LOG_CHARS], request.get("deadline"),
              url or "(links disabled)", links["status_url"], links["approve_url"])
@@ -91,13 +99,24 @@ def send_notice(request: dict, settings: Settings) -> dict:
 
 
 def webhook_message(request: dict, links: dict, url: Optional[str]) -> dict:
-    """One JSON body for both Slack (``text``) and Teams Workflows (an Adaptive Card)."""
-    title = str(request.get("title", ""))
-    text = (f"Review needed (round {request.get('round')} of {request.get('max_rounds')}): "
-            f"\"{title[:TITLE_LOG_CHARS]}\". Decide before {request.get('deadline')}: "
-            f"{url or links['status_url']}")
-    message = {"text": text, "instanceId": request["instance_id"], "round": request.get("round"),
-               "title": title, "topic": request.get("topic"), "reviewUrl": url,
+    """One JSON body for both Slack (``text``) and Teams Workflows (an Adaptive Card).
+
+    The topic comes from whoever started the review and the title from the model: both
+    are shown as text, never as markup. Our own link is the only link in the message.
+    The raw ``title`` and ``topic`` fields are data for a flow's own use; neither Slack nor
+    Teams renders them.
+    """
+    title, topic = _one_line(request.get("title")), _one_line(request.get("topic"))
+    heading = HEADINGS[notice_kind(request)]
+    round_line = f"round {_count(request.get('round'))} of {_count(request.get('max_rounds'))}"
+    link = url or links["status_url"]
+    about = f" on {slack_text(topic[:TOPIC_SHOWN_CHARS])}" if topic else ""
+    text = (f"{heading} ({round_line}): \"{slack_text(title[:TITLE_LOG_CHARS])}\"{about}. "
+            f"Decide before {slack_text(str(request.get('deadline')))}: "
+            f"<{slack_text(link)}|{'Review the draft' if url else 'Review status'}>")
+    message = {"text": text, "kind": notice_kind(request), "instanceId": request["instance_id"],
+               "round": request.get("round"),
+               "title": str(request.get("title", "")), "topic": request.get("topic"), "reviewUrl": url,
                "statusUrl": links["status_url"], "deadline": request.get("deadline")}
     if url:
         message["type"] = "message"
@@ -106,15 +125,71 @@ def webhook_message(request: dict, links: dict, url: Optional[str]) -> dict:
             "content": {
                 "type": "AdaptiveCard", "version": "1.4",
                 "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                "body": [{"type": "TextBlock", "text": "Review needed", "weight": "Bolder",
+                "body": [{"type": "TextBlock", "text": heading, "weight": "Bolder",
                           "size": "Medium"},
-                         {"type": "TextBlock", "text": title, "wrap": True},
+                         card_text(title, weight="Bolder"),
+                         *([card_text(f"Topic: {topic[:TOPIC_SHOWN_CHARS]}", subtle=True)] if topic else []),
                          {"type": "TextBlock", "isSubtle": True, "wrap": True,
-                          "text": f"Round {request.get('round')} of {request.get('max_rounds')}; "
-                                  f"decide before {request.get('deadline')}"}],
+                          "text": f"{round_line.capitalize()}; decide before "
+                                  f"{card_date(request.get('deadline'))}"}],
                 "actions": [{"type": "Action.OpenUrl", "title": "Review", "url": url}],
             }}]
     return message
+
+
+# -- showing text that came from a user or the model -----------------------------------
+#
+# Slack: "Slack uses &, <, and > as control characters for special parsing in text
+# objects, so they must be converted to HTML entities if they're not going to be used for
+# their parsing purpose" (https://api.slack.com/reference/surfaces/formatting#escaping).
+# Escaped, "<!channel>" pings nobody and "<https://evil.example|Approve now>" is no link.
+# Slack has no escape for *bold* or _italic_; those only change how the text looks.
+# Newlines are folded, so no line of ours starts with a quote ("> ") someone else wrote.
+#
+# Adaptive Cards: a TextBlock renders a subset of Markdown, links included
+# (https://learn.microsoft.com/adaptive-cards/authoring-cards/text-features), and its
+# backslash escapes are not handled alike by Teams' clients (microsoft/AdaptiveCards
+# issues 5590 and 5758). A TextRun's text is shown as it is: "Markdown is not supported"
+# (https://learn.microsoft.com/adaptive-cards/schema-explorer/text-run, since version 1.2).
+# So text from a user or the model goes only into TextRuns; TextBlocks hold only ours.
+# Card text makes no mention either: a Teams mention needs <at> plus an msteams entity.
+
+TOPIC_SHOWN_CHARS = 200
+_WHITESPACE = re.compile(r"\s+")
+_CARD_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)?$")
+
+
+def notice_kind(request: dict) -> str:
+    kind = request.get("kind")
+    return kind if kind in HEADINGS else "review"
+
+
+def slack_text(text: str) -> str:
+    """Text for Slack's mrkdwn that is shown as it is, control characters escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def card_text(text: str, *, weight: str = "Default", subtle: bool = False) -> dict:
+    """An Adaptive Card element showing ``text`` literally (a RichTextBlock's TextRun)."""
+    run = {"type": "TextRun", "text": text, "weight": weight}
+    if subtle:
+        run["isSubtle"] = True
+    return {"type": "RichTextBlock", "inlines": [run]}
+
+
+def card_date(value) -> str:
+    """The deadline for a TextBlock: ours, but checked to be an ISO time before it goes
+    where Markdown is read."""
+    text = str(value)
+    return text if _CARD_DATE.match(text) else "the deadline"
+
+
+def _count(value) -> str:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else "?"
+
+
+def _one_line(value) -> str:
+    return _WHITESPACE.sub(" ", str(value if value is not None else "")).strip()
 
 
 def deliver(url: str, message: dict) -> Delivery:

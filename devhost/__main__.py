@@ -1,5 +1,5 @@
 """``python -m devhost [APP_DIR] [--host 127.0.0.1] [--port 7071] [--data DIR] [--workers N]
-[--client-over-http]``"""
+[--client-over-http] [--allowed-host NAME ...]``"""
 from __future__ import annotations
 
 import argparse
@@ -31,9 +31,10 @@ if __name__ == "__main__" and missing_packages():
     sys.exit(2)
 
 from .host import DevHost, HostConfigError  # noqa: E402
-from .logs import BatchingStreamHandler  # noqa: E402
+from .logs import BatchingStreamHandler, RepeatLimiter  # noqa: E402
 from .registry import AppLoadError  # noqa: E402
 from .sdk_seams import UnsupportedSdk  # noqa: E402
+from .server import ALLOWED_HOSTS_ENV, env_allowed_hosts, normalized_allowed_host  # noqa: E402
 from .storage import Shard, StoreError  # noqa: E402
 from .worker_processes import WorkerProcesses, die_with_parent  # noqa: E402
 
@@ -52,12 +53,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="send the app's Durable client calls to this host over loopback "
                              "HTTP instead of answering them in process (slower; for checking "
                              "the SDK's HTTP path)")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="a host name to answer besides localhost, 127.0.0.1 and [::1] while "
+                             "listening on a loopback address (repeatable; '.example.com' allows "
+                             "the names under it, '*' any name; also "
+                             f"{ALLOWED_HOSTS_ENV}=a,b). Other names get 403: DNS rebinding "
+                             "protection")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     parser.add_argument("--shard", default=None, help=argparse.SUPPRESS)  # set for workers 1..N-1
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
+    for name in args.allowed_host:
+        try:
+            normalized_allowed_host(name)
+        except ValueError as exc:
+            parser.error(f"--allowed-host: {exc}")
     return args
 
 
@@ -74,6 +86,8 @@ def worker_args(args: argparse.Namespace, port: int) -> list[str]:
     if args.data:
         forwarded += ["--data", args.data]
     forwarded += ["--client-over-http"] if args.client_over_http else []
+    for name in args.allowed_host:
+        forwarded += ["--allowed-host", name]
     return forwarded + (["--verbose"] if args.verbose else [])
 
 
@@ -105,11 +119,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.parent_pid:
         die_with_parent(args.parent_pid)
+    # A fault that repeats (asyncio's accept errors with descriptors used up, about 10,000
+    # tracebacks a second) is written a few times per interval and then summarised.
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="[%(asctime)s] %(message)s", datefmt="%Y-%m-%dT%H:%M:%S",
-                        handlers=[BatchingStreamHandler()])
+                        handlers=[BatchingStreamHandler(repeats=RepeatLimiter())])
     logging.getLogger("azure").setLevel(logging.WARNING)
     shard = shard_of_args(args)
+    try:
+        env_allowed_hosts()
+    except ValueError as exc:
+        print(f"devhost: {ALLOWED_HOSTS_ENV}: {exc}", file=sys.stderr)
+        return 2
     try:
         host = DevHost(args.app_dir, args.data, shard=shard, client_over_http=args.client_over_http)
     except (AppLoadError, HostConfigError, UnsupportedSdk, StoreError) as exc:
@@ -124,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     # those objects, which took about 140 ms each time and stalled requests and episodes.
     gc.freeze()
     try:
-        host.serve(args.host, args.port)
+        host.serve(args.host, args.port, tuple(args.allowed_host))
     except OSError as exc:
         print(f"devhost: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         host.close()

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, quote, quote_plus, unquote
 
 from . import payloads
 from .clock import parse_iso, to_iso
-from .engine import (Engine, EngineError, InstanceAlreadyExists, InstanceFinished,
+from .engine import (MAX_INSTANCE_ID_CHARS, Engine, EngineError, InstanceAlreadyExists, InstanceFinished,
                      InstanceNotFound, InvalidArgument, InvalidOperation)
 from .history import ORCHESTRATION_STATUS_NAMES, ORCHESTRATION_STATUS_NUMBERS, EventType
 from .storage import TERMINAL_STATUSES, InstanceRow, StoreError
@@ -217,7 +217,7 @@ class DurableApi:
 
     async def start(self, request: ApiRequest) -> ApiReply:
         try:
-            input_value = payloads.read_object(request.body.decode("utf-8", "replace"))
+            input_value = payloads.read_object(request.body.decode("utf-8", "replace"), payloads.MAX_DEPTH)
         except payloads.PayloadError as exc:
             if exc.trailing:  # JsonSerializationException, outside the handler's catch
                 return exception_reply(500, "Something went wrong while processing your request",
@@ -375,7 +375,7 @@ class DurableApi:
         if media_type != "application/json":
             return message_reply(400, "Only application/json request content is supported")
         try:
-            data = payloads.read_token(request.body.decode("utf-8", "replace"))
+            data = payloads.read_token(request.body.decode("utf-8", "replace"), payloads.MAX_DEPTH)
         except payloads.PayloadError as exc:
             return exception_reply(400, "Invalid JSON content", str(exc), "Newtonsoft.Json.JsonReaderException")
         self.engine.raise_event(instance_id, request.params["event"], payloads.to_text(data))
@@ -468,9 +468,12 @@ def _read_token(token: str) -> str:
     if not _TOKEN.fullmatch(token):
         raise ValueError("not a continuation token")
     try:
-        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+        after = base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
     except (binascii.Error, UnicodeError):
         raise ValueError("not a continuation token") from None
+    if len(after) > MAX_INSTANCE_ID_CHARS:
+        raise ValueError("not a continuation token")
+    return after
 
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,2048}={0,2}")

@@ -120,11 +120,12 @@ class DevHost:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Start the background runner and the HTTP server; returns the base URL."""
+    def serve(self, host: str = "127.0.0.1", port: int = 0, allowed_hosts: tuple = ()) -> str:
+        """Start the background runner and the HTTP server; returns the base URL.
+        ``allowed_hosts``: Host names answered besides the loopback ones (server.HostPolicy)."""
         self.functions = FunctionRoutes(self.registry.http, self.config.route_prefix, self.api,
                                         self.client_over_http)
-        web_app = build_web_app(self.api, self.functions)
+        web_app = build_web_app(self.api, self.functions, allowed_hosts)
         self._runner = BackgroundRunner(self.engine, self.config.max_activities)
         # Worker processes share the port; the kernel spreads connections between them.
         self._server = ServerThread(web_app, host, port, reuse_port=self.shard.count > 1)

@@ -34,14 +34,22 @@ def to_text(value: Any) -> Optional[str]:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def read_token(text: Optional[str]) -> Any:
+# Newtonsoft.Json's readers refuse JSON nested deeper than this (JsonReader.MaxDepth,
+# 64 by default since 13.0.1), so the extension answers such a body "Invalid JSON content".
+MAX_DEPTH = 64
+
+
+def read_token(text: Optional[str], max_depth: Optional[int] = None) -> Any:
     """``MessagePayloadDataConverter.ConvertToJToken``: ``JToken.Load`` reads one value and
-    ignores what follows it; empty text has no token and is an error."""
+    ignores what follows it; empty text has no token and is an error. ``max_depth`` is
+    the reader's limit, checked for what arrives over HTTP."""
     if text is None:
         return None
     start = _WHITESPACE.match(text).end()
     if start == len(text):
         raise PayloadError("Error reading JToken from JsonReader.")
+    if max_depth is not None and _nesting(text) > max_depth:
+        raise PayloadError(f"The reader's MaxDepth of {max_depth} has been exceeded.")
     try:
         value, _ = _DECODER.raw_decode(text, start)
     except (ValueError, RecursionError) as exc:
@@ -49,12 +57,26 @@ def read_token(text: Optional[str]) -> Any:
     return value
 
 
-def read_object(text: str) -> Any:
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _nesting(text: str) -> int:
+    """How deeply brackets nest outside strings, without parsing (so without recursion):
+    an upper bound of the JSON's depth, exact for valid JSON."""
+    deepest = depth = 0
+    for bracket in _BRACKET.findall(_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def read_object(text: str, max_depth: Optional[int] = None) -> Any:
     """``JsonConvert.DeserializeObject`` (start bodies): empty text is null, and unlike
     ``JToken.Load`` anything after the value is an error."""
     if not text.strip():
         return None
-    value = read_token(text)
+    value = read_token(text, max_depth)
     end = _DECODER.raw_decode(text, _WHITESPACE.match(text).end())[1]
     if text[end:].strip():
         raise PayloadError("Additional text found in JSON string after finishing deserializing object.",

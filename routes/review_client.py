@@ -148,6 +148,8 @@ class ReviewClient:
                         raise BackendUnavailable(f"the Durable backend answered {reply.status} to a status query")
                     rows = await reply.json(content_type=None)
                     token = reply.headers.get("x-ms-continuation-token", "")
+        except ValidationError:
+            raise
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             raise _unavailable("list reviews", exc) from None
         reviews = [_review_of_row(row) for row in rows if row.get("name") == REVIEW_ORCHESTRATOR]

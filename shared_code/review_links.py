@@ -65,6 +65,11 @@ def verify(token: str, instance_id: str, now: datetime, key: bytes) -> ReviewGra
                             datetime.fromtimestamp(int(data["e"]), tz=now.tzinfo), data.get("f") == 1)
     except (ValueError, KeyError, TypeError):
         raise InvalidLink("this review link is malformed") from None
+    except (OverflowError, OSError):
+        # An expiry no clock can hold (1e20, Infinity, far before 1970): fromtimestamp and
+        # int() raise these rather than ValueError. Only a signed token gets here, so this
+        # is a key holder's mistake, but it must still be a refusal, never a 500.
+        raise InvalidLink("this review link is malformed (its expiry is out of range)") from None
     if grant.instance_id != instance_id:
         raise InvalidLink("this review link belongs to another review")
     if now >= grant.expires_at:

@@ -2,6 +2,7 @@
 import json
 import os
 import logging
+import re
 import threading
 
 import pytest
@@ -216,3 +217,87 @@ def test_unusable_webhook_url_is_reported_without_the_url(monkeypatch, url):
     result = notify_reviewer(NOTICE)
     assert result["delivered"] is False and "HITL_NOTIFY_WEBHOOK_URL" in result["error"]
     assert "SECRETTOKEN" not in result["error"]
+
+
+# Text from the review's owner (topic) and from the model (title) in the notice.
+
+HOSTILE_TOPIC = "<!channel> <https://evil.example/login|Approve now> & [Approve now](https://evil.example/login)"
+HOSTILE_TITLE = "**URGENT** [Approve now](https://evil.example/login) <!here> <@U0123> _x_"
+
+
+def card_elements(card: dict):
+    """Every element of an Adaptive Card body, nested ones and inlines included."""
+    pending = list(card["body"])
+    while pending:
+        element = pending.pop()
+        yield element
+        for key in ("items", "inlines", "columns"):
+            pending.extend(item for item in element.get(key, []) if isinstance(item, dict))
+
+
+def test_hostile_topic_and_title_arrive_as_text_in_slack(webhook):
+    """At 8b53147 the title went into Slack's ``text`` as it was (and the topic not at
+    all): ``<!here>`` pinged the channel and ``<https://evil.example|...>`` showed a
+    masked link. Now &, < and > arrive as entities, and the only <...> left is our link."""
+    result = notify_reviewer({**NOTICE, "topic": HOSTILE_TOPIC, "title": HOSTILE_TITLE})
+    [message] = webhook.delivered
+    text = message["text"]
+    assert "&lt;!channel&gt;" in text and "&lt;!here&gt;" in text and "&lt;@U0123&gt;" in text
+    assert "&lt;https://evil.example/login|Approve now&gt; &amp; [Approve now]" in text
+    assert re.findall(r"<([^<>]*)>", text) == [f"{result['review_url']}|Review the draft"]
+    assert "\n" not in text
+
+
+def test_hostile_topic_and_title_are_no_markup_in_the_teams_card(webhook):
+    """At 8b53147 the title was the text of an Adaptive Card TextBlock, which renders
+    Markdown: ``[Approve now](https://evil.example/login)`` became a link in Teams. Now
+    user and model text is only in TextRuns, which show it literally; the card's only
+    link is the Review action with our signed URL."""
+    result = notify_reviewer({**NOTICE, "topic": HOSTILE_TOPIC, "title": HOSTILE_TITLE})
+    [message] = webhook.delivered
+    card = message["attachments"][0]["content"]
+    elements = list(card_elements(card))
+    markdown = [e["text"] for e in elements if e["type"] == "TextBlock"]
+    assert not any("evil.example" in t or "](" in t or "<" in t for t in markdown), markdown
+    runs = [e["text"] for e in elements if e["type"] == "TextRun"]
+    assert HOSTILE_TITLE in runs and f"Topic: {HOSTILE_TOPIC}" in runs
+    assert not any("selectAction" in e for e in elements)
+    assert card["actions"] == [{"type": "Action.OpenUrl", "title": "Review", "url": result["review_url"]}]
+    assert result["review_url"].startswith("http://localhost:7071/api/hitl/review/review-42?token=")
+    token = unquote(result["review_url"].split("token=")[1])
+    assert verify(token, "review-42", datetime(2026, 11, 27, 8, tzinfo=timezone.utc),
+                  SIGNING_KEY.encode()).round == 2
+
+
+def test_slack_link_is_the_status_page_without_a_signing_key(monkeypatch):
+    """Without review links the Slack text still links somewhere useful: the status URL,
+    as a Slack link. At 8b53147 it was bare text beside the unescaped title, whose
+    <!here> pinged the channel."""
+    monkeypatch.setattr(notify_module, "RETRY_DELAYS_SECONDS", (0.0, 0.0, 0.0))
+    with WebhookReceiver() as receiver:
+        monkeypatch.setenv("HITL_NOTIFY_WEBHOOK_URL", receiver.url)
+        notify_reviewer({**NOTICE, "title": HOSTILE_TITLE})
+    [message] = receiver.delivered
+    assert "attachments" not in message
+    assert re.findall(r"<([^<>]*)>", message["text"]) == [
+        "http://localhost:7071/api/hitl/status/review-42|Review status"]
+
+
+def test_reminders_and_escalations_say_what_they_are_and_escalations_take_their_own_channel(monkeypatch):
+    from activities.notify_reviewer import send_notice
+    from shared_code.settings import load_settings
+    from tests.support.webhook import WebhookReceiver
+
+    with WebhookReceiver() as reviewers, WebhookReceiver() as escalations:
+        env = {"HITL_NOTIFY_WEBHOOK_URL": reviewers.url, "HITL_REVIEW_SIGNING_KEY": "k" * 40,
+               "HITL_WRITER": "offline"}
+        request = {"instance_id": "review-1", "topic": "T", "round": 1, "max_rounds": 2,
+                   "title": "Draft", "deadline": "2030-01-01T00:00:00+00:00"}
+        send_notice({**request, "kind": "reminder"}, load_settings(env))
+        send_notice({**request, "kind": "escalation"}, load_settings(env))
+        send_notice({**request, "kind": "escalation"},
+                    load_settings({**env, "HITL_ESCALATION_WEBHOOK_URL": escalations.url}))
+        kinds = [body["kind"] for body in reviewers.delivered]
+        assert kinds == ["reminder", "escalation"]
+        assert reviewers.delivered[0]["text"].startswith("Reminder: review needed")
+        assert [body["kind"] for body in escalations.delivered] == ["escalation"]

@@ -432,3 +432,75 @@ def test_activity_raises_transient_failure_so_the_orchestrator_retries(azure_env
         azure_env.enqueue_status(503)
     with pytest.raises(TransientWriterError):
         write_draft(FIRST_ROUND)
+
+
+# A provider error code that echoes a secret. Only the code is ever copied from an error
+# body; writer_backends keeps it only when it is a plain identifier sharing no run of
+# SECRET_OVERLAP_CHARS characters with any secret in the settings.
+
+SIGNING_SECRET = "sig-3b5d7f9a1c2e4a6b8d0f-2c4e6a8b0d1f"
+
+
+def key_windows(secret: str) -> set[str]:
+    width = writer_backends.SECRET_OVERLAP_CHARS
+    return {secret[i:i + width] for i in range(len(secret) - width + 1)}
+
+
+@pytest.mark.parametrize("code", [
+    f"{AZURE_KEY}_x",            # the key with something after it
+    f"x{AZURE_KEY}",             # ... or before it
+    AZURE_KEY[:12],              # a prefix of the key
+    AZURE_KEY[4:15],             # the key's middle
+    f"Err{AZURE_KEY[10:16]}X",   # six characters of it inside another word
+    AZURE_KEY.upper()[:1] + AZURE_KEY[1:] + "-2",  # the key, first letter changed, and more
+], ids=["suffixed", "prefixed", "prefix", "middle", "six-inside", "near-copy"])
+def test_error_code_sharing_a_run_with_the_api_key_is_left_out(azure_env, caplog, code):
+    """At 8b53147 ``_code_suffix`` dropped a code only when it *equalled* a secret, so a
+    code of ``<key>_x``, or any part of the key, was copied into the error: the activity
+    returned it, the review's status showed it and the log line had it."""
+    caplog.set_level(logging.DEBUG)
+    azure_env.enqueue_status(400, body=error_body("bad request", code))
+    with pytest.raises(PermanentWriterError) as failure:
+        draft(FIRST_ROUND)
+    azure_env.enqueue_status(400, body=error_body("bad request", code))
+    result = write_draft(FIRST_ROUND)
+    assert result["permanent"] is True
+    assert str(failure.value) == result["error"] == "writer rejected the request (400)"
+    for text in (str(failure.value), repr(failure.value.args), result["error"], caplog.text):
+        assert code not in text
+        assert not any(window in text for window in key_windows(AZURE_KEY))
+
+
+@pytest.mark.parametrize("secret_of", [
+    lambda: OPENAI_KEY, lambda: SIGNING_SECRET,
+], ids=["openai-key", "signing-key"])
+def test_error_code_echoing_any_other_secret_is_left_out(monkeypatch, server, caplog, secret_of):
+    """The same for the OpenAI-compatible key and for the app's other secrets (the review
+    signing key): at 8b53147 ``<secret>.v2`` was shown as the error code."""
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{server.url}/v1")
+    monkeypatch.setenv("OPENAI_MODEL", "local-model")
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("HITL_REVIEW_SIGNING_KEY", SIGNING_SECRET)
+    secret = secret_of()
+    code = f"{secret}.v2"
+    server.enqueue_status(400, body=error_body("bad request", code))
+    result = write_draft(FIRST_ROUND)
+    assert result == {"error": "writer rejected the request (400)", "permanent": True}
+    assert code not in caplog.text and secret not in caplog.text
+
+
+@pytest.mark.parametrize("code", ["DeploymentNotFound", "OperationNotSupported", "invalid_request_error"])
+def test_an_ordinary_error_code_is_still_shown(azure_env, code):
+    """Leaving out codes near a secret must not leave out the useful ones (a guard: this
+    held at 8b53147 too)."""
+    azure_env.enqueue_status(400, body=error_body("not this time", code))
+    result = write_draft(FIRST_ROUND)
+    assert result == {"error": f"writer rejected the request (400, code {code})", "permanent": True}
+
+
+def test_a_code_that_is_not_a_plain_identifier_is_left_out(azure_env):
+    """Free text in the code field (which could quote the request) is never copied (a
+    guard: this held at 8b53147 too)."""
+    azure_env.enqueue_status(400, body=error_body("x", "quota exceeded for key sk-abc"))
+    assert write_draft(FIRST_ROUND)["error"] == "writer rejected the request (400)"

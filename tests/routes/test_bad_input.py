@@ -5,7 +5,13 @@ reviewer afterwards and must still complete on a valid decision.
 """
 from __future__ import annotations
 
+import base64
 import concurrent.futures
+import hashlib
+import hmac
+import json
+import time
+from urllib.parse import quote
 
 import pytest
 
@@ -14,10 +20,93 @@ from tests.support.http import call, wait_for
 
 JSON = {"Content-Type": "application/json"}
 LONG_ID = "a" * 300
+DURABLE = "/runtime/webhooks/durabletask"
 
 
 def nested(depth: int) -> bytes:
     return ("[" * depth + "]" * depth).encode()
+
+
+def nested_objects(depth: int) -> bytes:
+    return ('{"a":' * depth + "1" + "}" * depth).encode()
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode()
+
+
+def signed_token(fields: dict) -> str:
+    """A review token signed with the test key, with whatever fields it is given."""
+    payload = base64.urlsafe_b64encode(json.dumps(fields).encode()).rstrip(b"=").decode()
+    digest = hmac.new(SIGNING_KEY.encode(), payload.encode(), hashlib.sha256).digest()
+    return quote(f"{payload}.{base64.urlsafe_b64encode(digest).rstrip(b'=').decode()}", safe="")
+
+
+# JSON 450-980 levels deep: json.loads takes it at the handler's stack depth, and then
+# something recursive did not. At 8b53147 the body routes' recursive depth check raised
+# RecursionError (500); the continuation tokens, JSON themselves, did too; the Durable
+# API stored a raised event that the orchestrator then failed to decode (the review
+# ended Failed after a 202). Each must be a 4xx with a reason and do no harm.
+DEEP = (450, 700, 980)
+DEEP_BODY_ROUTES = [("run", "hitl/run"), ("approve", "hitl/approve/{id}"), ("cancel", "hitl/cancel/{id}"),
+                    ("review-decision", "hitl/review/{id}/decision?token={token}"),
+                    ("agent", "agents/WriterAgent/run")]
+DEEP_CASES = [(f"{name}-nested-{depth}", "POST", path, nested(depth), JSON, 400, "nested")
+              for name, path in DEEP_BODY_ROUTES for depth in DEEP]
+DEEP_CASES += [(f"{name}-nested-objects-{depth}", "POST", path, nested_objects(depth), JSON, 400, "nested")
+               for name, path in DEEP_BODY_ROUTES for depth in (450, 980)]
+DEEP_CASES += [
+    (f"durable-raise-event-nested-{depth}", "POST",
+     DURABLE + "/instances/{victim}/raiseEvent/ApprovalEvent", nested(depth), JSON, 400, "Invalid JSON")
+    for depth in DEEP]
+DEEP_CASES += [
+    (f"durable-raise-other-event-nested-{depth}", "POST",
+     DURABLE + "/instances/{victim}/raiseEvent/SomethingElse", nested_objects(depth), JSON, 400, "Invalid JSON")
+    for depth in (450, 980)]
+DEEP_CASES += [
+    (f"durable-start-nested-{depth}", "POST", DURABLE + "/orchestrators/hitl_orchestration",
+     nested(depth), JSON, 400, "Invalid JSON") for depth in (450, 980)]
+DEEP_CASES += [
+    (f"durable-continuation-header-nested-{depth}", "GET", DURABLE + "/instances", None,
+     {"x-ms-continuation-token": nested(depth).decode()}, 400, "continuation token") for depth in DEEP]
+DEEP_CASES += [
+    (f"durable-continuation-header-base64-nested-{depth}", "GET", DURABLE + "/instances", None,
+     {"x-ms-continuation-token": b64(nested(depth))}, 400, "continuation token") for depth in DEEP]
+DEEP_CASES += [
+    (f"pending-continuation-nested-{depth}", "GET", f"hitl/pending?continuation={quote(nested(depth))}",
+     None, {}, 400, "'continuation'") for depth in DEEP]
+DEEP_CASES += [
+    (f"pending-continuation-base64-nested-{depth}", "GET", f"hitl/pending?continuation={b64(nested(depth))}",
+     None, {}, 400, "'continuation'") for depth in DEEP]
+# A token in the app's alphabet that the backend refuses: the route must say so (400),
+# not report the backend unavailable (503).
+DEEP_CASES += [
+    ("pending-continuation-refused-by-backend", "GET", "hitl/pending?continuation=ab%2Bcd", None, {}, 400,
+     "'continuation'")]
+
+# Numbers no float holds, expiries no clock holds, text no encoder writes. At 8b53147
+# the first two were OverflowErrors (500: math.isfinite of the integer, and
+# datetime.fromtimestamp in review_links.verify); lone surrogates were accepted (202/200)
+# and the approved review then failed in publish_content with UnicodeEncodeError.
+HUGE_HOURS = b'{"topic": "t", "approval_timeout_hours": 1' + b"0" * 400 + b"}"
+RANGE_CASES = [
+    ("run-timeout-1e400", "POST", "hitl/run", HUGE_HOURS, JSON, 400, "at most 720"),
+    ("run-timeout-1e400-negative", "POST", "hitl/run", HUGE_HOURS.replace(b": 1", b": -1"), JSON, 400, "greater than 0"),
+    ("run-attempts-1e400", "POST", "hitl/run", b'{"topic": "t", "max_review_attempts": 1' + b"0" * 400 + b"}", JSON, 400, "between 1 and 10"),
+    ("run-timeout-1e400-float", "POST", "hitl/run", b'{"topic": "t", "approval_timeout_hours": 1e400}', JSON, 400, "at most 720"),
+    ("review-page-expiry-1e20", "GET", "hitl/review/{id}?token={expiry_1e20}", None, {}, 403, ""),
+    ("review-state-expiry-1e20", "GET", "hitl/review/{id}/state?token={expiry_1e20}", None, {}, 403, "expiry"),
+    ("review-decision-expiry-1e20", "POST", "hitl/review/{id}/decision?token={expiry_1e20}", b'{"approved": true}', JSON, 403, "expiry"),
+    ("review-state-expiry-minus-1e20", "GET", "hitl/review/{id}/state?token={expiry_minus_1e20}", None, {}, 403, "expiry"),
+    ("review-state-expiry-infinity", "GET", "hitl/review/{id}/state?token={expiry_infinity}", None, {}, 403, "expiry"),
+    ("run-topic-lone-surrogate", "POST", "hitl/run", b'{"topic": "a\\ud800b"}', JSON, 400, "lone surrogate"),
+    ("run-topic-lone-low-surrogate", "POST", "hitl/run", b'{"topic": "\\udfff"}', JSON, 400, "lone surrogate"),
+    ("approve-feedback-lone-surrogate", "POST", "hitl/approve/{id}", b'{"approved": false, "feedback": "no \\ud800", "round": 1}', JSON, 400, "lone surrogate"),
+    ("approve-feedback-lone-surrogate-approval", "POST", "hitl/approve/{id}", b'{"approved": true, "feedback": "\\udc00", "round": 1}', JSON, 400, "lone surrogate"),
+    ("review-decision-feedback-lone-surrogate", "POST", "hitl/review/{id}/decision?token={token}", b'{"approved": false, "feedback": "x\\ud800y"}', JSON, 400, "lone surrogate"),
+    ("cancel-reason-lone-surrogate", "POST", "hitl/cancel/{id}", b'{"reason": "\\ud800"}', JSON, 400, "lone surrogate"),
+    ("agent-message-lone-surrogate", "POST", "agents/WriterAgent/run", b'{"message": "hi \\ud800"}', JSON, 400, "lone surrogate"),
+]
 
 
 # (case id, method, path, raw body, headers, expected status, words expected in the error)
@@ -86,7 +175,7 @@ CASES = [
     ("cancel-reason-control", "POST", "hitl/cancel/{id}", b'{"reason": "a\\u0007b"}', JSON, 400, "control characters"),
     ("cancel-unknown-field", "POST", "hitl/cancel/{id}", b'{"reason": "x", "force": true}', JSON, 400, "unknown field"),
     ("unknown-route", "GET", "hitl/nothing/here/at/all", None, {}, 404, ""),
-]
+] + DEEP_CASES + RANGE_CASES
 
 
 @pytest.fixture(scope="module")
@@ -107,19 +196,68 @@ def review(request, tmp_path_factory):
     monkeypatch.undo()
 
 
+@pytest.fixture(scope="module")
+def victim(review):
+    """A second waiting review, the target of the bad events sent through the Durable API."""
+    base, _ = review
+    instance_id = call("POST", f"{base}/api/hitl/run", {"topic": "Events target"}).json["instanceId"]
+    wait_for(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("stage") == "awaiting_review")
+    return instance_id
+
+
+def case_url(base: str, path: str, instance_id: str, victim_id: str) -> str:
+    hour = int(time.time()) + 3600
+    values = {"{id}": instance_id, "{victim}": victim_id,
+              "{token}": signed_token({"i": instance_id, "r": 1, "e": hour}),
+              "{expiry_1e20}": signed_token({"i": instance_id, "r": 1, "e": 1e20}),
+              "{expiry_minus_1e20}": signed_token({"i": instance_id, "r": 1, "e": -1e20}),
+              "{expiry_infinity}": signed_token({"i": instance_id, "r": 1, "e": float("inf")})}
+    for placeholder, value in values.items():
+        path = path.replace(placeholder, value)
+    return f"{base}{path}" if path.startswith(DURABLE) else f"{base}/api/{path}"
+
+
+def error_text(reply) -> str:
+    """The reason in an app reply ({"error"}) or a Durable API reply ({"Message", ...})."""
+    body = reply.json
+    if "error" in body:
+        return body["error"]
+    return " ".join(str(body.get(key) or "") for key in ("Message", "ExceptionMessage"))
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_gets_a_clear_4xx(review, case):
+def test_bad_input_gets_a_clear_4xx(review, victim, case):
     base, instance_id = review
     _, method, path, body, headers, expected, words = case
-    reply = call(method, f"{base}/api/{path.replace('{id}', instance_id)}", raw=body, headers=headers)
+    reply = call(method, case_url(base, path, instance_id, victim), raw=body, headers=headers)
     assert reply.status == expected, reply.text
     assert "Traceback" not in reply.text and 'File "' not in reply.text
     if words:
-        assert words.lower() in reply.json["error"].lower()
+        assert words.lower() in error_text(reply).lower()
 
 
 def test_case_count_meets_the_bar():
     assert len(CASES) >= 40
+
+
+def test_the_target_of_the_bad_events_is_still_waiting(review, victim):
+    """No raised event that was refused reached the review: at 8b53147 (and until the
+    Durable API refuses deep JSON) a 980-level ApprovalEvent was stored, and the
+    orchestrator failed decoding it with RecursionError."""
+    base, _ = review
+    status = call("GET", f"{base}/api/hitl/status/{victim}").json
+    assert status["runtimeStatus"] == "Running", status.get("error")
+    assert status["customStatus"]["stage"] == "awaiting_review"
+    assert status["customStatus"]["decisions"] == [] and status["customStatus"]["ignored"] == []
+
+
+def test_no_review_was_started_by_the_refused_starts(review):
+    """Only the routes' own reviews exist: a deep start body through the Durable API was
+    accepted at 8b53147 (202) and left an instance that failed on its first episode."""
+    base, _ = review
+    rows = call("GET", f"{base}{DURABLE}/instances").json
+    assert all(r["instanceId"].startswith("review-") for r in rows), [
+        (r["instanceId"], r["runtimeStatus"]) for r in rows if not r["instanceId"].startswith("review-")]
 
 
 def test_neighbour_is_untouched_and_still_completes(review):
