@@ -25,6 +25,7 @@ import azure.functions as func
 
 from shared_code.models import (APPROVAL_EVENT, CANCEL_EVENT, EXTEND_EVENT, MAX_TIMEOUT_HOURS, CancelRequest,
                                 Decision, ExtendRequest)
+from shared_code.review_status import DECIDABLE_STAGES
 from shared_code.review_links import InvalidLink, ReviewGrant, review_url, sign, verify
 from shared_code.settings import load_settings
 
@@ -62,7 +63,9 @@ async def hitl_review_page(req: func.HttpRequest, client: df.DurableOrchestratio
 async def _review_page(req: func.HttpRequest, client) -> func.HttpResponse:
     instance_id, grant = linked_review(req)
     view = public_view(await ReviewClient(client).get(instance_id))
-    if not view["finished"] and grant.round != view["round"]:
+    if view["finished"]:
+        require_last_round(grant, view)
+    elif grant.round != view["round"]:
         raise HttpError(403, f"this link is for round {grant.round}, but round {view['round']} "
                              "is under review now: open the newest link")
     nonce = secrets.token_urlsafe(16)
@@ -75,8 +78,11 @@ async def _review_page(req: func.HttpRequest, client) -> func.HttpResponse:
 async def hitl_review_state(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     instance_id, grant = linked_review(req)
     view = public_view(await ReviewClient(client).get(instance_id))
-    awaiting = not view["finished"] and view["stage"] == "awaiting_review"
-    if view["finished"] or (grant.round == view["round"] and not grant.follows):
+    awaiting = not view["finished"] and view["stage"] in DECIDABLE_STAGES
+    if view["finished"]:
+        require_last_round(grant, view)
+        return json_response(view, headers=NO_STORE)
+    if grant.round == view["round"] and not grant.follows:
         view["canDecide"] = awaiting
         return json_response(view, headers=NO_STORE)
     if grant.follows and grant.round == view["round"] and awaiting:
@@ -197,6 +203,16 @@ async def hitl_extend(req: func.HttpRequest, client: df.DurableOrchestrationClie
 
 
 # -- helpers ---------------------------------------------------------------------------
+
+def require_last_round(grant: ReviewGrant, view: dict) -> None:
+    """Only the last round's link (or the follow link its rejection gave) shows how a
+    finished review ended; an earlier round's link shows nothing of it."""
+    last = view["round"]
+    if grant.round == last or (grant.follows and grant.round == last + 1):
+        return
+    raise HttpError(403, f"this link is for round {grant.round}; the review has ended, and only "
+                         f"the link of its last round ({last}) shows the outcome")
+
 
 def linked_review(req: func.HttpRequest) -> tuple[str, ReviewGrant]:
     """The review a signed-link request is about, and what its token grants."""

@@ -140,3 +140,21 @@ def test_cancel_ends_the_review_with_the_reason(served_host):
     assert again.status == 409
     assert call("POST", f"{base}/api/hitl/cancel/nope-123", {}).status == 404
     assert call("POST", f"{base}/api/hitl/cancel/{instance_id}", {"reason": 5}).status in (400, 409)
+
+
+def test_an_earlier_rounds_link_shows_nothing_of_a_finished_review(served_host):
+    """Before: a round-1 link still opened the page and state of a finished review, with
+    the final content and every decision."""
+    base = served_host.base_url
+    instance_id, _ = start_review(base)
+    round_one = token_for(instance_id, 1, expires_in=timedelta(hours=80))
+    assert call("POST", f"{base}/api/hitl/approve/{instance_id}",
+                {"approved": False, "feedback": "again", "round": 1}).status == 200
+    wait_for(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("round") == 2
+             and call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("stage") == "awaiting_review")
+    assert call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True, "round": 2}).status == 200
+    for path in (f"/api/hitl/review/{instance_id}", f"/api/hitl/review/{instance_id}/state"):
+        old = call("GET", f"{base}{path}?token={round_one}")
+        assert old.status == 403 and "Draft" not in old.text
+    last = call("GET", f"{base}/api/hitl/review/{instance_id}/state?token={token_for(instance_id, 2)}")
+    assert last.status == 200 and last.json["stage"] == "published"
