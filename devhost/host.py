@@ -110,6 +110,7 @@ class DevHost:
         self._runner: Optional[BackgroundRunner] = None
         self._server: Optional[ServerThread] = None
         self._wakeups: Optional[CrossProcessWakeups] = None
+        self._previous_hostname: Optional[str] = None
         self.base_url = ""
 
     # -- lifecycle -------------------------------------------------------------------
@@ -136,11 +137,24 @@ class DevHost:
             self.engine.on_work = self._wakeups.notify
         self._runner.start(self._server.loop)
         self.base_url = f"http://{host}:{bound}"
+        self._announce_hostname(host, bound)
         return self.base_url
+
+    def _announce_hostname(self, host: str, port: int) -> None:
+        """As ``func start`` does (StartHostAction sets WEBSITE_HOSTNAME to its URI's
+        authority), tell the app where it is served, so links it builds without a request
+        (a notification, say) point at this host and port."""
+        name = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "::1", "localhost") else host
+        self._previous_hostname = os.environ.get("WEBSITE_HOSTNAME")
+        os.environ["WEBSITE_HOSTNAME"] = f"{name}:{port}"
 
     def close(self) -> None:
         if self._runner:
             self._runner.stop()
+            if self._previous_hostname is None:
+                os.environ.pop("WEBSITE_HOSTNAME", None)
+            else:
+                os.environ["WEBSITE_HOSTNAME"] = self._previous_hostname
         if self._server:
             self._server.stop()
             self.functions.close()

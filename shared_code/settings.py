@@ -32,7 +32,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("HITL_WRITER", "'openai' (default) or 'offline' for the deterministic demo writer", default="openai"),
     SettingSpec("HITL_WRITER_TIMEOUT_SECONDS", "Timeout of one writer request", default="60"),
     SettingSpec("HITL_WRITER_MAX_RETRIES", "Client-side retries of one writer request (429, 5xx, timeouts)", default="2"),
-    SettingSpec("HITL_PUBLIC_BASE_URL", "Base URL used in links sent to reviewers (default: https://$WEBSITE_HOSTNAME, else http://localhost:7071)"),
+    SettingSpec("HITL_PUBLIC_BASE_URL", "Base URL used in links sent to reviewers (default: https://$WEBSITE_HOSTNAME in Azure, http://$WEBSITE_HOSTNAME on a local host, else http://localhost:7071)"),
     SettingSpec("HITL_PUBLISH_DIR", "Folder that receives published content", default=".published"),
     SettingSpec("HITL_REVIEW_SIGNING_KEY", "Secret that signs review links (at least 32 characters)", secret=True),
     SettingSpec("HITL_DEV_INSECURE_LINKS", "Set to 1 to sign review links with a fixed development key (local only, never in Azure)"),
@@ -94,9 +94,15 @@ class Settings:
         """The key for review links; None when links must not be produced."""
         if self.review_signing_key:
             return self.review_signing_key.encode()
-        if self.dev_insecure_links and not self.website_hostname:
+        if self.dev_insecure_links and not self.in_azure:
             return DEV_INSECURE_KEY
         return None
+
+    @property
+    def in_azure(self) -> bool:
+        """App Service sets WEBSITE_HOSTNAME to the site's name; a local host (Core Tools,
+        the devhost) sets it to localhost:PORT."""
+        return bool(self.website_hostname) and not _is_local(self.website_hostname)
 
     def secret_values(self) -> list[str]:
         return [v for v in (self.azure_openai_api_key, self.openai_api_key, self.review_signing_key,
@@ -137,13 +143,17 @@ def _reminder_hours(env: Mapping[str, str]) -> tuple:
     return tuple(sorted(set(hours), reverse=True))
 
 
+def _is_local(hostname: str) -> bool:
+    return hostname.startswith(("localhost", "127.0.0.1", "[::1]"))
+
+
 def _public_base_url(env: Mapping[str, str]) -> str:
     explicit = _read(env, "HITL_PUBLIC_BASE_URL")
     if explicit:
         return explicit.rstrip("/")
     hostname = env.get("WEBSITE_HOSTNAME", "").strip()
-    if hostname and not hostname.startswith(("localhost", "127.0.0.1")):
-        return f"https://{hostname}"
+    if hostname:
+        return f"http://{hostname}" if _is_local(hostname) else f"https://{hostname}"
     return "http://localhost:7071"
 
 
