@@ -11,12 +11,13 @@ from orchestrations.hitl_orchestration import bp as hitl_orchestration
 from orchestrations.writer_agent import bp as writer_agent
 from routes.agent_routes import bp as agent_routes
 from routes.hitl_routes import bp as hitl_routes
+from routes.owner_routes import bp as owner_routes
 from routes.review_routes import bp as review_routes
 from shared_code.settings import configuration_report, load_settings
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for blueprint in (hitl_routes, review_routes, agent_routes, hitl_orchestration, writer_agent, write_draft,
+for blueprint in (hitl_routes, review_routes, owner_routes, agent_routes, hitl_orchestration, writer_agent, write_draft,
                   notify_reviewer, publish_content):
     app.register_functions(blueprint)
 

@@ -13,6 +13,7 @@ notification, ignored_events. The first execution's input is the run request its
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Optional
@@ -220,11 +221,19 @@ class ReviewState:
         return self if self.reviewable_since else replace(self, reviewable_since=now.isoformat())
 
     def with_decision(self, decision: Decision, now: datetime) -> "ReviewState":
+        """Record the decision; an approval with the reviewer's edit replaces the draft, and
+        the record says so with the size and hash of the text before and after."""
         record = {"round": self.round, "approved": decision.approved,
                   "feedback": decision.feedback, "by": decision.by, "at": now.isoformat()}
         if decision.id:
             record["id"] = decision.id
-        return replace(self, decisions=(*self.decisions, record))
+        draft = self.draft
+        if decision.edit:
+            edited = {**self.draft, **decision.edit}
+            if edited != self.draft:
+                record["edited"] = {"before": _fingerprint(self.draft), "after": _fingerprint(edited)}
+                draft = edited
+        return replace(self, decisions=(*self.decisions, record), draft=draft)
 
     def with_ignored(self, event_id: str, what: dict, reason: str, now: datetime) -> "ReviewState":
         record = {**what, "reason": reason, "at": now.isoformat()}
@@ -273,6 +282,11 @@ class ReviewState:
     def output(self) -> dict:
         return {"title": self.draft["title"], "content": self.draft["content"],
                 "rounds": self.round, "decisions": list(self.decisions)}
+
+
+def _fingerprint(draft: dict) -> dict:
+    text = f"{draft['title']}\n\n{draft['content']}"
+    return {"chars": len(text), "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
 
 
 def _cancel_record(cancel: Optional[CancelRequest]) -> Optional[dict]:

@@ -12,12 +12,11 @@ from shared_code.models import (APPROVAL_EVENT, ROUNDLESS_DECISION_GRACE_SECONDS
                                 RunRequest)
 from shared_code.settings import load_settings
 
-from .http_helpers import HttpError, api_url, handles_http_errors, instance_id_param, json_body, json_response
+from .http_helpers import (STATUS_RETRY_AFTER, HttpError, api_url, delivery_reply, handles_http_errors,
+                           instance_id_param, json_body, json_response)
 from .review_client import Delivery, Review, ReviewClient, new_event_id, new_review_id
 
 bp = df.Blueprint()
-
-STATUS_RETRY_AFTER = "2"
 
 
 @bp.route(route="hitl/run", methods=["POST"])
@@ -114,25 +113,11 @@ def bind_to_round(requested: Decision, review: Review, reviewer: str,
 
 def decision_reply(req: func.HttpRequest, instance_id: str, decision: Decision,
                    delivery: Delivery, extra: Optional[dict] = None) -> func.HttpResponse:
-    """200 once the orchestrator applied it, 409 when it was refused or the review ended
-    first, 202 when it was delivered and not yet taken (the status will tell)."""
     verdict = "approval" if decision.approved else "rejection"
     body = {"instanceId": instance_id, "approved": decision.approved, "round": decision.round,
             "decision": decision.to_event(), **(extra or {})}
-    outcome, review = delivery.outcome, delivery.review
-    if outcome is not None and outcome.kind == "applied":
-        return json_response({"message": f"The {verdict} of round {decision.round} was applied.", **body})
-    if outcome is not None:
-        raise HttpError(409, f"the {verdict} was not applied: {outcome.reason}", **body)
-    if review is not None and review.finished:
-        raise HttpError(409, f"the review ended ({review.runtime_status}: {review.status.message}) "
-                             f"before the {verdict} was applied", **body)
-    status_url = api_url(req, f"hitl/status/{instance_id}")
-    return json_response({"message": f"The {verdict} was delivered but the review has not taken it "
-                                     f"yet; it is applied if round {decision.round} is still under "
-                                     "review. The status shows when.",
-                          "statusQueryGetUri": status_url, **body}, status=202,
-                         headers={"Location": status_url, "Retry-After": STATUS_RETRY_AFTER})
+    return delivery_reply(req, instance_id, delivery, verdict,
+                          f"The {verdict} of round {decision.round} was applied.", body)
 
 
 def reviewer_of(req: func.HttpRequest, channel: str) -> str:

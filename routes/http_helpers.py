@@ -6,12 +6,13 @@ import functools
 import json
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import azure.functions as func
 
 from shared_code.models import ValidationError, parse_json_object, validate_instance_id
 
-from .review_client import BackendUnavailable, NoSuchReview
+from .review_client import BackendUnavailable, Delivery, NoSuchReview
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,40 @@ def instance_id_param(req: func.HttpRequest) -> str:
     return validate_instance_id(req.route_params.get("instanceId", ""))
 
 
+def origin_of(req: func.HttpRequest) -> str:
+    """scheme://host[:port] of the URL the caller used."""
+    parts = urlsplit(req.url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def api_url(req: func.HttpRequest, path: str) -> str:
     """An absolute URL for another route of this app, on the origin and prefix the caller used."""
     url = req.url.split("?", 1)[0]
     cut = min((i for i in (url.find("/hitl/"), url.find("/agents/")) if i >= 0), default=len(url))
     return f"{url[:cut]}/{path.lstrip('/')}"
+
+
+STATUS_RETRY_AFTER = "2"
+
+
+def delivery_reply(req: func.HttpRequest, instance_id: str, delivery: Delivery, what: str,
+                   applied: str, body: dict) -> func.HttpResponse:
+    """The reply to a delivered decision, cancel or deadline change: 200 once the review
+    applied it, 409 when it refused it or ended first (with the reason), 202 when it was
+    delivered and not taken yet (the status shows when)."""
+    outcome, review = delivery.outcome, delivery.review
+    if outcome is not None and outcome.kind == "applied":
+        return json_response({"message": applied, **body})
+    if outcome is not None:
+        raise HttpError(409, f"the {what} was not applied: {outcome.reason}", **body)
+    if review is not None and review.finished:
+        raise HttpError(409, f"the review ended ({review.runtime_status}: {review.status.message}) "
+                             f"before the {what} was applied", **body)
+    status_url = api_url(req, f"hitl/status/{instance_id}")
+    return json_response({"message": f"The {what} was delivered but the review has not taken it yet; "
+                                     "the status shows when it does.",
+                          "statusQueryGetUri": status_url, **body}, status=202,
+                         headers={"Location": status_url, "Retry-After": STATUS_RETRY_AFTER})
 
 
 def handles_http_errors(handler):

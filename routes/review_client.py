@@ -51,22 +51,59 @@ class NoSuchReview(LookupError):
 
 @dataclass(frozen=True)
 class Review:
-    """One review as the routes see it: its runtime status and its typed custom status."""
+    """One review as the routes see it: its runtime status and its typed custom status.
+
+    The custom status holds excerpts when the texts are long (it must stay under the
+    extension's 16 KB); ``texts`` has the whole draft, the previous draft and the full
+    decisions when the review was read with ``full=True``."""
     instance_id: str
     runtime_status: str
     status: ReviewStatus
     output: Any
     created_time: Optional[datetime]
     last_updated_time: Optional[datetime]
+    texts: Optional["Texts"] = None
 
     @property
     def finished(self) -> bool:
         return self.runtime_status in FINISHED
 
+    @property
+    def draft(self) -> Optional[dict]:
+        if self.texts and self.texts.draft and self.status.draft:
+            return self.texts.draft
+        return self.status.draft
+
     @classmethod
     def of(cls, status) -> "Review":
         return cls(status.instance_id, status.runtime_status.value, ReviewStatus.read(status.custom_status),
-                   durable_payload(status.output), status.created_time, status.last_updated_time)
+                   durable_payload(status.output), status.created_time, status.last_updated_time,
+                   Texts.of(status) if getattr(status, "historyEvents", None) is not None else None)
+
+
+@dataclass(frozen=True)
+class Texts:
+    """The whole texts of the round under review, from where the Durable backend keeps
+    them: the writer's result in this execution's history, else the state the execution
+    was started with (after a timer slice or a new round, it carries the drafts)."""
+    draft: Optional[dict]
+    previous_draft: Optional[dict]
+    decisions: tuple
+
+    @classmethod
+    def of(cls, status) -> "Texts":
+        state = durable_payload(status.input_)
+        state = state if isinstance(state, dict) else {}
+        written = [e.get("Result") for e in getattr(status, "historyEvents", None) or []
+                   if e.get("EventType") == "TaskCompleted" and e.get("FunctionName") == "write_draft"]
+        drafts = [r for r in written if isinstance(r, dict) and "content" in r and "title" in r]
+        draft = drafts[-1] if drafts else state.get("draft")
+        if isinstance(draft, dict):
+            draft = {"title": draft.get("title"), "content": draft.get("content")}
+        previous = state.get("previous_draft")
+        return cls(draft if isinstance(draft, dict) else None,
+                   previous if isinstance(previous, dict) else None,
+                   tuple(d for d in state.get("decisions", ()) if isinstance(d, dict)))
 
 
 @dataclass(frozen=True)
@@ -96,9 +133,11 @@ class ReviewClient:
         except Exception as exc:
             raise _unavailable("start a review", exc) from None
 
-    async def get(self, instance_id: str) -> Review:
+    async def get(self, instance_id: str, full: bool = False) -> Review:
+        """The review; ``full`` also reads its history and state for the whole texts."""
         try:
-            status = await self.client.get_status(instance_id)
+            status = await self.client.get_status(instance_id, show_history=full,
+                                                  show_history_output=full, show_input=full)
         except Exception as exc:
             raise _unavailable("read a review", exc) from None
         if status is None or status.runtime_status is None or status.name != REVIEW_ORCHESTRATOR:

@@ -277,10 +277,13 @@ class Decision:
     round: Optional[int] = None
     by: str = "function key"
     id: str = ""
+    # An approval may carry the reviewer's edit of the draft ({"title"?, "content"?}):
+    # what is published is the edited text.
+    edit: Optional[dict] = None
 
     @classmethod
     def from_json(cls, obj: dict) -> "Decision":
-        _reject_unknown(obj, {"approved", "feedback", "round"})
+        _reject_unknown(obj, {"approved", "feedback", "round", "title", "content"})
         approved = obj.get("approved")
         if not isinstance(approved, bool):
             raise ValidationError(
@@ -289,8 +292,12 @@ class Decision:
         feedback = _text(obj, "feedback", limit=MAX_FEEDBACK_CHARS, required=False)
         if not approved and not feedback:
             raise ValidationError("a rejection needs 'feedback' for the writer")
+        edit = {key: obj[key] for key in ("title", "content") if key in obj}
+        if edit and not approved:
+            raise ValidationError("an edit ('title', 'content') goes with an approval; "
+                                  "a rejection carries 'feedback' instead")
         round_ = _integer(obj, "round", low=1, high=MAX_REVIEW_ATTEMPTS, default=None)
-        return cls(approved, feedback, round_)
+        return cls(approved, feedback, round_, edit=checked_edit(edit) if edit else None)
 
     @classmethod
     def from_event(cls, payload: Any) -> Optional["Decision"]:
@@ -305,11 +312,19 @@ class Decision:
                 or len(feedback) > MAX_FEEDBACK_CHARS
                 or not (isinstance(round_, int) and not isinstance(round_, bool))):
             return None
+        edit = payload.get("edit")
+        if edit is not None:
+            try:
+                edit = checked_edit(edit) if approved and isinstance(edit, dict) and edit else None
+            except ValidationError:
+                return None
+            if edit is None:
+                return None
         return cls(approved, feedback, round_, _actor(payload.get("by"), "function key"),
-                   _event_id(payload.get("id")))
+                   _event_id(payload.get("id")), edit)
 
     def bound(self, round_: int, by: str, decision_id: str) -> "Decision":
-        return Decision(self.approved, self.feedback, round_, by, decision_id)
+        return Decision(self.approved, self.feedback, round_, by, decision_id, self.edit)
 
     def to_event(self) -> dict:
         return asdict(self)
@@ -323,6 +338,19 @@ def _actor(value: Any, default: str) -> str:
 
 def _event_id(value: Any) -> str:
     return value if isinstance(value, str) and _DECISION_ID.match(value) else ""
+
+
+def checked_edit(edit: dict) -> dict:
+    """A reviewer's edit, held to the limits of the writer's drafts."""
+    unknown = set(edit) - {"title", "content"}
+    if unknown:
+        raise ValidationError(f"unknown field(s) in the edit: {', '.join(sorted(unknown))}")
+    checked = {}
+    if "title" in edit:
+        checked["title"] = _text(edit, "title", limit=MAX_TITLE_CHARS, required=True)
+    if "content" in edit:
+        checked["content"] = Draft.from_json({"title": "-", "content": edit["content"]}).content
+    return checked
 
 
 @dataclass(frozen=True)
@@ -340,6 +368,8 @@ class Draft:
             raise ValidationError("draft 'content' is required and must be a non-empty string")
         if len(content) > MAX_CONTENT_CHARS:
             raise ValidationError(f"draft 'content' must be at most {MAX_CONTENT_CHARS} characters")
+        if _LONE_SURROGATE.search(content):
+            raise ValidationError("draft 'content' must be valid Unicode text (it holds a lone surrogate)")
         return cls(title, content.strip())
 
     def to_json(self) -> dict:

@@ -8,8 +8,14 @@ reads until the review's next episode, and a finished review keeps it for good.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
+
+# The Durable extension refuses a custom status over 16 KB of UTF-16 and fails the
+# orchestration (MessagePayloadDataConverter.Serialize(value, 16)). The status stays under
+# this, shortening texts when it must; the full texts are in the review's state.
+CUSTOM_STATUS_LIMIT_BYTES = 15 * 1024
 
 # Stages a review goes through; "terminated" is shown for an instance ended from outside.
 STAGES = ("drafting", "revising", "awaiting_review", "escalated", "publishing", "published",
@@ -70,7 +76,7 @@ class ReviewStatus:
         for name, key in self._FIELDS:
             value = getattr(self, name)
             status[key] = list(value) if isinstance(value, tuple) else value
-        return status
+        return within_limit(status)
 
     # -- questions the routes ask ------------------------------------------------------
 
@@ -113,3 +119,67 @@ class Outcome:
 def _by(record: dict) -> str:
     by = record.get("by")
     return f"via {by}" if by in ("function key", "review link") else f"by {by}" if by else ""
+
+
+# -- keeping the custom status small ------------------------------------------------------
+
+def utf16_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-16-le"))
+
+
+def within_limit(status: dict, limit: int = CUSTOM_STATUS_LIMIT_BYTES) -> dict:
+    """The status, with its long texts cut step by step until it fits: the draft, earlier
+    drafts, feedback, the topic, then lists kept to their latest entries. A cut text is
+    marked (``"excerpt": true`` on a draft, ``"feedbackChars"`` on a decision) so a reader
+    knows to fetch the whole text from the review's state."""
+    for shrink in _SHRINK_STEPS:
+        if utf16_size(status) <= limit:
+            return status
+        status = shrink(status)
+    return status
+
+
+def _draft_excerpt(chars: int):
+    def shrink(status: dict) -> dict:
+        draft = status.get("draft")
+        if not isinstance(draft, dict) or len(draft.get("content") or "") <= chars:
+            return status
+        content = draft["content"]
+        return {**status, "draft": {**draft, "content": content[:chars], "excerpt": True,
+                                    "contentChars": draft.get("contentChars", len(content))}}
+    return shrink
+
+
+def _records_cut(key: str, text_key: str, chars: int, keep: Optional[int] = None):
+    def shrink(status: dict) -> dict:
+        records = status.get(key) or []
+        if keep is not None:
+            records = records[-keep:]
+        cut = []
+        for record in records:
+            text = record.get(text_key)
+            if isinstance(text, str) and len(text) > chars:
+                record = {**record, text_key: text[:chars], f"{text_key}Chars": len(text)}
+            cut.append(record)
+        return {**status, key: cut}
+    return shrink
+
+
+def _topic_cut(chars: int):
+    def shrink(status: dict) -> dict:
+        topic = status.get("topic") or ""
+        request = dict(status.get("request") or {})
+        if len(request.get("topic") or "") > chars:
+            request["topic"] = request["topic"][:chars]
+        return {**status, "topic": topic[:chars], "request": request}
+    return shrink
+
+
+_SHRINK_STEPS = (
+    _draft_excerpt(4000), _records_cut("earlierDrafts", "content", 300),
+    _records_cut("decisions", "feedback", 500), _topic_cut(500), _draft_excerpt(1500),
+    _records_cut("ignored", "reason", 200, keep=5), _records_cut("deadlineChanges", "by", 100, keep=5),
+    _records_cut("decisions", "feedback", 100), _records_cut("earlierDrafts", "title", 100),
+    _draft_excerpt(500), _records_cut("decisions", "by", 60), _records_cut("reminders", "channel", 20, keep=5),
+    _topic_cut(100), _records_cut("ignored", "reason", 80, keep=2), _draft_excerpt(100),
+)

@@ -38,6 +38,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("HITL_DEV_INSECURE_LINKS", "Set to 1 to sign review links with a fixed development key (local only, never in Azure)"),
     SettingSpec("HITL_NOTIFY_WEBHOOK_URL", "Teams Workflows or Slack incoming-webhook URL for reviewer notifications", secret=True),
     SettingSpec("HITL_ESCALATION_WEBHOOK_URL", "Webhook for escalations (on_timeout \"escalate\"); unset: the reviewer webhook, marked as an escalation", secret=True),
+    SettingSpec("HITL_REVIEWERS", "App role names or group object ids allowed to use the inbox, comma-separated; needs App Service Authentication", default=""),
     SettingSpec("HITL_REMIND_BEFORE_HOURS", "Default reminders, hours before a round's deadline, comma-separated (e.g. 24,2); a review's remind_before_hours wins", default=""),
     SettingSpec("TASKHUB_NAME", "Durable task hub name (host.json reads %TASKHUB_NAME%)", default="HitlReviewHub"),
 )
@@ -69,6 +70,7 @@ class Settings:
     writer_timeout_seconds: float
     writer_max_retries: int
     public_base_url: str
+    public_base_url_set: bool
     publish_dir: str
     website_hostname: str
     review_signing_key: str
@@ -76,6 +78,7 @@ class Settings:
     notify_webhook_url: str
     escalation_webhook_url: str
     default_reminders: tuple
+    reviewers: tuple
     app_service_auth: bool
 
     @property
@@ -179,6 +182,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         writer_timeout_seconds=_number(env, "HITL_WRITER_TIMEOUT_SECONDS", float, 1, 600),
         writer_max_retries=_number(env, "HITL_WRITER_MAX_RETRIES", int, 0, 10),
         public_base_url=_public_base_url(env),
+        public_base_url_set=bool(_read(env, "HITL_PUBLIC_BASE_URL")),
         publish_dir=_read(env, "HITL_PUBLISH_DIR"),
         website_hostname=env.get("WEBSITE_HOSTNAME", ""),
         review_signing_key=signing_key,
@@ -186,6 +190,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         notify_webhook_url=_read(env, "HITL_NOTIFY_WEBHOOK_URL"),
         escalation_webhook_url=_read(env, "HITL_ESCALATION_WEBHOOK_URL"),
         default_reminders=_reminder_hours(env),
+        reviewers=tuple(part.strip() for part in _read(env, "HITL_REVIEWERS").split(",") if part.strip()),
         # Set by App Service when Authentication (EasyAuth) is on: only then are the
         # X-MS-CLIENT-PRINCIPAL-* headers the platform's, not the caller's.
         app_service_auth=env.get("WEBSITE_AUTH_ENABLED", "").lower() == "true",

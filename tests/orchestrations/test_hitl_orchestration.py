@@ -244,3 +244,19 @@ def test_status_says_revising_as_soon_as_a_rejection_is_taken(manual_host):
     assert row_episode == []
     stage = custom(manual_host, instance_id)
     assert stage["stage"] == "revising" and stage["round"] == 2
+
+
+def test_the_longest_review_keeps_its_custom_status_under_the_extensions_16_kb(manual_host):
+    """Before: the custom status carried every draft and feedback whole, and the Durable
+    extension fails an orchestration whose custom status passes 16 KB of UTF-16."""
+    from shared_code.review_status import CUSTOM_STATUS_LIMIT_BYTES, utf16_size
+
+    instance_id = start(manual_host, topic="t" * 2000, attempts=10)
+    for round_ in range(1, 10):
+        decide(manual_host, instance_id, False, f"{round_} " + "f" * 3990, round_=round_)
+        status = manual_host.status(instance_id)
+        assert status["runtimeStatus"] == "Running", status["output"]
+        assert utf16_size(status["customStatus"]) <= CUSTOM_STATUS_LIMIT_BYTES
+    decide(manual_host, instance_id, True, round_=10)
+    output = manual_host.status(instance_id)["output"]
+    assert output["rounds"] == 10 and [len(d["feedback"]) for d in output["decisions"][:9]] == [3992] * 9

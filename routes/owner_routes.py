@@ -1,0 +1,214 @@
+"""The owner's and the reviewers' routes behind the function key.
+
+- ``GET  /api/hitl/pending``          reviews awaiting a decision, a page at a time
+- ``GET  /api/hitl/inbox``            the reviewer inbox (a page; its data below)
+- ``GET  /api/hitl/inbox/items``      every review awaiting a decision, sorted and filtered
+- ``POST /api/hitl/cancel/{id}``      end a review with a reason
+- ``POST /api/hitl/extend/{id}``      move the deadline of the round under review
+
+In Azure each needs the function key (``?code=`` or ``x-functions-key``). The inbox can be
+held to a group of people too: with App Service Authentication on and HITL_REVIEWERS set
+(app role names or group object ids), every inbox request must come from a signed-in user
+whose token carries one of them (``x-ms-client-principal``).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from shared_code.models import CANCEL_EVENT, EXTEND_EVENT, CancelRequest, ExtendRequest
+from shared_code.review_links import ReviewGrant, review_url
+from shared_code.settings import Settings, load_settings
+
+from .hitl_routes import reviewer_of, shown_status
+from .http_helpers import (HttpError, delivery_reply, handles_http_errors, instance_id_param, json_body,
+                           json_response, origin_of)
+from .pages import error_page, page
+from .review_client import Review, ReviewClient, new_event_id
+
+bp = df.Blueprint()
+
+INBOX_PAGE = (Path(__file__).parent / "inbox_page.html").read_text(encoding="utf-8")
+MAX_PENDING_PAGE = 100
+# The inbox reads every page of running reviews, up to this many, to sort them all.
+INBOX_LIMIT = 5000
+INBOX_SORTS = ("deadline", "age")
+MAX_FILTER_CHARS = 200
+# Continuation tokens are the backend's own (Azure Storage's are base64 text): passed on
+# as they are, but only in that alphabet and size.
+CONTINUATION = re.compile(r"[A-Za-z0-9+/_=-]{1,2048}")
+
+
+@bp.route(route="hitl/pending", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+@handles_http_errors
+async def hitl_pending(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Reviews awaiting a decision, oldest first, a page at a time: the Durable backend
+    lists instances in id order and review ids start with their start time."""
+    top = page_size(req.params.get("top"))
+    token = req.params.get("continuation") or ""
+    if token and not CONTINUATION.fullmatch(token):
+        raise HttpError(400, "'continuation' is not a token this route returned")
+    reviews, next_token = await ReviewClient(client).running_reviews(top, token)
+    settings = load_settings()
+    items = [pending_item(r, req, settings) for r in reviews if r.status.awaiting_review]
+    return json_response({"items": items, "continuation": next_token or None})
+
+
+@bp.route(route="hitl/inbox", methods=["GET"])
+def hitl_inbox(req: func.HttpRequest) -> func.HttpResponse:
+    refusal = reviewer_refusal(req, load_settings())
+    return error_page(*refusal) if refusal else page(INBOX_PAGE)
+
+
+@bp.route(route="hitl/inbox/items", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+@handles_http_errors
+async def hitl_inbox_items(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    settings = load_settings()
+    refusal = reviewer_refusal(req, settings)
+    if refusal:
+        raise HttpError(*refusal)
+    sort = req.params.get("sort") or "deadline"
+    if sort not in INBOX_SORTS:
+        raise HttpError(400, f"'sort' must be one of {', '.join(INBOX_SORTS)}")
+    wanted = (req.params.get("q") or "").strip().lower()
+    if len(wanted) > MAX_FILTER_CHARS:
+        raise HttpError(400, f"'q' must be at most {MAX_FILTER_CHARS} characters")
+    waiting, truncated = await every_waiting_review(ReviewClient(client))
+    matching = [r for r in waiting if wanted in r.status.topic.lower()]
+    matching.sort(key=(lambda r: r.status.deadline or "") if sort == "deadline"
+                  else (lambda r: r.instance_id))
+    return json_response({"items": [pending_item(r, req, settings) for r in matching],
+                          "total": len(matching), "truncated": truncated},
+                         headers={"Cache-Control": "no-store"})
+
+
+async def every_waiting_review(reviews: ReviewClient) -> tuple[list[Review], bool]:
+    """All reviews awaiting a decision, read page by page (the SDK's own query stops at
+    the backend's first page); True when INBOX_LIMIT cut the list short."""
+    waiting, token, read = [], "", 0
+    while True:
+        page, token = await reviews.running_reviews(MAX_PENDING_PAGE, token)
+        read += len(page)
+        waiting.extend(r for r in page if r.status.awaiting_review)
+        if not token:
+            return waiting, False
+        if read >= INBOX_LIMIT:
+            return waiting, True
+
+
+def pending_item(review: Review, req: func.HttpRequest, settings: Settings) -> dict:
+    status = review.status
+    return {"instanceId": review.instance_id, "topic": status.topic, "round": status.round,
+            "maxRounds": status.max_rounds, "stage": status.stage, "deadline": status.deadline,
+            "reviewableSince": status.reviewable_since,
+            "createdTime": review.created_time.isoformat() if review.created_time else None,
+            "notification": status.notification, "reminders": len(status.reminders),
+            "escalated": bool(status.escalated_at), "reviewUrl": link_for(review, req, settings)}
+
+
+def link_for(review: Review, req: func.HttpRequest, settings: Settings) -> Optional[str]:
+    """A signed link for the round under review, on the origin the caller used unless
+    HITL_PUBLIC_BASE_URL names another."""
+    key, deadline = settings.link_signing_key, review.status.deadline
+    if key is None or not deadline:
+        return None
+    grant = ReviewGrant(review.instance_id, review.status.round, datetime.fromisoformat(deadline))
+    base = settings.public_base_url if settings.public_base_url_set else origin_of(req)
+    return review_url(base, grant, key)
+
+
+# -- who may use the inbox ---------------------------------------------------------------
+
+def reviewer_refusal(req: func.HttpRequest, settings: Settings) -> Optional[tuple[int, str]]:
+    """(status, reason) when HITL_REVIEWERS holds the inbox to a group this caller is not
+    in; None when the caller may use it (the function key is checked by the host)."""
+    if not settings.reviewers:
+        return None
+    if not settings.app_service_auth:
+        return 403, ("the inbox is held to HITL_REVIEWERS, which needs App Service "
+                     "Authentication to tell who is calling; it is not on")
+    claims = principal_claims(req.headers.get("x-ms-client-principal"))
+    if claims is None:
+        return 401, "sign in to use the inbox"
+    if not claims & set(settings.reviewers):
+        return 403, "your account is not one of this app's reviewers (HITL_REVIEWERS)"
+    return None
+
+
+def principal_claims(header: Optional[str]) -> Optional[set]:
+    """The role and group claims of App Service Authentication's principal header."""
+    if not header:
+        return None
+    try:
+        principal = json.loads(base64.b64decode(header, validate=False))
+        claims = principal.get("claims") or []
+        return {str(c.get("val")) for c in claims if isinstance(c, dict)
+                and str(c.get("typ", "")).rsplit("/", 1)[-1] in ("roles", "role", "groups")}
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+# -- cancel and deadline changes ---------------------------------------------------------
+
+@bp.route(route="hitl/cancel/{instanceId}", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@handles_http_errors
+async def hitl_cancel(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Ask the review to end. It takes the cancel in the order events arrived: a cancel
+    that comes after an approval is refused (409), one that comes first ends the review."""
+    instance_id = instance_id_param(req)
+    cancel = cancel_request(req).bound(reviewer_of(req, "function key"), new_event_id())
+    reviews = ReviewClient(client)
+    review = await reviews.get(instance_id)
+    if review.finished:
+        raise HttpError(409, f"the review is already {review.runtime_status}")
+    delivery = await reviews.deliver(instance_id, CANCEL_EVENT, cancel.to_event(), None)
+    return delivery_reply(req, instance_id, delivery, "cancel", "The review was cancelled.",
+                          {"instanceId": instance_id, "reason": cancel.reason})
+
+
+@bp.route(route="hitl/extend/{instanceId}", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@handles_http_errors
+async def hitl_extend(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Give the round under review more time: ``{"hours": n}`` moves its deadline, within
+    the 30-day limit of a round. Refused (409) once the round is decided."""
+    instance_id = instance_id_param(req)
+    requested = ExtendRequest.from_json(json_body(req))
+    reviews = ReviewClient(client)
+    review = await reviews.get(instance_id)
+    if review.finished or not review.status.awaiting_review:
+        raise HttpError(409, f"no draft is awaiting review (stage: {shown_status(review).stage}); "
+                             "only an undecided round's deadline can move")
+    extend = requested.bound(review.status.round, reviewer_of(req, "function key"), new_event_id())
+    delivery = await reviews.deliver(instance_id, EXTEND_EVENT, extend.to_event(), extend.round)
+    body = {"instanceId": instance_id, "round": extend.round, "hours": extend.hours}
+    change = delivery.outcome.decision if delivery.outcome and delivery.outcome.kind == "applied" else None
+    if change:
+        body.update(deadline=change["to"], previousDeadline=change["from"])
+    return delivery_reply(req, instance_id, delivery, "deadline change",
+                          f"The deadline of round {extend.round} moved to {change['to']}." if change else "",
+                          body)
+
+
+def page_size(raw: Optional[str]) -> int:
+    if raw is None:
+        return 20
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PENDING_PAGE:
+        raise HttpError(400, f"'top' must be an integer from 1 to {MAX_PENDING_PAGE}")
+    return int(raw)
+
+
+def cancel_request(req: func.HttpRequest) -> CancelRequest:
+    if not req.get_body():
+        return CancelRequest()
+    return CancelRequest.from_json(json_body(req))
