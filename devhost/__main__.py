@@ -6,6 +6,7 @@ import argparse
 import gc
 import importlib.util
 import logging
+import os
 import signal
 import sys
 import threading
@@ -92,7 +93,11 @@ def worker_args(args: argparse.Namespace, port: int) -> list[str]:
 
 
 def banner(host: DevHost) -> str:
+    counts = host.engine.instance_counts()
+    in_flight = [f"{name} {count} {status}" for name, status, count in counts
+                 if status in ("Pending", "Running", "Suspended")]
     lines = ["", "devhost: Azure Functions (Python, Durable) local host", "",
+             f"  Start page: {host.base_url}/", "",
              f"  App:       {host.app_dir}",
              f"  Workers:   {host.shard.count} process(es)",
              f"  Task hub:  {host.config.hub_name}",
@@ -104,6 +109,7 @@ def banner(host: DevHost) -> str:
                      "stores state locally in SQLite instead")
     if host.applied_settings:
         lines.append(f"  Loaded {len(host.applied_settings)} value(s) from local.settings.json")
+    lines.append(f"  In flight: {', '.join(in_flight)}" if in_flight else "  In flight: nothing")
     lines += ["", "Functions:", ""]
     lines += [f"  {line}" for line in host.functions.describe(host.base_url)]
     lines += [f"  {name}: orchestrationTrigger" for name in host.registry.orchestrators]
@@ -126,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                         handlers=[BatchingStreamHandler(repeats=RepeatLimiter())])
     logging.getLogger("azure").setLevel(logging.WARNING)
     shard = shard_of_args(args)
+    if args.port:  # as func start does, so the app knows where it is served while it loads
+        os.environ.setdefault("WEBSITE_HOSTNAME", f"localhost:{args.port}")
     try:
         env_allowed_hosts()
     except ValueError as exc:

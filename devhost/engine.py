@@ -218,6 +218,9 @@ class Engine:
         """Instances in id order; ``query`` as ``Store.query_instances`` takes it."""
         return self.store.query_instances(**query)
 
+    def instance_counts(self) -> list[tuple[str, str, int]]:
+        return self.store.instance_counts()
+
     def stored_history(self, instance_id: str) -> list[dict]:
         return self.store.load_history(instance_id)
 

@@ -7,6 +7,7 @@ import logging
 import re
 import time
 import uuid
+from html import escape
 from dataclasses import dataclass
 from typing import Optional
 from urllib.parse import unquote
@@ -69,6 +70,35 @@ class FunctionRoutes:
         ordered = sorted(functions, key=lambda f: (f.route.count("{"), -len(f.route)))
         self.routes = [_Route(f, route_pattern(f.route)) for f in ordered]
 
+    def _a_function_serves_the_root(self) -> bool:
+        return not self.prefix and any(route.pattern.match("") for route in self.routes)
+
+    def start_page(self, request: web.Request) -> web.Response:
+        """What ``GET /`` shows when no function serves it: the app's routes (those a
+        browser can open as links), the Durable HTTP API and the instances in flight."""
+        base = f"{request.scheme}://{request.host}"
+        rows = []
+        for route in self.routes:
+            function = route.function
+            url = f"{self.prefix}/{function.route}"
+            openable = "GET" in function.methods and "{" not in function.route
+            shown = f'<a href="{escape(base + url)}">{escape(url)}</a>' if openable else escape(url)
+            rows.append(f"<tr><td>{escape(', '.join(function.methods))}</td><td>{shown}</td>"
+                        f"<td>{escape(function.name)}</td></tr>")
+        counts = "".join(f"<li>{escape(name)}: {count} {escape(status)}</li>"
+                         for name, status, count in self.api.engine.instance_counts()) or "<li>none yet</li>"
+        instances = f"{base}{WEBHOOK_PREFIX}/instances"
+        body = (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>devhost</title>"
+                f"<style>{_START_PAGE_STYLE}</style></head><body><main><h1>devhost</h1>"
+                f"<p>Azure Functions (Python, Durable) on a local host. Function keys are not "
+                f"required here, as with <code>func start</code>.</p><h2>Functions</h2><table>"
+                f"<tr><th>Methods</th><th>Route</th><th>Function</th></tr>{''.join(rows)}</table>"
+                f"<h2>Instances</h2><ul>{counts}</ul><p>Durable HTTP API: "
+                f"<a href=\"{escape(instances)}\">{escape(instances)}</a></p></main></body></html>")
+        return web.Response(text=body, content_type="text/html", charset="utf-8",
+                            headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+                                     "Cache-Control": "no-store"})
+
     def describe(self, base_url: str) -> list[str]:
         return [f"{f.function.name}: [{','.join(f.function.methods)}] {base_url}{self.prefix}/{f.function.route}"
                 for f in self.routes]
@@ -77,6 +107,8 @@ class FunctionRoutes:
         # Match on the raw path and decode each value after, as ASP.NET routing does: an
         # encoded '/' stays inside its segment instead of creating a new one.
         path = request.raw_path.split("?", 1)[0]
+        if path == "/" and request.method in ("GET", "HEAD") and not self._a_function_serves_the_root():
+            return self.start_page(request)
         if self.prefix and not path.lower().startswith(self.prefix.lower() + "/"):
             return web.json_response({"error": "not found"}, status=404)
         relative = path[len(self.prefix) + 1:] if self.prefix else path.lstrip("/")
@@ -168,6 +200,11 @@ class FunctionRoutes:
 
     def close(self) -> None:
         client_transport.stop_serving(self.api)
+
+
+_START_PAGE_STYLE = ("body{font-family:system-ui,sans-serif;margin:2rem;color:#1b1b1f}"
+                     "table{border-collapse:collapse}td,th{padding:.3rem .8rem;text-align:left;"
+                     "border-bottom:1px solid #ddd}code{background:#eee;padding:0 .2rem}")
 
 
 def _to_aiohttp(response: Optional[func.HttpResponse | str]) -> web.Response:

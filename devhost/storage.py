@@ -322,6 +322,12 @@ class Store:
                " ORDER BY instance_id LIMIT ?")
         return [InstanceRow(*r) for r in self._query(sql, (*args, limit))]
 
+    def instance_counts(self) -> list[tuple[str, str, int]]:
+        """(orchestrator, runtime status, instances) for every pair that has any."""
+        return [tuple(r) for r in self._query(
+            "SELECT name, runtime_status, COUNT(*) FROM instances GROUP BY name, runtime_status"
+            " ORDER BY name, runtime_status")]
+
     def delete_instance(self, instance_id: str) -> None:
         for table in ("instances", "history", "messages", "work_items"):
             self._db.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))

@@ -216,4 +216,5 @@ def configuration_report(settings: Settings) -> list[tuple[int, str]]:
                                      "reviewers can still be reached by the approve route"))
     channel = "webhook (HITL_NOTIFY_WEBHOOK_URL)" if settings.notify_webhook_url else "function log only"
     lines.append((logging.INFO, f"Reviewer notifications: {channel}"))
+    lines.append((logging.INFO, f"Reviewer inbox: {settings.public_base_url}/api/hitl/inbox"))
     return lines

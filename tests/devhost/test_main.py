@@ -59,3 +59,22 @@ def test_cli_serves_an_app_configured_by_host_json_and_local_settings(settings_a
 def test_cli_refuses_a_folder_without_function_app(tmp_path, launch):
     with pytest.raises(AssertionError, match="cannot load the app"):
         launch(tmp_path, tmp_path / "data", startup_timeout=10)
+
+
+def test_after_a_restart_the_banner_says_what_is_in_flight_and_where_to_start(tmp_path, launch):
+    """Before: a restart showed nothing of the instances still waiting."""
+    data = tmp_path / "data"
+    first = launch(APPS / "features", data)
+    assert "In flight: nothing" in first.banner and f"Start page: {first.base_url}/" in first.banner
+    for n in range(2):
+        call(f"{first.base_url}/runtime/webhooks/durabletask/orchestrators/custom_status/wait-{n}", "POST")
+    wait_until(lambda: all(call(f"{first.base_url}/runtime/webhooks/durabletask/instances/wait-{n}").json()
+                           ["customStatus"] for n in range(2)), what="two waits")
+    first.stop()
+    again = launch(APPS / "features", data)
+    assert "In flight: custom_status 2 Running" in again.banner
+    start = call(f"{again.base_url}/")
+    assert start.status == 200 and "text/html" in start.headers["Content-Type"]
+    assert f'<a href="{again.base_url}/api/client/by-status">' in start.text
+    assert "custom_status: 2 Running" in start.text
+    assert "/runtime/webhooks/durabletask/instances" in start.text
