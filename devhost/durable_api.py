@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, quote, quote_plus, unquote
 
 from . import payloads
 from .clock import parse_iso, to_iso
+from .entities import EntityRequestError
 from .engine import (MAX_INSTANCE_ID_CHARS, Engine, EngineError, InstanceAlreadyExists, InstanceFinished,
                      InstanceNotFound, InvalidArgument, InvalidOperation)
 from .history import ORCHESTRATION_STATUS_NAMES, ORCHESTRATION_STATUS_NUMBERS, EventType
@@ -54,9 +55,16 @@ _ROUTE_TABLE = (
     ("POST", "/instances/{instance_id}/resume", "resume"),
     ("POST", "/instances/{instance_id}/rewind", "rewind"),
     ("POST", "/instances/{instance_id}/restart", "restart"),
-    ("*", "/entities", "entities"),
-    ("*", "/entities/{tail*}", "entities"),
+    # EntityRoute: entities/{entityName?}/{entityKey?}, the key defaulting to "".
+    ("GET", "/entities", "list_entities"),
+    ("GET", "/entities/{entity_name}", "list_entities"),
+    ("GET", "/entities/{entity_name}/{entity_key}", "get_entity"),
+    ("POST", "/entities/{entity_name}", "signal_entity"),
+    ("POST", "/entities/{entity_name}/{entity_key}", "signal_entity"),
+    ("DELETE", "/entities/{entity_name}", "signal_entity"),
+    ("DELETE", "/entities/{entity_name}/{entity_key}", "signal_entity"),
 )
+EMPTY_ENTITY_KEY = "$"           # HttpApiHandler.EmptyEntityKeySymbol
 
 
 def _compile(template: str) -> re.Pattern:
@@ -431,14 +439,72 @@ class DurableApi:
             return no_content(404)
         return ApiReply(200, {"instancesDeleted": deleted})
 
-    # -- what the devhost does not have yet ---------------------------------------------
+    # -- entities ----------------------------------------------------------------------
 
-    @staticmethod
-    def entities(request: ApiRequest) -> ApiReply:
-        log.error("Durable API %s %s%s: durable entities are not supported by the devhost",
-                  request.method, WEBHOOK_PREFIX, request.path)
-        return message_reply(501, "The devhost does not support durable entities "
-                                  f"({request.method} {WEBHOOK_PREFIX}{request.path}).")
+    def signal_entity(self, request: ApiRequest) -> ApiReply:
+        """HandlePostEntityOperationRequestAsync: DELETE is the "delete" operation; a body
+        is the input, parsed when it is application/json and a string otherwise."""
+        operation = "delete" if request.method == "DELETE" else request.query.get("op", "")
+        input_text = None
+        if request.body:
+            text = request.body.decode("utf-8", "replace")
+            media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if media_type == "application/json":
+                try:
+                    value = payloads.read_token(text, payloads.MAX_DEPTH)
+                except payloads.PayloadError as exc:
+                    return message_reply(400, f"Could not parse JSON content: {exc}")
+                # RequestMessage.SetInput keeps a token's compact text, JSON null included.
+                input_text = "null" if value is None else payloads.to_text(value)
+            else:
+                input_text = payloads.to_text(text)
+        try:
+            self.engine.signal_entity(request.params["entity_name"], request.params.get("entity_key", ""),
+                                      operation, input_text)
+        except (InvalidArgument, EntityRequestError) as exc:
+            # HandleRequestAsync: an ArgumentException becomes CreateErrorResponse(400, message).
+            return message_reply(400, str(exc))
+        return no_content(202)
+
+    def get_entity(self, request: ApiRequest) -> ApiReply:
+        """HandleGetEntityRequestAsync: 200 with the state as JSON, or 404."""
+        key = request.params["entity_key"]
+        row = self.engine.entity(request.params["entity_name"], "" if key == EMPTY_ENTITY_KEY else key)
+        if row is None or not row.exists:
+            return no_content(404)
+        return ApiReply(200, _entity_state(row.state))
+
+    def list_entities(self, request: ApiRequest) -> ApiReply:
+        """HandleListEntitiesRequestAsync: DurableEntityStatus items, a page at a time."""
+        top = DEFAULT_PAGE_SIZE
+        if request.query.get("top", "").strip().isdigit():
+            top = max(int(request.query["top"]), 1)
+        try:
+            after = _read_token(request.headers.get("x-ms-continuation-token", ""))
+        except ValueError:
+            return message_reply(400, "The continuation token is not one this API returned.")
+        window = {key: to_iso(moment) for param, key in (("lastOperationTimeFrom", "operated_from"),
+                                                         ("lastOperationTimeTo", "operated_to"))
+                  if (moment := _date_time(request.query.get(param, ""))) is not None}
+        rows = self.engine.entities(request.params.get("entity_name"), after=after, limit=top + 1, **window)
+        token = _make_token(rows[top - 1].entity_id) if len(rows) > top else ""
+        fetch_state = request.flag("fetchState")
+        listed = []
+        for row in rows[:top]:
+            item = {"entityId": {"name": row.name, "key": row.key},
+                    "lastOperationTime": row.last_operation_time}
+            if fetch_state:
+                item["state"] = _entity_state(row.state)
+            listed.append(item)
+        return ApiReply(200, listed, {"x-ms-continuation-token": token})
+
+
+def _entity_state(text: Optional[str]) -> Any:
+    """DurableEntityStatus: the state parsed as JSON, or kept as a string if it is not."""
+    try:
+        return payloads.read_token(text)
+    except payloads.PayloadError:
+        return text
 
 
 _EVENT_NAMES = {kind: "".join(part.capitalize() for part in kind.name.split("_")) for kind in EventType}

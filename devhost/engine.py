@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 import threading
 import time
@@ -24,14 +25,14 @@ from typing import Callable, Optional
 
 from azure.durable_functions import OrchestrationRuntimeStatus
 
-from . import activities, payloads, sdk_seams
+from . import activities, entities, payloads, sdk_seams
 from .activities import ActivityOutcome
 from .clock import parse_iso, to_iso
-from .history import (CONTROL_EVENTS, ORCHESTRATION_STATUS_NUMBERS, SCHEDULING_ACTIONS,
-                      SCHEDULING_EVENTS, ActionType, EventType, event, mark_played)
+from .history import (CONTROL_EVENTS, ENTITY_ACTIONS, ORCHESTRATION_STATUS_NUMBERS,
+                      SCHEDULING_ACTIONS, SCHEDULING_EVENTS, ActionType, EventType, event, mark_played)
 from .registry import Registry
 from .replay import Replay, Replayer, TimerSettings, actions_of, determinism_problem
-from .storage import InstanceRow, Shard, Store, WorkItem
+from .storage import EntityRow, InstanceRow, Shard, Store, WorkItem
 
 log = logging.getLogger("devhost")
 
@@ -40,9 +41,10 @@ ACTIVE_STATUSES = tuple(s.value for s in (OrchestrationRuntimeStatus.Pending, Or
 # DurableClient.MaxInstanceIdLength
 MAX_INSTANCE_ID_CHARS = 256
 CUSTOM_STATUS_LIMIT_KB = 16
-UNSUPPORTED_ACTIONS = {ActionType.CALL_ENTITY: "durable entities (call_entity)",
-                       ActionType.SIGNAL_ENTITY: "durable entities (signal_entity)",
-                       ActionType.CALL_HTTP: "durable HTTP (call_http)"}
+UNSUPPORTED_ACTIONS = {ActionType.CALL_HTTP: "durable HTTP (call_http)"}
+# The extension's default batch size outside the Consumption plan is 5000; a smaller one
+# keeps one entity from holding a worker thread for long.
+ENTITY_BATCH_LIMIT = 100
 
 
 class EngineError(Exception):
@@ -125,7 +127,8 @@ class Engine:
 
     def _unknown_function_message(self, name: str, kind: str) -> str:
         # DurableTaskExtension.ThrowIfFunctionDoesNotExist
-        known = self.registry.orchestrators if kind == "orchestrator" else self.registry.activities
+        known = {"orchestrator": self.registry.orchestrators, "activity": self.registry.activities,
+                 "entity": self.registry.entities}[kind]
         listed = (f"The following are the known {kind} functions: "
                   + ", ".join(f"'{n}'" for n in known) + "." if known
                   else f"No {kind} functions are currently registered!")
@@ -161,6 +164,31 @@ class Engine:
             raised = event(EventType.EVENT_RAISED, now, Name=event_name, Input=data_text)
             self.store.add_message(instance_id, None, raised, now.timestamp())
         self.on_work(instance_id)
+
+    def signal_entity(self, name: str, key: str, operation: str, input_text: Optional[str]) -> None:
+        """DurableClient.SignalEntityAsync: a one-way request, from no parent."""
+        entities.check_key(key)
+        if name.lower() not in self.registry.entities:
+            raise InvalidArgument(self._unknown_function_message(name, "entity"))
+        entity_id = entities.scheduler_id(name, key)
+        with self.store.transaction():
+            now = self.clock.now()
+            request = entities.request_message(operation, input_text, str(uuid.uuid4()), signal=True,
+                                               parent=None, parent_execution=None, moment=now)
+            self._deliver_request(entity_id, request, now)
+        self.on_work(entity_id)
+
+    def _deliver_request(self, entity_id: str, request: dict, now) -> None:
+        # The request travels as an event named "op" whose input is the RequestMessage.
+        message = event(EventType.EVENT_RAISED, now, Name=entities.REQUEST_EVENT,
+                        Input=payloads.to_text(request))
+        self.store.add_message(entity_id, None, message, now.timestamp())
+
+    def entity(self, name: str, key: str) -> Optional[EntityRow]:
+        return self.store.get_entity(entities.scheduler_id(name, key))
+
+    def entities(self, name: Optional[str], **query) -> list[EntityRow]:
+        return self.store.query_entities(name=name.lower() if name else None, **query)
 
     def terminate(self, instance_id: str, reason: Optional[str]) -> None:
         self._control(instance_id, EventType.EXECUTION_TERMINATED, reason)
@@ -257,10 +285,12 @@ class Engine:
             new_work.extend(episode.new_work)
         return new_work
 
-    def _prepared_episode(self, instance_id: str, now) -> Optional["_Episode"]:
+    def _prepared_episode(self, instance_id: str, now):
         messages = self.store.due_messages(instance_id, now.timestamp())
         if not messages:
             return None
+        if entities.is_entity(instance_id):
+            return _EntityEpisode(self, instance_id, now, messages[:ENTITY_BATCH_LIMIT])
         episode = _Episode(self, instance_id, self.store.get_instance(instance_id), now, messages)
         episode.prepare()
         return episode
@@ -302,13 +332,17 @@ class Engine:
     def pending_work(self) -> list[WorkItem]:
         return self.store.all_work_items(self.options.shard)
 
-    def is_async_activity(self, name: str) -> bool:
-        _, fn = self.registry.activities.get(name, (None, None))
+    def is_async_activity(self, item: WorkItem) -> bool:
+        if item.kind == "entity":
+            return False
+        _, fn = self.registry.activities.get(item.name, (None, None))
         return inspect.iscoroutinefunction(fn)
 
-    def execute_activity(self, item: WorkItem) -> ActivityOutcome:
-        """Run one activity here. An async activity gets an event loop of its own; a host
-        with a loop runs those with ``execute_async_activity`` instead."""
+    def execute_activity(self, item: WorkItem):
+        """Run one activity, or one entity batch, here. An async activity gets an event loop
+        of its own; a host with a loop runs those with ``execute_async_activity`` instead."""
+        if item.kind == "entity":
+            return self._run_entity_batch(item)
         started = time.perf_counter()
         try:
             result = activities.call(*self.registry.activities[item.name], item.input)
@@ -332,6 +366,21 @@ class Engine:
         self._log_activity(item, outcome, started)
         return outcome
 
+    def _run_entity_batch(self, item: WorkItem) -> entities.EntityOutcome:
+        started = time.perf_counter()
+        row = self.store.get_entity(item.instance_id)
+        requests = json.loads(item.input)
+        if row.name not in self.registry.entities:  # the app no longer has this entity
+            return entities.failed_batch(row.exists, row.state, len(requests),
+                                         self._unknown_function_message(row.name, "entity"))
+        param, handle = self.registry.entities[row.name]
+        outcome = entities.run_batch(handle, param, row.name, row.key, row.exists, row.state, requests)
+        failed = sum(1 for is_error, _ in outcome.results if is_error)
+        ms = (time.perf_counter() - started) * 1000
+        log.info("Executed 'Functions.%s' (Succeeded, InstanceId=%s, Duration=%.0fms): %d operation(s), "
+                 "%d failed", row.name, item.instance_id, ms, len(requests), failed)
+        return outcome
+
     def _log_activity(self, item: WorkItem, outcome: ActivityOutcome, started: float) -> None:
         _log_execution(item.name, item.instance_id, outcome.succeeded, started, outcome.reason)
 
@@ -348,6 +397,9 @@ class Engine:
             for item, outcome in results:
                 if not self.store.take_work_item(item.id):
                     continue
+                if item.kind == "entity":
+                    delivered.extend(self._save_entity_batch(item, outcome, now))
+                    continue
                 if outcome.succeeded:
                     done = event(EventType.TASK_COMPLETED, now, TaskScheduledId=item.task_id,
                                  Result=outcome.result)
@@ -358,6 +410,28 @@ class Engine:
                 delivered.append(item.instance_id)
         for instance_id in dict.fromkeys(delivered):
             self.on_work(instance_id)
+
+    def _save_entity_batch(self, item: WorkItem, outcome: entities.EntityOutcome, now) -> list[str]:
+        """Keep the entity's new state and answer each call (TaskEntityShim
+        .ExecuteOutOfProcBatch; the Python SDK's entities send no signals of their own);
+        returns the instances given work."""
+        row = self.store.get_entity(item.instance_id)
+        if not isinstance(outcome, entities.EntityOutcome):  # the devhost's own failure
+            outcome = entities.failed_batch(row.exists, row.state, len(json.loads(item.input)),
+                                            outcome.reason)
+        self.store.put_entity(EntityRow(row.entity_id, row.name, row.key, outcome.exists,
+                                        outcome.state if outcome.exists else None, to_iso(now)))
+        given_work = [item.instance_id]  # its next batch, if requests queued meanwhile
+        for request, (is_error, result) in zip(json.loads(item.input), outcome.results):
+            if request.get("signal") or not request.get("parent"):
+                continue
+            # The response is an event named by the request id, for the execution that sent it.
+            response = event(EventType.EVENT_RAISED, now, Name=request["id"],
+                             Input=payloads.to_text(entities.response_message(is_error, result)))
+            self.store.add_message(request["parent"], request.get("parentExecution"), response,
+                                   now.timestamp())
+            given_work.append(request["parent"])
+        return given_work
 
     def next_due(self) -> Optional[float]:
         return self.store.next_visible_at(self.options.shard)
@@ -502,17 +576,32 @@ class _Episode:
         problem = determinism_problem(actions, full)
         if problem:
             return self._fail(f"Non-Deterministic workflow detected: {problem}")
+        problem = self._unknown_signal_target(actions)
+        if problem:
+            return self._fail(problem)
+        added = self._schedule(actions, full, result.context)
         if state.get("isDone"):
+            # What the last episode sent (signals) is delivered with its completion.
             continued = [a for a in actions if a.get("actionType") == ActionType.CONTINUE_AS_NEW]
             if continued:
                 self._continue_as_new(continued[-1].get("input"))
                 return []
-            return self._finish("Completed", payloads.to_text(state.get("output")))
-        added = self._schedule(actions, full, result.context)
+            return added + self._finish("Completed", payloads.to_text(state.get("output")))
         row.runtime_status = "Running"
         row.last_updated_time = to_iso(self.now)
         self.store.update_instance(row)
         return added
+
+    def _unknown_signal_target(self, actions: list[dict]) -> Optional[str]:
+        """SignalEntity checks its target synchronously, and OutOfProcOrchestrationShim lets
+        what InvokeAPIFromAction throws fail the orchestration (a call_entity's check fails
+        only its task, which the shim ignores: see _unknown_function)."""
+        for action in actions:
+            if action.get("actionType") == ActionType.SIGNAL_ENTITY:
+                name, _ = entities.split_scheduler_id(action.get("instanceId") or "@")
+                if name not in self.engine.registry.entities:
+                    return self.engine._unknown_function_message(name, "entity")
+        return None
 
     def _set_custom_status(self, state: dict) -> Optional[str]:
         """Keep this episode's custom status (the SDK sends it on every episode and leaves
@@ -536,18 +625,22 @@ class _Episode:
     def _schedule(self, actions: list[dict], history: list[dict], context) -> list[dict]:
         """Turn new actions and new hidden tasks into history events, work items and timers."""
         scheduled_ids = {e["EventId"] for e in history if e["EventType"] in SCHEDULING_EVENTS}
-        new_tasks = sorted(((task_id, task) for task_id, task in sdk_seams.numbered_open_tasks(context)
-                            if task_id not in scheduled_ids), key=lambda pair: pair[0])
+        hidden_tasks = sorted(((task_id, task) for task_id, task in sdk_seams.numbered_open_tasks(context)
+                               if task_id not in scheduled_ids and sdk_seams.is_hidden_task(task)),
+                              key=lambda pair: pair[0])
+        hidden_ids = {task_id for task_id, _ in hidden_tasks}
+        # Each yielded task and each signal took the next task id, in the order of its
+        # action; a signal leaves no open task, so the ids come from the counter.
+        visible_ids = [i for i in range(sdk_seams.sequence_number(context))
+                       if i not in scheduled_ids and i not in hidden_ids]
         recorded_count = sum(1 for e in history if e["EventType"] in SCHEDULING_EVENTS
                              and not e.get("DevHostHidden"))
         visible_actions = [a for a in actions if a.get("actionType") in SCHEDULING_ACTIONS][recorded_count:]
-        visible_tasks = [(i, t) for i, t in new_tasks if not sdk_seams.is_hidden_task(t)]
         added: list[dict] = []
-        for (task_id, _), action in zip(visible_tasks, visible_actions):
+        for task_id, action in zip(visible_ids, visible_actions):
             added.append(self._schedule_action(task_id, action, hidden=False))
-        for task_id, task in new_tasks:
-            if sdk_seams.is_hidden_task(task):
-                added.append(self._schedule_hidden(task_id, task))
+        for task_id, task in hidden_tasks:
+            added.append(self._schedule_hidden(task_id, task))
         self._cancel_timers(context, scheduled_ids)
         return added
 
@@ -561,6 +654,8 @@ class _Episode:
                 self.store.add_message(self.row.instance_id, self.row.execution_id, fired,
                                        fire_at.timestamp(), timer_id=task_id)
             return event(EventType.TIMER_CREATED, self.now, task_id, FireAt=to_iso(fire_at), **marks)
+        if kind in ENTITY_ACTIONS:
+            return self._send_entity_request(task_id, action)
         name, input_text = action["functionName"], action.get("input")
         if kind in (ActionType.CALL_SUB_ORCHESTRATOR, ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY):
             return self._start_sub_orchestration(task_id, name, action.get("instanceId"),
@@ -588,6 +683,25 @@ class _Episode:
             f"{self.engine._unknown_function_message(name, function_kind)} The Durable extension "
             "schedules nothing for this call and leaves the instance Running.")
         return event(kind, self.now, task_id, Name=name, DevHostUnscheduled=True)
+
+    def _send_entity_request(self, task_id: int, action: dict) -> dict:
+        """DurableOrchestrationContext.CallDurableTaskFunctionAsync for an entity: a
+        RequestMessage sent as event "op" to the entity, recorded as EventSent."""
+        entity_id = action["instanceId"]
+        name, _ = entities.split_scheduler_id(entity_id)
+        if name not in self.engine.registry.entities:
+            return dict(self._unknown_function(task_id, EventType.EVENT_SENT, name, "entity"),
+                        InstanceId=entity_id)
+        row = self.row
+        request = entities.request_message(
+            action.get("operation") or "", entities.request_input(action.get("input")),
+            entities.request_id(row.instance_id, row.execution_id, task_id),
+            signal=action["actionType"] == ActionType.SIGNAL_ENTITY,
+            parent=row.instance_id, parent_execution=row.execution_id, moment=self.now)
+        self.engine._deliver_request(entity_id, request, self.now)
+        self.other_instances.append(entity_id)
+        return event(EventType.EVENT_SENT, self.now, task_id, InstanceId=entity_id,
+                     Name=entities.REQUEST_EVENT, Input=payloads.to_text(request))
 
     def _start_sub_orchestration(self, task_id, name, child_id, input_text, marks) -> dict:
         if self.engine.registry.orchestrator_name(name) is None:
@@ -678,3 +792,37 @@ class _Episode:
         self.other_instances.append(parent.instance_id)
 
 
+
+
+class _EntityEpisode:
+    """Takes an entity's queued requests as one batch (a work item), which the runner runs
+    like an activity; ``Engine.complete_activities`` saves what it did. While the batch is
+    taken, the entity's next requests wait (storage offers none of its messages)."""
+
+    def __init__(self, engine: Engine, entity_id: str, now, messages):
+        self.engine, self.store, self.now = engine, engine.store, now
+        self.instance_id, self.messages = entity_id, messages
+        self.new_work: list[WorkItem] = []
+        self.other_instances: list[str] = []
+        self.log_lines: list[str] = []
+        self.history_after = None
+        self.execution_id_after = ""
+
+    def prepare(self) -> None:
+        pass
+
+    def apply(self) -> None:
+        self.store.delete_messages([m.id for m in self.messages])
+        requests = [payloads.read_token(m.event.get("Input")) for m in self.messages
+                    if m.event.get("Name") == entities.REQUEST_EVENT]
+        requests = [r for r in requests if isinstance(r, dict) and "op" in r]
+        if not requests:
+            return
+        row = self.store.get_entity(self.instance_id)
+        if row is None:
+            name, key = entities.split_scheduler_id(self.instance_id)
+            row = EntityRow(self.instance_id, name, key, False, None, to_iso(self.now))
+            self.store.put_entity(row)
+        batch = json.dumps(requests)
+        item_id = self.store.add_work_item(self.instance_id, "", 0, row.name, batch, kind="entity")
+        self.new_work.append(WorkItem(item_id, self.instance_id, "", 0, row.name, batch, "entity"))

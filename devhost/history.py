@@ -15,7 +15,7 @@ from .clock import to_iso
 __all__ = ["ActionType", "EventType", "event", "mark_played"]
 
 SCHEDULING_EVENTS = frozenset({EventType.TASK_SCHEDULED, EventType.TIMER_CREATED,
-                               EventType.SUB_ORCHESTRATION_INSTANCE_CREATED})
+                               EventType.SUB_ORCHESTRATION_INSTANCE_CREATED, EventType.EVENT_SENT})
 COMPLETION_EVENTS = frozenset({EventType.TASK_COMPLETED, EventType.TASK_FAILED,
                                EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
                                EventType.SUB_ORCHESTRATION_INSTANCE_FAILED})
@@ -27,13 +27,16 @@ CONTROL_EVENTS = frozenset({EventType.EXECUTION_TERMINATED, EventType.EXECUTION_
 # OrchestratorStarted. What the orchestrator produced is added after the run and never
 # processed, so it keeps IsPlayed false in the stored history.
 NEVER_PLAYED = frozenset({EventType.ORCHESTRATOR_STARTED, EventType.ORCHESTRATOR_COMPLETED,
-                          *SCHEDULING_EVENTS, EventType.EVENT_SENT,
+                          *SCHEDULING_EVENTS,
                           EventType.EXECUTION_COMPLETED})
 
+# Actions that take a sequence number and leave a scheduling event in the history.
 SCHEDULING_ACTIONS = frozenset({ActionType.CALL_ACTIVITY, ActionType.CALL_ACTIVITY_WITH_RETRY,
                                 ActionType.CALL_SUB_ORCHESTRATOR,
                                 ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY,
-                                ActionType.CREATE_TIMER})
+                                ActionType.CREATE_TIMER, ActionType.CALL_ENTITY,
+                                ActionType.SIGNAL_ENTITY})
+ENTITY_ACTIONS = frozenset({ActionType.CALL_ENTITY, ActionType.SIGNAL_ENTITY})
 COMPOUND_ACTIONS = frozenset({ActionType.WHEN_ANY, ActionType.WHEN_ALL})
 
 

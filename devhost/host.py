@@ -179,6 +179,18 @@ class DevHost:
     def terminate(self, instance_id: str, reason: Optional[str] = "") -> None:
         self.engine.terminate(instance_id, reason)
 
+    def signal_entity(self, name: str, key: str, operation: str, input: Any = None) -> None:
+        """As the SDK client's signal_entity: its JSON text of the input, as a JSON string."""
+        input_text = None if input is None else payloads.to_text(json.dumps(input))
+        self.engine.signal_entity(name, key, operation, input_text)
+
+    def entity_state(self, name: str, key: str) -> tuple[bool, Any]:
+        """What read_entity_state gives: whether the entity exists, and its state."""
+        row = self.engine.entity(name, key)
+        if row is None or not row.exists:
+            return False, None
+        return True, payloads.read_token(row.state)
+
     def status(self, instance_id: str) -> Optional[dict]:
         row = self.store.get_instance(instance_id)
         return self.api.describe(row) if row else None

@@ -36,6 +36,8 @@ class HttpFunction:
 class Registry:
     orchestrators: dict[str, Callable] = field(default_factory=dict)
     activities: dict[str, tuple[str, Callable]] = field(default_factory=dict)
+    # Keyed by the entity name lowercased, as EntityId lowercases it.
+    entities: dict[str, tuple[str, Callable]] = field(default_factory=dict)
     http: list[HttpFunction] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
 
@@ -111,6 +113,9 @@ def build_registry(app: Any) -> Registry:
         elif kind == "activityTrigger":
             name = getattr(trigger, "activity", None) or fn.get_function_name()
             registry.activities[name] = (trigger.name, fn.get_user_function())
+        elif kind == "entityTrigger":
+            name = getattr(trigger, "entity_name", None) or fn.get_function_name()
+            registry.entities[name.lower()] = (trigger.name, fn.get_user_function())
         elif kind == "httpTrigger":
             registry.http.append(_http_function(fn, trigger))
         else:

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any, Callable, Optional
 
 from . import payloads, sdk_seams
-from .history import SCHEDULING_ACTIONS, SCHEDULING_EVENTS, ActionType, EventType, flatten
+from .history import ENTITY_ACTIONS, SCHEDULING_ACTIONS, SCHEDULING_EVENTS, ActionType, EventType, flatten
 from .storage import InstanceRow
 
 log = logging.getLogger("devhost")
@@ -97,21 +97,34 @@ def actions_of(state: dict) -> list[dict]:
     return flatten(outer[0] if outer else [])
 
 
-def _signature(kind: int, name: Optional[str]) -> tuple[str, Optional[str]]:
-    if kind in (ActionType.CALL_ACTIVITY, ActionType.CALL_ACTIVITY_WITH_RETRY, EventType.TASK_SCHEDULED):
-        return ("activity", name)
-    if kind in (ActionType.CALL_SUB_ORCHESTRATOR, ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY,
-                EventType.SUB_ORCHESTRATION_INSTANCE_CREATED):
-        return ("sub-orchestration", name)
-    return ("timer", None)
+_EVENT_KINDS = {EventType.TASK_SCHEDULED: "activity", EventType.TIMER_CREATED: "timer",
+                EventType.SUB_ORCHESTRATION_INSTANCE_CREATED: "sub-orchestration",
+                EventType.EVENT_SENT: "entity operation"}
+_ACTION_KINDS = {ActionType.CALL_ACTIVITY: "activity", ActionType.CALL_ACTIVITY_WITH_RETRY: "activity",
+                 ActionType.CALL_SUB_ORCHESTRATOR: "sub-orchestration",
+                 ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY: "sub-orchestration",
+                 ActionType.CREATE_TIMER: "timer", ActionType.CALL_ENTITY: "entity operation",
+                 ActionType.SIGNAL_ENTITY: "entity operation"}
+
+
+def _recorded_signature(event: dict) -> tuple[str, Optional[str]]:
+    kind = _EVENT_KINDS[event["EventType"]]
+    # An entity operation is known by its target, "@name@key": EventSent's InstanceId.
+    name = event.get("InstanceId") if kind == "entity operation" else event.get("Name")
+    return kind, (None if kind == "timer" else name)
+
+
+def _produced_signature(action: dict) -> tuple[str, Optional[str]]:
+    kind = _ACTION_KINDS[action["actionType"]]
+    name = action.get("instanceId") if action["actionType"] in ENTITY_ACTIONS else action.get("functionName")
+    return kind, (None if kind == "timer" else name)
 
 
 def determinism_problem(actions: list[dict], history: list[dict]) -> Optional[str]:
     """Why the replay's actions do not match the tasks the history already scheduled."""
-    recorded = [_signature(e["EventType"], e.get("Name")) for e in history
+    recorded = [_recorded_signature(e) for e in history
                 if e["EventType"] in SCHEDULING_EVENTS and not e.get("DevHostHidden")]
-    produced = [_signature(a["actionType"], a.get("functionName")) for a in actions
-                if a.get("actionType") in SCHEDULING_ACTIONS]
+    produced = [_produced_signature(a) for a in actions if a.get("actionType") in SCHEDULING_ACTIONS]
     for index, expected in enumerate(recorded):
         got = produced[index] if index < len(produced) else None
         if got != expected:

@@ -230,7 +230,7 @@ class BackgroundRunner:
                     continue
                 self._in_flight.add(item.id)
             try:
-                if self.engine.is_async_activity(item.name):
+                if self.engine.is_async_activity(item):
                     asyncio.run_coroutine_threadsafe(self._run_async_activity(item), self._loop)
                 else:
                     self._pool.submit(self._run_activity, item)

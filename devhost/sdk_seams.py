@@ -85,6 +85,12 @@ def numbered_open_tasks(context: DurableOrchestrationContext) -> Iterator[tuple[
             yield task_id, task
 
 
+def sequence_number(context: DurableOrchestrationContext) -> int:
+    """How many task ids the replay handed out: tasks that were yielded take one each, and
+    so does every fire-and-forget action (signal_entity), which leaves no open task."""
+    return context._sequence_number
+
+
 def is_hidden_task(task: Any) -> bool:
     """A retry timer or re-attempt of ``call_*_with_retry``: no action shows it."""
     return isinstance(task.action_repr, NoOpAction)

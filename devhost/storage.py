@@ -5,8 +5,10 @@ Tables:
 - ``history``: the current execution's history events, in order.
 - ``messages``: what an instance has yet to process (start, events, activity results,
   timers). A timer is a message that becomes visible at its fire time.
-- ``work_items``: activities scheduled and not yet completed. They are deleted in the
-  same transaction that delivers their result, so a crash re-runs them (at least once).
+- ``work_items``: activities scheduled and not yet completed, and entity batches taken
+  and not yet saved (``kind``). They are deleted in the same transaction that delivers
+  their result, so a crash re-runs them (at least once).
+- ``entities``: each durable entity's state (``@name@key``, as its messages are addressed).
 
 Every write happens inside ``transaction()``; a caller commits all changes of one
 episode, one start or one raised event together. The class is thread-safe through a
@@ -79,6 +81,19 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         "CREATE INDEX IF NOT EXISTS instances_by_status_id ON instances (runtime_status, instance_id)",
         "DROP INDEX IF EXISTS instances_by_status",
     )),
+    # Durable entities: their state, and their batches as work items. An entity runs one
+    # batch at a time: while one is taken, its messages wait.
+    (3, "durable entities", (
+        """CREATE TABLE IF NOT EXISTS entities (
+            entity_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            key TEXT NOT NULL,
+            entity_exists INTEGER NOT NULL,
+            state TEXT,
+            last_operation_time TEXT NOT NULL)""",
+        "ALTER TABLE work_items ADD COLUMN kind TEXT NOT NULL DEFAULT 'activity'",
+        "CREATE INDEX IF NOT EXISTS work_items_by_instance ON work_items (instance_id)",
+    )),
 )
 
 LOCK_TIMEOUT_SECONDS = 5.0
@@ -93,7 +108,9 @@ _CONTROL_EVENT_NUMBERS = tuple(sorted(int(e) for e in CONTROL_EVENTS))
 _OFFERED_MESSAGES = (
     "messages m LEFT JOIN instances i ON i.instance_id = m.instance_id"
     " WHERE (i.runtime_status IS NULL OR i.runtime_status != 'Suspended'"
-    f" OR json_extract(m.event, '$.EventType') IN {_CONTROL_EVENT_NUMBERS})")
+    f" OR json_extract(m.event, '$.EventType') IN {_CONTROL_EVENT_NUMBERS})"
+    " AND (m.instance_id NOT LIKE '@%' OR NOT EXISTS (SELECT 1 FROM work_items w"
+    " WHERE w.instance_id = m.instance_id AND w.kind = 'entity'))")
 
 # SQLite's primary result codes (sqlite3.h) for a lock held elsewhere, and for a database
 # that cannot be written for now (disk full, I/O error, read-only, cannot open).
@@ -154,6 +171,24 @@ class Message:
     event: dict
 
 
+@dataclass(frozen=True)
+class EntityRow:
+    entity_id: str                # "@name@key"
+    name: str                     # lowercased, as EntityId keeps it
+    key: str
+    exists: bool
+    state: Optional[str]          # the SDK's JSON text of the state
+    last_operation_time: str
+
+
+_ENTITY_COLUMNS = "entity_id, name, key, entity_exists, state, last_operation_time"
+
+
+def _entity_row(values: tuple) -> EntityRow:
+    entity_id, name, key, exists, state, operated = values
+    return EntityRow(entity_id, name, key, bool(exists), state, operated)
+
+
 @dataclass
 class WorkItem:
     id: int
@@ -162,6 +197,7 @@ class WorkItem:
     task_id: int
     name: str
     input: Optional[str]
+    kind: str = "activity"      # or "entity": a batch of an entity's requests
 
 
 @dataclass(frozen=True)
@@ -390,18 +426,39 @@ class Store:
             f"SELECT m.visible_at FROM {_OFFERED_MESSAGES}{mine} ORDER BY m.visible_at LIMIT 1", args)
         return rows[0][0] if rows else None
 
+    # -- entities ----------------------------------------------------------------
+
+    def get_entity(self, entity_id: str) -> Optional[EntityRow]:
+        rows = self._query(f"SELECT {_ENTITY_COLUMNS} FROM entities WHERE entity_id = ?", (entity_id,))
+        return _entity_row(rows[0]) if rows else None
+
+    def put_entity(self, row: EntityRow) -> None:
+        self._db.execute(f"INSERT OR REPLACE INTO entities ({_ENTITY_COLUMNS}) VALUES (?,?,?,?,?,?)",
+                         (row.entity_id, row.name, row.key, int(row.exists), row.state,
+                          row.last_operation_time))
+
+    def query_entities(self, *, name: Optional[str], after: str = "", operated_from: str = "",
+                       operated_to: str = "", limit: int = 100) -> list[EntityRow]:
+        """Existing entities (of one name, or all), in id order, from after ``after``."""
+        rows = self._query(
+            f"SELECT {_ENTITY_COLUMNS} FROM entities WHERE (? IS NULL OR name = ?) AND entity_exists = 1"
+            " AND entity_id > ? AND last_operation_time >= ?"
+            " AND (? = '' OR last_operation_time <= ?) ORDER BY entity_id LIMIT ?",
+            (name, name, after, operated_from, operated_to, operated_to, limit))
+        return [_entity_row(r) for r in rows]
+
     # -- activities --------------------------------------------------------------
 
     def add_work_item(self, instance_id: str, execution_id: str, task_id: int, name: str,
-                      input_: Optional[str]) -> int:
+                      input_: Optional[str], kind: str = "activity") -> int:
         cur = self._db.execute(
-            "INSERT INTO work_items (instance_id, execution_id, task_id, name, input)"
-            " VALUES (?, ?, ?, ?, ?)", (instance_id, execution_id, task_id, name, input_))
+            "INSERT INTO work_items (instance_id, execution_id, task_id, name, input, kind)"
+            " VALUES (?, ?, ?, ?, ?, ?)", (instance_id, execution_id, task_id, name, input_, kind))
         return cur.lastrowid
 
     def all_work_items(self, shard: Shard = Shard()) -> list[WorkItem]:
         mine, args = shard.sql("instance_id")
-        rows = self._query("SELECT id, instance_id, execution_id, task_id, name, input FROM work_items"
+        rows = self._query("SELECT id, instance_id, execution_id, task_id, name, input, kind FROM work_items"
                            f" WHERE 1{mine} ORDER BY id", args)
         return [WorkItem(*r) for r in rows]
 

@@ -63,7 +63,7 @@ def call(url: str, method: str = "GET", body: Any = None, raw: Optional[bytes] =
          headers: Optional[dict] = None) -> Reply:
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    if data is not None:
+    if data is not None and not request.has_header("Content-type"):
         request.add_header("Content-Type", "application/json")
     try:
         with _OPENER.open(request, timeout=10) as response:

@@ -244,10 +244,12 @@ def test_nondeterministic_orchestrator_fails_on_replay(features):
     assert "'echo'" in message and "'shout'" in message
 
 
-def test_entity_call_fails_naming_the_unsupported_feature(features):
+def test_call_to_an_entity_the_app_lacks_leaves_the_instance_waiting_and_says_why(features, caplog):
+    # CallDurableTaskFunctionAsync's ThrowIfFunctionDoesNotExist faults only the task, and
+    # OutOfProcOrchestrationShim.ProcessAsyncActionsV2 ignores a faulted task.
     instance_id = run(features, "uses_entity")
-    assert status(features, instance_id) == "Failed"
-    assert "does not support durable entities (call_entity)" in output(features, instance_id)
+    assert status(features, instance_id) == "Running"
+    assert "The function 'counter' doesn't exist, is disabled, or is not an entity function" in caplog.text
 
 
 # -- control operations ----------------------------------------------------------------

@@ -1,0 +1,147 @@
+"""Durable entities as the extension runs them for a Python app, the pure part.
+
+An entity is an instance whose id is ``@<name, lowercased>@<key>`` (EntityId). Requests
+reach it as messages named ``op`` holding a RequestMessage (``{"op", "signal", "input",
+"id", "parent", "parentExecution", ...}``); the extension runs the queued requests of one
+entity as a batch, one batch at a time, by sending the Python worker the context JSON of
+``EntityTriggerAttributeBindingProvider.EntityContextToString`` (``self``, ``exists``,
+``state``, ``batch``) and reading back ``entityExists``, ``entityState`` and ``results``
+(``TaskEntityShim.ExecuteOutOfProcBatch``; the SDK's ``signals`` stay empty, as its entity
+context cannot signal). The state after the batch is
+whatever the SDK reports: an operation that raises after changing the state keeps the
+change, as in the extension. Each request that is not a signal gets a ResponseMessage
+(``{"result", "exceptionType": "Error"}``), raised on its caller as an event named by
+the request id.
+
+Nothing here writes; the engine stores what ``run_batch`` returns.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Optional
+
+from azure.functions.durable_functions import EnitityTriggerConverter
+from azure.functions.meta import Datum
+
+from . import payloads
+
+log = logging.getLogger("devhost")
+
+REQUEST_EVENT = "op"                 # EntityMessageEventNames.RequestMessageEventName
+# EntitySchedulerException for a batch the worker could not run at all.
+BATCH_FAILURE = "Error"
+_INVALID_KEY_CHARS = "/\\#?"
+
+
+class EntityRequestError(ValueError):
+    """A request the extension would refuse (ArgumentException)."""
+
+
+def scheduler_id(name: str, key: str) -> str:
+    return f"@{name.lower()}@{key}"
+
+
+def split_scheduler_id(instance_id: str) -> tuple[str, str]:
+    name, _, key = instance_id[1:].partition("@")
+    return name, key
+
+
+def is_entity(instance_id: str) -> bool:
+    return instance_id.startswith("@")
+
+
+def check_key(key: str) -> None:
+    # DurableClient.SignalEntityAsyncInternal (its ArgumentException swaps message and name)
+    if any(c in _INVALID_KEY_CHARS or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in key):
+        raise EntityRequestError("entityKey (Parameter 'Entity keys must not contain /, \\, #, ?, "
+                                 "or control characters.')")
+
+
+def request_id(instance_id: str, execution_id: str, task_id: int) -> str:
+    """The id of an orchestration's request. The extension takes it from the orchestration's
+    replay-safe NewGuid; the SDK reads it back from the EventSent event, so what an app can
+    observe is only that it is unique and the same on every replay, which a name-based
+    GUID of the execution and the task id gives."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{instance_id}/{execution_id}/{task_id}"))
+
+
+def dotnet_round_trip(moment: datetime) -> str:
+    # DateTime.ToString("o") of a UTC time: seven fraction digits and a Z.
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}0Z"
+
+
+def request_message(operation: str, input_text: Optional[str], request_guid: str, *,
+                    signal: bool, parent: Optional[str], parent_execution: Optional[str],
+                    moment: datetime) -> dict:
+    """A RequestMessage as the extension serializes it (empty fields left out)."""
+    message: dict = {"op": operation}
+    if signal:
+        message["signal"] = True
+    if input_text is not None:
+        message["input"] = input_text
+    message["id"] = request_guid
+    if parent:
+        message["parent"] = parent
+    if parent_execution:
+        message["parentExecution"] = parent_execution
+    message["Timestamp"] = dotnet_round_trip(moment)
+    return message
+
+
+def request_input(value) -> Optional[str]:
+    """RequestMessage.SetInput: a JSON token is kept as its compact text, anything else
+    (a .NET string, such as the SDK's JSON text of the input) is serialized."""
+    if value is None:
+        return None
+    return payloads.to_text(value)
+
+
+@dataclass(frozen=True)
+class EntityOutcome:
+    exists: bool
+    state: Optional[str]
+    results: tuple                # ((is_error, result text), ...), one per request
+
+
+def context_json(name: str, key: str, exists: bool, state: Optional[str], requests: list[dict]) -> str:
+    """EntityTriggerAttributeBindingProvider.EntityContextToString."""
+    batch = [{"name": r.get("op"), "input": r.get("input"), "isSignal": bool(r.get("signal"))}
+             for r in requests]
+    return json.dumps({"self": {"name": name, "key": key}, "exists": exists, "state": state,
+                       "batch": batch})
+
+
+def run_batch(handle: Callable, param: str, name: str, key: str, exists: bool,
+              state: Optional[str], requests: list[dict]) -> EntityOutcome:
+    """Run the entity function on a batch as the Python worker does (its entityTrigger
+    converter hands the function an EntityContext around the context JSON). A batch the
+    SDK cannot run at all fails every request and keeps the state, as the extension treats
+    a batch that failed as a whole."""
+    try:
+        context = EnitityTriggerConverter.decode(
+            Datum(context_json(name, key, exists, state, requests), "string"), trigger_metadata={})
+        reply = json.loads(handle(**{param: context}))
+        results = tuple((bool(r.get("isError")), r.get("result")) for r in reply["results"])
+        if len(results) != len(requests):
+            raise ValueError(f"{len(results)} results for {len(requests)} operations")
+        return EntityOutcome(bool(reply.get("entityExists")), reply.get("entityState"), results)
+    except Exception as exc:
+        log.exception("entity @%s@%s: the batch of %d operation(s) failed", name, key, len(requests))
+        return failed_batch(exists, state, len(requests), f"{type(exc).__name__}: {exc}")
+
+
+def failed_batch(exists: bool, state: Optional[str], count: int, message: str) -> EntityOutcome:
+    """Every operation of the batch fails with ``message``; the state stays as it was."""
+    return EntityOutcome(exists, state, tuple((True, json.dumps(message)) for _ in range(count)))
+
+
+def response_message(is_error: bool, result: Optional[str]) -> dict:
+    """TaskEntityShim: the ResponseMessage a caller gets for its request."""
+    message = {"result": result}
+    if is_error:
+        message["exceptionType"] = BATCH_FAILURE
+    return message
