@@ -49,7 +49,7 @@ func:
 	(npx --yes azurite --silent --location .azurite --skipApiVersionCheck &) ; func start --port $(PORT)
 
 bench: install
-	$(PY) bench/lifecycles.py
+	$(PY) -m bench.lifecycles
 
 clean:
 	rm -rf .devhost .published test-artifacts .pytest_cache

@@ -1,6 +1,6 @@
 """Cost of one decision by round number, in-process through the devhost engine.
 
-    python bench/engine_rounds.py [--instances 20] [--long-rounds 50]
+    python -m bench.engine_rounds [--instances 20] [--long-rounds 50]
 
 No HTTP and no polling: a ``DevHost`` with a ``ManualClock`` (timers never fire on their
 own), and each figure is ``raise_event`` plus everything that decision makes due
@@ -15,7 +15,7 @@ Measured:
   ``bounded_loop`` (continue-as-new every round), each to round ``--long-rounds``.
 
 Each figure is the median over ``--instances`` instances, after one warm-up instance.
-``bench/lifecycles.py --replay`` runs this too, after its HTTP measurement.
+``python -m bench.lifecycles --replay`` runs this too, after its HTTP measurement.
 """
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from bench import REPO
+
 LONGLOOP_APP = REPO / "bench" / "apps" / "longloop"
 
 
@@ -145,7 +145,7 @@ def main(argv=None) -> int:
     parser.add_argument("--instances", type=int, default=20)
     parser.add_argument("--long-rounds", type=int, default=50)
     args = parser.parse_args(argv)
-    print(f"== bench/engine_rounds.py\nsettings: instances={args.instances}, "
+    print(f"== bench.engine_rounds\nsettings: instances={args.instances}, "
           f"long_rounds={args.long_rounds}, clock=manual, writer=offline")
     with tempfile.TemporaryDirectory(prefix="hitl-engine-") as work:
         result = measure_all(Path(work), args.instances, args.long_rounds)

@@ -5,16 +5,17 @@ draft is awaiting review -> POST /api/hitl/approve/{id} -> poll until Completed.
 
 Modes (each starts its own devhost on a fresh temporary state folder, offline writer):
 
-  python bench/lifecycles.py                     # N=500 lifecycles, C=50 at a time
-  python bench/lifecycles.py --pending 1000      # 1,000 reviews waiting, then a stream of
+  python -m bench.lifecycles                     # N=500 lifecycles, C=50 at a time
+  python -m bench.lifecycles --pending 1000      # 1,000 reviews waiting, then a stream of
                                                  # decisions: approve->Completed p50/p99
-  python bench/lifecycles.py --pending 10000 --decisions 0   # memory of 10,000 waiting
-  python bench/lifecycles.py --replay            # cost of a decision at round 1 vs later
+  python -m bench.lifecycles --pending 10000 --decisions 0   # memory of 10,000 waiting
+  python -m bench.lifecycles --replay            # cost of a decision at round 1 vs later
                                                  # rounds, over HTTP and in the engine
 
   --workers N    runs the host as N processes (``python -m devhost --workers N``); host CPU
                  and RSS figures cover all of them and are also given per process
-  --profile DIR  samples the host with py-spy during the measured phase (bench/profile_report.py)
+  --profile DIR  profiles the host during the measured phase (bench/profiling.py: py-spy,
+                 or cProfile with --profiler cprofile)
 
 The benchmark is a closed loop: each of the C reviewers starts its next lifecycle only when
 the last one is done, and waits for every step by polling the status every --poll-ms. So
@@ -25,7 +26,9 @@ How latencies are taken: every request is timed by the client from send to the l
 of the reply. "approve->Completed" runs from the moment the approve request is sent to the
 first status reply showing Completed, so it includes up to one poll interval (--poll-ms)
 of waiting plus one status round trip; the host's own ExecutionCompleted time stamp gives
-a second figure without the polling (from the same wall clock, same machine).
+a second figure without the polling (from the same wall clock, same machine). The approve
+route answers 200 once the review has applied the decision (202 while it is delivered but
+not yet applied: the lifecycle then goes on polling), so the approve figure includes that.
 
 The final stdout line is one JSON object with every figure and setting.
 """
@@ -41,12 +44,12 @@ import time
 from pathlib import Path
 from typing import Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchlib import (Client, Devhost, MemorySampler, Profiling, Recorder,  # noqa: E402
-                      awaiting_round, client_cpu_seconds, completed_at, poll_until, print_result,
-                      print_settings, print_table, stage_of, summarize)
+from bench import profiling as profilers
+from bench.devhost_process import Devhost, MemorySampler
+from bench.proc import client_cpu_seconds
+from bench.profiling import Profiling
+from bench.review_api import ReviewApi, awaiting_round, completed_at, poll_until
+from bench.stats import Recorder, print_result, print_settings, print_table, summarize
 
 ROUTES = ("run", "status", "approve")
 # Targets from the performance issue; the benchmark reports against them, never asserts.
@@ -79,10 +82,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         help="host processes (python -m devhost --workers N; default 1)")
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="give up on the whole run after this many seconds (default 600)")
-    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
-                        help="sample the host with py-spy during the measured phase; report in DIR")
-    parser.add_argument("--py-spy", default=shutil.which("py-spy"),
-                        help="py-spy executable for --profile (default: the one on PATH)")
+    profilers.add_arguments(parser)
     parser.add_argument("--keep", action="store_true", help="keep the temporary state folder")
     return parser.parse_args(argv)
 
@@ -90,11 +90,12 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
 # -- one lifecycle -----------------------------------------------------------------------
 
 class Lifecycles:
-    def __init__(self, client: Client, poll_s: float, timeout_s: float):
+    def __init__(self, client: ReviewApi, poll_s: float, timeout_s: float):
         self.client, self.poll_s, self.timeout_s = client, poll_s, timeout_s
         self.approve_to_completed_ms: list[float] = []
         self.approve_sent_at: dict[str, float] = {}  # instance -> wall clock at approve send
         self.completed: list[str] = []
+        self.approvals_not_yet_applied = 0  # approvals answered 202 rather than 200
 
     async def start_pending(self, topic: str) -> Optional[str]:
         """Start a review and wait until its round-1 draft awaits a decision."""
@@ -111,15 +112,17 @@ class Lifecycles:
         self.approve_sent_at[instance_id] = time.time()
         started = time.perf_counter()
         reply = await self.client.approve(instance_id, True, round_=round_)
-        if reply.status != 200:
+        if reply.status == 202:
+            self.approvals_not_yet_applied += 1  # delivered, not applied yet: the poll shows it
+        elif reply.status != 200:
             self.client.recorder.error("approve", f"HTTP {reply.status}", str(reply.body))
             return False
         done, _ = await poll_until(self.client, instance_id,
-                                   lambda body: stage_of(body)[0] in ("Completed", "Failed"),
+                                   lambda review: review.runtime in ("Completed", "Failed"),
                                    interval_s=self.poll_s, timeout_s=self.timeout_s)
         if not done:
             return False
-        if stage_of(done.body)[:2] != ("Completed", "published"):
+        if not done.ended("Completed", "published"):
             self.client.recorder.error("lifecycle", "not published", str(done.body)[:200])
             return False
         self.approve_to_completed_ms.append((time.perf_counter() - started) * 1000)
@@ -178,11 +181,11 @@ def host_line(figures: dict) -> str:
 
 async def run_lifecycles(args, host: Devhost, profiling: Profiling) -> dict:
     recorder = Recorder()
-    async with Client(host.base_url, recorder, connections=args.concurrency + 8) as client:
+    async with ReviewApi(host.base_url, recorder, connections=args.concurrency + 8) as client:
         flows = Lifecycles(client, args.poll_ms / 1000, args.timeout)
         sampler = MemorySampler(host)
         sampler.start()
-        profiling.begin()
+        profiling.begin(host)
         cpu_before, client_cpu_before = host.cpu_snapshot(), client_cpu_seconds()
         started = time.perf_counter()
 
@@ -206,6 +209,7 @@ async def run_lifecycles(args, host: Devhost, profiling: Profiling) -> dict:
         "approve_to_completed": summarize(flows.approve_to_completed_ms),
         "approve_to_completed_host_stamp": summarize(stamped),
         "errors": recorder.error_count, "error_kinds": dict(recorder.errors),
+        "approvals_answered_202": flows.approvals_not_yet_applied,
         "client_cpu_s": round(client_cpu, 2), **figures,
         "targets": {"lifecycles_per_s": TARGET_LIFECYCLES_PER_S},
     }
@@ -225,7 +229,7 @@ async def run_lifecycles(args, host: Devhost, profiling: Profiling) -> dict:
 
 async def run_pending(args, host: Devhost, profiling: Profiling) -> dict:
     recorder = Recorder()
-    async with Client(host.base_url, recorder, connections=args.concurrency + 64) as client:
+    async with ReviewApi(host.base_url, recorder, connections=args.concurrency + 64) as client:
         flows = Lifecycles(client, args.poll_ms / 1000, args.timeout)
         sampler = MemorySampler(host)
         sampler.start()
@@ -248,7 +252,7 @@ async def run_pending(args, host: Devhost, profiling: Profiling) -> dict:
         recorder.latencies_ms.clear()
         rng = random.Random(1)
         chosen = rng.sample(pending, min(args.decisions, len(pending)))
-        profiling.begin()  # the stream only: creating the backlog is not what is asked about
+        profiling.begin(host)  # the stream only: creating the backlog is not what is asked about
         stream_started = time.perf_counter()
         tasks = []
         for index, instance_id in enumerate(chosen):
@@ -273,6 +277,7 @@ async def run_pending(args, host: Devhost, profiling: Profiling) -> dict:
         "decision_rate_per_s": args.rate, "stream_seconds": round(stream_s, 1),
         "routes": recorder.table(ROUTES), "approve_to_completed": a2c,
         "approve_to_completed_host_stamp": summarize(stamped),
+        "approvals_answered_202": flows.approvals_not_yet_applied,
         "errors": recorder.error_count, "error_kinds": dict(recorder.errors), **figures,
         "targets": {"approve_to_completed_p99_ms": TARGET_APPROVE_P99_MS,
                     "pending_10000_rss_mb": TARGET_PENDING_RSS_MB},
@@ -308,7 +313,7 @@ async def run_replay_http(args, host: Devhost) -> dict:
     poll_s = 0.002
     reject_ms: dict[int, list[float]] = {r: [] for r in range(1, 10)}
     approve_ms: dict[int, list[float]] = {1: [], 10: []}
-    async with Client(host.base_url, recorder, connections=4) as client:
+    async with ReviewApi(host.base_url, recorder, connections=4) as client:
         for index in range(args.replay_instances):
             # An instance approved at round 1, for the round-1 approval figure.
             flows = Lifecycles(client, poll_s, args.timeout)
@@ -327,7 +332,7 @@ async def run_replay_http(args, host: Devhost) -> dict:
             for round_ in range(1, 10):
                 started = time.perf_counter()
                 sent = await client.approve(instance_id, False, f"feedback {round_}", round_)
-                if sent.status != 200:
+                if sent.status not in (200, 202):  # 202: delivered, applied later (the poll waits)
                     recorder.error("approve", f"HTTP {sent.status}", str(sent.body))
                     break
                 ready, _ = await poll_until(client, instance_id, awaiting_round(round_ + 1),
@@ -350,7 +355,7 @@ def run_replay_engine(args, work: Path) -> dict:
     No HTTP, no polling: each figure is raise_event + everything the decision makes due
     (episodes, activities, continue-as-new), run inline to idle.
     """
-    import engine_rounds
+    from bench import engine_rounds
     return engine_rounds.measure_all(work, instances=args.replay_instances,
                                      long_rounds=args.long_rounds)
 
@@ -402,10 +407,10 @@ def settings_of(args) -> dict:
 
 
 async def main_async(args, work: Path) -> dict:
+    profiling = Profiling.from_args(args)
     host = Devhost(work / "state", work / "published", work / "devhost.log",
-                   workers=args.workers)
+                   workers=args.workers, launcher=profiling.launcher)
     host.start()
-    profiling = Profiling(host, args.profile, args.py_spy)
     try:
         if args.replay:
             http = await run_replay_http(args, host)
@@ -415,6 +420,7 @@ async def main_async(args, work: Path) -> dict:
         else:
             result = await run_lifecycles(args, host, profiling)
     finally:
+        profiling.abort()
         host.stop()
     result["host_startup_s"] = round(host.startup_s[0], 2) if host.startup_s else None
     return result
@@ -423,7 +429,7 @@ async def main_async(args, work: Path) -> dict:
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     settings = settings_of(args)
-    print_settings("bench/lifecycles.py", settings)
+    print_settings("bench.lifecycles", settings)
     work = Path(tempfile.mkdtemp(prefix="hitl-bench-"))
     try:
         result = asyncio.run(asyncio.wait_for(main_async(args, work), args.timeout))

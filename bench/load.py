@@ -1,8 +1,8 @@
 """Reliability under load: 1,000 reviews pending, plus a steady mix of every route.
 
-    python bench/load.py                      # defaults below; about a minute
-    python bench/load.py --pending 1000 --duration 30 --decision-rate 20 --seed 1
-    python bench/load.py --workers 2          # the host as two processes
+    python -m bench.load                      # defaults below; about a minute
+    python -m bench.load --pending 1000 --duration 30 --decision-rate 20 --seed 1
+    python -m bench.load --workers 2          # the host as two processes
 
 Phase 1 starts ``--pending`` reviews and waits until each draft awaits review. Phase 2
 runs for ``--duration`` seconds with open-loop traffic (requests leave on a fixed
@@ -34,10 +34,9 @@ import time
 from pathlib import Path
 from typing import Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from benchlib import (Client, Devhost, MemorySampler, Recorder, awaiting_round,  # noqa: E402
-                      poll_until, print_result, print_settings, print_table, stage_of)
+from bench.devhost_process import Devhost, MemorySampler
+from bench.review_api import ReviewApi, awaiting_round, finished, poll_until
+from bench.stats import Recorder, print_result, print_settings, print_table
 
 ROUTES = ("run", "status", "approve", "health")
 MAX_ROUNDS = 3  # the app's default max_review_attempts, which new reviews here use
@@ -64,7 +63,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
 
 
 class Load:
-    def __init__(self, client: Client, args, rng: random.Random):
+    def __init__(self, client: ReviewApi, args, rng: random.Random):
         self.client, self.args, self.rng = client, args, rng
         self.poll_s = args.poll_ms / 1000
         self.pool: list[tuple[str, int]] = []  # (instance, round) awaiting a decision, idle
@@ -97,22 +96,20 @@ class Load:
         approved = self.rng.random() < self.args.approve_share
         feedback = "" if approved else f"Please expand section {round_}."
         reply = await self.client.approve(instance_id, approved, feedback, round_)
-        if reply.status != 200:
+        if reply.status != 200:  # 200: the review applied it (202, not yet applied, is an error here)
             self.error("approve", f"HTTP {reply.status}", str(reply.body))
             return
         if approved:
-            expect, done = ("Completed", "published"), \
-                lambda b: stage_of(b)[0] in ("Completed", "Failed", "Terminated")
+            expect, done = ("Completed", "published"), finished
         elif round_ < MAX_ROUNDS:
             expect, done = ("Running", "awaiting_review"), awaiting_round(round_ + 1)
         else:
-            expect, done = ("Failed", "rejected"), \
-                lambda b: stage_of(b)[0] in ("Completed", "Failed", "Terminated")
+            expect, done = ("Failed", "rejected"), finished
         final, _ = await poll_until(self.client, instance_id, done, interval_s=self.poll_s,
                                     timeout_s=60)
         if final is None:
             return
-        if stage_of(final.body)[:2] != expect:
+        if not final.ended(*expect):
             self.error("outcome", f"expected {expect}", str(final.body)[:200])
         elif approved:
             self.outcomes["approved"] += 1
@@ -154,7 +151,7 @@ async def main_async(args, work: Path) -> dict:
     recorder = Recorder()
     rng = random.Random(args.seed)
     try:
-        async with Client(host.base_url, recorder, connections=args.concurrency + 200) as client:
+        async with ReviewApi(host.base_url, recorder, connections=args.concurrency + 200) as client:
             load = Load(client, args, rng)
             sampler = MemorySampler(host)
             sampler.start()
@@ -206,7 +203,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     settings = {k: v for k, v in vars(args).items() if k != "timeout"}
     settings["writer"] = "offline"
-    print_settings("bench/load.py", settings)
+    print_settings("bench.load", settings)
     work = Path(tempfile.mkdtemp(prefix="hitl-load-"))
     try:
         result = asyncio.run(asyncio.wait_for(main_async(args, work), args.timeout))

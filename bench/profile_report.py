@@ -1,6 +1,6 @@
-"""Summarise a py-spy raw profile of the devhost (``bench/lifecycles.py --profile DIR``).
+"""Summarise a py-spy raw profile of the devhost (``python -m bench.lifecycles --profile DIR``).
 
-    python bench/profile_report.py DIR/devhost.raw [--meta DIR/meta.json]
+    python -m bench.profile_report DIR/devhost.raw [--meta DIR/meta.json]
 
 py-spy's raw format is one collapsed stack per line, ``thread (TID): NAME;frame;...;frame
 COUNT``, each frame ``Function (file:line)``. The benchmarks record with ``--gil``, so every

@@ -1,8 +1,8 @@
 """Crash soak: HITL lifecycles while the devhost is killed with SIGKILL and restarted.
 
-    python bench/soak.py                                  # M=500 lifecycles, K=20 kills
-    python bench/soak.py --lifecycles 20 --kills 3 --seed 7
-    python bench/soak.py --workers 2                      # the host as two processes
+    python -m bench.soak                                  # M=500 lifecycles, K=20 kills
+    python -m bench.soak --lifecycles 20 --kills 3 --seed 7
+    python -m bench.soak --workers 2                      # the host as two processes
 
 ``--concurrency`` reviewers each run lifecycles over HTTP: start a review with a random
 number of rounds, wait for each draft, then reject it with feedback or approve it (a
@@ -15,15 +15,18 @@ decision request left the client, or a few ms after a start request left the cli
 
 The client retries connection errors (bounded by a deadline) and treats 409 "no draft
 is awaiting review" as "poll again". Every decision names its round, which is what makes
-a retried decision safe: the app applies a decision only to the round it names.
+a retried decision safe: the app applies a decision only to the round it names (and a
+decision without one is refused while the draft is new). Every rejection carries feedback,
+which the app requires.
 
 The ledger, and why it is kept this way
 ---------------------------------------
 For each lifecycle the client records what it sent (``sent[round]``: approved, feedback),
 which sends it got a 200 for (``acked``), and how often it had to send again. A 200 means
-the route committed the event before answering, so a decision with a 200 must appear in
-the final state. A send without a 200 (connection reset by the kill, or a 409 after a
-retry) is *uncertain*: the kill may have come after the commit and before the reply. The
+the review applied the decision before the route answered, so a decision with a 200 must
+appear in the final state. A send without a 200 (connection reset by the kill, a 409 after
+a retry, or a 202: delivered, not applied yet) is *uncertain*: the kill may have come after
+the commit and before the reply, and a 202's decision may still be applied. The
 client does not guess; it reads the status until the decision for that round shows in
 the instance's decision list, or the instance is again awaiting review for that round
 with no such decision, in which case the decision never committed and is sent again. So
@@ -74,12 +77,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from benchlib import (NO_REPLY, NOT_SENT, Client, Devhost, Recorder, print_result,  # noqa: E402
-                      print_settings, stage_of)
-
-FINISHED = ("Completed", "Failed", "Terminated")
+from bench.devhost_process import Devhost
+from bench.http_client import NO_REPLY, NOT_SENT
+from bench.review_api import ReviewApi, ReviewReply
+from bench.stats import Recorder, print_result, print_settings
 RETRY_PAUSE_S = 0.05
 # A decision sent without a 200 is sent again only after its round has shown this long
 # without it: long enough for a committed event to be processed, so resends stay rare.
@@ -129,12 +130,13 @@ class Counters:
     connection_errors: int = 0
     http_5xx: int = 0
     conflicts_409: int = 0
+    not_yet_applied_202: int = 0
     resent_decisions: int = 0
     unexpected: int = 0
 
 
 class Soak:
-    def __init__(self, args, host: Devhost, client: Client):
+    def __init__(self, args, host: Devhost, client: ReviewApi):
         self.args, self.host, self.client = args, host, client
         self.counters = Counters()
         self.completed_lifecycles = 0
@@ -218,10 +220,10 @@ class Soak:
         while time.monotonic() < deadline:
             reply = await self.status(ledger.instance_id, deadline)
             if reply.status == 200:
-                runtime, stage, current = stage_of(reply.body)
-                if stage == "awaiting_review" and current == number:
+                review = ReviewReply.of(reply.body)
+                if review.awaiting(number):
                     return True
-                if runtime in FINISHED or (current or 0) > number:
+                if review.finished or review.round > number:
                     return False  # ended early or skipped ahead: the final check reports it
             elif reply.status not in (NO_REPLY, NOT_SENT):
                 self.counters.unexpected += 1
@@ -245,6 +247,8 @@ class Soak:
                 last_send = time.monotonic()
                 if reply.status == 200:
                     ledger.acked.add(number)
+                elif reply.status == 202:
+                    self.counters.not_yet_applied_202 += 1  # delivered; the status will tell
                 elif reply.status == 409:
                     self.counters.conflicts_409 += 1  # already applied, or not awaiting yet
                 elif reply.status in (NO_REPLY, NOT_SENT):
@@ -255,12 +259,12 @@ class Soak:
                     self.counters.unexpected += 1
             status = await self.status(ledger.instance_id, deadline)
             if status.status == 200:
-                if any(d.get("round") == number for d in decisions_of(status.body)):
+                review = ReviewReply.of(status.body)
+                if any(d.get("round") == number for d in review.decisions):
                     return True
-                runtime, stage, current = stage_of(status.body)
-                if runtime in FINISHED:
+                if review.finished:
                     return False  # finished without this decision: the final check reports it
-                still_open = stage == "awaiting_review" and current == number
+                still_open = review.awaiting(number)
                 if (still_open and number not in ledger.acked
                         and time.monotonic() - last_send > RESEND_AFTER_S):
                     needs_send = True
@@ -270,8 +274,8 @@ class Soak:
     async def _wait_finished(self, ledger: Ledger, deadline: float) -> None:
         while time.monotonic() < deadline:
             reply = await self.status(ledger.instance_id, deadline)
-            if reply.status == 200 and stage_of(reply.body)[0] in FINISHED:
-                ledger.finished = stage_of(reply.body)[0]
+            if reply.status == 200 and ReviewReply.of(reply.body).finished:
+                ledger.finished = ReviewReply.of(reply.body).runtime
                 self.completed_lifecycles += 1
                 return
             await asyncio.sleep(self.args.poll_ms / 1000)
@@ -304,19 +308,7 @@ class Soak:
             await asyncio.to_thread(self.host.start)
 
 
-def decisions_of(body) -> list:
-    """The instance's decisions: ``output.decisions`` once Completed, else customStatus."""
-    if not isinstance(body, dict):
-        return []
-    if body.get("runtimeStatus") == "Completed" and isinstance(body.get("output"), dict):
-        found = body["output"].get("decisions")
-    else:
-        custom = body.get("customStatus") if isinstance(body.get("customStatus"), dict) else {}
-        found = custom.get("decisions")
-    return found if isinstance(found, list) else []
-
-
-async def all_instance_ids(client: Client) -> Optional[set]:
+async def all_instance_ids(client: ReviewApi) -> Optional[set]:
     """Every instance the host knows, through the Durable HTTP API's paged query."""
     ids, token = set(), None
     for _ in range(10_000):  # pages of 1,000: far more than any soak creates
@@ -355,13 +347,14 @@ async def verify(soak: Soak, ledgers: list[Ledger], publish_dir: Path) -> dict:
             counts["unfinished"] += 1
             problems.append(f"{ledger.instance_id}: status HTTP {reply.status}")
             continue
-        runtime, stage, _ = stage_of(reply.body)
-        if ledger.finished is None or runtime not in FINISHED:
+        review = ReviewReply.of(reply.body)
+        runtime, stage = review.runtime, review.stage
+        if ledger.finished is None or not review.finished:
             counts["unfinished"] += 1
             problems.append(f"{ledger.instance_id}: unfinished ({runtime}, {stage})")
         if runtime == "Completed":
             completed.add(ledger.instance_id)
-        server = decisions_of(reply.body)
+        server = review.decisions
         rounds = [d.get("round") for d in server]
         counts["decisions_applied_twice"] += len(rounds) - len(set(rounds))
         by_round = {d.get("round"): d for d in server}
@@ -384,7 +377,7 @@ async def verify(soak: Soak, ledgers: list[Ledger], publish_dir: Path) -> dict:
             if (runtime, stage) != expected:
                 counts["wrong_final_states"] += 1
                 problems.append(f"{ledger.instance_id}: {runtime}/{stage}, expected {expected}")
-        elif runtime in FINISHED:
+        elif review.finished:
             counts["wrong_final_states"] += 1
             problems.append(f"{ledger.instance_id}: {runtime} after {len(server)} of "
                             f"{len(ledger.plan)} planned decisions")
@@ -419,7 +412,7 @@ async def main_async(args, work: Path) -> dict:
     recorder = Recorder()
     started = time.monotonic()
     try:
-        async with Client(host.base_url, recorder, connections=args.concurrency + 8) as client:
+        async with ReviewApi(host.base_url, recorder, connections=args.concurrency + 8) as client:
             soak = Soak(args, host, client)
             ledgers = [soak.plan(i) for i in range(args.lifecycles)]
             queue = iter(ledgers)
@@ -452,6 +445,7 @@ async def main_async(args, work: Path) -> dict:
         "resent_decisions": soak.counters.resent_decisions,
         "connection_errors": soak.counters.connection_errors,
         "http_5xx": soak.counters.http_5xx, "conflicts_409": soak.counters.conflicts_409,
+        "not_yet_applied_202": soak.counters.not_yet_applied_202,
         "unexpected_replies": soak.counters.unexpected,
         # The publish activity ran again after a kill and found its record: idempotence at work.
         "publish_reruns_absorbed": log_text.count("was already published"),
@@ -472,7 +466,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     settings = {k: v for k, v in vars(args).items() if k not in ("keep",)}
     settings["writer"] = "offline"
-    print_settings("bench/soak.py", settings)
+    print_settings("bench.soak", settings)
     work = Path(tempfile.mkdtemp(prefix="hitl-soak-"))
     try:
         result = asyncio.run(asyncio.wait_for(main_async(args, work), args.timeout))

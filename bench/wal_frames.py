@@ -6,7 +6,7 @@ transaction of the last lifecycle appended: what a lifecycle costs the disk, and
 Then it runs --together lifecycles side by side, as a busy host does, where one
 transaction saves the episodes (or the activity results) of many instances at once.
 
-  python bench/wal_frames.py [--lifecycles 30] [--together 50]
+  python -m bench.wal_frames [--lifecycles 30] [--together 50]
 
 The last stdout line is one JSON object with the figures.
 """
@@ -16,13 +16,11 @@ import argparse
 import contextlib
 import json
 import os
-import sys
 import tempfile
 import traceback
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from bench import REPO
 
 WAL_FRAME_HEADER_BYTES = 24
 

@@ -26,7 +26,7 @@ RAW = "\n".join([
 def test_samples_are_split_into_episodes_and_requests(tmp_path):
     raw = tmp_path / "devhost.raw"
     raw.write_text(RAW)
-    report = subprocess.run([sys.executable, "bench/profile_report.py", str(raw)], cwd=REPO,
+    report = subprocess.run([sys.executable, "-m", "bench.profile_report", str(raw)], cwd=REPO,
                             capture_output=True, text=True, timeout=60, check=True).stdout
     assert "  70.0%  host loop" in report and "  30.0%  activity pool" in report
     shares = {line.split(" of all ", 1)[1].strip(): line.split("%")[0].strip()

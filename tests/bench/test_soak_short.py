@@ -2,8 +2,8 @@
 process and as two (where a kill of the first must take the other down with it), and
 the lifecycle benchmark must print its figures.
 
-These run the scripts exactly as a person would (a subprocess, real devhost, real HTTP)
-at small sizes. They check outcomes and the shape of the printout, never a speed:
+These run the scripts exactly as a person would (``python -m bench.<name>`` from the
+repository root in a subprocess, real devhost, real HTTP) at small sizes. They check outcomes and the shape of the printout, never a speed:
 performance claims come from the full-size runs in docs/PERFORMANCE.md.
 """
 from __future__ import annotations
@@ -18,9 +18,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_script(*args: str, timeout: float) -> tuple[subprocess.CompletedProcess, dict]:
-    process = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True,
-                             timeout=timeout)
+def run_script(module: str, *args: str, timeout: float) -> tuple[subprocess.CompletedProcess, dict]:
+    process = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True,
+                             text=True, timeout=timeout)
     lines = [line for line in process.stdout.splitlines() if line.strip()]
     assert lines, f"no output; stderr:\n{process.stderr[-2000:]}"
     try:
@@ -33,7 +33,7 @@ def run_script(*args: str, timeout: float) -> tuple[subprocess.CompletedProcess,
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_short_soak_loses_nothing_across_kills(workers):
-    process, summary = run_script("bench/soak.py", "--lifecycles", "20", "--kills", "3",
+    process, summary = run_script("bench.soak", "--lifecycles", "20", "--kills", "3",
                                   "--seed", "11", "--concurrency", "5", "--workers", str(workers),
                                   timeout=120)
     assert process.returncode == 0, process.stdout[-3000:]
@@ -50,7 +50,7 @@ def test_short_soak_loses_nothing_across_kills(workers):
 
 
 def test_lifecycle_benchmark_prints_its_settings_and_figures():
-    process, summary = run_script("bench/lifecycles.py", "--n", "20", "--concurrency", "5",
+    process, summary = run_script("bench.lifecycles", "--n", "20", "--concurrency", "5",
                                   timeout=120)
     assert process.returncode == 0, process.stdout[-3000:]
     out = process.stdout
@@ -68,7 +68,7 @@ def test_lifecycle_benchmark_prints_its_settings_and_figures():
 
 
 def test_wal_frames_reports_every_transaction_of_a_lifecycle():
-    process, summary = run_script("bench/wal_frames.py", "--lifecycles", "3", "--together", "20",
+    process, summary = run_script("bench.wal_frames", "--lifecycles", "3", "--together", "20",
                                   timeout=120)
     assert process.returncode == 0, process.stderr[-3000:]
     callers = [caller for caller, _ in summary["by_transaction"]]
