@@ -3,9 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+# Test-only: Agent Framework's AgentFunctionApp, run on the devhost by tests/agents.
+AGENTS_VENV := .venv-agents
+AGENTS_STAMP := $(AGENTS_VENV)/.installed-$(shell cat requirements-agents.txt | cksum | cut -d' ' -f1)
 PORT ?= 7071
 
-.PHONY: install run test test-fast func bench clean
+.PHONY: install agents-env run test test-fast func bench clean
 
 install: $(STAMP)
 
@@ -13,6 +16,14 @@ $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
 	rm -f $(VENV)/.installed-*
+	touch $@
+
+agents-env: $(AGENTS_STAMP)
+
+$(AGENTS_STAMP): requirements-agents.txt
+	test -x $(AGENTS_VENV)/bin/python || $(PYTHON) -m venv $(AGENTS_VENV)
+	$(AGENTS_VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements-agents.txt
+	rm -f $(AGENTS_VENV)/.installed-*
 	touch $@
 
 # Without Azure OpenAI (or OpenAI-compatible) settings, the offline demo writer is used;
@@ -33,7 +44,7 @@ run: install
 	fi; \
 	exec $(PY) -m devhost . --port $(PORT)
 
-test: install
+test: install agents-env
 	@scripts/ensure-chromium
 	$(PY) -m pytest
 
@@ -52,4 +63,4 @@ bench: install
 	$(PY) -m bench.lifecycles
 
 clean:
-	rm -rf .devhost .published test-artifacts .pytest_cache
+	rm -rf .devhost .published test-artifacts .pytest_cache $(AGENTS_VENV)

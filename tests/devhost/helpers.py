@@ -97,13 +97,14 @@ class DevHostProcess:
     """``python -m devhost`` in a child process, ready once its banner is printed."""
 
     def __init__(self, app_dir: Path, data_dir: Path, log_path: Path, env: Optional[dict] = None,
-                 startup_timeout: float = 20.0, args: tuple[str, ...] = ()):
+                 startup_timeout: float = 20.0, args: tuple[str, ...] = (),
+                 python: str = sys.executable):
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "w", encoding="utf-8")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "devhost", str(app_dir), "--port", str(self.port),
+            [python, "-m", "devhost", str(app_dir), "--port", str(self.port),
              "--data", str(data_dir), *args],
             cwd=REPO, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
             stderr=self._log, text=True)

@@ -5,6 +5,9 @@ its auth headers, URL building, retries and timeouts. Script the next
 responses with the ``enqueue_*`` helpers; once the script runs out, every
 request gets a valid draft that echoes the last user message.
 
+A request with ``"stream": true`` gets the same completion as server-sent events
+(``chat.completion.chunk`` deltas, then ``data: [DONE]``), as the real service streams.
+
 The openai client waits 0.5-8 s between retries unless an error response
 carries a positive ``retry-after-ms`` or ``Retry-After`` header (it ignores
 ``Retry-After: 0``), so scripted errors send ``retry-after-ms: 1`` unless the
@@ -55,8 +58,15 @@ class RecordedRequest:
     def texts(self, role: str) -> list[str]:
         """The contents of the request's messages with this role, in order."""
         messages = self.body.get("messages", []) if isinstance(self.body, dict) else []
-        return [m.get("content") or "" for m in messages
+        return [_text_of(m.get("content")) for m in messages
                 if isinstance(m, dict) and m.get("role") == role]
+
+
+def _text_of(content: Any) -> str:
+    """A message's content: a string, or a list of parts whose text parts are joined."""
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return content or ""
 
 
 @dataclass(frozen=True)
@@ -181,7 +191,11 @@ class FakeOpenAI:
             return
         if reply.body is None:
             reply = Reply(reply.status, self._default_completion(request), reply.headers)
-        _send(handler, reply)
+        wants_stream = isinstance(request.body, dict) and request.body.get("stream") is True
+        if wants_stream and reply.status == 200 and reply.body.get("object") == "chat.completion":
+            _send_stream(handler, reply)
+        else:
+            _send(handler, reply)
 
     def _next_scripted(self) -> Optional[Reply]:
         with self._lock:
@@ -270,3 +284,36 @@ def _send(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
         handler.send_header(name, value)
     handler.end_headers()
     handler.wfile.write(data)
+
+
+def _chunks(completion: dict) -> Iterable[dict]:
+    """A completion as the service streams it: the role, the content in two deltas, then
+    the finish reason, then (as with ``stream_options.include_usage``) the usage."""
+    choice = completion["choices"][0]
+    message = choice["message"]
+    base = {k: completion[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+
+    def chunk(delta: dict, finish_reason: Optional[str] = None) -> dict:
+        return base | {"choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+
+    yield chunk({"role": "assistant", "content": ""})
+    content = message.get("content") or ""
+    middle = len(content) // 2
+    for part in (content[:middle], content[middle:]):
+        if part:
+            yield chunk({"content": part})
+    if message.get("refusal"):
+        yield chunk({"refusal": message["refusal"]})
+    yield chunk({}, choice["finish_reason"])
+    yield base | {"choices": [], "usage": completion["usage"]}
+
+
+def _send_stream(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/event-stream")
+    for name, value in reply.headers.items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    events = [f"data: {json.dumps(c)}\n\n" for c in _chunks(reply.body)] + ["data: [DONE]\n\n"]
+    handler.wfile.write("".join(events).encode("utf-8"))
+    handler.close_connection = True
