@@ -24,8 +24,8 @@ from urllib.parse import parse_qsl, quote, quote_plus, unquote
 from . import payloads
 from .clock import parse_iso, to_iso
 from .entities import EntityRequestError
-from .engine import (MAX_INSTANCE_ID_CHARS, Engine, EngineError, InstanceAlreadyExists, InstanceFinished,
-                     InstanceNotFound, InvalidArgument, InvalidOperation)
+from .engine import MAX_INSTANCE_ID_CHARS, Engine
+from .errors import InstanceAlreadyExists, InstanceFinished, InstanceNotFound, InvalidArgument, InvalidOperation
 from .history import ORCHESTRATION_STATUS_NAMES, ORCHESTRATION_STATUS_NUMBERS, EventType
 from .storage import TERMINAL_STATUSES, InstanceRow, StoreError
 

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 from devhost.clock import parse_iso
-from devhost.engine import EngineError
+from devhost.errors import EngineError
 from devhost.history import EventType
 
 from .helpers import events, module_of, pending_timers

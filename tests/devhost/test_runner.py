@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from devhost import DevHost, SystemClock
-from devhost import engine as engine_module
+from devhost import orchestration_episode as episode_module
 from devhost.runner import BackgroundRunner
 from devhost.storage import StoreBusy, StoreUnavailable
 
@@ -64,14 +64,14 @@ def test_episode_postponed_while_the_state_is_locked(tmp_path):
 def test_a_broken_episode_fails_only_its_own_instance_of_the_batch(tmp_path, monkeypatch):
     with DevHost(APPS / "chaining", data_dir=tmp_path, local_settings=False) as host:
         ids = [host.start("chain", name) for name in ("Ada", "Bo", "Cy")]
-        real_apply = engine_module._Episode.apply
+        real_apply = episode_module.OrchestrationEpisode.apply
 
         def apply_unless_broken(episode):
             if episode.instance_id == ids[1]:
                 raise KeyError("engine bug")
             return real_apply(episode)
 
-        monkeypatch.setattr(engine_module._Episode, "apply", apply_unless_broken)
+        monkeypatch.setattr(episode_module.OrchestrationEpisode, "apply", apply_unless_broken)
         host.run_until_idle()
         statuses = [host.status(i)["runtimeStatus"] for i in ids]
         assert statuses == ["Completed", "Failed", "Completed"]

@@ -1,0 +1,86 @@
+"""Durable entities in the engine: taking an entity's queued requests as one batch, running
+it, and saving what it did. ``entities`` holds the protocol; this module reads and writes
+the store inside the engine's transactions.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Callable
+
+from . import entities, payloads
+from .clock import to_iso
+from .history import EventType, event
+from .storage import EntityRow, Store, WorkItem
+
+log = logging.getLogger("devhost")
+
+
+class EntityEpisode:
+    """Takes an entity's queued requests as one batch (a work item), which the runner runs
+    like an activity; ``Engine.complete_activities`` saves what it did. While the batch is
+    taken, the entity's next requests wait (storage offers none of its messages)."""
+
+    def __init__(self, store: Store, entity_id: str, now, messages):
+        self.store, self.now = store, now
+        self.instance_id, self.messages = entity_id, messages
+        self.new_work: list[WorkItem] = []
+        self.other_instances: list[str] = []
+        self.log_lines: list[str] = []
+        self.history_after = None
+        self.execution_id_after = ""
+
+    def prepare(self) -> None:
+        pass
+
+    def apply(self) -> None:
+        self.store.delete_messages([m.id for m in self.messages])
+        requests = [payloads.read_token(m.event.get("Input")) for m in self.messages
+                    if m.event.get("Name") == entities.REQUEST_EVENT]
+        requests = [r for r in requests if isinstance(r, dict) and "op" in r]
+        if not requests:
+            return
+        row = self.store.get_entity(self.instance_id)
+        if row is None:
+            name, key = entities.split_scheduler_id(self.instance_id)
+            row = EntityRow(self.instance_id, name, key, False, None, to_iso(self.now))
+            self.store.put_entity(row)
+        batch = json.dumps(requests)
+        item_id = self.store.add_work_item(self.instance_id, "", 0, row.name, batch, kind="entity")
+        self.new_work.append(WorkItem(item_id, self.instance_id, "", 0, row.name, batch, "entity"))
+
+
+def run(handle: Callable, param: str, row: EntityRow, item: WorkItem) -> entities.EntityOutcome:
+    """Run a taken batch on the entity function; on a worker thread, as activities run."""
+    started = time.perf_counter()
+    requests = json.loads(item.input)
+    outcome = entities.run_batch(handle, param, row.name, row.key, row.exists, row.state, requests)
+    failed = sum(1 for is_error, _ in outcome.results if is_error)
+    log.info("Executed 'Functions.%s' (Succeeded, InstanceId=%s, Duration=%.0fms): %d operation(s), "
+             "%d failed", row.name, item.instance_id, (time.perf_counter() - started) * 1000,
+             len(requests), failed)
+    return outcome
+
+
+def save(store: Store, item: WorkItem, outcome, now) -> list[str]:
+    """Keep the entity's new state and answer each call (TaskEntityShim
+    .ExecuteOutOfProcBatch; the Python SDK's entities send no signals of their own);
+    returns the instances given work. ``outcome`` is the devhost's own failure (an
+    ActivityOutcome) when the batch could not be run at all."""
+    row = store.get_entity(item.instance_id)
+    requests = json.loads(item.input)
+    if not isinstance(outcome, entities.EntityOutcome):
+        outcome = entities.failed_batch(row.exists, row.state, len(requests), outcome.reason)
+    store.put_entity(EntityRow(row.entity_id, row.name, row.key, outcome.exists,
+                               outcome.state if outcome.exists else None, to_iso(now)))
+    given_work = [item.instance_id]  # its next batch, if requests queued meanwhile
+    for request, (is_error, result) in zip(requests, outcome.results):
+        if request.get("signal") or not request.get("parent"):
+            continue
+        # The answer is an event named by the request id, for the execution that sent it.
+        answer = event(EventType.EVENT_RAISED, now, Name=request["id"],
+                       Input=payloads.to_text(entities.response_message(is_error, result)))
+        store.add_message(request["parent"], request.get("parentExecution"), answer, now.timestamp())
+        given_work.append(request["parent"])
+    return given_work
