@@ -2,7 +2,7 @@
 
 Each handler answers as the extension's ``HttpApiHandler`` answers: the same status
 codes, bodies, headers and payload encoding (docs/DEVHOST-CONFORMANCE.md cites each
-rule; tests/devhost/conformance checks them). The SDK's ``DurableOrchestrationClient``
+rule and names the test that checks it). The SDK's ``DurableOrchestrationClient``
 calls the same routes through ``rpcBaseUrl``.
 
 The handlers know nothing of sockets: they take an ``ApiRequest`` and give an
@@ -59,6 +59,8 @@ _ROUTE_TABLE = (
     ("GET", "/entities", "list_entities"),
     ("GET", "/entities/{entity_name}", "list_entities"),
     ("GET", "/entities/{entity_name}/{entity_key}", "get_entity"),
+    ("POST", "/entities", "entity_without_name"),
+    ("DELETE", "/entities", "entity_without_name"),
     ("POST", "/entities/{entity_name}", "signal_entity"),
     ("POST", "/entities/{entity_name}/{entity_key}", "signal_entity"),
     ("DELETE", "/entities/{entity_name}", "signal_entity"),
@@ -465,6 +467,12 @@ class DurableApi:
             # HandleRequestAsync: an ArgumentException becomes CreateErrorResponse(400, message).
             return message_reply(400, str(exc))
         return no_content(202)
+
+    @staticmethod
+    def entity_without_name(request: ApiRequest) -> ApiReply:
+        # new EntityId(null, ...): ArgumentNullException(paramName, message).
+        return message_reply(400, "Invalid entity id: entity name must not be a null or empty string. "
+                                  "(Parameter 'entityName')")
 
     def get_entity(self, request: ApiRequest) -> ApiReply:
         """HandleGetEntityRequestAsync: 200 with the state as JSON, or 404."""

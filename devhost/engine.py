@@ -8,7 +8,7 @@ back through ``complete_activities``.
 
 Every payload is stored as the extension stores it (``payloads``): parsed once, never
 unwrapped, re-printed compactly. docs/DEVHOST-CONFORMANCE.md lists each rule with the
-extension source it comes from, and tests/devhost/conformance checks them.
+extension source it comes from and the test that checks it.
 """
 from __future__ import annotations
 

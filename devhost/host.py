@@ -167,7 +167,7 @@ class DevHost:
     # These send what the SDK's DurableOrchestrationClient sends: the value's JSON as a
     # JSON string (start_new and raise_event double-encode), which the extension stores as
     # that string. So an orchestrator gets its input as the value, but an event as the
-    # JSON text (a str), exactly as on Azure. tests/devhost/conformance covers raw HTTP.
+    # JSON text (a str), exactly as on Azure. tests/devhost/test_durable_api.py covers raw HTTP.
 
     def start(self, orchestrator: str, input: Any = None, instance_id: Optional[str] = None) -> str:
         input_text = None if input is None else payloads.to_text(json.dumps(input))

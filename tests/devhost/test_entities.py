@@ -163,9 +163,20 @@ def test_http_signal_read_list_and_delete(served):
     wait_for_state(served, "h", 5)
     reply = call(entity_url(served, "Counter/h"))
     assert (reply.status, reply.json()) == (200, 5)
+    # "$" is the empty key (HttpApiHandler.EmptyEntityKeySymbol); POST without a key uses "".
+    assert call(entity_url(served, "Counter?op=add"), "POST", raw=json.dumps(json.dumps(2)).encode()).status == 202
+    wait_until(lambda: call(entity_url(served, "Counter/$")).status == 200, what="the empty-key entity")
+    assert call(entity_url(served, "Counter/$")).json() == 2
     assert call(entity_url(served, "Counter/nobody")).status == 404
     listed = call(entity_url(served, "Counter?fetchState=true")).json()
-    assert [(e["entityId"], e["state"]) for e in listed] == [({"name": "counter", "key": "h"}, 5)]
+    assert [(e["entityId"], e["state"]) for e in listed] == [({"name": "counter", "key": ""}, 2),
+                                                             ({"name": "counter", "key": "h"}, 5)]
+    first = call(entity_url(served, "Counter?top=1"))
+    assert [e["entityId"]["key"] for e in first.json()] == [""]
+    rest = call(entity_url(served, "Counter?top=1"),
+                headers={"x-ms-continuation-token": first.headers["x-ms-continuation-token"]})
+    assert [e["entityId"]["key"] for e in rest.json()] == ["h"] and not rest.headers["x-ms-continuation-token"]
+    assert call(entity_url(served, "Counter?lastOperationTimeFrom=2999-01-01T00:00:00Z")).json() == []
     assert "state" not in call(entity_url(served, "Counter")).json()[0]
     assert call(entity_url(served, "Counter/h"), "DELETE").status == 202
     wait_until(lambda: call(entity_url(served, "Counter/h")).status == 404, what="deleted")
@@ -195,6 +206,8 @@ def test_http_refusals_are_the_extensions(served):
     assert bad_key.json()["Message"] == ("entityKey (Parameter 'Entity keys must not contain /, \\, #, ?, "
                                          "or control characters.')")
     assert call(entity_url(served, "Counter/x"), "PUT", raw=b'"1"').status == 404
+    nameless = call(f"{served.base_url}{WEBHOOKS}/entities", "POST", raw=b'"1"')
+    assert nameless.status == 400 and "entity name must not be a null or empty string" in nameless.json()["Message"]
 
 
 def test_the_sdk_client_signals_and_reads_through_the_app(served):
