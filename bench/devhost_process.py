@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from bench import REPO, proc
 
@@ -234,3 +237,16 @@ class MemorySampler:
                 await self._task
             except asyncio.CancelledError:
                 pass
+
+
+@contextmanager
+def scratch_folder(prefix: str, keep: bool = False) -> Iterator[Path]:
+    """A fresh folder for one run's state, removed afterwards unless ``keep``."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work
+    finally:
+        if keep:
+            print(f"state kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)

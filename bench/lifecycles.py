@@ -37,15 +37,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional
 
 from bench import profiling as profilers
-from bench.devhost_process import Devhost, MemorySampler
+from bench.devhost_process import Devhost, MemorySampler, scratch_folder
 from bench.proc import client_cpu_seconds
 from bench.profiling import Profiling
 from bench.review_api import ReviewApi, awaiting_round, completed_at, poll_until
@@ -430,17 +428,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     settings = settings_of(args)
     print_settings("bench.lifecycles", settings)
-    work = Path(tempfile.mkdtemp(prefix="hitl-bench-"))
-    try:
+    with scratch_folder("hitl-bench-", args.keep) as work:
         result = asyncio.run(asyncio.wait_for(main_async(args, work), args.timeout))
         if args.replay:
             engine = run_replay_engine(args, work / "engine")
             result = report_replay(result["http"], engine)
-    finally:
-        if args.keep:
-            print(f"state kept in {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
     result["settings"] = settings
     print_result(result)
     failed = result.get("errors", 0) or result.get("failed", 0) or result.get("http", {}).get("errors", 0)

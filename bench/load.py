@@ -27,14 +27,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional
 
-from bench.devhost_process import Devhost, MemorySampler
+from bench.devhost_process import Devhost, MemorySampler, scratch_folder
 from bench.review_api import ReviewApi, awaiting_round, finished, poll_until
 from bench.stats import Recorder, print_result, print_settings, print_table
 
@@ -204,11 +202,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     settings = {k: v for k, v in vars(args).items() if k != "timeout"}
     settings["writer"] = "offline"
     print_settings("bench.load", settings)
-    work = Path(tempfile.mkdtemp(prefix="hitl-load-"))
-    try:
+    with scratch_folder("hitl-load-", False) as work:
         result = asyncio.run(asyncio.wait_for(main_async(args, work), args.timeout))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     print(f"mixed traffic: {result['requests']} requests in {result['mix_seconds']}s with "
           f"{args.pending} reviews pending; outcomes {result['outcomes']}")
     print_table(result["routes"])

@@ -37,15 +37,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional
 
 from bench import profiling as profilers
-from bench.devhost_process import Devhost, MemorySampler
+from bench.devhost_process import Devhost, MemorySampler, scratch_folder
 from bench.lifecycles import Lifecycles, bounded_gather
 from bench.profiling import Profiling
 from bench.review_api import ReviewApi
@@ -292,14 +290,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                 if k not in ("keep", "timeout", "py_spy")}
     settings["writer"] = "offline"
     print_settings("bench.pending", settings)
-    work = Path(tempfile.mkdtemp(prefix="hitl-pending-"))
-    try:
+    with scratch_folder("hitl-pending-", args.keep) as work:
         result = asyncio.run(asyncio.wait_for(main_async(args, work), args.timeout))
-    finally:
-        if args.keep:
-            print(f"state kept in {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
     report(result, args)
     result["settings"] = settings
     print_result(result)

@@ -69,15 +69,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from bench.devhost_process import Devhost
+from bench.devhost_process import Devhost, scratch_folder
 from bench.http_client import NO_REPLY, NOT_SENT
 from bench.review_api import ReviewApi, ReviewReply
 from bench.stats import Recorder, print_result, print_settings
@@ -467,14 +465,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     settings = {k: v for k, v in vars(args).items() if k not in ("keep",)}
     settings["writer"] = "offline"
     print_settings("bench.soak", settings)
-    work = Path(tempfile.mkdtemp(prefix="hitl-soak-"))
-    try:
+    with scratch_folder("hitl-soak-", args.keep) as work:
         result = asyncio.run(asyncio.wait_for(main_async(args, work), args.timeout))
-    finally:
-        if args.keep:
-            print(f"state kept in {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
     failed = [name for name in MUST_BE_ZERO if result[name]]
     if result["kills"] != args.kills:
         failed.append("kills")

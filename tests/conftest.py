@@ -7,12 +7,14 @@ import pytest
 
 from devhost import DevHost, ManualClock
 
+from tests.devhost.helpers import DevHostProcess
+
 APP_DIR = "."
 TESTS = Path(__file__).parent
 # Whole modules that start processes, kill them or drive a browser: marked slow, so that
 # `make test-fast` (pytest -m "not slow") leaves them out for everyday work.
 SLOW_MODULES = ("bench/test_soak_short.py", "devhost/test_crash_recovery.py",
-                "devhost/test_worker_processes.py", "devhost/test_main.py", "browser/")
+                "devhost/test_worker_processes.py", "devhost/test_main.py", "browser/", "agents/")
 
 
 def pytest_collection_modifyitems(items):
@@ -49,3 +51,20 @@ def served_host(offline_env, tmp_path):
     with DevHost(APP_DIR, data_dir=tmp_path / "state", local_settings=False) as host:
         host.serve(port=0)
         yield host
+
+
+@pytest.fixture
+def launch(tmp_path):
+    """Start ``python -m devhost`` processes; any still alive after the test is killed."""
+    started: list[DevHostProcess] = []
+
+    def start(app_dir: Path, data_dir: Path, **options) -> DevHostProcess:
+        process = DevHostProcess(app_dir, data_dir, tmp_path / f"devhost-{len(started) + 1}.log",
+                                 **options)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.proc.poll() is None:
+            process.kill()

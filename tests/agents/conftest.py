@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.devhost.helpers import DevHostProcess
 from tests.support.fake_openai import FakeOpenAI
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,21 +21,11 @@ def fake_openai():
 
 
 @pytest.fixture
-def agent_host(tmp_path, fake_openai):
-    """Start an app of tests/agents/apps on the devhost; killed after the test."""
+def agent_host(launch, tmp_path, fake_openai):
+    """Start an app of tests/agents/apps on the devhost, with .venv-agents' Python."""
     if not AGENTS_PYTHON.exists():
         pytest.fail(f"{AGENTS_PYTHON} is missing: `make test` builds it (make agents-env)")
-    started: list[DevHostProcess] = []
-
-    def start(app: str) -> DevHostProcess:
-        env = {"OPENAI_BASE_URL": f"{fake_openai.url}/v1", "OPENAI_API_KEY": "test-key",
-               "PYTHONPATH": str(REPO), "HITL_WRITER": ""}
-        process = DevHostProcess(APPS / app, tmp_path / f"state-{app}", tmp_path / f"{app}.log",
-                                 env=env, startup_timeout=60, python=str(AGENTS_PYTHON))
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.proc.poll() is None:
-            process.kill()
+    env = {"OPENAI_BASE_URL": f"{fake_openai.url}/v1", "OPENAI_API_KEY": "test-key",
+           "PYTHONPATH": str(REPO), "HITL_WRITER": ""}
+    return lambda app: launch(APPS / app, tmp_path / f"state-{app}", env=env, startup_timeout=60,
+                              python=str(AGENTS_PYTHON))

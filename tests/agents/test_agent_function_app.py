@@ -5,11 +5,7 @@ through the durable client, and orchestrations reach it with call_entity. The ag
 stream from a local OpenAI-compatible server over real HTTP."""
 from __future__ import annotations
 
-import pytest
-
 from tests.devhost.helpers import call, wait_until
-
-pytestmark = pytest.mark.slow
 
 
 def agent_run(host, agent: str, body=None, raw=None, headers=None):

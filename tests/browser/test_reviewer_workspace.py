@@ -17,9 +17,8 @@ from tests.support.http import call, wait_for
 SCREENSHOTS = Path(os.environ.get("HITL_SCREENSHOTS") or "test-artifacts/browser")
 PHONE = {"width": 390, "height": 844}
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                 reason="Debian's chromium is not installed (scripts/ensure-chromium)")]
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                reason="Debian's chromium is not installed (scripts/ensure-chromium)")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import pytest
 
 from devhost import DevHost, ManualClock
 
-from .helpers import DevHostProcess
 
 APPS = Path(__file__).parent / "apps"
 
@@ -33,20 +32,3 @@ def make_host(tmp_path):
 @pytest.fixture
 def features(make_host) -> DevHost:
     return make_host("features")
-
-
-@pytest.fixture
-def launch(tmp_path):
-    """Start ``python -m devhost`` processes; any still alive after the test is killed."""
-    started: list[DevHostProcess] = []
-
-    def start(app_dir: Path, data_dir: Path, **options) -> DevHostProcess:
-        process = DevHostProcess(app_dir, data_dir, tmp_path / f"devhost-{len(started) + 1}.log",
-                                 **options)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.proc.poll() is None:
-            process.kill()
