@@ -5,31 +5,14 @@ Screenshots of each step land in test-artifacts/browser/ (git-ignored).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from tests.support.http import call, wait_for
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path("test-artifacts/browser")
 XSS_TOPIC = "<img src=x onerror=alert(1)>"
-
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason="Debian's chromium is not installed (scripts/ensure-chromium)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        yield instance
-        instance.close()
-
 
 @pytest.fixture
 def page(browser):

@@ -11,26 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.test_review_page import CHROMIUM, review_link, start_review, wait_until_awaiting
+from tests.browser.test_review_page import review_link, start_review, wait_until_awaiting
 from tests.support.http import call, wait_for
 
 SCREENSHOTS = Path(os.environ.get("HITL_SCREENSHOTS") or "test-artifacts/browser")
 PHONE = {"width": 390, "height": 844}
-
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason="Debian's chromium is not installed (scripts/ensure-chromium)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        yield instance
-        instance.close()
-
 
 @pytest.fixture
 def open_page(browser):
@@ -180,3 +165,24 @@ def test_inbox_held_to_reviewers_refuses_others(served_host, open_page, monkeypa
     reviewer = open_page(headers={"x-ms-client-principal": principal("content-reviewers")})
     assert reviewer.goto(url).status == 200
     reviewer.wait_for_selector("text=Held to reviewers")
+
+
+def test_markdown_in_a_draft_cannot_run_script(served_host, open_page):
+    instance_id, _ = start_review(served_host, "Hostile Markdown")
+    hostile = ("[click](javascript:alert(1)) <script>alert(2)</script> ![img](x onerror=alert(3)) "
+               "<img src=x onerror=alert(4)> [ok](https://example.com/)")
+    reject(served_host, instance_id, 1, hostile)
+    page = open_page()
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(review_link(served_host, instance_id))
+    page.wait_for_selector("#decide:not(.hidden)")
+    content = page.locator("#draft-content")
+    assert content.locator("script, img").count() == 0
+    hrefs = [a.get_attribute("href") for a in content.locator("a").all()]
+    assert hrefs == ["https://example.com/"]
+    assert "<script>alert(2)</script>" in content.inner_text()  # shown as text
+    page.click("#show-diff")
+    assert page.locator("#draft-diff script, #draft-diff img").count() == 0
+    page.wait_for_timeout(500)
+    assert dialogs == []
