@@ -2,6 +2,7 @@
 state folder. Real clock, so the timer and the slow activity are short."""
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timezone
 from urllib.parse import quote
@@ -77,3 +78,39 @@ def test_every_instance_finishes_after_repeated_kill_9(tmp_path, launch):
     assert status(host, "timer")["runtimeStatus"] == "Completed"
     assert activity_runs()[:2] == ["slow", "slow"]  # at least once: the crash cut a run short
     assert host.stop()[0] == 0
+
+
+# -- durable entities ---------------------------------------------------------------------
+
+def entity_state(host, key):
+    reply = call(f"{host.base_url}{WEBHOOKS}/entities/counter/{key}")
+    return reply.json() if reply.status == 200 else None
+
+
+def test_an_entity_batch_cut_short_by_kill_9_runs_again_and_counts_once(launch, tmp_path):
+    data, mark = tmp_path / "state", tmp_path / "started"
+    host = launch(APPS / "entities", data)
+    job = json.dumps({"by": 5, "mark": str(mark), "seconds": 3})
+    assert call(f"{host.base_url}{WEBHOOKS}/entities/counter/k?op=slow_add", "POST",
+                raw=json.dumps(job).encode()).status == 202
+    wait_until(mark.exists, what="the batch to start")
+    host.kill()
+    mark.unlink()
+    again = launch(APPS / "entities", data)
+    wait_until(lambda: entity_state(again, "k") == 5, timeout=15, what="the batch to run again")
+    assert mark.exists()  # it did run again
+    time.sleep(0.5)
+    assert entity_state(again, "k") == 5
+
+
+def test_signals_and_calls_accepted_before_kill_9_are_all_applied(launch, tmp_path):
+    data = tmp_path / "state"
+    host = launch(APPS / "entities", data)
+    for _ in range(3):
+        assert call(f"{host.base_url}{WEBHOOKS}/entities/counter/c?op=add", "POST",
+                    raw=json.dumps(json.dumps(2)).encode()).status == 202
+    start(host, "add_and_read", json.dumps({"key": "o", "signal": 1, "add": 2}), "entity-caller")
+    host.kill()
+    again = launch(APPS / "entities", data)
+    wait_until(lambda: entity_state(again, "c") == 6, timeout=15, what="the signals")
+    assert completed(again, "entity-caller")["output"]["after_add"] == 3

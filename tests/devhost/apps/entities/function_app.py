@@ -2,6 +2,8 @@
 orchestration that calls and signals it, and HTTP routes that signal and read it through
 the durable client."""
 import json
+import time
+from pathlib import Path
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -18,6 +20,12 @@ def counter(context: df.DurableEntityContext):
     elif operation == "add_then_fail":
         context.set_state(value + context.get_input())
         raise ValueError("the add was kept, then this failed")
+    elif operation == "slow_add":
+        # Leaves a mark when it starts, so a test can kill the host in the middle of it.
+        job = context.get_input()
+        Path(job["mark"]).write_text("started")
+        time.sleep(job["seconds"])
+        value += job["by"]
     elif operation == "reset":
         value = 0
     elif operation == "get":
