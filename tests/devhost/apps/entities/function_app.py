@@ -125,3 +125,9 @@ def signal_and_finish(context: df.DurableOrchestrationContext):
         context.continue_as_new({"key": job["key"], "add": job["add"]})
         return None
     return "sent"
+
+
+@app.route(route="health", methods=["GET"])
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    """What bench.entities waits for before it measures."""
+    return func.HttpResponse("ok")
