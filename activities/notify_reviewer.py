@@ -1,7 +1,9 @@
 """Activity: tell the reviewer a draft is waiting, with a signed link to review it.
 
-Three kinds of notice: the first one ("review"), a reminder before the deadline, and an
-escalation at the deadline (to HITL_ESCALATION_WEBHOOK_URL when it is set). Channels: the
+Four kinds of notice: the first one ("review"), a reminder before the deadline, an
+escalation at the deadline (to HITL_ESCALATION_WEBHOOK_URL when it is set), and a fresh
+link after the owner moved the deadline ("deadline_moved": a link expires with the
+deadline it was signed for). Channels: the
 function log always; a webhook (Teams Workflows or Slack) when HITL_NOTIFY_WEBHOOK_URL is
 set. A channel that stays down never fails the review: the
 outcome is returned, shown in the status, and the decision can still arrive by the page
@@ -35,7 +37,8 @@ RETRY_DELAYS_SECONDS = (0.5, 2.0, 5.0)
 MAX_RETRY_AFTER_SECONDS = 30.0
 REQUEST_TIMEOUT_SECONDS = 10.0
 HEADINGS = {"review": "Review needed", "reminder": "Reminder: review needed",
-            "escalation": "Escalation: a review is still undecided"}
+            "escalation": "Escalation: a review is still undecided",
+            "deadline_moved": "Deadline moved: a review is waiting (the earlier link has expired)"}
 LINKS_DISABLED = ("review links are disabled: set HITL_REVIEW_SIGNING_KEY "
                   "(or HITL_DEV_INSECURE_LINKS=1 on a local host)")
 

@@ -128,8 +128,9 @@ def await_verdict(context, inbox: ReviewerInbox, review: ReviewState):
                 verdict, review, ignored = yield from verdict_before(context, inbox, review, due, stage,
                                                                      message, ignored)
         if isinstance(verdict, ExtendRequest):
-            review = review.extended(verdict, context.current_utc_datetime)
-            continue
+            review, verdict = yield from move_deadline(context, inbox, review, verdict)
+            if verdict is None:
+                continue
         if verdict is not None:
             return verdict, review
         if ignored >= IGNORED_PER_EXECUTION or not review.action_due(context.current_utc_datetime):
@@ -164,11 +165,31 @@ def deadline_actions(context, inbox: ReviewerInbox, review: ReviewState):
         raise ReviewEnded(f"Review timed out: no decision for round {review.round} "
                           f"within {review.timeout_hours:g} hour(s)"
                           + (" and the escalation window." if review.escalated_at else "."))
+    review = review.escalated(context.current_utc_datetime)
+    stage, message = waiting_words(review)
     notice = context.call_activity("notify_reviewer", review.notice_request(context.instance_id, "escalation"))
     verdict, review, _ = yield from verdict_before(context, inbox, review, notice, stage, message, 0)
     if verdict is not None:
         return review, verdict
-    return review.escalated(notice.result, context.current_utc_datetime), None
+    return review.with_notice("escalation", notice.result), None
+
+
+def move_deadline(context, inbox: ReviewerInbox, review: ReviewState, extend: ExtendRequest):
+    """Apply a deadline change, then send the reviewer a fresh link: the links sent before
+    expire with the old deadline. A further change that arrives meanwhile is applied too;
+    a decision or a cancel is returned: (review, verdict or None)."""
+    while True:
+        review = review.extended(extend, context.current_utc_datetime)
+        stage, message = waiting_words(review)
+        notice = context.call_activity("notify_reviewer",
+                                       review.notice_request(context.instance_id, "deadline_moved"))
+        verdict, review, _ = yield from verdict_before(context, inbox, review, notice, stage, message, 0)
+        if not isinstance(verdict, ExtendRequest):
+            break
+        extend = verdict
+    if verdict is not None:
+        return review, verdict
+    return review.with_notice("deadlineMoved", notice.result), None
 
 
 def verdict_before(context, inbox: ReviewerInbox, review: ReviewState, task, stage: str, message: str,

@@ -189,13 +189,19 @@ class ReviewState:
                   "channel": outcome.get("channel")}
         return replace(self, reminders=(*self.reminders, record))
 
-    def escalated(self, outcome: dict, now: datetime) -> "ReviewState":
+    def escalated(self, now: datetime) -> "ReviewState":
+        """The round with its escalation window: the escalation notice goes out after this,
+        so that its text and its link carry the new deadline."""
         deadline = self.deadline_at() + timedelta(hours=self.escalation_hours)
         return replace(self, escalated_at=now.isoformat(), deadline=deadline.isoformat(),
-                       deadline_set_at=now.isoformat(),
-                       notification={**(self.notification or {}), "escalation": {
-                           "status": "sent" if outcome.get("delivered") else "failed",
-                           "channel": outcome.get("channel"), "reason": outcome.get("error")}})
+                       deadline_set_at=now.isoformat())
+
+    def with_notice(self, kind: str, outcome: dict) -> "ReviewState":
+        """Record how a later notice (an escalation, a moved deadline) went, beside the
+        first one's outcome."""
+        return replace(self, notification={**(self.notification or {}), kind: {
+            "status": "sent" if outcome.get("delivered") else "failed",
+            "channel": outcome.get("channel"), "reason": outcome.get("error")}})
 
     def extended(self, extend: ExtendRequest, now: datetime) -> "ReviewState":
         deadline = self.deadline_at() + timedelta(hours=extend.hours)

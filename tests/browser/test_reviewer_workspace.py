@@ -186,3 +186,15 @@ def test_markdown_in_a_draft_cannot_run_script(served_host, open_page):
     assert page.locator("#draft-diff script, #draft-diff img").count() == 0
     page.wait_for_timeout(500)
     assert dialogs == []
+
+
+def test_a_moved_deadline_shows_on_the_page_with_the_fresh_link(served_host, open_page):
+    instance_id, _ = start_review(served_host, "More time", approval_timeout_hours=24)
+    moved = call("POST", f"{served_host.base_url}/api/hitl/extend/{instance_id}", {"hours": 48})
+    assert moved.status == 200, moved.text
+    wait_for(lambda: status_of(served_host, instance_id)["customStatus"]["notification"].get("deadlineMoved"))
+    page = open_page()
+    page.goto(review_link(served_host, instance_id))  # the fresh link the reviewer was sent
+    page.wait_for_selector("text=deadline moved once")
+    assert page.inner_text("#time-left").startswith("2 days 23 h")
+    assert page.locator("#decide").is_visible()

@@ -5,7 +5,9 @@ notify_reviewer call carries its kind (review, reminder, escalation).
 """
 from __future__ import annotations
 
+import base64
 import json
+from datetime import datetime, timezone
 
 from devhost.history import EventType
 
@@ -17,6 +19,20 @@ def start(host, **fields):
     instance_id = host.start("hitl_orchestration", request)
     host.run_until_idle()
     return instance_id
+
+
+def notice_requests(host, instance_id):
+    return [json.loads(json.loads(e["Input"])[0]) for e in host.history(instance_id)
+            if e["EventType"] == EventType.TASK_SCHEDULED and e["Name"] == "notify_reviewer"]
+
+
+def link_expiry(host, instance_id):
+    """The expiry signed into the review link of the last notice sent."""
+    results = [json.loads(e["Result"]) for e in host.history(instance_id)
+               if e["EventType"] == EventType.TASK_COMPLETED and "review_url" in (e.get("Result") or "")]
+    token = results[-1]["review_url"].split("token=")[1].split(".")[0]
+    payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    return datetime.fromtimestamp(payload["e"], tz=timezone.utc).isoformat()[:16]
 
 
 def notices(host, instance_id):
@@ -94,6 +110,9 @@ def test_escalation_notifies_grants_more_time_and_a_decision_still_completes(man
     assert stage["stage"] == "escalated" and stage["deadline"].startswith("2026-01-04T12:00")
     assert stage["notification"]["escalation"]["status"] == "sent"
     assert [k for k, _ in notices(manual_host, instance_id)][-1] == "escalation"
+    # The escalation's text and link carry the extended deadline, not the one that passed.
+    assert notice_requests(manual_host, instance_id)[-1]["deadline"].startswith("2026-01-04T12:00")
+    assert link_expiry(manual_host, instance_id) == "2026-01-04T12:00"
     manual_host.raise_event(instance_id, "ApprovalEvent", {"approved": True, "round": 1, "id": "late"})
     manual_host.run_until_idle()
     assert manual_host.status(instance_id)["runtimeStatus"] == "Completed"
@@ -118,6 +137,10 @@ def test_the_owner_moves_the_deadline_and_reminders_follow(manual_host):
     stage = custom(manual_host, instance_id)
     assert stage["deadline"].startswith("2026-01-05T00:00")
     assert stage["deadlineChanges"][0]["from"].startswith("2026-01-04T00:00") and stage["deadlineChanges"][0]["by"] == "owner"
+    # The links sent so far expire with the old deadline: the reviewer gets a fresh one.
+    assert notices(manual_host, instance_id)[-1][0] == "deadline_moved"
+    assert link_expiry(manual_host, instance_id) == "2026-01-05T00:00"
+    assert stage["notification"]["deadlineMoved"]["status"] == "sent"
     manual_host.advance(hours=12)  # the old deadline passes: nothing happens
     assert manual_host.status(instance_id)["runtimeStatus"] == "Running"
     manual_host.advance(hours=22)
