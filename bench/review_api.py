@@ -24,11 +24,10 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 from urllib.parse import quote
 
-from shared_code.review_status import ReviewStatus
+from shared_code.review_status import FINISHED, ReviewStatus
 
 from bench.http_client import Client, Reply
 
-FINISHED = ("Completed", "Failed", "Terminated")
 
 
 @dataclass(frozen=True)

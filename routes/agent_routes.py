@@ -10,9 +10,10 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from shared_code.models import AgentMessage, ValidationError, durable_payload, parse_json_object
+from shared_code.review_status import FINISHED
 
 from .http_helpers import HttpError, api_url, handles_http_errors, instance_id_param, json_response, media_type
-from .review_client import FINISHED, BackendUnavailable
+from .review_client import BackendUnavailable
 
 bp = df.Blueprint()
 

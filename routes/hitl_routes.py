@@ -93,8 +93,10 @@ def bind_to_round(requested: Decision, review: Review, reviewer: str,
     if review.finished:
         raise HttpError(409, f"the review is {review.runtime_status}; decisions are no longer accepted")
     if not status.awaiting_review:
-        raise HttpError(409, f"no draft is awaiting review (stage: {status.stage}); "
-                             "retry when the status shows awaiting_review")
+        advice = ("retry when the status shows awaiting_review" if requested.round is not None else
+                  f"decide round {status.round}'s draft with \"round\": {status.round} "
+                  "once the status shows awaiting_review, so the decision cannot land on a draft you have not seen")
+        raise HttpError(409, f"no draft is awaiting review (stage: {status.stage}); {advice}")
     current = status.round
     if requested.round is not None and requested.round != current:
         raise HttpError(409, f"the decision is for round {requested.round}, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from typing import Any
+from typing import Any, Optional
 from urllib.parse import urlsplit
 
 import azure.functions as func
@@ -89,23 +89,33 @@ def delivery_reply(req: func.HttpRequest, instance_id: str, delivery: Delivery, 
                          headers={"Location": status_url, "Retry-After": STATUS_RETRY_AFTER})
 
 
+def refusal_of(exc: Exception) -> Optional[tuple[int, str, dict, dict]]:
+    """(status, reason, headers, details) for the errors a route raises on purpose: bad
+    input 400, an unknown review 404, HttpError its own status, the Durable backend
+    failing 503; None for anything else (a bug)."""
+    if isinstance(exc, HttpError):
+        return exc.status, str(exc), {}, exc.details
+    if isinstance(exc, ValidationError):
+        return 400, str(exc), {}, {}
+    if isinstance(exc, NoSuchReview):
+        return 404, f"no review with id '{exc.args[0]}'", {}, {}
+    if isinstance(exc, BackendUnavailable):
+        return 503, str(exc), {"Retry-After": BACKEND_RETRY_AFTER_SECONDS}, {}
+    return None
+
+
 def handles_http_errors(handler):
-    """Turn errors into their JSON replies, so routes can raise instead of branching:
-    bad input 400, an unknown review 404, HttpError its own status, the Durable backend
-    failing 503; anything else is logged and answered 500 without details."""
+    """Turn errors into their JSON replies, so routes can raise instead of branching
+    (``refusal_of``); anything else is logged and answered 500 without details."""
     @functools.wraps(handler)
     async def wrapper(*args, **kwargs):
         try:
             return await handler(*args, **kwargs)
-        except HttpError as exc:
-            return error_response(exc.status, str(exc), **exc.details)
-        except ValidationError as exc:
-            return error_response(400, str(exc))
-        except NoSuchReview as exc:
-            return error_response(404, f"no review with id '{exc.args[0]}'")
-        except BackendUnavailable as exc:
-            return error_response(503, str(exc), {"Retry-After": BACKEND_RETRY_AFTER_SECONDS})
-        except Exception:
-            log.exception("route %s failed", handler.__name__)
-            return error_response(500, "internal error; the function log has the details")
+        except Exception as exc:
+            refusal = refusal_of(exc)
+            if refusal is None:
+                log.exception("route %s failed", handler.__name__)
+                return error_response(500, "internal error; the function log has the details")
+            status, reason, headers, details = refusal
+            return error_response(status, reason, headers or None, **details)
     return wrapper

@@ -26,14 +26,12 @@ import aiohttp
 import azure.durable_functions as df
 
 from shared_code.models import ValidationError, durable_payload
-from shared_code.review_status import Outcome, ReviewStatus
+from shared_code.review_status import FINISHED, Outcome, ReviewStatus
 
 log = logging.getLogger(__name__)
 
 REVIEW_ORCHESTRATOR = "hitl_orchestration"
 REVIEW_ID_PREFIX = "review-"
-FINISHED = tuple(s.value for s in (df.OrchestrationRuntimeStatus.Completed, df.OrchestrationRuntimeStatus.Failed,
-                                   df.OrchestrationRuntimeStatus.Terminated, df.OrchestrationRuntimeStatus.Canceled))
 # How long a route waits for the orchestrator to show a delivered event, per delivery,
 # and how often it delivers it before answering "accepted, not applied yet".
 ACKNOWLEDGE_SECONDS = 4.0

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -18,11 +19,13 @@ from shared_code.settings import load_settings
 
 from .draft_view import render_markdown, word_diff
 from .hitl_routes import bind_to_round, decision_reply, reviewer_of, shown_status
-from .http_helpers import HttpError, handles_http_errors, instance_id_param, json_body, json_response
+from .http_helpers import (HttpError, handles_http_errors, instance_id_param, json_body, json_response,
+                           refusal_of)
 from .pages import NO_STORE, error_page, page
 from .review_client import Review, ReviewClient
 
 bp = df.Blueprint()
+log = logging.getLogger(__name__)
 
 PAGE_TEMPLATE = (Path(__file__).parent / "review_page.html").read_text(encoding="utf-8")
 STAGE_LABELS = {"drafting": "Drafting", "awaiting_review": "Awaiting your review",
@@ -41,9 +44,13 @@ async def hitl_review_page(req: func.HttpRequest, client: df.DurableOrchestratio
         instance_id, grant = linked_review(req)
         view = public_view(await ReviewClient(client).get(instance_id))
         check_grant(grant, view)
-    except HttpError as exc:
-        title = "This review link cannot be used" if exc.status == 403 else ""
-        return error_page(exc.status, str(exc), title)
+    except Exception as exc:
+        refusal = refusal_of(exc)
+        if refusal is None:
+            log.exception("the review page failed")
+            return error_page(500, "Something went wrong on our side; the function log has the details.")
+        status, reason, _, _ = refusal
+        return error_page(status, reason, "This review link cannot be used" if status == 403 else "")
     return page(PAGE_TEMPLATE)
 
 

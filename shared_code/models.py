@@ -309,9 +309,9 @@ class Decision:
         approved, round_ = payload.get("approved"), payload.get("round")
         feedback = payload.get("feedback", "")
         if (not isinstance(approved, bool) or not isinstance(feedback, str)
-                or len(feedback) > MAX_FEEDBACK_CHARS
+                or len(feedback) > MAX_FEEDBACK_CHARS or _LONE_SURROGATE.search(feedback)
                 or not (isinstance(round_, int) and not isinstance(round_, bool))):
-            return None
+            return None  # e.g. sent straight to the Durable API, past the routes' checks
         edit = payload.get("edit")
         if edit is not None:
             try:
@@ -331,7 +331,8 @@ class Decision:
 
 
 def _actor(value: Any, default: str) -> str:
-    if isinstance(value, str) and value.strip() and len(value) <= MAX_ACTOR_CHARS:
+    if (isinstance(value, str) and value.strip() and len(value) <= MAX_ACTOR_CHARS
+            and not _LONE_SURROGATE.search(value) and not _CONTROL_CHARS.search(value)):
         return value
     return default
 
@@ -394,7 +395,8 @@ class CancelRequest:
         if not isinstance(payload, dict):
             return None
         reason = payload.get("reason")
-        if not isinstance(reason, str) or len(reason) > MAX_CANCEL_REASON_CHARS:
+        if (not isinstance(reason, str) or len(reason) > MAX_CANCEL_REASON_CHARS
+                or _LONE_SURROGATE.search(reason)):
             reason = cls.reason
         return cls(reason or cls.reason, _actor(payload.get("by"), "function key"),
                    _event_id(payload.get("id")))

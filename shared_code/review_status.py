@@ -12,17 +12,18 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from azure.durable_functions import OrchestrationRuntimeStatus
+
 # The Durable extension refuses a custom status over 16 KB of UTF-16 and fails the
 # orchestration (MessagePayloadDataConverter.Serialize(value, 16)). The status stays under
 # this, shortening texts when it must; the full texts are in the review's state.
 CUSTOM_STATUS_LIMIT_BYTES = 15 * 1024
 
-# Stages a review goes through; "terminated" is shown for an instance ended from outside.
-STAGES = ("drafting", "revising", "awaiting_review", "escalated", "publishing", "published",
-          "rejected", "timed_out", "failed", "cancelled", "terminated")
 # Stages in which the draft of the round waits for a decision.
 DECIDABLE_STAGES = ("awaiting_review", "escalated")
-FINISHED_STAGES = ("published", "rejected", "timed_out", "failed", "cancelled", "terminated")
+# The runtime statuses of an instance that has ended, as the Durable status API spells them.
+FINISHED = tuple(s.value for s in (OrchestrationRuntimeStatus.Completed, OrchestrationRuntimeStatus.Failed,
+                                   OrchestrationRuntimeStatus.Terminated, OrchestrationRuntimeStatus.Canceled))
 
 
 @dataclass(frozen=True)

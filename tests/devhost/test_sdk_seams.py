@@ -87,3 +87,17 @@ def test_the_timestamp_parsers_can_be_read_and_replaced():
 
 def test_the_client_session_can_be_reset():
     asyncio.run(sdk_seams.reset_client_session())
+
+
+def test_the_task_counter_counts_yielded_tasks_and_signals(make_host):
+    # A signal takes a task id without leaving an open task; the episode numbers new
+    # actions from this counter (see tests/devhost/test_entities.py for the history).
+    host = make_host("entities")
+    instance_id = host.start("add_and_read", {"key": "seam", "signal": 1, "add": 1})
+    host.engine.run_episodes(host.engine.due_instances())
+    row = host.engine.instance(instance_id)
+    replay = host.engine.replay(row, host.engine.history(row))
+    # Signal (0) and call (1) so far. The signal left no task; the call's task waits under
+    # its request id (the SDK re-keys it on EventSent), so no numbered task is open.
+    assert sdk_seams.sequence_number(replay.context) == 2
+    assert [task_id for task_id, _ in sdk_seams.numbered_open_tasks(replay.context)] == []

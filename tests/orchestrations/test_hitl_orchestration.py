@@ -153,6 +153,20 @@ def test_decision_without_round_or_malformed_is_ignored(manual_host):
     assert manual_host.status(instance_id)["runtimeStatus"] == "Completed"
 
 
+def test_text_that_is_not_valid_unicode_sent_past_the_routes_is_ignored(manual_host):
+    # The Durable API takes any JSON, and "\\ud800" is valid JSON for a lone surrogate,
+    # which nothing can publish: the review must ignore it, not fail on it later.
+    instance_id = start(manual_host)
+    manual_host.raise_event(instance_id, "ApprovalEvent",
+                            {"approved": True, "feedback": "\ud800", "round": 1, "by": "\udfff"})
+    manual_host.raise_event(instance_id, "CancelEvent", {"reason": "\ud800"})
+    manual_host.run_until_idle()
+    status = manual_host.status(instance_id)
+    assert status["runtimeStatus"] == "Failed" and status["customStatus"]["stage"] == "cancelled"
+    assert "\ud800" not in json.dumps(status)
+    assert [i["reason"].split(":")[0] for i in status["customStatus"]["ignored"]] == ["not a decision"]
+
+
 def test_thirty_day_timeout_is_cancelled_by_a_decision(manual_host):
     instance_id = start(manual_host, hours=720)
     manual_host.advance(days=10)

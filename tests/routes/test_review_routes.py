@@ -159,3 +159,16 @@ def test_an_earlier_rounds_link_shows_nothing_of_a_finished_review(served_host):
         assert old.status == 403 and "Draft" not in old.text
     last = call("GET", f"{base}/api/hitl/review/{instance_id}/state?token={token_for(instance_id, 2)}")
     assert last.status == 200 and last.json["stage"] == "published"
+
+
+def test_a_bad_id_or_a_purged_review_gets_a_page_that_says_so_not_a_500(served_host):
+    base = served_host.base_url
+    bad = call("GET", f"{base}/api/hitl/review/bad!id?token={token_for('bad!id')}")
+    assert bad.status == 400 and "<h1>Bad request</h1>" in bad.text
+    instance_id, _ = start_review(base)
+    call("POST", f"{base}/api/hitl/cancel/{instance_id}", {"reason": "purge me"})
+    wait_for(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["runtimeStatus"] == "Failed")
+    assert call("DELETE", f"{base}/runtime/webhooks/durabletask/instances/{instance_id}").status == 200
+    gone = call("GET", f"{base}/api/hitl/review/{instance_id}?token={token_for(instance_id)}")
+    assert gone.status == 404 and "<h1>Review not found</h1>" in gone.text
+    assert "Traceback" not in gone.text + bad.text
