@@ -2,7 +2,7 @@
 callers delay everyone else (issue 12, item 10).
 
     python -m bench.pending --pending 10000          # the issue's size; about 2-3 minutes
-    python -m bench.pending --pending 50             # a quick look (what the test runs)
+    python -m bench.pending --pending 50             # a quick look (tests/bench runs one of 45)
     python -m bench.pending --pending 10000 --profile DIR --profiler cprofile
 
 Each run starts its own devhost on a fresh state folder (offline writer), then:

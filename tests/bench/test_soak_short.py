@@ -81,3 +81,23 @@ def test_wal_frames_reports_every_transaction_of_a_lifecycle():
     # and the 3 activity-result passes each save all 20 lifecycles in one transaction
     assert summary["together_transactions"] == 2 * 20 + 5 + 3
     assert summary["together_pages_per_lifecycle"] < summary["pages_per_lifecycle"]
+
+
+def test_pending_benchmark_walks_the_whole_list_once():
+    process, summary = run_script("bench.pending", "--pending", "45", "--calls", "20",
+                                  "--top100-calls", "5", "--load-seconds", "1", "--idle-seconds", "1",
+                                  "--approvals", "4", timeout=180)
+    assert process.returncode == 0, process.stdout[-3000:]
+    assert summary["pending"] == 45 and summary["errors"] == 0 and summary["creation_errors"] == 0
+    # Following "continuation" lists every waiting review exactly once.
+    assert summary["top100_walk"] == {"distinct": 45, "listed": 45, "pages": 1}
+    assert summary["routes"]["pending top=20 (next)"]["n"] == 10
+    assert summary["routes"]["approve→applied (loaded)"]["n"] == 4
+
+
+def test_entity_benchmark_applies_every_signal_and_call():
+    process, summary = run_script("bench.entities", "--signals", "60", "--entities", "6",
+                                  "--orchestrations", "6", timeout=120)
+    assert process.returncode == 0, process.stdout[-3000:]
+    assert summary["errors"] == 0 and summary["signals"] == 60 and summary["orchestrations"] == 6
+    assert summary["routes"]["signal accepted"]["n"] == 60

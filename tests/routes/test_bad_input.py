@@ -50,7 +50,7 @@ def signed_token(fields: dict) -> str:
 DEEP = (450, 700, 980)
 DEEP_BODY_ROUTES = [("run", "hitl/run"), ("approve", "hitl/approve/{id}"), ("cancel", "hitl/cancel/{id}"),
                     ("review-decision", "hitl/review/{id}/decision?token={token}"),
-                    ("agent", "agents/WriterAgent/run")]
+                    ("extend", "hitl/extend/{id}"), ("agent", "agents/WriterAgent/run")]
 DEEP_CASES = [(f"{name}-nested-{depth}", "POST", path, nested(depth), JSON, 400, "nested")
               for name, path in DEEP_BODY_ROUTES for depth in DEEP]
 DEEP_CASES += [(f"{name}-nested-objects-{depth}", "POST", path, nested_objects(depth), JSON, 400, "nested")
