@@ -256,12 +256,12 @@ class ServerThread:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_port=self.reuse_port or None)
         await site.start()
-        sockets = site._server.sockets
-        self.port = sockets[0].getsockname()[1]
+        addresses = self._runner.addresses
+        self.port = addresses[0][1]
         policy = self.app.get(POLICY_KEY)
         if policy is not None:
             # Host checks only while every socket listens on a loopback address.
-            policy.loopback_only = all(is_loopback_address(s.getsockname()[0]) for s in sockets)
+            policy.loopback_only = all(is_loopback_address(address[0]) for address in addresses)
 
     async def _close(self) -> None:
         await self._runner.cleanup()

@@ -101,3 +101,16 @@ def test_the_task_counter_counts_yielded_tasks_and_signals(make_host):
     # its request id (the SDK re-keys it on EventSent), so no numbered task is open.
     assert sdk_seams.sequence_number(replay.context) == 2
     assert [task_id for task_id, _ in sdk_seams.numbered_open_tasks(replay.context)] == []
+
+
+def test_the_private_names_the_seams_write_are_the_ones_the_sdk_reads():
+    # orchestration_context sets the input's expected type where get_input looks for it,
+    # and reset_client_session replaces the lock the SDK's shared session is made under.
+    import inspect
+
+    from azure.durable_functions.models import DurableOrchestrationContext
+    from azure.durable_functions.models.utils import http_utils
+
+    assert "_input_expected_type" in inspect.getsource(DurableOrchestrationContext.get_input)
+    assert isinstance(http_utils._session_lock, asyncio.Lock)
+    assert "_session_lock" in inspect.getsource(http_utils)

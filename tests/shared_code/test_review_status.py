@@ -1,0 +1,33 @@
+"""The custom status as routes, pages and benchmarks read it: every earlier shape reads."""
+from __future__ import annotations
+
+import pytest
+
+from shared_code.review_status import ReviewStatus
+
+# What the release before the typed status wrote (8b53147): no request, no deadline fields.
+EARLIER_SHAPE = {"stage": "awaiting_review", "round": 2, "maxRounds": 3, "topic": "Owls",
+                 "message": "Round 2 of 3: waiting for the reviewer.",
+                 "draft": {"title": "Draft 2", "content": "…"}, "deadline": "2026-01-04T00:00:00+00:00",
+                 "decisions": [{"round": 1, "approved": False, "feedback": "more", "by": "key"}],
+                 "earlierDrafts": [], "someFieldNobodyKnows": 1}
+
+
+def test_a_status_of_the_earlier_release_reads_with_defaults_for_what_it_lacks():
+    status = ReviewStatus.read(EARLIER_SHAPE)
+    assert (status.stage, status.round, status.max_rounds, status.topic) == ("awaiting_review", 2, 3, "Owls")
+    assert status.awaiting_review and status.decisions[0]["feedback"] == "more"
+    assert status.reminders == () and status.deadline_changes == () and status.escalated_at is None
+    # The request it did not carry is rebuilt from the topic and the limit it did.
+    assert status.request == {"topic": "Owls", "max_review_attempts": 3}
+
+
+@pytest.mark.parametrize("written", [None, "not a status", [], {}, {"stage": None, "round": None}])
+def test_no_status_or_a_broken_one_reads_as_the_start_of_a_review(written):
+    status = ReviewStatus.read(written)
+    assert (status.stage, status.round) == ("drafting", 1) and not status.awaiting_review
+
+
+def test_what_is_written_reads_back_the_same():
+    status = ReviewStatus.read(EARLIER_SHAPE)
+    assert ReviewStatus.read(status.to_custom_status()) == status
