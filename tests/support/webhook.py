@@ -6,6 +6,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+# How often serve_forever checks for shutdown: stopping waits for the next check.
+POLL_SECONDS = 0.02
+
+
 class WebhookReceiver:
     """Answers each POST with the next scripted status (then ``default_status``)."""
 
@@ -30,7 +34,7 @@ class WebhookReceiver:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(POLL_SECONDS,), daemon=True)
 
     @property
     def url(self) -> str:
