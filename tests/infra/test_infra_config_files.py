@@ -186,3 +186,6 @@ def test_deploy_uses_azd_with_oidc_and_repository_variables():
     for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_SUBSCRIPTION_ID"):
         assert f"${{{{ vars.{name} }}}}" in raw, f"{name} must come from a repository variable"
     assert "secrets." not in raw, "the deployment must not depend on repository secrets"
+    # The Durable backend follows a repository variable into the azd environment.
+    assert deploy["jobs"]["deploy"]["env"]["DURABLE_BACKEND"] == "${{ vars.DURABLE_BACKEND }}"
+    assert 'azd env set DURABLE_BACKEND "$DURABLE_BACKEND"' in runs
