@@ -31,6 +31,7 @@ if __name__ == "__main__" and missing_packages():
           "project's environment: .venv/bin/python -m devhost .", file=sys.stderr)
     sys.exit(2)
 
+from .engine import ACTIVE_STATUSES  # noqa: E402
 from .host import DevHost, HostConfigError  # noqa: E402
 from .logs import BatchingStreamHandler, RepeatLimiter  # noqa: E402
 from .registry import AppLoadError  # noqa: E402
@@ -95,7 +96,7 @@ def worker_args(args: argparse.Namespace, port: int) -> list[str]:
 def banner(host: DevHost) -> str:
     counts = host.engine.instance_counts()
     in_flight = [f"{name} {count} {status}" for name, status, count in counts
-                 if status in ("Pending", "Running", "Suspended")]
+                 if status in ACTIVE_STATUSES]
     lines = ["", "devhost: Azure Functions (Python, Durable) local host", "",
              f"  Start page: {host.base_url}/", "",
              f"  App:       {host.app_dir}",

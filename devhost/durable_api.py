@@ -21,6 +21,8 @@ from datetime import datetime
 from typing import Any, Awaitable, Callable, Mapping, Optional
 from urllib.parse import parse_qsl, quote, quote_plus, unquote
 
+from azure.durable_functions import OrchestrationRuntimeStatus
+
 from . import payloads
 from .clock import parse_iso, to_iso
 from .entities import EntityRequestError
@@ -37,6 +39,11 @@ DEFAULT_PAGE_SIZE = 100          # OrchestrationStatusQueryCondition.PageSize
 CONNECTION_NAME = "Storage"      # ConnectionStringNames.Storage, Azure Storage's default
 CHECK_STATUS_RETRY_AFTER = "10"  # HttpApiHandler.CreateCheckStatusResponseMessage
 RUNNING_STATUS_RETRY_AFTER = "5"  # HttpApiHandler.HandleGetStatusRequestAsync
+_S = OrchestrationRuntimeStatus
+# HandleGetStatusRequestAsync answers 202 for these; HandleRewindInstanceRequestAsync 410
+# for those that cannot be rewound.
+STILL_RUNNING = tuple(s.value for s in (_S.Running, _S.Pending, _S.ContinuedAsNew, _S.Suspended))
+NOT_REWINDABLE = tuple(s.value for s in (_S.Canceled, _S.Terminated, _S.Completed))
 
 # (method, path under WEBHOOK_PREFIX, handler name). Anything else is a 404, as
 # HttpApiHandler.HandleRequestAsync answers any route or method it does not serve.
@@ -281,7 +288,7 @@ class DurableApi:
         if request.flag("showHistory") and row.runtime_status != "Pending":
             body["historyEvents"] = self.public_history(row, request.flag("showHistoryOutput"),
                                                         request.flag("showInput", default=True))
-        if row.runtime_status in ("Running", "Pending", "ContinuedAsNew", "Suspended"):
+        if row.runtime_status in STILL_RUNNING:
             return ApiReply(202, body, {"Location": request.url, "Retry-After": RUNNING_STATUS_RETRY_AFTER})
         if (row.runtime_status == "Failed" and allow_500
                 and request.flag("returnInternalServerErrorOnFailure")):
@@ -407,7 +414,7 @@ class DurableApi:
         row = self.engine.instance(request.params["instance_id"])
         if row is None:
             return no_content(404)
-        if row.runtime_status in ("Canceled", "Terminated", "Completed"):
+        if row.runtime_status in NOT_REWINDABLE:
             return no_content(410)
         if row.runtime_status != "Failed":
             return exception_reply(500, "Something went wrong while processing your request",
