@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import azure.functions as func
 
 from shared_code.models import ValidationError, parse_json_object, validate_instance_id
+from shared_code.settings import ConfigurationError
 
 from .review_client import BackendUnavailable, Delivery, NoSuchReview
 
@@ -92,7 +93,7 @@ def delivery_reply(req: func.HttpRequest, instance_id: str, delivery: Delivery, 
 def refusal_of(exc: Exception) -> Optional[tuple[int, str, dict, dict]]:
     """(status, reason, headers, details) for the errors a route raises on purpose: bad
     input 400, an unknown review 404, HttpError its own status, the Durable backend
-    failing 503; None for anything else (a bug)."""
+    failing or a malformed setting 503; None for anything else (a bug)."""
     if isinstance(exc, HttpError):
         return exc.status, str(exc), {}, exc.details
     if isinstance(exc, ValidationError):
@@ -101,6 +102,8 @@ def refusal_of(exc: Exception) -> Optional[tuple[int, str, dict, dict]]:
         return 404, f"no review with id '{exc.args[0]}'", {}, {}
     if isinstance(exc, BackendUnavailable):
         return 503, str(exc), {"Retry-After": BACKEND_RETRY_AFTER_SECONDS}, {}
+    if isinstance(exc, ConfigurationError):  # its message names the setting, never a secret
+        return 503, f"the app is misconfigured: {exc}", {}, {}
     return None
 
 

@@ -66,6 +66,7 @@ def test_reminders_go_out_at_their_times_and_are_recorded(manual_host):
     manual_host.advance(hours=22)
     assert sent_reminders(manual_host, instance_id) == [(24.0, "2026-01-03T00:00"), (2.0, "2026-01-03T22:00")]
     assert notices(manual_host, instance_id)[-1][0] == "reminder"
+    assert link_expiry(manual_host, instance_id) == "2026-01-04T00:00"  # a link good until the deadline
     manual_host.advance(hours=2)
     assert manual_host.status(instance_id)["runtimeStatus"] == "Failed"
 

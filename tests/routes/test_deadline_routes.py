@@ -77,3 +77,20 @@ def test_the_request_shows_the_deadline_fields_only_when_used(served_host):
     assert wait_for(lambda: awaiting(base, fancy, 1))["input"] == {
         "topic": "Durable timers", "max_review_attempts": 3, "approval_timeout_hours": 72.0,
         "remind_before_hours": [24.0, 2.0], "on_timeout": "escalate", "escalation_hours": 6.0}
+
+
+def test_the_app_wide_reminders_apply_to_reviews_that_name_none(served_host, monkeypatch):
+    monkeypatch.setenv("HITL_REMIND_BEFORE_HOURS", "24, 2")
+    base = served_host.base_url
+    short = run_review(base, approval_timeout_hours=12)["instanceId"]
+    chosen = run_review(base, remind_before_hours=[])["instanceId"]
+    # Only the reminders that fit before a 12-hour deadline; a review's own list wins.
+    assert wait_for(lambda: awaiting(base, short, 1))["input"]["remind_before_hours"] == [2.0]
+    assert "remind_before_hours" not in wait_for(lambda: awaiting(base, chosen, 1))["input"]
+
+
+def test_a_bad_app_wide_reminder_setting_is_refused_with_its_name(served_host, monkeypatch):
+    monkeypatch.setenv("HITL_REMIND_BEFORE_HOURS", "24,soon")
+    reply = call("POST", f"{served_host.base_url}/api/hitl/run", {"topic": "t"})
+    assert reply.status == 503 and "misconfigured: HITL_REMIND_BEFORE_HOURS" in reply.text, reply.text
+    assert "Traceback" not in reply.text
