@@ -99,18 +99,6 @@ def test_p5_a_start_body_with_text_after_the_value_is_an_invalid_json_400(api):
         "Additional text encountered after finished reading JSON content: x.")
 
 
-def test_p5_what_the_devhost_answers_for_text_after_the_start_value(api):
-    """What the devhost does today for P5 (see the xfail above for the extension's answer):
-    500 with the JsonSerializationException text, and no instance is started."""
-    reply = call(f"{api.webhooks}/orchestrators/plain_wait", "POST", raw=b'{"a":1} x')
-    assert reply.status == 500
-    assert reply.json() == {
-        "Message": "Something went wrong while processing your request",
-        "ExceptionMessage": "Additional text found in JSON string after finishing deserializing object.",
-        "ExceptionType": "Newtonsoft.Json.JsonSerializationException", "StackTrace": None}
-    assert call(f"{api.webhooks}/instances").json() == []
-
-
 # -- P7: raised event bodies ----------------------------------------------------------------
 
 @pytest.mark.parametrize("body, value, stored", [
