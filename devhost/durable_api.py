@@ -236,9 +236,6 @@ class DurableApi:
         try:
             input_value = payloads.read_object(request.body.decode("utf-8", "replace"), payloads.MAX_DEPTH)
         except payloads.PayloadError as exc:
-            if exc.trailing:  # JsonSerializationException, outside the handler's catch
-                return exception_reply(500, "Something went wrong while processing your request",
-                                       str(exc), "Newtonsoft.Json.JsonSerializationException")
             return exception_reply(400, "Invalid JSON content", str(exc),
                                    "Newtonsoft.Json.JsonReaderException")
         instance_id = self.engine.start_instance(request.params["name"], request.params.get("instance_id"),
@@ -253,18 +250,22 @@ class DurableApi:
             return self.check_status_reply(request.origin, instance_id)
         if interval > timeout:
             return exception_reply(400, "One or more of the arguments submitted is incorrect",
-                                   f"Total timeout {timeout} should be bigger than retry timeout {interval}",
+                                   f"Total timeout {_dotnet_double(timeout)} should be bigger than "
+                                   f"retry timeout {_dotnet_double(interval)}",
                                    "System.ArgumentException")
-        deadline = asyncio.get_running_loop().time() + timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         while True:
             row = self.engine.instance(instance_id)
             if row is not None and row.runtime_status == "Completed":
                 return ApiReply(200, payloads.shown(row.output))
             if row is not None and row.is_terminal:
                 return self._status_reply(request, row, allow_500=False)
-            if asyncio.get_running_loop().time() + interval > deadline:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
                 return self.check_status_reply(request.origin, instance_id)
-            await asyncio.sleep(interval)
+            # The Stopwatch loop: Task.Delay(min(remaining, interval)), then look again.
+            await asyncio.sleep(min(remaining, interval))
 
     async def restart(self, request: ApiRequest) -> ApiReply:
         try:
@@ -527,6 +528,11 @@ _FAMILIES = {EventType.TASK_SCHEDULED: "task", EventType.TASK_COMPLETED: "task",
              EventType.SUB_ORCHESTRATION_INSTANCE_CREATED: "sub",
              EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED: "sub",
              EventType.SUB_ORCHESTRATION_INSTANCE_FAILED: "sub"}
+
+
+def _dotnet_double(value: float) -> str:
+    """A double as C# string interpolation writes it: 1.0 is "1", 0.5 is "0.5"."""
+    return str(int(value)) if value == int(value) else repr(value)
 
 
 def _date_time(text: str) -> Optional[datetime]:

@@ -56,12 +56,14 @@ class EngineOptions:
 
 
 def check_instance_id(instance_id: str) -> None:
-    """The checks of ``DurableClient.StartNewAsync`` (ArgumentException for each)."""
+    """The checks of ``DurableClient.StartNewAsync`` (ArgumentException for each; the first
+    two pass their arguments swapped, so .NET's message is the parameter's name followed by
+    the text as the "parameter")."""
     if instance_id.startswith("@"):
-        raise InvalidArgument("Orchestration instance ids must not start with @.")
+        raise InvalidArgument("instanceId (Parameter 'Orchestration instance ids must not start with @.')")
     if any(c in "/\\?#" or _is_control(c) for c in instance_id):
-        raise InvalidArgument("Orchestration instance ids must not contain /, \\, #, ?, "
-                              "or control characters.")
+        raise InvalidArgument("instanceId (Parameter 'Orchestration instance ids must not contain /, \\, #, ?, "
+                              "or control characters.')")
     if len(instance_id) > MAX_INSTANCE_ID_CHARS:
         raise InvalidArgument(f"Instance ID lengths must not exceed {MAX_INSTANCE_ID_CHARS} characters.")
 
@@ -182,8 +184,9 @@ class Engine:
             row = self.require_active(instance_id)
             if row.runtime_status == refuse or (require and row.runtime_status != require):
                 # DurableClient.SuspendAsync / ResumeAsync check the status first
-                raise InvalidOperation(f"Cannot {kind.name.split('_')[-1].lower()} orchestration "
-                                       f"instance '{instance_id}': it is {row.runtime_status}.")
+                verb = "suspend" if kind == EventType.EXECUTION_SUSPENDED else "resume"
+                raise InvalidOperation(f"Cannot {verb} the orchestration instance {instance_id} "
+                                       f"because instance is in the {row.runtime_status} state.")
             now = self.clock.now()
             self.store.add_message(instance_id, None, event(kind, now, Input=reason), now.timestamp())
         self.on_work(instance_id)

@@ -165,7 +165,8 @@ class FunctionRoutes:
                 self._bindings.clear()
             if not self.client_over_http:
                 client_transport.serve_in_process(key[2], self.api)
-            text = self._bindings[key] = json.dumps(self.client_binding(*key))
+            # BindingHelper.DurableOrchestrationClientToString: JsonConvert.SerializeObject, compact.
+            text = self._bindings[key] = json.dumps(self.client_binding(*key), separators=(",", ":"))
         return text
 
     def client_binding(self, scheme: str, host: str, rpc_netloc: str) -> dict:

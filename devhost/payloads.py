@@ -20,11 +20,7 @@ _WHITESPACE = re.compile(r"\s*")
 
 
 class PayloadError(ValueError):
-    """A payload that is not JSON. ``trailing``: a value followed by more text."""
-
-    def __init__(self, message: str, trailing: bool = False):
-        super().__init__(message)
-        self.trailing = trailing
+    """A payload that is not JSON."""
 
 
 def to_text(value: Any) -> Optional[str]:
@@ -73,14 +69,19 @@ def _nesting(text: str) -> int:
 
 def read_object(text: str, max_depth: Optional[int] = None) -> Any:
     """``JsonConvert.DeserializeObject`` (start bodies): empty text is null, and unlike
-    ``JToken.Load`` anything after the value is an error."""
+    ``JToken.Load`` anything after the value is an error. The serializer's check for more
+    content calls ``JsonTextReader.Read``, which meets the text first and throws a
+    JsonReaderException (not the serializer's own JsonSerializationException)."""
     if not text.strip():
         return None
     value = read_token(text, max_depth)
     end = _DECODER.raw_decode(text, _WHITESPACE.match(text).end())[1]
-    if text[end:].strip():
-        raise PayloadError("Additional text found in JSON string after finishing deserializing object.",
-                           trailing=True)
+    extra = _WHITESPACE.match(text, end).end()
+    if extra < len(text):
+        line = text.count("\n", 0, extra) + 1
+        position = extra - (text.rfind("\n", 0, extra) + 1)
+        raise PayloadError(f"Additional text encountered after finished reading JSON content: "
+                           f"{text[extra]}. Path '', line {line}, position {position}.")
     return value
 
 

@@ -137,11 +137,6 @@ def test_h6_running_past_the_timeout_gives_the_check_status_reply(api):
     assert elapsed < 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "WaitForCompletionOrCreateCheckStatusResponseAsync sleeps min(remaining, interval) and "
-    "polls again until the whole timeout has elapsed; the devhost gives up as soon as the "
-    "next interval would pass the deadline (here after 0.6 s of a 1 s timeout), so an "
-    "instance that completes in that last stretch gets 202 instead of 200"))
 def test_h6_the_wait_lasts_the_whole_timeout(api):
     """HttpApiHandler.WaitForCompletionOrCreateCheckStatusResponseAsync (the Stopwatch loop:
     ``Task.Delay(remainingTime > retryInterval ? retryInterval : remainingTime)``)."""
@@ -164,9 +159,6 @@ def test_h6_a_polling_interval_above_the_timeout_is_400_after_the_start(api):
     assert settled(api, "waited", "Running")["name"] == "plain_wait"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "C# formats TimeSpan.TotalSeconds (a double) 1.0 as '1'; the devhost's message reads "
-    "'Total timeout 1.0 should be bigger than retry timeout 2.0'"))
 def test_h6_whole_seconds_are_written_as_dotnet_writes_a_double(api):
     """HttpApiHandler.WaitForCompletionOrCreateCheckStatusResponseAsync (string
     interpolation of double TotalSeconds)."""
@@ -251,10 +243,6 @@ def test_h18_suspending_a_suspended_or_resuming_a_running_instance_is_500(api):
     assert status_of(api, instance_id).json()["runtimeStatus"] == "Suspended"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "X2: the extension says 'Cannot suspend the orchestration instance <id> because instance "
-    "is in the Suspended state.'; the devhost says \"Cannot suspend orchestration instance "
-    "'<id>': it is Suspended.\""))
 def test_h18_the_wrong_state_message_is_the_extensions(api):
     """DurableClient.SuspendAsync, ResumeAsync (the InvalidOperationException messages)."""
     instance_id = running(api)
@@ -447,10 +435,6 @@ def test_r10_a_bad_instance_id_is_a_400_argument_exception(api):
     assert call(f"{api.webhooks}/instances").json() == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "X1: StartNewAsync builds new ArgumentException(nameof(instanceId), \"...\") with its "
-    "arguments swapped, so .NET's Message is \"instanceId (Parameter 'Orchestration instance "
-    "ids must not start with @.')\"; the devhost answers the bare text"))
 def test_r10_the_at_sign_message_is_the_extensions(api):
     """DurableClient.StartNewAsync; .NET ArgumentException(message, paramName).Message."""
     reply = call(f"{api.webhooks}/orchestrators/plain_wait/@x", "POST")
@@ -532,9 +516,6 @@ def test_c5_the_binding_holds_the_extensions_fields_in_order_with_nulls(api):
     assert list(binding["managementUrls"]) == list(expected["managementUrls"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BindingHelper.DurableOrchestrationClientToString returns JsonConvert.SerializeObject"
-    "(payload), compact JSON; the devhost's binding text is json.dumps with ', ' and ': '"))
 def test_c5_the_binding_text_is_compact_json(api):
     """BindingHelper.DurableOrchestrationClientToString (JsonConvert.SerializeObject)."""
     reply = call(api.base_url + "/api/binding")

@@ -81,11 +81,6 @@ def test_p2_an_empty_or_blank_start_body_is_a_null_input(api, body):
     assert [e["Input"] for e in started] == [None]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Newtonsoft's JsonTextReader throws JsonReaderException ('Additional text encountered "
-    "after finished reading JSON content: x. ...') as soon as DeserializeObject reads past "
-    "the first value, so HandleStartOrchestratorRequestAsync's catch (JsonReaderException) "
-    "answers 400 'Invalid JSON content'; the devhost answers 500 JsonSerializationException"))
 def test_p5_a_start_body_with_text_after_the_value_is_an_invalid_json_400(api):
     """HttpApiHandler.HandleStartOrchestratorRequestAsync (catch JsonReaderException);
     Newtonsoft JsonTextReader.Read in State.Finished throws JsonReaderException before

@@ -181,21 +181,22 @@ def test_r10_a_new_instance_id_is_32_lowercase_hex_digits(host):
 
 
 @pytest.mark.parametrize("instance_id, message", [
-    ("@entity-like", "Orchestration instance ids must not start with @."),
-    ("a/b", "Orchestration instance ids must not contain /, \\, #, ?, or control characters."),
-    ("a\\b", "Orchestration instance ids must not contain /, \\, #, ?, or control characters."),
-    ("a#b", "Orchestration instance ids must not contain /, \\, #, ?, or control characters."),
-    ("a?b", "Orchestration instance ids must not contain /, \\, #, ?, or control characters."),
-    ("a\x00b", "Orchestration instance ids must not contain /, \\, #, ?, or control characters."),
-    ("a\x1fb", "Orchestration instance ids must not contain /, \\, #, ?, or control characters."),
-    ("a\x7fb", "Orchestration instance ids must not contain /, \\, #, ?, or control characters."),
-    ("a\x9fb", "Orchestration instance ids must not contain /, \\, #, ?, or control characters."),
+    ("@entity-like", "instanceId (Parameter 'Orchestration instance ids must not start with @.')"),
+    ("a/b", "instanceId (Parameter 'Orchestration instance ids must not contain /, \\, #, ?, or control characters.')"),
+    ("a\\b", "instanceId (Parameter 'Orchestration instance ids must not contain /, \\, #, ?, or control characters.')"),
+    ("a#b", "instanceId (Parameter 'Orchestration instance ids must not contain /, \\, #, ?, or control characters.')"),
+    ("a?b", "instanceId (Parameter 'Orchestration instance ids must not contain /, \\, #, ?, or control characters.')"),
+    ("a\x00b", "instanceId (Parameter 'Orchestration instance ids must not contain /, \\, #, ?, or control characters.')"),
+    ("a\x1fb", "instanceId (Parameter 'Orchestration instance ids must not contain /, \\, #, ?, or control characters.')"),
+    ("a\x7fb", "instanceId (Parameter 'Orchestration instance ids must not contain /, \\, #, ?, or control characters.')"),
+    ("a\x9fb", "instanceId (Parameter 'Orchestration instance ids must not contain /, \\, #, ?, or control characters.')"),
     ("x" * 257, "Instance ID lengths must not exceed 256 characters."),
 ], ids=["at", "slash", "backslash", "hash", "question", "nul", "us", "del", "c1-end", "257"])
 def test_r10_bad_instance_ids_are_refused(host, instance_id, message):
     """DurableClient.StartNewAsync: StartsWith("@"), IsInvalidCharacter (/ \\ ? # and
     char.IsControl: U+0000-U+001F, U+007F-U+009F) and MaxInstanceIdLength 256, each an
-    ArgumentException (see X1 for how the extension words the first two)."""
+    ArgumentException; the first two swap its arguments, so .NET's message is
+    "instanceId (Parameter '<text>')"."""
     with pytest.raises(InvalidArgument) as refused:
         host.start("plain_wait", None, instance_id)
     assert str(refused.value) == message
