@@ -32,3 +32,18 @@ def make_host(tmp_path):
 @pytest.fixture
 def features(make_host) -> DevHost:
     return make_host("features")
+
+
+@pytest.fixture
+def conformance(make_host) -> DevHost:
+    """The conformance fixture app, in process on a manual clock."""
+    return make_host("conformance")
+
+
+@pytest.fixture
+def conformance_api(make_host) -> DevHost:
+    """The conformance fixture app served over HTTP; ``.webhooks`` is its Durable HTTP API."""
+    host = make_host("conformance")
+    host.serve(port=0)
+    host.webhooks = host.base_url + "/runtime/webhooks/durabletask"
+    return host

@@ -1,6 +1,8 @@
 """Small helpers shared by the devhost tests."""
 from __future__ import annotations
 
+import asyncio
+
 import json
 import os
 import queue
@@ -147,3 +149,22 @@ class DevHostProcess:
         while (line := self.lines.get(timeout=5)) != "":
             rest.append(line)
         return code, "".join(rest)
+
+
+def run(host, orchestrator, input=None, instance_id=None) -> str:
+    """Start an orchestration in process and run everything that becomes due."""
+    instance_id = host.start(orchestrator, input, instance_id)
+    host.run_until_idle()
+    return instance_id
+
+
+def of_type(history: list[dict], kind) -> list[dict]:
+    return [e for e in history if e["EventType"] == kind]
+
+
+def public_history(host, instance_id: str) -> list[dict]:
+    """``GET /instances/{id}?showHistory=true&showHistoryOutput=true`` through the API's
+    own handler (no socket): the historyEvents DurableClient shows."""
+    reply = asyncio.run(host.api.handle("GET", f"/instances/{instance_id}", "http://localhost",
+                                        "showHistory=true&showHistoryOutput=true", {}, b""))
+    return reply.payload["historyEvents"]

@@ -31,11 +31,8 @@ CHECK_STATUS_KEYS = ["id", "statusQueryGetUri", "sendEventPostUri", "terminatePo
 
 
 @pytest.fixture
-def api(make_host):
-    host = make_host("conformance")
-    host.serve(port=0)
-    host.webhooks = host.base_url + WEBHOOKS
-    return host
+def api(conformance_api):
+    return conformance_api
 
 
 def start(api, name, body=None, instance_id=None, query=""):

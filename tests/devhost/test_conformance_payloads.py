@@ -7,7 +7,6 @@ clock; the raw HTTP tests serve it on a free port.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 from urllib.parse import quote
 
@@ -16,40 +15,19 @@ import pytest
 from devhost import replay
 from devhost.history import EventType
 
-from .helpers import call, wait_until
+from .helpers import call, of_type, public_history, run, wait_until
 
 WEBHOOKS = "/runtime/webhooks/durabletask"
 
 
 @pytest.fixture
-def host(make_host):
-    return make_host("conformance")
+def host(conformance):
+    return conformance
 
 
 @pytest.fixture
-def api(make_host):
-    served = make_host("conformance")
-    served.serve(port=0)
-    served.webhooks = served.base_url + WEBHOOKS
-    return served
-
-
-def run(host, orchestrator, input=None, instance_id=None):
-    instance_id = host.start(orchestrator, input, instance_id)
-    host.run_until_idle()
-    return instance_id
-
-
-def of_type(history, kind):
-    return [e for e in history if e["EventType"] == kind]
-
-
-def public_history(host, instance_id):
-    """``GET /instances/{id}?showHistory=true&showHistoryOutput=true`` through the API's
-    own handler (no socket): the historyEvents DurableClient shows."""
-    reply = asyncio.run(host.api.handle("GET", f"/instances/{instance_id}", "http://localhost",
-                                        "showHistory=true&showHistoryOutput=true", {}, b""))
-    return reply.payload["historyEvents"]
+def api(conformance_api):
+    return conformance_api
 
 
 def running(api, instance_id):

@@ -8,7 +8,6 @@ Everything runs in process on the conformance fixture app with a manual clock.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -18,29 +17,12 @@ import pytest
 from devhost.errors import InvalidArgument
 from devhost.history import EventType
 
-from .helpers import module_of
+from .helpers import module_of, of_type, public_history, run
 
 
 @pytest.fixture
-def host(make_host):
-    return make_host("conformance")
-
-
-def run(host, orchestrator, input=None, instance_id=None):
-    instance_id = host.start(orchestrator, input, instance_id)
-    host.run_until_idle()
-    return instance_id
-
-
-def of_type(history, kind):
-    return [e for e in history if e["EventType"] == kind]
-
-
-def public_history(host, instance_id):
-    """``GET /instances/{id}?showHistory=true`` through the API's own handler, no socket."""
-    reply = asyncio.run(host.api.handle("GET", f"/instances/{instance_id}", "http://localhost",
-                                        "showHistory=true&showHistoryOutput=true", {}, b""))
-    return reply.payload["historyEvents"]
+def host(conformance):
+    return conformance
 
 
 # -- R3: IsPlayed ------------------------------------------------------------------------
