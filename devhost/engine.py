@@ -61,16 +61,11 @@ def check_instance_id(instance_id: str) -> None:
     the text as the "parameter")."""
     if instance_id.startswith("@"):
         raise InvalidArgument("instanceId (Parameter 'Orchestration instance ids must not start with @.')")
-    if any(c in "/\\?#" or _is_control(c) for c in instance_id):
+    if entities.has_invalid_character(instance_id):
         raise InvalidArgument("instanceId (Parameter 'Orchestration instance ids must not contain /, \\, #, ?, "
                               "or control characters.')")
     if len(instance_id) > MAX_INSTANCE_ID_CHARS:
         raise InvalidArgument(f"Instance ID lengths must not exceed {MAX_INSTANCE_ID_CHARS} characters.")
-
-
-def _is_control(c: str) -> bool:
-    # .NET char.IsControl: U+0000-U+001F and U+007F-U+009F
-    return ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F
 
 
 class Engine:
@@ -147,7 +142,7 @@ class Engine:
     def signal_entity(self, name: str, key: str, operation: str, input_text: Optional[str]) -> None:
         """DurableClient.SignalEntityAsync: a one-way request, from no parent."""
         entities.check_key(key)
-        if name.lower() not in self.registry.entities:
+        if self.registry.entity(name) is None:
             raise InvalidArgument(self.unknown_function_message(name, "entity"))
         entity_id = entities.scheduler_id(name, key)
         with self.store.transaction():
@@ -275,7 +270,7 @@ class Engine:
         episode.prepare()
         return episode
 
-    def _after_commit(self, episode: OrchestrationEpisode) -> None:
+    def _after_commit(self, episode: "OrchestrationEpisode | EntityEpisode") -> None:
         if episode.history_after is not None:
             self._remember(episode.instance_id, episode.execution_id_after, episode.history_after)
         else:
@@ -348,11 +343,12 @@ class Engine:
 
     def _run_entity_batch(self, item: WorkItem) -> entities.EntityOutcome:
         row = self.store.get_entity(item.instance_id)
-        if row.name not in self.registry.entities:  # the app no longer has this entity
+        function = self.registry.entity(row.name)
+        if function is None:  # the app no longer has this entity
             requests = json.loads(item.input)
             return entities.failed_batch(row.exists, row.state, len(requests),
                                          self.unknown_function_message(row.name, "entity"))
-        param, handle = self.registry.entities[row.name]
+        param, handle = function
         return entity_batches.run(handle, param, row, item)
 
     def _log_activity(self, item: WorkItem, outcome: ActivityOutcome, started: float) -> None:
@@ -384,7 +380,6 @@ class Engine:
                 delivered.append(item.instance_id)
         for instance_id in dict.fromkeys(delivered):
             self.on_work(instance_id)
-
 
     def next_due(self) -> Optional[float]:
         return self.store.next_visible_at(self.options.shard)

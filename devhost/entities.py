@@ -32,9 +32,8 @@ from . import payloads
 log = logging.getLogger("devhost")
 
 REQUEST_EVENT = "op"                 # EntityMessageEventNames.RequestMessageEventName
-# EntitySchedulerException for a batch the worker could not run at all.
-BATCH_FAILURE = "Error"
-_INVALID_KEY_CHARS = "/\\#?"
+# TaskEntityShim: the exceptionType of the answer to an operation that raised.
+FAILED_OPERATION = "Error"
 
 
 class EntityRequestError(ValueError):
@@ -54,9 +53,15 @@ def is_entity(instance_id: str) -> bool:
     return instance_id.startswith("@")
 
 
+def has_invalid_character(text: str) -> bool:
+    """DurableClient.IsInvalidCharacter, for instance ids and entity keys alike: /, \\, #, ?
+    and .NET's char.IsControl (U+0000-U+001F, U+007F-U+009F)."""
+    return any(c in "/\\#?" or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text)
+
+
 def check_key(key: str) -> None:
     # DurableClient.SignalEntityAsyncInternal (its ArgumentException swaps message and name)
-    if any(c in _INVALID_KEY_CHARS or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in key):
+    if has_invalid_character(key):
         raise EntityRequestError("entityKey (Parameter 'Entity keys must not contain /, \\, #, ?, "
                                  "or control characters.')")
 
@@ -143,5 +148,5 @@ def response_message(is_error: bool, result: Optional[str]) -> dict:
     """TaskEntityShim: the ResponseMessage a caller gets for its request."""
     message = {"result": result}
     if is_error:
-        message["exceptionType"] = BATCH_FAILURE
+        message["exceptionType"] = FAILED_OPERATION
     return message

@@ -14,8 +14,17 @@ from .clock import to_iso
 
 __all__ = ["ActionType", "EventType", "event", "mark_played"]
 
-SCHEDULING_EVENTS = frozenset({EventType.TASK_SCHEDULED, EventType.TIMER_CREATED,
-                               EventType.SUB_ORCHESTRATION_INSTANCE_CREATED, EventType.EVENT_SENT})
+# The kind of task each scheduling event records, and each action that schedules one asks
+# for (an action takes a task id and leaves that event in the history).
+SCHEDULED_KIND_OF_EVENT = {EventType.TASK_SCHEDULED: "activity", EventType.TIMER_CREATED: "timer",
+                           EventType.SUB_ORCHESTRATION_INSTANCE_CREATED: "sub-orchestration",
+                           EventType.EVENT_SENT: "entity operation"}
+SCHEDULED_KIND_OF_ACTION = {ActionType.CALL_ACTIVITY: "activity", ActionType.CALL_ACTIVITY_WITH_RETRY: "activity",
+                            ActionType.CALL_SUB_ORCHESTRATOR: "sub-orchestration",
+                            ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY: "sub-orchestration",
+                            ActionType.CREATE_TIMER: "timer", ActionType.CALL_ENTITY: "entity operation",
+                            ActionType.SIGNAL_ENTITY: "entity operation"}
+SCHEDULING_EVENTS = frozenset(SCHEDULED_KIND_OF_EVENT)
 COMPLETION_EVENTS = frozenset({EventType.TASK_COMPLETED, EventType.TASK_FAILED,
                                EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
                                EventType.SUB_ORCHESTRATION_INSTANCE_FAILED})
@@ -30,13 +39,8 @@ NEVER_PLAYED = frozenset({EventType.ORCHESTRATOR_STARTED, EventType.ORCHESTRATOR
                           *SCHEDULING_EVENTS,
                           EventType.EXECUTION_COMPLETED})
 
-# Actions that take a sequence number and leave a scheduling event in the history.
-SCHEDULING_ACTIONS = frozenset({ActionType.CALL_ACTIVITY, ActionType.CALL_ACTIVITY_WITH_RETRY,
-                                ActionType.CALL_SUB_ORCHESTRATOR,
-                                ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY,
-                                ActionType.CREATE_TIMER, ActionType.CALL_ENTITY,
-                                ActionType.SIGNAL_ENTITY})
-ENTITY_ACTIONS = frozenset({ActionType.CALL_ENTITY, ActionType.SIGNAL_ENTITY})
+SCHEDULING_ACTIONS = frozenset(SCHEDULED_KIND_OF_ACTION)
+ENTITY_ACTIONS = frozenset(a for a, kind in SCHEDULED_KIND_OF_ACTION.items() if kind == "entity operation")
 COMPOUND_ACTIONS = frozenset({ActionType.WHEN_ANY, ActionType.WHEN_ALL})
 
 

@@ -187,7 +187,7 @@ class OrchestrationEpisode:
         for action in actions:
             if action.get("actionType") == ActionType.SIGNAL_ENTITY:
                 name, _ = entities.split_scheduler_id(action.get("instanceId") or "@")
-                if name not in self.engine.registry.entities:
+                if self.engine.registry.entity(name) is None:
                     return self.engine.unknown_function_message(name, "entity")
         return None
 
@@ -277,7 +277,7 @@ class OrchestrationEpisode:
         RequestMessage sent as event "op" to the entity, recorded as EventSent."""
         entity_id = action["instanceId"]
         name, _ = entities.split_scheduler_id(entity_id)
-        if name not in self.engine.registry.entities:
+        if self.engine.registry.entity(name) is None:
             return dict(self._unknown_function(task_id, EventType.EVENT_SENT, name, "entity"),
                         InstanceId=entity_id)
         row = self.row

@@ -50,6 +50,10 @@ class Registry:
     def activity_name(self, name: str) -> Optional[str]:
         return _find(self.activities, name)
 
+    def entity(self, name: str) -> Optional[tuple[str, Callable]]:
+        """(parameter name, function) of an entity, by any spelling of its name."""
+        return self.entities.get((name or "").lower())
+
 
 def _find(functions: dict, name: str) -> Optional[str]:
     if name in functions:

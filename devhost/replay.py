@@ -15,7 +15,8 @@ from datetime import timedelta
 from typing import Any, Callable, Optional
 
 from . import payloads, sdk_seams
-from .history import ENTITY_ACTIONS, SCHEDULING_ACTIONS, SCHEDULING_EVENTS, ActionType, EventType, flatten
+from .history import (SCHEDULED_KIND_OF_ACTION, SCHEDULED_KIND_OF_EVENT, SCHEDULING_ACTIONS,
+                      SCHEDULING_EVENTS, EventType, flatten)
 from .storage import InstanceRow
 
 log = logging.getLogger("devhost")
@@ -97,26 +98,16 @@ def actions_of(state: dict) -> list[dict]:
     return flatten(outer[0] if outer else [])
 
 
-_EVENT_KINDS = {EventType.TASK_SCHEDULED: "activity", EventType.TIMER_CREATED: "timer",
-                EventType.SUB_ORCHESTRATION_INSTANCE_CREATED: "sub-orchestration",
-                EventType.EVENT_SENT: "entity operation"}
-_ACTION_KINDS = {ActionType.CALL_ACTIVITY: "activity", ActionType.CALL_ACTIVITY_WITH_RETRY: "activity",
-                 ActionType.CALL_SUB_ORCHESTRATOR: "sub-orchestration",
-                 ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY: "sub-orchestration",
-                 ActionType.CREATE_TIMER: "timer", ActionType.CALL_ENTITY: "entity operation",
-                 ActionType.SIGNAL_ENTITY: "entity operation"}
-
-
 def _recorded_signature(event: dict) -> tuple[str, Optional[str]]:
-    kind = _EVENT_KINDS[event["EventType"]]
+    kind = SCHEDULED_KIND_OF_EVENT[event["EventType"]]
     # An entity operation is known by its target, "@name@key": EventSent's InstanceId.
     name = event.get("InstanceId") if kind == "entity operation" else event.get("Name")
     return kind, (None if kind == "timer" else name)
 
 
 def _produced_signature(action: dict) -> tuple[str, Optional[str]]:
-    kind = _ACTION_KINDS[action["actionType"]]
-    name = action.get("instanceId") if action["actionType"] in ENTITY_ACTIONS else action.get("functionName")
+    kind = SCHEDULED_KIND_OF_ACTION[action["actionType"]]
+    name = action.get("instanceId") if kind == "entity operation" else action.get("functionName")
     return kind, (None if kind == "timer" else name)
 
 
