@@ -1,8 +1,9 @@
 """The app's HTML pages: one stylesheet, a strict Content-Security-Policy, and error pages
 that look like the rest.
 
-Templates carry two placeholders: ``{{NONCE}}`` (the script and style nonce of this reply)
-and ``{{STYLE}}`` (page_style.css). Nothing a request or a review holds is put into a
+Templates carry three placeholders: ``{{NONCE}}`` (the script and style nonce of this
+reply), ``{{STYLE}}`` (page_style.css) and ``{{PAGE_COMMON}}`` (page_common.js, the
+scripts' shared helpers). Nothing a request or a review holds is put into a
 template: pages load their data as JSON and show it as text.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import azure.functions as func
 
 STYLE = (Path(__file__).parent / "page_style.css").read_text(encoding="utf-8")
+PAGE_COMMON = (Path(__file__).parent / "page_common.js").read_text(encoding="utf-8")
 NO_STORE = {"Cache-Control": "no-store"}
 ERROR_TITLES = {400: "Bad request", 401: "Sign in first", 403: "Not allowed",
                 404: "Review not found", 503: "Not available right now"}
@@ -24,7 +26,7 @@ ERROR_HINTS = {403: "Ask the review's owner for a fresh link.",
 
 def page(template: str, status: int = 200) -> func.HttpResponse:
     nonce = secrets.token_urlsafe(16)
-    body = template.replace("{{STYLE}}", STYLE).replace("{{NONCE}}", nonce)
+    body = template.replace("{{STYLE}}", STYLE).replace("{{PAGE_COMMON}}", PAGE_COMMON).replace("{{NONCE}}", nonce)
     return func.HttpResponse(body, status_code=status, mimetype="text/html", charset="utf-8",
                              headers=security_headers(nonce))
 
