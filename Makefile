@@ -7,8 +7,12 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 AGENTS_VENV := .venv-agents
 AGENTS_STAMP := $(AGENTS_VENV)/.installed-$(shell cat requirements-agents.txt | cksum | cut -d' ' -f1)
 PORT ?= 7071
+# Microsoft's Durable samples, from the source release of the pinned SDK (PyPI carries
+# samples/ and samples-v2/), which tests/devhost/test_public_samples.py runs unchanged.
+SDK_VERSION := $(shell sed -n 's/^azure-functions-durable==//p' requirements.txt)
+SAMPLES := .samples/azure_functions_durable-$(SDK_VERSION)
 
-.PHONY: install agents-env run test test-fast func bench clean
+.PHONY: install agents-env samples run test test-fast func bench clean
 
 install: $(STAMP)
 
@@ -24,6 +28,15 @@ $(AGENTS_STAMP): requirements-agents.txt
 	test -x $(AGENTS_VENV)/bin/python || $(PYTHON) -m venv $(AGENTS_VENV)
 	$(AGENTS_VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements-agents.txt
 	rm -f $(AGENTS_VENV)/.installed-*
+	touch $@
+
+samples: $(SAMPLES)/PKG-INFO
+
+$(SAMPLES)/PKG-INFO: requirements.txt | $(STAMP)
+	rm -rf .samples && mkdir -p .samples
+	$(PY) -m pip download --disable-pip-version-check -q --no-deps --no-binary :all: \
+	  -d .samples azure-functions-durable==$(SDK_VERSION)
+	tar -xzf .samples/azure_functions_durable-$(SDK_VERSION).tar.gz -C .samples
 	touch $@
 
 # Without Azure OpenAI (or OpenAI-compatible) settings, the offline demo writer is used;
@@ -44,7 +57,7 @@ run: install
 	fi; \
 	exec $(PY) -m devhost . --port $(PORT)
 
-test: install agents-env
+test: install agents-env samples
 	@scripts/ensure-chromium
 	$(PY) -m pytest
 
@@ -63,4 +76,4 @@ bench: install
 	$(PY) -m bench.lifecycles
 
 clean:
-	rm -rf .devhost .published test-artifacts .pytest_cache $(AGENTS_VENV)
+	rm -rf .devhost .published test-artifacts .pytest_cache .samples $(AGENTS_VENV)

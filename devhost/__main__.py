@@ -44,7 +44,7 @@ from .worker_processes import WorkerProcesses, die_with_parent  # noqa: E402
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m devhost",
                                      description="Run a Python Durable Functions app locally.")
-    parser.add_argument("app_dir", nargs="?", default=".", help="folder holding function_app.py")
+    parser.add_argument("app_dir", nargs="?", default=".", help="the app folder: function_app.py, or v1 folders with function.json")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=7071, help="port (default 7071)")
     parser.add_argument("--data", default=None, help="state folder (default APP_DIR/.devhost)")

@@ -52,6 +52,19 @@ def route_pattern(template: str) -> re.Pattern:
     return re.compile(f"^{pattern}/?$", re.IGNORECASE)
 
 
+class HttpOutput(func.Out):
+    """What the Python worker passes for a named ``http`` output binding (its ``Out``)."""
+
+    def __init__(self):
+        self._value = None
+
+    def set(self, val) -> None:
+        self._value = val
+
+    def get(self):
+        return self._value
+
+
 @dataclass
 class _Route:
     function: HttpFunction
@@ -139,13 +152,16 @@ class FunctionRoutes:
         kwargs = {function.request_param: http_request}
         if function.client_param:
             kwargs[function.client_param] = self._client_binding_json(request)
+        output = HttpOutput() if function.output_param else None
+        if output:
+            kwargs[function.output_param] = output
         try:
             if function.is_async:
                 response = await function.callable(**kwargs)
             else:
                 response = await asyncio.get_running_loop().run_in_executor(
                     None, lambda: function.callable(**kwargs))
-            reply = _to_aiohttp(response)
+            reply = _to_aiohttp(output.get() if output else response)
             outcome = "Succeeded"
         except Exception:
             log.exception("Function '%s' raised (Id=%s)", function.name, invocation_id)

@@ -24,12 +24,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Optional
 
-from . import payloads, sdk_seams
+from . import function_json, payloads, sdk_seams
 from .clock import ManualClock, SystemClock
 from .durable_api import DurableApi
 from .engine import Engine, EngineOptions
 from .function_routes import FunctionRoutes
-from .registry import Registry, build_registry, load_app
+from .registry import AppLoadError, Registry, build_registry, load_app
 from .runner import BackgroundRunner, drain
 from .server import ServerThread, build_web_app
 from .storage import Shard, Store
@@ -90,6 +90,16 @@ def load_local_settings(app_dir: Path, env=os.environ) -> list[str]:
     return applied
 
 
+def load_functions(app_dir: Path) -> Registry:
+    """The app's functions: a v2 app's ``function_app.py``, else v1 ``function.json`` folders."""
+    if (app_dir / "function_app.py").is_file():
+        return build_registry(load_app(app_dir))
+    if function_json.is_v1_app(app_dir):
+        return function_json.load_registry(app_dir)
+    raise AppLoadError(f"{app_dir} is not a function app: it has no function_app.py (Python v2 "
+                       "model) and no folder with a function.json (v1 model)")
+
+
 class DevHost:
     def __init__(self, app_dir: str | Path = ".", data_dir: Optional[str | Path] = None,
                  clock=None, *, local_settings: bool = True, shard: Shard = Shard(),
@@ -98,7 +108,7 @@ class DevHost:
         self.app_dir = Path(app_dir).resolve()
         self.applied_settings = load_local_settings(self.app_dir) if local_settings else []
         self.config = read_host_json(self.app_dir)
-        self.registry: Registry = build_registry(load_app(self.app_dir))
+        self.registry: Registry = load_functions(self.app_dir)
         self.data_dir = Path(data_dir) if data_dir else self.app_dir / ".devhost"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.clock = clock or SystemClock()

@@ -1,4 +1,4 @@
-"""Load a v2-model function app and sort its functions by trigger.
+"""Load a v2-model function app and sort its functions by trigger (v1: function_json.py).
 
 The app's ``function_app.py`` is imported from its folder, as the Python worker does,
 and ``get_functions()`` is called exactly once: the SDK re-runs its duplicate-name
@@ -30,6 +30,8 @@ class HttpFunction:
     client_param: Optional[str]
     callable: Callable
     is_async: bool
+    # v1 apps: an ``http`` output binding other than ``$return`` carries the response.
+    output_param: Optional[str] = None
 
 
 @dataclass

@@ -1,0 +1,121 @@
+"""Loading v1-model apps (a folder per function with its function.json), as the Functions
+host reads the metadata and the Python worker imports the scripts (``loader.load_function``)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from devhost import DevHost
+from devhost.host import load_functions
+from devhost.registry import AppLoadError
+
+from .helpers import call
+
+HELLO = "def main(name: str) -> str:\n    return f'Hello {name}!'\n"
+
+
+def function(app: Path, name: str, bindings: list, code: str = HELLO, script: str = "__init__.py",
+             **metadata) -> Path:
+    folder = app / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / script).write_text(code)
+    (folder / "function.json").write_text(json.dumps({"bindings": bindings, **metadata}))
+    return folder
+
+
+def activity(app: Path, name: str, **metadata) -> Path:
+    return function(app, name, [{"type": "activityTrigger", "name": "name", "direction": "in"}],
+                    **metadata)
+
+
+def test_functions_are_named_after_their_folders_and_sorted_by_trigger(tmp_path):
+    activity(tmp_path, "Hello")
+    function(tmp_path, "Chain", [{"type": "orchestrationTrigger", "name": "context"}],
+             "import azure.durable_functions as df\n"
+             "def chain(context):\n    return (yield context.call_activity('Hello', 'x'))\n"
+             "main = df.Orchestrator.create(chain)\n")
+    function(tmp_path, "Start", [{"type": "httpTrigger", "name": "req", "direction": "in"},
+                                 {"type": "http", "name": "$return", "direction": "out"},
+                                 {"type": "orchestrationClient", "name": "starter", "direction": "in"}],
+             "def main(req, starter):\n    return None\n")
+    registry = load_functions(tmp_path)
+    assert list(registry.orchestrators) == ["Chain"]
+    assert registry.activities["Hello"][0] == "name"
+    [start] = registry.http
+    # No route: the function's name; no methods: every method; no named output.
+    assert (start.route, start.client_param, start.output_param) == ("Start", "starter", None)
+    assert "DELETE" in start.methods
+
+
+def test_entry_point_and_script_file_are_taken_from_function_json(tmp_path):
+    activity(tmp_path, "Hello", script="work.py", scriptFile="work.py", entryPoint="greet")
+    (tmp_path / "Hello" / "work.py").write_text("def greet(name):\n    return 'hi ' + name\n")
+    _, greet = load_functions(tmp_path).activities["Hello"]
+    assert greet("you") == "hi you"
+
+
+def test_a_disabled_function_is_not_loaded(tmp_path):
+    activity(tmp_path, "Hello")
+    activity(tmp_path, "Old", disabled=True)
+    assert list(load_functions(tmp_path).activities) == ["Hello"]
+
+
+def test_a_function_with_a_binding_the_devhost_lacks_is_listed_as_not_run(tmp_path):
+    function(tmp_path, "Backup", [{"type": "activityTrigger", "name": "path"},
+                                  {"type": "blob", "name": "out", "direction": "out"}])
+    function(tmp_path, "Tick", [{"type": "timerTrigger", "name": "timer"}])
+    registry = load_functions(tmp_path)
+    assert registry.activities == {}
+    assert registry.unsupported == ["Backup (activityTrigger, blob)", "Tick (timerTrigger)"]
+
+
+@pytest.mark.parametrize("metadata, message", [
+    ("{not json", "not valid JSON"),
+    ('{"bindings": "none"}', 'a "bindings" list'),
+    ('{"bindings": []}', "exactly one trigger binding, found 0"),
+    ('{"bindings": [{"type": "httpTrigger", "name": "a"}, {"type": "timerTrigger", "name": "b"}]}',
+     "exactly one trigger binding, found 2"),
+    ('{"scriptFile": "../../elsewhere.py", "bindings": [{"type": "activityTrigger", "name": "n"}]}',
+     "script file ../../elsewhere.py not found"),
+    ('{"entryPoint": "absent", "bindings": [{"type": "activityTrigger", "name": "n"}]}',
+     r"function absent\(\) is not present in Broken/__init__.py"),
+])
+def test_a_broken_function_json_is_refused_with_the_reason(tmp_path, metadata, message):
+    folder = activity(tmp_path, "Broken")
+    (folder / "function.json").write_text(metadata)
+    with pytest.raises(AppLoadError, match=message):
+        load_functions(tmp_path)
+
+
+def test_a_folder_that_is_no_function_app_says_what_it_lacks(tmp_path):
+    with pytest.raises(AppLoadError, match="no function_app.py .* and no folder with a function.json"):
+        load_functions(tmp_path)
+
+
+def test_functions_import_their_siblings_through_the_app_package(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "__init__.py").write_text("")
+    (shared / "words.py").write_text("GREETING = 'Howdy'\n")
+    activity(tmp_path, "Hello")
+    (tmp_path / "Hello" / "__init__.py").write_text(
+        "from ..shared.words import GREETING\n"
+        "def main(name):\n    return f'{GREETING} {name} from {__name__}'\n")
+    _, hello = load_functions(tmp_path).activities["Hello"]
+    # The worker imports "<folder>/__init__.py" as __app__.<folder>.__init__.
+    assert hello("Ann") == "Howdy Ann from __app__.Hello.__init__"
+
+
+def test_a_named_http_output_is_the_response_and_a_second_app_gets_its_own_modules(tmp_path):
+    for app, word in (("one", "first"), ("two", "second")):
+        function(tmp_path / app, "Answer",
+                 [{"type": "httpTrigger", "name": "req", "route": "answer", "methods": ["get"]},
+                  {"type": "http", "name": "res", "direction": "out"}],
+                 "import azure.functions as func\n"
+                 f"def main(req, res):\n    res.set(func.HttpResponse('{word}', status_code=201))\n")
+    for app, word in (("one", "first"), ("two", "second")):
+        with DevHost(tmp_path / app, data_dir=tmp_path / f"state-{app}", local_settings=False) as host:
+            reply = call(f"{host.serve(port=0)}/api/answer")
+        assert (reply.status, reply.text) == (201, word)
