@@ -108,6 +108,10 @@ def banner(host: DevHost) -> str:
     if host.config.storage_provider != "AzureStorage":
         lines.append(f"  host.json storageProvider '{host.config.storage_provider}': the devhost "
                      "stores state locally in SQLite instead")
+    versioning = host.config.versioning
+    if versioning.default_version is not None:
+        lines.append(f"  Versioning: new instances get version {versioning.default_version!r}; "
+                     f"{versioning.match} decides which ones run ({versioning.failure} the others)")
     if host.applied_settings:
         lines.append(f"  Loaded {len(host.applied_settings)} value(s) from local.settings.json")
     lines.append(f"  In flight: {', '.join(in_flight)}" if in_flight else "  In flight: nothing")
@@ -115,6 +119,7 @@ def banner(host: DevHost) -> str:
     lines += [f"  {line}" for line in host.functions.describe(host.base_url)]
     lines += [f"  {name}: orchestrationTrigger" for name in host.registry.orchestrators]
     lines += [f"  {name}: activityTrigger" for name in host.registry.activities]
+    lines += [f"  {name}: entityTrigger" for name in host.registry.entities]
     lines += [f"  {name}: not run by the devhost" for name in host.registry.unsupported]
     lines += ["", "  Authorization levels are not enforced locally, as with 'func start':",
               "  function keys are not required here. Durable HTTP API:",

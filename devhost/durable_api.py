@@ -238,8 +238,10 @@ class DurableApi:
         except payloads.PayloadError as exc:
             return exception_reply(400, "Invalid JSON content", str(exc),
                                    "Newtonsoft.Json.JsonReaderException")
+        # ?version= (extension 3.6.0 and later): the instance's version; without it, defaultVersion.
         instance_id = self.engine.start_instance(request.params["name"], request.params.get("instance_id"),
-                                                 payloads.to_text(input_value))
+                                                 payloads.to_text(input_value),
+                                                 version=request.query.get("version"))
         return await self._reply_when_done(request, instance_id)
 
     async def _reply_when_done(self, request: ApiRequest, instance_id: str) -> ApiReply:

@@ -36,6 +36,7 @@ from .orchestration_episode import OrchestrationEpisode, log_execution
 from .registry import Registry
 from .replay import Replay, Replayer, TimerSettings
 from .storage import EntityRow, InstanceRow, Shard, Store, WorkItem
+from .versioning import Versioning
 
 log = logging.getLogger("devhost")
 
@@ -53,6 +54,7 @@ class EngineOptions:
     timers: TimerSettings = TimerSettings()
     history_cache_size: int = 2000
     shard: Shard = Shard()
+    versioning: Versioning = Versioning()
 
 
 def check_instance_id(instance_id: str) -> None:
@@ -79,23 +81,28 @@ class Engine:
         self.replayer = Replayer(options.timers)
         self._histories: OrderedDict[str, tuple[str, list[dict]]] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._version_refusals_logged: set[str] = set()
 
     # -- commands --------------------------------------------------------------------
 
     def start_instance(self, name: str, instance_id: Optional[str] = None,
                        input_text: Optional[str] = None, parent: Optional[tuple[str, int, str]] = None,
-                       _in_transaction: bool = False) -> str:
-        """Start ``name`` with ``input_text``, the input as the extension stores it."""
+                       _in_transaction: bool = False, version: Optional[str] = None) -> str:
+        """Start ``name`` with ``input_text``, the input as the extension stores it.
+        Without a ``version`` the instance gets host.json's ``defaultVersion``
+        (``DurableClient.StartNewAsync`` passes ``DurableTaskOptions.DefaultVersion``)."""
+        if version is None:
+            version = self.options.versioning.default_version
         known = self.registry.orchestrator_name(name)
         if known is None:
             raise InvalidArgument(self.unknown_function_message(name, "orchestrator"))
         instance_id = instance_id or uuid.uuid4().hex
         check_instance_id(instance_id)
         if _in_transaction:
-            self._create_instance(known, instance_id, input_text, parent)
+            self._create_instance(known, instance_id, input_text, parent, version)
         else:
             with self.store.transaction():
-                self._create_instance(known, instance_id, input_text, parent)
+                self._create_instance(known, instance_id, input_text, parent, version)
             self.on_work(instance_id)
         return instance_id
 
@@ -109,7 +116,7 @@ class Engine:
         return (f"The function '{name}' doesn't exist, is disabled, or is not an {kind} "
                 f"function. Additional info: {listed}")
 
-    def _create_instance(self, name, instance_id, input_text, parent) -> None:
+    def _create_instance(self, name, instance_id, input_text, parent, version) -> None:
         existing = self.store.get_instance(instance_id)
         if existing and existing.runtime_status in ACTIVE_STATUSES:
             # overridableExistingInstanceStates defaults to NonRunningStates
@@ -123,7 +130,7 @@ class Engine:
         self.store.put_instance(InstanceRow(
             instance_id, name, execution_id, "Pending", input_text, None, None,
             to_iso(now), to_iso(now), *(parent or (None, None, None))))
-        started = event(EventType.EXECUTION_STARTED, now, Name=name, Input=input_text, Version="",
+        started = event(EventType.EXECUTION_STARTED, now, Name=name, Input=input_text, Version=version,
                         OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": execution_id})
         if parent:
             started["ParentInstance"] = {
@@ -211,6 +218,15 @@ class Engine:
             self.store.delete_instance(instance_id)
         self._forget(instance_id)
         return True
+
+    def first_refusal(self, instance_id: str) -> bool:
+        """Whether this is the first time this host refuses the instance for its version."""
+        with self._cache_lock:
+            first = instance_id not in self._version_refusals_logged
+            if len(self._version_refusals_logged) >= self.options.history_cache_size:
+                self._version_refusals_logged.clear()  # bounded: at worst a line is said again
+            self._version_refusals_logged.add(instance_id)
+            return first
 
     # -- reading, for the HTTP API -----------------------------------------------------
 

@@ -33,6 +33,7 @@ from .registry import AppLoadError, Registry, build_registry, load_app
 from .runner import BackgroundRunner, drain
 from .server import ServerThread, build_web_app
 from .storage import Shard, Store
+from .versioning import Versioning, VersioningConfigError
 from .wakeups import CrossProcessWakeups
 
 log = logging.getLogger("devhost")
@@ -44,6 +45,7 @@ class HostConfig:
     hub_name: str = "TestHubName"       # DurableTaskOptions: WEBSITE_SITE_NAME ?? "TestHubName"
     max_activities: int = 10
     storage_provider: str = "AzureStorage"
+    versioning: Versioning = Versioning()
 
 
 class HostConfigError(Exception):
@@ -68,11 +70,16 @@ def read_host_json(app_dir: Path, env=os.environ) -> HostConfig:
     durable = extensions.get("durableTask", {})
     hub = re.sub(r"%([^%]+)%", lambda m: env.get(m.group(1), ""), str(durable.get("hubName", "")))
     provider = (durable.get("storageProvider") or {}).get("type") or "AzureStorage"
+    try:
+        versioning = Versioning.from_durable_task(durable)
+    except VersioningConfigError as exc:
+        raise HostConfigError(f"'{path}': {exc}") from None
     return HostConfig(
         route_prefix=http.get("routePrefix", "api"),
         hub_name=hub or env.get("WEBSITE_SITE_NAME") or HostConfig.hub_name,
         max_activities=int(durable.get("maxConcurrentActivityFunctions", 10)),
         storage_provider=str(provider),
+        versioning=versioning,
     )
 
 
@@ -113,7 +120,8 @@ class DevHost:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.clock = clock or SystemClock()
         self.store = Store(self.data_dir / f"{self.config.hub_name}.sqlite")
-        self.engine = Engine(self.registry, self.store, self.clock, EngineOptions(shard=shard))
+        self.engine = Engine(self.registry, self.store, self.clock,
+                             EngineOptions(shard=shard, versioning=self.config.versioning))
         self.shard = shard
         self.client_over_http = client_over_http
         self.api = DurableApi(self.engine, self.config.hub_name)
@@ -179,9 +187,10 @@ class DevHost:
     # that string. So an orchestrator gets its input as the value, but an event as the
     # JSON text (a str), exactly as on Azure. tests/devhost/test_durable_api.py covers raw HTTP.
 
-    def start(self, orchestrator: str, input: Any = None, instance_id: Optional[str] = None) -> str:
+    def start(self, orchestrator: str, input: Any = None, instance_id: Optional[str] = None,
+              version: Optional[str] = None) -> str:
         input_text = None if input is None else payloads.to_text(json.dumps(input))
-        return self.engine.start_instance(orchestrator, instance_id, input_text)
+        return self.engine.start_instance(orchestrator, instance_id, input_text, version=version)
 
     def raise_event(self, instance_id: str, event_name: str, data: Any = None) -> None:
         self.engine.raise_event(instance_id, event_name, payloads.to_text(json.dumps(data)))

@@ -12,7 +12,7 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Optional
 
-from . import entities, payloads, sdk_seams
+from . import entities, payloads, sdk_seams, versioning
 from .clock import parse_iso, to_iso
 from .errors import EngineError
 from .history import (CONTROL_EVENTS, ENTITY_ACTIONS, ORCHESTRATION_STATUS_NUMBERS,
@@ -65,7 +65,7 @@ class OrchestrationEpisode:
         if any(m.event["EventType"] in CONTROL_EVENTS for m in self.messages):
             return
         events = [m.event for m in self.messages if self._is_current(m)]
-        if events:
+        if events and not self._version_refused(events):
             self._replayed = self._run_orchestrator(events)
 
     def apply(self) -> None:
@@ -74,6 +74,8 @@ class OrchestrationEpisode:
         if row is None or row.is_terminal:
             self.store.delete_messages(consumed)
             return
+        if self._version_refused([m.event for m in self.messages if self._is_current(m)]):
+            return self._refuse_version(consumed)
         events = self._apply_control_messages()
         if self.row.runtime_status == "Suspended":
             self.store.delete_messages([m.id for m in self.messages if m.event["EventType"] in CONTROL_EVENTS])
@@ -102,6 +104,39 @@ class OrchestrationEpisode:
             else:
                 events.append(message.event)
         return events
+
+    def _version_refused(self, new_events: list[dict]) -> bool:
+        """TaskOrchestrationDispatcher checks the execution's version against this host's
+        before it processes anything of the work item (control messages included)."""
+        settings = self.engine.options.versioning
+        if settings.match == "None":
+            return False
+        started = versioning.execution_started(self.engine.history(self.row) + new_events)
+        return started is not None and not settings.complies(started.get("Version"))
+
+    def _refuse_version(self, consumed: list[int]) -> None:
+        settings, row = self.engine.options.versioning, self.row
+        started = versioning.execution_started(self.engine.history(row) +
+                                               [m.event for m in self.messages if self._is_current(m)])
+        refusal = (f"Instance {row.instance_id} has version {started.get('Version')!r}, which this host "
+                   f"(defaultVersion {settings.default_version!r}, versionMatchStrategy "
+                   f"{settings.match}) does not run")
+        if settings.failure == "Fail":
+            self.store.delete_messages(consumed)
+            history = self.engine.history(row)
+            episode = mark_played([event(EventType.ORCHESTRATOR_STARTED, self.now),
+                                   *[m.event for m in self.messages if self._is_current(m)]])
+            completed = self.finish("Failed", versioning.MISMATCH_OUTPUT)
+            self.store.append_history(row.instance_id, len(history),
+                                      episode + completed + [event(EventType.ORCHESTRATOR_COMPLETED, self.now)])
+            self.log_lines.append(f"{refusal}: it failed (versionFailureStrategy Fail).")
+            return
+        # Reject: AbandonTaskOrchestrationWorkItemAsync leaves the work to be tried again.
+        self.store.postpone_messages(consumed, self.now.timestamp() + versioning.REJECT_RETRY_SECONDS)
+        if self.engine.first_refusal(row.instance_id):
+            self.log_lines.append(f"{refusal}: its work waits for a host that does and is tried again "
+                                  f"every {versioning.REJECT_RETRY_SECONDS:g} s "
+                                  "(versionFailureStrategy Reject).")
 
     def _is_current(self, message) -> bool:
         """Addressed to no execution in particular, or to the one running now."""
@@ -172,7 +207,7 @@ class OrchestrationEpisode:
             # What the last episode sent (signals) is delivered with its completion.
             continued = [a for a in actions if a.get("actionType") == ActionType.CONTINUE_AS_NEW]
             if continued:
-                self._continue_as_new(continued[-1].get("input"))
+                self._continue_as_new(continued[-1].get("input"), full)
                 return []
             return added + self.finish("Completed", payloads.to_text(state.get("output")))
         row.runtime_status = "Running"
@@ -247,7 +282,7 @@ class OrchestrationEpisode:
         name, input_text = action["functionName"], action.get("input")
         if kind in (ActionType.CALL_SUB_ORCHESTRATOR, ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY):
             return self._start_sub_orchestration(task_id, name, action.get("instanceId"),
-                                                 input_text, marks)
+                                                 input_text, marks, action.get("version"))
         activity = self.engine.registry.activity_name(name)
         if activity is None:
             return self._unknown_function(task_id, EventType.TASK_SCHEDULED, name, "activity")
@@ -291,7 +326,7 @@ class OrchestrationEpisode:
         return event(EventType.EVENT_SENT, self.now, task_id, InstanceId=entity_id,
                      Name=entities.REQUEST_EVENT, Input=payloads.to_text(request))
 
-    def _start_sub_orchestration(self, task_id, name, child_id, input_text, marks) -> dict:
+    def _start_sub_orchestration(self, task_id, name, child_id, input_text, marks, version) -> dict:
         if self.engine.registry.orchestrator_name(name) is None:
             return self._unknown_function(task_id, EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
                                           name, "orchestrator")
@@ -303,14 +338,14 @@ class OrchestrationEpisode:
             self.other_instances.append(child_id)
             self.engine.start_instance(name, child_id, stored_input,
                                        parent=(self.row.instance_id, task_id, self.row.execution_id),
-                                       _in_transaction=True)
+                                       _in_transaction=True, version=version)
         except EngineError as exc:
             failed = event(EventType.SUB_ORCHESTRATION_INSTANCE_FAILED, self.now,
                            TaskScheduledId=task_id, Reason=str(exc), Details=None)
             self.store.add_message(self.row.instance_id, self.row.execution_id, failed,
                                    self.now.timestamp())
         return event(EventType.SUB_ORCHESTRATION_INSTANCE_CREATED, self.now, task_id, Name=name,
-                     InstanceId=child_id, Input=stored_input, **marks)
+                     InstanceId=child_id, Input=stored_input, Version=version, **marks)
 
     def _schedule_hidden(self, task_id: int, task) -> dict:
         retry_action = sdk_seams.retried_action(task)
@@ -332,8 +367,10 @@ class OrchestrationEpisode:
             if task_id in scheduled_ids and sdk_seams.is_cancelled_timer(task):
                 self.store.delete_timer(self.row.instance_id, task_id)
 
-    def _continue_as_new(self, input_text: Optional[str]) -> None:
+    def _continue_as_new(self, input_text: Optional[str], full: list[dict]) -> None:
         row = self.row
+        # NewVersion ?? runtimeState.Version: the Python SDK sets no new version.
+        version = (versioning.execution_started(full) or {}).get("Version")
         self.store.clear_history(row.instance_id)
         self.store.delete_pending_work(row.instance_id)
         row.execution_id = uuid.uuid4().hex
@@ -342,7 +379,7 @@ class OrchestrationEpisode:
         row.runtime_status = "Running"
         row.last_updated_time = to_iso(self.now)
         self.store.update_instance(row)
-        started = event(EventType.EXECUTION_STARTED, self.now, Name=row.name, Input=row.input, Version="",
+        started = event(EventType.EXECUTION_STARTED, self.now, Name=row.name, Input=row.input, Version=version,
                         OrchestrationInstance={"InstanceId": row.instance_id,
                                                "ExecutionId": row.execution_id})
         self.store.add_message(row.instance_id, row.execution_id, started, self.now.timestamp())

@@ -405,6 +405,9 @@ class Store:
             " WHERE instance_id = ? AND visible_at <= ? ORDER BY visible_at, id", (instance_id, now))
         return [Message(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
+    def postpone_messages(self, ids: list[int], visible_at: float) -> None:
+        self._db.executemany("UPDATE messages SET visible_at = ? WHERE id = ?", [(visible_at, i) for i in ids])
+
     def delete_messages(self, ids: list[int]) -> None:
         self._db.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in ids])
 

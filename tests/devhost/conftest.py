@@ -18,8 +18,8 @@ def make_host(tmp_path):
     hosts: list[DevHost] = []
 
     def make(app: "str | Path", clock="manual", **options) -> DevHost:
-        host = DevHost(APPS / app, data_dir=tmp_path / f"state-{len(hosts)}",
-                       clock=ManualClock() if clock == "manual" else clock,
+        options.setdefault("data_dir", tmp_path / f"state-{len(hosts)}")
+        host = DevHost(APPS / app, clock=ManualClock() if clock == "manual" else clock,
                        local_settings=False, **options)
         hosts.append(host)
         return host

@@ -75,6 +75,30 @@ def test_the_v2_blueprint_sample_runs_unchanged(tmp_path):
     assert done["output"] == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
 
 
+def test_the_v2_versioning_sample_gives_each_instance_its_version(tmp_path):
+    """host.json's defaultVersion is 1.0: an instance started without a version takes the
+    1.0 branch, its children get 0.9 when asked and 1.0 otherwise; ?version=0.5 on the
+    sample's starter reaches the Durable API and takes the other branch."""
+    host, base = served(sample("samples-v2", "orchestration_versioning", tmp_path), tmp_path)
+    with host:
+        outputs = {}
+        for query in ("", "?version=0.5"):
+            started = call(f"{base}/api/orchestrators/my_orchestrator{query}", "POST")
+            assert started.status == 202, started.text
+            urls = started.json()
+            wait_until(lambda: call(urls["statusQueryGetUri"]).json()["customStatus"]
+                       == "Waiting for Continue event...", what="the sample's wait")
+            raised = call(urls["sendEventPostUri"].replace("{eventName}", "Continue"), "POST", body={})
+            assert raised.status == 202
+            outputs[query] = wait_until(lambda: (s := call(urls["statusQueryGetUri"]).json())
+                                        ["runtimeStatus"] == "Completed" and s["output"],
+                                        what="the sample's orchestration")
+    assert outputs[""] == ["Orchestration version: 1.0", "Suborchestration version (explicit): 0.9",
+                           "Suborchestration version (default): 1.0", "Hello from A!"]
+    assert outputs["?version=0.5"] == ["Orchestration version: 0.5", "Suborchestration version (explicit): 0.9",
+                                       "Suborchestration version (default): 1.0", "Hello from B!"]
+
+
 # -- samples: the v1 programming model (function.json) -------------------------------
 
 def test_the_v1_chaining_sample_runs_unchanged(tmp_path):
