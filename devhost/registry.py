@@ -97,14 +97,25 @@ def _forget_other_apps_modules(app_dir: Path) -> None:
     own_names = {p.stem if p.suffix == ".py" else p.name for p in app_dir.iterdir()
                  if p.suffix == ".py" or (p.is_dir() and p.name.isidentifier())}
     for name, mod in list(sys.modules.items()):
-        if name.split(".", 1)[0] not in own_names:
+        if name.split(".", 1)[0] not in own_names or name not in sys.modules:
             continue
-        files = [getattr(mod, "__file__", None), *(getattr(mod, "__path__", None) or [])]
-        origins = [Path(f).resolve() for f in files if f]
+        origins = _origins(mod)
         if any(o.is_relative_to(app_dir) for o in origins):
             continue
         if any(o.is_relative_to(loaded) for o in origins for loaded in _LOADED_APP_DIRS):
-            del sys.modules[name]
+            # A package goes with its submodules: a namespace package left without its
+            # parent cannot even tell its own path any more.
+            for child in [n for n in sys.modules if n == name or n.startswith(name + ".")]:
+                del sys.modules[child]
+
+
+def _origins(module: Any) -> list[Path]:
+    spec = getattr(module, "__spec__", None)
+    try:
+        files = [getattr(spec, "origin", None), *(getattr(spec, "submodule_search_locations", None) or [])]
+    except (KeyError, ImportError):  # a namespace package whose parent is gone
+        files = []
+    return [Path(f).resolve() for f in files if f and f not in ("built-in", "frozen")]
 
 
 def build_registry(app: Any) -> Registry:
