@@ -59,19 +59,17 @@ def completes(start_url: str) -> dict:
     return done
 
 
-# -- samples-v2: the v2 programming model ----------------------------------------------
+# -- samples-v2 (function_app.py) and samples (function.json) ---------------------------
 
-def test_the_v2_chaining_sample_runs_unchanged(tmp_path):
-    host, base = served(sample("samples-v2", "function_chaining", tmp_path), tmp_path)
+@pytest.mark.parametrize("kind, name, route", [
+    ("samples-v2", "function_chaining", "orchestrators/my_orchestrator"),
+    ("samples-v2", "blueprint", "startOrchestrator"),
+    ("samples", "function_chaining", "orchestrators/E1_HelloSequence"),
+])
+def test_the_chaining_samples_run_unchanged(tmp_path, kind, name, route):
+    host, base = served(sample(kind, name, tmp_path), tmp_path)
     with host:
-        done = completes(f"{base}/api/orchestrators/my_orchestrator")
-    assert done["output"] == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
-
-
-def test_the_v2_blueprint_sample_runs_unchanged(tmp_path):
-    host, base = served(sample("samples-v2", "blueprint", tmp_path), tmp_path)
-    with host:
-        done = completes(f"{base}/api/startOrchestrator")
+        done = completes(f"{base}/api/{route}")
     assert done["output"] == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
 
 
@@ -97,15 +95,6 @@ def test_the_v2_versioning_sample_gives_each_instance_its_version(tmp_path):
                            "Suborchestration version (default): 1.0", "Hello from A!"]
     assert outputs["?version=0.5"] == ["Orchestration version: 0.5", "Suborchestration version (explicit): 0.9",
                                        "Suborchestration version (default): 1.0", "Hello from B!"]
-
-
-# -- samples: the v1 programming model (function.json) -------------------------------
-
-def test_the_v1_chaining_sample_runs_unchanged(tmp_path):
-    host, base = served(sample("samples", "function_chaining", tmp_path), tmp_path)
-    with host:
-        done = completes(f"{base}/api/orchestrators/E1_HelloSequence")
-    assert done["output"] == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
 
 
 def test_the_v1_custom_status_sample_answers_through_its_named_http_output(tmp_path):
