@@ -88,21 +88,22 @@ class Engine:
     def start_instance(self, name: str, instance_id: Optional[str] = None,
                        input_text: Optional[str] = None, parent: Optional[tuple[str, int, str]] = None,
                        _in_transaction: bool = False, version: Optional[str] = None) -> str:
-        """Start ``name`` with ``input_text``, the input as the extension stores it.
+        """Start ``name`` with ``input_text``, the input as the extension stores it. The
+        instance keeps ``name`` as the caller spelt it (``StartNewAsync`` passes it on as
+        given); the function is found ignoring case, as the extension's registry finds it.
         Without a ``version`` the instance gets host.json's ``defaultVersion``
         (``DurableClient.StartNewAsync`` passes ``DurableTaskOptions.DefaultVersion``)."""
         if version is None:
             version = self.options.versioning.default_version
-        known = self.registry.orchestrator_name(name)
-        if known is None:
+        if self.registry.orchestrator_name(name) is None:
             raise InvalidArgument(self.unknown_function_message(name, "orchestrator"))
         instance_id = instance_id or uuid.uuid4().hex
         check_instance_id(instance_id)
         if _in_transaction:
-            self._create_instance(known, instance_id, input_text, parent, version)
+            self._create_instance(name, instance_id, input_text, parent, version)
         else:
             with self.store.transaction():
-                self._create_instance(known, instance_id, input_text, parent, version)
+                self._create_instance(name, instance_id, input_text, parent, version)
             self.on_work(instance_id)
         return instance_id
 
@@ -316,7 +317,8 @@ class Engine:
             self._histories.pop(instance_id, None)
 
     def replay(self, row: InstanceRow, history: list[dict]) -> Replay:
-        return self.replayer.replay(self.registry.orchestrators[row.name], row, history)
+        registered = self.registry.orchestrator_name(row.name) or row.name
+        return self.replayer.replay(self.registry.orchestrators[registered], row, history)
 
     # -- activities ------------------------------------------------------------------
 

@@ -80,15 +80,13 @@ def test_r8_activities_and_children_called_by_another_case_run(host):
         "Plain_Child"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "DurableClient.StartNewAsync passes the name as given to TaskHubClient."
-    "CreateOrchestrationInstanceAsync, so ExecutionStarted.Name and the status 'name' are "
-    "'ECHO_INPUT' (and the child's 'Plain_Child'); the devhost stores the registered "
-    "spelling ('echo_input', 'plain_child')"))
 def test_r8_the_instance_keeps_the_name_it_was_started_with(host):
-    """DurableClient.StartNewAsync; DurableTask.Core ExecutionStartedEvent.Name."""
+    """DurableClient.StartNewAsync passes the name as given to TaskHubClient.
+    CreateOrchestrationInstanceAsync, so ExecutionStarted.Name and the status 'name' are
+    the caller's spelling, for a child too (DurableTask.Core ExecutionStartedEvent.Name)."""
     instance_id = run(host, "ECHO_INPUT", "loud")
     assert host.status(instance_id)["name"] == "ECHO_INPUT"
+    assert of_type(host.history(instance_id), EventType.EXECUTION_STARTED)[0]["Name"] == "ECHO_INPUT"
     run(host, "mixed_case_calls")
     assert host.status("mixed-case-child")["name"] == "Plain_Child"
 
