@@ -316,12 +316,14 @@ class DurableApi:
         shown: list[Optional[dict]] = []
         positions: dict[tuple[str, int], int] = {}
         for stored in self.engine.stored_history(row.instance_id):
-            if stored.get("DevHostHidden") or stored.get("DevHostUnscheduled"):
+            # A call the extension never scheduled has no event there (R9). Retry timers and
+            # attempts are real events there (RetryInterceptor), so they are shown.
+            if stored.get("DevHostUnscheduled"):
                 continue
             kind = EventType(stored["EventType"])
             if kind in (EventType.ORCHESTRATOR_STARTED, EventType.ORCHESTRATOR_COMPLETED):
                 continue
-            item = {k: v for k, v in stored.items() if k not in ("EventId", "IsPlayed")}
+            item = {k: v for k, v in stored.items() if k not in ("EventId", "IsPlayed", "DevHostHidden")}
             item["EventType"] = _EVENT_NAMES[kind]
             family = _FAMILIES.get(kind)
             if kind in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_INSTANCE_CREATED):

@@ -108,12 +108,15 @@ class Engine:
         return instance_id
 
     def unknown_function_message(self, name: str, kind: str) -> str:
-        # DurableTaskExtension.ThrowIfFunctionDoesNotExist
+        # DurableTaskExtension.GetInvalid{Activity,Orchestrator,Entity}FunctionMessage. The
+        # entity one decides between its two texts by the number of *orchestrators*, so an
+        # app with orchestrators and no entities lists none ('') and one without
+        # orchestrators says none are registered, whatever entities it has.
         known = {"orchestrator": self.registry.orchestrators, "activity": self.registry.activities,
                  "entity": self.registry.entities}[kind]
-        listed = (f"The following are the known {kind} functions: "
-                  + ", ".join(f"'{n}'" for n in known) + "." if known
-                  else f"No {kind} functions are currently registered!")
+        any_known = self.registry.orchestrators if kind == "entity" else known
+        listed = (f"The following are the known {kind} functions: '" + "', '".join(known) + "'."
+                  if any_known else f"No {kind} functions are currently registered!")
         return (f"The function '{name}' doesn't exist, is disabled, or is not an {kind} "
                 f"function. Additional info: {listed}")
 

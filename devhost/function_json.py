@@ -76,7 +76,7 @@ def _register(registry: Registry, name: str, metadata: dict, app_dir: Path) -> N
     elif kind == "activityTrigger":
         registry.activities[name] = (trigger["name"], function)
     elif kind == "entityTrigger":
-        registry.entities[name.lower()] = (trigger["name"], function)
+        registry.entities[name] = (trigger["name"], function)
     else:
         registry.http.append(_http_function(name, bindings, trigger, function))
 

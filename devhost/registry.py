@@ -38,7 +38,7 @@ class HttpFunction:
 class Registry:
     orchestrators: dict[str, Callable] = field(default_factory=dict)
     activities: dict[str, tuple[str, Callable]] = field(default_factory=dict)
-    # Keyed by the entity name lowercased, as EntityId lowercases it.
+    # Keyed by the registered name, found ignoring case: EntityId lowercases the names.
     entities: dict[str, tuple[str, Callable]] = field(default_factory=dict)
     http: list[HttpFunction] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
@@ -54,7 +54,8 @@ class Registry:
 
     def entity(self, name: str) -> Optional[tuple[str, Callable]]:
         """(parameter name, function) of an entity, by any spelling of its name."""
-        return self.entities.get((name or "").lower())
+        registered = _find(self.entities, name)
+        return self.entities[registered] if registered is not None else None
 
 
 def _find(functions: dict, name: str) -> Optional[str]:
@@ -132,7 +133,7 @@ def build_registry(app: Any) -> Registry:
             registry.activities[name] = (trigger.name, fn.get_user_function())
         elif kind == "entityTrigger":
             name = getattr(trigger, "entity_name", None) or fn.get_function_name()
-            registry.entities[name.lower()] = (trigger.name, fn.get_user_function())
+            registry.entities[name] = (trigger.name, fn.get_user_function())
         elif kind == "httpTrigger":
             registry.http.append(_http_function(fn, trigger))
         else:

@@ -466,6 +466,39 @@ def test_e24_the_entity_list_filters_by_last_operation_time(api):
     assert keys("lastOperationTimeTo=not-a-date") == ["early", "late"]  # TryParse failed: no filter
 
 
+# -- E26: the unknown-entity message --------------------------------------------------------
+
+def one_function_app(folder, trigger: str, name: str):
+    """A v1 app with one function of this trigger (a generator for orchestrators)."""
+    code = {"orchestrationTrigger": "import azure.durable_functions as df\n"
+                                    "def run(context):\n    yield context.call_activity('x')\n"
+                                    "main = df.Orchestrator.create(run)\n",
+            "entityTrigger": "import azure.durable_functions as df\n"
+                             "def run(context):\n    context.set_result(None)\n"
+                             "main = df.Entity.create(run)\n"}[trigger]
+    (folder / name).mkdir(parents=True)
+    (folder / name / "__init__.py").write_text(code)
+    (folder / name / "function.json").write_text(json.dumps({"bindings": [{"type": trigger, "name": "context"}]}))
+    return folder
+
+
+@pytest.mark.parametrize("trigger, listed", [
+    # The message tests the number of orchestrators, not entities, before listing entities.
+    ("orchestrationTrigger", "The following are the known entity functions: ''."),
+    ("entityTrigger", "No entity functions are currently registered!"),
+])
+def test_e26_the_unknown_entity_message_counts_orchestrators(tmp_path, trigger, listed):
+    """DurableTaskExtension.GetInvalidEntityFunctionMessage checks knownOrchestrators."""
+    app = one_function_app(tmp_path / "app", trigger, "Only")
+    with DevHost(app, data_dir=tmp_path / "state", local_settings=False) as host:
+        base = host.serve(port=0)
+        reply = call(f"{base}/runtime/webhooks/durabletask/entities/missing/k?op=add", "POST")
+    assert reply.status == 400
+    assert reply.json()["Message"] == (
+        "The function 'missing' doesn't exist, is disabled, or is not an entity function. "
+        f"Additional info: {listed}")
+
+
 # -- C5: the client binding's JSON -----------------------------------------------------
 
 def expected_binding(base: str) -> dict:

@@ -134,14 +134,11 @@ def test_d8_unscheduled_calls_are_left_out_of_show_history(host):
     assert [e["EventType"] for e in public_history(host, instance_id)] == ["ExecutionStarted"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "DurableTask.Core's RetryInterceptor schedules its retry timers and re-attempts through "
-    "the orchestration context (CreateTimer, ScheduleTask), so they are ordinary history "
-    "events that showHistory lists (TimerCreated, and the attempt's TaskCompleted folded with "
-    "its FunctionName); the devhost leaves out the DevHostHidden TimerCreated and the "
-    "attempt's TaskScheduled, so that TaskCompleted keeps TaskScheduledId and lacks FunctionName"))
 def test_d8_retry_timers_and_attempts_are_shown_as_the_extension_records_them(host):
-    """DurableTask.Core RetryInterceptor; DurableClient.GetDurableOrchestrationStatusAsync."""
+    """DurableTask.Core's RetryInterceptor schedules its retry timers and re-attempts through
+    the orchestration context (CreateTimer, ScheduleTask), so they are ordinary history
+    events that showHistory lists: the TimerCreated, and the attempt's TaskCompleted folded
+    with its FunctionName (DurableClient.GetDurableOrchestrationStatusAsync)."""
     module_of(host, "retry_once")["ATTEMPTS"].clear()
     instance_id = run(host, "retry_once", "d8")
     host.advance(seconds=1)
