@@ -111,13 +111,16 @@ class OrchestrationEpisode:
         settings = self.engine.options.versioning
         if settings.match == "None":
             return False
-        started = versioning.execution_started(self.engine.history(self.row) + new_events)
+        started = self._execution_started(new_events)
         return started is not None and not settings.complies(started.get("Version"))
+
+    def _execution_started(self, new_events: list[dict]) -> Optional[dict]:
+        return (versioning.execution_started(self.engine.history(self.row))
+                or versioning.execution_started(new_events))
 
     def _refuse_version(self, consumed: list[int]) -> None:
         settings, row = self.engine.options.versioning, self.row
-        started = versioning.execution_started(self.engine.history(row) +
-                                               [m.event for m in self.messages if self._is_current(m)])
+        started = self._execution_started([m.event for m in self.messages if self._is_current(m)])
         refusal = (f"Instance {row.instance_id} has version {started.get('Version')!r}, which this host "
                    f"(defaultVersion {settings.default_version!r}, versionMatchStrategy "
                    f"{settings.match}) does not run")
