@@ -223,6 +223,14 @@ class Engine:
         self._forget(instance_id)
         return True
 
+    def refused_before(self, instance_id: str) -> bool:
+        """Whether this host held the instance back for its version (and may release it)."""
+        with self._cache_lock:
+            if instance_id not in self._version_refusals_logged:
+                return False
+            self._version_refusals_logged.discard(instance_id)
+            return True
+
     def first_refusal(self, instance_id: str) -> bool:
         """Whether this is the first time this host refuses the instance for its version."""
         with self._cache_lock:
@@ -403,7 +411,7 @@ class Engine:
             self.on_work(instance_id)
 
     def next_due(self) -> Optional[float]:
-        return self.store.next_visible_at(self.options.shard)
+        return self.store.next_visible_at(self.clock.now().timestamp(), self.options.shard)
 
 
 async def _await(awaitable):

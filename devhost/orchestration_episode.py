@@ -76,6 +76,8 @@ class OrchestrationEpisode:
             return
         if self._version_refused([m.event for m in self.messages if self._is_current(m)]):
             return self._refuse_version(consumed)
+        if self.engine.refused_before(row.instance_id):
+            self.store.release_instance(row.instance_id)
         events = self._apply_control_messages()
         if self.row.runtime_status == "Suspended":
             self.store.delete_messages([m.id for m in self.messages if m.event["EventType"] in CONTROL_EVENTS])
@@ -134,8 +136,9 @@ class OrchestrationEpisode:
                                       episode + completed + [event(EventType.ORCHESTRATOR_COMPLETED, self.now)])
             self.log_lines.append(f"{refusal}: it failed (versionFailureStrategy Fail).")
             return
-        # Reject: AbandonTaskOrchestrationWorkItemAsync leaves the work to be tried again.
-        self.store.postpone_messages(consumed, self.now.timestamp() + versioning.REJECT_RETRY_SECONDS)
+        # Reject: AbandonTaskOrchestrationWorkItemAsync leaves the whole work item, in its
+        # order, to be tried again; the instance is held back until then.
+        self.store.hold_instance(row.instance_id, self.now.timestamp() + versioning.REJECT_RETRY_SECONDS)
         if self.engine.first_refusal(row.instance_id):
             self.log_lines.append(f"{refusal}: its work waits for a host that does and is tried again "
                                   f"every {versioning.REJECT_RETRY_SECONDS:g} s "

@@ -94,6 +94,13 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         "ALTER TABLE work_items ADD COLUMN kind TEXT NOT NULL DEFAULT 'activity'",
         "CREATE INDEX IF NOT EXISTS work_items_by_instance ON work_items (instance_id)",
     )),
+    # An instance this host refused for its version (Reject) keeps all its messages, in
+    # their order, and is not offered again until ``until``.
+    (4, "instances held back for their version", (
+        """CREATE TABLE IF NOT EXISTS held_instances (
+            instance_id TEXT PRIMARY KEY,
+            until REAL NOT NULL)""",
+    )),
 )
 
 LOCK_TIMEOUT_SECONDS = 5.0
@@ -110,7 +117,9 @@ _OFFERED_MESSAGES = (
     " WHERE (i.runtime_status IS NULL OR i.runtime_status != 'Suspended'"
     f" OR json_extract(m.event, '$.EventType') IN {_CONTROL_EVENT_NUMBERS})"
     " AND (m.instance_id NOT LIKE '@%' OR NOT EXISTS (SELECT 1 FROM work_items w"
-    " WHERE w.instance_id = m.instance_id AND w.kind = 'entity'))")
+    " WHERE w.instance_id = m.instance_id AND w.kind = 'entity'))"
+    " AND NOT EXISTS (SELECT 1 FROM held_instances h WHERE h.instance_id = m.instance_id"
+    " AND h.until > ?)")  # bound to the time now
 
 # SQLite's primary result codes (sqlite3.h) for a lock held elsewhere, and for a database
 # that cannot be written for now (disk full, I/O error, read-only, cannot open).
@@ -365,7 +374,7 @@ class Store:
             " ORDER BY name, runtime_status")]
 
     def delete_instance(self, instance_id: str) -> None:
-        for table in ("instances", "history", "messages", "work_items"):
+        for table in ("instances", "history", "messages", "work_items", "held_instances"):
             self._db.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))
 
     # -- history -----------------------------------------------------------------
@@ -396,7 +405,7 @@ class Store:
         mine, args = shard.sql("m.instance_id")
         rows = self._query(
             f"SELECT m.instance_id FROM {_OFFERED_MESSAGES} AND m.visible_at <= ?{mine}"
-            " GROUP BY m.instance_id ORDER BY MIN(m.id) LIMIT ?", (now, *args, limit))
+            " GROUP BY m.instance_id ORDER BY MIN(m.id) LIMIT ?", (now, now, *args, limit))
         return [r[0] for r in rows]
 
     def due_messages(self, instance_id: str, now: float) -> list[Message]:
@@ -405,8 +414,12 @@ class Store:
             " WHERE instance_id = ? AND visible_at <= ? ORDER BY visible_at, id", (instance_id, now))
         return [Message(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
-    def postpone_messages(self, ids: list[int], visible_at: float) -> None:
-        self._db.executemany("UPDATE messages SET visible_at = ? WHERE id = ?", [(visible_at, i) for i in ids])
+    def hold_instance(self, instance_id: str, until: float) -> None:
+        self._db.execute("INSERT OR REPLACE INTO held_instances (instance_id, until) VALUES (?, ?)",
+                         (instance_id, until))
+
+    def release_instance(self, instance_id: str) -> None:
+        self._db.execute("DELETE FROM held_instances WHERE instance_id = ?", (instance_id,))
 
     def delete_messages(self, ids: list[int]) -> None:
         self._db.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in ids])
@@ -421,13 +434,19 @@ class Store:
                          (instance_id,))
         self._db.execute("DELETE FROM work_items WHERE instance_id = ?", (instance_id,))
 
-    def next_visible_at(self, shard: Shard = Shard()) -> Optional[float]:
+    def next_visible_at(self, now: float, shard: Shard = Shard()) -> Optional[float]:
+        """When something is next offered: a message becoming visible, or a hold ending."""
         mine, args = shard.sql("m.instance_id")
         # In time order with LIMIT 1, so the time index is walked and the scan stops at the
         # first offered message instead of visiting every pending timer.
         rows = self._query(
-            f"SELECT m.visible_at FROM {_OFFERED_MESSAGES}{mine} ORDER BY m.visible_at LIMIT 1", args)
-        return rows[0][0] if rows else None
+            f"SELECT m.visible_at FROM {_OFFERED_MESSAGES}{mine} ORDER BY m.visible_at LIMIT 1",
+            (now, *args))
+        held = self._query("SELECT MIN(h.until) FROM held_instances h WHERE h.until > ?"
+                           " AND EXISTS (SELECT 1 FROM messages m WHERE m.instance_id = h.instance_id"
+                           f"{mine})", (now, *args))
+        times = [t for t in (rows[0][0] if rows else None, held[0][0]) if t is not None]
+        return min(times) if times else None
 
     # -- entities ----------------------------------------------------------------
 

@@ -11,6 +11,7 @@ to be retried (Reject) or fails the instance (Fail). The comparison is
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -45,7 +46,7 @@ class Versioning:
         """From host.json's durableTask section; enum names are read ignoring case (and as
         numbers), as the .NET configuration binder reads them."""
         default = durable.get("defaultVersion")
-        return cls(None if default is None else str(default),
+        return cls(None if default is None else _configuration_text(default),
                    _strategy(durable, "versionMatchStrategy", MATCH_STRATEGIES, cls.match),
                    _strategy(durable, "versionFailureStrategy", FAILURE_STRATEGIES, cls.failure))
 
@@ -55,6 +56,18 @@ class Versioning:
         if self.match == "CurrentOrOlder":
             return compare_versions(instance_version, self.default_version) <= 0
         return True
+
+
+def _configuration_text(value) -> str:
+    """A host.json value as the Functions host hands it to the extension: the text of its
+    JSON token (``JValue.ToString`` with the invariant culture), so 1.0 is "1"."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value).upper()
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
 def _strategy(durable: dict, key: str, allowed: tuple[str, ...], default: str) -> str:

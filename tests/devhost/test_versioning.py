@@ -12,6 +12,8 @@ import pytest
 from devhost.host import HostConfigError
 from devhost.versioning import MISMATCH_OUTPUT, REJECT_RETRY_SECONDS, Versioning, compare_versions
 
+from devhost.history import EventType
+
 from .conftest import APPS
 from .helpers import call, wait_until
 
@@ -62,6 +64,13 @@ def test_v2_strategies_are_read_ignoring_case_or_as_their_numbers():
     read = Versioning.from_durable_task({"defaultVersion": 2, "versionMatchStrategy": "strict",
                                          "versionFailureStrategy": "1"})
     assert read == Versioning("2", "Strict", "Fail")
+
+
+@pytest.mark.parametrize("written, read", [(1.0, "1"), (1.5, "1.5"), (2, "2"), (100.0, "100"),
+                                           (True, "True"), ("1.0", "1.0")])
+def test_v2_a_default_version_that_is_not_a_string_is_read_as_its_json_text(written, read):
+    """The Functions host parses host.json with Newtonsoft and keeps JValue.ToString()."""
+    assert Versioning.from_durable_task({"defaultVersion": written}).default_version == read
 
 
 def test_v2_an_unknown_strategy_is_refused_naming_the_file(tmp_path):
@@ -142,12 +151,42 @@ def test_v4_a_newer_instance_is_rejected_and_waits_until_a_host_runs_it(tmp_path
     assert output_of(upgraded, newer) == ("Completed", "2.0")
 
 
+def test_v4_a_rejected_instance_keeps_everything_sent_to_it_in_order(tmp_path, make_host):
+    """The whole work item waits: an event sent while the instance is held back is neither
+    applied nor lost, and the history keeps its order."""
+    host = make_host("versioning")
+    waiting = host.start("wait_then_report", version="2.0")
+    host.run_until_idle()
+    host.advance(seconds=REJECT_RETRY_SECONDS / 2)
+    host.raise_event(waiting, "go")
+    host.advance(seconds=REJECT_RETRY_SECONDS * 3)
+    assert host.status(waiting)["runtimeStatus"] == "Pending"
+    host.close()
+    upgraded = make_host(app_with(tmp_path, defaultVersion="2.0"), data_dir=host.data_dir)
+    upgraded.advance(seconds=REJECT_RETRY_SECONDS * 5)
+    assert output_of(upgraded, waiting) == ("Completed", "2.0")
+    kinds = [e["EventType"] for e in upgraded.history(waiting)]
+    assert kinds.index(EventType.EXECUTION_STARTED) < kinds.index(EventType.EVENT_RAISED)
+
+
 def test_v4_a_rejected_instance_takes_no_terminate_either(make_host):
     host = make_host("versioning")
     newer = host.start("report_version", version="3.0")
     host.run_until_idle()
     host.terminate(newer, "stop")
-    host.advance(seconds=REJECT_RETRY_SECONDS * 2)
+    for _ in range(3):
+        host.advance(seconds=REJECT_RETRY_SECONDS / 3)
+        assert host.status(newer)["runtimeStatus"] == "Pending"
+
+
+def test_v4_a_held_instance_does_not_keep_the_runner_busy(make_host):
+    """Its messages are due, but nothing is offered until the hold ends."""
+    host = make_host("versioning")
+    newer = host.start("report_version", version="2.0")
+    host.run_until_idle()
+    now = host.clock.now().timestamp()
+    assert host.engine.due_instances() == []
+    assert host.engine.next_due() == now + REJECT_RETRY_SECONDS
     assert host.status(newer)["runtimeStatus"] == "Pending"
 
 
