@@ -7,8 +7,8 @@ its siblings relatively (``from ..shared_code import x``). The devhost does the 
 (azure-functions-python-worker, ``loader.load_function``) and sorts the functions into the
 same ``Registry`` a v2 app gets.
 
-A function with a binding the devhost cannot provide (Twilio, blobs, queues...) is not
-registered: it is listed as not run, so calling it fails with the extension's unknown
+A function with a binding the devhost cannot provide (Twilio, blobs, queues, a durable
+client outside an HTTP function) is not registered: it is listed as not run, so calling it fails with the extension's unknown
 function message instead of running without its binding.
 """
 from __future__ import annotations
@@ -18,11 +18,12 @@ import importlib.machinery
 import importlib.util
 import inspect
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Callable
 
-from .registry import AppLoadError, HttpFunction, Registry
+from .registry import AppLoadError, HttpFunction, Registry, isolate_app_modules
 
 APP_NAMESPACE = "__app__"
 DEFAULT_ENTRY_POINT = "main"
@@ -30,6 +31,8 @@ DEFAULT_ENTRY_POINT = "main"
 DEFAULT_SCRIPT_FILES = ("__init__.py", "run.py")
 DURABLE_CLIENT_TYPES = ("durableClient", "orchestrationClient")
 TRIGGERS = ("orchestrationTrigger", "activityTrigger", "entityTrigger", "httpTrigger")
+# The Functions host's rule for function names (a folder that breaks it is not a function).
+FUNCTION_NAME = re.compile(r"^[a-z][a-z0-9_\-]{0,127}$", re.IGNORECASE)
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 
@@ -59,6 +62,9 @@ def _read_metadata(path: Path) -> dict:
 def _register(registry: Registry, name: str, metadata: dict, app_dir: Path) -> None:
     if metadata.get("disabled") is True:
         return
+    if not FUNCTION_NAME.match(name):
+        registry.unsupported.append(f"{name} (not a valid function name)")
+        return
     bindings = [b for b in metadata["bindings"] if isinstance(b, dict)]
     triggers = [b for b in bindings if str(b.get("type", "")).endswith("Trigger")]
     if len(triggers) != 1:
@@ -71,6 +77,7 @@ def _register(registry: Registry, name: str, metadata: dict, app_dir: Path) -> N
         registry.unsupported.append(f"{name} ({', '.join([kind, *others])})")
         return
     function = _load_entry_point(name, metadata, app_dir)
+    _check_parameters(name, function, bindings)
     if kind == "orchestrationTrigger":
         registry.orchestrators[name] = function
     elif kind == "activityTrigger":
@@ -82,16 +89,33 @@ def _register(registry: Registry, name: str, metadata: dict, app_dir: Path) -> N
 
 
 def _provided(trigger_kind: str, binding: dict) -> bool:
-    """Bindings the devhost gives a function besides its trigger."""
+    """Bindings the devhost gives a function besides its trigger: an HTTP function's
+    durable client and HTTP output."""
     kind = binding.get("type")
-    if kind in DURABLE_CLIENT_TYPES:
-        return True
-    return trigger_kind == "httpTrigger" and kind == "http" and binding.get("direction") == "out"
+    return trigger_kind == "httpTrigger" and (
+        kind in DURABLE_CLIENT_TYPES or (kind == "http" and binding.get("direction") == "out"))
+
+
+def _check_parameters(name: str, function: Callable, bindings: list[dict]) -> None:
+    """The worker refuses a function whose bindings are not all parameters of it."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return
+    if any(p.kind == p.VAR_KEYWORD for p in parameters):
+        return
+    names = {p.name for p in parameters}
+    missing = sorted(str(b.get("name")) for b in bindings
+                     if b.get("name") != "$return" and b.get("name") not in names)
+    if missing:
+        raise AppLoadError(f"cannot load the {name} function: the following parameters are declared "
+                           f"in function.json but not in Python: {', '.join(missing)}")
 
 
 def _http_function(name: str, bindings: list[dict], trigger: dict, function: Callable) -> HttpFunction:
     clients = [b["name"] for b in bindings if b.get("type") in DURABLE_CLIENT_TYPES]
     outputs = [b["name"] for b in bindings if b.get("type") == "http" and b.get("name") != "$return"]
+    returns = any(b.get("type") == "http" and b.get("name") == "$return" for b in bindings)
     methods = tuple(str(m).upper() for m in trigger.get("methods") or ())
     return HttpFunction(
         name=name,
@@ -102,20 +126,20 @@ def _http_function(name: str, bindings: list[dict], trigger: dict, function: Cal
         callable=function,
         is_async=inspect.iscoroutinefunction(function),
         output_param=outputs[0] if outputs else None,
+        answers_with_return=returns,
     )
 
 
 def _install_app_namespace(app_dir: Path) -> None:
-    """A fresh ``__app__`` for this app, dropping the modules of an app loaded earlier."""
+    """A fresh ``__app__`` for this app, dropping the modules of an app loaded earlier. One
+    v1 app is loaded per process at a time: ``__app__`` names one folder."""
     for module_name in [m for m in sys.modules if m == APP_NAMESPACE or m.startswith(APP_NAMESPACE + ".")]:
         del sys.modules[module_name]
     spec = importlib.machinery.ModuleSpec(APP_NAMESPACE, None, is_package=True)
     spec.submodule_search_locations = [str(app_dir)]
     sys.modules[APP_NAMESPACE] = importlib.util.module_from_spec(spec)
     # The host starts the worker in the app folder, so top-level imports of its modules work too.
-    if str(app_dir) in sys.path:
-        sys.path.remove(str(app_dir))
-    sys.path.insert(0, str(app_dir))
+    isolate_app_modules(app_dir)
 
 
 def _load_entry_point(name: str, metadata: dict, app_dir: Path) -> Callable:
@@ -124,7 +148,9 @@ def _load_entry_point(name: str, metadata: dict, app_dir: Path) -> Callable:
     relative = script.relative_to(app_dir)
     if script.suffix != ".py":
         raise AppLoadError(f"cannot load the {name} function: invalid Python filename {relative}")
-    module = importlib.import_module(".".join([APP_NAMESPACE, *relative.parts[:-1], script.stem]))
+    # "<folder>/__init__.py" is the package itself, imported once (loader.load_function).
+    stem = [] if script.stem == "__init__" else [script.stem]
+    module = importlib.import_module(".".join([APP_NAMESPACE, *relative.parts[:-1], *stem]))
     entry_point = metadata.get("entryPoint") or DEFAULT_ENTRY_POINT
     function = getattr(module, entry_point, None)
     if not callable(function):
@@ -139,9 +165,9 @@ def _script_file(name: str, folder: Path, script_file) -> Path:
         if not script.is_relative_to(folder.parent) or not script.is_file():
             raise AppLoadError(f"cannot load the {name} function: script file {script_file} not found")
         return script
-    scripts = sorted(folder.glob("*.py"))
-    if len(scripts) == 1:
-        return scripts[0]
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name != "function.json")
+    if len(files) == 1:
+        return files[0]
     for default in DEFAULT_SCRIPT_FILES:
         if (folder / default).is_file():
             return folder / default

@@ -161,7 +161,7 @@ class FunctionRoutes:
             else:
                 response = await asyncio.get_running_loop().run_in_executor(
                     None, lambda: function.callable(**kwargs))
-            reply = _to_aiohttp(output.get() if output else response)
+            reply = _to_aiohttp(self._response_of(function, response, output))
             outcome = "Succeeded"
         except Exception:
             log.exception("Function '%s' raised (Id=%s)", function.name, invocation_id)
@@ -170,6 +170,14 @@ class FunctionRoutes:
         log.info("Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms)", function.name, outcome,
                  invocation_id, (time.perf_counter() - started) * 1000)
         return reply
+
+    @staticmethod
+    def _response_of(function: HttpFunction, returned, output: Optional["HttpOutput"]):
+        if output is not None and output.get() is not None:
+            return output.get()
+        if function.answers_with_return and output is None:
+            return returned
+        return func.HttpResponse(status_code=200)  # nothing set: the host's plain 200
 
     def _client_binding_json(self, request: web.Request) -> str:
         # The binding depends only on how the request reached the host; the cache is

@@ -57,7 +57,8 @@ def read_host_json(app_dir: Path, env=os.environ) -> HostConfig:
     if not path.is_file():
         return HostConfig()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte-order mark is dropped, as .NET's File.ReadAllText drops it.
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except ValueError as exc:
         where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
         raise HostConfigError(f"Unable to parse host configuration file '{path}': "
@@ -88,7 +89,12 @@ def load_local_settings(app_dir: Path, env=os.environ) -> list[str]:
     path = app_dir / "local.settings.json"
     if not path.is_file():
         return []
-    values = json.loads(path.read_text(encoding="utf-8")).get("Values", {}) or {}
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8-sig"))
+    except ValueError as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
+        raise HostConfigError(f"Unable to parse '{path}': {getattr(exc, 'msg', exc)}{where}") from None
+    values = (settings.get("Values") if isinstance(settings, dict) else None) or {}
     applied = []
     for name, value in values.items():
         if name not in env and value is not None:

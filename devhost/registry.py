@@ -30,8 +30,10 @@ class HttpFunction:
     client_param: Optional[str]
     callable: Callable
     is_async: bool
-    # v1 apps: an ``http`` output binding other than ``$return`` carries the response.
+    # v1 apps: an ``http`` output binding other than ``$return`` carries the response, and
+    # without a ``$return`` one the return value is dropped (the host answers 200).
     output_param: Optional[str] = None
+    answers_with_return: bool = True
 
 
 @dataclass
@@ -71,12 +73,7 @@ def load_app(app_dir: Path, module: str = "function_app") -> Any:
     path = app_dir / f"{module}.py"
     if not path.is_file():
         raise AppLoadError(f"{path} not found: the folder is not a v2-model function app")
-    _forget_other_apps_modules(app_dir)
-    # First on the path, so the app's own modules win over an app loaded earlier.
-    if str(app_dir) in sys.path:
-        sys.path.remove(str(app_dir))
-    sys.path.insert(0, str(app_dir))
-    _LOADED_APP_DIRS.add(app_dir)
+    isolate_app_modules(app_dir)
     spec = importlib.util.spec_from_file_location(module, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[module] = mod
@@ -86,6 +83,16 @@ def load_app(app_dir: Path, module: str = "function_app") -> Any:
     if len(apps) != 1:
         raise AppLoadError(f"{path} must define exactly one FunctionApp/DFApp, found {len(apps)}")
     return apps[0]
+
+
+def isolate_app_modules(app_dir: Path) -> None:
+    """Put the app's folder first on the path, so its own modules win over those of an
+    app loaded earlier in this process, whose cached modules it would shadow are dropped."""
+    _forget_other_apps_modules(app_dir)
+    if str(app_dir) in sys.path:
+        sys.path.remove(str(app_dir))
+    sys.path.insert(0, str(app_dir))
+    _LOADED_APP_DIRS.add(app_dir)
 
 
 def _forget_other_apps_modules(app_dir: Path) -> None:

@@ -66,9 +66,45 @@ def test_a_function_with_a_binding_the_devhost_lacks_is_listed_as_not_run(tmp_pa
     function(tmp_path, "Backup", [{"type": "activityTrigger", "name": "path"},
                                   {"type": "blob", "name": "out", "direction": "out"}])
     function(tmp_path, "Tick", [{"type": "timerTrigger", "name": "timer"}])
+    function(tmp_path, "Starter", [{"type": "activityTrigger", "name": "name"},
+                                   {"type": "durableClient", "name": "client", "direction": "in"}])
+    activity(tmp_path, "Say.V2")
     registry = load_functions(tmp_path)
     assert registry.activities == {}
-    assert registry.unsupported == ["Backup (activityTrigger, blob)", "Tick (timerTrigger)"]
+    assert registry.unsupported == ["Backup (activityTrigger, blob)", "Say.V2 (not a valid function name)",
+                                    "Starter (activityTrigger, durableClient)", "Tick (timerTrigger)"]
+
+
+def test_a_binding_that_is_no_parameter_is_refused_when_the_app_loads(tmp_path):
+    function(tmp_path, "Start", [{"type": "httpTrigger", "name": "req"},
+                                 {"type": "durableClient", "name": "client", "direction": "in"}],
+             "def main(req, starter):\n    return None\n")
+    with pytest.raises(AppLoadError, match="cannot load the Start function: the following parameters "
+                                           "are declared in function.json but not in Python: client"):
+        load_functions(tmp_path)
+
+
+def test_a_package_script_runs_once(tmp_path):
+    activity(tmp_path, "Hello")
+    (tmp_path / "Hello" / "__init__.py").write_text(
+        "import builtins\nbuiltins.HELLO_LOADS = getattr(builtins, 'HELLO_LOADS', 0) + 1\n"
+        "def main(name):\n    return name\n")
+    import builtins
+
+    builtins.HELLO_LOADS = 0
+    load_functions(tmp_path)
+    assert builtins.HELLO_LOADS == 1
+
+
+def test_an_app_loaded_after_another_gets_its_own_top_level_modules(tmp_path):
+    for app in ("one", "two"):
+        activity(tmp_path / app, "Hello")
+        (tmp_path / app / "helpers.py").write_text(f"WHO = {app!r}\n")
+        (tmp_path / app / "Hello" / "__init__.py").write_text(
+            "def main(name):\n    import helpers\n    return helpers.WHO\n")
+    for app in ("one", "two"):
+        _, hello = load_functions(tmp_path / app).activities["Hello"]
+        assert hello("x") == app
 
 
 @pytest.mark.parametrize("metadata, message", [
@@ -104,8 +140,23 @@ def test_functions_import_their_siblings_through_the_app_package(tmp_path):
         "from ..shared.words import GREETING\n"
         "def main(name):\n    return f'{GREETING} {name} from {__name__}'\n")
     _, hello = load_functions(tmp_path).activities["Hello"]
-    # The worker imports "<folder>/__init__.py" as __app__.<folder>.__init__.
-    assert hello("Ann") == "Howdy Ann from __app__.Hello.__init__"
+    # The worker imports "<folder>/__init__.py" as the package __app__.<folder>, once.
+    assert hello("Ann") == "Howdy Ann from __app__.Hello"
+
+
+def test_without_a_return_binding_the_return_value_is_dropped(tmp_path):
+    """The worker keeps a return value only for a ``$return`` binding; the host then
+    answers a plain 200, as it does for a named output that was never set."""
+    function(tmp_path, "Dropped", [{"type": "httpTrigger", "name": "req", "route": "dropped"}],
+             "def main(req):\n    return 'ignored'\n")
+    function(tmp_path, "Unset", [{"type": "httpTrigger", "name": "req", "route": "unset"},
+                                 {"type": "http", "name": "res", "direction": "out"}],
+             "def main(req, res):\n    return None\n")
+    with DevHost(tmp_path, data_dir=tmp_path / "state", local_settings=False) as host:
+        base = host.serve(port=0)
+        for route in ("dropped", "unset"):
+            reply = call(f"{base}/api/{route}")
+            assert (reply.status, reply.text) == (200, ""), route
 
 
 def test_a_named_http_output_is_the_response_and_a_second_app_gets_its_own_modules(tmp_path):

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from devhost.host import HostConfig, load_local_settings, read_host_json
+from devhost.host import HostConfig, HostConfigError, load_local_settings, read_host_json
 
 from .conftest import APPS
 from .helpers import call
@@ -36,6 +36,22 @@ def test_local_settings_fill_the_environment_but_never_override_it(tmp_path):
     applied = load_local_settings(tmp_path, env)
     assert sorted(applied) == ["A", "C"]
     assert env == {"A": "from file", "B": "already set", "C": "3"}
+
+
+def test_settings_files_with_a_byte_order_mark_are_read(tmp_path):
+    """Editors on Windows save one; the host's File.ReadAllText drops it."""
+    (tmp_path / "local.settings.json").write_bytes(b"\xef\xbb\xbf" + json.dumps({"Values": {"A": "1"}}).encode())
+    (tmp_path / "host.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(
+        {"version": "2.0", "extensions": {"durableTask": {"hubName": "BomHub"}}}).encode())
+    env = {}
+    assert load_local_settings(tmp_path, env) == ["A"]
+    assert read_host_json(tmp_path, env).hub_name == "BomHub"
+
+
+def test_a_malformed_local_settings_file_names_the_file_and_the_position(tmp_path):
+    (tmp_path / "local.settings.json").write_text('{"Values": {"A": 1,}}')
+    with pytest.raises(HostConfigError, match=r"local\.settings\.json': .* \(line 1, column 20\)"):
+        load_local_settings(tmp_path, {})
 
 
 def test_empty_route_prefix_serves_functions_at_the_root(make_host, tmp_path, monkeypatch):
