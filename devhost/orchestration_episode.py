@@ -57,6 +57,14 @@ class OrchestrationEpisode:
         self.history_after: Optional[list[dict]] = None
         self.execution_id_after = row.execution_id if row else ""
         self._replayed: Optional[tuple[list[dict], list[dict], Replay, float]] = None
+        self._history: Optional[list[dict]] = None
+
+    def _stored_history(self) -> list[dict]:
+        """The execution's history before this episode, read once per episode (prepare and
+        apply see the same one: only this worker writes this instance)."""
+        if self._history is None:
+            self._history = self.engine.history(self.row)
+        return self._history
 
     def prepare(self) -> None:
         row = self.row
@@ -117,7 +125,7 @@ class OrchestrationEpisode:
         return started is not None and not settings.complies(started.get("Version"))
 
     def _execution_started(self, new_events: list[dict]) -> Optional[dict]:
-        return (versioning.execution_started(self.engine.history(self.row))
+        return (versioning.execution_started(self._stored_history())
                 or versioning.execution_started(new_events))
 
     def _refuse_version(self, consumed: list[int]) -> None:
@@ -128,7 +136,7 @@ class OrchestrationEpisode:
                    f"{settings.match}) does not run")
         if settings.failure == "Fail":
             self.store.delete_messages(consumed)
-            history = self.engine.history(row)
+            history = self._stored_history()
             episode = mark_played([event(EventType.ORCHESTRATOR_STARTED, self.now),
                                    *[m.event for m in self.messages if self._is_current(m)]])
             completed = self.finish("Failed", versioning.MISMATCH_OUTPUT)
@@ -149,7 +157,7 @@ class OrchestrationEpisode:
         return message.execution_id in (None, self.row.execution_id)
 
     def _terminate(self, reason: Optional[str]) -> None:
-        history_length = len(self.engine.history(self.row))
+        history_length = len(self._stored_history())
         # TaskOrchestrationContext: CompleteOrchestration(terminatedEvent.Input, ...); the
         # reason is the output, shown as JSON when it parses (ParseToJToken).
         completed = self.finish("Terminated", reason)
@@ -164,7 +172,7 @@ class OrchestrationEpisode:
         """Replay with the new events: (history, episode events, result, start), or None
         when the execution has not started yet."""
         engine, row = self.engine, self.row
-        history = engine.history(row)
+        history = self._stored_history()
         episode_events = [event(EventType.ORCHESTRATOR_STARTED, self.now), *new_events]
         full = history + episode_events
         if not any(e["EventType"] == EventType.EXECUTION_STARTED for e in full):
