@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from .invocation import CONTEXT_PARAMETER, asks_for_context, context_annotation_problem, passing_context
 from .registry import AppLoadError, HttpFunction, Registry, isolate_app_modules
 
 APP_NAMESPACE = "__app__"
@@ -78,6 +79,9 @@ def _register(registry: Registry, name: str, metadata: dict, app_dir: Path) -> N
         return
     function = _load_entry_point(name, metadata, app_dir)
     _check_parameters(name, function, bindings)
+    bound = {str(b.get("name")) for b in bindings}
+    if kind in ("activityTrigger", "httpTrigger"):
+        function = passing_context(function, name, str(app_dir / name), bound)
     if kind == "orchestrationTrigger":
         registry.orchestrators[name] = function
     elif kind == "activityTrigger":
@@ -105,8 +109,16 @@ def _check_parameters(name: str, function: Callable, bindings: list[dict]) -> No
     if any(p.kind == p.VAR_KEYWORD for p in parameters):
         return
     names = {p.name for p in parameters}
-    missing = sorted(str(b.get("name")) for b in bindings
-                     if b.get("name") != "$return" and b.get("name") not in names)
+    bound = {str(b.get("name")) for b in bindings if b.get("name") != "$return"}
+    if asks_for_context(function, bound):
+        problem = context_annotation_problem(function)
+        if problem:
+            raise AppLoadError(f"cannot load the {name} function: {problem}")
+        names.discard(CONTEXT_PARAMETER)
+    unbound, missing = sorted(names - bound), sorted(bound - names)
+    if unbound:
+        raise AppLoadError(f"cannot load the {name} function: the following parameters are declared "
+                           f"in Python but not in function.json: {', '.join(unbound)}")
     if missing:
         raise AppLoadError(f"cannot load the {name} function: the following parameters are declared "
                            f"in function.json but not in Python: {', '.join(missing)}")

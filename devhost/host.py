@@ -106,7 +106,7 @@ def load_local_settings(app_dir: Path, env=os.environ) -> list[str]:
 def load_functions(app_dir: Path) -> Registry:
     """The app's functions: a v2 app's ``function_app.py``, else v1 ``function.json`` folders."""
     if (app_dir / "function_app.py").is_file():
-        return build_registry(load_app(app_dir))
+        return build_registry(load_app(app_dir), app_dir)
     if function_json.is_v1_app(app_dir):
         return function_json.load_registry(app_dir)
     raise AppLoadError(f"{app_dir} is not a function app: it has no function_app.py (Python v2 "

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from .invocation import passing_context
+
 
 _LOADED_APP_DIRS: set[Path] = set()
 
@@ -126,10 +128,11 @@ def _origins(module: Any) -> list[Path]:
     return [Path(f).resolve() for f in files if f and f not in ("built-in", "frozen")]
 
 
-def build_registry(app: Any) -> Registry:
+def build_registry(app: Any, app_dir: Path = Path(".")) -> Registry:
     registry = Registry()
     for fn in app.get_functions():
         _check_binding_parameters(fn)
+        bound = {b.name for b in fn.get_bindings()}
         trigger = fn.get_trigger()
         kind = trigger.type
         if kind == "orchestrationTrigger":
@@ -137,12 +140,13 @@ def build_registry(app: Any) -> Registry:
             registry.orchestrators[name] = fn.get_user_function()
         elif kind == "activityTrigger":
             name = getattr(trigger, "activity", None) or fn.get_function_name()
-            registry.activities[name] = (trigger.name, fn.get_user_function())
+            registry.activities[name] = (trigger.name, passing_context(
+                fn.get_user_function(), fn.get_function_name(), str(app_dir), bound))
         elif kind == "entityTrigger":
             name = getattr(trigger, "entity_name", None) or fn.get_function_name()
             registry.entities[name] = (trigger.name, fn.get_user_function())
         elif kind == "httpTrigger":
-            registry.http.append(_http_function(fn, trigger))
+            registry.http.append(_http_function(fn, trigger, str(app_dir), bound))
         else:
             registry.unsupported.append(f"{fn.get_function_name()} ({kind})")
     return registry
@@ -165,8 +169,8 @@ def _check_binding_parameters(fn: Any) -> None:
             f"declared as bindings but not in Python: {', '.join(missing)}")
 
 
-def _http_function(fn: Any, trigger: Any) -> HttpFunction:
-    user_fn = fn.get_user_function()
+def _http_function(fn: Any, trigger: Any, directory: str, bound: set[str]) -> HttpFunction:
+    user_fn = passing_context(fn.get_user_function(), fn.get_function_name(), directory, bound)
     clients = [b.name for b in fn.get_bindings() if b.type == "durableClient"]
     methods = tuple(str(getattr(m, "value", m)).upper() for m in (trigger.methods or ()))
     return HttpFunction(

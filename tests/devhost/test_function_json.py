@@ -2,7 +2,9 @@
 host reads the metadata and the Python worker imports the scripts (``loader.load_function``)."""
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -75,13 +77,39 @@ def test_a_function_with_a_binding_the_devhost_lacks_is_listed_as_not_run(tmp_pa
                                     "Starter (activityTrigger, durableClient)", "Tick (timerTrigger)"]
 
 
-def test_a_binding_that_is_no_parameter_is_refused_when_the_app_loads(tmp_path):
+@pytest.mark.parametrize("code, message", [
+    ("def main(req):\n    return None\n", "declared in function.json but not in Python: client"),
+    ("def main(req, client, starter):\n    return None\n", "declared in Python but not in function.json: starter"),
+    ("def main(req, client, context: int):\n    return None\n",
+     'the "context" parameter is expected to be of type azure.functions.Context'),
+])
+def test_bindings_and_parameters_must_match_when_the_app_loads(tmp_path, code, message):
+    """functions.Registry.add_function: every parameter a binding (or ``context``), every
+    binding a parameter."""
     function(tmp_path, "Start", [{"type": "httpTrigger", "name": "req"},
-                                 {"type": "durableClient", "name": "client", "direction": "in"}],
-             "def main(req, starter):\n    return None\n")
-    with pytest.raises(AppLoadError, match="cannot load the Start function: the following parameters "
-                                           "are declared in function.json but not in Python: client"):
+                                 {"type": "durableClient", "name": "client", "direction": "in"}], code)
+    with pytest.raises(AppLoadError, match=f"cannot load the Start function: .*{message}"):
         load_functions(tmp_path)
+
+
+def test_a_function_that_asks_for_its_context_gets_one(tmp_path):
+    function(tmp_path, "Who", [{"type": "httpTrigger", "name": "req", "route": "who"},
+                               {"type": "http", "name": "$return", "direction": "out"}],
+             "import azure.functions as func\n"
+             "def main(req, context: func.Context) -> func.HttpResponse:\n"
+             "    return func.HttpResponse(f'{context.function_name} {context.function_directory} '\n"
+             "                             f'{context.invocation_id} {context.trace_context.trace_parent}')\n")
+    activity(tmp_path, "Where")
+    (tmp_path / "Where" / "__init__.py").write_text(
+        "async def main(name, context):\n    return f'{name} in {context.function_name}'\n")
+    with DevHost(tmp_path, data_dir=tmp_path / "state", local_settings=False) as host:
+        replies = [call(f"{host.serve(port=0)}/api/who").text for _ in range(2)]
+        _, where = host.registry.activities["Where"]
+        assert asyncio.run(where(name="here")) == "here in Where"
+    first, second = (r.split(" ") for r in replies)
+    assert first[:2] == ["Who", str((tmp_path / "Who").resolve())]
+    assert first[2] != second[2]  # one invocation id per call
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-00", first[3])
 
 
 def test_a_package_script_runs_once(tmp_path):
