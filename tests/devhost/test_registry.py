@@ -49,3 +49,20 @@ def test_a_binding_without_its_parameter_is_refused_when_the_app_loads(tmp_path)
 
     with pytest.raises(AppLoadError, match="cannot load the start function: .* client"):
         DevHost(APPS / "missing_param", data_dir=tmp_path, local_settings=False)
+
+
+def test_a_v2_function_that_asks_for_its_context_gets_one(tmp_path):
+    """As the worker does for any function with an unbound ``context`` parameter."""
+    from devhost import DevHost
+
+    from .helpers import call
+
+    (tmp_path / "function_app.py").write_text(
+        "import azure.functions as func\n"
+        "app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)\n"
+        "@app.route(route='who')\n"
+        "def who(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:\n"
+        "    return func.HttpResponse(context.function_name + ' ' + context.function_directory)\n")
+    with DevHost(tmp_path, data_dir=tmp_path / "state", local_settings=False) as host:
+        reply = call(f"{host.serve(port=0)}/api/who")
+    assert (reply.status, reply.text) == (200, f"who {tmp_path.resolve()}")
