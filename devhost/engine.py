@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import threading
 import time
@@ -373,10 +372,11 @@ class Engine:
     def _run_entity_batch(self, item: WorkItem) -> entities.EntityOutcome:
         row = self.store.get_entity(item.instance_id)
         function = self.registry.entity(row.name)
-        if function is None:  # the app no longer has this entity
-            requests = json.loads(item.input)
-            return entities.failed_batch(row.exists, row.state, len(requests),
-                                         self.unknown_function_message(row.name, "entity"))
+        if function is None:
+            # The app no longer has this entity: the extension's EntityMiddleware fails
+            # inside (no function to run) and abandons the batch, as for E12.
+            return entities.EntityOutcome(row.exists, row.state, (),
+                                          aborted=self.unknown_function_message(row.name, "entity"))
         param, handle = function
         return entity_batches.run(handle, param, row, item)
 

@@ -110,6 +110,7 @@ class EntityOutcome:
     exists: bool
     state: Optional[str]
     results: tuple                # ((is_error, result text), ...), one per request
+    aborted: Optional[str] = None  # why the batch as a whole could not run: it runs again
 
 
 def context_json(name: str, key: str, exists: bool, state: Optional[str], requests: list[dict]) -> str:
@@ -124,8 +125,9 @@ def run_batch(handle: Callable, param: str, name: str, key: str, exists: bool,
               state: Optional[str], requests: list[dict]) -> EntityOutcome:
     """Run the entity function on a batch as the Python worker does (its entityTrigger
     converter hands the function an EntityContext around the context JSON). A batch the
-    SDK cannot run at all fails every request and keeps the state, as the extension treats
-    a batch that failed as a whole."""
+    SDK cannot run at all is aborted: no request is answered and the state is kept, for
+    the batch to run again (TaskEntityShim.ExecuteOutOfProcBatch throws; EntityMiddleware
+    captures it as an internal error and AbortOnInternalError abandons the work item)."""
     try:
         context = EnitityTriggerConverter.decode(
             Datum(context_json(name, key, exists, state, requests), "string"), trigger_metadata={})
@@ -135,8 +137,8 @@ def run_batch(handle: Callable, param: str, name: str, key: str, exists: bool,
             raise ValueError(f"{len(results)} results for {len(requests)} operations")
         return EntityOutcome(bool(reply.get("entityExists")), reply.get("entityState"), results)
     except Exception as exc:
-        log.exception("entity @%s@%s: the batch of %d operation(s) failed", name, key, len(requests))
-        return failed_batch(exists, state, len(requests), f"{type(exc).__name__}: {exc}")
+        log.exception("entity @%s@%s: the batch of %d operation(s) could not run", name, key, len(requests))
+        return EntityOutcome(exists, state, (), aborted=f"{type(exc).__name__}: {exc}")
 
 
 def failed_batch(exists: bool, state: Optional[str], count: int, message: str) -> EntityOutcome:

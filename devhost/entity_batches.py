@@ -16,6 +16,12 @@ from .storage import EntityRow, Store, WorkItem
 
 log = logging.getLogger("devhost")
 
+# devhost: how long an entity whose batch could not run waits before it runs it again.
+ABORTED_BATCH_RETRY_SECONDS = 10.0
+# Re-queued requests are offered before everything else the entity has (messages are
+# taken in visible-time order).
+ABORTED_BATCH_FIRST = 0.0
+
 
 class EntityEpisode:
     """Takes an entity's queued requests as one batch (a work item), which the runner runs
@@ -51,15 +57,32 @@ class EntityEpisode:
         self.new_work.append(WorkItem(item_id, self.instance_id, "", 0, row.name, batch, "entity"))
 
 
+def _run_again_later(store: Store, item: WorkItem, requests: list[dict], reason: str, now) -> None:
+    """An aborted batch: its requests go back to the front of the entity's queue, ahead of
+    any that arrived meanwhile, and the entity is held back before it runs them again."""
+    for request in requests:
+        message = event(EventType.EVENT_RAISED, now, Name=entities.REQUEST_EVENT,
+                        Input=payloads.to_text(request))
+        store.add_message(item.instance_id, None, message, ABORTED_BATCH_FIRST)
+    store.hold_instance(item.instance_id, now.timestamp() + ABORTED_BATCH_RETRY_SECONDS)
+    log.error("entity %s: the batch of %d operation(s) could not run (%s); as in the Durable "
+              "extension no caller is answered and the batch runs again in %g s", item.instance_id,
+              len(requests), reason, ABORTED_BATCH_RETRY_SECONDS)
+
+
 def run(handle: Callable, param: str, row: EntityRow, item: WorkItem) -> entities.EntityOutcome:
     """Run a taken batch on the entity function; on a worker thread, as activities run."""
     started = time.perf_counter()
     requests = json.loads(item.input)
     outcome = entities.run_batch(handle, param, row.name, row.key, row.exists, row.state, requests)
+    took = (time.perf_counter() - started) * 1000
+    if outcome.aborted:
+        log.error("Executed 'Functions.%s' (Failed, InstanceId=%s, Duration=%.0fms): %s",
+                  row.name, item.instance_id, took, outcome.aborted)
+        return outcome
     failed = sum(1 for is_error, _ in outcome.results if is_error)
     log.info("Executed 'Functions.%s' (Succeeded, InstanceId=%s, Duration=%.0fms): %d operation(s), "
-             "%d failed", row.name, item.instance_id, (time.perf_counter() - started) * 1000,
-             len(requests), failed)
+             "%d failed", row.name, item.instance_id, took, len(requests), failed)
     return outcome
 
 
@@ -70,6 +93,9 @@ def save(store: Store, item: WorkItem, outcome, now) -> list[str]:
     ActivityOutcome) when the batch could not be run at all."""
     row = store.get_entity(item.instance_id)
     requests = json.loads(item.input)
+    if isinstance(outcome, entities.EntityOutcome) and outcome.aborted:
+        _run_again_later(store, item, requests, outcome.aborted, now)
+        return []
     if not isinstance(outcome, entities.EntityOutcome):
         outcome = entities.failed_batch(row.exists, row.state, len(requests), outcome.reason)
     store.put_entity(EntityRow(row.entity_id, row.name, row.key, outcome.exists,

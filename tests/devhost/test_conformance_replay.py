@@ -14,6 +14,7 @@ import re
 
 import pytest
 
+from devhost.entity_batches import ABORTED_BATCH_RETRY_SECONDS
 from devhost.errors import InvalidArgument
 from devhost.history import EventType
 
@@ -316,21 +317,42 @@ def test_r33_an_orchestrator_that_fails_outside_the_sdks_protocol(host):
 
 # -- E12: a batch the SDK cannot run --------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "When the out-of-proc entity function fails as a whole, TaskEntityShim."
-    "ExecuteOutOfProcBatch throws ArgumentException('Out of proc orchestrators must return a "
-    "valid JSON schema.'); DurableTaskExtension.EntityMiddleware captures it as an internal "
-    "error and AbortOnInternalError throws SessionAbortedException, so DTFx abandons the batch "
-    "and retries it later: no request is answered. Only the timeout branch fails every "
-    "request. The devhost fails every request at once and the caller gets the error"))
-def test_e12_a_batch_the_sdk_cannot_run_is_retried_and_its_callers_keep_waiting(host):
-    """DurableTaskExtension.EntityMiddleware (CaptureInternalError, AbortOnInternalError);
-    TaskEntityShim.ExecuteOutOfProcBatch."""
+def test_e12_a_batch_the_sdk_cannot_run_is_retried_and_its_callers_keep_waiting(host, caplog):
+    """When the out-of-proc entity function fails as a whole, TaskEntityShim.
+    ExecuteOutOfProcBatch throws; DurableTaskExtension.EntityMiddleware captures it as an
+    internal error and AbortOnInternalError abandons the work item, so the batch runs
+    again later and no request is answered (only the timeout branch fails every request)."""
     host.signal_entity("Tally", "calls", "add", 5)
     host.run_until_idle()
-    instance_id = run(host, "calls_tally", "unserializable")
+    with caplog.at_level(logging.ERROR, logger="devhost"):
+        instance_id = run(host, "calls_tally", "unserializable")
+        host.signal_entity("Tally", "calls", "add", 1)   # arrives behind the broken batch
+        host.run_until_idle()
+        assert host.status(instance_id)["runtimeStatus"] == "Running"
+        assert host.entity_state("Tally", "calls") == (True, 5)
+        host.advance(seconds=ABORTED_BATCH_RETRY_SECONDS)
+    assert caplog.text.count("entity @tally@calls: the batch of 1 operation(s) could not run") == 2
     assert host.status(instance_id)["runtimeStatus"] == "Running"
-    assert host.entity_state("Tally", "calls") == (True, 5)
+    assert host.entity_state("Tally", "calls") == (True, 5)   # the later signal still waits
+    queued = host.store.due_messages("@tally@calls", float("inf"))
+    assert [json.loads(m.event["Input"])["op"] for m in queued] == ["unserializable", "add"]
+
+
+def test_e13_requests_for_an_entity_the_app_no_longer_has_wait_for_an_app_that_has_it(make_host, caplog):
+    """EntityMiddleware finds no function to run and fails inside: the batch is abandoned
+    like any batch that cannot run (E12), so the requests wait, answered by none."""
+    with_counter = make_host("entities")
+    with_counter.signal_entity("Counter", "kept", "add", 4)
+    with_counter.close()                    # before it ran: the request is still queued
+    without = make_host("conformance", data_dir=with_counter.data_dir)
+    with caplog.at_level(logging.ERROR, logger="devhost"):
+        without.run_until_idle()
+    assert "The function 'counter' doesn't exist, is disabled, or is not an entity function" in caplog.text
+    assert without.entity_state("Counter", "kept") == (False, None)
+    without.close()
+    again = make_host("entities", data_dir=with_counter.data_dir)
+    again.advance(seconds=ABORTED_BATCH_RETRY_SECONDS)
+    assert again.entity_state("Counter", "kept") == (True, 4)
 
 
 # -- D9: the entity batch limit ------------------------------------------------------------
