@@ -148,6 +148,8 @@ class DevHost:
     def serve(self, host: str = "127.0.0.1", port: int = 0, allowed_hosts: tuple = ()) -> str:
         """Start the background runner and the HTTP server; returns the base URL.
         ``allowed_hosts``: Host names answered besides the loopback ones (server.HostPolicy)."""
+        if self._server is not None:
+            raise RuntimeError(f"this host is already serving at {self.base_url}")
         self.functions = FunctionRoutes(self.registry.http, self.config.route_prefix, self.api,
                                         self.client_over_http)
         web_app = build_web_app(self.api, self.functions, allowed_hosts)

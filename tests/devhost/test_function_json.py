@@ -103,7 +103,8 @@ def test_a_function_that_asks_for_its_context_gets_one(tmp_path):
     (tmp_path / "Where" / "__init__.py").write_text(
         "async def main(name, context):\n    return f'{name} in {context.function_name}'\n")
     with DevHost(tmp_path, data_dir=tmp_path / "state", local_settings=False) as host:
-        replies = [call(f"{host.serve(port=0)}/api/who").text for _ in range(2)]
+        base = host.serve(port=0)
+        replies = [call(f"{base}/api/who").text for _ in range(2)]
         _, where = host.registry.activities["Where"]
         assert asyncio.run(where(name="here")) == "here in Where"
     first, second = (r.split(" ") for r in replies)

@@ -83,3 +83,11 @@ def test_a_durable_task_scheduler_host_json_is_read(tmp_path):
                                               "connectionStringName": "DURABLE_TASK_SCHEDULER_CONNECTION_STRING"}}}}))
     config = read_host_json(tmp_path, env={})
     assert config.hub_name == "Hub" and config.storage_provider == "azureManaged"
+
+
+def test_a_host_serves_once(make_host):
+    """A second serve() would leave the first server and runner running past close()."""
+    host = make_host("settings", clock=None)
+    base = host.serve(port=0)
+    with pytest.raises(RuntimeError, match=f"already serving at {base}"):
+        host.serve(port=0)
