@@ -128,6 +128,10 @@ class Engine:
         if existing:
             self.store.delete_instance(instance_id)
             self._forget(instance_id)
+        # A hold left by an instance of this id that is gone (purged while it was held).
+        self.store.release_instance(instance_id)
+        with self._cache_lock:
+            self._version_refusals_logged.discard(instance_id)
         now = self.clock.now()
         execution_id = uuid.uuid4().hex
         self.store.put_instance(InstanceRow(
@@ -222,15 +226,7 @@ class Engine:
         self._forget(instance_id)
         return True
 
-    def refused_before(self, instance_id: str) -> bool:
-        """Whether this host held the instance back for its version (and may release it)."""
-        with self._cache_lock:
-            if instance_id not in self._version_refusals_logged:
-                return False
-            self._version_refusals_logged.discard(instance_id)
-            return True
-
-    def first_refusal(self, instance_id: str) -> bool:
+    def _first_refusal(self, instance_id: str) -> bool:
         """Whether this is the first time this host refuses the instance for its version."""
         with self._cache_lock:
             first = instance_id not in self._version_refusals_logged
@@ -304,6 +300,8 @@ class Engine:
             self._forget(episode.instance_id)
         for line in episode.log_lines:
             log.error(line)
+        if episode.refusal_once and self._first_refusal(episode.instance_id):
+            log.error(episode.refusal_once)
         for other in episode.other_instances:
             self.on_work(other)
 

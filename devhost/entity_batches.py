@@ -34,6 +34,7 @@ class EntityEpisode:
         self.new_work: list[WorkItem] = []
         self.other_instances: list[str] = []
         self.log_lines: list[str] = []
+        self.refusal_once = None
         self.history_after = None
         self.execution_id_after = ""
 
@@ -47,6 +48,7 @@ class EntityEpisode:
         requests = [r for r in requests if isinstance(r, dict) and "op" in r]
         if not requests:
             return
+        self.store.release_instance(self.instance_id)  # the entity runs: a hold has ended
         row = self.store.get_entity(self.instance_id)
         if row is None:
             name, key = entities.split_scheduler_id(self.instance_id)

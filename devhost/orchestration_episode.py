@@ -54,6 +54,7 @@ class OrchestrationEpisode:
         self.new_work: list[WorkItem] = []
         self.other_instances: list[str] = []  # sub-orchestrations and parents it sent work to
         self.log_lines: list[str] = []         # written once the episode is committed
+        self.refusal_once: Optional[str] = None  # written once per instance, after the commit
         self.history_after: Optional[list[dict]] = None
         self.execution_id_after = row.execution_id if row else ""
         self._replayed: Optional[tuple[list[dict], list[dict], Replay, float]] = None
@@ -84,8 +85,7 @@ class OrchestrationEpisode:
             return
         if self._version_refused([m.event for m in self.messages if self._is_current(m)]):
             return self._refuse_version(consumed)
-        if self.engine.refused_before(row.instance_id):
-            self.store.release_instance(row.instance_id)
+        self.store.release_instance(row.instance_id)  # a hold ends once the instance runs
         events = self._apply_control_messages()
         if self.row.runtime_status == "Suspended":
             self.store.delete_messages([m.id for m in self.messages if m.event["EventType"] in CONTROL_EVENTS])
@@ -145,12 +145,13 @@ class OrchestrationEpisode:
             self.log_lines.append(f"{refusal}: it failed (versionFailureStrategy Fail).")
             return
         # Reject: AbandonTaskOrchestrationWorkItemAsync leaves the whole work item, in its
-        # order, to be tried again; the instance is held back until then.
+        # order, to be tried again; the instance is held back until then (unless it was
+        # purged meanwhile by another worker process).
+        if self.store.get_instance(row.instance_id) is None:
+            return
         self.store.hold_instance(row.instance_id, self.now.timestamp() + versioning.REJECT_RETRY_SECONDS)
-        if self.engine.first_refusal(row.instance_id):
-            self.log_lines.append(f"{refusal}: its work waits for a host that does and is tried again "
-                                  f"every {versioning.REJECT_RETRY_SECONDS:g} s "
-                                  "(versionFailureStrategy Reject).")
+        self.refusal_once = (f"{refusal}: its work waits for a host that does and is tried again "
+                             f"every {versioning.REJECT_RETRY_SECONDS:g} s (versionFailureStrategy Reject).")
 
     def _is_current(self, message) -> bool:
         """Addressed to no execution in particular, or to the one running now."""

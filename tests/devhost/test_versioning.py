@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import sqlite3
 
 import pytest
 
@@ -177,6 +178,24 @@ def test_v4_a_rejected_instance_takes_no_terminate_either(make_host):
     for _ in range(3):
         host.advance(seconds=REJECT_RETRY_SECONDS / 3)
         assert host.status(newer)["runtimeStatus"] == "Pending"
+
+
+def test_v4_a_hold_ends_when_the_instance_runs_and_never_outlives_it(tmp_path, make_host):
+    """No hold is left behind: not by an instance a newer host has run, and not by one
+    that was purged while held (a new instance of that id runs at once)."""
+    host = make_host("versioning")
+    newer = host.start("report_version", version="2.0")
+    purged = host.start("report_version", version="2.0")
+    host.run_until_idle()
+    host.engine.purge(purged)
+    again = host.start("report_version", version="1.0", instance_id=purged)
+    assert output_of(host, again) == ("Completed", "1.0")
+    host.close()
+    upgraded = make_host(app_with(tmp_path, defaultVersion="2.0"), data_dir=host.data_dir)
+    upgraded.advance(seconds=REJECT_RETRY_SECONDS)
+    assert output_of(upgraded, newer) == ("Completed", "2.0")
+    with sqlite3.connect(upgraded.store.path) as state:
+        assert state.execute("SELECT instance_id FROM held_instances").fetchall() == []
 
 
 def test_v4_a_held_instance_does_not_keep_the_runner_busy(make_host):
