@@ -60,9 +60,8 @@ def read_host_json(app_dir: Path, env=os.environ) -> HostConfig:
         # utf-8-sig: a byte-order mark is dropped, as .NET's File.ReadAllText drops it.
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except ValueError as exc:
-        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
         raise HostConfigError(f"Unable to parse host configuration file '{path}': "
-                              f"{getattr(exc, 'msg', exc)}{where}") from None
+                              f"{_json_problem(exc)}") from None
     if not isinstance(data, dict):
         raise HostConfigError(f"Unable to parse host configuration file '{path}': "
                               "it must hold one JSON object")
@@ -84,6 +83,12 @@ def read_host_json(app_dir: Path, env=os.environ) -> HostConfig:
     )
 
 
+def _json_problem(exc: ValueError) -> str:
+    """What is wrong with a settings file, and where (line and column when JSON says)."""
+    where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
+    return f"{getattr(exc, 'msg', exc)}{where}"
+
+
 def load_local_settings(app_dir: Path, env=os.environ) -> list[str]:
     """Copy ``local.settings.json`` Values into the environment; variables already set win."""
     path = app_dir / "local.settings.json"
@@ -92,8 +97,7 @@ def load_local_settings(app_dir: Path, env=os.environ) -> list[str]:
     try:
         settings = json.loads(path.read_text(encoding="utf-8-sig"))
     except ValueError as exc:
-        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
-        raise HostConfigError(f"Unable to parse '{path}': {getattr(exc, 'msg', exc)}{where}") from None
+        raise HostConfigError(f"Unable to parse '{path}': {_json_problem(exc)}") from None
     values = (settings.get("Values") if isinstance(settings, dict) else None) or {}
     applied = []
     for name, value in values.items():
