@@ -8,8 +8,8 @@ its siblings relatively (``from ..shared_code import x``). The devhost does the 
 same ``Registry`` a v2 app gets.
 
 A function with a binding the devhost cannot provide (Twilio, blobs, queues, a durable
-client outside an HTTP function) is not registered: it is listed as not run, so calling it fails with the extension's unknown
-function message instead of running without its binding.
+client outside an HTTP function) is not registered: it is listed as not run, so calling it
+is a call to a function the host does not have, instead of running without its binding.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from .invocation import CONTEXT_PARAMETER, asks_for_context, context_annotation_problem, passing_context
-from .registry import AppLoadError, HttpFunction, Registry, isolate_app_modules
+from .registry import ALL_METHODS, AppLoadError, HttpFunction, Registry, isolate_app_modules, parameter_names
 
 APP_NAMESPACE = "__app__"
 DEFAULT_ENTRY_POINT = "main"
@@ -34,7 +34,6 @@ DURABLE_CLIENT_TYPES = ("durableClient", "orchestrationClient")
 TRIGGERS = ("orchestrationTrigger", "activityTrigger", "entityTrigger", "httpTrigger")
 # The Functions host's rule for function names (a folder that breaks it is not a function).
 FUNCTION_NAME = re.compile(r"^[a-z][a-z0-9_\-]{0,127}$", re.IGNORECASE)
-ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 
 def is_v1_app(app_dir: Path) -> bool:
@@ -102,13 +101,9 @@ def _provided(trigger_kind: str, binding: dict) -> bool:
 
 def _check_parameters(name: str, function: Callable, bindings: list[dict]) -> None:
     """The worker refuses a function whose bindings are not all parameters of it."""
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
+    names = parameter_names(function)
+    if names is None:
         return
-    if any(p.kind == p.VAR_KEYWORD for p in parameters):
-        return
-    names = {p.name for p in parameters}
     bound = {str(b.get("name")) for b in bindings if b.get("name") != "$return"}
     if asks_for_context(function, bound):
         problem = context_annotation_problem(function)

@@ -17,6 +17,8 @@ from .invocation import passing_context
 
 
 _LOADED_APP_DIRS: set[Path] = set()
+# An HTTP trigger that names no methods serves all of them.
+ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 
 class AppLoadError(Exception):
@@ -131,8 +133,8 @@ def _origins(module: Any) -> list[Path]:
 def build_registry(app: Any, app_dir: Path = Path(".")) -> Registry:
     registry = Registry()
     for fn in app.get_functions():
-        _check_binding_parameters(fn)
         bound = {b.name for b in fn.get_bindings()}
+        _check_binding_parameters(fn, bound)
         trigger = fn.get_trigger()
         kind = trigger.type
         if kind == "orchestrationTrigger":
@@ -152,17 +154,25 @@ def build_registry(app: Any, app_dir: Path = Path(".")) -> Registry:
     return registry
 
 
-def _check_binding_parameters(fn: Any) -> None:
+def parameter_names(function: Callable) -> Optional[set[str]]:
+    """The function's parameter names; None where any binding fits it (no readable
+    signature, or ``**kwargs``), so there is nothing to check."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind == p.VAR_KEYWORD for p in parameters):
+        return None
+    return {p.name for p in parameters}
+
+
+def _check_binding_parameters(fn: Any, bound: set[str]) -> None:
     """Refuse, at load, a binding whose name is not a parameter of the function, as the
     Python worker refuses it when it indexes the app (instead of failing every call)."""
-    try:
-        parameters = inspect.signature(fn.get_user_function()).parameters.values()
-    except (TypeError, ValueError):
+    names = parameter_names(fn.get_user_function())
+    if names is None:
         return
-    if any(p.kind == p.VAR_KEYWORD for p in parameters):
-        return
-    names = {p.name for p in parameters}
-    missing = sorted(b.name for b in fn.get_bindings() if b.name not in names and b.name != "$return")
+    missing = sorted(bound - names - {"$return"})
     if missing:
         raise AppLoadError(
             f"cannot load the {fn.get_function_name()} function: the following parameters are "
@@ -176,7 +186,7 @@ def _http_function(fn: Any, trigger: Any, directory: str, bound: set[str]) -> Ht
     return HttpFunction(
         name=fn.get_function_name(),
         route=(trigger.route or fn.get_function_name()).strip("/"),
-        methods=methods or ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"),
+        methods=methods or ALL_METHODS,
         request_param=trigger.name,
         client_param=clients[0] if clients else None,
         callable=user_fn,
