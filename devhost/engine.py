@@ -128,9 +128,7 @@ class Engine:
         if existing:
             self.store.delete_instance(instance_id)
             self._forget(instance_id)
-        # A hold left by an instance of this id that is gone (purged while it was held).
-        self.store.release_instance(instance_id)
-        with self._cache_lock:
+        with self._cache_lock:  # a new instance of this id is refused (and said) afresh
             self._version_refusals_logged.discard(instance_id)
         now = self.clock.now()
         execution_id = uuid.uuid4().hex

@@ -73,8 +73,8 @@ class OrchestrationEpisode:
             return
         if any(m.event["EventType"] in CONTROL_EVENTS for m in self.messages):
             return
-        events = [m.event for m in self.messages if self._is_current(m)]
-        if events and not self._version_refused(events):
+        events = self._current_events()
+        if events and not self._version_refused():
             self._replayed = self._run_orchestrator(events)
 
     def apply(self) -> None:
@@ -83,7 +83,7 @@ class OrchestrationEpisode:
         if row is None or row.is_terminal:
             self.store.delete_messages(consumed)
             return
-        if self._version_refused([m.event for m in self.messages if self._is_current(m)]):
+        if self._version_refused():
             return self._refuse_version(consumed)
         self.store.release_instance(row.instance_id)  # a hold ends once the instance runs
         events = self._apply_control_messages()
@@ -115,22 +115,26 @@ class OrchestrationEpisode:
                 events.append(message.event)
         return events
 
-    def _version_refused(self, new_events: list[dict]) -> bool:
+    def _current_events(self) -> list[dict]:
+        """The due messages' events for the execution running now."""
+        return [m.event for m in self.messages if self._is_current(m)]
+
+    def _version_refused(self) -> bool:
         """TaskOrchestrationDispatcher checks the execution's version against this host's
         before it processes anything of the work item (control messages included)."""
         settings = self.engine.options.versioning
         if settings.match == "None":
             return False
-        started = self._execution_started(new_events)
+        started = self._execution_started()
         return started is not None and not settings.complies(started.get("Version"))
 
-    def _execution_started(self, new_events: list[dict]) -> Optional[dict]:
+    def _execution_started(self) -> Optional[dict]:
         return (versioning.execution_started(self._stored_history())
-                or versioning.execution_started(new_events))
+                or versioning.execution_started(self._current_events()))
 
     def _refuse_version(self, consumed: list[int]) -> None:
         settings, row = self.engine.options.versioning, self.row
-        started = self._execution_started([m.event for m in self.messages if self._is_current(m)])
+        started = self._execution_started()
         refusal = (f"Instance {row.instance_id} has version {started.get('Version')!r}, which this host "
                    f"(defaultVersion {settings.default_version!r}, versionMatchStrategy "
                    f"{settings.match}) does not run")
@@ -138,7 +142,7 @@ class OrchestrationEpisode:
             self.store.delete_messages(consumed)
             history = self._stored_history()
             episode = mark_played([event(EventType.ORCHESTRATOR_STARTED, self.now),
-                                   *[m.event for m in self.messages if self._is_current(m)]])
+                                   *self._current_events()])
             completed = self.finish("Failed", versioning.MISMATCH_OUTPUT)
             self.store.append_history(row.instance_id, len(history),
                                       episode + completed + [event(EventType.ORCHESTRATOR_COMPLETED, self.now)])

@@ -94,9 +94,10 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         "ALTER TABLE work_items ADD COLUMN kind TEXT NOT NULL DEFAULT 'activity'",
         "CREATE INDEX IF NOT EXISTS work_items_by_instance ON work_items (instance_id)",
     )),
-    # An instance this host refused for its version (Reject) keeps all its messages, in
-    # their order, and is not offered again until ``until``.
-    (4, "instances held back for their version", (
+    # An instance this host refused for its version (Reject), or an entity whose batch
+    # could not run, keeps all its messages, in their order, and is not offered again
+    # until ``until``.
+    (4, "instances and entities held back", (
         """CREATE TABLE IF NOT EXISTS held_instances (
             instance_id TEXT PRIMARY KEY,
             until REAL NOT NULL)""",
