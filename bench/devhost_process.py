@@ -10,6 +10,7 @@ command lines, and are also given per process.
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import shutil
@@ -31,6 +32,12 @@ PYTHON = sys.executable
 STRAY_WAIT_S = 10.0
 # What runs the host: ``python -m devhost``, unless a profiler wraps it (bench.profiling).
 DEVHOST_MODULE = ("-m", "devhost")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The host options every benchmark that starts a ``Devhost`` takes."""
+    parser.add_argument("--workers", type=int, default=1,
+                        help="host processes (python -m devhost --workers N; default 1)")
 
 
 def free_port() -> int:

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Optional
 
 from bench import profiling as profilers
+from bench import devhost_process
 from bench.devhost_process import Devhost, MemorySampler, scratch_folder
 from bench.proc import client_cpu_seconds
 from bench.profiling import Profiling
@@ -76,8 +77,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         help="--replay: instances per measurement (default 20)")
     parser.add_argument("--long-rounds", type=int, default=50,
                         help="--replay: rounds of the hand-made long-loop orchestrators (default 50)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="host processes (python -m devhost --workers N; default 1)")
+    devhost_process.add_arguments(parser)
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="give up on the whole run after this many seconds (default 600)")
     profilers.add_arguments(parser)

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from bench import devhost_process
 from bench.devhost_process import Devhost, MemorySampler, scratch_folder
 from bench.review_api import ReviewApi, awaiting_round, finished, poll_until
 from bench.stats import Recorder, print_result, print_settings, print_table
@@ -54,8 +55,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         help="share of decisions that approve (default 0.5)")
     parser.add_argument("--poll-ms", type=float, default=10.0, help="pause between polls (default 10)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="host processes (python -m devhost --workers N; default 1)")
+    devhost_process.add_arguments(parser)
     parser.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
     return parser.parse_args(argv)
 

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Optional
 
 from bench import profiling as profilers
+from bench import devhost_process
 from bench.devhost_process import Devhost, MemorySampler, scratch_folder
 from bench.lifecycles import Lifecycles, bounded_gather
 from bench.profiling import Profiling
@@ -77,8 +78,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         help="one health check every this many ms (default 50)")
     parser.add_argument("--approvals", type=int, default=20,
                         help="approvals in each of the idle and loaded phases (default 20)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="host processes (python -m devhost --workers N; default 1)")
+    devhost_process.add_arguments(parser)
     parser.add_argument("--seed", type=int, default=1, help="random seed for the approvals (default 1)")
     parser.add_argument("--timeout", type=float, default=1200.0,
                         help="give up on the whole run after this many seconds (default 1200)")

@@ -75,6 +75,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from bench import devhost_process
 from bench.devhost_process import Devhost, scratch_folder
 from bench.http_client import NO_REPLY, NOT_SENT
 from bench.review_api import ReviewApi, ReviewReply
@@ -102,8 +103,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         help="seconds one lifecycle may take, restarts included (default 180)")
     parser.add_argument("--timeout", type=float, default=1200.0,
                         help="give up on the whole soak after this many seconds (default 1200)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="host processes (python -m devhost --workers N; default 1)")
+    devhost_process.add_arguments(parser)
     parser.add_argument("--keep", action="store_true", help="keep the state and publish folders")
     return parser.parse_args(argv)
 
