@@ -1,11 +1,12 @@
 # Two commands for a newcomer: `make run` and `make test`. Everything else is optional.
-PYTHON ?= python3
+# Python 3.13, found by scripts/find-python (PYTHON=... names one); it says what to install
+# when there is none.
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt scripts/make-venv | cksum | cut -d" " -f1)
 # Test-only: Agent Framework's AgentFunctionApp, run on the devhost by tests/agents.
 AGENTS_VENV := .venv-agents
-AGENTS_STAMP := $(AGENTS_VENV)/.installed-$(shell cat requirements-agents.txt | cksum | cut -d' ' -f1)
+AGENTS_STAMP := $(AGENTS_VENV)/.installed-$(shell cat requirements-agents.txt scripts/make-venv | cksum | cut -d" " -f1)
 PORT ?= 7071
 # Microsoft's Durable samples, from the source release of the pinned SDK (PyPI carries
 # samples/ and samples-v2/), which tests/devhost/test_public_samples.py runs unchanged.
@@ -17,7 +18,7 @@ SAMPLES := .samples/azure_functions_durable-$(SDK_VERSION)
 install: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@scripts/make-venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
@@ -25,7 +26,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 agents-env: $(AGENTS_STAMP)
 
 $(AGENTS_STAMP): requirements-agents.txt
-	test -x $(AGENTS_VENV)/bin/python || $(PYTHON) -m venv $(AGENTS_VENV)
+	@scripts/make-venv $(AGENTS_VENV)
 	$(AGENTS_VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements-agents.txt
 	rm -f $(AGENTS_VENV)/.installed-*
 	touch $@

@@ -47,7 +47,7 @@ param notifyWebhookUri string = ''
 @description('Key Vault URI of the escalation webhook secret; empty when escalations use the notification webhook.')
 param escalationWebhookUri string = ''
 
-param pythonVersion string = '3.11'
+param pythonVersion string = '3.13'
 
 @minValue(1)
 @maxValue(1000)

@@ -141,7 +141,7 @@ def test_the_function_app_is_flex_consumption_with_a_user_assigned_identity():
                      "scaleAndConcurrency:", "type: 'UserAssigned'",
                      "keyVaultReferenceIdentity: identityId", "httpsOnly: true"):
         assert fragment in app, fragment
-    assert re.search(r"^param pythonVersion string = '3\.11'$", app, re.M)
+    assert re.search(r"^param pythonVersion string = '3\.13'$", app, re.M)
 
 
 @pytest.mark.parametrize("module, fragment", [
@@ -170,7 +170,7 @@ def test_ci_runs_make_test_on_every_push():
     jobs = list(ci["jobs"].values())
     assert any(job["runs-on"] == "ubuntu-latest" for job in jobs)
     steps = all_steps(ci)
-    assert any(str(s.get("with", {}).get("python-version")) == "3.11" for s in steps)
+    assert any(str(s.get("with", {}).get("python-version")) == "3.13" for s in steps)
     assert any("make test" in s.get("run", "") for s in steps)
 
 
@@ -189,3 +189,15 @@ def test_deploy_uses_azd_with_oidc_and_repository_variables():
     # The Durable backend follows a repository variable into the azd environment.
     assert deploy["jobs"]["deploy"]["env"]["DURABLE_BACKEND"] == "${{ vars.DURABLE_BACKEND }}"
     assert 'azd env set DURABLE_BACKEND "$DURABLE_BACKEND"' in runs
+
+
+def test_one_python_version_everywhere():
+    """Azure runs the app on the Python the Bicep names; CI and the local venvs use the same."""
+    bicep = (INFRA / "app" / "functionapp.bicep").read_text()
+    azure = re.search(r"^param pythonVersion string = '([0-9.]+)'", bicep, re.M).group(1)
+    finder = (ROOT / "scripts" / "find-python").read_text()
+    local = ".".join(re.search(r"WANT_MAJOR=(\d+) WANT_MINOR=(\d+)", finder).groups())
+    workflows = {str(s["with"]["python-version"]) for name in ("ci.yml", "deploy.yml")
+                 for s in all_steps(load_yaml(WORKFLOWS / name)) if "python-version" in s.get("with", {})}
+    assert azure == local == "3.13"
+    assert workflows == {azure}

@@ -46,11 +46,11 @@ EXCLUDED_FILES = {"Makefile", "requirements-dev.txt", "local.settings.sample.jso
 # On disk when azd packages a working copy, never tracked by git.
 LOCAL_ONLY = [
     ".venv/pyvenv.cfg",
-    ".venv/lib/python3.11/site-packages/azure/functions/__init__.py",
+    ".venv/lib/python3.13/site-packages/azure/functions/__init__.py",
     "main_env/pyvenv.cfg",
-    "__pycache__/function_app.cpython-311.pyc",
-    "routes/__pycache__/hitl_routes.cpython-311.pyc",
-    "shared_code/__pycache__/settings.cpython-311.pyc",
+    "__pycache__/function_app.cpython-313.pyc",
+    "routes/__pycache__/hitl_routes.cpython-313.pyc",
+    "shared_code/__pycache__/settings.cpython-313.pyc",
     "local.settings.json",
     ".devhost/hub.sqlite3",
     ".published/post.json",
@@ -220,7 +220,7 @@ def test_core_tools_patterns_are_anchored_at_the_app_root():
     # plain name only matches at the root, unlike gitignore.
     matcher = CoreToolsIgnore("__pycache__\n*.pyc\n")
     assert not matcher.ships("__pycache__/x.pyc")
-    assert matcher.ships("routes/__pycache__/x.cpython-311.txt")
+    assert matcher.ships("routes/__pycache__/x.cpython-313.txt")
     assert CoreToolsIgnore("**/__pycache__\n").ships("__pycache__/x.txt")
     assert not CoreToolsIgnore("**/__pycache__\n").ships("routes/__pycache__/x.txt")
 
