@@ -1,7 +1,7 @@
 """Activity: write the draft for one review round (see activities.writer_backends)."""
 import azure.durable_functions as df
 
-from activities.writer_backends import PermanentWriterError, WriterAskedToWait, draft_content
+from activities.writer_backends import PermanentWriterError, TransientWriterError, WriterAskedToWait, draft_content
 from shared_code.settings import load_settings
 
 bp = df.Blueprint()
@@ -11,11 +11,12 @@ bp = df.Blueprint()
 def write_draft(request: dict) -> dict:
     """{"topic", "round", "previous_draft", "feedback"} -> {"title", "content", "writer"}.
 
-    A permanent failure (bad key, unknown deployment, content filter) comes back as
-    ``{"error", "permanent": true}`` instead of an exception: the orchestrator's retry
-    policy would otherwise spend minutes retrying what cannot succeed. Transient failures
-    still raise, so that policy retries them, except when the service said when to call
-    again: ``{"error", "retry_after_seconds"}`` lets the orchestrator wait that long.
+    Every failure the writer understands comes back as data, never as an exception, so
+    the orchestrator decides what to do (orchestrations/writer_retries.py) and the review
+    shows a one-line reason: ``{"error", "permanent": true}`` when retrying cannot help
+    (bad key, unknown deployment, content filter), ``{"error", "retry_after_seconds"}``
+    when the service said when to call again, ``{"error"}`` for a transient failure (5xx,
+    timeout, unusable reply) worth another try.
     """
     try:
         return draft_content(request, load_settings())
@@ -23,3 +24,5 @@ def write_draft(request: dict) -> dict:
         return {"error": str(exc), "permanent": True}
     except WriterAskedToWait as exc:
         return {"error": str(exc), "retry_after_seconds": round(exc.seconds, 3)}
+    except TransientWriterError as exc:
+        return {"error": str(exc)}

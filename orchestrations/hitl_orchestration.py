@@ -22,15 +22,11 @@ from shared_code.models import CANCEL_EVENT, EXTEND_EVENT, CancelRequest, Decisi
 
 from .review_state import ReviewState
 from .reviewer_inbox import Arrival, ReviewerInbox
+from .writer_retries import WriterTries, next_step, unexpected_failure
 
 bp = df.Blueprint()
 
 TIMER_SLICE = timedelta(days=1)
-WRITER_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
-# A writer that asks to be called back later (429 with Retry-After) is waited for with a
-# durable timer, up to this long each time and this many times per draft.
-WRITER_WAIT_LIMIT = timedelta(hours=1)
-WRITER_WAITS = 5
 # Publishing is retried on a transient failure (a full disk, a storage outage) for about a
 # day: 10 s, 30 s, 1, 2, 5, 10, 20 and 30 min, then hourly.
 PUBLISH_RETRY_SECONDS = (10, 30, 60, 120, 300, 600, 1200, 1800) + (3600,) * 20
@@ -48,15 +44,16 @@ def hitl_orchestration(context: df.DurableOrchestrationContext):
     review = ReviewState.read(context.get_input())
     inbox = ReviewerInbox(context)
 
+    notice = None
     if review.awaiting_draft:
         review = yield from write_draft(context, inbox, review)
+        review = review.reviewable(context.current_utc_datetime).with_notification({"sending": True})
+        # The draft can be decided while the reviewer is being told: a slow channel holds
+        # back nobody who already has the link.
         notice = context.call_activity("notify_reviewer", review.notice_request(context.instance_id))
-        review, outcome = yield from until_done(context, inbox, review, notice, drafting_stage(review),
-                                                f"Round {review.round}: telling the reviewer.")
-        review = review.with_notification(outcome)
 
     review = review.reviewable(context.current_utc_datetime)
-    verdict, review = yield from await_verdict(context, inbox, review)
+    verdict, review = yield from await_verdict(context, inbox, review, notice)
     if verdict is None:
         return None  # continued as new: the next slice of the same wait
 
@@ -86,31 +83,45 @@ def drafting_stage(review: ReviewState) -> str:
 def write_draft(context, inbox: ReviewerInbox, review: ReviewState):
     stage = drafting_stage(review)
     message = f"Writing the draft for round {review.round}."
-    for waits in range(WRITER_WAITS + 1):
+    tries = WriterTries()
+    while True:
         context.set_custom_status(review.status(stage, message))
-        task = context.call_activity_with_retry("write_draft", WRITER_RETRY, review.writer_request())
-        review, draft = yield from until_done(context, inbox, review, task, stage, message)
-        if draft.get("permanent"):
-            fail(context, review, f"The writer failed in round {review.round}: {draft['error']}")
-        wait = draft.get("retry_after_seconds")
-        if wait is None:
-            return review.with_draft(draft, context.current_utc_datetime)
-        if timedelta(seconds=wait) > WRITER_WAIT_LIMIT or waits == WRITER_WAITS:
-            fail(context, review, f"The writer failed in round {review.round}: {draft['error']}; it asked "
-                                  f"to be called again in {wait:g} s, and the review waits at most "
-                                  f"{WRITER_WAIT_LIMIT.total_seconds():g} s, {WRITER_WAITS} times")
-        retrying = f"the writer asked to wait {wait:g} s ({draft['error']})"
-        context.set_custom_status(review.status(stage, f"{message} Retrying: {retrying}.", retrying=retrying))
-        timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=wait))
+        task = context.call_activity("write_draft", review.writer_request())
+        try:
+            review, reply = yield from until_done(context, inbox, review, task, stage, message)
+        except ReviewEnded:
+            raise
+        except Exception as exc:  # the activity raised: a bug, not a writer answer
+            reply = {"error": unexpected_failure(exc), "permanent": True}
+        step = next_step(reply, tries)
+        if step.give_up is not None:
+            fail(context, review, f"The writer failed in round {review.round}: {step.give_up}")
+        if step.pause is None:
+            return review.with_draft(reply, context.current_utc_datetime)
+        tries = step.tries
+        context.set_custom_status(review.status(stage, f"{message} Retrying: {step.retrying}.",
+                                                retrying=step.retrying))
+        timer = context.create_timer(context.current_utc_datetime + step.pause)
         review, _ = yield from until_done(context, inbox, review, timer, stage, message)
 
 
-def await_verdict(context, inbox: ReviewerInbox, review: ReviewState):
+def await_verdict(context, inbox: ReviewerInbox, review: ReviewState, notice=None):
     """(decision or cancel, review) once one is taken; (None, review) after continuing as
     new at the end of a timer slice. Reminders go out and the deadline is kept on the way;
     a deadline change by the owner moves the timer. Raises ReviewEnded at the deadline
-    (after the escalation window, when the review escalates)."""
+    (after the escalation window, when the review escalates). ``notice`` is the first
+    notice of the round, still being sent: decisions are taken meanwhile."""
     ignored = 0
+    if notice is not None:
+        stage, message = waiting_words(review)
+        context.set_custom_status(review.status(stage, message))
+        verdict, review, ignored = yield from verdict_before(context, inbox, review, notice, stage, message, ignored)
+        if verdict is None:
+            review = review.with_notification(notice.result)
+        elif isinstance(verdict, ExtendRequest):
+            review, verdict = yield from move_deadline(context, inbox, review, verdict)
+        if verdict is not None:
+            return verdict, review
     while True:
         review, verdict = yield from deadline_actions(context, inbox, review)
         if verdict is None:

@@ -214,6 +214,8 @@ class ReviewState:
 
     def with_notification(self, outcome: dict) -> "ReviewState":
         """Keep how the reviewer was told; never the signed link itself."""
+        if outcome.get("sending"):
+            return replace(self, notification={"status": "sending"})
         if outcome.get("delivered"):
             summary = {"status": "sent", "channel": outcome.get("channel")}
         else:

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import azure.durable_functions as df
 
-from .hitl_orchestration import WRITER_RETRY
+from .writer_retries import WriterTries, next_step, unexpected_failure
 
 bp = df.Blueprint()
 
 MAX_TURNS_KEPT = 20
+
+
+class WriterTurnFailed(Exception):
+    """The writer could not answer this message; the message is the one-line reason."""
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -20,9 +24,19 @@ def writer_agent_turn(context: df.DurableOrchestrationContext):
     turn = context.get_input()
     turns = turn["turns"]
     context.set_custom_status({"stage": "writing", "turn": len(turns) + 1})
-    reply = yield context.call_activity_with_retry("write_draft", WRITER_RETRY, writer_request(turns, turn["message"]))
-    if reply.get("permanent"):
-        raise RuntimeError(f"The writer failed: {reply['error']}")
+    tries = WriterTries()
+    while True:
+        try:
+            reply = yield context.call_activity("write_draft", writer_request(turns, turn["message"]))
+        except Exception as exc:  # the activity raised: a bug, not a writer answer
+            reply = {"error": unexpected_failure(exc), "permanent": True}
+        step = next_step(reply, tries)
+        if step.give_up is not None:
+            raise WriterTurnFailed(f"The writer failed: {step.give_up}")
+        if step.pause is None:
+            break
+        tries = step.tries
+        yield context.create_timer(context.current_utc_datetime + step.pause)
     turns = [*turns, {"message": turn["message"], "title": reply["title"], "content": reply["content"]}]
     context.set_custom_status({"stage": "replied", "turn": len(turns)})
     return {"thread_id": context.instance_id, "turn": len(turns), "title": reply["title"],

@@ -1,6 +1,7 @@
 """The reviewer-facing routes: start a review, read its status, decide on a draft."""
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Optional
@@ -52,14 +53,28 @@ def status_body(review: Review) -> dict:
         "lastUpdatedTime": review.last_updated_time.isoformat() if review.last_updated_time else None,
     }
     if review.runtime_status in ("Failed", "Terminated"):
-        reason = review.output if isinstance(review.output, str) else review.runtime_status
+        ended_itself = status.stage in _ENDED_STAGES
+        reason = failure_reason(review, ended_itself)
         body["error"] = reason
-        body["failureDetails"] = {"errorType": "ReviewEnded" if status.stage in _ENDED_STAGES else review.runtime_status,
-                                  "errorMessage": status.message or reason}
+        body["failureDetails"] = {"errorType": "ReviewEnded" if ended_itself else review.runtime_status,
+                                  "errorMessage": status.message if ended_itself else reason}
     return body
 
 
 _ENDED_STAGES = ("rejected", "timed_out", "failed", "cancelled")
+
+
+def failure_reason(review: Review, ended_itself: bool) -> str:
+    """Why the review ended, in one line. A review that ended itself says why in its own
+    words; any other failure is a bug whose output may carry a stack trace and server
+    paths, so callers get its first line only when it holds neither."""
+    output = review.output if isinstance(review.output, str) and review.output else review.runtime_status
+    first_line = output.split("\n", 1)[0].strip()
+    if ended_itself or review.runtime_status == "Terminated":
+        return first_line
+    if "Traceback" in output or re.search(r"[/\\][\w.-]+\.py\b", first_line):
+        return "The review failed unexpectedly; the function log has the details."
+    return first_line
 
 
 def shown_status(review: Review):

@@ -427,11 +427,11 @@ def test_activity_reports_permanent_failure_as_data_so_it_is_not_retried(azure_e
     assert len(azure_env.requests) == 1
 
 
-def test_activity_raises_transient_failure_so_the_orchestrator_retries(azure_env):
+def test_activity_reports_transient_failure_as_data_so_the_orchestrator_retries(azure_env):
     for _ in range(3):
         azure_env.enqueue_status(503)
-    with pytest.raises(TransientWriterError):
-        write_draft(FIRST_ROUND)
+    result = write_draft(FIRST_ROUND)
+    assert result == {"error": "writer unavailable (503) after 3 attempt(s)"}
 
 
 # A provider error code that echoes a secret. Only the code is ever copied from an error

@@ -39,7 +39,9 @@ def start_review(host, topic, **options):
 def wait_until_awaiting(host, instance_id, round_):
     def awaiting():
         custom = call("GET", f"{host.base_url}/api/hitl/status/{instance_id}").json["customStatus"]
-        return custom.get("stage") == "awaiting_review" and custom.get("round") == round_
+        # The notice goes out while the draft waits; its link is read from its result.
+        return (custom.get("stage") == "awaiting_review" and custom.get("round") == round_
+                and (custom.get("notification") or {}).get("status") != "sending")
     wait_for(awaiting)
 
 

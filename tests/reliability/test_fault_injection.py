@@ -115,7 +115,9 @@ def test_outage_that_never_ends_fails_the_review_without_hanging(host, writer):
     host.advance(seconds=5)
     status = host.status(instance_id)
     assert status["runtimeStatus"] == "Failed"
-    assert "writer unavailable (503)" in status["output"]
+    assert status["customStatus"]["stage"] == "failed"
+    assert "The writer failed in round 1: writer unavailable (503)" in status["customStatus"]["message"]
+    assert "gave up after 3 tries" in status["output"] and "\n" not in status["output"]
     assert writer_attempts(host, instance_id) == 3
 
 

@@ -14,8 +14,10 @@ from tests.support.http import call, wait_for
 
 def start_review(base, topic="Signed links", **fields):
     instance_id = call("POST", f"{base}/api/hitl/run", {"topic": topic, **fields}).json["instanceId"]
+    # Settled: the draft waits and its notice has gone out (it is sent while the draft waits).
     status = wait_for(lambda: (s := call("GET", f"{base}/api/hitl/status/{instance_id}").json)
-                      ["customStatus"].get("stage") == "awaiting_review" and s)
+                      ["customStatus"].get("stage") == "awaiting_review"
+                      and s["customStatus"]["notification"]["status"] != "sending" and s)
     return instance_id, status
 
 
