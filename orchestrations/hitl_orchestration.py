@@ -1,25 +1,35 @@
-"""The human-in-the-loop review: draft, notify, wait for a verdict or the deadline, repeat.
+"""The human-in-the-loop review: draft, ask each stage's reviewers, wait for their
+decisions or the deadline, then publish or revise.
 
-Each execution covers at most one round and one timer slice of its deadline, then
-continues as new, so the history stays short and the deadline is watched in timer slices
-of one day, which stay cancellable (long timers are not: azure-functions-durable-python
-#573). Whenever it waits, on the writer, the notice, the publication or a timer, the
-reviewer's events are listened for too (``ReviewerInbox``), so every decision that reaches
-an execution is considered in the order it arrived: applied when it is for the round
-under review, recorded with the reason when it is not. A cancel ends the review unless an
-approval came first. Decisions carry an id; the routes look for it in the status to tell
-the reviewer what became of their decision, and send it again when they see no sign of
-it, so a decision can arrive twice and is applied once.
+Each execution covers at most one stage of one round and one timer slice of its deadline,
+then continues as new, so the history stays short and the deadline is watched in timer
+slices of one day, which stay cancellable (long timers are not: azure-functions-durable-
+python #573). Whenever it waits, on the writer, a notice, the publication or a timer, the
+reviewers' events are listened for too (``ReviewerInbox``), so every event that reaches
+an execution is considered in the order it arrived: a decision is placed in its seat when
+it is for the stage under review, recorded with the reason when it is not. A cancel ends
+the review unless an approval came first. Events carry an id; the routes look for it in
+the status to tell the caller what became of it, and send it again when they see no sign
+of it, so an event can arrive twice and is applied once.
+
+The rules live beside the loop, each pure and tested on its own: who fills which seat and
+when a stage is decided (shared_code/review_policy.py), deadlines and reminders
+(deadlines.py), what to do with the writer's answer (writer_retries.py).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Optional
+from enum import Enum
+from typing import Any, Generator, Optional
 
 import azure.durable_functions as df
 
-from shared_code.models import CANCEL_EVENT, EXTEND_EVENT, CancelRequest, Decision, ExtendRequest
+from shared_code.models import (CANCEL_EVENT, EXTEND_EVENT, SEAT_EVENT, CancelRequest, Decision, ExtendRequest,
+                                SeatChange)
+from shared_code.stages import Stage
 
+from .deadlines import Due
 from .review_state import ReviewState
 from .reviewer_inbox import Arrival, ReviewerInbox
 from .writer_retries import WriterTries, next_step, unexpected_failure
@@ -30,277 +40,296 @@ TIMER_SLICE = timedelta(days=1)
 # Publishing is retried on a transient failure (a full disk, a storage outage) for about a
 # day: 10 s, 30 s, 1, 2, 5, 10, 20 and 30 min, then hourly.
 PUBLISH_RETRY_SECONDS = (10, 30, 60, 120, 300, 600, 1200, 1800) + (3600,) * 20
-# Ignored events each add to the history; past this many in one execution it continues as
-# new (a route that sees no sign of a decision sends it again).
-IGNORED_PER_EXECUTION = 20
+# Every event taken adds to the history; past this many in one execution it continues as
+# new (a route that sees no sign of its event sends it again).
+EVENTS_PER_EXECUTION = 20
 
 
 class ReviewEnded(Exception):
     """The review ended without approval; the message is what the status shows."""
 
 
+class StageResult(Enum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WAITING = "waiting"      # a slice of the wait is over; the next execution goes on waiting
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What every step of the review hands back: the review as it now stands, and what
+    the step came to (a task's result, or the stage's result)."""
+    review: ReviewState
+    result: Any = None
+
+
+Step = Generator[Any, Any, Outcome]
+
+
 @bp.orchestration_trigger(context_name="context")
 def hitl_orchestration(context: df.DurableOrchestrationContext):
     review = ReviewState.read(context.get_input())
     inbox = ReviewerInbox(context)
-
     notice = None
     if review.awaiting_draft:
-        review = yield from write_draft(context, inbox, review)
-        review = review.reviewable(context.current_utc_datetime).with_notification({"sending": True})
-        # The draft can be decided while the reviewer is being told: a slow channel holds
-        # back nobody who already has the link.
-        notice = context.call_activity("notify_reviewer", review.notice_request(context.instance_id))
+        review = (yield from write_round_draft(context, inbox, review)).review
+    if not review.stage_open:
+        # The stage's reviewers can decide at once: a slow channel holds back nobody who
+        # already has a link, and the notice is recorded when it is out.
+        review = review.open_stage(context.current_utc_datetime)
+        notice = Notice.send(context, review, "review")
 
-    review = review.reviewable(context.current_utc_datetime)
-    verdict, review = yield from await_verdict(context, inbox, review, notice)
-    if verdict is None:
-        return None  # continued as new: the next slice of the same wait
-
-    if isinstance(verdict, CancelRequest):
-        end_cancelled(context, review, verdict)
-    review = review.with_decision(verdict, context.current_utc_datetime)
-    if verdict.approved:
-        review = yield from publish(context, inbox, review)
-        context.set_custom_status(review.status("published", f"Published after {review.round} round(s)."))
+    waited = yield from await_stage_decision(context, inbox, review, notice)
+    review = waited.review
+    if waited.result is StageResult.WAITING:
+        context.continue_as_new(review.to_input())
+    elif waited.result is StageResult.APPROVED and review.has_next_stage:
+        context.continue_as_new(review.next_stage().to_input())
+    elif waited.result is StageResult.APPROVED:
+        review = (yield from publish_approved(context, inbox, review)).review
+        context.set_custom_status(review.status(Stage.PUBLISHED, f"Published after {review.round} round(s)."))
         return review.output()
-
-    if not review.rounds_left:
-        context.set_custom_status(review.status("rejected", "Rejected in every round."))
+    elif review.rounds_left:
+        next_round = review.next_round()
+        context.set_custom_status(next_round.status(Stage.REVISING, f"Writing the draft for round {next_round.round}."))
+        context.continue_as_new(next_round.to_input())
+    else:
+        context.set_custom_status(review.status(Stage.REJECTED, "Rejected in every round."))
         raise ReviewEnded(f"Content was not approved after {review.max_rounds} review round(s).")
-    next_round = review.next_round()
-    context.set_custom_status(next_round.status("revising", f"Writing the draft for round {next_round.round}."))
-    context.continue_as_new(next_round.to_input())
     return None
 
 
 # -- the steps ---------------------------------------------------------------------------
 
-def drafting_stage(review: ReviewState) -> str:
-    return "drafting" if review.round == 1 else "revising"
-
-
-def write_draft(context, inbox: ReviewerInbox, review: ReviewState):
-    stage = drafting_stage(review)
+def write_round_draft(context, inbox: ReviewerInbox, review: ReviewState) -> Step:
+    """The round's draft, tried again as writer_retries decides; ends the review with the
+    writer's one-line reason when it gives up."""
+    stage = Stage.DRAFTING if review.round == 1 else Stage.REVISING
     message = f"Writing the draft for round {review.round}."
     tries = WriterTries()
     while True:
         context.set_custom_status(review.status(stage, message))
         task = context.call_activity("write_draft", review.writer_request())
         try:
-            review, reply = yield from until_done(context, inbox, review, task, stage, message)
+            done = yield from until_done(context, inbox, review, task, stage, message)
         except ReviewEnded:
             raise
         except Exception as exc:  # the activity raised: a bug, not a writer answer
-            reply = {"error": unexpected_failure(exc), "permanent": True}
+            done = Outcome(review, {"error": unexpected_failure(exc), "permanent": True})
+        review, reply = done.review, done.result
         step = next_step(reply, tries)
         if step.give_up is not None:
             fail(context, review, f"The writer failed in round {review.round}: {step.give_up}")
         if step.pause is None:
-            return review.with_draft(reply, context.current_utc_datetime)
+            return Outcome(review.with_draft(reply))
         tries = step.tries
         context.set_custom_status(review.status(stage, f"{message} Retrying: {step.retrying}.",
                                                 retrying=step.retrying))
         timer = context.create_timer(context.current_utc_datetime + step.pause)
-        review, _ = yield from until_done(context, inbox, review, timer, stage, message)
+        review = (yield from until_done(context, inbox, review, timer, stage, message)).review
 
 
-def await_verdict(context, inbox: ReviewerInbox, review: ReviewState, notice=None):
-    """(decision or cancel, review) once one is taken; (None, review) after continuing as
-    new at the end of a timer slice. Reminders go out and the deadline is kept on the way;
-    a deadline change by the owner moves the timer. Raises ReviewEnded at the deadline
-    (after the escalation window, when the review escalates). ``notice`` is the first
-    notice of the round, still being sent: decisions are taken meanwhile."""
-    ignored = 0
-    if notice is not None:
-        stage, message = waiting_words(review)
-        context.set_custom_status(review.status(stage, message))
-        verdict, review, ignored = yield from verdict_before(context, inbox, review, notice, stage, message, ignored)
-        if verdict is None:
-            review = review.with_notification(notice.result)
-        elif isinstance(verdict, ExtendRequest):
-            review, verdict = yield from move_deadline(context, inbox, review, verdict)
-        if verdict is not None:
-            return verdict, review
+def await_stage_decision(context, inbox: ReviewerInbox, review: ReviewState, notice: Optional["Notice"]) -> Step:
+    """Wait until the stage under review is decided (APPROVED or REJECTED), or until this
+    execution has waited its share (WAITING). Reminders and an escalation go out on the
+    way, one notice at a time; an owner's deadline change moves the timer; seat changes
+    are applied. Ends the review on a cancel, or at the deadline (after the escalation
+    window, when the review escalates)."""
+    owed: list[tuple] = []   # notices due while another one was being sent
+    taken = 0
     while True:
-        review, verdict = yield from deadline_actions(context, inbox, review)
-        if verdict is None:
-            stage, message = waiting_words(review)
-            context.set_custom_status(review.status(stage, message))
-            now = context.current_utc_datetime
-            timer = context.create_timer(review.wake_at(now, TIMER_SLICE))
-            verdict, review, ignored = yield from verdict_before(context, inbox, review, timer, stage,
-                                                                 message, ignored)
-            if verdict is None and ignored < IGNORED_PER_EXECUTION:
-                # A decision that arrived together with the timer comes later in the same
-                # batch of events; one more wait, on a timer that is already due, lets it in
-                # instead of dropping it with this execution's history.
-                due = context.create_timer(context.current_utc_datetime)
-                verdict, review, ignored = yield from verdict_before(context, inbox, review, due, stage,
-                                                                     message, ignored)
-        if isinstance(verdict, ExtendRequest):
-            review, verdict = yield from move_deadline(context, inbox, review, verdict)
-            if verdict is None:
-                continue
-        if verdict is not None:
-            return verdict, review
-        if ignored >= IGNORED_PER_EXECUTION or not review.action_due(context.current_utc_datetime):
-            context.continue_as_new(review.to_input())
-            return None, review
+        now = context.current_utc_datetime
+        due, before_hours = review.clock().due(now)
+        if due is Due.TIMEOUT:
+            end_timed_out(context, review)
+        if due is Due.ESCALATION:
+            review = review.escalated(now)
+            owed.append(("escalation",))
+        if notice is None and due is Due.REMINDER:
+            owed.insert(0, ("reminder", None, before_hours))
+        if notice is None and owed:
+            notice = Notice.send(context, review, *owed.pop(0))
+        context.set_custom_status(review.status(*waiting_words(review)))
+        timer = context.create_timer(review.clock().wake_at(now, TIMER_SLICE))
+        happened = yield from inbox.next(timer, notice.task if notice else None)
+        if happened is not timer:
+            timer.cancel()
+        else:
+            # Events that arrived with the timer come later in the same batch: one more
+            # wait, on a timer that is already due, lets them in before the deadline is
+            # judged or this execution's history is dropped.
+            late = yield from inbox.next(context.create_timer(context.current_utc_datetime))
+            happened = late if isinstance(late, Arrival) else timer
+        if isinstance(happened, Arrival):
+            taken += 1
+            review, result = take(context, review, happened, owed)
+            if result is not None:
+                return Outcome(review, result)
+        elif notice is not None and happened is notice.task:
+            review, notice = notice.recorded(review, context.current_utc_datetime), None
+        quiet = notice is None and not owed and review.clock().due(context.current_utc_datetime)[0] is Due.NOTHING
+        if quiet and (happened is timer or taken >= EVENTS_PER_EXECUTION):
+            return Outcome(review, StageResult.WAITING)
 
 
-def waiting_words(review: ReviewState) -> tuple[str, str]:
+def waiting_words(review: ReviewState) -> tuple[Stage, str]:
+    rules, rule = review.rules, review.stage_rule
+    where = f"Round {review.round} of {review.max_rounds}"
+    if not rules.is_default:
+        where += f", stage {review.stage + 1} of {len(rules.stages)} ({rule.name})"
     if review.escalated_at:
-        return "escalated", (f"Round {review.round} of {review.max_rounds}: escalated, waiting for a "
-                             "decision until the extended deadline.")
-    return "awaiting_review", f"Round {review.round} of {review.max_rounds}: waiting for the reviewer."
+        return Stage.ESCALATED, f"{where}: escalated, waiting for a decision until the extended deadline."
+    if rules.is_default:
+        return Stage.AWAITING_REVIEW, f"{where}: waiting for the reviewer."
+    return Stage.AWAITING_REVIEW, f"{where}: waiting for {rule.describe_require()}."
 
 
-def deadline_actions(context, inbox: ReviewerInbox, review: ReviewState):
-    """Send the reminders that are due, then, at the deadline, escalate once or end the
-    review. A decision that arrives meanwhile is taken: (review, decision or None)."""
-    stage, message = waiting_words(review)
-    before = review.due_reminder(context.current_utc_datetime)
-    while before is not None:
-        notice = context.call_activity("notify_reviewer",
-                                       review.notice_request(context.instance_id, "reminder"))
-        verdict, review, _ = yield from verdict_before(context, inbox, review, notice, stage, message, 0)
-        if verdict is not None:
-            return review, verdict
-        review = review.with_reminder(before, notice.result, context.current_utc_datetime)
-        before = review.due_reminder(context.current_utc_datetime)
-    if not review.deadline_passed(context.current_utc_datetime):
-        return review, None
-    if not review.may_escalate():
-        context.set_custom_status(review.status("timed_out", "No decision before the deadline."))
-        raise ReviewEnded(f"Review timed out: no decision for round {review.round} "
-                          f"within {review.timeout_hours:g} hour(s)"
-                          + (" and the escalation window." if review.escalated_at else "."))
-    review = review.escalated(context.current_utc_datetime)
-    stage, message = waiting_words(review)
-    notice = context.call_activity("notify_reviewer", review.notice_request(context.instance_id, "escalation"))
-    verdict, review, _ = yield from verdict_before(context, inbox, review, notice, stage, message, 0)
-    if verdict is not None:
-        return review, verdict
-    return review.with_notice("escalation", notice.result), None
-
-
-def move_deadline(context, inbox: ReviewerInbox, review: ReviewState, extend: ExtendRequest):
-    """Apply a deadline change, then send the reviewer a fresh link: the links sent before
-    expire with the old deadline. A further change that arrives meanwhile is applied too;
-    a decision or a cancel is returned: (review, verdict or None)."""
-    while True:
-        review = review.extended(extend, context.current_utc_datetime)
-        stage, message = waiting_words(review)
-        notice = context.call_activity("notify_reviewer",
-                                       review.notice_request(context.instance_id, "deadline_moved"))
-        verdict, review, _ = yield from verdict_before(context, inbox, review, notice, stage, message, 0)
-        if not isinstance(verdict, ExtendRequest):
-            break
-        extend = verdict
-    if verdict is not None:
-        return review, verdict
-    return review.with_notice("deadlineMoved", notice.result), None
-
-
-def verdict_before(context, inbox: ReviewerInbox, review: ReviewState, task, stage: str, message: str,
-                   ignored: int):
-    """Consider reviewer events until one can be taken or ``task`` (a timer, or a notice
-    being sent) finishes. Returns (verdict or None, review, events ignored so far)."""
-    while ignored < IGNORED_PER_EXECUTION:
-        arrival = yield from inbox.next(task)
-        if arrival is None:
-            return None, review, ignored
-        verdict, review = consider(review, arrival, context.current_utc_datetime)
-        if verdict is not None:
-            _cancel_timer(task)
-            return verdict, review, ignored
-        ignored += 1
-        context.set_custom_status(review.status(stage, message))
-    _cancel_timer(task)
-    return None, review, ignored
-
-
-def _cancel_timer(task) -> None:
-    if hasattr(task, "cancel"):  # timers; an activity cannot be called back
-        task.cancel()
-
-
-def publish(context, inbox: ReviewerInbox, review: ReviewState):
+def publish_approved(context, inbox: ReviewerInbox, review: ReviewState) -> Step:
     message = "Approved; publishing."
     for delay in (*PUBLISH_RETRY_SECONDS, None):
-        context.set_custom_status(review.status("publishing", message))
+        context.set_custom_status(review.status(Stage.PUBLISHING, message))
         task = context.call_activity("publish_content", review.publication(context.instance_id))
-        review, result = yield from until_done(context, inbox, review, task, "publishing", message)
+        done = yield from until_done(context, inbox, review, task, Stage.PUBLISHING, message)
+        review, result = done.review, done.result
         if not result.get("error"):
-            return review
+            return Outcome(review, result)
         if delay is None:
             fail(context, review, f"Publishing failed for good: {result['error']}")
         retrying = f"{result['error']}; next attempt in {delay} s"
         message = f"Approved; publishing: retrying ({retrying})."
-        context.set_custom_status(review.status("publishing", message, retrying=retrying))
+        context.set_custom_status(review.status(Stage.PUBLISHING, message, retrying=retrying))
         timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=delay))
-        review, _ = yield from until_done(context, inbox, review, timer, "publishing", message)
+        review = (yield from until_done(context, inbox, review, timer, Stage.PUBLISHING, message)).review
 
 
-def until_done(context, inbox: ReviewerInbox, review: ReviewState, task, stage: str, message: str):
-    """Wait for ``task``; reviewer events that arrive meanwhile are recorded (and a cancel
-    ends the review while nothing is approved yet). Returns (review, task's result)."""
+def until_done(context, inbox: ReviewerInbox, review: ReviewState, task, stage: Stage, message: str) -> Step:
+    """Wait for ``task`` while no draft can be decided; events that arrive meanwhile are
+    recorded (and a cancel ends the review while nothing is approved yet)."""
     while True:
-        arrival = yield from inbox.next(task)
-        if arrival is None:
-            return review, task.result
-        review = noted_while_busy(context, review, arrival, stage)
+        happened = yield from inbox.next(task)
+        if not isinstance(happened, Arrival):
+            return Outcome(review, task.result)
+        review = noted_while_busy(context, review, happened, stage)
         context.set_custom_status(review.status(stage, message))
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A notice being sent to the stage's seats: the first one, a reminder, an
+    escalation, a fresh link after a deadline change, or a seat handed on."""
+    kind: str
+    task: Any
+    before_hours: Optional[float] = None
+
+    @classmethod
+    def send(cls, context, review: ReviewState, kind: str, seats: Optional[list] = None,
+             before_hours: Optional[float] = None) -> "Notice":
+        sent_as = "review" if kind == "seat" else kind
+        request = review.notice_request(context.instance_id, sent_as, seats)
+        return cls(kind, context.call_activity("notify_reviewer", request), before_hours)
+
+    def recorded(self, review: ReviewState, now) -> ReviewState:
+        outcome = self.task.result
+        if self.kind == "review":
+            return review.with_notification(outcome)
+        if self.kind == "reminder":
+            return review.with_reminder(self.before_hours, outcome, now)
+        return review.with_notice({"escalation": "escalation", "deadline_moved": "deadlineMoved",
+                                   "seat": "seatHandedOn"}[self.kind], outcome)
 
 
 # -- judging what arrived ----------------------------------------------------------------
 
-def consider(review: ReviewState, arrival: Arrival, now):
-    """(the decision, cancel or deadline change to take, review), or (None, review with
-    the event recorded)."""
+def take(context, review: ReviewState, arrival: Arrival, owed: list) -> tuple[ReviewState, Optional[StageResult]]:
+    """Apply an event to the stage under review: (review, the stage's result once a
+    decision settles it). A cancel ends the review; a deadline change or a seat handed on
+    owes a notice."""
+    now = context.current_utc_datetime
     if arrival.name == CANCEL_EVENT:
         cancel = CancelRequest.from_event(arrival.payload)
         if cancel is None:
-            return None, review.with_ignored("", {"cancel": True}, "not a cancel request", now)
-        return (None, review) if review.has_seen(cancel.id) else (cancel, review)
+            return review.with_ignored("", {"cancel": True}, "not a cancel request", now), None
+        if not review.has_seen(cancel.id):
+            end_cancelled(context, review, cancel)
+        return review, None
     if arrival.name == EXTEND_EVENT:
         extend = ExtendRequest.from_event(arrival.payload)
         if extend is not None and review.has_seen(extend.id):
-            return None, review
+            return review, None
         problem = review.extension_problem(extend)
-        if problem is None:
-            return extend, review
-        summary = {"extend": True, "hours": extend.hours, "round": extend.round} if extend else {"extend": True}
-        return None, review.with_ignored(extend.id if extend else "", summary, problem, now)
+        if problem is not None:
+            summary = {"extend": True, "hours": extend.hours, "round": extend.round} if extend else {"extend": True}
+            return review.with_ignored(extend.id if extend else "", summary, problem, now), None
+        owed.append(("deadline_moved",))
+        return review.extended(extend, now), None
+    if arrival.name == SEAT_EVENT:
+        return changed_seat(review, SeatChange.from_event(arrival.payload), owed, now), None
     decision = Decision.from_event(arrival.payload)
     if decision is not None and review.has_seen(decision.id):
-        return None, review  # delivered again by a route that saw no sign of it yet
+        return review, None  # delivered again by a route that saw no sign of it yet
     problem = review.judge(decision)
-    if problem is None:
-        return decision, review
-    return None, review.with_ignored(decision.id if decision else "", _summary(decision), problem, now)
+    placement = review.place(decision, now) if problem is None else None
+    if placement is not None and placement.duplicate:
+        first = next((d.get("id", "") for d in review.decisions if d.get("round") == review.round
+                      and d.get("stageIndex", 0) == review.stage and d.get("seatIndex") == placement.seat), "")
+        return review.with_ack(decision.id, same_as=first), None
+    if placement is not None and placement.refusal:
+        problem = placement.refusal
+    if problem is not None:
+        return review.with_ignored(decision.id if decision else "", _summary(decision), problem, now), None
+    review = review.with_vote(decision, placement.seat, now)
+    outcome = review.outcome()
+    return review, None if outcome is None else StageResult.APPROVED if outcome else StageResult.REJECTED
 
 
-def noted_while_busy(context, review: ReviewState, arrival: Arrival, stage: str) -> ReviewState:
-    """Record an event that came while no draft was waiting for a decision; a cancel ends
-    the review unless an approval is being published."""
-    verdict, review = consider(review, arrival, context.current_utc_datetime)
-    if verdict is None:
+def changed_seat(review: ReviewState, change: Optional[SeatChange], owed: list, now) -> ReviewState:
+    if change is not None and review.has_seen(change.id):
         return review
-    if isinstance(verdict, CancelRequest) and stage != "publishing":
-        end_cancelled(context, review, verdict)
-    if stage == "publishing":
-        problem = f"round {review.round} was already approved; it is being published"
-    else:
-        problem = f"the draft for round {review.round} was not ready for review yet"
-    if isinstance(verdict, CancelRequest):
-        summary = {"cancel": True, "by": verdict.by}
-    elif isinstance(verdict, ExtendRequest):
-        summary = {"extend": True, "hours": verdict.hours, "round": verdict.round, "by": verdict.by}
-    else:
-        summary = _summary(verdict)
-    return review.with_ignored(verdict.id, summary, problem, context.current_utc_datetime)
+    problem = review.seat_change_problem(change, now)
+    if problem is not None:
+        summary = {"seatChange": change.change, "stage": change.stage, "seat": change.seat} if change else {}
+        return review.with_ignored(change.id if change else "", summary, problem, now)
+    if change.change in ("delegate", "reassign") and change.stage == review.stage and review.stage_open:
+        owed.append(("seat", [change.seat]))
+    return review.with_seat_change(change, now)
+
+
+def noted_while_busy(context, review: ReviewState, arrival: Arrival, stage: Stage) -> ReviewState:
+    """Record an event that came while no draft was waiting for a decision; a cancel ends
+    the review unless an approval is being published; seat changes are applied."""
+    now = context.current_utc_datetime
+    if arrival.name == SEAT_EVENT:
+        return changed_seat(review, SeatChange.from_event(arrival.payload), [], now)
+    if arrival.name == CANCEL_EVENT:
+        cancel = CancelRequest.from_event(arrival.payload)
+        if cancel is None:
+            return review.with_ignored("", {"cancel": True}, "not a cancel request", now)
+        if review.has_seen(cancel.id):
+            return review
+        if stage is not Stage.PUBLISHING:
+            end_cancelled(context, review, cancel)
+        problem, summary = _busy_problem(review, stage), {"cancel": True, "by": cancel.by}
+        return review.with_ignored(cancel.id, summary, problem, now)
+    if arrival.name == EXTEND_EVENT:
+        extend = ExtendRequest.from_event(arrival.payload)
+        if extend is None:
+            return review.with_ignored("", {"extend": True}, "not a deadline change", now)
+        if review.has_seen(extend.id):
+            return review
+        summary = {"extend": True, "hours": extend.hours, "round": extend.round, "by": extend.by}
+        return review.with_ignored(extend.id, summary, _busy_problem(review, stage), now)
+    decision = Decision.from_event(arrival.payload)
+    if decision is not None and review.has_seen(decision.id):
+        return review
+    problem = review.judge(decision) if decision is None or decision.round != review.round else None
+    return review.with_ignored(decision.id if decision else "", _summary(decision),
+                               problem or _busy_problem(review, stage), now)
+
+
+def _busy_problem(review: ReviewState, stage: Stage) -> str:
+    if stage is Stage.PUBLISHING:
+        return f"round {review.round} was already approved; it is being published"
+    return f"the draft for round {review.round} was not ready for review yet"
 
 
 def _summary(decision: Optional[Decision]) -> dict:
@@ -311,10 +340,18 @@ def _summary(decision: Optional[Decision]) -> dict:
 
 def end_cancelled(context, review: ReviewState, cancel: CancelRequest) -> None:
     message = f"Cancelled: {cancel.reason} ({cancel.by})."
-    context.set_custom_status(review.status("cancelled", message, cancel=cancel))
+    context.set_custom_status(review.status(Stage.CANCELLED, message, cancel=cancel))
     raise ReviewEnded(f"Review cancelled: {cancel.reason}")
 
 
+def end_timed_out(context, review: ReviewState) -> None:
+    context.set_custom_status(review.status(Stage.TIMED_OUT, "No decision before the deadline."))
+    what = (f"round {review.round}" if review.rules.is_default
+            else f"stage '{review.stage_rule.name}' of round {review.round}")
+    hours = f"{review.stage_hours:g} hour(s)" + (" and the escalation window." if review.escalated_at else ".")
+    raise ReviewEnded(f"Review timed out: no decision for {what} within {hours}")
+
+
 def fail(context, review: ReviewState, reason: str) -> None:
-    context.set_custom_status(review.status("failed", reason))
+    context.set_custom_status(review.status(Stage.FAILED, reason))
     raise ReviewEnded(reason)

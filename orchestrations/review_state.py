@@ -1,6 +1,6 @@
 """The state a review carries from one orchestration execution to the next.
 
-The orchestrator continues as new at every round and every timer slice, so this state is
+The orchestrator continues as new at every stage, round and timer slice, so this state is
 its whole memory. It must stay small (only the latest earlier drafts are kept, as
 excerpts; only the latest ignored events), be plain JSON, and survive upgrades: a review
 can wait 30 days, so the state an execution reads may have been written by an earlier
@@ -9,7 +9,10 @@ release. ``to_input`` writes ``STATE_VERSION``; ``read`` accepts every version s
 
 Version 1 (no "version" key) was the dataclass's fields as they were: topic, max_rounds,
 timeout_hours, round, draft, deadline, writer, decisions, previous_draft, earlier_drafts,
-notification, ignored_events. The first execution's input is the run request itself.
+notification, ignored_events. Version 2 added the deadline fields. Version 3 added the
+review policy (stages and seats), the stage under review, seat changes and the latest
+events taken; a version 2 state reads as the default policy's one stage, its decisions
+as that stage's. The first execution's input is the run request itself.
 """
 from __future__ import annotations
 
@@ -18,17 +21,27 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
+from shared_code.identity import Person
 from shared_code.models import (DEFAULT_ESCALATION_HOURS, DEFAULT_REVIEW_ATTEMPTS, DEFAULT_TIMEOUT_HOURS,
-                                MAX_TIMEOUT_HOURS, CancelRequest, Decision, ExtendRequest, RunRequest)
+                                MAX_TIMEOUT_HOURS, CancelRequest, Decision, ExtendRequest, RunRequest, SeatChange)
+from shared_code.review_policy import (Placement, ReviewPolicy, Seat, SeatView, StageRule, claimable, place,
+                                       stage_outcome, with_seat)
 from shared_code.review_status import ReviewStatus
+from shared_code.stages import Stage
 
-STATE_VERSION = 2
+from .deadlines import StageDeadline, room_to_extend
+
+STATE_VERSION = 3
 EXCERPT_CHARS = 1_000
 # Every episode replays this state, so it must stop growing: only the latest rejected
-# drafts are kept, as excerpts, and the latest ignored events. The decisions, the
-# review's audit trail, stay complete (at most one per round).
+# drafts are kept, as excerpts, and the latest ignored events and acknowledgements. The
+# decisions, the review's audit trail, stay complete.
 EARLIER_DRAFTS_KEPT = 3
 IGNORED_EVENTS_KEPT = 10
+ACKS_KEPT = 20
+# The writer is told every rejection's feedback, newest first, up to this much in all
+# (a team's round can hold twenty rejections).
+WRITER_FEEDBACK_CHARS = 16_000
 
 
 class UnreadableState(ValueError):
@@ -42,7 +55,9 @@ class ReviewState:
     timeout_hours: float = DEFAULT_TIMEOUT_HOURS
     round: int = 1
     draft: Optional[dict] = None
+    # The deadline of the stage under review; None until the stage opens.
     deadline: Optional[str] = None
+    # When the stage under review opened (its draft became reviewable for it).
     reviewable_since: Optional[str] = None
     writer: Optional[str] = None
     decisions: tuple = ()
@@ -59,6 +74,12 @@ class ReviewState:
     reminders: tuple = ()
     escalated_at: Optional[str] = None
     deadline_changes: tuple = ()
+    # Who reviews (version 3): the policy (None: one stage open to anyone), the stage under
+    # review in this round, and the seat changes (claims, delegations, reassignments).
+    policy: Optional[dict] = None
+    stage: int = 0
+    seat_changes: tuple = ()
+    acks: tuple = ()
 
     # -- reading and writing ----------------------------------------------------------
 
@@ -66,7 +87,7 @@ class ReviewState:
     def initial(cls, run: RunRequest) -> "ReviewState":
         return cls(topic=run.topic, max_rounds=run.max_review_attempts,
                    timeout_hours=run.approval_timeout_hours, remind_before_hours=run.remind_before_hours,
-                   on_timeout=run.on_timeout, escalation_hours=run.escalation_hours)
+                   on_timeout=run.on_timeout, escalation_hours=run.escalation_hours, policy=run.review)
 
     @classmethod
     def read(cls, data: Any) -> "ReviewState":
@@ -75,19 +96,22 @@ class ReviewState:
         version = data.get("version", 1)
         if version == STATE_VERSION:
             return cls._from_fields({k: v for k, v in data.items() if k != "version"})
+        if version == 2:
+            return cls._from_version_2(data)
         if version == 1:
             if "max_rounds" not in data and "round" not in data:
                 return cls.initial(RunRequest.from_json(data))  # the run request itself
-            return cls._from_version_1(data)
+            return cls._from_version_2({**data, "ignored_count": data.get("ignored_events", 0),
+                                        "decisions": [{**d, "by": _v1_actor(d.get("by"))}
+                                                      for d in data.get("decisions", [])]})
         raise UnreadableState(f"review state version {version!r} is newer than this release "
                               f"(it reads versions 1 to {STATE_VERSION})")
 
     @classmethod
-    def _from_version_1(cls, data: dict) -> "ReviewState":
-        fields = {k: v for k, v in data.items() if k != "ignored_events"}
-        fields["ignored_count"] = data.get("ignored_events", 0)
-        fields["decisions"] = [{**d, "by": _v1_actor(d.get("by"))} for d in data.get("decisions", [])]
-        return cls._from_fields(fields)
+    def _from_version_2(cls, data: dict) -> "ReviewState":
+        """Before policies every review had the default policy, whose decisions name no
+        stage or seat (its one stage and seat): the fields carry over as they are."""
+        return cls._from_fields({k: v for k, v in data.items() if k not in ("version", "ignored_events")})
 
     @classmethod
     def _from_fields(cls, fields: dict) -> "ReviewState":
@@ -102,34 +126,74 @@ class ReviewState:
     # -- questions -------------------------------------------------------------------
 
     @property
+    def rules(self) -> ReviewPolicy:
+        return ReviewPolicy.of_state(self.policy)
+
+    @property
+    def stage_rule(self) -> StageRule:
+        return self.rules.stages[self.stage]
+
+    @property
     def awaiting_draft(self) -> bool:
         return self.draft is None
 
     @property
+    def stage_open(self) -> bool:
+        return self.deadline is not None
+
+    @property
     def rounds_left(self) -> bool:
         return self.round < self.max_rounds
+
+    @property
+    def has_next_stage(self) -> bool:
+        return self.stage + 1 < len(self.rules.stages)
 
     def deadline_at(self) -> datetime:
         return datetime.fromisoformat(self.deadline)
 
     def writer_request(self) -> dict:
         return {"topic": self.topic, "round": self.round, "previous_draft": self.previous_draft,
-                "feedback": [d["feedback"] for d in self.decisions if d.get("feedback")]}
+                "feedback": self._writer_feedback()}
+
+    def _writer_feedback(self) -> list[str]:
+        """The feedback of every rejection so far, oldest first; with several stages each
+        item names the stage it came from (never the reviewer)."""
+        labelled = not self.rules.is_default
+        items, room = [], WRITER_FEEDBACK_CHARS
+        for record in reversed(self.decisions):
+            if record.get("approved") or not record.get("feedback"):
+                continue
+            item = f"{record.get('stage')}: {record['feedback']}" if labelled else record["feedback"]
+            if len(item) > room:
+                break
+            items.append(item)
+            room -= len(item)
+        return items[::-1]
 
     def has_seen(self, event_id: str) -> bool:
         """An event this review already applied or ignored: a route sends a decision again
         when it saw no sign of it, and it must not count twice."""
-        return bool(event_id) and any(r.get("id") == event_id for r in
-                                      (*self.decisions, *self.ignored, *self.deadline_changes))
+        return bool(event_id) and any(r.get("id") == event_id for r in (
+            *self.decisions, *self.ignored, *self.deadline_changes, *self.seat_changes, *self.acks))
 
     def judge(self, decision: Optional[Decision]) -> Optional[str]:
-        """Why a decision cannot be applied to the draft under review; None when it can."""
+        """Why a decision cannot be applied to the stage under review; None when it can."""
         if decision is None:
             return "not a decision: it needs a JSON boolean 'approved' and an integer 'round'"
         if decision.round < self.round:
             return f"round {decision.round} was already decided"
         if decision.round != self.round:
             return f"it is for round {decision.round}, but round {self.round} is under review"
+        if decision.stage_index is not None and decision.stage_index != self.stage:
+            rules = self.rules.stages
+            named = rules[decision.stage_index].name if decision.stage_index < len(rules) else "?"
+            if decision.stage_index < self.stage:
+                return f"stage '{named}' of round {self.round} was already decided"
+            return f"it is for stage '{named}', but stage '{self.stage_rule.name}' is under review"
+        if decision.edit and self.stage_rule.require != "any":
+            return (f"an edit goes with a stage one reviewer decides; stage '{self.stage_rule.name}' "
+                    f"needs {self.stage_rule.describe_require()}")
         return None
 
     def extension_problem(self, extend: Optional[ExtendRequest]) -> Optional[str]:
@@ -138,74 +202,134 @@ class ReviewState:
         if extend.round != self.round:
             return (f"round {extend.round} was already decided" if extend.round < self.round
                     else f"it is for round {extend.round}, but round {self.round} is under review")
-        since = datetime.fromisoformat(self.reviewable_since or self.deadline_set_at or self.deadline)
-        longest = timedelta(hours=MAX_TIMEOUT_HOURS)
-        if self.deadline_at() + timedelta(hours=extend.hours) - since > longest:
-            room = (since + longest - self.deadline_at()).total_seconds() / 3600
-            return (f"a round can wait at most {MAX_TIMEOUT_HOURS:g} hours for its decision; "
-                    f"this deadline can move by {max(room, 0):.4g} hours more at most")
+        opened = datetime.fromisoformat(self.reviewable_since or self.deadline_set_at or self.deadline)
+        room = room_to_extend(opened, self.deadline_at(), extend.hours, timedelta(hours=MAX_TIMEOUT_HOURS))
+        if room is not None:
+            return (f"a stage can wait at most {MAX_TIMEOUT_HOURS:g} hours for its decision; "
+                    f"this deadline can move by {room:.4g} hours more at most")
         return None
+
+    # -- seats -----------------------------------------------------------------------
+
+    def seat_views(self, stage: Optional[int] = None) -> tuple:
+        """The seats of a stage (the one under review by default) as they stand in this
+        round: seat changes applied in order, then this round's decisions."""
+        index = self.stage if stage is None else stage
+        views = tuple(SeatView(seat) for seat in self.rules.stages[index].seats)
+        for change in self.seat_changes:
+            if change.get("stage") == index and 0 <= change.get("seat", -1) < len(views):
+                views = with_seat(views, change["seat"], **_seat_change_effect(change))
+        for record in self._stage_records(index):
+            seat = record.get("seatIndex", 0)
+            if 0 <= seat < len(views):
+                person = Person.from_event(record.get("person"))
+                views = with_seat(views, seat, decided=True, approved=bool(record.get("approved")),
+                                  decided_by=person.key if person else "")
+        return views
+
+    def _stage_records(self, stage: int) -> list[dict]:
+        return [r for r in self.decisions if r.get("round") == self.round and r.get("stageIndex", 0) == stage]
+
+    def place(self, decision: Decision, now: datetime) -> Placement:
+        person = Person.from_event(decision.person)
+        return place(self.stage_rule, self.seat_views(), person, now.isoformat(), decision.seat)
+
+    def outcome(self) -> Optional[bool]:
+        """The stage's outcome once its decisions settle it: True approved, False rejected."""
+        order = [r.get("seatIndex", 0) for r in self._stage_records(self.stage)]
+        return stage_outcome(self.stage_rule, self.seat_views(), order)
+
+    def seat_change_problem(self, change: Optional[SeatChange], now: datetime) -> Optional[str]:
+        """Why a seat change cannot be applied to the seats as they stand; None when it can."""
+        if change is None:
+            return "not a seat change: it needs a change, a stage and a seat"
+        stages = self.rules.stages
+        if change.stage >= len(stages) or change.seat >= len(stages[change.stage].seats):
+            return "there is no such seat in this review's policy"
+        rule, views = stages[change.stage], self.seat_views(change.stage)
+        view, now_iso = views[change.seat], now.isoformat()
+        person = Person.from_event(change.person)
+        if change.change in ("claim", "release") and (change.stage != self.stage or not self.stage_open):
+            return f"a claim is for the stage under review, which is '{self.stage_rule.name}' and not open yet" \
+                if not self.stage_open else f"a claim is for the stage under review, '{self.stage_rule.name}'"
+        if change.stage == self.stage and view.decided:
+            return f"seat {view.seat.spec} of stage '{rule.name}' has decided in this round"
+        if change.change == "claim":
+            if person is None:
+                return "a claim needs a person who is signed in or named"
+            return claimable(rule, views, person, now_iso, only_seat=change.seat).refusal or None
+        if change.change == "release":
+            if not view.claim_holds(now_iso):
+                return f"seat {view.seat.spec} of stage '{rule.name}' is not claimed"
+            if not change.owner and (person is None or view.claimed_by.casefold() != person.key):
+                return f"only {view.claimed_by} or the owner can release this claim"
+            return None
+        try:
+            Seat.parse(change.to)
+        except ValueError as exc:
+            return str(exc)
+        if change.change == "delegate":
+            holds = person is not None and (view.seat.personal and view.seat.admits(person) or view.claim_holds(now_iso)
+                                            and view.claimed_by.casefold() == person.key)
+            if not holds:
+                return (f"only the person who fills seat {view.seat.spec} of stage '{rule.name}' (by name, or "
+                        "by claiming it) can hand it on")
+            return None
+        return None if change.owner else "only the owner can reassign a seat"
+
+    def open_seats(self) -> list[int]:
+        return [i for i, view in enumerate(self.seat_views()) if not view.decided]
 
     # -- deadlines ---------------------------------------------------------------------
 
-    def _reminder_times(self) -> list[tuple[float, datetime]]:
-        """(hours before the deadline, when) of the reminders the current deadline still owes:
-        those after the moment it was set, not sent yet for it."""
-        deadline, set_at = self.deadline_at(), datetime.fromisoformat(self.deadline_set_at or self.deadline)
-        sent = {(r["beforeHours"], r["deadline"]) for r in self.reminders if r.get("round") == self.round}
-        times = [(h, deadline - timedelta(hours=h)) for h in self.remind_before_hours]
-        return [(h, at) for h, at in times if at > set_at and (h, self.deadline) not in sent]
-
-    def due_reminder(self, now: datetime) -> Optional[float]:
-        due = [(at, h) for h, at in self._reminder_times() if at <= now]
-        return min(due)[1] if due else None
-
-    def wake_at(self, now: datetime, longest_wait: timedelta) -> datetime:
-        """When the next timer of the wait must fire: the deadline, the next reminder or the
-        end of the slice, whichever comes first."""
-        coming = [at for _, at in self._reminder_times() if at > now]
-        return min([self.deadline_at(), now + longest_wait, *coming])
-
-    def deadline_passed(self, now: datetime) -> bool:
-        return now >= self.deadline_at()
-
-    def may_escalate(self) -> bool:
-        return self.on_timeout == "escalate" and self.escalated_at is None
-
-    def action_due(self, now: datetime) -> bool:
-        return self.deadline_passed(now) or self.due_reminder(now) is not None
+    def clock(self) -> StageDeadline:
+        reminded = frozenset((r["beforeHours"], r["deadline"]) for r in self.reminders
+                             if r.get("round") == self.round and r.get("stage", 0) == self.stage)
+        return StageDeadline(self.deadline_at(), datetime.fromisoformat(self.deadline_set_at or self.deadline),
+                             self.remind_before_hours, reminded, self.on_timeout == "escalate",
+                             self.escalated_at is not None)
 
     # -- transitions -----------------------------------------------------------------
 
-    def with_draft(self, draft: dict, now: datetime) -> "ReviewState":
-        deadline = now + timedelta(hours=self.timeout_hours)
+    def with_draft(self, draft: dict) -> "ReviewState":
         return replace(self, draft={"title": draft["title"], "content": draft["content"]},
-                       writer=draft.get("writer"), deadline=deadline.isoformat(),
-                       deadline_set_at=now.isoformat(), escalated_at=None)
+                       writer=draft.get("writer"))
+
+    def open_stage(self, now: datetime) -> "ReviewState":
+        """The stage under review starts: its deadline runs from now, and its seats are
+        being told."""
+        hours = self.stage_rule.hours if self.stage_rule.hours is not None else self.timeout_hours
+        deadline = now + timedelta(hours=hours)
+        return replace(self, deadline=deadline.isoformat(), deadline_set_at=now.isoformat(),
+                       reviewable_since=now.isoformat(), escalated_at=None, notification={"status": "sending"})
+
+    @property
+    def stage_hours(self) -> float:
+        return self.stage_rule.hours if self.stage_rule.hours is not None else self.timeout_hours
 
     def with_reminder(self, before_hours: float, outcome: dict, now: datetime) -> "ReviewState":
-        record = {"round": self.round, "beforeHours": before_hours, "deadline": self.deadline,
-                  "at": now.isoformat(), "delivered": bool(outcome.get("delivered")),
-                  "channel": outcome.get("channel")}
+        record = {"round": self.round, "stage": self.stage, "beforeHours": before_hours,
+                  "deadline": self.deadline, "at": now.isoformat(),
+                  "delivered": bool(outcome.get("delivered")), "channel": outcome.get("channel")}
         return replace(self, reminders=(*self.reminders, record))
 
     def escalated(self, now: datetime) -> "ReviewState":
-        """The round with its escalation window: the escalation notice goes out after this,
-        so that its text and its link carry the new deadline."""
+        """The stage with its escalation window: the escalation notice goes out after this,
+        so that its text and its links carry the new deadline."""
         deadline = self.deadline_at() + timedelta(hours=self.escalation_hours)
         return replace(self, escalated_at=now.isoformat(), deadline=deadline.isoformat(),
                        deadline_set_at=now.isoformat())
 
     def with_notice(self, kind: str, outcome: dict) -> "ReviewState":
-        """Record how a later notice (an escalation, a moved deadline) went, beside the
-        first one's outcome."""
+        """Record how a later notice (an escalation, a moved deadline, a seat handed on)
+        went, beside the first one's outcome."""
         return replace(self, notification={**(self.notification or {}), kind: {
             "status": "sent" if outcome.get("delivered") else "failed",
             "channel": outcome.get("channel"), "reason": outcome.get("error")}})
 
     def extended(self, extend: ExtendRequest, now: datetime) -> "ReviewState":
         deadline = self.deadline_at() + timedelta(hours=extend.hours)
-        record = {"round": self.round, "hours": extend.hours, "from": self.deadline,
+        record = {"round": self.round, "stage": self.stage, "hours": extend.hours, "from": self.deadline,
                   "to": deadline.isoformat(), "by": extend.by, "at": now.isoformat()}
         if extend.id:
             record["id"] = extend.id
@@ -213,26 +337,28 @@ class ReviewState:
                        deadline_changes=(*self.deadline_changes, record))
 
     def with_notification(self, outcome: dict) -> "ReviewState":
-        """Keep how the reviewer was told; never the signed link itself."""
-        if outcome.get("sending"):
-            return replace(self, notification={"status": "sending"})
+        """Keep how the stage's seats were told; never the signed links themselves."""
         if outcome.get("delivered"):
             summary = {"status": "sent", "channel": outcome.get("channel")}
         else:
-            summary = {"status": "failed", "channel": outcome.get("channel"),
-                       "reason": outcome.get("error")}
+            summary = {"status": "failed", "channel": outcome.get("channel"), "reason": outcome.get("error")}
         if outcome.get("links_error"):
             summary["links"] = outcome["links_error"]
         return replace(self, notification=summary)
 
-    def reviewable(self, now: datetime) -> "ReviewState":
-        return self if self.reviewable_since else replace(self, reviewable_since=now.isoformat())
-
-    def with_decision(self, decision: Decision, now: datetime) -> "ReviewState":
-        """Record the decision; an approval with the reviewer's edit replaces the draft, and
-        the record says so with the size and hash of the text before and after."""
-        record = {"round": self.round, "approved": decision.approved,
-                  "feedback": decision.feedback, "by": decision.by, "at": now.isoformat()}
+    def with_vote(self, decision: Decision, seat: int, now: datetime) -> "ReviewState":
+        """Record a decision in its seat; an approval with the reviewer's edit replaces the
+        draft, and the record says so with the size and hash of the text before and after."""
+        record = {"round": self.round, "approved": decision.approved, "feedback": decision.feedback,
+                  "by": decision.by, "at": now.isoformat()}
+        if not self.rules.is_default:  # a review with the default policy has one stage and seat
+            record.update(stage=self.stage_rule.name, stageIndex=self.stage,
+                          seat=self.seat_views()[seat].seat.spec, seatIndex=seat, channel=decision.channel)
+        person = Person.from_event(decision.person)
+        if person is not None:
+            record["person"] = {"name": person.name, **({"id": person.object_id} if person.object_id else {})}
+        if decision.asserted:
+            record["asserted"] = True
         if decision.id:
             record["id"] = decision.id
         draft = self.draft
@@ -241,7 +367,22 @@ class ReviewState:
             if edited != self.draft:
                 record["edited"] = {"before": _fingerprint(self.draft), "after": _fingerprint(edited)}
                 draft = edited
-        return replace(self, decisions=(*self.decisions, record), draft=draft)
+        return replace(self, decisions=(*self.decisions, record), draft=draft).with_ack(decision.id)
+
+    def with_seat_change(self, change: SeatChange, now: datetime) -> "ReviewState":
+        record = {"stage": change.stage, "seat": change.seat, "change": change.change, "by": change.by,
+                  "at": now.isoformat()}
+        if change.to:
+            record["to"] = change.to
+        if change.until:
+            record["until"] = change.until
+        if change.asserted:
+            record["asserted"] = True
+        if change.owner:
+            record["owner"] = True
+        if change.id:
+            record["id"] = change.id
+        return replace(self, seat_changes=(*self.seat_changes, record))
 
     def with_ignored(self, event_id: str, what: dict, reason: str, now: datetime) -> "ReviewState":
         record = {**what, "reason": reason, "at": now.isoformat()}
@@ -250,38 +391,79 @@ class ReviewState:
         return replace(self, ignored=(*self.ignored, record)[-IGNORED_EVENTS_KEPT:],
                        ignored_count=self.ignored_count + 1)
 
+    def with_ack(self, event_id: str, same_as: str = "") -> "ReviewState":
+        """Remember that an event was taken, for the route waiting to answer its caller
+        (``same_as``: the decision it repeats, for a second decision by the same person)."""
+        if not event_id:
+            return self
+        ack = {"id": event_id, **({"sameAs": same_as} if same_as else {})}
+        return replace(self, acks=(*self.acks, ack)[-ACKS_KEPT:])
+
+    def next_stage(self) -> "ReviewState":
+        return replace(self, stage=self.stage + 1, deadline=None, deadline_set_at=None, reviewable_since=None,
+                       escalated_at=None, notification=None)
+
     def next_round(self) -> "ReviewState":
         """Start a redraft: the writer gets the rejected draft in full, the record an excerpt."""
         excerpt = {"round": self.round, "title": self.draft["title"],
                    "content": self.draft["content"][:EXCERPT_CHARS]}
-        return replace(self, round=self.round + 1, draft=None, deadline=None, deadline_set_at=None,
-                       reviewable_since=None, escalated_at=None, previous_draft=self.draft,
+        return replace(self, round=self.round + 1, stage=0, draft=None, deadline=None, deadline_set_at=None,
+                       reviewable_since=None, escalated_at=None, notification=None, previous_draft=self.draft,
                        earlier_drafts=(*self.earlier_drafts, excerpt)[-EARLIER_DRAFTS_KEPT:])
 
     # -- what others see -------------------------------------------------------------
 
     def request(self) -> dict:
         return RunRequest(self.topic, self.max_rounds, self.timeout_hours, self.remind_before_hours,
-                          self.on_timeout, self.escalation_hours).to_json()
+                          self.on_timeout, self.escalation_hours, self.policy).to_json()
 
-    def status(self, stage: str, message: str, cancel: Optional[CancelRequest] = None,
+    def status(self, stage: Stage, message: str, cancel: Optional[CancelRequest] = None,
                retrying: Optional[str] = None) -> dict:
-        waiting = stage in ("awaiting_review", "escalated")
+        waiting = stage.decidable
         return ReviewStatus(
-            stage=stage, round=self.round, max_rounds=self.max_rounds, message=message,
+            stage=stage.value, round=self.round, max_rounds=self.max_rounds, message=message,
             topic=self.topic, request=self.request(), writer=self.writer,
             draft=self.draft if waiting else None, deadline=self.deadline if waiting else None,
             reviewable_since=self.reviewable_since if waiting else None,
             decisions=self.decisions, ignored=self.ignored, earlier_drafts=self.earlier_drafts,
             notification=self.notification if waiting else None,
             cancel=_cancel_record(cancel), retrying=retrying, reminders=self.reminders,
-            escalated_at=self.escalated_at, deadline_changes=self.deadline_changes).to_custom_status()
+            escalated_at=self.escalated_at, deadline_changes=self.deadline_changes,
+            stages=self._stages_view(waiting), stage_index=self.stage, acks=self.acks,
+            seat_changes=self.seat_changes[-5:]).to_custom_status()
 
-    def notice_request(self, instance_id: str, kind: str = "review") -> dict:
-        """What notify_reviewer needs: a first notice, a reminder or an escalation."""
+    def _stages_view(self, waiting: bool) -> tuple:
+        """Each stage of this round: its state and tallies; the stage under review lists
+        its seats (waiting, claimed, approved or rejected)."""
+        shown = []
+        for index, rule in enumerate(self.rules.stages):
+            records = self._stage_records(index)
+            approvals = sum(1 for r in records if r.get("approved"))
+            view: dict[str, Any] = {"name": rule.name, "require": rule.require, "seats": len(rule.seats),
+                                    "approvals": approvals, "rejections": len(records) - approvals}
+            if index < self.stage:
+                view["state"] = "approved"
+            elif index > self.stage:
+                view["state"] = "pending"
+            else:
+                outcome = self.outcome()
+                view["state"] = ("approved" if outcome else "rejected" if outcome is False
+                                 else "waiting" if waiting else "pending")
+                view["seatStates"] = [seat.to_json() for seat in self.seat_views()]
+            shown.append(view)
+        return tuple(shown)
+
+    def notice_request(self, instance_id: str, kind: str = "review", seats: Optional[list] = None) -> dict:
+        """What notify_reviewer needs: a first notice, a reminder, an escalation, a moved
+        deadline or a seat handed on; ``seats`` are the stage's seats to tell (by default
+        every seat that has not decided)."""
+        views = self.seat_views()
+        told = self.open_seats() if seats is None else seats
         return {"instance_id": instance_id, "topic": self.topic, "round": self.round,
                 "max_rounds": self.max_rounds, "title": self.draft["title"],
-                "deadline": self.deadline, "kind": kind}
+                "deadline": self.deadline, "kind": kind, "stage": self.stage_rule.name,
+                "stage_index": self.stage, "stages": len(self.rules.stages),
+                "seats": [{"index": i, "seat": views[i].seat.spec} for i in told]}
 
     def publication(self, instance_id: str) -> dict:
         return {"instance_id": instance_id, "title": self.draft["title"],
@@ -290,6 +472,19 @@ class ReviewState:
     def output(self) -> dict:
         return {"title": self.draft["title"], "content": self.draft["content"],
                 "rounds": self.round, "decisions": list(self.decisions)}
+
+
+def _seat_change_effect(change: dict) -> dict:
+    kind = change.get("change")
+    if kind == "claim":
+        return {"claimed_by": change.get("by", ""), "claim_until": change.get("until", "")}
+    if kind == "release":
+        return {"claimed_by": "", "claim_until": ""}
+    if kind in ("delegate", "reassign"):
+        return {"seat": Seat.parse(change["to"]), "claimed_by": "", "claim_until": ""}
+    return {}
+
+
 
 
 def _fingerprint(draft: dict) -> dict:

@@ -5,6 +5,9 @@
 - ``GET  /api/hitl/inbox/items``      every review awaiting a decision, sorted and filtered
 - ``POST /api/hitl/cancel/{id}``      end a review with a reason
 - ``POST /api/hitl/extend/{id}``      move the deadline of the round under review
+- ``POST /api/hitl/claim/{id}``       claim a role or group seat of the stage under review (or release it)
+- ``POST /api/hitl/delegate/{id}``    hand one's seat on to someone else
+- ``POST /api/hitl/reassign/{id}``    give any seat to someone else (the owner)
 
 In Azure each needs the function key (``?code=`` or ``x-functions-key``). The inbox can be
 held to a group of people too: with App Service Authentication on and HITL_REVIEWERS set
@@ -23,11 +26,11 @@ from typing import Optional
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared_code.models import CANCEL_EVENT, EXTEND_EVENT, CancelRequest, ExtendRequest
+from shared_code.models import CANCEL_EVENT, EXTEND_EVENT, CancelRequest, ExtendRequest, SeatRequest
 from shared_code.review_links import ReviewGrant, review_url
 from shared_code.settings import Settings, load_settings
 
-from .hitl_routes import reviewer_of, shown_status
+from .decisions import change_seat, key_caller
 from .http_helpers import (HttpError, delivery_reply, handles_http_errors, instance_id_param, json_body,
                            json_response, origin_of)
 from .pages import error_page, page
@@ -166,7 +169,7 @@ async def hitl_cancel(req: func.HttpRequest, client: df.DurableOrchestrationClie
     """Ask the review to end. It takes the cancel in the order events arrived: a cancel
     that comes after an approval is refused (409), one that comes first ends the review."""
     instance_id = instance_id_param(req)
-    cancel = cancel_request(req).bound(reviewer_of(req, "function key"), new_event_id())
+    cancel = cancel_request(req).bound(key_caller(req, load_settings()).shown, new_event_id())
     reviews = ReviewClient(client)
     review = await reviews.get(instance_id)
     if review.finished:
@@ -187,9 +190,9 @@ async def hitl_extend(req: func.HttpRequest, client: df.DurableOrchestrationClie
     reviews = ReviewClient(client)
     review = await reviews.get(instance_id)
     if review.finished or not review.status.awaiting_review:
-        raise HttpError(409, f"no draft is awaiting review (stage: {shown_status(review).stage}); "
+        raise HttpError(409, f"no draft is awaiting review (stage: {review.shown.stage}); "
                              "only an undecided round's deadline can move")
-    extend = requested.bound(review.status.round, reviewer_of(req, "function key"), new_event_id())
+    extend = requested.bound(review.status.round, key_caller(req, load_settings()).shown, new_event_id())
     delivery = await reviews.deliver(instance_id, EXTEND_EVENT, extend.to_event(), extend.round)
     body = {"instanceId": instance_id, "round": extend.round, "hours": extend.hours}
     change = delivery.outcome.decision if delivery.outcome and delivery.outcome.kind == "applied" else None
@@ -198,6 +201,48 @@ async def hitl_extend(req: func.HttpRequest, client: df.DurableOrchestrationClie
     return delivery_reply(req, instance_id, delivery, "deadline change",
                           f"The deadline of round {extend.round} moved to {change['to']}." if change else "",
                           body)
+
+
+# -- seats: claims, hand-overs, reassignment ---------------------------------------------
+
+@bp.route(route="hitl/claim/{instanceId}", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@handles_http_errors
+async def hitl_claim(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Claim a role or group seat of the stage under review, so that its other members see
+    who took it; ``{"release": true}`` gives it back. Claims lapse after HITL_CLAIM_HOURS."""
+    return await seat_route(req, client, "claim")
+
+
+@bp.route(route="hitl/delegate/{instanceId}", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@handles_http_errors
+async def hitl_delegate(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Hand one's seat (by name, or claimed) on to someone else: ``{"to": "dave@…"}``."""
+    return await seat_route(req, client, "delegate")
+
+
+@bp.route(route="hitl/reassign/{instanceId}", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@handles_http_errors
+async def hitl_reassign(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """The owner gives any seat to someone else: ``{"stage", "seat": n, "to": "user:…"}``."""
+    return await seat_route(req, client, "reassign")
+
+
+async def seat_route(req: func.HttpRequest, client: df.DurableOrchestrationClient, change: str) -> func.HttpResponse:
+    instance_id = instance_id_param(req)
+    request = SeatRequest.from_json(json_body(req) if req.get_body() else {}, change)
+    settings = load_settings()
+    caller = key_caller(req, settings, request.reviewer)
+    kind = "release" if change == "claim" and request.release else change
+    bound, delivery = await change_seat(ReviewClient(client), instance_id, kind, caller, settings,
+                                        stage=request.stage, seat=request.seat, to=request.to)
+    body = {"instanceId": instance_id, "change": kind, "stage": bound.stage, "seat": bound.seat + 1,
+            "by": bound.by, **({"to": bound.to} if bound.to else {}), **({"until": bound.until} if bound.until else {})}
+    done = {"claim": f"You claimed seat {bound.seat + 1} until {bound.until}.", "release": "The claim was released.",
+            "delegate": f"The seat now belongs to {bound.to}.", "reassign": f"The seat now belongs to {bound.to}."}
+    return delivery_reply(req, instance_id, delivery, kind, done[kind], body)
 
 
 def page_size(raw: Optional[str]) -> int:

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Optional
 
@@ -27,6 +27,7 @@ import azure.durable_functions as df
 
 from shared_code.models import ValidationError, durable_payload
 from shared_code.review_status import FINISHED, Outcome, ReviewStatus
+from shared_code.stages import Stage
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,16 @@ class Review:
     @property
     def finished(self) -> bool:
         return self.runtime_status in FINISHED
+
+    @property
+    def shown(self) -> ReviewStatus:
+        """The custom status, except for an instance terminated from outside the review,
+        whose last custom status still says what it was doing when it was stopped."""
+        if self.runtime_status == "Terminated":
+            reason = self.output if isinstance(self.output, str) and self.output else "no reason given"
+            return replace(self.status, stage=Stage.TERMINATED.value, message=f"Terminated: {reason}",
+                           draft=None, deadline=None, reviewable_since=None, notification=None)
+        return self.status
 
     @property
     def draft(self) -> Optional[dict]:
@@ -152,19 +163,20 @@ class ReviewClient:
             except Exception as exc:
                 review = await self.get(instance_id)
                 if review.finished:
-                    return Delivery(review.status.outcome_of(payload["id"], bound_round), review)
+                    return Delivery(review.status.outcome_of(payload["id"], bound_round, _stage_of(payload)), review)
                 raise _unavailable("deliver the decision", exc) from None
-            delivery = await self._acknowledged(instance_id, payload["id"], bound_round)
+            delivery = await self._acknowledged(instance_id, payload["id"], bound_round, _stage_of(payload))
             if delivery.outcome is not None or delivery.review.finished:
                 return delivery
             review = delivery.review
         return Delivery(None, review)
 
-    async def _acknowledged(self, instance_id: str, event_id: str, bound_round: Optional[int]) -> Delivery:
+    async def _acknowledged(self, instance_id: str, event_id: str, bound_round: Optional[int],
+                            bound_stage: int) -> Delivery:
         deadline, pause = time.monotonic() + ACKNOWLEDGE_SECONDS, FIRST_POLL_SECONDS
         while True:
             review = await self.get(instance_id)
-            outcome = review.status.outcome_of(event_id, bound_round)
+            outcome = review.status.outcome_of(event_id, bound_round, bound_stage)
             if outcome is not None or review.finished or time.monotonic() >= deadline:
                 return Delivery(outcome, review)
             await asyncio.sleep(pause)
@@ -191,6 +203,11 @@ class ReviewClient:
             raise _unavailable("list reviews", exc) from None
         reviews = [_review_of_row(row) for row in rows if row.get("name") == REVIEW_ORCHESTRATOR]
         return reviews, "" if token in ("", "null") else token
+
+
+def _stage_of(payload: dict) -> int:
+    stage = payload.get("stage_index")
+    return stage if isinstance(stage, int) else 0
 
 
 def _rpc_base_url(client: df.DurableOrchestrationClient) -> str:

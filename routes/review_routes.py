@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -17,8 +18,8 @@ from shared_code.models import APPROVAL_EVENT, MAX_TIMEOUT_HOURS, Decision
 from shared_code.review_links import InvalidLink, ReviewGrant, sign, verify
 from shared_code.settings import load_settings
 
+from .decisions import decide, decision_reply, link_caller
 from .draft_view import render_markdown, word_diff
-from .hitl_routes import bind_to_round, decision_reply, reviewer_of, shown_status
 from .http_helpers import (HttpError, handles_http_errors, instance_id_param, json_body, json_response,
                            refusal_of)
 from .pages import NO_STORE, error_page, page
@@ -28,11 +29,6 @@ bp = df.Blueprint()
 log = logging.getLogger(__name__)
 
 PAGE_TEMPLATE = (Path(__file__).parent / "review_page.html").read_text(encoding="utf-8")
-STAGE_LABELS = {"drafting": "Drafting", "awaiting_review": "Awaiting your review",
-                "escalated": "Awaiting your review (escalated)", "revising": "Revising",
-                "publishing": "Publishing", "published": "Published", "rejected": "Rejected",
-                "timed_out": "Timed out", "failed": "Failed", "cancelled": "Cancelled",
-                "terminated": "Cancelled"}
 # How long a follow link may wait for the next draft: the longest a round can last.
 FOLLOW_WINDOW = timedelta(hours=MAX_TIMEOUT_HOURS)
 
@@ -83,15 +79,16 @@ async def hitl_review_decision(req: func.HttpRequest, client: df.DurableOrchestr
     if not review.finished and grant.round != review.status.round:
         raise HttpError(403, f"this link is for round {grant.round}, but round {review.status.round} "
                              "is under review")
-    page_decision = Decision(requested.approved, requested.feedback, grant.round, edit=requested.edit)
-    decision = bind_to_round(page_decision, review, reviewer_of(req, "review link"))
-    delivery = await reviews.deliver(instance_id, APPROVAL_EVENT, decision.to_event(), decision.round)
+    settings = load_settings()
+    caller = link_caller(req, settings, grant, review.status)
+    # A page decides the round its link was made for, whatever the body says.
+    page_decision = replace(requested, round=grant.round, reviewer=None)
+    decided = await decide(reviews, instance_id, page_decision, caller, review)
     extra = {}
-    if not decision.approved:
-        extra["followToken"] = sign(ReviewGrant(instance_id, decision.round + 1,
-                                                grant.expires_at + FOLLOW_WINDOW, follows=True),
-                                    load_settings().link_signing_key)
-    return decision_reply(req, instance_id, decision, delivery, extra)
+    if not decided.decision.approved and decided.delivery is not None:
+        extra["followToken"] = sign(replace(grant, round=grant.round + 1, expires_at=grant.expires_at + FOLLOW_WINDOW,
+                                            follows=True), settings.link_signing_key)
+    return decision_reply(req, instance_id, decided, extra)
 
 
 # -- links -------------------------------------------------------------------------------
@@ -135,14 +132,14 @@ def renewed_token(instance_id: str, view: dict) -> str:
 
 def public_view(review: Review) -> dict:
     """What a reviewer may see of a review: its own content and state, nothing else."""
-    status = shown_status(review)
+    status = review.shown
     message = status.message
     if review.runtime_status == "Failed" and not message:
         message = review.output if isinstance(review.output, str) else "The review failed."
     decidable = status.awaiting_review and not review.finished
     return {
         "instanceId": review.instance_id, "runtimeStatus": review.runtime_status,
-        "stage": status.stage, "stageLabel": STAGE_LABELS.get(status.stage, status.stage),
+        "stage": status.stage, "stageLabel": status.phase.label,
         "round": status.round, "maxRounds": status.max_rounds, "topic": status.topic,
         "message": message, "deadline": status.deadline if decidable else None,
         "reviewableSince": status.reviewable_since if decidable else None,

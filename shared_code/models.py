@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Optional
 
 MAX_BODY_BYTES = 64 * 1024
@@ -27,6 +27,7 @@ MAX_AGENT_MESSAGE_CHARS = MAX_TOPIC_CHARS  # a thread's first message is the wri
 APPROVAL_EVENT = "ApprovalEvent"
 CANCEL_EVENT = "CancelEvent"
 EXTEND_EVENT = "ExtendDeadlineEvent"
+SEAT_EVENT = "SeatChangeEvent"
 ON_TIMEOUT_POLICIES = ("fail", "escalate")
 DEFAULT_ESCALATION_HOURS = 24.0
 MAX_REMINDERS = 5
@@ -34,6 +35,7 @@ MAX_REMINDERS = 5
 # long: a double-click or a retry sent for one draft must not land on the next one.
 ROUNDLESS_DECISION_GRACE_SECONDS = 5.0
 MAX_ACTOR_CHARS = 200
+MAX_STAGE_NAME_CHARS = 40
 
 _INSTANCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -184,11 +186,15 @@ class RunRequest:
     remind_before_hours: tuple = ()
     on_timeout: str = "fail"
     escalation_hours: float = DEFAULT_ESCALATION_HOURS
+    # The review policy (stages and seats) as JSON; None for the default policy.
+    review: Optional[dict] = None
 
     @classmethod
-    def from_json(cls, obj: dict, default_reminders: tuple = ()) -> "RunRequest":
+    def from_json(cls, obj: dict, default_reminders: tuple = (),
+                  default_review: Optional[dict] = None) -> "RunRequest":
+        from .review_policy import ReviewPolicy  # the policy's own rules use this module's
         _reject_unknown(obj, {"topic", "max_review_attempts", "approval_timeout_hours",
-                              "remind_before_hours", "on_timeout", "escalation_hours"})
+                              "remind_before_hours", "on_timeout", "escalation_hours", "review"})
         topic = _text(obj, "topic", limit=MAX_TOPIC_CHARS, required=True)
         attempts = _integer(obj, "max_review_attempts", low=MIN_REVIEW_ATTEMPTS,
                             high=MAX_REVIEW_ATTEMPTS, default=DEFAULT_REVIEW_ATTEMPTS)
@@ -204,7 +210,11 @@ class RunRequest:
         if "escalation_hours" in obj and on_timeout != "escalate":
             raise ValidationError("'escalation_hours' needs \"on_timeout\": \"escalate\"")
         escalation = _hours(obj, "escalation_hours", DEFAULT_ESCALATION_HOURS)
-        return cls(topic, attempts, hours, reminders, on_timeout, escalation)
+        review = ReviewPolicy.from_json(obj["review"]) if "review" in obj else None
+        policy = review.to_json() if review is not None else default_review
+        if policy is not None and ReviewPolicy.from_json(policy).is_default:
+            policy = None
+        return cls(topic, attempts, hours, reminders, on_timeout, escalation, policy)
 
     def to_json(self) -> dict:
         """The request as the review records it; the deadline fields only when used."""
@@ -214,6 +224,8 @@ class RunRequest:
             request["remind_before_hours"] = list(self.remind_before_hours)
         if self.on_timeout != "fail":
             request.update(on_timeout=self.on_timeout, escalation_hours=self.escalation_hours)
+        if self.review is not None:
+            request["review"] = self.review
         return request
 
 
@@ -266,11 +278,13 @@ class ExtendRequest:
 
 @dataclass(frozen=True)
 class Decision:
-    """A reviewer's verdict on the draft of one round.
+    """A reviewer's verdict on the draft of one round, in one stage of its review policy.
 
     ``id`` is given by the route that accepts the decision; the orchestrator records it,
     so the route can tell whether its decision was applied, and a decision delivered twice
-    is applied once.
+    is applied once. The route also binds the stage (``stage_index``), the seat a signed
+    link was made for (``seat``), the person who decides (``person``, when one is known),
+    the channel it came by, and whether the function key asserted who the person is.
     """
     approved: bool
     feedback: str = ""
@@ -280,10 +294,17 @@ class Decision:
     # An approval may carry the reviewer's edit of the draft ({"title"?, "content"?}):
     # what is published is the edited text.
     edit: Optional[dict] = None
+    stage: Optional[str] = None
+    reviewer: Optional[str] = None
+    stage_index: Optional[int] = None
+    seat: Optional[int] = None
+    person: Optional[dict] = None
+    channel: str = "function key"
+    asserted: bool = False
 
     @classmethod
     def from_json(cls, obj: dict) -> "Decision":
-        _reject_unknown(obj, {"approved", "feedback", "round", "title", "content"})
+        _reject_unknown(obj, {"approved", "feedback", "round", "title", "content", "stage", "reviewer"})
         approved = obj.get("approved")
         if not isinstance(approved, bool):
             raise ValidationError(
@@ -297,12 +318,16 @@ class Decision:
             raise ValidationError("an edit ('title', 'content') goes with an approval; "
                                   "a rejection carries 'feedback' instead")
         round_ = _integer(obj, "round", low=1, high=MAX_REVIEW_ATTEMPTS, default=None)
-        return cls(approved, feedback, round_, edit=checked_edit(edit) if edit else None)
+        stage = _text(obj, "stage", limit=MAX_STAGE_NAME_CHARS, required=False) or None
+        reviewer = _text(obj, "reviewer", limit=MAX_ACTOR_CHARS, required=False) or None
+        return cls(approved, feedback, round_, edit=checked_edit(edit) if edit else None, stage=stage,
+                   reviewer=reviewer)
 
     @classmethod
     def from_event(cls, payload: Any) -> Optional["Decision"]:
         """Read an ApprovalEvent payload (JSON text or an object); None when it is not a
-        well-formed decision."""
+        well-formed decision. Events of the previous release carry no stage, seat or
+        person: they are for the stage waiting, decided by nobody named."""
         payload = durable_payload(payload)
         if not isinstance(payload, dict):
             return None
@@ -320,14 +345,25 @@ class Decision:
                 return None
             if edit is None:
                 return None
+        stage_index, seat = _index(payload.get("stage_index")), _index(payload.get("seat"))
+        person = payload.get("person") if isinstance(payload.get("person"), dict) else None
+        channel = _actor(payload.get("channel"), "function key")
         return cls(approved, feedback, round_, _actor(payload.get("by"), "function key"),
-                   _event_id(payload.get("id")), edit)
+                   _event_id(payload.get("id")), edit, stage_index=stage_index, seat=seat, person=person,
+                   channel=channel, asserted=payload.get("asserted") is True)
 
-    def bound(self, round_: int, by: str, decision_id: str) -> "Decision":
-        return Decision(self.approved, self.feedback, round_, by, decision_id, self.edit)
+    def bound(self, round_: int, by: str, decision_id: str, *, stage_index: int = 0,
+              seat: Optional[int] = None, person: Optional[dict] = None, channel: str = "",
+              asserted: bool = False) -> "Decision":
+        return replace(self, round=round_, by=by, id=decision_id, stage_index=stage_index, seat=seat,
+                       person=person, channel=channel or by, asserted=asserted)
 
     def to_event(self) -> dict:
         return asdict(self)
+
+
+def _index(value: Any) -> Optional[int]:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 100 else None
 
 
 def _actor(value: Any, default: str) -> str:
@@ -406,6 +442,74 @@ class CancelRequest:
 
     def to_event(self) -> dict:
         return asdict(self)
+
+
+SEAT_CHANGES = ("claim", "release", "delegate", "reassign")
+
+
+@dataclass(frozen=True)
+class SeatChange:
+    """A change to a seat of a stage: a member of a role or group seat claims it (or
+    releases the claim), a person hands their seat on (delegate), or the owner gives a
+    seat to someone else (reassign). ``to`` is the seat it becomes (``user:dave@…``);
+    ``until`` is when a claim lapses. The route binds everything; the orchestrator checks
+    it again against the seats as they stand when it arrives."""
+    change: str
+    stage: int
+    seat: int
+    by: str
+    to: str = ""
+    until: str = ""
+    asserted: bool = False
+    id: str = ""
+    person: Optional[dict] = None
+    # Made by the owner (the function key, or a signed-in owner): any claim can be
+    # released and any seat reassigned.
+    owner: bool = False
+
+    @classmethod
+    def from_event(cls, payload: Any) -> Optional["SeatChange"]:
+        payload = durable_payload(payload)
+        if not isinstance(payload, dict) or payload.get("change") not in SEAT_CHANGES:
+            return None
+        stage, seat = _index(payload.get("stage")), _index(payload.get("seat"))
+        to, until = payload.get("to", ""), payload.get("until", "")
+        if stage is None or seat is None or not isinstance(to, str) or not isinstance(until, str):
+            return None
+        if len(to) > MAX_ACTOR_CHARS + 6 or len(until) > 40:
+            return None
+        person = payload.get("person") if isinstance(payload.get("person"), dict) else None
+        return cls(payload["change"], stage, seat, _actor(payload.get("by"), "function key"), to, until,
+                   payload.get("asserted") is True, _event_id(payload.get("id")), person,
+                   payload.get("owner") is True)
+
+    def to_event(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SeatRequest:
+    """``POST /api/hitl/claim|delegate|reassign/{id}``: what the caller asks of a seat.
+    ``seat`` is the seat's number in its stage, from 1 (as the page shows it)."""
+    stage: Optional[str] = None
+    seat: Optional[int] = None
+    to: str = ""
+    release: bool = False
+    reviewer: Optional[str] = None
+
+    @classmethod
+    def from_json(cls, obj: dict, change: str) -> "SeatRequest":
+        allowed = {"claim": {"stage", "release", "reviewer", "seat"}, "delegate": {"stage", "to", "reviewer", "seat"},
+                   "reassign": {"stage", "seat", "to"}}[change]
+        _reject_unknown(obj, allowed)
+        stage = _text(obj, "stage", limit=MAX_STAGE_NAME_CHARS, required=change == "reassign") or None
+        seat = _integer(obj, "seat", low=1, high=20, default=None)
+        to = _text(obj, "to", limit=MAX_ACTOR_CHARS + 6, required=change != "claim")
+        release = obj.get("release", False)
+        if not isinstance(release, bool):
+            raise ValidationError("'release' must be a JSON boolean")
+        reviewer = _text(obj, "reviewer", limit=MAX_ACTOR_CHARS, required=False) or None
+        return cls(stage, None if seat is None else seat - 1, to, release, reviewer)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Optional
 from urllib.parse import quote
 
 MAX_TOKEN_CHARS = 512
@@ -30,6 +31,10 @@ class ReviewGrant:
     # A follow grant is what a page gets when it rejects a round: it may watch the next
     # round and exchange itself for that round's link once the draft is ready, never decide.
     follows: bool = False
+    # The stage and seat a link was made for (each seat of a stage gets its own link);
+    # None on a link for the default policy's one seat, and on links made before stages.
+    stage: Optional[int] = None
+    seat: Optional[int] = None
 
 
 def _b64(data: bytes) -> str:
@@ -48,6 +53,10 @@ def sign(grant: ReviewGrant, key: bytes) -> str:
     fields = {"i": grant.instance_id, "r": grant.round, "e": int(grant.expires_at.timestamp())}
     if grant.follows:
         fields["f"] = 1
+    if grant.stage is not None:
+        fields["s"] = grant.stage
+    if grant.seat is not None:
+        fields["t"] = grant.seat
     payload = _b64(json.dumps(fields, separators=(",", ":")).encode())
     return f"{payload}.{_signature(payload, key)}"
 
@@ -62,7 +71,8 @@ def verify(token: str, instance_id: str, now: datetime, key: bytes) -> ReviewGra
     try:
         data = json.loads(_unb64(payload))
         grant = ReviewGrant(str(data["i"]), int(data["r"]),
-                            datetime.fromtimestamp(int(data["e"]), tz=now.tzinfo), data.get("f") == 1)
+                            datetime.fromtimestamp(int(data["e"]), tz=now.tzinfo), data.get("f") == 1,
+                            _slot(data.get("s")), _slot(data.get("t")))
     except (ValueError, KeyError, TypeError):
         raise InvalidLink("this review link is malformed") from None
     except (OverflowError, OSError):
@@ -75,6 +85,14 @@ def verify(token: str, instance_id: str, now: datetime, key: bytes) -> ReviewGra
     if now >= grant.expires_at:
         raise InvalidLink("this review link has expired")
     return grant
+
+
+def _slot(value) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 100:
+        raise ValueError("stage and seat are small integers")
+    return value
 
 
 def review_url(base_url: str, grant: ReviewGrant, key: bytes) -> str:

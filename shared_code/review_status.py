@@ -14,13 +14,13 @@ from typing import Any, Optional
 
 from azure.durable_functions import OrchestrationRuntimeStatus
 
+from .stages import Stage
+
 # The Durable extension refuses a custom status over 16 KB of UTF-16 and fails the
 # orchestration (MessagePayloadDataConverter.Serialize(value, 16)). The status stays under
 # this, shortening texts when it must; the full texts are in the review's state.
 CUSTOM_STATUS_LIMIT_BYTES = 15 * 1024
 
-# Stages in which the draft of the round waits for a decision.
-DECIDABLE_STAGES = ("awaiting_review", "escalated")
 # The runtime statuses of an instance that has ended, as the Durable status API spells them.
 FINISHED = tuple(s.value for s in (OrchestrationRuntimeStatus.Completed, OrchestrationRuntimeStatus.Failed,
                                    OrchestrationRuntimeStatus.Terminated, OrchestrationRuntimeStatus.Canceled))
@@ -47,6 +47,12 @@ class ReviewStatus:
     reminders: tuple = ()
     escalated_at: Optional[str] = None
     deadline_changes: tuple = ()
+    # The review policy's stages in this round (the one under review lists its seats),
+    # which one is under review, the latest events the review took, and seat changes.
+    stages: tuple = ()
+    stage_index: int = 0
+    acks: tuple = ()
+    seat_changes: tuple = ()
 
     _FIELDS = (("stage", "stage"), ("round", "round"), ("max_rounds", "maxRounds"),
                ("message", "message"), ("topic", "topic"), ("request", "request"),
@@ -55,7 +61,8 @@ class ReviewStatus:
                ("ignored", "ignored"), ("earlier_drafts", "earlierDrafts"),
                ("notification", "notification"), ("cancel", "cancel"), ("retrying", "retrying"),
                ("reminders", "reminders"), ("escalated_at", "escalatedAt"),
-               ("deadline_changes", "deadlineChanges"))
+               ("deadline_changes", "deadlineChanges"), ("stages", "stages"), ("stage_index", "stageIndex"),
+               ("acks", "acks"), ("seat_changes", "seatChanges"))
 
     @classmethod
     def read(cls, custom_status: Any) -> "ReviewStatus":
@@ -82,14 +89,31 @@ class ReviewStatus:
     # -- questions the routes ask ------------------------------------------------------
 
     @property
-    def awaiting_review(self) -> bool:
-        return self.stage in DECIDABLE_STAGES
+    def phase(self) -> Stage:
+        return Stage.of(self.stage)
 
-    def outcome_of(self, event_id: str, bound_round: Optional[int]) -> Optional["Outcome"]:
+    @property
+    def awaiting_review(self) -> bool:
+        return self.phase.decidable
+
+    @property
+    def current_stage(self) -> dict:
+        """The policy stage under review as the status shows it (a status written before
+        policies had one stage, open to anyone)."""
+        if 0 <= self.stage_index < len(self.stages) and isinstance(self.stages[self.stage_index], dict):
+            return self.stages[self.stage_index]
+        return {"name": "review", "require": "any", "seats": 1,
+                "seatStates": [{"seat": "anyone", "state": "waiting"}]}
+
+    def outcome_of(self, event_id: str, bound_round: Optional[int], bound_stage: int = 0) -> Optional["Outcome"]:
         """What became of the decision (or cancel) with this id, as far as the status tells;
         None while it may still be applied."""
         if not event_id:
             return None
+        for ack in self.acks:
+            if isinstance(ack, dict) and ack.get("id") == event_id and ack.get("sameAs"):
+                first = next((d for d in self.decisions if d.get("id") == ack["sameAs"]), None)
+                return Outcome("applied", decision=first, duplicate=True)
         for decision in self.decisions:
             if decision.get("id") == event_id:
                 return Outcome("applied", decision=decision)
@@ -98,11 +122,14 @@ class ReviewStatus:
                 return Outcome("ignored", reason=ignored.get("reason", "ignored"), decision=ignored)
         if self.cancel and self.cancel.get("id") == event_id:
             return Outcome("applied", decision=self.cancel)
-        for change in self.deadline_changes:
+        for change in (*self.deadline_changes, *self.seat_changes):
             if change.get("id") == event_id:
                 return Outcome("applied", decision=change)
-        if bound_round is not None:
-            earlier = next((d for d in self.decisions if d.get("round") == bound_round), None)
+        if any(isinstance(ack, dict) and ack.get("id") == event_id for ack in self.acks):
+            return Outcome("applied")
+        if bound_round is not None and self._stage_over(bound_round, bound_stage):
+            earlier = next((d for d in self.decisions if d.get("round") == bound_round
+                            and d.get("stageIndex", 0) == bound_stage), None)
             if earlier is not None:
                 verdict = "approved" if earlier.get("approved") else "rejected"
                 return Outcome("ignored", decision=earlier, reason=(
@@ -110,11 +137,18 @@ class ReviewStatus:
         return None
 
 
+    def _stage_over(self, round_: int, stage: int) -> bool:
+        """The stage of that round is decided: the review has moved past it."""
+        return (self.round, self.stage_index) != (round_, stage) or not self.awaiting_review
+
+
 @dataclass(frozen=True)
 class Outcome:
     kind: str                 # "applied" or "ignored"
     reason: str = ""
     decision: Optional[dict] = None
+    # A second decision by the same person in the same stage: the first one's outcome.
+    duplicate: bool = False
 
 
 def _by(record: dict) -> str:
@@ -176,11 +210,53 @@ def _topic_cut(chars: int):
     return shrink
 
 
+def _request_policy_summary(status: dict) -> dict:
+    """The status's copy of the run request names the policy's stages only (``stages``
+    shows each one); the whole policy is in the review's state."""
+    request = status.get("request") or {}
+    review = request.get("review")
+    if not isinstance(review, dict) or not isinstance(review.get("stages"), list):
+        return status
+    return {**status, "request": {**request, "review": {"stages": [
+        {"name": stage.get("name")} for stage in review["stages"] if isinstance(stage, dict)]}}}
+
+
+def _decisions_kept(whole_round: bool):
+    """The decisions of the round under review (only of its stage under review unless
+    ``whole_round``) and the rejections that led to it; the stages show the tallies."""
+    def shrink(status: dict) -> dict:
+        current, index = status.get("round"), status.get("stageIndex", 0)
+        kept = [d for d in status.get("decisions") or [] if isinstance(d, dict) and (
+            d.get("round") == current and (whole_round or d.get("stageIndex", 0) == index)
+            or d.get("round") != current and not d.get("approved"))]
+        return {**status, "decisions": kept}
+    return shrink
+
+
+_COMPACT_DECISION = ("round", "stageIndex", "seatIndex", "approved", "feedback", "by", "at", "id", "edited",
+                     "feedbackChars")
+
+
+def _decisions_compact(status: dict) -> dict:
+    """Each decision with what a reader needs to tell whose and which it was; the
+    review's state keeps the whole records."""
+    return {**status, "decisions": [{k: v for k, v in d.items() if k in _COMPACT_DECISION}
+                                    for d in status.get("decisions") or [] if isinstance(d, dict)]}
+
+
+def _acks_kept(keep: int):
+    def shrink(status: dict) -> dict:
+        return {**status, "acks": (status.get("acks") or [])[-keep:], "seatChanges": (status.get("seatChanges") or [])[-2:]}
+    return shrink
+
+
 _SHRINK_STEPS = (
-    _draft_excerpt(4000), _records_cut("earlierDrafts", "content", 300),
+    _draft_excerpt(4000), _request_policy_summary, _decisions_kept(whole_round=True),
+    _records_cut("earlierDrafts", "content", 300),
     _records_cut("decisions", "feedback", 500), _topic_cut(500), _draft_excerpt(1500),
     _records_cut("ignored", "reason", 200, keep=5), _records_cut("deadlineChanges", "by", 100, keep=5),
     _records_cut("decisions", "feedback", 100), _records_cut("earlierDrafts", "title", 100),
     _draft_excerpt(500), _records_cut("decisions", "by", 60), _records_cut("reminders", "channel", 20, keep=5),
-    _topic_cut(100), _records_cut("ignored", "reason", 80, keep=2), _draft_excerpt(100),
+    _topic_cut(100), _records_cut("ignored", "reason", 80, keep=2), _decisions_kept(whole_round=False),
+    _decisions_compact, _acks_kept(8), _draft_excerpt(100), _records_cut("decisions", "feedback", 40),
 )

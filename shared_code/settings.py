@@ -6,10 +6,14 @@ file and the infrastructure checks are compared against.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass
 from typing import Mapping, Optional
+
+from .models import ValidationError
+from .review_policy import ReviewPolicy
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("HITL_NOTIFY_WEBHOOK_URL", "Teams Workflows or Slack incoming-webhook URL for reviewer notifications", secret=True),
     SettingSpec("HITL_ESCALATION_WEBHOOK_URL", "Webhook for escalations (on_timeout \"escalate\"); unset: the reviewer webhook, marked as an escalation", secret=True),
     SettingSpec("HITL_REVIEWERS", "App role names or group object ids allowed to use the inbox, comma-separated; needs App Service Authentication", default=""),
+    SettingSpec("HITL_REVIEW_POLICY", "The default review policy for reviews that name none: JSON {\"stages\": [...]} (see README, Team review); unset: one stage any reviewer decides", default=""),
+    SettingSpec("HITL_OWNERS", "With App Service Authentication: app role names, group object ids or user names (user:…) whose sign-in makes them owners (all reviews in the inbox, reassigning seats); unset: whoever holds the function key", default=""),
+    SettingSpec("HITL_CLAIM_HOURS", "How long a claim on a role or group seat holds before it lapses", default="8"),
     SettingSpec("HITL_REMIND_BEFORE_HOURS", "Default reminders, hours before a round's deadline, comma-separated (e.g. 24,2); a review's remind_before_hours wins", default=""),
     SettingSpec("TASKHUB_NAME", "Durable task hub name (host.json reads %TASKHUB_NAME%)", default="HitlReviewHub"),
 )
@@ -80,6 +87,9 @@ class Settings:
     default_reminders: tuple
     reviewers: tuple
     app_service_auth: bool
+    default_review: Optional[dict]
+    owners: tuple
+    claim_hours: float
 
     @property
     def writer_backend(self) -> str:
@@ -194,7 +204,23 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         # Set by App Service when Authentication (EasyAuth) is on: only then are the
         # X-MS-CLIENT-PRINCIPAL-* headers the platform's, not the caller's.
         app_service_auth=env.get("WEBSITE_AUTH_ENABLED", "").lower() == "true",
+        default_review=_review_policy(env),
+        owners=tuple(part.strip() for part in _read(env, "HITL_OWNERS").split(",") if part.strip()),
+        claim_hours=_number(env, "HITL_CLAIM_HOURS", float, 0.05, 720),
     )
+
+
+def _review_policy(env: Mapping[str, str]) -> Optional[dict]:
+    """HITL_REVIEW_POLICY, checked as a run request's policy is; None for the default."""
+    raw = _read(env, "HITL_REVIEW_POLICY")
+    if not raw:
+        return None
+    try:
+        policy = ReviewPolicy.from_json(json.loads(raw), where="HITL_REVIEW_POLICY")
+    except ValueError as exc:  # bad JSON, or a ValidationError naming what is wrong
+        reason = str(exc) if isinstance(exc, ValidationError) else f"HITL_REVIEW_POLICY is not JSON: {exc}"
+        raise ConfigurationError(reason) from None
+    return None if policy.is_default else policy.to_json()
 
 
 def configuration_report(settings: Settings) -> list[tuple[int, str]]:
@@ -214,6 +240,9 @@ def configuration_report(settings: Settings) -> list[tuple[int, str]]:
     else:
         lines.append((logging.ERROR, "Review links: DISABLED, HITL_REVIEW_SIGNING_KEY is not set; "
                                      "reviewers can still be reached by the approve route"))
+    if settings.default_review:
+        stages = ", ".join(stage["name"] for stage in settings.default_review["stages"])
+        lines.append((logging.INFO, f"Default review policy (HITL_REVIEW_POLICY): stages {stages}"))
     channel = "webhook (HITL_NOTIFY_WEBHOOK_URL)" if settings.notify_webhook_url else "function log only"
     lines.append((logging.INFO, f"Reviewer notifications: {channel}"))
     lines.append((logging.INFO, f"Reviewer inbox: {settings.public_base_url}/api/hitl/inbox"))

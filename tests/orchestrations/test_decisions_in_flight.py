@@ -152,16 +152,16 @@ def test_publishing_retries_a_full_disk_until_it_has_room(manual_host, offline_e
 
 
 def test_too_many_ignored_events_continue_as_new_and_keep_waiting(manual_host):
-    from orchestrations.hitl_orchestration import IGNORED_PER_EXECUTION
+    from orchestrations.hitl_orchestration import EVENTS_PER_EXECUTION
 
     instance_id = start(manual_host)
-    for n in range(IGNORED_PER_EXECUTION + 3):
+    for n in range(EVENTS_PER_EXECUTION + 3):
         manual_host.raise_event(instance_id, "ApprovalEvent", decision(3, id_=f"wrong-{n}"))
     manual_host.run_until_idle()
     status = manual_host.status(instance_id)
     assert status["runtimeStatus"] == "Running" and status["customStatus"]["stage"] == "awaiting_review"
     history = manual_host.history(instance_id)
-    assert sum(1 for e in history if e["EventType"] == EventType.EVENT_RAISED) <= IGNORED_PER_EXECUTION
+    assert sum(1 for e in history if e["EventType"] == EventType.EVENT_RAISED) <= EVENTS_PER_EXECUTION
     manual_host.raise_event(instance_id, "ApprovalEvent", decision(1, id_="right"))
     manual_host.run_until_idle()
     assert manual_host.status(instance_id)["runtimeStatus"] == "Completed"

@@ -23,7 +23,7 @@ def approve(base, instance_id, body):
 def test_double_clicked_rejection_without_round_never_lands_on_the_next_draft(served_host, monkeypatch):
     """Before: the second click was applied to round 2, whose draft appeared milliseconds
     earlier, and the review failed "not approved" though nobody saw draft 2."""
-    from routes import hitl_routes
+    from routes import decisions as hitl_routes
 
     monkeypatch.setattr(hitl_routes, "ROUNDLESS_DECISION_GRACE_SECONDS", 0.5)
     base = served_host.base_url

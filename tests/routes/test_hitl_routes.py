@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from tests.support.http import call, wait_for
+from tests.support.principals import principal_header
 
 
 def run_review(base, **fields):
@@ -64,7 +65,7 @@ def test_stale_round_and_finished_instance_get_409(served_host):
 
 def test_roundless_decision_is_refused_for_a_draft_that_just_appeared(served_host, monkeypatch):
     """A double-click or a retry without "round" must not land on the next draft."""
-    from routes import hitl_routes
+    from routes import decisions as hitl_routes
 
     base = served_host.base_url
     instance_id = run_review(base)["instanceId"]
@@ -99,8 +100,10 @@ def test_reviewer_identity_from_app_service_authentication(served_host, monkeypa
     monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
     instance_id = run_review(base)["instanceId"]
     wait_for(lambda: awaiting(base, instance_id, 1))
+    signed_in = {"X-MS-CLIENT-PRINCIPAL-NAME": "ada@example.com",  # as App Service sends both
+                 "X-MS-CLIENT-PRINCIPAL": principal_header("ada@example.com")}
     reply = call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True, "round": 1},
-                 headers={"X-MS-CLIENT-PRINCIPAL-NAME": "ada@example.com"})
+                 headers=signed_in)
     assert reply.json["decision"]["by"] == "ada@example.com"
     done = wait_for(lambda: (s := status_of(base, instance_id))["runtimeStatus"] == "Completed" and s)
     assert done["output"]["decisions"][0]["by"] == "ada@example.com"

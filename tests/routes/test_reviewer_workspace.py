@@ -82,7 +82,8 @@ def test_the_inbox_and_the_owner_routes_need_the_function_key_in_azure():
     app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
     app.register_functions(bp)
     levels = {f.get_function_name(): f.get_trigger().auth_level for f in app.get_functions()}
-    assert set(levels) == {"hitl_pending", "hitl_inbox", "hitl_inbox_items", "hitl_cancel", "hitl_extend"}
+    assert set(levels) == {"hitl_pending", "hitl_inbox", "hitl_inbox_items", "hitl_cancel", "hitl_extend",
+                           "hitl_claim", "hitl_delegate", "hitl_reassign"}
     assert all(level == func.AuthLevel.FUNCTION for level in levels.values()), levels
 
 
