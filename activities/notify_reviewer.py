@@ -18,7 +18,7 @@ import re
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Optional
 from urllib.parse import urlsplit
@@ -66,61 +66,95 @@ def review_links(instance_id: str, settings: Settings) -> dict:
             "approve_url": f"{base}/api/hitl/approve/{instance_id}"}
 
 
-def signed_review_url(request: dict, settings: Settings) -> Optional[str]:
+def signed_review_url(request: dict, settings: Settings, seat: Optional[dict] = None) -> Optional[str]:
+    """A signed link for the round; for a team review, for one seat of its stage (the
+    default policy's one open seat gets a link that names no seat, as before stages)."""
     key = settings.link_signing_key
     if key is None:
         return None
-    grant = ReviewGrant(request["instance_id"], int(request["round"]),
-                        datetime.fromisoformat(request["deadline"]))
+    grant = ReviewGrant(request["instance_id"], int(request["round"]), datetime.fromisoformat(request["deadline"]))
+    if seat is not None and team_notice(request):
+        grant = replace(grant, stage=int(request.get("stage_index", 0)), seat=int(seat["index"]))
     return review_url(settings.public_base_url, grant, key)
+
+
+def team_notice(request: dict) -> bool:
+    """A notice for a review with a policy of its own (more than the one open seat)."""
+    seats = request.get("seats")
+    if not seats:  # a notice of a review started before stages
+        return False
+    return request.get("stages", 1) > 1 or len(seats) != 1 or seats[0].get("seat") != "anyone"
+
+
+def seat_links(request: dict, settings: Settings) -> list[dict]:
+    """Each seat told, with its own signed link (None when links are disabled)."""
+    seats = request.get("seats") or [{"index": 0, "seat": "anyone"}]
+    return [{"seat": seat["seat"], "index": seat["index"], "url": signed_review_url(request, settings, seat)}
+            for seat in seats]
 
 
 def send_notice(request: dict, settings: Settings) -> dict:
     links = review_links(request.get("instance_id"), settings)
-    url = signed_review_url(request, settings)
+    seats = seat_links(request, settings)
+    url = seats[0]["url"] if seats else signed_review_url(request, settings)
     if url is None:
         log.error("instance %s: %s", request["instance_id"], LINKS_DISABLED)
-    outcome = {**links, "review_url": url, "links_error": None if url else LINKS_DISABLED}
+    outcome = {**links, "review_url": url, "seat_urls": [s["url"] for s in seats],
+               "links_error": None if url else LINKS_DISABLED}
     kind = notice_kind(request)
     webhook = (settings.escalation_webhook_url if kind == "escalation" and settings.escalation_webhook_url
                else settings.notify_webhook_url)
     if webhook:
-        delivery = deliver(webhook, webhook_message(request, links, url))
+        delivery = deliver(webhook, webhook_message(request, links, url, seats))
         log.info("%s notice for instance %s round %s: webhook %s after %d attempt(s)%s",
                  kind, request["instance_id"], request.get("round"),
                  "delivered" if delivery.delivered else "FAILED", delivery.attempts,
                  f": {delivery.error}" if delivery.error else "")
         return {**outcome, "channel": "webhook", "delivered": delivery.delivered,
                 "attempts": delivery.attempts, "error": delivery.error}
-    # With no webhook the log is the channel, so it carries the review link itself.
-    log.info("%s: instance %s round %s of %s, title %r, decide before %s; "
-             "review %s ; status %s ; approve %s", HEADINGS[kind].lower(),
-             request["instance_id"], request.get("round"), request.get("max_rounds"),
-             str(request.get("title", ""))[:TITLE_LOG_CHARS], request.get("deadline"),
-             url or "(links disabled)", links["status_url"], links["approve_url"])
+    # With no webhook the log is the channel, so it carries the review links themselves.
+    for seat in seats if team_notice(request) else seats[:1]:
+        whom = f" stage {request.get('stage')} seat {seat['index'] + 1} ({seat['seat']})," if team_notice(request) else ""
+        log.info("%s: instance %s round %s of %s,%s title %r, decide before %s; "
+                 "review %s ; status %s ; approve %s", HEADINGS[kind].lower(),
+                 request["instance_id"], request.get("round"), request.get("max_rounds"), whom,
+                 str(request.get("title", ""))[:TITLE_LOG_CHARS], request.get("deadline"),
+                 seat["url"] or "(links disabled)", links["status_url"], links["approve_url"])
     return {**outcome, "channel": "log", "delivered": True, "attempts": 0, "error": None}
 
 
-def webhook_message(request: dict, links: dict, url: Optional[str]) -> dict:
+def webhook_message(request: dict, links: dict, url: Optional[str], seats: Optional[list] = None) -> dict:
     """One JSON body for both Slack (``text``) and Teams Workflows (an Adaptive Card).
 
     The topic comes from whoever started the review and the title from the model: both
-    are shown as text, never as markup. Our own link is the only link in the message.
+    are shown as text, never as markup. Our own links are the only links in the message.
     The raw ``title`` and ``topic`` fields are data for a flow's own use; neither Slack nor
-    Teams renders them.
+    Teams renders them. A team review's notice names its stage and carries a link for
+    each seat told (``seats``: a flow can route each to its person).
     """
     title, topic = _one_line(request.get("title")), _one_line(request.get("topic"))
     heading = HEADINGS[notice_kind(request)]
     round_line = f"round {_count(request.get('round'))} of {_count(request.get('max_rounds'))}"
+    team = bool(seats) and team_notice(request)
+    if team:
+        round_line += f", stage {_one_line(request.get('stage'))[:40]}"
     link = url or links["status_url"]
     about = f" on {slack_text(topic[:TOPIC_SHOWN_CHARS])}" if topic else ""
     text = (f"{heading} ({round_line}): \"{slack_text(title[:TITLE_LOG_CHARS])}\"{about}. "
-            f"Decide before {slack_text(str(request.get('deadline')))}: "
-            f"<{slack_text(link)}|{'Review the draft' if url else 'Review status'}>")
+            f"Decide before {slack_text(str(request.get('deadline')))}: ")
+    if team and url:
+        text += "; ".join(f"<{slack_text(seat['url'])}|Review as {slack_text(seat['seat'])} "
+                          f"(seat {seat['index'] + 1})>" for seat in seats)
+    else:
+        text += f"<{slack_text(link)}|{'Review the draft' if url else 'Review status'}>"
     message = {"text": text, "kind": notice_kind(request), "instanceId": request["instance_id"],
                "round": request.get("round"),
                "title": str(request.get("title", "")), "topic": request.get("topic"), "reviewUrl": url,
                "statusUrl": links["status_url"], "deadline": request.get("deadline")}
+    if team:
+        message["stage"] = request.get("stage")
+        message["seats"] = [{"seat": seat["seat"], "number": seat["index"] + 1, "reviewUrl": seat["url"]}
+                            for seat in seats]
     if url:
         message["type"] = "message"
         message["attachments"] = [{
@@ -132,12 +166,26 @@ def webhook_message(request: dict, links: dict, url: Optional[str]) -> dict:
                           "size": "Medium"},
                          card_text(title, weight="Bolder"),
                          *([card_text(f"Topic: {topic[:TOPIC_SHOWN_CHARS]}", subtle=True)] if topic else []),
-                         {"type": "TextBlock", "isSubtle": True, "wrap": True,
-                          "text": f"{round_line.capitalize()}; decide before "
-                                  f"{card_date(request.get('deadline'))}"}],
-                "actions": [{"type": "Action.OpenUrl", "title": "Review", "url": url}],
+                         card_text(f"{round_line[0].upper()}{round_line[1:]}; decide before "
+                                   f"{card_date(request.get('deadline'))}", subtle=True)],
+                "actions": card_actions(seats if team else None, url),
             }}]
     return message
+
+
+def card_actions(seats: Optional[list], url: str) -> list[dict]:
+    """The card's buttons: one link, or one per kind of seat (a card shows a few buttons,
+    and any open seat of a kind serves a signed-in member as well as another)."""
+    if not seats:
+        return [{"type": "Action.OpenUrl", "title": "Review", "url": url}]
+    first_of_each = {}
+    for seat in seats:
+        first_of_each.setdefault(seat["seat"], seat)
+    return [{"type": "Action.OpenUrl", "title": f"Review as {spec}"[:60], "url": seat["url"]}
+            for spec, seat in list(first_of_each.items())[:MAX_CARD_ACTIONS]]
+
+
+MAX_CARD_ACTIONS = 5
 
 
 # -- showing text that came from a user or the model -----------------------------------

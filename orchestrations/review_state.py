@@ -41,7 +41,10 @@ IGNORED_EVENTS_KEPT = 10
 ACKS_KEPT = 20
 # The writer is told every rejection's feedback, newest first, up to this much in all
 # (a team's round can hold twenty rejections).
-WRITER_FEEDBACK_CHARS = 16_000
+WRITER_FEEDBACK_CHARS = 40_000
+# A comment nobody is given any more (an approval's, once its stage is decided; feedback
+# the writer no longer gets) is kept as an excerpt this long, with its length.
+FEEDBACK_EXCERPT_CHARS = 300
 
 
 class UnreadableState(ValueError):
@@ -162,7 +165,7 @@ class ReviewState:
         labelled = not self.rules.is_default
         items, room = [], WRITER_FEEDBACK_CHARS
         for record in reversed(self.decisions):
-            if record.get("approved") or not record.get("feedback"):
+            if record.get("approved") or not record.get("feedback") or "feedbackChars" in record:
                 continue
             item = f"{record.get('stage')}: {record['feedback']}" if labelled else record["feedback"]
             if len(item) > room:
@@ -400,16 +403,30 @@ class ReviewState:
         return replace(self, acks=(*self.acks, ack)[-ACKS_KEPT:])
 
     def next_stage(self) -> "ReviewState":
+        """The next stage of the round; the approvals of the one decided keep their
+        comments as excerpts (the state is replayed at every step, and those comments
+        went to nobody)."""
+        closed = {(self.round, self.stage)}
+        decisions = tuple(_with_excerpt(d) if (d.get("round"), d.get("stageIndex", 0)) in closed and d.get("approved")
+                          else d for d in self.decisions)
         return replace(self, stage=self.stage + 1, deadline=None, deadline_set_at=None, reviewable_since=None,
-                       escalated_at=None, notification=None)
+                       escalated_at=None, notification=None, decisions=decisions)
 
     def next_round(self) -> "ReviewState":
-        """Start a redraft: the writer gets the rejected draft in full, the record an excerpt."""
+        """Start a redraft: the writer gets the rejected draft in full, the record an excerpt.
+        Only the feedback the writer is still given stays whole in the decisions."""
         excerpt = {"round": self.round, "title": self.draft["title"],
                    "content": self.draft["content"][:EXCERPT_CHARS]}
+        given, room = set(), WRITER_FEEDBACK_CHARS
+        for index in range(len(self.decisions) - 1, -1, -1):
+            record = self.decisions[index]
+            if not record.get("approved") and record.get("feedback") and len(record["feedback"]) <= room:
+                given.add(index)
+                room -= len(record["feedback"])
+        decisions = tuple(d if i in given else _with_excerpt(d) for i, d in enumerate(self.decisions))
         return replace(self, round=self.round + 1, stage=0, draft=None, deadline=None, deadline_set_at=None,
                        reviewable_since=None, escalated_at=None, notification=None, previous_draft=self.draft,
-                       earlier_drafts=(*self.earlier_drafts, excerpt)[-EARLIER_DRAFTS_KEPT:])
+                       earlier_drafts=(*self.earlier_drafts, excerpt)[-EARLIER_DRAFTS_KEPT:], decisions=decisions)
 
     # -- what others see -------------------------------------------------------------
 
@@ -485,6 +502,14 @@ def _seat_change_effect(change: dict) -> dict:
     return {}
 
 
+
+
+def _with_excerpt(record: dict) -> dict:
+    feedback = record.get("feedback") or ""
+    if len(feedback) <= FEEDBACK_EXCERPT_CHARS:
+        return record
+    return {**record, "feedback": feedback[:FEEDBACK_EXCERPT_CHARS],
+            "feedbackChars": record.get("feedbackChars", len(feedback))}
 
 
 def _fingerprint(draft: dict) -> dict:

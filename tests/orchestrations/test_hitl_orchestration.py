@@ -274,3 +274,44 @@ def test_the_longest_review_keeps_its_custom_status_under_the_extensions_16_kb(m
     decide(manual_host, instance_id, True, round_=10)
     output = manual_host.status(instance_id)["output"]
     assert output["rounds"] == 10 and [len(d["feedback"]) for d in output["decisions"][:9]] == [3992] * 9
+
+
+def test_the_largest_team_policy_keeps_its_custom_status_under_16_kb(manual_host):
+    """5 stages of 20 seats, every decision with the longest feedback, a topic at its
+    limit: the status shrinks (excerpts, the stage under review's decisions, tallies) and
+    the review goes on to publication."""
+    from shared_code.review_policy import MAX_SEATS, MAX_STAGES
+    from shared_code.review_status import CUSTOM_STATUS_LIMIT_BYTES, utf16_size
+
+    names = [f"stage-{n}" for n in range(MAX_STAGES)]
+    policy = {"stages": [{"name": name, "reviewers": [f"role:{name}"] * MAX_SEATS, "require": "all"}
+                         for name in names]}
+    instance_id = manual_host.start(ORCHESTRATOR, {"topic": "t" * 2000, "max_review_attempts": 2,
+                                                   "approval_timeout_hours": 72, "review": policy})
+    manual_host.run_until_idle()
+    sizes = []
+
+    def vote(round_, stage, person, approved):
+        feedback = f"{person} ".ljust(4000, "f")  # the longest feedback a decision can carry
+        payload = {"approved": approved, "feedback": feedback, "round": round_, "stage_index": stage,
+                   "by": person, "channel": "function key",
+                   "person": {"name": person, "roles": [names[stage]]}, "id": f"r{round_}s{stage}{person}"}
+        manual_host.raise_event(instance_id, "ApprovalEvent", payload)
+        manual_host.run_until_idle()
+        status = manual_host.status(instance_id)
+        assert status["runtimeStatus"] in ("Running", "Completed"), status["output"]
+        sizes.append(utf16_size(status["customStatus"]))
+
+    for stage in range(MAX_STAGES):
+        for seat in range(MAX_SEATS if stage < MAX_STAGES - 1 else 1):
+            vote(1, stage, f"p{seat}@contoso.com", approved=stage < MAX_STAGES - 1)
+    assert custom(manual_host, instance_id)["round"] == 2
+    for stage in range(MAX_STAGES):
+        for seat in range(MAX_SEATS):
+            vote(2, stage, f"p{seat}@contoso.com", approved=True)
+    assert max(sizes) <= CUSTOM_STATUS_LIMIT_BYTES
+    status = manual_host.status(instance_id)
+    assert status["runtimeStatus"] == "Completed"
+    assert len(status["output"]["decisions"]) == 4 * MAX_SEATS + 1 + MAX_STAGES * MAX_SEATS
+    state_chars = len(json.dumps(status["input"]))
+    assert state_chars < 200_000, state_chars  # closed stages keep excerpts of their comments

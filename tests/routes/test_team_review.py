@@ -193,3 +193,30 @@ def test_a_decision_for_another_stage_is_refused_with_the_reason(base, body, rea
         assert reply.status == 400 and "needs every seat's approval" in reply.json["error"]
     else:
         assert reply.status == 409 and reason in reply.json["error"]
+
+
+def test_each_seat_is_sent_its_own_link_and_a_link_decides_for_its_seat(served_host, monkeypatch):
+    from tests.support.webhook import WebhookReceiver
+
+    base = served_host.base_url
+    with WebhookReceiver() as hook:
+        monkeypatch.setenv("HITL_NOTIFY_WEBHOOK_URL", hook.url)
+        instance_id = start(base, {"stages": [
+            {"name": "legal", "reviewers": ["user:bob@contoso.com", "role:legal"], "require": "all"}]})
+        waiting_at(base, instance_id, "legal")
+        wait_for(lambda: hook.delivered)
+    message = hook.delivered[0]
+    assert message["stage"] == "legal" and [s["seat"] for s in message["seats"]] == ["user:bob@contoso.com", "role:legal"]
+    assert "Review as user:bob@contoso.com (seat 1)" in message["text"]
+    links = [s["reviewUrl"].replace("http://localhost:7071", base) for s in message["seats"]]
+    assert len(set(links)) == 2
+    bobs, legal = links
+    as_bob = call("POST", bobs.replace("?token=", "/decision?token="), {"approved": True})
+    assert as_bob.status == 200, as_bob.text
+    again = call("POST", bobs.replace("?token=", "/decision?token="), {"approved": True})
+    assert again.status == 200 and again.json["duplicate"] is True
+    as_legal = call("POST", legal.replace("?token=", "/decision?token="), {"approved": True})
+    assert as_legal.status == 200, as_legal.text
+    done = wait_for(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
+    assert [(d["seat"], d["by"], d["channel"]) for d in done["output"]["decisions"]] == [
+        ("user:bob@contoso.com", "bob@contoso.com", "review link"), ("role:legal", "review link", "review link")]
