@@ -90,17 +90,14 @@ def bind_to_round(requested: Decision, review: Review, reviewer: str,
     """Tie a decision to the round under review, or refuse it with 409 and the reason."""
     now = now or datetime.now(timezone.utc)
     status = review.status
-    if review.finished:
-        raise HttpError(409, f"the review is {review.runtime_status}; decisions are no longer accepted")
-    if not status.awaiting_review:
-        advice = ("retry when the status shows awaiting_review" if requested.round is not None else
-                  f"decide round {status.round}'s draft with \"round\": {status.round} "
-                  "once the status shows awaiting_review, so the decision cannot land on a draft you have not seen")
-        raise HttpError(409, f"no draft is awaiting review (stage: {status.stage}); {advice}")
+    refusal = review.refusal(requested.round)
+    if refusal is not None:
+        if review.being_drafted and requested.round in (None, status.round):
+            refusal += ("; decide it once the status shows awaiting_review" if requested.round is not None else
+                        f"; decide its draft with \"round\": {status.round} once the status shows "
+                        "awaiting_review, so that the decision cannot land on a draft you have not seen")
+        raise HttpError(409, refusal)
     current = status.round
-    if requested.round is not None and requested.round != current:
-        raise HttpError(409, f"the decision is for round {requested.round}, "
-                             f"but round {current} is under review")
     if requested.round is None and status.reviewable_since:
         waited = (now - datetime.fromisoformat(status.reviewable_since)).total_seconds()
         if waited < ROUNDLESS_DECISION_GRACE_SECONDS:
@@ -119,7 +116,7 @@ def decision_reply(req: func.HttpRequest, instance_id: str, decision: Decision,
     body = {"instanceId": instance_id, "approved": decision.approved, "round": decision.round,
             "decision": decision.to_event(), **(extra or {})}
     return delivery_reply(req, instance_id, delivery, verdict,
-                          f"The {verdict} of round {decision.round} was applied.", body)
+                          f"The {verdict} of round {decision.round} was applied.", body, decision.round)
 
 
 def reviewer_of(req: func.HttpRequest, channel: str) -> str:

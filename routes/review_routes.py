@@ -80,9 +80,6 @@ async def hitl_review_decision(req: func.HttpRequest, client: df.DurableOrchestr
         raise HttpError(403, "this link can follow the review but not decide: open the newest link")
     reviews = ReviewClient(client)
     review = await reviews.get(instance_id)
-    if not review.finished and grant.round != review.status.round:
-        raise HttpError(403, f"this link is for round {grant.round}, but round {review.status.round} "
-                             "is under review")
     page_decision = Decision(requested.approved, requested.feedback, grant.round, edit=requested.edit)
     decision = bind_to_round(page_decision, review, reviewer_of(req, "review link"))
     delivery = await reviews.deliver(instance_id, APPROVAL_EVENT, decision.to_event(), decision.round)

@@ -102,12 +102,15 @@ class ReviewStatus:
             if change.get("id") == event_id:
                 return Outcome("applied", decision=change)
         if bound_round is not None:
-            earlier = next((d for d in self.decisions if d.get("round") == bound_round), None)
+            earlier = self.decision_for(bound_round)
             if earlier is not None:
-                verdict = "approved" if earlier.get("approved") else "rejected"
                 return Outcome("ignored", decision=earlier, reason=(
-                    f"round {bound_round} was already decided: {verdict} {_by(earlier)}"))
+                    f"round {bound_round} was already decided: {verdict_of(earlier)}"))
         return None
+
+    def decision_for(self, round_: int) -> Optional[dict]:
+        """The decision recorded for a round (the last one, should there be several)."""
+        return next((d for d in reversed(self.decisions) if d.get("round") == round_), None)
 
 
 @dataclass(frozen=True)
@@ -117,9 +120,17 @@ class Outcome:
     decision: Optional[dict] = None
 
 
-def _by(record: dict) -> str:
+def actor(record: dict) -> str:
+    """Who decided: "via function key" or "via review link" (the channel), or "by <name>"
+    (the signed-in reviewer); "" when the record does not say."""
     by = record.get("by")
     return f"via {by}" if by in ("function key", "review link") else f"by {by}" if by else ""
+
+
+def verdict_of(decision: dict) -> str:
+    """How a decision went and who made it: "approved via function key", "rejected by ada@…"."""
+    verdict = "approved" if decision.get("approved") else "rejected"
+    return f"{verdict} {actor(decision)}".rstrip()
 
 
 # -- keeping the custom status small ------------------------------------------------------

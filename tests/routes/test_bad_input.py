@@ -293,4 +293,4 @@ def test_decision_for_terminated_instance_is_refused(review):
     assert terminate.status == 202
     wait_for(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["runtimeStatus"] == "Terminated")
     reply = call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True})
-    assert reply.status == 409 and "Terminated" in reply.json["error"]
+    assert reply.status == 409 and "the review was terminated: cancelled" in reply.json["error"]
