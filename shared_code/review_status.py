@@ -120,11 +120,15 @@ class Outcome:
     decision: Optional[dict] = None
 
 
+# What a decision records as "by" when no signed-in reviewer is known: the channel it came by.
+CHANNELS = ("function key", "review link")
+
+
 def actor(record: dict) -> str:
     """Who decided: "via function key" or "via review link" (the channel), or "by <name>"
     (the signed-in reviewer); "" when the record does not say."""
     by = record.get("by")
-    return f"via {by}" if by in ("function key", "review link") else f"by {by}" if by else ""
+    return f"via {by}" if by in CHANNELS else f"by {by}" if by else ""
 
 
 def verdict_of(decision: dict) -> str:
