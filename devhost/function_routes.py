@@ -88,7 +88,8 @@ class FunctionRoutes:
 
     def start_page(self, request: web.Request) -> web.Response:
         """What ``GET /`` shows when no function serves it: the app's routes (those a
-        browser can open as links), the Durable HTTP API and the instances in flight."""
+        browser can open as links), the Durable HTTP API, and how many instances of each
+        orchestration there are in each runtime status."""
         base = f"{request.scheme}://{request.host}"
         rows = []
         for route in self.routes:

@@ -193,14 +193,16 @@ def bind_decision(requested: Decision, review: Review, caller: Caller,
 
 
 def check_decidable(review: Review, requested_round: Optional[int]) -> None:
+    """Refuse a decision the review can no longer take, saying what happened instead."""
     status = review.status
-    if review.finished:
-        raise HttpError(409, f"the review is {review.runtime_status}; decisions are no longer accepted")
-    if not status.awaiting_review:
-        advice = ("retry when the status shows awaiting_review" if requested_round is not None else
-                  f"decide round {status.round}'s draft with \"round\": {status.round} "
-                  "once the status shows awaiting_review, so the decision cannot land on a draft you have not seen")
-        raise HttpError(409, f"no draft is awaiting review (stage: {status.stage}); {advice}")
+    refusal = review.refusal(requested_round)
+    if refusal is None:
+        return
+    if review.being_drafted and requested_round in (None, status.round):
+        refusal += ("; decide it once the status shows awaiting_review" if requested_round is not None else
+                    f"; decide its draft with \"round\": {status.round} once the status shows "
+                    "awaiting_review, so that the decision cannot land on a draft you have not seen")
+    raise HttpError(409, refusal)
 
 
 def check_stage(named: Optional[str], status: ReviewStatus, rule: StageRule) -> None:
@@ -323,4 +325,4 @@ def decision_reply(req: func.HttpRequest, instance_id: str, decided: Decided,
                               "message": f"You already {said} this stage in round {decision.round}; "
                                          "your first decision stands."})
     return delivery_reply(req, instance_id, decided.delivery, verdict,
-                          f"The {verdict} of round {decision.round} was applied.", body)
+                          f"The {verdict} of round {decision.round} was applied.", body, decision.round)

@@ -71,18 +71,22 @@ STATUS_RETRY_AFTER = "2"
 
 
 def delivery_reply(req: func.HttpRequest, instance_id: str, delivery: Delivery, what: str,
-                   applied: str, body: dict) -> func.HttpResponse:
-    """The reply to a delivered decision, cancel or deadline change: 200 once the review
-    applied it, 409 when it refused it or ended first (with the reason), 202 when it was
-    delivered and not taken yet (the status shows when)."""
+                   applied: str, body: dict, for_round: Optional[int] = None) -> func.HttpResponse:
+    """The reply to a delivered decision, cancel or deadline change (for ``for_round``, or
+    the round under review): 200 once the review applied it, 409 when it refused it or
+    ended first, saying what happened instead (the round was decided, by whom; the review
+    was cancelled, timed out, …), 202 when it was delivered and not taken yet (the status
+    shows when)."""
     outcome, review = delivery.outcome, delivery.review
     if outcome is not None and outcome.kind == "applied":
         return json_response({"message": applied, **body})
+    # What the review did instead, as its status tells it now; the review's own reason
+    # when the status does not explain it (a deadline change beyond the 30-day limit).
+    instead = review.refusal(for_round) if review is not None else None
     if outcome is not None:
-        raise HttpError(409, f"the {what} was not applied: {outcome.reason}", **body)
+        raise HttpError(409, f"the {what} was not applied: {instead or outcome.reason}", **body)
     if review is not None and review.finished:
-        raise HttpError(409, f"the review ended ({review.runtime_status}: {review.status.message}) "
-                             f"before the {what} was applied", **body)
+        raise HttpError(409, f"the {what} was not applied: {instead}", **body)
     status_url = api_url(req, f"hitl/status/{instance_id}")
     return json_response({"message": f"The {what} was delivered but the review has not taken it yet; "
                                      "the status shows when it does.",

@@ -173,7 +173,7 @@ async def hitl_cancel(req: func.HttpRequest, client: df.DurableOrchestrationClie
     reviews = ReviewClient(client)
     review = await reviews.get(instance_id)
     if review.finished:
-        raise HttpError(409, f"the review is already {review.runtime_status}")
+        raise HttpError(409, review.refusal())
     delivery = await reviews.deliver(instance_id, CANCEL_EVENT, cancel.to_event(), None)
     return delivery_reply(req, instance_id, delivery, "cancel", "The review was cancelled.",
                           {"instanceId": instance_id, "reason": cancel.reason})
@@ -189,9 +189,9 @@ async def hitl_extend(req: func.HttpRequest, client: df.DurableOrchestrationClie
     requested = ExtendRequest.from_json(json_body(req))
     reviews = ReviewClient(client)
     review = await reviews.get(instance_id)
-    if review.finished or not review.status.awaiting_review:
-        raise HttpError(409, f"no draft is awaiting review (stage: {review.shown.stage}); "
-                             "only an undecided round's deadline can move")
+    refusal = review.refusal()
+    if refusal is not None:
+        raise HttpError(409, f"{refusal}; only the deadline of a round awaiting review can move")
     extend = requested.bound(review.status.round, key_caller(req, load_settings()).shown, new_event_id())
     delivery = await reviews.deliver(instance_id, EXTEND_EVENT, extend.to_event(), extend.round)
     body = {"instanceId": instance_id, "round": extend.round, "hours": extend.hours}
@@ -200,7 +200,7 @@ async def hitl_extend(req: func.HttpRequest, client: df.DurableOrchestrationClie
         body.update(deadline=change["to"], previousDeadline=change["from"])
     return delivery_reply(req, instance_id, delivery, "deadline change",
                           f"The deadline of round {extend.round} moved to {change['to']}." if change else "",
-                          body)
+                          body, extend.round)
 
 
 # -- seats: claims, hand-overs, reassignment ---------------------------------------------

@@ -26,7 +26,7 @@ import aiohttp
 import azure.durable_functions as df
 
 from shared_code.models import ValidationError, durable_payload
-from shared_code.review_status import FINISHED, Outcome, ReviewStatus
+from shared_code.review_status import FINISHED, Outcome, ReviewStatus, actor, verdict_of
 from shared_code.stages import Stage
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,66 @@ class Review:
         if self.texts and self.texts.draft and self.status.draft:
             return self.texts.draft
         return self.status.draft
+
+    @property
+    def being_drafted(self) -> bool:
+        """The writer is drafting the round under review (its first draft, or a revision)."""
+        return not self.finished and self.status.phase in (Stage.DRAFTING, Stage.REVISING)
+
+    def refusal(self, for_round: Optional[int] = None) -> Optional[str]:
+        """Why a decision, cancel or deadline change (for ``for_round``, or for whatever
+        round is under review when None) can no longer be taken, saying what happened
+        instead; None while that round awaits review. Read from the status alone."""
+        status = self.status
+        if self.finished:
+            return self._how_it_ended(for_round)
+        current = status.round
+        if for_round is not None and for_round > current:
+            return f"round {for_round} has not started: {self._now()}"
+        if status.awaiting_review and for_round in (None, current):
+            return None
+        if for_round is not None and for_round < current:
+            return f"{self._decided(for_round)}; {self._now()}"
+        if status.phase is Stage.PUBLISHING:
+            return f"{self._decided(current)}; it is being published"
+        if status.phase is Stage.REVISING and for_round is None:
+            return f"{self._decided(current - 1)}; {self._now()}"
+        return self._now()
+
+    def _decided(self, round_: int) -> str:
+        decision = self.status.decision_for(round_)
+        return f"round {round_} was already decided" + (f": {verdict_of(decision)}" if decision else "")
+
+    def _now(self) -> str:
+        """What the review is doing with the round under review."""
+        current = self.status.round
+        if self.status.awaiting_review:
+            return f"round {current} is under review now"
+        if self.status.phase is Stage.PUBLISHING:
+            decision = self.status.decision_for(current)
+            by = f" {actor(decision)}" if decision else ""
+            return f"round {current} was approved{by} and is being published"
+        return f"round {current}'s draft is still being written"
+
+    def _how_it_ended(self, for_round: Optional[int]) -> str:
+        status, last = self.status, self.status.round
+        if self.runtime_status == "Completed":
+            earlier = f"{self._decided(for_round)}; " if for_round is not None and for_round < last else ""
+            return f"{earlier}{self._decided(last)}, and the review is published"
+        if self.runtime_status == "Terminated":
+            reason = self.output if isinstance(self.output, str) and self.output else "no reason given"
+            return f"the review was terminated: {reason}"
+        if status.phase is Stage.CANCELLED and status.cancel:
+            cancel = status.cancel
+            return f"the review was cancelled {actor(cancel)}: {cancel.get('reason') or 'no reason given'}"
+        if status.phase is Stage.TIMED_OUT:
+            window = " and its escalation window" if status.escalated_at else ""
+            return f"the review timed out: round {last} was not decided before its deadline{window}"
+        if status.phase is Stage.REJECTED:
+            decision = status.decision_for(last)
+            return (f"the review ended without approval: round {last}, the last of {status.max_rounds}, "
+                    f"was {verdict_of(decision) if decision else 'rejected'}")
+        return f"the review failed: {status.message or self.output or self.runtime_status}"
 
     @classmethod
     def of(cls, status) -> "Review":

@@ -131,10 +131,13 @@ class ReviewStatus:
             earlier = next((d for d in self.decisions if d.get("round") == bound_round
                             and d.get("stageIndex", 0) == bound_stage), None)
             if earlier is not None:
-                verdict = "approved" if earlier.get("approved") else "rejected"
                 return Outcome("ignored", decision=earlier, reason=(
-                    f"round {bound_round} was already decided: {verdict} {_by(earlier)}"))
+                    f"round {bound_round} was already decided: {verdict_of(earlier)}"))
         return None
+
+    def decision_for(self, round_: int) -> Optional[dict]:
+        """The decision recorded last for a round (the one that settled it)."""
+        return next((d for d in reversed(self.decisions) if d.get("round") == round_), None)
 
 
     def _stage_over(self, round_: int, stage: int) -> bool:
@@ -151,9 +154,21 @@ class Outcome:
     duplicate: bool = False
 
 
-def _by(record: dict) -> str:
+# What a decision records as "by" when no person is named: the channel it came by.
+CHANNELS = ("function key", "review link")
+
+
+def actor(record: dict) -> str:
+    """Who decided: "via function key" or "via review link" (the channel), or "by <name>"
+    (the person); "" when the record does not say."""
     by = record.get("by")
-    return f"via {by}" if by in ("function key", "review link") else f"by {by}" if by else ""
+    return f"via {by}" if by in CHANNELS else f"by {by}" if by else ""
+
+
+def verdict_of(decision: dict) -> str:
+    """How a decision went and who made it: "approved via function key", "rejected by ada@…"."""
+    verdict = "approved" if decision.get("approved") else "rejected"
+    return f"{verdict} {actor(decision)}".rstrip()
 
 
 # -- keeping the custom status small ------------------------------------------------------

@@ -103,6 +103,7 @@ def test_rejecting_without_feedback_is_refused_in_the_page(served_host, page):
     page.click("#reject")
     page.wait_for_selector("#notice.error")
     assert "feedback" in page.inner_text("#notice").lower()
+    assert page.evaluate("document.activeElement.id") == "feedback"  # where the reviewer types next
     status = call("GET", f"{served_host.base_url}/api/hitl/status/{instance_id}").json
     assert status["customStatus"]["decisions"] == []
 
@@ -124,3 +125,39 @@ def test_invalid_link_shows_a_clear_403_page(served_host, page):
     assert response.status == 403
     assert "This review link cannot be used" in page.inner_text("h1")
     shot(page, "5-forbidden")
+
+
+def test_round_1_offers_no_changes_view(served_host, page):
+    _, link = start_review(served_host, "First draft")
+    page.goto(link)
+    page.wait_for_selector("#decide:not(.hidden)")
+    assert page.locator("#view-toggle").is_hidden()  # there is no earlier round to compare with
+
+
+def test_the_changes_view_marks_a_changed_title(served_host, page):
+    instance_id, _ = start_review(served_host, "Owls")
+    call("POST", f"{served_host.base_url}/api/hitl/approve/{instance_id}",
+         {"approved": False, "feedback": "More owls", "round": 1})
+    wait_until_awaiting(served_host, instance_id, round_=2)
+    page.goto(review_link(served_host, instance_id))
+    page.wait_for_selector("text=Round 2 of 3")
+    assert page.locator("#view-toggle").is_visible()
+    page.click("#show-diff")
+    # The offline writer titles its drafts "Draft <round>: <topic>".
+    assert page.locator("#draft-title-diff del").all_inner_texts() == ["1:"]
+    assert page.locator("#draft-title-diff ins").all_inner_texts() == ["2:"]
+    assert page.locator("#draft-title").is_hidden()
+    page.click("#show-draft")
+    assert page.inner_text("#draft-title") == "Draft 2: Owls"
+    assert page.locator("#draft-title-diff").is_hidden()
+
+
+def test_the_review_page_links_to_the_inbox(served_host, page):
+    _, link = start_review(served_host, "Where is everything else")
+    page.goto(link)
+    page.wait_for_selector("#decide:not(.hidden)")
+    page.click("#inbox-link")
+    page.wait_for_selector("text=Reviewer inbox")
+    origin = link.split("/api/", 1)[0]
+    assert page.url == f"{origin}/api/hitl/inbox"  # the same origin the review link used
+    page.wait_for_selector("text=Where is everything else")

@@ -157,6 +157,11 @@ CASES = [
     ("approve-dotdot-id", "POST", "hitl/approve/..%2F..%2Fetc", b'{"approved": true}', JSON, 400, "instance id"),
     ("approve-put", "PUT", "hitl/approve/{id}", b'{"approved": true}', JSON, 405, "not allowed"),
     ("approve-wrong-type", "POST", "hitl/approve/{id}", b"approved=true", {"Content-Type": "application/xml"}, 415, "content type"),
+    # What a form on another site can send without the browser asking first.
+    ("approve-form", "POST", "hitl/approve/{id}", b"approved=true&round=1",
+     {"Content-Type": "application/x-www-form-urlencoded"}, 415, "content type"),
+    ("approve-text-plain", "POST", "hitl/approve/{id}", b'{"approved": true, "round": 1}',
+     {"Content-Type": "text/plain"}, 415, "content type"),
     ("status-unknown", "GET", "hitl/status/0123456789abcdef", None, {}, 404, "no review"),
     ("status-long-id", "GET", f"hitl/status/{LONG_ID}", None, {}, 400, "instance id"),
     ("status-post", "POST", "hitl/status/{id}", b"{}", JSON, 405, "not allowed"),
@@ -293,4 +298,4 @@ def test_decision_for_terminated_instance_is_refused(review):
     assert terminate.status == 202
     wait_for(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["runtimeStatus"] == "Terminated")
     reply = call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True})
-    assert reply.status == 409 and "Terminated" in reply.json["error"]
+    assert reply.status == 409 and "the review was terminated: cancelled" in reply.json["error"]

@@ -60,7 +60,7 @@ def test_stale_round_and_finished_instance_get_409(served_host):
     call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True, "round": 1})
     wait_for(lambda: status_of(base, instance_id)["runtimeStatus"] == "Completed")
     late = call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True})
-    assert late.status == 409 and "Completed" in late.json["error"]
+    assert late.status == 409 and "approved via function key, and the review is published" in late.json["error"]
 
 
 def test_roundless_decision_is_refused_for_a_draft_that_just_appeared(served_host, monkeypatch):

@@ -84,6 +84,8 @@ def test_bad_tokens_get_403_and_leave_the_review_alone(served_host, case):
 
 
 def test_token_for_an_earlier_round_cannot_decide_the_current_one(served_host):
+    """It sees nothing of the current round; a decision sent with it is told that its own
+    round was already decided."""
     base = served_host.base_url
     instance_id, _ = start_review(base)
     round_one = token_for(instance_id, 1)
@@ -91,7 +93,7 @@ def test_token_for_an_earlier_round_cannot_decide_the_current_one(served_host):
     wait_for(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("round") == 2
              and call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("stage") == "awaiting_review")
     decision = call("POST", f"{base}/api/hitl/review/{instance_id}/decision?token={round_one}", {"approved": True})
-    assert decision.status == 403 and "round 1" in decision.json["error"]
+    assert decision.status == 409 and "round 1 was already decided" in decision.json["error"]
     page = call("GET", f"{base}/api/hitl/review/{instance_id}?token={round_one}")
     assert page.status == 403
     state = call("GET", f"{base}/api/hitl/review/{instance_id}/state?token={round_one}")
