@@ -7,6 +7,7 @@ import azure.functions as func
 from activities.notify_reviewer import bp as notify_reviewer
 from activities.publish_content import bp as publish_content
 from activities.write_draft import bp as write_draft
+from entities.review_card import bp as review_card
 from orchestrations.hitl_orchestration import bp as hitl_orchestration
 from orchestrations.writer_agent import bp as writer_agent
 from routes.agent_routes import bp as agent_routes
@@ -18,7 +19,7 @@ from shared_code.settings import configuration_report, load_settings
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 for blueprint in (hitl_routes, review_routes, owner_routes, agent_routes, hitl_orchestration, writer_agent, write_draft,
-                  notify_reviewer, publish_content):
+                  notify_reviewer, publish_content, review_card):
     app.register_functions(blueprint)
 
 for level, line in configuration_report(load_settings()):

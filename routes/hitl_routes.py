@@ -23,7 +23,7 @@ async def hitl_run(req: func.HttpRequest, client: df.DurableOrchestrationClient)
     settings = load_settings()
     run = RunRequest.from_json(json_body(req), default_reminders=settings.default_reminders,
                                default_review=settings.default_review)
-    instance_id = await ReviewClient(client).start(run.to_json(), new_review_id())
+    instance_id = await ReviewClient(client).start(run.to_start_input(), new_review_id())
     status_url = api_url(req, f"hitl/status/{instance_id}")
     return json_response({
         "message": "Review started: the writer is drafting.", "topic": run.topic,

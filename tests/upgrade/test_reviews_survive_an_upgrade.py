@@ -73,3 +73,41 @@ def test_a_state_folder_from_a_newer_release_is_refused(offline_env, tmp_path):
     db.close()
     with pytest.raises(StoreTooNew, match="schema version 99"):
         DevHost(".", data_dir=state, local_settings=False)
+
+
+# ``state_of_release_1ef2995/`` was written by the release before team review (1ef2995),
+# whose executions scheduled no inbox-card signals: a review waiting in its first
+# execution (started from the bare run request), one waiting in round 2 after a rejection
+# (reminders and escalation set), and one whose deadline the owner moved.
+RELEASE_1EF2995 = Path(__file__).parent / "state_of_release_1ef2995"
+WRITTEN_AT = datetime(2026, 1, 1, 1, 0, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def release_host(offline_env, tmp_path, monkeypatch):
+    monkeypatch.delenv("TASKHUB_NAME", raising=False)
+    state = tmp_path / "state"
+    shutil.copytree(RELEASE_1EF2995, state)
+    with DevHost(".", data_dir=state, clock=ManualClock(WRITTEN_AT), local_settings=False) as host:
+        yield host
+
+
+@pytest.mark.parametrize("instance_id, round_", [
+    ("release-first-execution", 1), ("release-round-two", 2), ("release-deadline-moved", 1)])
+def test_reviews_in_flight_from_the_release_before_team_review_are_published(release_host, instance_id, round_):
+    release_host.raise_event(instance_id, "ApprovalEvent", {"approved": True, "round": round_, "id": "upgraded"})
+    release_host.run_until_idle()
+    status = release_host.status(instance_id)
+    assert status["runtimeStatus"] == "Completed", status["output"]
+    assert status["output"]["decisions"][-1]["id"] == "upgraded"
+
+
+def test_a_review_from_the_earlier_release_gets_its_inbox_card_in_its_next_execution(release_host):
+    instance_id = "release-first-execution"
+    release_host.raise_event(instance_id, "ApprovalEvent",
+                             {"approved": False, "feedback": "Shorter", "round": 1, "id": "upgraded-reject"})
+    release_host.run_until_idle()
+    status = release_host.status(instance_id)
+    assert status["runtimeStatus"] == "Running" and status["customStatus"]["round"] == 2
+    exists, card = release_host.entity_state("review_card", instance_id)
+    assert exists and card["round"] == 2 and card["topic"] == "Waiting in its first execution"
