@@ -30,7 +30,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("OPENAI_API_KEY", "Key for OPENAI_BASE_URL", secret=True),
     SettingSpec("OPENAI_MODEL", "Model name for OPENAI_BASE_URL"),
     SettingSpec("HITL_WRITER", "'openai' (default) or 'offline' for the deterministic demo writer", default="openai"),
-    SettingSpec("HITL_WRITER_TIMEOUT_SECONDS", "Timeout of one writer request", default="60"),
+    SettingSpec("HITL_WRITER_TIMEOUT_SECONDS", "Wall-clock limit of one writer request as a whole, from connecting to the "
+                "last byte of the reply; a request cut off is retried like any timeout", default="60"),
     SettingSpec("HITL_WRITER_MAX_RETRIES", "Client-side retries of one writer request (429, 5xx, timeouts)", default="2"),
     SettingSpec("HITL_PUBLIC_BASE_URL", "Base URL used in links sent to reviewers (default: https://$WEBSITE_HOSTNAME in Azure, http://$WEBSITE_HOSTNAME on a local host, else http://localhost:7071)"),
     SettingSpec("HITL_PUBLISH_DIR", "Folder that receives published content", default=".published"),
