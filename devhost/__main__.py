@@ -147,7 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         host = DevHost(args.app_dir, args.data, shard=shard, client_over_http=args.client_over_http)
-    except (AppLoadError, HostConfigError, UnsupportedSdk, StoreError) as exc:
+    except StoreError as exc:  # its message names the state file and what to do
+        print(f"devhost: {exc}", file=sys.stderr)
+        return 2
+    except (AppLoadError, HostConfigError, UnsupportedSdk) as exc:
         print(f"devhost: cannot load the app: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # the app's own import failed: show why, as 'func start' does

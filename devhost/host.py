@@ -32,7 +32,7 @@ from .function_routes import FunctionRoutes
 from .registry import AppLoadError, Registry, build_registry, load_app
 from .runner import BackgroundRunner, drain
 from .server import ServerThread, build_web_app
-from .storage import Shard, Store
+from .storage import Shard, Store, check_integrity
 from .versioning import Versioning, VersioningConfigError
 from .wakeups import CrossProcessWakeups
 
@@ -125,11 +125,16 @@ class DevHost:
         self.app_dir = Path(app_dir).resolve()
         self.applied_settings = load_local_settings(self.app_dir) if local_settings else []
         self.config = read_host_json(self.app_dir)
-        self.registry: Registry = load_functions(self.app_dir)
         self.data_dir = Path(data_dir) if data_dir else self.app_dir / ".devhost"
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        state_file = self.data_dir / f"{self.config.hub_name}.sqlite"
+        # A damaged state file is refused before anything runs; the first process checks it
+        # (the others start once it serves).
+        if shard.index == 0 and state_file.exists():
+            check_integrity(state_file)
+        self.registry: Registry = load_functions(self.app_dir)
         self.clock = clock or SystemClock()
-        self.store = Store(self.data_dir / f"{self.config.hub_name}.sqlite")
+        self.store = Store(state_file)
         self.engine = Engine(self.registry, self.store, self.clock,
                              EngineOptions(shard=shard, versioning=self.config.versioning))
         self.shard = shard

@@ -3,11 +3,17 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
+import subprocess
+import sys
 
 import pytest
 
+from devhost import DevHost
+
 from .conftest import APPS
-from .helpers import call, wait_until
+from .helpers import REPO, call, free_port, wait_until
+from .test_storage import overwrite_pages, pages_of
 
 
 @pytest.fixture
@@ -78,3 +84,35 @@ def test_after_a_restart_the_banner_says_what_is_in_flight_and_where_to_start(tm
     assert f'<a href="{again.base_url}/api/client/by-status">' in start.text
     assert "custom_status: 2 Running" in start.text
     assert "/runtime/webhooks/durabletask/instances" in start.text
+
+
+def run_cli(app_dir, data_dir, *args, env=None) -> subprocess.CompletedProcess:
+    """``python -m devhost`` to its end, for the ways it refuses to start."""
+    return subprocess.run([sys.executable, "-m", "devhost", str(app_dir), "--port", str(free_port()),
+                           "--data", str(data_dir), *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+@pytest.mark.parametrize("damage", ["middle pages", "header", "schema too new"])
+def test_cli_refuses_a_damaged_state_in_one_line_saying_so(tmp_path, damage):
+    """Before: garbage in the middle pages let the host start and then die with an
+    uncaught sqlite3.DatabaseError (exit 1); a damaged header, or a state from a newer
+    devhost, was refused as "cannot load the app", the header with a traceback."""
+    with DevHost(APPS / "features", data_dir=tmp_path / "data", local_settings=False) as host:
+        for n in range(30):
+            host.start("custom_status", {"n": n})
+        host.run_until_idle()
+        path = host.store.path
+    if damage == "middle pages":
+        overwrite_pages(path, [pages_of(path) // 2, pages_of(path) // 2 + 1])
+    elif damage == "header":
+        overwrite_pages(path, [0])
+    else:
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE schema_version SET version = 99")
+    result = run_cli(APPS / "features", tmp_path / "data")
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"devhost: {'the state file ' if damage != 'schema too new' else ''}{path}")
+    assert ("is damaged" in line) == (damage != "schema too new")
+    assert "cannot load the app" not in line and "Traceback" not in result.stderr
