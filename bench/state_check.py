@@ -27,7 +27,7 @@ from bench import REPO
 from bench.devhost_process import free_port
 from bench.stats import print_result, print_settings
 
-HUB = "StateCheckHub"
+HUB = "StateCheckHub"  # a state file of its own, whatever TASKHUB_NAME says
 
 
 def build_state(data_dir: Path, instances: int, seed: int) -> None:
