@@ -20,13 +20,14 @@ from devhost import DevHost, ManualClock
 from devhost.storage import MIGRATIONS
 
 FOLDER = Path(__file__).parent / "state_before_versioning"
+OLD_HUB = "TestHubName"  # the task hub that state folder was written under
 # Later than every timestamp in the saved state, so the clock never runs backwards.
 RESUMED_AT = datetime(2026, 1, 2, 7, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
 def upgraded_host(offline_env, tmp_path, monkeypatch):
-    monkeypatch.delenv("TASKHUB_NAME", raising=False)
+    monkeypatch.setenv("TASKHUB_NAME", OLD_HUB)
     state = tmp_path / "state"
     shutil.copytree(FOLDER, state)
     with DevHost(".", data_dir=state, clock=ManualClock(RESUMED_AT), local_settings=False) as host:
@@ -61,12 +62,13 @@ def test_an_in_flight_review_from_the_previous_release_is_approved_and_published
     assert (offline_env / "published" / f"{instance_id}.json").is_file()
 
 
-def test_a_state_folder_from_a_newer_release_is_refused(offline_env, tmp_path):
+def test_a_state_folder_from_a_newer_release_is_refused(offline_env, tmp_path, monkeypatch):
     from devhost.storage import StoreTooNew
 
+    monkeypatch.setenv("TASKHUB_NAME", OLD_HUB)
     state = tmp_path / "state"
     shutil.copytree(FOLDER, state)
-    db = sqlite3.connect(state / "TestHubName.sqlite")
+    db = sqlite3.connect(state / f"{OLD_HUB}.sqlite")
     db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
     db.execute("INSERT INTO schema_version VALUES (99)")
     db.commit()
@@ -85,7 +87,7 @@ WRITTEN_AT = datetime(2026, 1, 1, 1, 0, 1, tzinfo=timezone.utc)
 
 @pytest.fixture
 def release_host(offline_env, tmp_path, monkeypatch):
-    monkeypatch.delenv("TASKHUB_NAME", raising=False)
+    monkeypatch.setenv("TASKHUB_NAME", OLD_HUB)
     state = tmp_path / "state"
     shutil.copytree(RELEASE_1EF2995, state)
     with DevHost(".", data_dir=state, clock=ManualClock(WRITTEN_AT), local_settings=False) as host:
