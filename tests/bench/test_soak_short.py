@@ -101,3 +101,17 @@ def test_entity_benchmark_applies_every_signal_and_call():
     assert process.returncode == 0, process.stdout[-3000:]
     assert summary["errors"] == 0 and summary["signals"] == 60 and summary["orchestrations"] == 6
     assert summary["routes"]["signal accepted"]["n"] == 60
+
+
+def test_peer_benchmark_runs_both_trees_and_the_peer_and_prints_the_ratios():
+    process, summary = run_script("bench.vs_peer", "--n", "12", "--threads", "4", "--rounds", "1",
+                                  "--baseline", str(REPO), timeout=180)
+    assert process.returncode == 0, process.stdout[-3000:]
+    out = process.stdout
+    assert "devhost_workers=host default" in out and "ratio to the peer" in out
+    assert "this / baseline, round by round:" in out
+    for subject in ("this", "baseline", "peer"):
+        runs = summary["runs"][subject]
+        assert len(runs) == 1 and runs[0]["lifecycles"] == 12 and runs[0]["failed"] == 0, runs
+        assert runs[0]["approve_to_completed_p99_ms"] is not None
+    assert len(summary["summary"]["this"]["ratio_to_peer"]) == 1
