@@ -49,8 +49,9 @@ from bench.stats import percentile
 
 PEER_REQUIREMENTS = REPO / "bench" / "requirements.txt"
 READY_TIMEOUT_S = 60.0
-# gRPC's own notices (a GOAWAY as the peer stops) go to the peer's log only at ERROR.
+# gRPC's C core prints a notice when the peer stops (GOAWAY); errors only, here and there.
 PEER_ENV = {"GRPC_VERBOSITY": "ERROR"}
+os.environ.update(PEER_ENV)
 # How long one step of one lifecycle may take before it counts as failed.
 STEP_TIMEOUT_S = 30.0
 
