@@ -85,9 +85,15 @@ class Run:
     done: int = 0
     failed: int = 0
     approve_to_completed_ms: list = field(default_factory=list)
+    # The two other steps of a lifecycle: start -> the draft seen awaiting review, and the
+    # decision's own call (on the devhost the route answers once the decision is applied).
+    start_to_awaiting_ms: list = field(default_factory=list)
+    decision_call_ms: list = field(default_factory=list)
     host_cpu_s: Optional[float] = None
     processes: Optional[int] = None
     errors: list = field(default_factory=list)
+    requests: int = 0  # HTTP requests (or gRPC calls) the measured lifecycles made
+    client_cpu_s: float = 0.0
 
     @property
     def per_s(self) -> float:
@@ -98,8 +104,14 @@ class Run:
                 "seconds": round(self.seconds, 2), "lifecycles_per_s": round(self.per_s, 1),
                 "approve_to_completed_p50_ms": _ms(percentile(self.approve_to_completed_ms, 50)),
                 "approve_to_completed_p99_ms": _ms(percentile(self.approve_to_completed_ms, 99)),
+                "start_to_awaiting_p50_ms": _ms(percentile(self.start_to_awaiting_ms, 50)),
+                "decision_call_p50_ms": _ms(percentile(self.decision_call_ms, 50)),
+                "decision_call_p99_ms": _ms(percentile(self.decision_call_ms, 99)),
                 "host_cpu_ms_per_lifecycle": (round(1000 * self.host_cpu_s / self.done, 2)
                                               if self.host_cpu_s is not None and self.done else None),
+                "requests_per_lifecycle": round(self.requests / self.done, 1) if self.done else None,
+                "client_cpu_ms_per_lifecycle": (round(1000 * self.client_cpu_s / self.done, 2)
+                                                if self.done else None),
                 "host_processes": self.processes, "errors": self.errors[:5]}
 
     def line(self) -> str:
@@ -110,17 +122,30 @@ class Run:
         return (f"{self.subject:<10} {f['lifecycles_per_s']:>7.1f} lifecycles/s "
                 f"({self.done}/{self.done + self.failed} in {f['seconds']} s{procs}); "
                 f"approve->Completed p50 {f['approve_to_completed_p50_ms']} ms, "
-                f"p99 {f['approve_to_completed_p99_ms']} ms{cpu}")
+                f"p99 {f['approve_to_completed_p99_ms']} ms (start->awaiting p50 "
+                f"{f['start_to_awaiting_p50_ms']} ms, decision call p50 {f['decision_call_p50_ms']} ms)"
+                f"{cpu}; "
+                f"{f['requests_per_lifecycle']} calls/lifecycle; client CPU "
+                f"{f['client_cpu_ms_per_lifecycle']} ms/lifecycle")
 
 
 def _ms(value: Optional[float]) -> Optional[float]:
     return None if value is None else round(value, 1)
 
 
-def drive(run: Run, count: int, threads: int, lifecycle: Callable[[int], Optional[float]],
+@dataclass(frozen=True)
+class Lifecycle:
+    """One lifecycle's steps, in milliseconds, and the calls it made."""
+    start_to_awaiting_ms: float
+    decision_call_ms: float
+    approve_to_completed_ms: float
+    calls: int
+
+
+def drive(run: Run, count: int, threads: int, lifecycle: Callable[[int], Lifecycle],
           first_index: int = 0) -> None:
     """``count`` lifecycles on ``threads`` threads, one after another on each; a lifecycle
-    returns its approve->Completed milliseconds, or None when it failed."""
+    that fails raises, and is counted."""
     lock = threading.Lock()
     next_index = iter(range(first_index, first_index + count))
 
@@ -140,24 +165,30 @@ def drive(run: Run, count: int, threads: int, lifecycle: Callable[[int], Optiona
                     run.failed += 1
                 else:
                     run.done += 1
-                    run.approve_to_completed_ms.append(took)
+                    run.requests += took.calls
+                    run.approve_to_completed_ms.append(took.approve_to_completed_ms)
+                    run.start_to_awaiting_ms.append(took.start_to_awaiting_ms)
+                    run.decision_call_ms.append(took.decision_call_ms)
 
     pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), time.process_time()
     for thread in pool:
         thread.start()
     for thread in pool:
         thread.join()
     run.seconds = time.perf_counter() - started
+    run.client_cpu_s = time.process_time() - cpu_before
 
 
-def poll(read: Callable[[], object], done: Callable[[object], bool], pause_s: float) -> object:
-    """Read until ``done``; raises after STEP_TIMEOUT_S."""
+def poll(read: Callable[[], object], done: Callable[[object], bool], pause_s: float) -> tuple[object, int]:
+    """Read until ``done``: (the last value, reads made); raises after STEP_TIMEOUT_S."""
     deadline = time.monotonic() + STEP_TIMEOUT_S
+    reads = 0
     while True:
         value = read()
+        reads += 1
         if done(value):
-            return value
+            return value, reads
         if time.monotonic() > deadline:
             raise TimeoutError(f"still {value!r:.200} after {STEP_TIMEOUT_S:.0f} s")
         time.sleep(pause_s)
@@ -199,24 +230,27 @@ def finished(body: dict) -> bool:
 def devhost_lifecycles(port: int, pause_s: float) -> Callable[[int], Optional[float]]:
     local = threading.local()
 
-    def lifecycle(index: int) -> Optional[float]:
+    def lifecycle(index: int) -> Lifecycle:
         if not hasattr(local, "api"):
             local.api = ReviewConnection(port)
         api = local.api
+        began = time.perf_counter()
         code, body = api.call("POST", "/api/hitl/run", {"topic": f"benchmark topic {index}"})
         if code != 202:
             raise RuntimeError(f"run answered {code}: {body!r:.200}")
         instance_id = body["instanceId"]
-        poll(lambda: api.status(instance_id), awaiting_round_1, pause_s)
+        _, before = poll(lambda: api.status(instance_id), awaiting_round_1, pause_s)
         started = time.perf_counter()
         code, body = api.call("POST", f"/api/hitl/approve/{instance_id}",
                               {"approved": True, "round": 1})
+        answered = time.perf_counter()
         if code not in (200, 202):
             raise RuntimeError(f"approve answered {code}: {body!r:.200}")
-        final = poll(lambda: api.status(instance_id), finished, pause_s)
+        final, after = poll(lambda: api.status(instance_id), finished, pause_s)
         if final["runtimeStatus"] != "Completed":
             raise RuntimeError(f"ended {final['runtimeStatus']}: {final!r:.200}")
-        return (time.perf_counter() - started) * 1000
+        return Lifecycle((started - began) * 1000, (answered - started) * 1000,
+                         (time.perf_counter() - started) * 1000, 2 + before + after)
 
     return lifecycle
 
@@ -258,24 +292,28 @@ def peer_lifecycles(port: int, pause_s: float) -> Callable[[int], Optional[float
     waiting = json.dumps(AWAITING)
     quiet = quiet_logger("durabletask-client")
 
-    def lifecycle(index: int) -> Optional[float]:
+    def lifecycle(index: int) -> Lifecycle:
         if not hasattr(local, "client"):
             local.client = dt_client.TaskHubGrpcClient(host_address=f"127.0.0.1:{port}",
                                                        logger=quiet)
         client = local.client
+        began = time.perf_counter()
         instance_id = client.schedule_new_orchestration("review", input=f"benchmark topic {index}")
-        poll(lambda: client.get_orchestration_state(instance_id),
-             lambda state: state is not None and state.serialized_custom_status == waiting, pause_s)
+        _, before = poll(lambda: client.get_orchestration_state(instance_id),
+                         lambda state: state is not None and state.serialized_custom_status == waiting,
+                         pause_s)
         started = time.perf_counter()
         client.raise_orchestration_event(instance_id, DECISION_EVENT,
                                          data={"approved": True, "round": 1})
-        final = poll(lambda: client.get_orchestration_state(instance_id),
+        answered = time.perf_counter()
+        final, after = poll(lambda: client.get_orchestration_state(instance_id),
                      lambda state: state is not None and state.runtime_status in (
                          dt_client.OrchestrationStatus.COMPLETED, dt_client.OrchestrationStatus.FAILED,
                          dt_client.OrchestrationStatus.TERMINATED), pause_s)
         if final.runtime_status != dt_client.OrchestrationStatus.COMPLETED:
             raise RuntimeError(f"peer lifecycle ended {final.runtime_status}")
-        return (time.perf_counter() - started) * 1000
+        return Lifecycle((started - began) * 1000, (answered - started) * 1000,
+                         (time.perf_counter() - started) * 1000, 2 + before + after)
 
     return lifecycle
 
