@@ -3,6 +3,7 @@ Durable Task backend, in one run, and the ratio between them.
 
     .venv/bin/python -m bench.vs_peer                       # 3 rounds: devhost, peer, ...
     .venv/bin/python -m bench.vs_peer --baseline ../other   # + another checkout's devhost
+    .venv/bin/python -m bench.vs_peer --baseline A --baseline B   # + two of them (releases)
 
 Our lifecycle, as a user runs it: ``python -m devhost . --port P --data D`` with the
 host's default settings (no ``--workers``: the host decides), the offline writer, and
@@ -16,7 +17,7 @@ The peer (bench/peer.py): the same shape, start -> activity -> wait for an exter
 worker, in a child process, driven by the same number of client threads through the
 SDK's gRPC client, polling the same way.
 
-Each round runs every subject once, in the same order (this tree, the baseline, the peer),
+Each round runs every subject once, in the same order (this tree, each baseline, the peer),
 so a slow minute of a shared machine falls on all of them; the summary gives the medians
 and ranges over the rounds, and each round's ratio of the devhost to the peer it ran
 beside. Every host is fresh (its own state folder) and is warmed up with one lifecycle
@@ -64,9 +65,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         help="runs of each subject, alternating (default 3)")
     parser.add_argument("--poll-ms", type=float, default=10.0,
                         help="pause between two status polls of one lifecycle (default 10)")
-    parser.add_argument("--baseline", type=Path, default=None, metavar="DIR",
+    parser.add_argument("--baseline", type=Path, action="append", default=[], metavar="DIR",
                         help="another checkout whose devhost runs beside this one, with DIR/.venv's "
-                             "Python when it has one")
+                             "Python when it has one; named by its commit (repeatable)")
     parser.add_argument("--workers", type=int, default=None,
                         help="pass --workers N to the devhost (default: leave it out, so the "
                              "host's own default applies)")
@@ -368,6 +369,18 @@ def peer_available() -> bool:
 
 # -- the run -------------------------------------------------------------------------------
 
+def subject_name(tree: Path, taken: list[str]) -> str:
+    """A baseline's name in the printout: its commit, else its folder's name."""
+    try:
+        name = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True,
+                              text=True, timeout=10).stdout.strip() or tree.name
+    except (OSError, subprocess.SubprocessError):
+        name = tree.name
+    while name in taken:
+        name += "'"
+    return name
+
+
 def spread(values: list[float], digits: int = 1) -> str:
     if not values:
         return "-"
@@ -382,14 +395,14 @@ def main(argv: Optional[list[str]] = None) -> int:
               f"-r {PEER_REQUIREMENTS.relative_to(REPO)}", file=sys.stderr)
         return 2
     subjects = [] if args.only_peer else [("this", REPO)]
-    if args.baseline and not args.only_peer:
-        if not (args.baseline / "devhost").is_dir():
-            print(f"--baseline {args.baseline}: no devhost/ there", file=sys.stderr)
+    for tree in [] if args.only_peer else args.baseline:
+        if not (tree / "devhost").is_dir():
+            print(f"--baseline {tree}: no devhost/ there", file=sys.stderr)
             return 2
-        subjects.append(("baseline", args.baseline.resolve()))
+        subjects.append((subject_name(tree, [name for name, _ in subjects]), tree.resolve()))
     settings = {"n": args.n, "threads": args.threads, "rounds": args.rounds, "poll_ms": args.poll_ms,
                 "devhost_workers": args.workers if args.workers else "host default",
-                "baseline": str(args.baseline) if args.baseline else None, **machine_info()}
+                "baselines": {name: str(tree) for name, tree in subjects[1:]}, **machine_info()}
     print("vs_peer: " + ", ".join(f"{k}={v}" for k, v in settings.items()), flush=True)
 
     runs: dict[str, list[Run]] = {name: [] for name, _ in subjects}
@@ -429,10 +442,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             summary[name]["ratio_to_peer"] = [round(r, 2) for r in ratios[name]]
             line += f"; ratio to the peer {spread(ratios[name], 2)}"
         print(line)
-    if "baseline" in runs:
-        pairs = [a.per_s / b.per_s for a, b in zip(runs["this"], runs["baseline"]) if b.per_s]
-        summary["this_vs_baseline"] = [round(p, 2) for p in pairs]
-        print(f"this / baseline, round by round: {', '.join(f'{p:.2f}' for p in pairs)} "
+    for name, _ in subjects[1:]:
+        pairs = [a.per_s / b.per_s for a, b in zip(runs["this"], runs[name]) if b.per_s]
+        summary.setdefault("this_vs", {})[name] = [round(p, 2) for p in pairs]
+        print(f"this / {name}, round by round: {', '.join(f'{p:.2f}' for p in pairs)} "
               f"({spread(pairs, 2)})")
     print(json.dumps({"settings": settings, "summary": summary,
                       "runs": {name: [r.figures() for r in done] for name, done in runs.items()}}))

@@ -109,8 +109,9 @@ def test_peer_benchmark_runs_both_trees_and_the_peer_and_prints_the_ratios():
     assert process.returncode == 0, process.stdout[-3000:]
     out = process.stdout
     assert "devhost_workers=host default" in out and "ratio to the peer" in out
-    assert "this / baseline, round by round:" in out
-    for subject in ("this", "baseline", "peer"):
+    baseline = next(name for name in summary["runs"] if name not in ("this", "peer"))
+    assert f"this / {baseline}, round by round:" in out
+    for subject in ("this", baseline, "peer"):
         runs = summary["runs"][subject]
         assert len(runs) == 1 and runs[0]["lifecycles"] == 12 and runs[0]["failed"] == 0, runs
         assert runs[0]["approve_to_completed_p99_ms"] is not None
