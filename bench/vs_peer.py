@@ -228,7 +228,7 @@ def finished(body: dict) -> bool:
     return body.get("runtimeStatus") in ("Completed", "Failed", "Terminated")
 
 
-def devhost_lifecycles(port: int, pause_s: float) -> Callable[[int], Optional[float]]:
+def devhost_lifecycles(port: int, pause_s: float) -> Callable[[int], Lifecycle]:
     local = threading.local()
 
     def lifecycle(index: int) -> Lifecycle:
@@ -285,13 +285,15 @@ def run_devhost(subject: str, tree: Path, args, work: Path, round_: int) -> Run:
 
 # -- the peer ------------------------------------------------------------------------------
 
-def peer_lifecycles(port: int, pause_s: float) -> Callable[[int], Optional[float]]:
+def peer_lifecycles(port: int, pause_s: float) -> Callable[[int], Lifecycle]:
     from durabletask import client as dt_client
 
     from bench.peer import AWAITING, DECISION_EVENT
     local = threading.local()
     waiting = json.dumps(AWAITING)
     quiet = quiet_logger("durabletask-client")
+    ended = (dt_client.OrchestrationStatus.COMPLETED, dt_client.OrchestrationStatus.FAILED,
+             dt_client.OrchestrationStatus.TERMINATED)
 
     def lifecycle(index: int) -> Lifecycle:
         if not hasattr(local, "client"):
@@ -308,9 +310,8 @@ def peer_lifecycles(port: int, pause_s: float) -> Callable[[int], Optional[float
                                          data={"approved": True, "round": 1})
         answered = time.perf_counter()
         final, after = poll(lambda: client.get_orchestration_state(instance_id),
-                     lambda state: state is not None and state.runtime_status in (
-                         dt_client.OrchestrationStatus.COMPLETED, dt_client.OrchestrationStatus.FAILED,
-                         dt_client.OrchestrationStatus.TERMINATED), pause_s)
+                            lambda state: state is not None and state.runtime_status in ended,
+                            pause_s)
         if final.runtime_status != dt_client.OrchestrationStatus.COMPLETED:
             raise RuntimeError(f"peer lifecycle ended {final.runtime_status}")
         return Lifecycle((started - began) * 1000, (answered - started) * 1000,
