@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
@@ -140,8 +141,9 @@ class ReviewState:
 
     # -- questions -------------------------------------------------------------------
 
-    @property
+    @cached_property
     def rules(self) -> ReviewPolicy:
+        # Kept with this state (a frozen value): every replay asks for it many times.
         return ReviewPolicy.of_state(self.policy)
 
     @property
@@ -229,7 +231,15 @@ class ReviewState:
     def seat_views(self, stage: Optional[int] = None) -> tuple:
         """The seats of a stage (the one under review by default) as they stand in this
         round: seat changes applied in order, then this round's decisions."""
-        index = self.stage if stage is None else stage
+        if stage is None or stage == self.stage:
+            return self._current_seats
+        return self._seats_of(stage)
+
+    @cached_property
+    def _current_seats(self) -> tuple:
+        return self._seats_of(self.stage)
+
+    def _seats_of(self, index: int) -> tuple:
         views = tuple(SeatView(seat) for seat in self.rules.stages[index].seats)
         for change in self.seat_changes:
             if change.get("stage") == index and 0 <= change.get("seat", -1) < len(views):
@@ -501,6 +511,7 @@ class ReviewState:
                 "reminders": sum(1 for r in self.reminders if r.get("round") == self.round
                                  and r.get("stage", 0) == self.stage),
                 "notification": {k: notice[k] for k in ("status", "channel") if k in notice}, "seats": seats}
+
 
     def notice_request(self, instance_id: str, kind: str = "review", seats: Optional[list] = None) -> dict:
         """What notify_reviewer needs: a first notice, a reminder, an escalation, a moved
