@@ -29,7 +29,8 @@ from .clock import ManualClock, SystemClock
 from .durable_api import DurableApi
 from .engine import Engine, EngineOptions
 from .function_routes import FunctionRoutes
-from .registry import AppLoadError, Registry, build_registry, load_app
+from .python_worker import AppLoadError
+from .registry import Registry, load_v2_app
 from .runner import BackgroundRunner, drain
 from .server import ServerThread, build_web_app
 from .storage import Shard, Store
@@ -107,13 +108,21 @@ def load_local_settings(app_dir: Path, env=os.environ) -> list[str]:
     return applied
 
 
-def load_functions(app_dir: Path) -> Registry:
-    """The app's functions: a v2 app's ``function_app.py``, else v1 ``function.json`` folders."""
-    if (app_dir / "function_app.py").is_file():
-        return build_registry(load_app(app_dir), app_dir)
+# The worker's setting for a v2 app's script, and its default.
+SCRIPT_FILE_SETTING, DEFAULT_SCRIPT_FILE = "PYTHON_SCRIPT_FILE_NAME", "function_app.py"
+
+
+def load_functions(app_dir: Path, env=os.environ) -> Registry:
+    """The app's functions: a v2 app's script (``function_app.py`` unless
+    ``PYTHON_SCRIPT_FILE_NAME`` names another), else v1 ``function.json`` folders; the
+    proxy worker picks the runtime the same way (``reload_library_worker``)."""
+    app_dir = Path(app_dir).resolve()
+    script_name = env.get(SCRIPT_FILE_SETTING) or DEFAULT_SCRIPT_FILE
+    if (app_dir / script_name).is_file():
+        return load_v2_app(app_dir, script_name)
     if function_json.is_v1_app(app_dir):
         return function_json.load_registry(app_dir)
-    raise AppLoadError(f"{app_dir} is not a function app: it has no function_app.py (Python v2 "
+    raise AppLoadError(f"{app_dir} is not a function app: it has no {script_name} (Python v2 "
                        "model) and no folder with a function.json (v1 model)")
 
 
@@ -190,6 +199,7 @@ class DevHost:
             self.functions.close()
         if self._wakeups:
             self._wakeups.close()
+        self.registry.worker.close()
         self.store.close()
 
     # -- in-process API --------------------------------------------------------------

@@ -136,7 +136,8 @@ def test_p13_task_failed_reason_and_details_are_the_extensions(host):
     assert inner["$type"] == ("Microsoft.Azure.WebJobs.Script.Workers.Rpc.RpcException, "
                               "Microsoft.Azure.WebJobs.Script")
     assert inner["Message"].startswith("Result: Failure\nException: ValueError: boom\nStack: ")
-    assert inner["Message"].endswith("ValueError: boom")  # the Python traceback's last line
+    # the worker's traceback as it sent it, its last line and newline included
+    assert inner["Message"].endswith("ValueError: boom\n")
     assert inner["InnerException"] is None
     # The orchestrator's exception text holds the reason (P12).
     assert host.status(instance_id)["output"]["caught"].startswith(failed["Reason"])

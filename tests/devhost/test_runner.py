@@ -1,6 +1,8 @@
 """The background runner keeps going when saving a result or running an episode fails."""
 from __future__ import annotations
 
+import asyncio
+
 import json
 import sqlite3
 import threading
@@ -80,16 +82,17 @@ def test_a_broken_episode_fails_only_its_own_instance_of_the_batch(tmp_path, mon
 
 def test_an_activity_that_finishes_while_the_runner_stops_is_saved_not_run_again(tmp_path):
     with DevHost(APPS / "chaining", data_dir=tmp_path, local_settings=False) as host:
-        param, say_hello = host.registry.activities["say_hello"]
-        calls, started = [], threading.Event()
+        invoke, calls, started = host.engine.invoke, [], threading.Event()
 
-        def slow_hello(**kwargs):
-            calls.append(kwargs[param])
+        async def slow_invoke(item):
+            if item.name != "say_hello":
+                return await invoke(item)
+            calls.append(json.loads(item.input))
             started.set()
-            time.sleep(0.3)
-            return say_hello(**kwargs)
+            await asyncio.sleep(0.3)
+            return await invoke(item)
 
-        host.registry.activities["say_hello"] = (param, slow_hello)
+        host.engine.invoke = slow_invoke
         runner = BackgroundRunner(host.engine, idle_poll_seconds=0.05)
         runner.start()
         instance_id = host.start("chain", "Di")
@@ -104,7 +107,8 @@ def test_an_activity_that_finishes_while_the_runner_stops_is_saved_not_run_again
 def test_async_activities_run_on_the_serving_hosts_event_loop(make_host):
     host = make_host("fan_out", clock=SystemClock())
     host.serve(port=0)
-    loops = host.registry.activities["add_up"][1].__globals__["LOOPS"]
+    add_up = host.registry.worker.user_function(host.registry.activities["add_up"].function_id)
+    loops = add_up.__globals__["LOOPS"]
     loops.clear()
     ids = [host.start("fan_out_fan_in", [1, 2, 3]), host.start("fan_out_fan_in", [4, 5])]
     wait_until(lambda: all(host.status(i)["runtimeStatus"] == "Completed" for i in ids), timeout=10)
@@ -166,9 +170,13 @@ def test_activity_results_that_cannot_be_saved_wait_instead_of_running_again(tmp
             return real_complete(results)
 
         host.engine.complete_activities = disk_full
-        calls = []
-        real_execute = host.engine.execute_activity
-        host.engine.execute_activity = lambda item: (calls.append(item.name), real_execute(item))[1]
+        calls, invoke = [], host.engine.invoke
+
+        async def counted_invoke(item):
+            calls.append(item.name)
+            return await invoke(item)
+
+        host.engine.invoke = counted_invoke
         instance_id = run_chain_in_background(host, "Ed")
         assert host.status(instance_id)["runtimeStatus"] == "Completed"
         assert calls == ["say_hello", "say_hello", "shout"]  # nothing ran twice
