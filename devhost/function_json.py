@@ -42,13 +42,17 @@ def load_registry(app_dir: Path) -> Registry:
     app_dir = Path(app_dir).resolve()
     worker = PythonWorker(V1_RUNTIME)
     _forget_other_apps(app_dir, worker)
-    worker.start(app_dir)
     functions, unsupported = [], []
-    for metadata_path in sorted(app_dir.glob("*/function.json")):
-        function = _function(metadata_path.parent.name, _read_metadata(metadata_path), app_dir,
-                             worker, unsupported)
-        if function is not None:
-            functions.append(function)
+    try:
+        worker.start(app_dir)
+        for metadata_path in sorted(app_dir.glob("*/function.json")):
+            function = _function(metadata_path.parent.name, _read_metadata(metadata_path), app_dir,
+                                 worker, unsupported)
+            if function is not None:
+                functions.append(function)
+    except BaseException:
+        worker.close()
+        raise
     registry = build_registry(functions, worker)
     registry.unsupported[:0] = unsupported
     return registry

@@ -190,5 +190,9 @@ def v2_worker(app_dir: Path, script_name: str) -> tuple[PythonWorker, list[Worke
     worker = PythonWorker(V2_RUNTIME)
     # The runtime imports the script by name: an app loaded earlier must not answer for it.
     sys.modules.pop(Path(script_name).stem, None)
-    worker.start(app_dir)
-    return worker, worker.indexed_functions()
+    try:
+        worker.start(app_dir)
+        return worker, worker.indexed_functions()
+    except BaseException:
+        worker.close()
+        raise

@@ -569,13 +569,6 @@ def test_f5_website_hostname_is_this_host_while_serving(tmp_path, monkeypatch):
     assert os.environ["WEBSITE_HOSTNAME"] == "before.example:1"
 
 
-def test_f10_a_function_that_returns_none_gets_204(api):
-    """devhost: an HTTP function that returns None answers 204 with no body."""
-    reply = call(api.base_url + "/api/nothing")
-    assert (reply.status, reply.text) == (204, "")
-    assert "Content-Type" not in reply.headers
-
-
 def test_u3_other_triggers_are_loaded_and_listed_as_not_run(api):
     """devhost: a timer trigger is loaded with the app but never run; the banner says so."""
     assert api.registry.unsupported == ["every_five_minutes (timerTrigger)"]
