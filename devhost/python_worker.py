@@ -9,16 +9,23 @@ and async ones on the event loop. The devhost drives that very library. What is 
 devhost's own is the host's half of the conversation: the messages the Functions host
 sends it (``worker_protocol``) and the reading of its answers.
 
+The worker has an event loop of its own on a thread of its own, as the worker process
+has: every invocation (HTTP functions, activities, entity batches) runs there, so async
+functions share one loop, and the host's loop, which serves HTTP and replays
+orchestrations, hands an invocation over and goes on.
+
 The runtime keeps its state in module globals, as a worker process has one app; a
 process loads one app at a time into it (the devhost's tests load one after another).
 """
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import importlib
 import json
 import secrets
 import sys
+import threading
 import uuid
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -66,7 +73,7 @@ class WorkerFunction:
 
     def invoke_here(self, inputs: list[protocol.ParameterBinding]) -> protocol.InvocationResponse:
         """The same invocation, waited for on this thread (hosts run inline by tests)."""
-        return self.worker.run(self.worker.invoke(self.function_id, inputs))
+        return self.worker.run(self.invoke(inputs))
 
 
 def trace_parent() -> str:
@@ -107,11 +114,17 @@ class PythonWorker:
         self.distribution = distribution
         self.version = sdk_seams.check_runtime_version(distribution, metadata.version(distribution))
         self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="worker loop", daemon=True)
+        self._thread.start()
 
-    def run(self, awaitable) -> Any:
-        """Wait for one of the runtime's coroutines on this worker's own event loop: its
-        start-up requests, and the invocations of hosts that run inline."""
-        return self._loop.run_until_complete(awaitable)
+    def submit(self, coroutine) -> concurrent.futures.Future:
+        """Run a coroutine on the worker's loop, from any thread."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+
+    def run(self, coroutine) -> Any:
+        """Run a coroutine on the worker's loop and wait for it here: the start-up requests,
+        and the invocations of hosts that run inline."""
+        return self.submit(coroutine).result()
 
     def start(self, app_dir: Path) -> None:
         """WorkerInitRequest, after the proxy starts the runtime's thread pool (the v2
@@ -156,14 +169,24 @@ class PythonWorker:
 
     async def invoke(self, function_id: str, inputs: list[protocol.ParameterBinding],
                      invocation_id: Optional[str] = None) -> protocol.InvocationResponse:
-        """InvocationRequest, as the host sends it for a function without a retry policy."""
+        """InvocationRequest, as the host sends it for a function without a retry policy;
+        awaited on any loop, run on the worker's."""
         request = protocol.StreamingMessage(invocation_request=protocol.InvocationRequest(
             invocation_id=invocation_id or str(uuid.uuid4()), function_id=function_id,
             input_data=inputs, trace_context=protocol.RpcTraceContext(trace_parent=trace_parent())))
-        return await self.runtime.invocation_request(
+        invocation = self.runtime.invocation_request(
             protocol.WorkerRequest("FunctionInvocationRequest", request))
+        if asyncio.get_running_loop() is self._loop:
+            return await invocation
+        return await asyncio.wrap_future(self.submit(invocation))
 
     def close(self) -> None:
+        """Stop the worker's loop, after closing the SDK client's session, which belongs to it."""
+        if self._loop.is_closed():
+            return
+        self.run(sdk_seams.reset_client_session())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
         self._loop.close()
 
 

@@ -96,9 +96,9 @@ class StorageOutage:
 
 
 class BackgroundRunner:
-    """Runs episodes as callbacks on an asyncio event loop, and invokes activities and
-    entity batches through the Python worker on the same loop: the worker runs a sync
-    function on its thread pool and an ``async def`` one on the loop itself.
+    """Runs episodes as callbacks on an asyncio event loop, and hands activities and entity
+    batches to the Python worker, whose own loop invokes them (a sync function on its
+    thread pool, an ``async def`` one on that loop).
 
     ``serve`` hands it the HTTP server's loop: requests and episodes then take turns on one
     thread instead of two threads trading the GIL back and forth. Due episodes go first;
@@ -111,6 +111,7 @@ class BackgroundRunner:
     def __init__(self, engine: Engine, max_activities: int = 10, idle_poll_seconds: float = 0.5):
         self.engine = engine
         self.idle_poll_seconds = idle_poll_seconds
+        self._worker = engine.registry.worker
         self._slots = asyncio.Semaphore(max_activities)
         self._running = 0
         self._all_returned = threading.Condition()
@@ -232,23 +233,19 @@ class BackgroundRunner:
     def _submit(self, items: list[WorkItem]) -> None:
         if self._loop is None:  # not started: start() submits every work item there is
             return
-        on_loop = _running_loop() is self._loop
         for item in items:
             with self._in_flight_lock:
                 if item.id in self._in_flight:
                     continue
                 self._in_flight.add(item.id)
             try:
-                if on_loop:
-                    self._loop.create_task(self._run_activity(item))
-                else:
-                    asyncio.run_coroutine_threadsafe(self._run_activity(item), self._loop)
-            except RuntimeError:  # the loop has closed: the item runs after a restart
+                self._worker.submit(self._run_activity(item))
+            except RuntimeError:  # the worker's loop has closed: the item runs after a restart
                 return
 
     async def _run_activity(self, item: WorkItem) -> None:
-        """Runs on the loop; the result is saved by the next pass, with the others that
-        arrived meanwhile, in one transaction."""
+        """Runs on the worker's loop; the result is saved by the next pass of the host's
+        loop, with the others that arrived meanwhile, in one transaction."""
         async with self._slots:
             if self._stopping.is_set():
                 return

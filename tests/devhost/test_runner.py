@@ -104,7 +104,7 @@ def test_an_activity_that_finishes_while_the_runner_stops_is_saved_not_run_again
         assert calls == ["Di", "Hello Di"]
 
 
-def test_async_activities_run_on_the_serving_hosts_event_loop(make_host):
+def test_async_activities_run_on_the_workers_event_loop(make_host):
     host = make_host("fan_out", clock=SystemClock())
     host.serve(port=0)
     add_up = host.registry.worker.user_function(host.registry.activities["add_up"].function_id)
@@ -113,8 +113,8 @@ def test_async_activities_run_on_the_serving_hosts_event_loop(make_host):
     ids = [host.start("fan_out_fan_in", [1, 2, 3]), host.start("fan_out_fan_in", [4, 5])]
     wait_until(lambda: all(host.status(i)["runtimeStatus"] == "Completed" for i in ids), timeout=10)
     assert [host.status(i)["output"]["total"] for i in ids] == [14, 41]
-    # one loop for both calls, the one serving HTTP, as in the Functions Python worker
-    assert len(loops) == 2 and loops[0] is loops[1] is host._server.loop
+    # one loop for both calls, the worker's own, as in the Functions Python worker
+    assert len(loops) == 2 and loops[0] is loops[1] is host.registry.worker._loop
 
 
 def test_a_result_that_cannot_be_saved_holds_up_no_other(tmp_path):
