@@ -114,3 +114,38 @@ def test_the_private_names_the_seams_write_are_the_ones_the_sdk_reads():
     assert "_input_expected_type" in inspect.getsource(DurableOrchestrationContext.get_input)
     assert isinstance(http_utils._session_lock, asyncio.Lock)
     assert "_session_lock" in inspect.getsource(http_utils)
+
+
+# -- the Python worker runtime ----------------------------------------------------------------
+
+def test_a_worker_runtime_release_the_seams_were_not_checked_against_is_refused():
+    with pytest.raises(UnsupportedSdk, match="written for azure-functions-runtime 1.3.x, but 1.4.0"):
+        sdk_seams.check_runtime_version("azure-functions-runtime", "1.4.0")
+    assert sdk_seams.check_runtime_version("azure-functions-runtime-v1", "1.2.0") == "1.2.0"
+
+
+def test_the_worker_registry_gives_each_function_its_registered_function(features):
+    worker = features.registry.worker
+    echo = features.registry.activities["echo"]
+    assert worker.user_function(echo.function_id).__name__ == "echo"
+    counter = next(m for m in worker.indexed_functions() if m.name == "counter")
+    assert sdk_seams.worker_user_function(worker.runtime, counter.function_id) \
+        is features.registry.orchestrators["counter"]
+
+
+def test_a_new_v1_app_no_longer_searches_the_folders_of_the_one_before(tmp_path):
+    from devhost.host import load_functions
+
+    for app in ("one", "two"):
+        folder = tmp_path / app / "Hello"
+        folder.mkdir(parents=True)
+        (folder / "__init__.py").write_text("def main(name):\n    return name\n")
+        (folder / "function.json").write_text(json.dumps({"bindings": [
+            {"type": "activityTrigger", "name": "name", "direction": "in"}]}))
+    first = load_functions(tmp_path / "one")
+    second = load_functions(tmp_path / "two")
+    try:
+        assert second.worker.runtime.loader._submodule_dirs == [str(tmp_path / "two")]
+    finally:
+        first.worker.close()
+        second.worker.close()
