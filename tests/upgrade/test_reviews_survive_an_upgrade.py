@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from devhost import DevHost, ManualClock
-from devhost.storage import MIGRATIONS
+from devhost.migrations import LATEST_VERSION
 
 FOLDER = Path(__file__).parent / "state_before_versioning"
 # Later than every timestamp in the saved state, so the clock never runs backwards.
@@ -34,8 +34,8 @@ def upgraded_host(offline_env, tmp_path, monkeypatch):
 
 
 def test_the_old_state_folder_is_migrated_and_keeps_its_instances(upgraded_host):
-    db = sqlite3.connect(upgraded_host.store.path)
-    assert db.execute("SELECT version FROM schema_version").fetchall() == [(MIGRATIONS[-1][0],)]
+    db = sqlite3.connect(upgraded_host.data_dir / "TestHubName.sqlite")
+    assert db.execute("SELECT version FROM schema_version").fetchall() == [(LATEST_VERSION,)]
     assert sorted(r[0] for r in db.execute("SELECT instance_id FROM instances")) == [
         "upgrade-round-1", "upgrade-round-2"]
     for instance_id, round_ in (("upgrade-round-1", 1), ("upgrade-round-2", 2)):
