@@ -85,8 +85,25 @@ def test_the_timestamp_parsers_can_be_read_and_replaced():
         assert sdk_seams.timestamp_parser(module) is parser
 
 
-def test_the_client_session_can_be_reset():
-    asyncio.run(sdk_seams.reset_client_session())
+def test_a_reset_client_session_is_closed_and_the_next_loop_gets_a_new_one():
+    from azure.durable_functions.models.utils import http_utils
+
+    async def open_session():
+        return await http_utils._get_session()
+
+    async def reset():
+        await sdk_seams.reset_client_session()
+
+    first = asyncio.run(open_session())
+    lock = http_utils._session_lock
+    asyncio.run(reset())
+    assert first.closed and http_utils._client_session is None
+    assert http_utils._session_lock is not lock and not http_utils._session_lock.locked()
+    second = asyncio.run(open_session())  # on another loop, as a second host's worker
+    try:
+        assert second is not first and not second.closed
+    finally:
+        asyncio.run(reset())
 
 
 def test_the_task_counter_counts_yielded_tasks_and_signals(make_host):
