@@ -1,17 +1,12 @@
 """``DevHost``: one object that loads an app and runs it, for the CLI and for tests.
 
-In-process use (tests)::
-
-    with DevHost("path/to/app", data_dir=tmp, clock=ManualClock()) as host:
-        instance_id = host.start("my_orchestrator", {"topic": "x"})
-        host.run_until_idle()
-        host.advance(hours=72)          # timers fire, no real waiting
-        host.status(instance_id)["runtimeStatus"]
-
-Over HTTP (CLI, end-to-end tests)::
+Over HTTP (the CLI)::
 
     with DevHost(app_dir) as host:
         base_url = host.serve(port=0)   # background runner + HTTP server
+
+A test of an app takes ``devhost.testing.TestingHost``: a DevHost on a manual clock whose work runs
+when the test says (``run_until_idle``, ``advance``, ``skip_time``).
 """
 from __future__ import annotations
 
@@ -187,6 +182,10 @@ class DevHost:
         self._previous_hostname = os.environ.get("WEBSITE_HOSTNAME")
         os.environ["WEBSITE_HOSTNAME"] = f"{name}:{port}"
 
+    @property
+    def serving(self) -> bool:
+        return self._server is not None
+
     def close(self) -> None:
         if self._runner:
             self._runner.stop()
@@ -219,6 +218,20 @@ class DevHost:
 
     def terminate(self, instance_id: str, reason: Optional[str] = "") -> None:
         self.engine.terminate(instance_id, reason)
+
+    def suspend(self, instance_id: str, reason: Optional[str] = "") -> None:
+        self.engine.suspend(instance_id, reason)
+
+    def resume(self, instance_id: str, reason: Optional[str] = "") -> None:
+        self.engine.resume(instance_id, reason)
+
+    def restart(self, instance_id: str, restart_with_new_instance_id: bool = True) -> str:
+        """As the SDK client's restart: the same orchestrator with the same stored input."""
+        return self.engine.restart(instance_id, restart_with_new_instance_id)
+
+    def purge(self, instance_id: str) -> bool:
+        """As purge_instance_history: delete the instance in any status; False if unknown."""
+        return self.engine.purge(instance_id)
 
     def signal_entity(self, name: str, key: str, operation: str, input: Any = None) -> None:
         """As the SDK client's signal_entity: its JSON text of the input, as a JSON string."""

@@ -49,6 +49,13 @@ def sent_reminders(host, instance_id):
     return [(r["beforeHours"], r["at"][:16]) for r in custom(host, instance_id).get("reminders", [])]
 
 
+def test_a_review_nobody_answers_times_out(manual_host):
+    instance_id = manual_host.start("hitl_orchestration", {"topic": "Durable timers"})
+    status = manual_host.wait_for_instance(instance_id)  # 72 hours of reminders, skipped
+    assert status["runtimeStatus"] == "Failed"
+    assert status["customStatus"]["stage"] == "timed_out"
+
+
 def test_without_the_new_fields_a_review_times_out_as_before(manual_host):
     instance_id = start(manual_host)
     manual_host.advance(hours=72)
