@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from devhost.testing import wait_until
 from tests.browser.test_review_page import review_link, start_review, wait_until_awaiting
-from tests.support.http import call, wait_for
+from tests.support.http import call
 
 SCREENSHOTS = Path(os.environ.get("HITL_SCREENSHOTS") or "test-artifacts/browser")
 PHONE = {"width": 390, "height": 844}
@@ -114,7 +115,7 @@ def test_a_page_left_open_shows_the_timeout_on_its_own(served_host, open_page):
     assert page.locator("#decide").is_hidden()
     assert page.inner_text("#time-left") == ""
     assert "deadline passed" in page.inner_text("#notice")
-    wait_for(lambda: status_of(served_host, instance_id)["runtimeStatus"] == "Failed")
+    wait_until(lambda: status_of(served_host, instance_id)["runtimeStatus"] == "Failed")
     assert "timed out" in status_of(served_host, instance_id)["error"].lower()
 
 
@@ -137,10 +138,10 @@ def test_expanded_rounds_stay_expanded_across_a_refresh(served_host, open_page):
     page.goto(review_link(served_host, instance_id))
     page.wait_for_selector("#history summary")
     page.click("#history summary")
-    wait_for(lambda: page.evaluate("Object.keys(sessionStorage).length") == 1)
+    wait_until(lambda: page.evaluate("Object.keys(sessionStorage).length") == 1)
     page.reload()
     page.wait_for_selector("#history details")
-    wait_for(lambda: page.locator("#history details[open]").count() == 1)
+    wait_until(lambda: page.locator("#history details[open]").count() == 1)
 
 
 def principal(*roles):
@@ -192,7 +193,7 @@ def test_a_moved_deadline_shows_on_the_page_with_the_fresh_link(served_host, ope
     instance_id, _ = start_review(served_host, "More time", approval_timeout_hours=24)
     moved = call("POST", f"{served_host.base_url}/api/hitl/extend/{instance_id}", {"hours": 48})
     assert moved.status == 200, moved.text
-    wait_for(lambda: status_of(served_host, instance_id)["customStatus"]["notification"].get("deadlineMoved"))
+    wait_until(lambda: status_of(served_host, instance_id)["customStatus"]["notification"].get("deadlineMoved"))
     page = open_page()
     page.goto(review_link(served_host, instance_id))  # the fresh link the reviewer was sent
     page.wait_for_selector("text=deadline moved once")

@@ -19,9 +19,11 @@ import pytest
 
 from devhost import DevHost
 from devhost.python_worker import AppLoadError
+from devhost.testing import wait_until
+from tests.support.http import call
 
 from .conftest import APPS
-from .helpers import REPO, call, run, wait_until
+from .helpers import REPO, run
 
 HTTP_APP = """import typing
 import azure.functions as func
@@ -116,13 +118,13 @@ def test_w1_the_cli_prints_the_workers_reason_and_exits_non_zero(tmp_path):
 def test_w2_an_http_function_that_returns_none_fails_with_500(worker_app):
     """``HttpResponseConverter.encode`` has no encoding for None, so
     ``bindings.meta.get_datum`` raises TypeError and the invocation fails."""
-    reply = call(worker_app.base_url + "/api/nothing")
+    reply = call("GET", worker_app.base_url + "/api/nothing")
     assert (reply.status, reply.text) == (500, "")
 
 
 def test_w13_a_failed_invocation_is_a_500_with_no_body(worker_app):
     """``ExceptionMiddleware.Invoke`` sets 500 and writes nothing; the traceback goes to the log."""
-    reply = call(worker_app.base_url + "/api/broken")
+    reply = call("GET", worker_app.base_url + "/api/broken")
     assert (reply.status, reply.text) == (500, "")
     assert "Content-Type" not in reply.headers
 
@@ -194,11 +196,11 @@ def test_w10_the_context_is_the_workers_own(worker_app):
     the request (zeros without a retry policy), the invocation id on the thread-local
     storage (``invocation_request``), and the folder of the file that defines the function
     (``functions.Registry.add_indexed_function``: ``inspect.getfile``)."""
-    reply = call(worker_app.base_url + "/api/context")
+    reply = call("GET", worker_app.base_url + "/api/context")
     assert reply.status == 200
-    assert reply.json() == {"class": "azure_functions_runtime.bindings.context.Context",
-                            "retry": [0, 0], "thread_local": True,
-                            "directory": str(APPS / "worker" / "probes")}
+    assert reply.json == {"class": "azure_functions_runtime.bindings.context.Context",
+                          "retry": [0, 0], "thread_local": True,
+                          "directory": str(APPS / "worker" / "probes")}
 
 
 # -- W12: threads and the worker's settings ----------------------------------------------------
@@ -210,7 +212,7 @@ def test_w12_one_thread_pool_runs_every_sync_function(make_host, monkeypatch):
     monkeypatch.setenv("PYTHON_THREADPOOL_THREAD_COUNT", "1")
     host = make_host("worker", clock=None)
     host.serve(port=0)
-    assert call(host.base_url + "/api/thread").status == 200
+    assert call("GET", host.base_url + "/api/thread").status == 200
     instance_id = host.start("call_activity", ["record_thread", "x"])
     threads = sys.modules["function_app"].THREADS
     wait_until(lambda: host.status(instance_id)["runtimeStatus"] == "Completed", what="the activity")
@@ -223,5 +225,5 @@ def test_w12_python_script_file_name_names_the_apps_script(tmp_path, monkeypatch
         imports="", signature="probe(req: func.HttpRequest) -> func.HttpResponse"))
     monkeypatch.setenv("PYTHON_SCRIPT_FILE_NAME", "main_app.py")
     with DevHost(tmp_path, data_dir=tmp_path / "state", local_settings=False) as host:
-        reply = call(host.serve(port=0) + "/api/probe")
+        reply = call("GET", host.serve(port=0) + "/api/probe")
     assert (reply.status, reply.text) == (200, "never reached")

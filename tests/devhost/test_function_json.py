@@ -11,8 +11,7 @@ import pytest
 from devhost import DevHost, activities
 from devhost.host import load_functions
 from devhost.python_worker import AppLoadError
-
-from .helpers import call
+from tests.support.http import call
 
 HELLO = "def main(name: str) -> str:\n    return f'Hello {name}!'\n"
 
@@ -110,7 +109,7 @@ def test_a_function_that_asks_for_its_context_gets_one(tmp_path):
         "async def main(name, context):\n    return f'{name} in {context.function_name}'\n")
     with DevHost(tmp_path, data_dir=tmp_path / "state", local_settings=False) as host:
         base = host.serve(port=0)
-        replies = [call(f"{base}/api/who").text for _ in range(2)]
+        replies = [call("GET", f"{base}/api/who").text for _ in range(2)]
         assert run_activity(host.registry, "Where", "here") == "here in Where"
     first, second = (r.split(" ") for r in replies)
     assert first[:2] == ["Who", str((tmp_path / "Who").resolve())]
@@ -187,7 +186,7 @@ def test_w6_a_return_value_without_a_return_binding_fails_the_invocation(tmp_pat
              "def main(req, res):\n    return None\n")
     with DevHost(tmp_path, data_dir=tmp_path / "state", local_settings=False) as host:
         base = host.serve(port=0)
-        assert [(r.status, r.text) for r in (call(f"{base}/api/dropped"), call(f"{base}/api/unset"))] \
+        assert [(r.status, r.text) for r in (call("GET", f"{base}/api/dropped"), call("GET", f"{base}/api/unset"))] \
             == [(500, ""), (200, "")]
 
 
@@ -200,5 +199,5 @@ def test_a_named_http_output_is_the_response_and_a_second_app_gets_its_own_modul
                  f"def main(req, res):\n    res.set(func.HttpResponse('{word}', status_code=201))\n")
     for app, word in (("one", "first"), ("two", "second")):
         with DevHost(tmp_path / app, data_dir=tmp_path / f"state-{app}", local_settings=False) as host:
-            reply = call(f"{host.serve(port=0)}/api/answer")
+            reply = call("GET", f"{host.serve(port=0)}/api/answer")
         assert (reply.status, reply.text) == (201, word)

@@ -67,7 +67,7 @@ def test_a_v2_function_that_asks_for_its_context_gets_one(tmp_path):
     """As the worker does for any function with an unbound ``context`` parameter."""
     from devhost import DevHost
 
-    from .helpers import call
+    from tests.support.http import call
 
     (tmp_path / "function_app.py").write_text(
         "import azure.functions as func\n"
@@ -76,5 +76,5 @@ def test_a_v2_function_that_asks_for_its_context_gets_one(tmp_path):
         "def who(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:\n"
         "    return func.HttpResponse(context.function_name + ' ' + context.function_directory)\n")
     with DevHost(tmp_path, data_dir=tmp_path / "state", local_settings=False) as host:
-        reply = call(f"{host.serve(port=0)}/api/who")
+        reply = call("GET", f"{host.serve(port=0)}/api/who")
     assert (reply.status, reply.text) == (200, f"who {tmp_path.resolve()}")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-
 import json
 import sqlite3
 import threading
@@ -13,8 +12,7 @@ from devhost import DevHost, SystemClock
 from devhost import orchestration_episode as episode_module
 from devhost.runner import BackgroundRunner
 from devhost.storage import StoreBusy, StoreUnavailable
-
-from .helpers import wait_until
+from devhost.testing import wait_until
 
 APPS = Path(__file__).parent / "apps"
 

@@ -11,12 +11,12 @@ import sqlite3
 import pytest
 
 from devhost.host import HostConfigError
+from devhost.testing import wait_until
 from devhost.versioning import MISMATCH_OUTPUT, REJECT_RETRY_SECONDS, Versioning, compare_versions
-
 from devhost.history import EventType
+from tests.support.http import call
 
 from .conftest import APPS
-from .helpers import call, wait_until
 
 
 def app_with(tmp_path, **durable_task):
@@ -97,8 +97,8 @@ def test_v3_the_http_start_takes_a_version_query_and_the_sdk_client_sends_it(mak
     host = make_host("versioning")
     host.serve(port=0)
     webhooks = host.base_url + "/runtime/webhooks/durabletask"
-    explicit = call(f"{webhooks}/orchestrators/report_version?version=0.8", "POST").json()["id"]
-    empty = call(f"{webhooks}/orchestrators/report_version?version=", "POST").json()["id"]
+    explicit = call("POST", f"{webhooks}/orchestrators/report_version?version=0.8").json["id"]
+    empty = call("POST", f"{webhooks}/orchestrators/report_version?version=").json["id"]
     wait_until(lambda: all(host.status(i)["runtimeStatus"] == "Completed" for i in (explicit, empty)))
     assert (host.status(explicit)["output"], host.status(empty)["output"]) == ("0.8", "")
 
@@ -127,7 +127,7 @@ def test_v3_show_history_leaves_the_version_out(make_host):
     host.serve(port=0)
     parent = host.start("parent_with_children", version="0.9")
     wait_until(lambda: host.status(parent)["runtimeStatus"] == "Completed")
-    shown = call(f"{host.base_url}/runtime/webhooks/durabletask/instances/{parent}?showHistory=true").json()
+    shown = call("GET", f"{host.base_url}/runtime/webhooks/durabletask/instances/{parent}?showHistory=true").json
     assert all("Version" not in item for item in shown["historyEvents"])
     stored = [e for e in host.history(parent) if "Version" in e]
     assert [e["Version"] for e in stored] == ["0.9", "0.5", None]

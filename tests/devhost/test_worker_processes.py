@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from devhost.storage import Shard
-
-from .helpers import call, wait_until
+from devhost.testing import wait_until
+from tests.support.http import call
 
 APPS = Path(__file__).parent / "apps"
 WEBHOOKS = "/runtime/webhooks/durabletask"
@@ -35,11 +35,11 @@ def run_chains(host, count: int, prefix: str) -> list[str]:
     for instance_id in ids:
         # The body the SDK's start_new sends: the input's JSON as a JSON string. A bare
         # JSON string body would reach get_input() as text that is not JSON, as on Azure.
-        reply = call(f"{host.base_url}{WEBHOOKS}/orchestrators/chain/{instance_id}", "POST",
+        reply = call("POST", f"{host.base_url}{WEBHOOKS}/orchestrators/chain/{instance_id}",
                      json.dumps(f"n{instance_id}"))
         assert reply.status == 202
     for instance_id in ids:
-        done = wait_until(lambda: (s := call(f"{host.base_url}{WEBHOOKS}/instances/{instance_id}").json())
+        done = wait_until(lambda: (s := call("GET", f"{host.base_url}{WEBHOOKS}/instances/{instance_id}").json)
                           and s["runtimeStatus"] == "Completed" and s, what=f"{instance_id} to complete")
         assert done["output"][2] == f"HELLO HELLO N{instance_id}".upper()
     return ids

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from devhost.storage import StoreUnavailable
-from tests.support.http import call, wait_for
+from devhost.testing import wait_until
+from tests.support.http import call
 
 from .test_hitl_routes import awaiting, run_review, status_of
 
@@ -28,13 +29,13 @@ def test_double_clicked_rejection_without_round_never_lands_on_the_next_draft(se
     monkeypatch.setattr(hitl_routes, "ROUNDLESS_DECISION_GRACE_SECONDS", 0.5)
     base = served_host.base_url
     instance_id = run_review(base, max_review_attempts=2)["instanceId"]
-    wait_for(lambda: awaiting(base, instance_id, 1))
+    wait_until(lambda: awaiting(base, instance_id, 1))
     time.sleep(0.6)  # the reviewer read draft 1
     first = approve(base, instance_id, {"approved": False, "feedback": "Needs a table"})
     second = approve(base, instance_id, {"approved": False, "feedback": "Needs a table"})
     assert first.status == 200, first.text
     assert second.status == 409, second.text
-    status = wait_for(lambda: awaiting(base, instance_id, 2))
+    status = wait_until(lambda: awaiting(base, instance_id, 2))
     assert [d["round"] for d in status["customStatus"]["decisions"]] == [1]
     assert status["runtimeStatus"] == "Running"
 
@@ -42,7 +43,7 @@ def test_double_clicked_rejection_without_round_never_lands_on_the_next_draft(se
 def test_an_approval_right_after_another_reviewers_rejection_is_refused(served_host):
     base = served_host.base_url
     instance_id = run_review(base)["instanceId"]
-    wait_for(lambda: awaiting(base, instance_id, 1))
+    wait_until(lambda: awaiting(base, instance_id, 1))
     rejected = approve(base, instance_id, {"approved": False, "feedback": "No", "round": 1})
     assert rejected.status == 200
     late = approve(base, instance_id, {"approved": True})  # meant for draft 1
@@ -55,7 +56,7 @@ def test_an_approval_right_after_another_reviewers_rejection_is_refused(served_h
 def test_an_approval_for_a_decided_round_gets_409_with_the_reason(served_host):
     base = served_host.base_url
     instance_id = run_review(base)["instanceId"]
-    wait_for(lambda: awaiting(base, instance_id, 1))
+    wait_until(lambda: awaiting(base, instance_id, 1))
     replies = []
     threads = [threading.Thread(target=lambda b=body: replies.append(approve(base, instance_id, b)))
                for body in ({"approved": False, "feedback": "first", "round": 1},
@@ -79,7 +80,7 @@ def test_cancel_racing_an_approval_has_one_winner_and_the_loser_gets_409(served_
     review ended Terminated with no record of the approval."""
     base = served_host.base_url
     instance_id = run_review(base)["instanceId"]
-    wait_for(lambda: awaiting(base, instance_id, 1))
+    wait_until(lambda: awaiting(base, instance_id, 1))
     replies = {}
     calls = {"approve": lambda: approve(base, instance_id, {"approved": True, "round": 1}),
              "cancel": lambda: call("POST", f"{base}/api/hitl/cancel/{instance_id}", {"reason": "race"})}
@@ -90,7 +91,7 @@ def test_cancel_racing_an_approval_has_one_winner_and_the_loser_gets_409(served_
     for thread in threads:
         thread.join()
     assert sorted(r.status for r in replies.values()) == [200, 409], {k: v.text for k, v in replies.items()}
-    final = wait_for(lambda: (s := status_of(base, instance_id))["runtimeStatus"] in ("Completed", "Failed") and s)
+    final = wait_until(lambda: (s := status_of(base, instance_id))["runtimeStatus"] in ("Completed", "Failed") and s)
     if replies["approve"].status == 200:
         assert final["runtimeStatus"] == "Completed"
         # Refused when the cancel was considered after the approval, or when the review
@@ -107,9 +108,9 @@ def test_a_thread_id_can_never_address_a_review(served_host):
     audit trail was gone."""
     base = served_host.base_url
     instance_id = run_review(base)["instanceId"]
-    wait_for(lambda: awaiting(base, instance_id, 1))
+    wait_until(lambda: awaiting(base, instance_id, 1))
     approve(base, instance_id, {"approved": True, "round": 1})
-    wait_for(lambda: status_of(base, instance_id)["runtimeStatus"] == "Completed")
+    wait_until(lambda: status_of(base, instance_id)["runtimeStatus"] == "Completed")
     reply = call("POST", f"{base}/api/agents/WriterAgent/run", {"message": "hi", "thread_id": instance_id})
     assert reply.status == 404
     assert status_of(base, instance_id)["output"]["decisions"][0]["round"] == 1
@@ -121,7 +122,7 @@ def test_a_state_that_cannot_be_written_gets_503_not_409(served_host, monkeypatc
     Running, and cancel answer 500."""
     base = served_host.base_url
     instance_id = run_review(base)["instanceId"]
-    wait_for(lambda: awaiting(base, instance_id, 1))
+    wait_until(lambda: awaiting(base, instance_id, 1))
 
     def disk_full(*args, **kwargs):
         raise StoreUnavailable("database or disk is full")
