@@ -33,11 +33,6 @@ def events(host, instance_id: str) -> list[tuple]:
     return pairs
 
 
-def pending_timers(host, instance_id: str) -> list[str]:
-    return [m.event["FireAt"] for m in host.store.due_messages(instance_id, float("inf"))
-            if m.event["EventType"] == EventType.TIMER_FIRED]
-
-
 def module_of(host, orchestrator: str) -> dict:
     """The globals of the fixture module that defines an orchestrator."""
     return host.registry.orchestrators[orchestrator].orchestrator_function.__globals__
@@ -117,6 +112,13 @@ def run(host, orchestrator, input=None, instance_id=None) -> str:
 
 def of_type(history: list[dict], kind) -> list[dict]:
     return [e for e in history if e["EventType"] == kind]
+
+
+def execution_of(host, instance_id: str) -> Optional[str]:
+    """The id of the instance's current execution, from its ExecutionStarted event (None
+    before its first episode)."""
+    started = of_type(host.history(instance_id), EventType.EXECUTION_STARTED)
+    return started[0]["OrchestrationInstance"]["ExecutionId"] if started else None
 
 
 def public_history(host, instance_id: str) -> list[dict]:

@@ -25,6 +25,7 @@ from devhost.testing import wait_until
 from tests.support.http import call
 
 from .conftest import APPS
+from .helpers import execution_of
 
 WEBHOOKS = "/runtime/webhooks/durabletask"
 CHECK_STATUS_KEYS = ["id", "statusQueryGetUri", "sendEventPostUri", "terminatePostUri",
@@ -277,13 +278,11 @@ def test_h19_restart_with_the_same_id_replaces_the_finished_instance(api):
     """RestartAsync(instanceId, restartWithNewInstanceId: false): StartNewAsync with the same
     id, which a finished instance does not block (R12)."""
     old = completed(api, b'{"n": 3}')
-    first_execution = api.store.get_instance(old).execution_id
+    first_execution = execution_of(api, old)
     reply = call("POST", f"{api.webhooks}/instances/{old}/restart?restartWithNewInstanceId=false")
     assert reply.status == 202 and reply.json["id"] == old
-    def restarted():
-        row = api.store.get_instance(old)
-        return row if row.execution_id != first_execution and row.runtime_status == "Completed" else None
-    wait_until(restarted, what="the restarted execution")
+    wait_until(lambda: execution_of(api, old) != first_execution
+               and api.status(old)["runtimeStatus"] == "Completed", what="the restarted execution")
     assert status_of(api, old).json["output"] == {"n": 3}
 
 

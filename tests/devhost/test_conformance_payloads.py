@@ -212,7 +212,7 @@ def test_p22_a_custom_status_of_8704_utf16_units_fails_and_schedules_nothing(hos
     assert status["customStatus"] is None
     history = host.history(instance_id)
     assert of_type(history, EventType.TASK_SCHEDULED) == []
-    assert host.engine.pending_work() == []
+    assert host.pending_activities(instance_id) == []
 
 
 # -- P24: how a terminate reason is shown ---------------------------------------------

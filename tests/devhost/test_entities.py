@@ -7,10 +7,9 @@ import json
 
 import pytest
 
-from devhost import DevHost, ManualClock
 from devhost.entities import REQUEST_EVENT, request_input
 from devhost.history import EventType
-from devhost.testing import wait_until
+from devhost.testing import TestingHost, wait_until
 from tests.support.http import call
 
 from .conftest import APPS
@@ -134,13 +133,13 @@ def test_deleting_an_entity_makes_it_not_exist(host):
 
 def test_a_taken_batch_survives_a_restart_and_runs_once(tmp_path):
     def open_host():
-        return DevHost(APPS / "entities", data_dir=tmp_path / "state", clock=ManualClock(),
-                       local_settings=False)
+        return TestingHost(APPS / "entities", data_dir=tmp_path / "state")
 
     with open_host() as first:
         first.signal_entity("Counter", "r", "add", 4)
-        first.engine.run_episodes(first.engine.due_instances())
-        assert len(first.engine.pending_work()) == 1  # taken, not yet run
+        assert first.step("@counter@r")  # the batch is taken, not yet run
+        assert first.entity_state("Counter", "r") == (False, None)
+        assert not first.step("@counter@r")
     with open_host() as second:
         second.run_until_idle()
         assert second.entity_state("Counter", "r") == (True, 4)

@@ -70,7 +70,7 @@ def test_empty_route_prefix_serves_functions_at_the_root(make_host, tmp_path, mo
     assert reply.status == 200
     assert reply.json["hub"] == "RootHub" and reply.json["greeting"] == "hi"
     assert call("GET", f"{host.base_url}/v1/settings/ada").status == 404
-    assert host.store.path.endswith("RootHub.sqlite")
+    assert (host.data_dir / "RootHub.sqlite").is_file()
 
 
 def test_a_malformed_host_json_names_the_file_and_the_position(tmp_path):

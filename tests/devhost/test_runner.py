@@ -58,7 +58,7 @@ def test_episode_postponed_while_the_state_is_locked(tmp_path):
         host.engine.run_episodes = locked_once
         instance_id = run_chain_in_background(host, "Bo")
         assert busy == [instance_id]
-        assert json.loads(host.store.get_instance(instance_id).output)[2] == "HELLO HELLO BO"
+        assert host.status(instance_id)["output"][2] == "HELLO HELLO BO"
 
 
 def test_a_broken_episode_fails_only_its_own_instance_of_the_batch(tmp_path, monkeypatch):

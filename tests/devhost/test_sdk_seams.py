@@ -44,9 +44,10 @@ def test_a_reset_orchestrator_replays_like_a_new_one(features):
 
 
 def test_open_tasks_tell_hidden_retry_tasks_and_their_attempts(features):
-    features.start("retry_activity", {"key": "seam", "fail_times": 5, "interval_ms": 1000, "max_attempts": 2})
+    instance_id = features.start("retry_activity", {"key": "seam", "fail_times": 5, "interval_ms": 1000,
+                                                    "max_attempts": 2})
     features.run_until_idle()
-    row = features.store.get_instance(next(iter(r.instance_id for r in features.store.query_instances())))
+    row = features.engine.instance(instance_id)
     replay = features.engine.replay(row, features.history(row.instance_id))
     hidden = [(i, t) for i, t in sdk_seams.numbered_open_tasks(replay.context) if sdk_seams.is_hidden_task(t)]
     assert [i for i, _ in hidden] == [1]
@@ -60,7 +61,7 @@ def test_a_cancelled_timer_is_seen_as_cancelled(features):
     instance_id = features.start("timer_race", 60)
     features.run_until_idle()
     features.raise_event(instance_id, "Go", 1)
-    row = features.store.get_instance(instance_id)
+    row = features.engine.instance(instance_id)
     history = features.history(instance_id) + [
         {"EventType": 12, "EventId": -1, "IsPlayed": False, "Timestamp": "2026-01-01T00:00:01Z"},
         {"EventType": 15, "EventId": -1, "IsPlayed": False, "Timestamp": "2026-01-01T00:00:01Z",

@@ -118,7 +118,7 @@ def test_v3_continue_as_new_keeps_the_version_and_restart_takes_default_version(
     host = make_host("versioning")
     counting = host.start("count_down", 2, version="0.7")
     assert output_of(host, counting) == ("Completed", "0.7")
-    restarted = host.engine.restart(counting)
+    restarted = host.restart(counting)
     assert output_of(host, restarted) == ("Completed", "1.0")
 
 
@@ -187,7 +187,7 @@ def test_v4_a_hold_ends_when_the_instance_runs_and_never_outlives_it(tmp_path, m
     newer = host.start("report_version", version="2.0")
     purged = host.start("report_version", version="2.0")
     host.run_until_idle()
-    host.engine.purge(purged)
+    host.purge(purged)
     again = host.start("report_version", version="1.0", instance_id=purged)
     assert output_of(host, again) == ("Completed", "1.0")
     host.close()

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from devhost.history import EventType
 
-from .test_hitl_orchestration import custom, pending_timers
+from .test_hitl_orchestration import custom
 
 
 def start(host, **fields):
@@ -84,7 +84,7 @@ def test_a_decision_between_reminders_cancels_the_rest(manual_host):
     manual_host.raise_event(instance_id, "ApprovalEvent", {"approved": True, "round": 1, "id": "ok"})
     manual_host.run_until_idle()
     assert manual_host.status(instance_id)["runtimeStatus"] == "Completed"
-    assert pending_timers(manual_host, instance_id) == []
+    assert manual_host.pending_timers(instance_id) == []
     assert [r["beforeHours"] for r in manual_host.status(instance_id)["customStatus"]["reminders"]] == [24.0]
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import parse_qs, urlsplit
 
-from devhost import DevHost
-from devhost.testing import wait_until
+from devhost.testing import TestingHost, wait_until
 from tests.conftest import SIGNING_KEY
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.http import call
@@ -29,8 +28,8 @@ def test_secrets_never_appear_in_logs_or_responses(offline_env, monkeypatch, cap
         monkeypatch.setenv("AZURE_OPENAI_DEPLOYMENT", "drafts")
         monkeypatch.setenv("AZURE_OPENAI_API_KEY", API_KEY)
         monkeypatch.setenv("HITL_NOTIFY_WEBHOOK_URL", hook.url.replace("s3cr3t", WEBHOOK_SECRET))
-        with DevHost(".", data_dir=tmp_path / "state", local_settings=False) as host:
-            base = host.serve(port=0)
+        with TestingHost.served(".", data_dir=tmp_path / "state") as host:
+            base = host.base_url
             started = record(call("POST", f"{base}/api/hitl/run", {"topic": "Secrets"})).json
             instance_id = started["instanceId"]
             wait_until(lambda: record(call("GET", f"{base}/api/hitl/status/{instance_id}")).json

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
-from devhost.testing import wait_until
+from devhost.testing import TestingHost, wait_until
 from tests.conftest import SIGNING_KEY
 from tests.support.http import call
 
@@ -187,9 +187,7 @@ def review(request, tmp_path_factory):
     monkeypatch.setenv("HITL_WRITER", "offline")
     monkeypatch.setenv("HITL_REVIEW_SIGNING_KEY", SIGNING_KEY)
     monkeypatch.setenv("HITL_PUBLISH_DIR", str(folder / "published"))
-    from devhost import DevHost
-    with DevHost(".", data_dir=folder / "state", local_settings=False) as host:
-        host.serve(port=0)
+    with TestingHost.served(".", data_dir=folder / "state") as host:
         base = host.base_url
         instance_id = call("POST", f"{base}/api/hitl/run", {"topic": "Healthy neighbour"}).json["instanceId"]
         wait_until(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("stage") == "awaiting_review")

@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-from devhost.storage import StoreUnavailable
 from devhost.testing import wait_until
 from tests.support.http import call
 
@@ -117,22 +116,17 @@ def test_a_thread_id_can_never_address_a_review(served_host):
     assert call("GET", f"{base}/api/agents/WriterAgent/threads/{instance_id}").status == 404
 
 
-def test_a_state_that_cannot_be_written_gets_503_not_409(served_host, monkeypatch):
+def test_a_state_that_cannot_be_written_gets_503_not_409(served_host):
     """Before: a full data disk made decisions answer 409 'finished' while the review was
     Running, and cancel answer 500."""
     base = served_host.base_url
     instance_id = run_review(base)["instanceId"]
     wait_until(lambda: awaiting(base, instance_id, 1))
-
-    def disk_full(*args, **kwargs):
-        raise StoreUnavailable("database or disk is full")
-
-    monkeypatch.setattr(served_host.engine, "raise_event", disk_full)
-    decision = approve(base, instance_id, {"approved": True, "round": 1})
-    assert decision.status == 503 and decision.headers.get("Retry-After")
-    assert "retry" in decision.json["error"]
-    cancel = call("POST", f"{base}/api/hitl/cancel/{instance_id}", {"reason": "full"})
-    assert cancel.status == 503
-    monkeypatch.undo()
+    with served_host.state_unavailable():
+        decision = approve(base, instance_id, {"approved": True, "round": 1})
+        assert decision.status == 503 and decision.headers.get("Retry-After")
+        assert "retry" in decision.json["error"]
+        cancel = call("POST", f"{base}/api/hitl/cancel/{instance_id}", {"reason": "full"})
+        assert cancel.status == 503
     assert status_of(base, instance_id)["runtimeStatus"] == "Running"
     assert approve(base, instance_id, {"approved": True, "round": 1}).status == 200

@@ -1,7 +1,8 @@
 """The review routes over real HTTP against the devhost, offline writer."""
 from __future__ import annotations
 
-from devhost.testing import wait_until
+from devhost import ManualClock
+from devhost.testing import TestingHost, wait_until
 from tests.support.http import call
 
 
@@ -113,10 +114,9 @@ def test_health(served_host):
 
 
 def test_decision_after_the_deadline_gets_409(offline_env, tmp_path):
-    from devhost import DevHost, ManualClock
     # The manual clock starts in January 2026, so every deadline it sets is already past.
-    with DevHost(".", data_dir=tmp_path / "late", clock=ManualClock(), local_settings=False) as host:
-        base = host.serve(port=0)
+    with TestingHost.served(".", data_dir=tmp_path / "late", clock=ManualClock()) as host:
+        base = host.base_url
         instance_id = run_review(base)["instanceId"]
         wait_until(lambda: awaiting(base, instance_id, 1))
         late = call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True})

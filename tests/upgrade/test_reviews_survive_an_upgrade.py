@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from devhost import DevHost, ManualClock
+from devhost import ManualClock
 from devhost.migrations import LATEST_VERSION
+from devhost.testing import TestingHost
 
 FOLDER = Path(__file__).parent / "state_before_versioning"
 # Later than every timestamp in the saved state, so the clock never runs backwards.
@@ -29,7 +30,7 @@ def upgraded_host(offline_env, tmp_path, monkeypatch):
     monkeypatch.delenv("TASKHUB_NAME", raising=False)
     state = tmp_path / "state"
     shutil.copytree(FOLDER, state)
-    with DevHost(".", data_dir=state, clock=ManualClock(RESUMED_AT), local_settings=False) as host:
+    with TestingHost(".", data_dir=state, clock=ManualClock(RESUMED_AT)) as host:
         yield host
 
 
@@ -72,4 +73,4 @@ def test_a_state_folder_from_a_newer_release_is_refused(offline_env, tmp_path):
     db.commit()
     db.close()
     with pytest.raises(StoreTooNew, match="schema version 99"):
-        DevHost(".", data_dir=state, local_settings=False)
+        TestingHost(".", data_dir=state)
