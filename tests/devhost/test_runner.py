@@ -5,7 +5,6 @@ import asyncio
 import json
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 from devhost import DevHost, SystemClock
@@ -82,15 +81,16 @@ def test_an_activity_that_finishes_while_the_runner_stops_is_saved_not_run_again
     with DevHost(APPS / "chaining", data_dir=tmp_path, local_settings=False) as host:
         invoke, calls, started = host.engine.invoke, [], threading.Event()
 
-        async def slow_invoke(item):
+        async def invoke_until_stopping(item):
             if item.name != "say_hello":
                 return await invoke(item)
             calls.append(json.loads(item.input))
             started.set()
-            await asyncio.sleep(0.3)
+            while not runner._stopping.is_set():  # finish only once the runner is stopping
+                await asyncio.sleep(0.01)
             return await invoke(item)
 
-        host.engine.invoke = slow_invoke
+        host.engine.invoke = invoke_until_stopping
         runner = BackgroundRunner(host.engine, idle_poll_seconds=0.05)
         runner.start()
         instance_id = host.start("chain", "Di")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 from devhost.storage import Shard
@@ -61,8 +60,7 @@ def test_two_workers_share_the_instances_and_die_with_the_first(launch, tmp_path
     run_chains(again, 6, "after")
     code, _ = again.stop()
     assert code == 0
-    time.sleep(0.2)
-    assert worker_pids(data) == []
+    wait_until(lambda: worker_pids(data) == [], what="the second worker to stop with the first")
 
 
 def test_a_worker_that_dies_is_started_again(launch, tmp_path):

@@ -6,14 +6,13 @@ milliseconds: the worst case for a decision meant for the previous draft.
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from devhost.testing import wait_until
 from tests.support.http import call
 
-from .test_hitl_routes import awaiting, run_review, status_of
+from .test_hitl_routes import awaiting, reviewable_for, run_review, status_of
 
 
 def approve(base, instance_id, body):
@@ -29,7 +28,8 @@ def test_double_clicked_rejection_without_round_never_lands_on_the_next_draft(se
     base = served_host.base_url
     instance_id = run_review(base, max_review_attempts=2)["instanceId"]
     wait_until(lambda: awaiting(base, instance_id, 1))
-    time.sleep(0.6)  # the reviewer read draft 1
+    wait_until(lambda: reviewable_for(base, instance_id, hitl_routes.ROUNDLESS_DECISION_GRACE_SECONDS),
+               what="the reviewer to read draft 1")
     first = approve(base, instance_id, {"approved": False, "feedback": "Needs a table"})
     second = approve(base, instance_id, {"approved": False, "feedback": "Needs a table"})
     assert first.status == 200, first.text

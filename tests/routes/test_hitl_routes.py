@@ -1,6 +1,8 @@
 """The review routes over real HTTP against the devhost, offline writer."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from devhost import ManualClock
 from devhost.testing import TestingHost, wait_until
 from tests.support.http import call
@@ -20,6 +22,15 @@ def awaiting(base, instance_id, round_):
     body = status_of(base, instance_id)
     stage = body["customStatus"]
     return body if stage.get("stage") == "awaiting_review" and stage.get("round") == round_ else None
+
+
+def reviewable_for(base, instance_id, seconds) -> bool:
+    """Whether the draft under review has been reviewable for ``seconds``, by the clock the
+    routes read when they bind a decision without "round"."""
+    since = status_of(base, instance_id)["customStatus"].get("reviewableSince")
+    if since is None:
+        return False
+    return (datetime.now(timezone.utc) - datetime.fromisoformat(since)).total_seconds() >= seconds
 
 
 def test_walkthrough_reject_then_approve(served_host):
@@ -76,8 +87,8 @@ def test_roundless_decision_is_refused_for_a_draft_that_just_appeared(served_hos
     assert status_of(base, instance_id)["customStatus"]["decisions"] == []
 
     monkeypatch.setattr(hitl_routes, "ROUNDLESS_DECISION_GRACE_SECONDS", 0.3)
-    import time
-    time.sleep(0.4)
+    wait_until(lambda: reviewable_for(base, instance_id, hitl_routes.ROUNDLESS_DECISION_GRACE_SECONDS),
+               what="the grace period to pass")
     later = call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True})
     assert later.status == 200, later.text
     assert later.json["round"] == 1

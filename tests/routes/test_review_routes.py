@@ -155,6 +155,9 @@ def test_an_earlier_rounds_link_shows_nothing_of_a_finished_review(served_host):
     wait_until(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("round") == 2
              and call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("stage") == "awaiting_review")
     assert call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True, "round": 2}).status == 200
+    # The approval is applied when it is answered 200; the publication may still be running.
+    wait_until(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["runtimeStatus"] == "Completed",
+               what="the review to finish")
     for path in (f"/api/hitl/review/{instance_id}", f"/api/hitl/review/{instance_id}/state"):
         old = call("GET", f"{base}{path}?token={round_one}")
         assert old.status == 403 and "Draft" not in old.text
