@@ -19,15 +19,17 @@ WEBHOOKS = "/runtime/webhooks/durabletask"
 
 
 @pytest.fixture
-def features():
-    with TestingHost(APPS / "features") as host:
-        yield host
+def host():
+    """The host app on a testing host as it comes, in process."""
+    with TestingHost(APPS / "features") as testing_host:
+        yield testing_host
 
 
 @pytest.fixture
-def served_features():
-    with TestingHost.served(APPS / "features") as host:
-        yield host
+def served():
+    """The host app on a testing host as it comes, served."""
+    with TestingHost.served(APPS / "features") as testing_host:
+        yield testing_host
 
 
 # -- the host ----------------------------------------------------------------------------
@@ -64,85 +66,85 @@ def test_local_settings_are_read_only_when_asked(tmp_path, monkeypatch):
     monkeypatch.delenv("DEVHOST_TESTING_PROBE")
 
 
-def test_a_served_host_is_on_the_real_clock_at_its_base_url(served_features):
-    assert isinstance(served_features.clock, SystemClock) and served_features.serving
-    reply = call("POST", f"{served_features.base_url}{WEBHOOKS}/orchestrators/custom_status/served")
+def test_a_served_host_is_on_the_real_clock_at_its_base_url(served):
+    assert isinstance(served.clock, SystemClock) and served.serving
+    reply = call("POST", f"{served.base_url}{WEBHOOKS}/orchestrators/custom_status/served")
     assert reply.status == 202 and reply.json["id"] == "served"
 
 
-def test_the_in_process_controls_refuse_a_served_host(served_features):
-    instance_id = served_features.start("custom_status")
-    for control in (served_features.run_until_idle, lambda: served_features.step(instance_id),
-                    lambda: served_features.skip_time(lambda: True),
-                    lambda: served_features.replay(instance_id)):
+def test_the_in_process_controls_refuse_a_served_host(served):
+    instance_id = served.start("custom_status")
+    for control in (served.run_until_idle, lambda: served.step(instance_id),
+                    lambda: served.skip_time(lambda: True),
+                    lambda: served.replay(instance_id)):
         with pytest.raises(RuntimeError, match="is for in-process use; this host is serving"):
             control()
 
 
 # -- running work -------------------------------------------------------------------------
 
-def test_step_runs_one_episode_and_leaves_what_it_scheduled(features):
-    instance_id = features.start("sleepy_chain", {"seconds": 30})
-    assert features.step(instance_id)
-    assert features.pending_activities(instance_id) == ["echo"]
-    assert not features.step(instance_id)  # the activity has not run, so nothing is due
-    features.run_until_idle()
-    assert features.pending_activities(instance_id) == []
-    assert features.pending_timers(instance_id) == [START + timedelta(seconds=30)]
-    assert features.status(instance_id)["runtimeStatus"] == "Running"
+def test_step_runs_one_episode_and_leaves_what_it_scheduled(host):
+    instance_id = host.start("sleepy_chain", {"seconds": 30})
+    assert host.step(instance_id)
+    assert host.pending_activities(instance_id) == ["echo"]
+    assert not host.step(instance_id)  # the activity has not run, so nothing is due
+    host.run_until_idle()
+    assert host.pending_activities(instance_id) == []
+    assert host.pending_timers(instance_id) == [START + timedelta(seconds=30)]
+    assert host.status(instance_id)["runtimeStatus"] == "Running"
 
 
-def test_skip_time_moves_the_clock_timer_by_timer_until_the_condition_holds(features):
-    instance_id = features.start("long_timer", 10)   # the SDK splits it into 3-day pieces
-    skipped = features.skip_time(lambda: features.status(instance_id)["runtimeStatus"] == "Completed")
+def test_skip_time_moves_the_clock_timer_by_timer_until_the_condition_holds(host):
+    instance_id = host.start("long_timer", 10)   # the SDK splits it into 3-day pieces
+    skipped = host.skip_time(lambda: host.status(instance_id)["runtimeStatus"] == "Completed")
     assert skipped == timedelta(days=10)
-    assert features.clock.now() == START + timedelta(days=10)
-    assert features.status(instance_id)["output"] == "2026-01-11T00:00:00+00:00"
+    assert host.clock.now() == START + timedelta(days=10)
+    assert host.status(instance_id)["output"] == "2026-01-11T00:00:00+00:00"
 
 
-def test_skip_time_stops_as_soon_as_the_condition_holds(features):
-    waiting = features.start("long_timer", 10)
-    early = features.start("timer_race", 60)
-    features.skip_time(lambda: features.status(early)["output"] == "timeout")
-    assert features.clock.now() == START + timedelta(minutes=1)
-    assert features.status(waiting)["runtimeStatus"] == "Running"
+def test_skip_time_stops_as_soon_as_the_condition_holds(host):
+    waiting = host.start("long_timer", 10)
+    early = host.start("timer_race", 60)
+    host.skip_time(lambda: host.status(early)["output"] == "timeout")
+    assert host.clock.now() == START + timedelta(minutes=1)
+    assert host.status(waiting)["runtimeStatus"] == "Running"
 
 
-def test_skip_time_fails_when_nothing_is_scheduled(features):
-    instance_id = features.start("custom_status")   # waits for an event, with no timer
+def test_skip_time_fails_when_nothing_is_scheduled(host):
+    instance_id = host.start("custom_status")   # waits for an event, with no timer
     with pytest.raises(ConditionNotMet, match="nothing is scheduled any more"):
-        features.skip_time(lambda: features.status(instance_id)["runtimeStatus"] == "Completed")
+        host.skip_time(lambda: host.status(instance_id)["runtimeStatus"] == "Completed")
 
 
-def test_skip_time_fails_past_its_limit_without_moving_past_it(features):
-    instance_id = features.start("long_timer", 10)
+def test_skip_time_fails_past_its_limit_without_moving_past_it(host):
+    instance_id = host.start("long_timer", 10)
     with pytest.raises(ConditionNotMet, match="not met within 5 days"):
-        features.skip_time(lambda: features.status(instance_id)["runtimeStatus"] == "Completed",
+        host.skip_time(lambda: host.status(instance_id)["runtimeStatus"] == "Completed",
                            limit=timedelta(days=5))
-    assert features.clock.now() == START + timedelta(days=3)  # the first piece, not the second
+    assert host.clock.now() == START + timedelta(days=3)  # the first piece, not the second
 
 
-def test_wait_for_instance_in_process_runs_the_work_and_skips_time(features):
-    instance_id = features.start("long_timer", 4)
-    status = features.wait_for_instance(instance_id)
+def test_wait_for_instance_in_process_runs_the_work_and_skips_time(host):
+    instance_id = host.start("long_timer", 4)
+    status = host.wait_for_instance(instance_id)
     assert status["runtimeStatus"] == "Completed"
-    assert features.clock.now() == START + timedelta(days=4)
+    assert host.clock.now() == START + timedelta(days=4)
 
 
-def test_wait_for_instance_says_what_it_saw_when_the_condition_cannot_come(features):
-    instance_id = features.start("custom_status")
+def test_wait_for_instance_says_what_it_saw_when_the_condition_cannot_come(host):
+    instance_id = host.start("custom_status")
     with pytest.raises(ConditionNotMet, match=r"instance .*'customStatus': \{'stage': 'waiting'\}"):
-        features.wait_for_instance(instance_id)
+        host.wait_for_instance(instance_id)
 
 
-def test_wait_for_instance_polls_a_served_host(served_features):
-    instance_id = served_features.start("custom_status")
-    waiting = served_features.wait_for_instance(instance_id, lambda s: s["customStatus"] == {"stage": "waiting"})
+def test_wait_for_instance_polls_a_served_host(served):
+    instance_id = served.start("custom_status")
+    waiting = served.wait_for_instance(instance_id, lambda s: s["customStatus"] == {"stage": "waiting"})
     assert waiting["runtimeStatus"] == "Running"
     with pytest.raises(ConditionNotMet, match="not met within 0.2 s"):
-        served_features.wait_for_instance(instance_id, timeout=0.2)
-    served_features.raise_event(instance_id, "Answer", "yes")
-    assert served_features.wait_for_instance(instance_id)["output"] == '"yes"'
+        served.wait_for_instance(instance_id, timeout=0.2)
+    served.raise_event(instance_id, "Answer", "yes")
+    assert served.wait_for_instance(instance_id)["output"] == '"yes"'
 
 
 def test_wait_for_instance_on_the_real_clock_in_process_runs_the_work(make_host):
@@ -153,48 +155,48 @@ def test_wait_for_instance_on_the_real_clock_in_process_runs_the_work(make_host)
 
 # -- looking inside ------------------------------------------------------------------------
 
-def test_pending_timers_are_the_timers_that_have_not_fired(features):
-    instance_id = features.start("timer_race", 60)
-    features.run_until_idle()
-    assert features.pending_timers(instance_id) == [START + timedelta(minutes=1)]
-    features.raise_event(instance_id, "Go", 1)
-    features.run_until_idle()
-    assert features.pending_timers(instance_id) == []  # cancelled with the race won
+def test_pending_timers_are_the_timers_that_have_not_fired(host):
+    instance_id = host.start("timer_race", 60)
+    host.run_until_idle()
+    assert host.pending_timers(instance_id) == [START + timedelta(minutes=1)]
+    host.raise_event(instance_id, "Go", 1)
+    host.run_until_idle()
+    assert host.pending_timers(instance_id) == []  # cancelled with the race won
 
 
-def test_replay_gives_what_the_code_does_now_with_the_recorded_history(features):
-    choice = module_of(features, "nondeterministic")["CHOICE"]
-    choice["activity"] = "echo"
-    instance_id = features.start("nondeterministic")
-    features.run_until_idle()
-    features.raise_event(instance_id, "Continue", "on")
-    features.run_until_idle()
-    replayed = features.replay(instance_id)
+def test_replay_gives_what_the_code_does_now_with_the_recorded_history(host, monkeypatch):
+    choice = module_of(host, "nondeterministic")["CHOICE"]
+    monkeypatch.setitem(choice, "activity", "echo")
+    instance_id = host.start("nondeterministic")
+    host.run_until_idle()
+    host.raise_event(instance_id, "Continue", "on")
+    host.run_until_idle()
+    replayed = host.replay(instance_id)
     assert (replayed.done, replayed.output, replayed.scheduled, replayed.problem) == (
         True, ["x", '"on"'], ["echo"], None)
-    choice["activity"] = "shout"    # the code changed after the history was recorded
-    changed = features.replay(instance_id)
+    monkeypatch.setitem(choice, "activity", "shout")  # the code changed after the history was recorded
+    changed = host.replay(instance_id)
     assert changed.scheduled == ["shout"]
     assert "activity 'echo' as task #1" in changed.problem and "deterministic" in changed.problem
 
 
-def test_replay_of_an_unknown_instance_is_refused(features):
+def test_replay_of_an_unknown_instance_is_refused(host):
     with pytest.raises(KeyError, match="nobody"):
-        features.replay("nobody")
+        host.replay("nobody")
 
 
 # -- faults --------------------------------------------------------------------------------
 
-def test_while_the_state_is_unavailable_writes_get_503_and_reads_work(served_features):
-    base = f"{served_features.base_url}{WEBHOOKS}"
-    instance_id = served_features.start("custom_status")
-    served_features.wait_for_instance(instance_id, lambda s: s["customStatus"])
-    with served_features.state_unavailable():
+def test_while_the_state_is_unavailable_writes_get_503_and_reads_work(served):
+    base = f"{served.base_url}{WEBHOOKS}"
+    instance_id = served.start("custom_status")
+    served.wait_for_instance(instance_id, lambda s: s["customStatus"])
+    with served.state_unavailable():
         refused = call("POST", f"{base}/instances/{instance_id}/raiseEvent/Answer", "now")
         assert refused.status == 503 and refused.headers["Retry-After"] == "5"
         assert call("GET", f"{base}/instances/{instance_id}").json["runtimeStatus"] == "Running"
     assert call("POST", f"{base}/instances/{instance_id}/raiseEvent/Answer", "later").status == 202
-    assert served_features.wait_for_instance(instance_id)["output"] == "later"
+    assert served.wait_for_instance(instance_id)["output"] == "later"
 
 
 # -- waiting on any condition ----------------------------------------------------------------
