@@ -41,9 +41,11 @@ TIMER_SLICE = timedelta(days=1)
 # Publishing is retried on a transient failure (a full disk, a storage outage) for about a
 # day: 10 s, 30 s, 1, 2, 5, 10, 20 and 30 min, then hourly.
 PUBLISH_RETRY_SECONDS = (10, 30, 60, 120, 300, 600, 1200, 1800) + (3600,) * 20
-# Every event taken adds to the history; past this many in one execution it continues as
-# new (a route that sees no sign of its event sends it again).
+# Every event taken adds to the history, and every decision placed in a seat to the state
+# that each later episode of the execution replays: past this many events, or this many
+# decisions, it continues as new (a route that sees no sign of its event sends it again).
 EVENTS_PER_EXECUTION = 20
+DECISIONS_PER_EXECUTION = 5
 
 
 class ReviewEnded(Exception):
@@ -166,7 +168,7 @@ def await_stage_decision(context, inbox: ReviewerInbox, review: ReviewState, not
     are applied. Ends the review on a cancel, or at the deadline (after the escalation
     window, when the review escalates)."""
     owed: list[tuple] = []   # notices due while another one was being sent
-    taken, shown, timer = 0, None, None
+    taken, placed_here, shown, timer = 0, 0, None, None
     cards_shown = shows_cards(context)
     while True:
         now = context.current_utc_datetime
@@ -204,7 +206,9 @@ def await_stage_decision(context, inbox: ReviewerInbox, review: ReviewState, not
             happened = late if isinstance(late, Arrival) else None
         if isinstance(happened, Arrival):
             taken += 1
+            placed = len(review.decisions)
             review, result = take(context, review, happened, owed)
+            placed_here += len(review.decisions) - placed
             if result is not None:
                 if timer is not None:
                     timer.task.cancel()
@@ -212,7 +216,7 @@ def await_stage_decision(context, inbox: ReviewerInbox, review: ReviewState, not
         elif notice is not None and happened is notice.task:
             review, notice = notice.recorded(review, context.current_utc_datetime), None
         quiet = notice is None and not owed and review.clock().due(context.current_utc_datetime)[0] is Due.NOTHING
-        if quiet and (timer is None or taken >= EVENTS_PER_EXECUTION):
+        if quiet and (timer is None or taken >= EVENTS_PER_EXECUTION or placed_here >= DECISIONS_PER_EXECUTION):
             if timer is not None:
                 timer.task.cancel()
             return Outcome(review, StageResult.WAITING)

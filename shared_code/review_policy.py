@@ -165,8 +165,19 @@ class ReviewPolicy:
 
     @classmethod
     def of_state(cls, value: Any) -> "ReviewPolicy":
-        """The policy a review carries (written by this app, so already checked)."""
-        return cls.default() if value is None else cls.from_json(value)
+        """The policy a review carries (written by this app, so already checked). A replay
+        asks for it at every step of the review, each time from the same JSON object: the
+        latest ones read are kept, by that object's identity."""
+        if value is None:
+            return DEFAULT_POLICY
+        kept = _READ_POLICIES.get(id(value))
+        if kept is not None and kept[0] is value:
+            return kept[1]
+        policy = cls.from_json(value)
+        if len(_READ_POLICIES) >= _POLICIES_KEPT:
+            _READ_POLICIES.pop(next(iter(_READ_POLICIES)))
+        _READ_POLICIES[id(value)] = (value, policy)
+        return policy
 
     def index_of(self, name: str) -> Optional[int]:
         wanted = name.casefold()
@@ -178,6 +189,10 @@ class ReviewPolicy:
 
 
 DEFAULT_POLICY = ReviewPolicy((StageRule(DEFAULT_STAGE, (Seat(ANYONE),), "any"),))
+# (the JSON object, the policy read from it), by the object's id; the entry holds the
+# object, so its id cannot be reused while it is here.
+_READ_POLICIES: dict[int, tuple] = {}
+_POLICIES_KEPT = 64
 
 
 def _stage_rule(value: Any, where: str) -> StageRule:

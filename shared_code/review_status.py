@@ -181,12 +181,32 @@ def within_limit(status: dict, limit: int = CUSTOM_STATUS_LIMIT_BYTES) -> dict:
     """The status, with its long texts cut step by step until it fits: the draft, earlier
     drafts, feedback, the topic, then lists kept to their latest entries. A cut text is
     marked (``"excerpt": true`` on a draft, ``"feedbackChars"`` on a decision) so a reader
-    knows to fetch the whole text from the review's state."""
+    knows to fetch the whole text from the review's state.
+
+    The size is kept per field, and a step measures again only the fields it changed: a
+    review's orchestrator builds its status several times in every replay."""
+    sizes = {key: _member_size(key, value) for key, value in status.items()}
     for shrink in _SHRINK_STEPS:
-        if utf16_size(status) <= limit:
+        if _object_size(sizes) <= limit:
             return status
-        status = shrink(status)
+        shrunk = shrink(status)
+        for key, value in shrunk.items():
+            if status.get(key) is not value or key not in sizes:
+                sizes[key] = _member_size(key, value)
+        for key in set(sizes) - set(shrunk):
+            del sizes[key]
+        status = shrunk
     return status
+
+
+def _member_size(key: str, value: Any) -> int:
+    """UTF-16 bytes of ``"key":value`` in the compact JSON of an object."""
+    return utf16_size(key) + 2 + utf16_size(value)
+
+
+def _object_size(member_sizes: dict) -> int:
+    """UTF-16 bytes of an object from its members' sizes: braces and the commas between."""
+    return 2 * (2 + max(len(member_sizes) - 1, 0)) + sum(member_sizes.values())
 
 
 def _draft_excerpt(chars: int):

@@ -31,3 +31,13 @@ def test_no_status_or_a_broken_one_reads_as_the_start_of_a_review(written):
 def test_what_is_written_reads_back_the_same():
     status = ReviewStatus.read(EARLIER_SHAPE)
     assert ReviewStatus.read(status.to_custom_status()) == status
+
+
+def test_the_size_kept_per_field_is_the_size_of_the_whole_status():
+    """within_limit measures fields one by one; the sum must be what the extension measures."""
+    from shared_code.review_status import _member_size, _object_size, utf16_size
+
+    status = {"stage": "awaiting_review", "topic": "Eulen 🦉 und Füchse", "decisions": [{"by": "ada", "n": 1}],
+              "draft": None, "round": 2}
+    assert _object_size({k: _member_size(k, v) for k, v in status.items()}) == utf16_size(status)
+    assert _object_size({}) == utf16_size({})
