@@ -375,10 +375,10 @@ class ReviewState:
         """Record a decision in its seat; an approval with the reviewer's edit replaces the
         draft, and the record says so with the size and hash of the text before and after."""
         record = {"round": self.round, "approved": decision.approved, "feedback": decision.feedback,
-                  "by": decision.by, "at": now.isoformat()}
+                  "by": decision.by, "channel": decision.channel, "at": now.isoformat()}
         if not self.rules.is_default:  # a review with the default policy has one stage and seat
             record.update(stage=self.stage_rule.name, stageIndex=self.stage,
-                          seat=self.seat_views()[seat].seat.spec, seatIndex=seat, channel=decision.channel)
+                          seat=self.seat_views()[seat].seat.spec, seatIndex=seat)
         person = Person.from_event(decision.person)
         if person is not None:
             record["person"] = {"name": person.name, **({"id": person.object_id} if person.object_id else {})}
