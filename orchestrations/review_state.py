@@ -45,6 +45,11 @@ WRITER_FEEDBACK_CHARS = 40_000
 # A comment nobody is given any more (an approval's, once its stage is decided; feedback
 # the writer no longer gets) is kept as an excerpt this long, with its length.
 FEEDBACK_EXCERPT_CHARS = 300
+# A notice carries this much of the draft, for the channels that show an excerpt.
+NOTICE_EXCERPT_CHARS = 300
+# A policy names at most 5 stages of 20 seats.
+MAX_CONTACTS = 100
+SEAT_MESSAGES_KEPT = 100
 
 
 class UnreadableState(ValueError):
@@ -83,6 +88,12 @@ class ReviewState:
     stage: int = 0
     seat_changes: tuple = ()
     acks: tuple = ()
+    # Where the review's people can be reached in Teams ({person key: contact}), as the run
+    # route found them when the review started; people without one get no Teams card.
+    contacts: Optional[dict] = None
+    # The Slack messages each seat was sent ({"round", "stage", "seat", "slack": "channel/ts"}),
+    # the latest ones, so that a decision can update every reviewer's message.
+    seat_messages: tuple = ()
 
     # -- reading and writing ----------------------------------------------------------
 
@@ -102,8 +113,9 @@ class ReviewState:
         if version == 2:
             return cls._from_version_2(data)
         if version == 1:
-            if "max_rounds" not in data and "round" not in data:
-                return cls.initial(RunRequest.from_json(data))  # the run request itself
+            if "max_rounds" not in data and "round" not in data:  # the run request itself
+                run = {k: v for k, v in data.items() if k != "contacts"}
+                return replace(cls.initial(RunRequest.from_json(run)), contacts=_contacts(data.get("contacts")))
             return cls._from_version_2({**data, "ignored_count": data.get("ignored_events", 0),
                                         "decisions": [{**d, "by": _v1_actor(d.get("by"))}
                                                       for d in data.get("decisions", [])]})
@@ -347,7 +359,15 @@ class ReviewState:
             summary = {"status": "failed", "channel": outcome.get("channel"), "reason": outcome.get("error")}
         if outcome.get("links_error"):
             summary["links"] = outcome["links_error"]
-        return replace(self, notification=summary)
+        told = outcome.get("seat_channels") or {}
+        seats = [seat for seat in told.get("seats") or () if isinstance(seat, dict)]
+        if seats:
+            summary["seats"] = [_seat_notice(seat) for seat in seats]
+        if told.get("errors"):
+            summary["channelErrors"] = {k: str(v)[:200] for k, v in told["errors"].items()}
+        messages = [{"round": self.round, "stage": self.stage, "seat": seat.get("index"), "slack": seat["slackMessage"]}
+                    for seat in seats if isinstance(seat.get("slackMessage"), str)]
+        return replace(self, notification=summary, seat_messages=(*self.seat_messages, *messages)[-SEAT_MESSAGES_KEPT:])
 
     def with_vote(self, decision: Decision, seat: int, now: datetime) -> "ReviewState":
         """Record a decision in its seat; an approval with the reviewer's edit replaces the
@@ -356,7 +376,9 @@ class ReviewState:
                   "by": decision.by, "at": now.isoformat()}
         if not self.rules.is_default:  # a review with the default policy has one stage and seat
             record.update(stage=self.stage_rule.name, stageIndex=self.stage,
-                          seat=self.seat_views()[seat].seat.spec, seatIndex=seat, channel=decision.channel)
+                          seat=self.seat_views()[seat].seat.spec, seatIndex=seat)
+        if decision.channel != decision.by:  # "by" names the channel when nobody is named
+            record["channel"] = decision.channel
         person = Person.from_event(decision.person)
         if person is not None:
             record["person"] = {"name": person.name, **({"id": person.object_id} if person.object_id else {})}
@@ -476,11 +498,17 @@ class ReviewState:
         every seat that has not decided)."""
         views = self.seat_views()
         told = self.open_seats() if seats is None else seats
-        return {"instance_id": instance_id, "topic": self.topic, "round": self.round,
-                "max_rounds": self.max_rounds, "title": self.draft["title"],
-                "deadline": self.deadline, "kind": kind, "stage": self.stage_rule.name,
-                "stage_index": self.stage, "stages": len(self.rules.stages),
-                "seats": [{"index": i, "seat": views[i].seat.spec} for i in told]}
+        people = {views[i].seat.value.casefold() for i in told if views[i].seat.personal}
+        request = {"instance_id": instance_id, "topic": self.topic, "round": self.round,
+                   "max_rounds": self.max_rounds, "title": self.draft["title"],
+                   "excerpt": self.draft["content"][:NOTICE_EXCERPT_CHARS],
+                   "deadline": self.deadline, "kind": kind, "stage": self.stage_rule.name,
+                   "stage_index": self.stage, "stages": len(self.rules.stages),
+                   "seats": [{"index": i, "seat": views[i].seat.spec} for i in told]}
+        contacts = {person: contact for person, contact in (self.contacts or {}).items() if person in people}
+        if contacts:
+            request["contacts"] = contacts
+        return request
 
     def publication(self, instance_id: str) -> dict:
         return {"instance_id": instance_id, "title": self.draft["title"],
@@ -502,6 +530,23 @@ def _seat_change_effect(change: dict) -> dict:
     return {}
 
 
+
+
+def _contacts(value: Any) -> Optional[dict]:
+    """The run route's Teams contacts: {person key: contact}, kept only in that shape."""
+    if not isinstance(value, dict):
+        return None
+    kept = {k: v for k, v in list(value.items())[:MAX_CONTACTS] if isinstance(k, str) and isinstance(v, dict)}
+    return kept or None
+
+
+# How each seat was told, per channel: a state per channel, and the Slack message (to
+# update it once the seat or the stage is decided).
+_SEAT_NOTICE_FIELDS = ("index", "teams", "slack", "email", "slackMessage")
+
+
+def _seat_notice(seat: dict) -> dict:
+    return {k: str(v)[:80] if k != "index" else v for k, v in seat.items() if k in _SEAT_NOTICE_FIELDS}
 
 
 def _with_excerpt(record: dict) -> dict:

@@ -158,6 +158,8 @@ class Texts:
     draft: Optional[dict]
     previous_draft: Optional[dict]
     decisions: tuple
+    # The Slack messages the seats were sent, from the state or this execution's notices.
+    seat_messages: tuple = ()
 
     @classmethod
     def of(cls, status) -> "Texts":
@@ -172,7 +174,23 @@ class Texts:
         previous = state.get("previous_draft")
         return cls(draft if isinstance(draft, dict) else None,
                    previous if isinstance(previous, dict) else None,
-                   tuple(d for d in state.get("decisions", ()) if isinstance(d, dict)))
+                   tuple(d for d in state.get("decisions", ()) if isinstance(d, dict)),
+                   _seat_messages(state, status))
+
+
+def _seat_messages(state: dict, status) -> tuple:
+    """The Slack messages of the state, and of the notices this execution sent (their
+    results are in its history until the next execution's state carries them)."""
+    kept = [m for m in state.get("seat_messages") or () if isinstance(m, dict)]
+    stage = state.get("stage", 0)
+    for event in getattr(status, "historyEvents", None) or []:
+        result = event.get("Result") if event.get("FunctionName") == "notify_reviewer" else None
+        told = durable_payload(result).get("seat_channels") if isinstance(durable_payload(result), dict) else None
+        for seat in (told or {}).get("seats") or ():
+            if isinstance(seat, dict) and isinstance(seat.get("slackMessage"), str):
+                kept.append({"round": state.get("round", 1), "stage": stage, "seat": seat.get("index"),
+                             "slack": seat["slackMessage"]})
+    return tuple(kept)
 
 
 @dataclass(frozen=True)
@@ -214,10 +232,12 @@ class ReviewClient:
         return Review.of(status)
 
     async def deliver(self, instance_id: str, event_name: str, payload: dict,
-                      bound_round: Optional[int]) -> Delivery:
-        """Raise the event until the status shows its outcome (see the module's docstring)."""
+                      bound_round: Optional[int], patience: Optional[float] = None) -> Delivery:
+        """Raise the event until the status shows its outcome (see the module's docstring).
+        ``patience``: a caller that must answer sooner (a chat platform waits 3 s for an
+        answer) raises the event once and waits this long for its outcome."""
         review = None
-        for _ in range(DELIVERIES):
+        for _ in range(1 if patience is not None else DELIVERIES):
             try:
                 await self.client.raise_event(instance_id, event_name, payload)
             except Exception as exc:
@@ -225,15 +245,16 @@ class ReviewClient:
                 if review.finished:
                     return Delivery(review.status.outcome_of(payload["id"], bound_round, _stage_of(payload)), review)
                 raise _unavailable("deliver the decision", exc) from None
-            delivery = await self._acknowledged(instance_id, payload["id"], bound_round, _stage_of(payload))
+            delivery = await self._acknowledged(instance_id, payload["id"], bound_round, _stage_of(payload),
+                                                ACKNOWLEDGE_SECONDS if patience is None else patience)
             if delivery.outcome is not None or delivery.review.finished:
                 return delivery
             review = delivery.review
         return Delivery(None, review)
 
     async def _acknowledged(self, instance_id: str, event_id: str, bound_round: Optional[int],
-                            bound_stage: int) -> Delivery:
-        deadline, pause = time.monotonic() + ACKNOWLEDGE_SECONDS, FIRST_POLL_SECONDS
+                            bound_stage: int, wait_seconds: float) -> Delivery:
+        deadline, pause = time.monotonic() + wait_seconds, FIRST_POLL_SECONDS
         while True:
             review = await self.get(instance_id)
             outcome = review.status.outcome_of(event_id, bound_round, bound_stage)
