@@ -377,8 +377,8 @@ class ReviewState:
         if not self.rules.is_default:  # a review with the default policy has one stage and seat
             record.update(stage=self.stage_rule.name, stageIndex=self.stage,
                           seat=self.seat_views()[seat].seat.spec, seatIndex=seat)
-        if decision.channel != decision.by:  # "by" names the channel when nobody is named
-            record["channel"] = decision.channel
+        if not self.rules.is_default or decision.channel != decision.by:
+            record["channel"] = decision.channel  # with the default policy "by" says it when nobody is named
         person = Person.from_event(decision.person)
         if person is not None:
             record["person"] = {"name": person.name, **({"id": person.object_id} if person.object_id else {})}
