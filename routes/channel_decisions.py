@@ -42,26 +42,31 @@ def seat_grant(token: str, instance_id: str, settings: Settings) -> ReviewGrant:
 
 
 def seat_state(review: Review, grant: ReviewGrant) -> Optional[str]:
-    """Why the seat a button was made for can no longer decide, or None while it can."""
+    """Why the seat a button was made for can no longer decide (who decided it, or its
+    stage, and when; a later round; the review's end), or None while it can."""
     status = review.status
-    if review.finished or grant.round != status.round:
-        return f"This draft can no longer be decided: {review.refusal(grant.round)}."[:400] \
-            if review.finished or grant.round > status.round else \
-            f"Round {status.round} replaced this draft ({review.refusal(grant.round)})."[:400]
     stage = grant.stage or 0
-    for record in status.decisions:
-        if (record.get("round") == grant.round and record.get("stageIndex", 0) == stage
-                and record.get("seatIndex", 0) == (grant.seat or 0)):
-            person = record.get("person") if isinstance(record.get("person"), dict) else {}
-            return decided_line(bool(record.get("approved")), person.get("name") or record.get("by", "?"),
-                                record.get("at", ""))
+    records = [r for r in status.decisions if r.get("round") == grant.round and r.get("stageIndex", 0) == stage]
+    mine = next((r for r in records if r.get("seatIndex", 0) == (grant.seat or 0)), None)
+    if mine is not None:
+        return _decided(mine)
+    over = review.finished or grant.round != status.round or stage != status.stage_index
+    if over and records:
+        return f"The stage was decided: {_decided(records[-1])}."
+    if review.finished or grant.round > status.round:
+        return f"This draft can no longer be decided: {review.refusal(grant.round)}."
+    if grant.round < status.round:
+        return f"Round {status.round} replaced this draft."
     if stage != status.stage_index:
-        names = [s.get("name", "?") for s in status.stages if isinstance(s, dict)]
-        name = names[stage] if stage < len(names) else "?"
-        return f"Stage {name} was decided; stage {status.current_stage.get('name', '?')} is under review now."
+        return f"Stage {status.current_stage.get('name', '?')} is under review now."
     if not status.awaiting_review:
         return review.refusal(grant.round) or "This draft is not waiting for a decision."
     return None
+
+
+def _decided(record: dict) -> str:
+    person = record.get("person") if isinstance(record.get("person"), dict) else {}
+    return decided_line(bool(record.get("approved")), person.get("name") or record.get("by", "?"), record.get("at", ""))
 
 
 def view_of(review: Review, grant: ReviewGrant, settings: Settings) -> SeatView:
