@@ -4,10 +4,11 @@ afterwards. Only translation lives here; ``decisions`` applies the rules."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Optional
 
+from channels import slack
 from channels.seat_view import SeatView, decided_line, from_status
 from shared_code.identity import Person
 from shared_code.models import Decision, ValidationError
@@ -75,9 +76,32 @@ def view_of(review: Review, grant: ReviewGrant, settings: Settings) -> SeatView:
                        seat_state(review, grant))
 
 
+async def update_slack_messages(reviews: ReviewClient, settings: Settings, instance_id: str, grant: ReviewGrant,
+                                skip: str = "") -> None:
+    """Every seat's Slack message of the stage a grant was made for, as the review now
+    stands, whichever channel the decision came by (a failure to update one is logged;
+    the others still are)."""
+    if not settings.slack_enabled:
+        return
+    web = slack.client(settings)
+    review = await reviews.get(instance_id, full=True)
+    messages = review.texts.seat_messages if review.texts else ()
+    for message in messages:
+        if (message.get("round"), message.get("stage")) != (grant.round, grant.stage or 0) or message["slack"] == skip:
+            continue
+        channel, _, ts = str(message["slack"]).partition("/")
+        seat = replace(grant, seat=message.get("seat") or 0)
+        view = from_status(instance_id, review.status, seat, settings.link_signing_key,
+                           settings.public_base_url, seat_state(review, seat))
+        try:
+            await slack.update(web, channel, ts, view)
+        except slack.SlackFailure as exc:
+            log.warning("Slack: a reviewer's message of %s could not be updated: %s", instance_id, exc)
+
+
 async def decide_from_channel(reviews: ReviewClient, instance_id: str, token: str, approved: bool, feedback: str,
                               person: Optional[Person], channel: str, settings: Settings,
-                              patience: float) -> ChannelAnswer:
+                              patience: float, clicked: str = "") -> ChannelAnswer:
     """A click on Approve or Reject (with its feedback): the same decision the approve
     route takes, by the person the platform named, for the seat the button was made for."""
     grant: Optional[ReviewGrant] = None
@@ -115,4 +139,5 @@ async def decide_from_channel(reviews: ReviewClient, instance_id: str, token: st
         return ChannelAnswer(view_of(review, grant, settings), f"Not taken: {review.refusal(grant.round) or outcome.reason}")
     record = outcome.decision or {}
     line = decided_line(approved, person.name, record.get("at", ""))
+    await update_slack_messages(reviews, settings, instance_id, grant, skip=clicked)
     return ChannelAnswer(view_of(review, grant, settings).closed(line), line, applied=True)

@@ -7,8 +7,8 @@ for the review at most DECISION_PATIENCE_SECONDS and say "sent" when it has not 
 them yet.
 
 - Approve: the decision goes to ``decisions.decide`` for the seat the button was made for,
-  by the person Slack's directory names (``users.info``); every reviewer's message for that
-  stage is then updated to show where the stage stands (``chat.update``).
+  by the person Slack's directory names (``users.info``); every reviewer's Slack message for
+  that stage is then updated to show where the stage stands (``chat.update``).
 - Reject: a dialog asks for the feedback (required); its submission is the decision.
 - A click that cannot be taken (another round, a seat someone else holds, a finished
   review) is answered with the reason, visible to the person who clicked only.
@@ -19,7 +19,6 @@ import json
 import logging
 import threading
 import time
-from dataclasses import replace
 from typing import Optional
 from urllib.parse import parse_qs
 
@@ -27,12 +26,11 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from channels import slack
-from channels.seat_view import from_status
 from shared_code.settings import Settings, load_settings
 
-from .channel_decisions import decide_from_channel, seat_grant, seat_state
-from .http_helpers import HttpError, error_response, json_response
-from .review_client import Review, ReviewClient
+from .channel_decisions import decide_from_channel
+from .http_helpers import error_response, json_response
+from .review_client import ReviewClient
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -87,8 +85,8 @@ async def _button(payload: dict, reviews: ReviewClient, settings: Settings) -> f
         return func.HttpResponse(status_code=200)
     person = await slack.person(web, user) if user else None
     answer = await decide_from_channel(reviews, instance_id, token, True, "", person, CHANNEL, settings,
-                                       DECISION_PATIENCE_SECONDS)
-    await _answer(web, reviews, settings, instance_id, token, channel, ts, user, answer)
+                                       DECISION_PATIENCE_SECONDS, clicked=f"{channel}/{ts}")
+    await _answer(web, channel, ts, user, answer)
     return func.HttpResponse(status_code=200)
 
 
@@ -105,49 +103,21 @@ async def _dialog(payload: dict, reviews: ReviewClient, settings: Settings) -> f
     web = slack.client(settings)
     person = await slack.person(web, user) if user else None
     answer = await decide_from_channel(reviews, str(meta.get("review", "")), str(meta.get("token", "")), False,
-                                       feedback, person, CHANNEL, settings, DECISION_PATIENCE_SECONDS)
+                                       feedback, person, CHANNEL, settings, DECISION_PATIENCE_SECONDS,
+                                       clicked=f"{meta.get('channel', '')}/{meta.get('ts', '')}")
     if not answer.applied:
         return json_response({"response_action": "errors", "errors": {slack.FEEDBACK_BLOCK: answer.line[:150]}})
-    await _answer(web, reviews, settings, str(meta.get("review", "")), str(meta.get("token", "")),
-                  str(meta.get("channel", "")), str(meta.get("ts", "")), user, answer)
+    await _answer(web, str(meta.get("channel", "")), str(meta.get("ts", "")), user, answer)
     return func.HttpResponse(status_code=200)
 
 
-async def _answer(web, reviews: ReviewClient, settings: Settings, instance_id: str, token: str, channel: str,
-                  ts: str, user: str, answer) -> None:
-    """The clicked message shows the answer; when the decision was taken, every other
-    reviewer's message of the stage shows where it stands; a refusal is told to the
-    person who clicked only."""
+async def _answer(web, channel: str, ts: str, user: str, answer) -> None:
+    """The clicked message shows the answer; a refusal is told to the person who clicked
+    only (every other reviewer's message was updated by ``decide_from_channel``)."""
     if answer.view is not None and channel and ts:
         await slack.update(web, channel, ts, answer.view, answer.line)
-    if not answer.applied:
-        if channel and user:
-            await slack.tell(web, channel, user, answer.line)
-        return
-    await update_stage_messages(web, reviews, settings, instance_id, token, skip=f"{channel}/{ts}")
-
-
-async def update_stage_messages(web, reviews: ReviewClient, settings: Settings, instance_id: str, token: str,
-                                skip: str = "") -> None:
-    """Every seat's Slack message of the stage a token was made for, as the review now
-    stands (a failure to update one is logged; the others still are)."""
-    try:
-        grant = seat_grant(token, instance_id, settings)
-    except HttpError:
-        return
-    review: Review = await reviews.get(instance_id, full=True)
-    messages = review.texts.seat_messages if review.texts else ()
-    for message in messages:
-        if (message.get("round"), message.get("stage")) != (grant.round, grant.stage or 0) or message["slack"] == skip:
-            continue
-        channel, _, ts = str(message["slack"]).partition("/")
-        seat_grant_ = replace(grant, seat=message.get("seat") or 0)
-        view = from_status(instance_id, review.status, seat_grant_, settings.link_signing_key,
-                           settings.public_base_url, seat_state(review, seat_grant_))
-        try:
-            await slack.update(web, channel, ts, view)
-        except slack.SlackFailure as exc:
-            log.warning("Slack: a reviewer's message of %s could not be updated: %s", instance_id, exc)
+    if not answer.applied and channel and user:
+        await slack.tell(web, channel, user, answer.line)
 
 
 # Slack signs each request once; the same signature again is a replay (per host process:

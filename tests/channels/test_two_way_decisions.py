@@ -130,3 +130,21 @@ def test_every_reviewers_slack_message_shows_who_decided_the_stage(served_host, 
     told = wait_for(lambda: slack_api.calls_of("chat.postEphemeral"))
     assert told[-1]["user"] == "U0CAROL" and "Not taken" in told[-1]["text"]
     assert [d["by"] for d in status(base, instance_id)["customStatus"]["decisions"]] == ["bob@contoso.com"]
+
+
+def test_a_decision_on_a_teams_card_updates_the_slack_messages_of_the_stage(served_host, bot_framework, slack_api):
+    base = served_host.base_url
+    install_teams_app(base, bot_framework, "29:alice", "alice@contoso.com", "a:alice-chat")
+    slack_api.users["U0BOB"] = {"email": "bob@contoso.com"}
+    instance_id = start(base, {"stages": [{"name": "editor", "reviewers": ["user:alice@contoso.com",
+                                                                           "user:bob@contoso.com"]}]})
+    slack_message_to(slack_api, "U0BOB")
+    card = wait_for(lambda: next(iter(bot_framework.cards()), None))
+    data = next(a for a in card["card"]["actions"] if a.get("verb") == "approve")["data"]
+    assert card_action(base, bot_framework, "29:alice", "a:alice-chat", "approve", data).status == 200
+    bobs = wait_for(lambda: next((u for u in slack_api.calls_of("chat.update") if u["channel"] == "DU0BOB"), None))
+    assert "The stage was decided: Approved by alice@contoso.com" in json.dumps(bobs["blocks"])
+    wait_for(lambda: status(base, instance_id)["runtimeStatus"] == "Completed")
+    # Refreshing a card (Teams asks when the card is viewed) shows it closed too.
+    refreshed = card_action(base, bot_framework, "29:alice", "a:alice-chat", "refresh", data)
+    assert "Approved by alice@contoso.com" in json.dumps(refreshed.json["value"])
