@@ -27,8 +27,11 @@ def test_channel_secrets_never_appear_in_logs_statuses_or_messages(served_host, 
     slack_api.fail.add("chat.postMessage")
     instance_id = start(base, {"stages": [{"name": "editor", "reviewers": ["user:alice@contoso.com",
                                                                            "user:bob@contoso.com"]}]})
-    replies = [wait_for(lambda: (r := call("GET", f"{base}/api/hitl/status/{instance_id}")).json["customStatus"]
-                        .get("notification", {}).get("seats") and r).text]
+    def told():
+        reply = call("GET", f"{base}/api/hitl/status/{instance_id}")
+        return (reply.json["customStatus"].get("notification") or {}).get("seats") and reply
+
+    replies = [wait_for(told).text]
     replies.append(call("GET", f"{base}/api/hitl/inbox/items").text)
     replies.append(click(base, "U0BOB", "hitl_approve", "x y", secret="forged").text)
     replies.append(call("POST", f"{base}/api/messages", {"type": "message"}, headers={"Authorization": "Bearer x"}).text)
