@@ -12,8 +12,11 @@ PORT ?= 7071
 # samples/ and samples-v2/), which tests/devhost/test_public_samples.py runs unchanged.
 SDK_VERSION := $(shell sed -n 's/^azure-functions-durable==//p' requirements.txt)
 SAMPLES := .samples/azure_functions_durable-$(SDK_VERSION)
+# Microsoft's Agents Playground (npm), which tests/channels/test_agents_playground.py drives.
+PLAYGROUND_VERSION := 0.2.28
+PLAYGROUND := .playground/node_modules/@microsoft/m365agentsplayground/package.json
 
-.PHONY: install agents-env samples run test test-fast func bench clean
+.PHONY: install agents-env samples playground run test test-fast func bench clean
 
 install: $(STAMP)
 
@@ -40,6 +43,12 @@ $(SAMPLES)/PKG-INFO: requirements.txt | $(STAMP)
 	tar -xzf .samples/azure_functions_durable-$(SDK_VERSION).tar.gz -C .samples
 	touch $@
 
+playground: $(PLAYGROUND)
+
+$(PLAYGROUND):
+	@command -v npm >/dev/null || { echo "npm is not installed: the Agents Playground test will be skipped."; exit 0; }; \
+	npm install --prefix .playground --no-audit --no-fund --silent @microsoft/m365agentsplayground@$(PLAYGROUND_VERSION)
+
 # Without Azure OpenAI (or OpenAI-compatible) settings, the offline demo writer is used;
 # without a signing key, review links use the local development key. Both say so.
 run: install
@@ -58,7 +67,7 @@ run: install
 	fi; \
 	exec $(PY) -m devhost . --port $(PORT)
 
-test: install agents-env samples
+test: install agents-env samples playground
 	@scripts/ensure-chromium
 	$(PY) -m pytest
 
@@ -77,4 +86,4 @@ bench: install
 	$(PY) -m bench.lifecycles
 
 clean:
-	rm -rf .devhost .published test-artifacts .pytest_cache .samples $(AGENTS_VENV)
+	rm -rf .devhost .published test-artifacts .pytest_cache .samples .playground $(AGENTS_VENV)

@@ -75,14 +75,15 @@ def from_notice(request: dict, seat: dict, key: Optional[bytes], base_url: str) 
 
 
 def from_status(instance_id: str, status: ReviewStatus, grant: ReviewGrant, key: bytes, base_url: str,
-                state: Optional[str]) -> SeatView:
-    """The view of the seat a token was made for, as the review stands now."""
+                state: Optional[str], draft: Optional[dict] = None) -> SeatView:
+    """The view of the seat a token was made for, as the review stands now (``draft``:
+    the text to show when the status no longer carries one, a published review's)."""
     stages = [s for s in status.stages if isinstance(s, dict)]
     stage = stages[grant.stage] if grant.stage is not None and grant.stage < len(stages) else status.current_stage
     seats = stage.get("seatStates") or []
     index = grant.seat or 0
     seat = seats[index]["seat"] if index < len(seats) else "anyone"
-    draft = status.draft or {}
+    draft = status.draft or draft or {}
     return SeatView(
         instance_id=instance_id, heading=HEADINGS["review"], topic=one_line(status.topic, TOPIC_CHARS),
         title=one_line(draft.get("title"), TITLE_CHARS), excerpt=one_line(draft.get("content"), EXCERPT_CHARS),

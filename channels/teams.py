@@ -156,8 +156,11 @@ async def send_card(settings: Settings, contact: TeamsContact, card: dict) -> st
         sent["id"] = getattr(response, "id", "") or ""
 
     continuation = contact.reference().get_continuation_activity()
-    await asyncio.wait_for(adapter(settings).continue_conversation(settings.teams_app_id or contact.bot_id,
-                                                                   continuation, post), SEND_SECONDS)
+    if settings.teams_app_id:
+        sending = adapter(settings).continue_conversation(settings.teams_app_id, continuation, post)
+    else:  # a local host that takes anonymous activities (Agents Playground) is sent to without a token
+        sending = adapter(settings).continue_conversation_with_claims(ClaimsIdentity(), continuation, post)
+    await asyncio.wait_for(sending, SEND_SECONDS)
     return sent.get("id", "")
 
 

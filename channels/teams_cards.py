@@ -31,7 +31,7 @@ def seat_card(view: SeatView, user_ids: Optional[list] = None) -> dict:
     """The card for one seat: open (buttons) or closed (the line saying why)."""
     body = [{"type": "TextBlock", "text": view.heading if view.open else "Review", "weight": "Bolder",
              "size": "Medium", "wrap": True},
-            _text_run(view.title, weight="Bolder"),
+            *([_text_run(view.title, weight="Bolder")] if view.title else []),
             _text_run(f"Topic: {view.topic}", subtle=True),
             _text_run(view.round_line, subtle=True)]
     if view.excerpt:

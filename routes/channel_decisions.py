@@ -71,9 +71,9 @@ def _decided(record: dict) -> str:
 
 
 def view_of(review: Review, grant: ReviewGrant, settings: Settings) -> SeatView:
-    base = settings.public_base_url
-    return from_status(review.instance_id, review.status, grant, settings.link_signing_key, base,
-                       seat_state(review, grant))
+    published = review.output if isinstance(review.output, dict) else None
+    return from_status(review.instance_id, review.status, grant, settings.link_signing_key, settings.public_base_url,
+                       seat_state(review, grant), published)
 
 
 async def update_slack_messages(reviews: ReviewClient, settings: Settings, instance_id: str, grant: ReviewGrant,
@@ -91,8 +91,7 @@ async def update_slack_messages(reviews: ReviewClient, settings: Settings, insta
             continue
         channel, _, ts = str(message["slack"]).partition("/")
         seat = replace(grant, seat=message.get("seat") or 0)
-        view = from_status(instance_id, review.status, seat, settings.link_signing_key,
-                           settings.public_base_url, seat_state(review, seat))
+        view = view_of(review, seat, settings)
         try:
             await slack.update(web, channel, ts, view)
         except slack.SlackFailure as exc:
