@@ -21,7 +21,9 @@ from shared_code.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SENT, FAILED, NO_CHAT, NOT_FOUND = "sent", "failed", "no chat", "not found"
+SENT, FAILED, NO_CHAT, NOT_FOUND, TIMED_OUT = "sent", "failed", "no chat", "not found", "timed out"
+# A notice tells every seat within this, whatever its channels do.
+NOTICE_SECONDS = 30.0
 
 
 def tell_seats(request: dict, settings: Settings) -> dict:
@@ -40,17 +42,32 @@ def tell_seats(request: dict, settings: Settings) -> dict:
 async def _tell(request: dict, views: list, settings: Settings) -> dict:
     errors: dict = {}
     web = slack.client(settings) if settings.slack_enabled else None
-    told = []
-    for seat, view in views:
+    contacts = request.get("contacts") or {}
+
+    async def tell_one(seat: dict, view: SeatView) -> dict:
         states: dict = {"index": seat["index"]}
         person = seat["seat"][5:] if seat["seat"].startswith("user:") else None
         if settings.teams_enabled and person:
-            states["teams"] = await _teams(settings, request.get("contacts") or {}, person, view, errors)
+            states["teams"] = await _teams(settings, contacts, person, view, errors)
         if web is not None:
             states.update(await _slack(web, settings, person, view, errors))
         if settings.email_backend and person and "@" in person:
-            states["email"] = await asyncio.to_thread(_email, settings, view, person, errors)
-        told.append(states)
+            states["email"] = await _email(settings, view, person, errors)
+        return states
+
+    # Seats are told side by side, and the notice as a whole ends by NOTICE_SECONDS: a
+    # seat whose channels have not answered by then is recorded as not told.
+    tasks = [asyncio.create_task(tell_one(seat, view)) for seat, view in views]
+    done, pending = await asyncio.wait(tasks, timeout=NOTICE_SECONDS)
+    for task in pending:
+        task.cancel()
+    told = []
+    for (seat, _), task in zip(views, tasks):
+        if task in done and task.exception() is None:
+            told.append(task.result())
+        else:
+            told.append({"index": seat["index"], "all": TIMED_OUT})
+            errors.setdefault("notice", f"not every seat was told within {NOTICE_SECONDS:g} s")
     for channel, reason in errors.items():
         log.warning("instance %s round %s: %s notices failed: %s", request.get("instance_id"), request.get("round"),
                     channel, reason)
@@ -81,10 +98,14 @@ async def _slack(web, settings: Settings, person: Optional[str], view: SeatView,
         return {"slack": FAILED}
 
 
-def _email(settings: Settings, view: SeatView, to: str, errors: dict) -> str:
+async def _email(settings: Settings, view: SeatView, to: str, errors: dict) -> str:
     try:
-        mail.send(settings, view, to)
+        # smtplib's timeout is per socket operation; the whole send gets EMAIL_SECONDS.
+        await asyncio.wait_for(asyncio.to_thread(mail.send, settings, view, to), mail.EMAIL_SECONDS)
         return SENT
+    except asyncio.TimeoutError:
+        errors["email"] = f"the mail server did not take the e-mail within {mail.EMAIL_SECONDS:g} s"
+        return FAILED
     except mail.EmailFailure as exc:
         errors["email"] = str(exc)
         return FAILED

@@ -542,7 +542,7 @@ def _contacts(value: Any) -> Optional[dict]:
 
 # How each seat was told, per channel: a state per channel, and the Slack message (to
 # update it once the seat or the stage is decided).
-_SEAT_NOTICE_FIELDS = ("index", "teams", "slack", "email", "slackMessage")
+_SEAT_NOTICE_FIELDS = ("index", "teams", "slack", "email", "all", "slackMessage")
 
 
 def _seat_notice(seat: dict) -> dict:

@@ -37,6 +37,7 @@ class BotFramework:
         self.sent: list[dict] = []                  # activities the bot posted
         self.token_requests: list[dict] = []        # managed-identity requests
         self.connector_auth: list[str] = []         # Authorization headers on connector calls
+        self.slow_seconds = 0.0                     # how long the connector takes to take a post
         self._lock = threading.Lock()
         framework = self
 
@@ -65,6 +66,7 @@ class BotFramework:
                 path = urlsplit(self.path).path
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 if re.fullmatch(r"/v3/conversations/[^/]+/activities(/[^/]+)?", path):
+                    time.sleep(framework.slow_seconds)
                     framework._record_auth(self)
                     with framework._lock:
                         framework.sent.append({"path": path, "activity": body})
@@ -83,6 +85,8 @@ class BotFramework:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True  # a reply held back on purpose must not hold up shutdown
+        self._server.block_on_close = False
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
 
     @property

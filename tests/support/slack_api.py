@@ -17,6 +17,7 @@ class SlackApi:
         self.users: dict[str, dict] = {}   # user id -> {"email", "name"}
         self.calls: list[dict] = []        # {"method", "args", "auth"}
         self.fail: set[str] = set()        # methods that answer 500
+        self.slow: dict[str, float] = {}   # methods that answer only after this many seconds
         self._lock = threading.Lock()
         self._ts = 0
         api = self
@@ -39,6 +40,7 @@ class SlackApi:
                 method = urlsplit(self.path).path.rsplit("/", 1)[-1]
                 with api._lock:
                     api.calls.append({"method": method, "args": args, "auth": self.headers.get("Authorization")})
+                time.sleep(api.slow.get(method, 0))
                 if method in api.fail:
                     return self._json({"ok": False, "error": "internal_error"}, 500)
                 self._json(api.reply(method, args))
@@ -55,6 +57,8 @@ class SlackApi:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True  # a reply held back on purpose must not hold up shutdown
+        self._server.block_on_close = False
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
 
     def reply(self, method: str, args: dict) -> dict:
