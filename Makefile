@@ -7,7 +7,6 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt sc
 # Test-only: Agent Framework's AgentFunctionApp, run on the devhost by tests/agents.
 AGENTS_VENV := .venv-agents
 AGENTS_STAMP := $(AGENTS_VENV)/.installed-$(shell cat requirements-agents.txt scripts/make-venv | cksum | cut -d" " -f1)
-PORT ?= 7071
 # Microsoft's Durable samples, from the source release of the pinned SDK (PyPI carries
 # samples/ and samples-v2/), which tests/devhost/test_public_samples.py runs unchanged.
 SDK_VERSION := $(shell sed -n 's/^azure-functions-durable==//p' requirements.txt)
@@ -49,23 +48,14 @@ $(PLAYGROUND):
 	@command -v npm >/dev/null || { echo "npm is not installed: the Agents Playground test will be skipped."; exit 0; }; \
 	npm install --prefix .playground --no-audit --no-fund --silent @microsoft/m365agentsplayground@$(PLAYGROUND_VERSION)
 
-# Without Azure OpenAI (or OpenAI-compatible) settings, the offline demo writer is used;
-# without a signing key, review links use the local development key. Both say so.
+# The same as `.venv/bin/python -m devhost .` once local.settings.json exists: it names the
+# task hub, as for func start. On a local host the app itself falls back to the offline
+# writer when no model is configured, and to development review links when there is no
+# signing key, and says so. The port: PORT, else local.settings.json's Host.LocalHttpPort,
+# else 7071.
 run: install
-	@if [ -z "$$AZURE_OPENAI_ENDPOINT$$OPENAI_BASE_URL$$HITL_WRITER" ] && \
-	    ! grep -qs '"\(AZURE_OPENAI_ENDPOINT\|OPENAI_BASE_URL\)": *"[^"]' local.settings.json; then \
-	  echo "No Azure OpenAI settings found: using the offline writer (HITL_WRITER=offline)."; \
-	  echo "Set AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT (see README) for real drafts."; \
-	  export HITL_WRITER=offline; \
-	fi; \
-	if [ -z "$$HITL_REVIEW_SIGNING_KEY" ] && \
-	    ! grep -qs '"HITL_REVIEW_SIGNING_KEY": *"[^"]' local.settings.json; then \
-	  export HITL_DEV_INSECURE_LINKS=1; \
-	fi; \
-	if [ -z "$$TASKHUB_NAME" ] && ! grep -qs '"TASKHUB_NAME": *"[^"]' local.settings.json; then \
-	  export TASKHUB_NAME=HitlReviewHub; \
-	fi; \
-	exec $(PY) -m devhost . --port $(PORT)
+	@test -f local.settings.json || cp local.settings.sample.json local.settings.json
+	exec $(PY) -m devhost .
 
 test: install agents-env samples playground
 	@scripts/ensure-chromium
@@ -80,7 +70,7 @@ func:
 	@command -v func >/dev/null || { echo "Azure Functions Core Tools ('func') is not installed; use 'make run'."; exit 1; }
 	@command -v azurite >/dev/null || npx --yes azurite --version >/dev/null || { echo "Azurite is needed: npm install -g azurite"; exit 1; }
 	@test -f local.settings.json || cp local.settings.sample.json local.settings.json
-	(npx --yes azurite --silent --location .azurite --skipApiVersionCheck &) ; func start --port $(PORT)
+	(npx --yes azurite --silent --location .azurite --skipApiVersionCheck &) ; func start $(if $(PORT),--port $(PORT))
 
 bench: install
 	$(PY) -m bench.lifecycles

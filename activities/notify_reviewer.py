@@ -8,14 +8,19 @@ function log always; a webhook (Teams Workflows or Slack) when HITL_NOTIFY_WEBHO
 set; and the seats' own channels, Teams, Slack and e-mail (seat_channels.py). A channel
 that stays down never fails the review: the
 outcome is returned, shown in the status, and the decision can still arrive by the page
-or by the approve route.
+or by the approve route. A webhook delivery takes DELIVERY_SECONDS at most, whatever the
+peer does, and a redirect is a failed delivery, never followed.
 """
 from __future__ import annotations
 
+import functools
 import http.client
+import io
 import json
 import logging
 import re
+import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -37,7 +42,12 @@ bp = df.Blueprint()
 TITLE_LOG_CHARS = 120
 RETRY_DELAYS_SECONDS = (0.5, 2.0, 5.0)
 MAX_RETRY_AFTER_SECONDS = 30.0
-REQUEST_TIMEOUT_SECONDS = 10.0
+# Wall-clock limits: one attempt as a whole (connecting, sending, the answer's status line
+# and headers), and one delivery as a whole (every attempt and every pause between them).
+# A peer that answers a byte at a time is cut off like one that does not answer at all.
+ATTEMPT_SECONDS = 10.0
+DELIVERY_SECONDS = 30.0
+REDIRECTS = (301, 302, 303, 307, 308)
 HEADINGS = {"review": "Review needed", "reminder": "Reminder: review needed",
             "escalation": "Escalation: a review is still undecided",
             "deadline_moved": "Deadline moved: a review is waiting (the earlier link has expired)"}
@@ -104,10 +114,11 @@ def send_notice(request: dict, settings: Settings) -> dict:
     outcome = {**links, "review_url": url, "seat_urls": [s["url"] for s in seats],
                "links_error": None if url else LINKS_DISABLED, "seat_channels": tell_seats(request, settings)}
     kind = notice_kind(request)
-    webhook = (settings.escalation_webhook_url if kind == "escalation" and settings.escalation_webhook_url
-               else settings.notify_webhook_url)
+    setting, webhook = (("HITL_ESCALATION_WEBHOOK_URL", settings.escalation_webhook_url)
+                        if kind == "escalation" and settings.escalation_webhook_url
+                        else ("HITL_NOTIFY_WEBHOOK_URL", settings.notify_webhook_url))
     if webhook:
-        delivery = deliver(webhook, webhook_message(request, links, url, seats))
+        delivery = deliver(webhook, webhook_message(request, links, url, seats), setting)
         log.info("%s notice for instance %s round %s: webhook %s after %d attempt(s)%s",
                  kind, request["instance_id"], request.get("round"),
                  "delivered" if delivery.delivered else "FAILED", delivery.attempts,
@@ -245,34 +256,167 @@ def _one_line(value) -> str:
     return _WHITESPACE.sub(" ", str(value if value is not None else "")).strip()
 
 
-def deliver(url: str, message: dict) -> Delivery:
-    """POST with retries on 429, 5xx and network errors. Errors never quote the URL."""
+def deliver(url: str, message: dict, setting: str = "HITL_NOTIFY_WEBHOOK_URL") -> Delivery:
+    """POST with retries on 429, 5xx, network errors and timeouts, within DELIVERY_SECONDS.
+    A redirect is not followed. Errors name the host, never the URL (``setting`` names
+    where the URL came from)."""
     body = json.dumps(message).encode()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return Delivery(False, 0, "HITL_NOTIFY_WEBHOOK_URL is not an http(s) URL with a host")
+        return Delivery(False, 0, f"{setting} is not an http(s) URL with a host")
     host = parts.hostname
-    error = ""
-    for attempt in range(1, len(RETRY_DELAYS_SECONDS) + 2):
+    delivery_ends = time.monotonic() + DELIVERY_SECONDS
+    attempt, error = 0, ""
+    while True:
+        attempt += 1
         retry_after: Optional[float] = None
         try:
-            request = urllib.request.Request(url, data=body, method="POST",
-                                             headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS):
-                return Delivery(True, attempt)
+            post(url, body, min(time.monotonic() + ATTEMPT_SECONDS, delivery_ends))
+            return Delivery(True, attempt)
         except urllib.error.HTTPError as exc:
+            exc.close()
+            if exc.code in REDIRECTS:
+                return Delivery(False, attempt, f"{host} redirected the notice ({exc.code}); redirects "
+                                                f"are not followed: set {setting} to the final address")
             error = f"{host} answered {exc.code}"
             if exc.code != 429 and exc.code < 500:
                 return Delivery(False, attempt, error)
             retry_after = _retry_after(exc.headers.get("Retry-After"))
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            error = f"{host} unreachable ({type(reason).__name__})"
+            error = (f"{host} timed out" if isinstance(reason, TimeoutError)
+                     else f"{host} unreachable ({type(reason).__name__})")
         except (ValueError, http.client.InvalidURL):  # e.g. spaces or control characters
-            return Delivery(False, attempt, "HITL_NOTIFY_WEBHOOK_URL is not a valid URL")
-        if attempt <= len(RETRY_DELAYS_SECONDS):
-            time.sleep(retry_after if retry_after is not None else RETRY_DELAYS_SECONDS[attempt - 1])
-    return Delivery(False, len(RETRY_DELAYS_SECONDS) + 1, f"{error} after {len(RETRY_DELAYS_SECONDS) + 1} attempts")
+            return Delivery(False, attempt, f"{setting} is not a valid URL")
+        except http.client.HTTPException:
+            error = f"{host} answered with a malformed reply"
+        if attempt > len(RETRY_DELAYS_SECONDS):
+            return Delivery(False, attempt, f"{error} after {attempt} attempts")
+        pause = retry_after if retry_after is not None else RETRY_DELAYS_SECONDS[attempt - 1]
+        if time.monotonic() + pause >= delivery_ends:
+            return Delivery(False, attempt, f"{error} after {attempt} attempt(s); gave up, as a "
+                                            f"delivery may take {DELIVERY_SECONDS:g} s at most")
+        time.sleep(pause)
+
+
+def post(url: str, body: bytes, ends_at: float) -> None:
+    """One POST that is over by ``ends_at`` (time.monotonic()), whatever the peer does."""
+    opener = urllib.request.build_opener(_RefuseRedirects, _DeadlineHTTPHandler(ends_at),
+                                         _DeadlineHTTPSHandler(ends_at))
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with opener.open(request, timeout=ATTEMPT_SECONDS):
+        pass
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Following would send the notice (or, for 301 to 303, a GET without it) to an address
+    nobody configured, and count it as delivered; the 3xx is raised as an HTTPError."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+def _seconds_left(ends_at: float) -> float:
+    left = ends_at - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the attempt's time is up")
+    return left
+
+
+class _DeadlineSocket:
+    """The socket of one HTTP exchange, as http.client uses it, where every send and every
+    read waits only for what is left of the attempt. A socket's own timeout applies to each
+    operation afresh, so a peer sending a byte at a time would never trip it."""
+
+    def __init__(self, sock: socket.socket, ends_at: float):
+        self._sock = sock
+        self._ends_at = ends_at
+        self._open_readers = 0
+        self._closing = False
+
+    def sendall(self, data) -> None:
+        self._sock.settimeout(_seconds_left(self._ends_at))
+        self._sock.sendall(data)  # Python bounds a whole sendall by the timeout
+
+    def makefile(self, mode: str = "rb") -> io.BufferedReader:
+        self._open_readers += 1
+        return io.BufferedReader(_DeadlineReader(self))
+
+    def recv_into(self, buffer) -> int:
+        self._sock.settimeout(_seconds_left(self._ends_at))
+        return self._sock.recv_into(buffer)
+
+    def reader_closed(self) -> None:
+        self._open_readers -= 1
+        if self._closing and not self._open_readers:
+            self._sock.close()
+
+    def close(self) -> None:
+        # urllib closes the connection's socket once it has the answer's head, and reads
+        # the rest through the reader: as with a real socket, closing waits for the reader.
+        self._closing = True
+        if not self._open_readers:
+            self._sock.close()
+
+
+class _DeadlineReader(io.RawIOBase):
+    def __init__(self, sock: _DeadlineSocket):
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        return self._sock.recv_into(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._sock.reader_closed()
+        super().close()
+
+
+class _DeadlineConnection:
+    """http.client's connection, connected (the TCP connect and TLS's handshake, which Python
+    bounds as a whole by the timeout) and then used within the attempt's time. The host
+    name's lookup is left to the resolver's own timeouts."""
+
+    def __init__(self, *args, ends_at: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._ends_at = ends_at
+
+    def connect(self) -> None:
+        self.timeout = _seconds_left(self._ends_at)
+        super().connect()
+        self.sock = _DeadlineSocket(self.sock, self._ends_at)
+
+
+class _DeadlineHTTPConnection(_DeadlineConnection, http.client.HTTPConnection):
+    pass
+
+
+class _DeadlineHTTPSConnection(_DeadlineConnection, http.client.HTTPSConnection):
+    pass
+
+
+class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, ends_at: float):
+        super().__init__()
+        self._ends_at = ends_at
+
+    def http_open(self, req):
+        return self.do_open(functools.partial(_DeadlineHTTPConnection, ends_at=self._ends_at), req)
+
+
+class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, ends_at: float):
+        super().__init__()
+        self._ends_at = ends_at
+        self._tls = ssl.create_default_context()
+
+    def https_open(self, req):
+        return self.do_open(functools.partial(_DeadlineHTTPSConnection, ends_at=self._ends_at), req,
+                            context=self._tls)
 
 
 def _retry_after(value: Optional[str]) -> Optional[float]:

@@ -5,9 +5,16 @@ Errors are sorted for the orchestrator: ``PermanentWriterError`` when retrying
 cannot help (bad credentials, missing deployment, content filter, bad config),
 ``TransientWriterError`` when the service stayed unavailable through the
 client's own retries. No message or log line contains a key or token.
+
+Each request to the model is bounded as a whole by HITL_WRITER_TIMEOUT_SECONDS, from
+connecting to the last byte of the reply. The SDK's own timeout bounds each read only, so
+a server that trickles its reply a byte at a time would hold the activity for good. Only
+a cancelled coroutine stops a request in the middle of a read, so the client is the
+asynchronous one, run on one event loop thread per process (``ModelCalls``).
 """
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import logging
@@ -15,10 +22,13 @@ import math
 import re
 import threading
 import time
+import urllib.request
+from collections.abc import Coroutine
 from datetime import datetime, timezone
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 
+import httpx2
 import openai
 from openai.types.chat import ChatCompletion
 from azure.core.exceptions import ClientAuthenticationError
@@ -142,7 +152,7 @@ def _shorten(text: str, limit: int) -> str:
 
 
 def draft_content(request: dict, settings: Settings,
-                  client: Optional[openai.OpenAI] = None) -> dict:
+                  client: Optional[openai.AsyncOpenAI] = None) -> dict:
     """Write the draft for one round: {"title", "content", "writer"}.
 
     ``client`` replaces the cached client built from ``settings``.
@@ -206,7 +216,7 @@ def build_messages(request: DraftRequest) -> list[dict]:
     return messages
 
 
-def model_draft(request: DraftRequest, settings: Settings, client: openai.OpenAI) -> Draft:
+def model_draft(request: DraftRequest, settings: Settings, client: openai.AsyncOpenAI) -> Draft:
     messages = build_messages(request)
     model = _model_name(settings)
     for attempt in range(1, REPLY_ATTEMPTS + 1):
@@ -244,13 +254,13 @@ def _model_name(settings: Settings) -> str:
     return settings.azure_openai_deployment if settings.writer_backend == "azure" else settings.openai_model
 
 
-def _complete(client: openai.OpenAI, model: str, messages: list[dict],
+def _complete(client: openai.AsyncOpenAI, model: str, messages: list[dict],
               settings: Settings) -> ChatCompletion:
     # Exceptions are re-raised "from None": the SDK's own messages quote
     # response bodies, which we do not control.
     try:
-        return client.chat.completions.create(model=model, messages=messages,
-                                              response_format=DRAFT_RESPONSE_FORMAT)
+        return model_calls.run(client.chat.completions.create(
+            model=model, messages=messages, response_format=DRAFT_RESPONSE_FORMAT))
     except openai.APIStatusError as exc:
         raise _status_error(exc, settings) from None
     except openai.APITimeoutError:
@@ -346,11 +356,73 @@ def _attempts(settings: Settings) -> int:
     return settings.writer_max_retries + 1
 
 
-_clients: dict[tuple, openai.OpenAI] = {}
+Result = TypeVar("Result")
+
+
+class ModelCalls:
+    """The event loop that every model request of this process runs on, in a thread of its
+    own: activities are called synchronously, and a client's connections belong to the
+    loop that opened them, so one loop for the life of the process keeps them reusable."""
+
+    def __init__(self) -> None:
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._lock = threading.Lock()
+
+    def run(self, call: Coroutine[Any, Any, Result]) -> Result:
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(target=self._loop.run_forever, name="writer-model-calls",
+                                 daemon=True).start()
+        return asyncio.run_coroutine_threadsafe(call, self._loop).result()
+
+
+model_calls = ModelCalls()
+
+
+class WholeRequestDeadline(httpx2.AsyncBaseTransport):
+    """Ends a request that is not over, reply body included, ``seconds`` after it began, as
+    a timeout (which the client retries)."""
+
+    def __init__(self, seconds: float, inner: httpx2.AsyncBaseTransport):
+        self._seconds = seconds
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        try:
+            async with asyncio.timeout(self._seconds):
+                response = await self._inner.handle_async_request(request)
+                try:
+                    body = b"".join([part async for part in response.stream])
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise httpx2.ReadTimeout(f"no complete reply within {self._seconds:g} s",
+                                     request=request) from None
+        return httpx2.Response(response.status_code, headers=response.headers, content=body,
+                               extensions=response.extensions)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _http_client(url: str, seconds: float) -> httpx2.AsyncClient:
+    # A client given its own transport no longer takes a proxy from the environment
+    # itself, so the proxy for the model's address is looked up here (HTTPS_PROXY,
+    # NO_PROXY and the rest, as urllib reads them).
+    address, proxy = httpx2.URL(url), None
+    if not urllib.request.proxy_bypass(address.host):
+        proxies = urllib.request.getproxies()
+        proxy = proxies.get(address.scheme) or proxies.get("all")
+    return openai.DefaultAsyncHttpxClient(
+        transport=WholeRequestDeadline(seconds, httpx2.AsyncHTTPTransport(proxy=proxy)))
+
+
+_clients: dict[tuple, openai.AsyncOpenAI] = {}
 _clients_lock = threading.Lock()
 
 
-def get_client(settings: Settings) -> openai.OpenAI:
+def get_client(settings: Settings) -> openai.AsyncOpenAI:
     """One client per configuration, so its connection pool and token cache are reused."""
     key = _client_key(settings)
     with _clients_lock:
@@ -367,7 +439,7 @@ def _client_key(settings: Settings) -> tuple:
             settings.writer_timeout_seconds, settings.writer_max_retries)
 
 
-def build_client(settings: Settings, credential: Any = None) -> openai.OpenAI:
+def build_client(settings: Settings, credential: Any = None) -> openai.AsyncOpenAI:
     """A client for the configured backend.
 
     ``credential`` (anything with ``get_token``) replaces the default Entra ID
@@ -375,14 +447,18 @@ def build_client(settings: Settings, credential: Any = None) -> openai.OpenAI:
     """
     limits = {"timeout": settings.writer_timeout_seconds, "max_retries": settings.writer_max_retries}
     if settings.writer_backend == "azure":
-        return openai.AzureOpenAI(azure_endpoint=settings.azure_openai_endpoint,
-                                  azure_deployment=settings.azure_openai_deployment,
-                                  api_version=settings.azure_openai_api_version,
-                                  **_azure_auth(settings, credential), **limits)
+        return openai.AsyncAzureOpenAI(azure_endpoint=settings.azure_openai_endpoint,
+                                       azure_deployment=settings.azure_openai_deployment,
+                                       api_version=settings.azure_openai_api_version,
+                                       http_client=_http_client(settings.azure_openai_endpoint,
+                                                                settings.writer_timeout_seconds),
+                                       **_azure_auth(settings, credential), **limits)
     # Local servers such as Ollama need no key, but the SDK insists on one and
     # would otherwise read OPENAI_API_KEY itself.
-    return openai.OpenAI(base_url=settings.openai_base_url,
-                         api_key=settings.openai_api_key or "no-key", **limits)
+    return openai.AsyncOpenAI(base_url=settings.openai_base_url,
+                              api_key=settings.openai_api_key or "no-key",
+                              http_client=_http_client(settings.openai_base_url, settings.writer_timeout_seconds),
+                              **limits)
 
 
 def _azure_auth(settings: Settings, credential: Any) -> dict:
@@ -391,4 +467,11 @@ def _azure_auth(settings: Settings, credential: Any) -> dict:
     if credential is None:
         credential = (ManagedIdentityCredential(client_id=settings.azure_client_id)
                       if settings.azure_client_id else DefaultAzureCredential())
-    return {"azure_ad_token_provider": get_bearer_token_provider(credential, COGNITIVE_SERVICES_SCOPE)}
+    token = get_bearer_token_provider(credential, COGNITIVE_SERVICES_SCOPE)
+
+    async def token_off_the_loop() -> str:
+        # Getting a token can block for seconds (az login, the managed identity endpoint);
+        # on a thread, it holds up no other request.
+        return await asyncio.to_thread(token)
+
+    return {"azure_ad_token_provider": token_off_the_loop}

@@ -6,6 +6,7 @@
     .venv/bin/python -m bench.soak             # SIGKILLs under load: nothing may be lost
     .venv/bin/python -m bench.engine_rounds    # decision cost by round, in process
     .venv/bin/python -m bench.wal_frames       # SQLite pages written per lifecycle
+    .venv/bin/python -m bench.state_check      # the start-up check of a large state file
     .venv/bin/python -m bench.profile_report DIR/devhost.raw
 
 ``python -m`` from the repository root puts the root on ``sys.path``, so the scripts import
@@ -24,3 +25,6 @@ The shared parts, one job each:
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# The task hub of the app's host.json (%TASKHUB_NAME%), for hosts the benchmarks start: a
+# checkout need not have the local.settings.json that sets it.
+TASK_HUB = "HitlReviewHub"

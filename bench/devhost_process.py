@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
-from bench import REPO, proc
+from bench import REPO, TASK_HUB, proc
 
 PYTHON = sys.executable
 # How long the workers may outlive process 0: PR_SET_PDEATHSIG kills them at once, so
@@ -87,6 +87,7 @@ class Devhost:
             env.pop(name, None)
         env.update({"HITL_WRITER": "offline", "HITL_PUBLISH_DIR": str(self.publish_dir),
                     "PYTHONUNBUFFERED": "1"}, **self.extra_env)
+        env.setdefault("TASKHUB_NAME", TASK_HUB)
         return env
 
     def start(self, timeout_s: float = 60.0) -> None:

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from bench import REPO
+from bench import REPO, TASK_HUB
 
 LONGLOOP_APP = REPO / "bench" / "apps" / "longloop"
 
@@ -54,6 +54,7 @@ def _decide_rounds(host, instance_id: str, rounds: int, event: Callable[[int], t
 def measure_hitl(work: Path, instances: int) -> dict:
     """Median ms per decision for hitl_orchestration, rejecting 1..9 and approving 10."""
     os.environ["HITL_WRITER"] = "offline"
+    os.environ.setdefault("TASKHUB_NAME", TASK_HUB)
     os.environ["HITL_PUBLISH_DIR"] = str(work / "published")
 
     def verdict(final_round: int):

@@ -20,7 +20,7 @@ import tempfile
 import traceback
 from pathlib import Path
 
-from bench import REPO
+from bench import REPO, TASK_HUB
 
 WAL_FRAME_HEADER_BYTES = 24
 
@@ -34,6 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hitl-wal-"))
     os.environ.update(HITL_WRITER="offline", HITL_PUBLISH_DIR=str(work / "published"))
+    os.environ.setdefault("TASKHUB_NAME", TASK_HUB)
 
     from devhost import DevHost, ManualClock
     from devhost import storage

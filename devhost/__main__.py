@@ -1,4 +1,4 @@
-"""``python -m devhost [APP_DIR] [--host 127.0.0.1] [--port 7071] [--data DIR] [--workers N]
+"""``python -m devhost [APP_DIR] [--host 127.0.0.1] [--port PORT] [--data DIR] [--workers N]
 [--client-over-http] [--allowed-host NAME ...]``"""
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 REQUIRED_MODULES = ("azure.functions", "azure.durable_functions", "aiohttp")
 
@@ -32,7 +33,7 @@ if __name__ == "__main__" and missing_packages():
     sys.exit(2)
 
 from .engine import ACTIVE_STATUSES  # noqa: E402
-from .host import DevHost, HostConfigError  # noqa: E402
+from .host import DevHost, HostConfigError, listening_port  # noqa: E402
 from .logs import BatchingStreamHandler, RepeatLimiter  # noqa: E402
 from .registry import AppLoadError  # noqa: E402
 from .sdk_seams import UnsupportedSdk  # noqa: E402
@@ -46,7 +47,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                      description="Run a Python Durable Functions app locally.")
     parser.add_argument("app_dir", nargs="?", default=".", help="the app folder: function_app.py, or v1 folders with function.json")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=7071, help="port (default 7071)")
+    parser.add_argument("--port", type=int, default=None,
+                        help="port (default: the PORT variable, else local.settings.json's "
+                             "Host.LocalHttpPort, as func start reads it, else 7071)")
     parser.add_argument("--data", default=None, help="state folder (default APP_DIR/.devhost)")
     parser.add_argument("--workers", type=int, default=1,
                         help="host processes sharing the port and the state, each running its "
@@ -138,8 +141,13 @@ def main(argv: list[str] | None = None) -> int:
                         handlers=[BatchingStreamHandler(repeats=RepeatLimiter())])
     logging.getLogger("azure").setLevel(logging.WARNING)
     shard = shard_of_args(args)
-    if args.port:  # as func start does, so the app knows where it is served while it loads
-        os.environ.setdefault("WEBSITE_HOSTNAME", f"localhost:{args.port}")
+    try:
+        port = listening_port(args.port, Path(args.app_dir))
+    except HostConfigError as exc:
+        print(f"devhost: {exc}", file=sys.stderr)
+        return 2
+    # As func start does, so the app knows where it is served while it loads.
+    os.environ.setdefault("WEBSITE_HOSTNAME", f"localhost:{port}")
     try:
         env_allowed_hosts()
     except ValueError as exc:
@@ -147,7 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         host = DevHost(args.app_dir, args.data, shard=shard, client_over_http=args.client_over_http)
-    except (AppLoadError, HostConfigError, UnsupportedSdk, StoreError) as exc:
+    except StoreError as exc:  # its message names the state file and what to do
+        print(f"devhost: {exc}", file=sys.stderr)
+        return 2
+    except (AppLoadError, HostConfigError, UnsupportedSdk) as exc:
         print(f"devhost: cannot load the app: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # the app's own import failed: show why, as 'func start' does
@@ -159,9 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     # those objects, which took about 140 ms each time and stalled requests and episodes.
     gc.freeze()
     try:
-        host.serve(args.host, args.port, tuple(args.allowed_host))
+        host.serve(args.host, port, tuple(args.allowed_host))
     except OSError as exc:
-        print(f"devhost: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        print(f"devhost: cannot listen on {args.host}:{port}: {exc}", file=sys.stderr)
         host.close()
         return 2
     workers = None

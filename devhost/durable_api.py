@@ -29,7 +29,7 @@ from .entities import EntityRequestError
 from .engine import MAX_INSTANCE_ID_CHARS, Engine
 from .errors import InstanceAlreadyExists, InstanceFinished, InstanceNotFound, InvalidArgument, InvalidOperation
 from .history import ORCHESTRATION_STATUS_NAMES, ORCHESTRATION_STATUS_NUMBERS, EventType
-from .storage import TERMINAL_STATUSES, InstanceRow, StoreError
+from .storage import TERMINAL_STATUSES, InstanceRow, StoreDamaged, StoreError
 
 log = logging.getLogger("devhost")
 
@@ -194,6 +194,10 @@ class DurableApi:
             return no_content(404)
         except InstanceFinished:
             return no_content(410)
+        except StoreDamaged as exc:
+            # Retrying will not help; the log names the file, the caller never learns paths.
+            log.error("Durable API %s %s: %s", request.method, request.path, exc)
+            return ApiReply(500, {"Message": "The devhost's state file is damaged; see the host log."})
         except StoreError as exc:
             # The devhost's own state is not writable right now (no extension counterpart:
             # Azure Storage answers a throttled or failed write with a 5xx too).

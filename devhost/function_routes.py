@@ -18,6 +18,7 @@ from aiohttp import web
 from . import client_transport
 from .durable_api import WEBHOOK_PREFIX, DurableApi
 from .registry import HttpFunction
+from .storage import StoreError
 
 log = logging.getLogger("devhost")
 MAX_CACHED_BINDINGS = 64
@@ -99,8 +100,12 @@ class FunctionRoutes:
             shown = f'<a href="{escape(base + url)}">{escape(url)}</a>' if openable else escape(url)
             rows.append(f"<tr><td>{escape(', '.join(function.methods))}</td><td>{shown}</td>"
                         f"<td>{escape(function.name)}</td></tr>")
-        counts = "".join(f"<li>{escape(name)}: {count} {escape(status)}</li>"
-                         for name, status, count in self.api.engine.instance_counts()) or "<li>none yet</li>"
+        try:
+            counts = "".join(f"<li>{escape(name)}: {count} {escape(status)}</li>"
+                             for name, status, count in self.api.engine.instance_counts()) or "<li>none yet</li>"
+        except StoreError as exc:
+            log.error("start page: %s", exc)
+            counts = "<li>the state cannot be read just now; see the host log</li>"
         instances = f"{base}{WEBHOOK_PREFIX}/instances"
         body = (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>devhost</title>"
                 f"<style>{_START_PAGE_STYLE}</style></head><body><main><h1>devhost</h1>"

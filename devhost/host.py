@@ -32,7 +32,7 @@ from .function_routes import FunctionRoutes
 from .registry import AppLoadError, Registry, build_registry, load_app
 from .runner import BackgroundRunner, drain
 from .server import ServerThread, build_web_app
-from .storage import Shard, Store
+from .storage import Shard, Store, check_integrity
 from .versioning import Versioning, VersioningConfigError
 from .wakeups import CrossProcessWakeups
 
@@ -68,7 +68,7 @@ def read_host_json(app_dir: Path, env=os.environ) -> HostConfig:
     extensions = data.get("extensions", {})
     http = extensions.get("http", {})
     durable = extensions.get("durableTask", {})
-    hub = re.sub(r"%([^%]+)%", lambda m: env.get(m.group(1), ""), str(durable.get("hubName", "")))
+    hub = hub_name(durable.get("hubName"), path, env)
     provider = (durable.get("storageProvider") or {}).get("type") or "AzureStorage"
     try:
         versioning = Versioning.from_durable_task(durable)
@@ -76,11 +76,32 @@ def read_host_json(app_dir: Path, env=os.environ) -> HostConfig:
         raise HostConfigError(f"'{path}': {exc}") from None
     return HostConfig(
         route_prefix=http.get("routePrefix", "api"),
-        hub_name=hub or env.get("WEBSITE_SITE_NAME") or HostConfig.hub_name,
+        hub_name=hub,
         max_activities=int(durable.get("maxConcurrentActivityFunctions", 10)),
         storage_provider=str(provider),
         versioning=versioning,
     )
+
+
+def hub_name(configured: Optional[str], path: Path, env) -> str:
+    """The task hub as the Durable extension names it (DurableTaskOptions): host.json's
+    hubName with each %NAME% replaced by that app setting; without hubName, WEBSITE_SITE_NAME
+    or TestHubName. A %NAME% whose setting is not set stays unreplaced in the extension, and
+    its storage provider then refuses the name, so it is refused here too, saying why."""
+    if configured is None:
+        return env.get("WEBSITE_SITE_NAME") or HostConfig.hub_name
+    configured = str(configured)
+    for name in re.findall(r"%([^%]+)%", configured):
+        if name not in env:
+            raise HostConfigError(
+                f"'{path}': hubName '{configured}' names the app setting {name}, which is not set "
+                f"(the Durable extension refuses the name unresolved): set {name} in "
+                "local.settings.json or in the environment")
+    hub = re.sub(r"%([^%]+)%", lambda m: env[m.group(1)], configured)
+    if not hub:
+        raise HostConfigError(f"'{path}': A non-empty HubName configuration is required "
+                              f"(hubName '{configured}' is empty).")
+    return hub
 
 
 def _json_problem(exc: ValueError) -> str:
@@ -89,22 +110,54 @@ def _json_problem(exc: ValueError) -> str:
     return f"{getattr(exc, 'msg', exc)}{where}"
 
 
-def load_local_settings(app_dir: Path, env=os.environ) -> list[str]:
-    """Copy ``local.settings.json`` Values into the environment; variables already set win."""
+def read_local_settings(app_dir: Path) -> dict:
+    """``local.settings.json`` as an object; empty when there is none."""
     path = app_dir / "local.settings.json"
     if not path.is_file():
-        return []
+        return {}
     try:
         settings = json.loads(path.read_text(encoding="utf-8-sig"))
     except ValueError as exc:
         raise HostConfigError(f"Unable to parse '{path}': {_json_problem(exc)}") from None
-    values = (settings.get("Values") if isinstance(settings, dict) else None) or {}
+    return settings if isinstance(settings, dict) else {}
+
+
+def load_local_settings(app_dir: Path, env=os.environ) -> list[str]:
+    """Copy ``local.settings.json`` Values into the environment; variables already set win."""
+    values = read_local_settings(app_dir).get("Values") or {}
     applied = []
     for name, value in values.items():
         if name not in env and value is not None:
             env[name] = str(value)
             applied.append(name)
     return applied
+
+
+DEFAULT_PORT = 7071
+
+
+def listening_port(requested: Optional[int], app_dir: Path, env=os.environ) -> int:
+    """The port to serve: the one asked for (--port), else PORT, else local.settings.json's
+    Host.LocalHttpPort (which func start reads), else 7071."""
+    if requested is not None:
+        return requested
+    if env.get("PORT", "").strip():
+        return _port_number(env["PORT"], "PORT")
+    host_section = read_local_settings(app_dir).get("Host")
+    configured = host_section.get("LocalHttpPort") if isinstance(host_section, dict) else None
+    if configured is not None:
+        return _port_number(configured, f"'{app_dir / 'local.settings.json'}': Host.LocalHttpPort")
+    return DEFAULT_PORT
+
+
+def _port_number(value: Any, what: str) -> int:
+    try:
+        port = int(str(value).strip())
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise HostConfigError(f"{what} must be a port number (0 to 65535), got {value!r}")
+    return port
 
 
 def load_functions(app_dir: Path) -> Registry:
@@ -125,11 +178,16 @@ class DevHost:
         self.app_dir = Path(app_dir).resolve()
         self.applied_settings = load_local_settings(self.app_dir) if local_settings else []
         self.config = read_host_json(self.app_dir)
-        self.registry: Registry = load_functions(self.app_dir)
         self.data_dir = Path(data_dir) if data_dir else self.app_dir / ".devhost"
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        state_file = self.data_dir / f"{self.config.hub_name}.sqlite"
+        # A damaged state file is refused before anything runs; the first process checks it
+        # (the others start once it serves).
+        if shard.index == 0 and state_file.exists():
+            check_integrity(state_file)
+        self.registry: Registry = load_functions(self.app_dir)
         self.clock = clock or SystemClock()
-        self.store = Store(self.data_dir / f"{self.config.hub_name}.sqlite")
+        self.store = Store(state_file)
         self.engine = Engine(self.registry, self.store, self.clock,
                              EngineOptions(shard=shard, versioning=self.config.versioning))
         self.shard = shard

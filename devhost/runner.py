@@ -15,7 +15,7 @@ from typing import Optional
 
 from .activities import ActivityOutcome
 from .engine import Engine
-from .storage import StoreBusy, StoreError, StoreUnavailable, WorkItem
+from .storage import StoreBusy, StoreDamaged, StoreError, StoreUnavailable, WorkItem
 
 log = logging.getLogger("devhost")
 
@@ -51,8 +51,19 @@ def run_episodes_safely(engine: Engine, instance_ids: list[str]) -> list[WorkIte
         return []
     except StoreUnavailable:
         raise
+    except StoreDamaged as exc:
+        if len(instance_ids) > 1:
+            return _run_one_at_a_time(engine, instance_ids)
+        # A damaged page holds this instance: it fails, and says why (if its row can still be
+        # written; if not, the runner backs off and logs the damage).
+        log.error("instance %s: %s", instance_ids[0], exc)
+        engine.fail_instance(instance_ids[0], DAMAGED_STATE)
+        return []
     except Exception:
         return _run_one_at_a_time(engine, instance_ids)
+
+
+DAMAGED_STATE = "the devhost's state file is damaged where this instance is kept; see the host log"
 
 
 def _run_one_at_a_time(engine: Engine, instance_ids: list[str]) -> list[WorkItem]:
@@ -84,8 +95,10 @@ class StorageOutage:
         self.delay = min(self.LONGEST_DELAY, max(self.FIRST_DELAY, self.delay * 2))
         if now - self._logged_at >= self.LOG_EVERY_SECONDS or self.failures == 1:
             self._logged_at = now
-            log.error("state storage unavailable (%s): nothing is lost, work is retried every "
-                      "%.1f s at most (%d attempt(s) so far)", exc, self.delay, self.failures)
+            problem = (str(exc) if isinstance(exc, StoreDamaged)
+                       else f"state storage unavailable ({exc}): nothing is lost")
+            log.error("%s; work is retried every %.1f s at most (%d attempt(s) so far)",
+                      problem, self.delay, self.failures)
         return self.delay
 
     def recovered(self) -> None:

@@ -27,6 +27,7 @@ import azure.durable_functions as df
 
 from shared_code.models import (CANCEL_EVENT, EXTEND_EVENT, SEAT_EVENT, CancelRequest, Decision, ExtendRequest,
                                 SeatChange)
+from entities.review_card import HIDE, SHOW, card_entity
 from shared_code.stages import Stage
 
 from .deadlines import Due
@@ -68,6 +69,32 @@ Step = Generator[Any, Any, Outcome]
 
 @bp.orchestration_trigger(context_name="context")
 def hitl_orchestration(context: df.DurableOrchestrationContext):
+    try:
+        return (yield from run_review(context))
+    except ReviewEnded:
+        # The inbox stops showing the review before it fails: the card is signalled in an
+        # episode of its own, which completes, rather than beside the failure.
+        if shows_cards(context):
+            hide_card(context)
+            yield context.create_timer(context.current_utc_datetime)
+        raise
+
+
+def hide_card(context) -> None:
+    """The review is no longer waiting for a decision: its inbox card is hidden."""
+    if shows_cards(context):
+        context.signal_entity(card_entity(context.instance_id), HIDE)
+
+
+def shows_cards(context) -> bool:
+    """Whether this execution keeps the inbox card. An execution that an earlier release
+    started (its input is an older state) is replayed with its history as that release
+    recorded it, which has no signals: a signal there would break the replay. The next
+    execution, started by this release, shows the card."""
+    return ReviewState.written_by_this_release(context.get_input())
+
+
+def run_review(context: df.DurableOrchestrationContext):
     review = ReviewState.read(context.get_input())
     inbox = ReviewerInbox(context)
     notice = None
@@ -84,12 +111,15 @@ def hitl_orchestration(context: df.DurableOrchestrationContext):
     if waited.result is StageResult.WAITING:
         context.continue_as_new(review.to_input())
     elif waited.result is StageResult.APPROVED and review.has_next_stage:
+        hide_card(context)
         context.continue_as_new(review.next_stage().to_input())
     elif waited.result is StageResult.APPROVED:
         review = (yield from publish_approved(context, inbox, review)).review
+        hide_card(context)
         context.set_custom_status(review.status(Stage.PUBLISHED, f"Published after {review.round} round(s)."))
         return review.output()
     elif review.rounds_left:
+        hide_card(context)
         next_round = review.next_round()
         context.set_custom_status(next_round.status(Stage.REVISING, f"Writing the draft for round {next_round.round}."))
         context.continue_as_new(next_round.to_input())
@@ -136,7 +166,7 @@ def await_stage_decision(context, inbox: ReviewerInbox, review: ReviewState, not
     are applied. Ends the review on a cancel, or at the deadline (after the escalation
     window, when the review escalates)."""
     owed: list[tuple] = []   # notices due while another one was being sent
-    taken = 0
+    taken, shown, timer = 0, None, None
     while True:
         now = context.current_utc_datetime
         due, before_hours = review.clock().due(now)
@@ -150,26 +180,56 @@ def await_stage_decision(context, inbox: ReviewerInbox, review: ReviewState, not
         if notice is None and owed:
             notice = Notice.send(context, review, *owed.pop(0))
         context.set_custom_status(review.status(*waiting_words(review)))
-        timer = context.create_timer(review.clock().wake_at(now, TIMER_SLICE))
-        happened = yield from inbox.next(timer, notice.task if notice else None)
-        if happened is not timer:
-            timer.cancel()
-        else:
+        if review.card() != shown and shows_cards(context):  # what the inbox shows changed
+            shown = review.card()
+            context.signal_entity(card_entity(context.instance_id), SHOW, shown)
+        if timer is None or timer.outdated(review):
+            if timer is not None:
+                timer.task.cancel()
+            timer = StageTimer.start(context, review, now)
+        # The notice before the timer: the order an earlier release scheduled them in, so
+        # that its executions still in flight replay (the SDK records tasks as yielded).
+        happened = yield from inbox.next(notice.task if notice else None, timer.task)
+        if happened is timer.task:
+            timer = None
             # Events that arrived with the timer come later in the same batch: one more
             # wait, on a timer that is already due, lets them in before the deadline is
             # judged or this execution's history is dropped.
             late = yield from inbox.next(context.create_timer(context.current_utc_datetime))
-            happened = late if isinstance(late, Arrival) else timer
+            happened = late if isinstance(late, Arrival) else None
         if isinstance(happened, Arrival):
             taken += 1
             review, result = take(context, review, happened, owed)
             if result is not None:
+                if timer is not None:
+                    timer.task.cancel()
                 return Outcome(review, result)
         elif notice is not None and happened is notice.task:
             review, notice = notice.recorded(review, context.current_utc_datetime), None
         quiet = notice is None and not owed and review.clock().due(context.current_utc_datetime)[0] is Due.NOTHING
-        if quiet and (happened is timer or taken >= EVENTS_PER_EXECUTION):
+        if quiet and (timer is None or taken >= EVENTS_PER_EXECUTION):
+            if timer is not None:
+                timer.task.cancel()
             return Outcome(review, StageResult.WAITING)
+
+
+@dataclass(frozen=True)
+class StageTimer:
+    """The timer the stage waits on: the deadline, the next reminder or the end of the
+    slice. It is kept while only events come (as an earlier release kept it, so that its
+    executions in flight replay) and started again when the deadline moves."""
+    task: Any
+    deadline: str
+    wake: Any
+    started: Any
+
+    @classmethod
+    def start(cls, context, review: ReviewState, now) -> "StageTimer":
+        wake = review.clock().wake_at(now, TIMER_SLICE)
+        return cls(context.create_timer(wake), review.deadline, wake, now)
+
+    def outdated(self, review: ReviewState) -> bool:
+        return review.deadline != self.deadline or review.clock().wake_at(self.started, TIMER_SLICE) != self.wake
 
 
 def waiting_words(review: ReviewState) -> tuple[Stage, str]:

@@ -12,7 +12,8 @@ timeout_hours, round, draft, deadline, writer, decisions, previous_draft, earlie
 notification, ignored_events. Version 2 added the deadline fields. Version 3 added the
 review policy (stages and seats), the stage under review, seat changes and the latest
 events taken; a version 2 state reads as the default policy's one stage, its decisions
-as that stage's. The first execution's input is the run request itself.
+as that stage's. The first execution's input is the run request: bare from earlier
+releases, under the "start" key from this one.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from typing import Any, Optional
 
 from shared_code.identity import Person
 from shared_code.models import (DEFAULT_ESCALATION_HOURS, DEFAULT_REVIEW_ATTEMPTS, DEFAULT_TIMEOUT_HOURS,
-                                MAX_TIMEOUT_HOURS, CancelRequest, Decision, ExtendRequest, RunRequest, SeatChange)
+                                MAX_TIMEOUT_HOURS, START_INPUT_KEY, CONTACTS_INPUT_KEY, CancelRequest, Decision, ExtendRequest, RunRequest,
+                                SeatChange)
 from shared_code.review_policy import (Placement, ReviewPolicy, Seat, SeatView, StageRule, claimable, place,
                                        stage_outcome, with_seat)
 from shared_code.review_status import ReviewStatus
@@ -39,6 +41,7 @@ EXCERPT_CHARS = 1_000
 EARLIER_DRAFTS_KEPT = 3
 IGNORED_EVENTS_KEPT = 10
 ACKS_KEPT = 20
+CARD_TOPIC_CHARS = 200
 # The writer is told every rejection's feedback, newest first, up to this much in all
 # (a team's round can hold twenty rejections).
 WRITER_FEEDBACK_CHARS = 40_000
@@ -107,20 +110,29 @@ class ReviewState:
     def read(cls, data: Any) -> "ReviewState":
         if not isinstance(data, dict):
             raise UnreadableState(f"a review state is a JSON object, not {type(data).__name__}")
+        if isinstance(data.get(START_INPUT_KEY), dict):  # a first execution: the run request
+            return replace(cls.initial(RunRequest.from_json(data[START_INPUT_KEY])),
+                           contacts=_contacts(data.get(CONTACTS_INPUT_KEY)))
         version = data.get("version", 1)
         if version == STATE_VERSION:
             return cls._from_fields({k: v for k, v in data.items() if k != "version"})
         if version == 2:
             return cls._from_version_2(data)
         if version == 1:
-            if "max_rounds" not in data and "round" not in data:  # the run request itself
-                run = {k: v for k, v in data.items() if k != "contacts"}
-                return replace(cls.initial(RunRequest.from_json(run)), contacts=_contacts(data.get("contacts")))
+            if "max_rounds" not in data and "round" not in data:
+                return cls.initial(RunRequest.from_json(data))  # the run request itself
             return cls._from_version_2({**data, "ignored_count": data.get("ignored_events", 0),
                                         "decisions": [{**d, "by": _v1_actor(d.get("by"))}
                                                       for d in data.get("decisions", [])]})
         raise UnreadableState(f"review state version {version!r} is newer than this release "
                               f"(it reads versions 1 to {STATE_VERSION})")
+
+    @staticmethod
+    def written_by_this_release(data: Any) -> bool:
+        """An input this release wrote: a state of this version, or a run request it sent
+        (an earlier release sent the bare request, without the start key)."""
+        return isinstance(data, dict) and (data.get("version") == STATE_VERSION
+                                           or isinstance(data.get(START_INPUT_KEY), dict))
 
     @classmethod
     def _from_version_2(cls, data: dict) -> "ReviewState":
@@ -491,6 +503,26 @@ class ReviewState:
                 view["seatStates"] = [seat.to_json() for seat in self.seat_views()]
             shown.append(view)
         return tuple(shown)
+
+    def card(self) -> dict:
+        """What the inbox shows of the stage under review (entities/review_card.py): small,
+        and only what sorting, filtering and "waiting for me" need, beside the row itself."""
+        views = self.seat_views()
+        seats = []
+        for index, view in enumerate(views):
+            if view.decided:
+                continue
+            seat = {"n": index + 1, "seat": view.seat.spec}
+            if view.claimed_by:
+                seat.update(claimedBy=view.claimed_by, claimUntil=view.claim_until)
+            seats.append(seat)
+        notice = self.notification or {}
+        return {"topic": self.topic[:CARD_TOPIC_CHARS], "round": self.round, "maxRounds": self.max_rounds,
+                "stage": self.stage_rule.name, "stageIndex": self.stage, "stages": len(self.rules.stages),
+                "deadline": self.deadline, "since": self.reviewable_since, "escalated": self.escalated_at is not None,
+                "reminders": sum(1 for r in self.reminders if r.get("round") == self.round
+                                 and r.get("stage", 0) == self.stage),
+                "notification": {k: notice[k] for k in ("status", "channel") if k in notice}, "seats": seats}
 
     def notice_request(self, instance_id: str, kind: str = "review", seats: Optional[list] = None) -> dict:
         """What notify_reviewer needs: a first notice, a reminder, an escalation, a moved

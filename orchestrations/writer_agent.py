@@ -3,6 +3,10 @@
 A thread's instance id is reused for every turn: the route starts a new run only when the
 previous one has finished, handing it the earlier turns. Nothing waits on external events,
 so no message can be lost to event buffering, and each run's history stays tiny.
+
+Each turn carries the id the route gave its message, in the custom status, the output and
+the turns kept: the next message's run can replace a finished turn before its sender has
+read it, and the id is how the route finds that sender's own reply.
 """
 from __future__ import annotations
 
@@ -23,7 +27,9 @@ class WriterTurnFailed(Exception):
 def writer_agent_turn(context: df.DurableOrchestrationContext):
     turn = context.get_input()
     turns = turn["turns"]
-    context.set_custom_status({"stage": "writing", "turn": len(turns) + 1})
+    message_id = turn.get("message_id")
+    number = turn_number(turns)
+    context.set_custom_status({"stage": "writing", "turn": number, "message_id": message_id})
     tries = WriterTries()
     while True:
         try:
@@ -37,11 +43,20 @@ def writer_agent_turn(context: df.DurableOrchestrationContext):
             break
         tries = step.tries
         yield context.create_timer(context.current_utc_datetime + step.pause)
-    turns = [*turns, {"message": turn["message"], "title": reply["title"], "content": reply["content"]}]
-    context.set_custom_status({"stage": "replied", "turn": len(turns)})
-    return {"thread_id": context.instance_id, "turn": len(turns), "title": reply["title"],
-            "response": reply["content"], "writer": reply.get("writer"),
+    turns = [*turns, {"turn": number, "message_id": message_id, "message": turn["message"],
+                      "title": reply["title"], "content": reply["content"], "writer": reply.get("writer")}]
+    context.set_custom_status({"stage": "replied", "turn": number, "message_id": message_id})
+    return {"thread_id": context.instance_id, "turn": number, "message_id": message_id,
+            "title": reply["title"], "response": reply["content"], "writer": reply.get("writer"),
             "turns": turns[-MAX_TURNS_KEPT:]}
+
+
+def turn_number(turns: list) -> int:
+    """The number of the turn after ``turns``, which keep only the latest MAX_TURNS_KEPT
+    (turns kept before they were numbered count by position)."""
+    if not turns:
+        return 1
+    return (turns[-1].get("turn") or len(turns)) + 1
 
 
 def writer_request(turns: list, message: str) -> dict:

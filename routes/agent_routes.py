@@ -28,9 +28,11 @@ WAIT_SECONDS = 120.0
 async def writer_agent_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     message = read_message(req)
     thread_id = message.thread_id or f"{THREAD_PREFIX}{uuid.uuid4().hex}"
+    message_id = uuid.uuid4().hex
     turns = await earlier_turns(client, thread_id) if message.thread_id else []
     try:
-        await client.start_new(AGENT, thread_id, {"turns": turns, "message": message.message})
+        await client.start_new(AGENT, thread_id, {"turns": turns, "message": message.message,
+                                                  "message_id": message_id})
     except Exception as exc:
         # The extension refuses to start an id that is running (a 500 carrying
         # OrchestrationAlreadyExistsException): another message of this thread came first.
@@ -43,7 +45,7 @@ async def writer_agent_run(req: func.HttpRequest, client: df.DurableOrchestratio
         return json_response({"thread_id": thread_id, "status": "accepted",
                               "statusQueryGetUri": status_url}, status=202,
                              headers={"Location": status_url})
-    return await reply_when_done(client, thread_id, status_url)
+    return await reply_when_done(client, thread_id, message_id, status_url)
 
 
 @bp.route(route="agents/WriterAgent/threads/{instanceId}", methods=["GET"])
@@ -102,17 +104,43 @@ async def earlier_turns(client: df.DurableOrchestrationClient, thread_id: str) -
     return earlier.get("turns", []) if isinstance(earlier, dict) else []
 
 
-async def reply_when_done(client, thread_id: str, status_url: str) -> func.HttpResponse:
+async def reply_when_done(client, thread_id: str, message_id: str, status_url: str) -> func.HttpResponse:
+    """The reply to this message: once its turn has finished, or once the thread has moved
+    on to another message (a later turn may have replaced this one as soon as it ended)."""
     deadline, pause = time.monotonic() + WAIT_SECONDS, 0.05
     while time.monotonic() < deadline:
         status = await client.get_status(thread_id)
-        if status.runtime_status and status.runtime_status.value in FINISHED:
-            body = thread_body(status)
-            return json_response(body, status=200 if body["status"] == "Completed" else 502)
+        finished = status.runtime_status and status.runtime_status.value in FINISHED
+        answering = status.custom_status.get("message_id") if isinstance(status.custom_status, dict) else None
+        if finished or answering not in (None, message_id):
+            reply = await own_reply(client, thread_id, message_id)
+            if reply is not None:
+                return reply
         await asyncio.sleep(pause)
         pause = min(pause * 1.5, 1.0)
     return json_response({"thread_id": thread_id, "status": "running",
                           "statusQueryGetUri": status_url}, status=202)
+
+
+async def own_reply(client, thread_id: str, message_id: str) -> Optional[func.HttpResponse]:
+    """The reply to ``message_id``: its own turn's outcome, or, if a later turn replaced it,
+    the copy that turn kept of it; 409 when the thread moved on without it. None while its
+    turn is still running."""
+    status = await client.get_status(thread_id, show_input=True)
+    run = durable_payload(status.input_)
+    run = run if isinstance(run, dict) else {}
+    if run.get("message_id") == message_id:
+        if status.runtime_status.value not in FINISHED:
+            return None
+        body = thread_body(status)
+        return json_response(body, status=200 if body["status"] == "Completed" else 502)
+    for turn in run.get("turns", []):
+        if isinstance(turn, dict) and turn.get("message_id") == message_id:
+            return json_response({"thread_id": thread_id, "status": "Completed", "turn": turn.get("turn"),
+                                  "title": turn.get("title"), "response": turn.get("content"),
+                                  "writer": turn.get("writer")})
+    raise HttpError(409, f"thread '{thread_id}' took another message in place of this one "
+                         "(sent at the same time); send it again")
 
 
 def thread_body(status) -> dict:

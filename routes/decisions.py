@@ -329,3 +329,40 @@ def decision_reply(req: func.HttpRequest, instance_id: str, decided: Decided,
                                          "your first decision stands."})
     return delivery_reply(req, instance_id, decided.delivery, verdict,
                           f"The {verdict} of round {decision.round} was applied.", body, decision.round)
+
+
+# -- what a viewer may do ---------------------------------------------------------------------
+
+def viewer_options(caller: Caller, status: ReviewStatus, now: Optional[datetime] = None) -> dict:
+    """What the person behind a link or a sign-in may do in the stage under review, for the
+    page and the inbox: decide (and in which seat), claim or release a seat, or why not."""
+    now = now or datetime.now(timezone.utc)
+    rule, seats = stage_under_review(status)
+    grant = caller.grant
+    only_seat = grant.seat if grant is not None and grant.stage == status.stage_index else None
+    other_stage = grant is not None and grant.stage is not None and grant.stage != status.stage_index
+    options: dict = {"name": caller.person.name if caller.person else None, "stage": rule.name,
+                     "canDecide": False, "canClaim": False, "holdsClaim": False}
+    if only_seat is not None and only_seat < len(seats):
+        options.update(seat=seats[only_seat].seat.spec, seatNumber=only_seat + 1)
+    if not status.awaiting_review:
+        return options
+    if other_stage:
+        options["reason"] = f"this link is for another stage; stage '{rule.name}' is under review now"
+        return options
+    placement = place(rule, seats, caller.person, now.isoformat(), only_seat)
+    if placement.duplicate:
+        view = seats[placement.seat]
+        options.update(decided="approved" if view.approved else "rejected", seat=view.seat.spec,
+                       seatNumber=placement.seat + 1)
+    elif placement.refusal:
+        options["reason"] = placement.refusal
+    else:
+        options.update(canDecide=True, seat=seats[placement.seat].seat.spec, seatNumber=placement.seat + 1,
+                       canEdit=rule.require == "any")
+    if caller.person is not None:
+        held = [i for i, v in enumerate(seats) if v.claim_holds(now.isoformat())
+                and v.claimed_by.casefold() == caller.person.key]
+        options["holdsClaim"] = bool(held)
+        options["canClaim"] = not held and not claimable(rule, seats, caller.person, now.isoformat(), only_seat).refusal
+    return options

@@ -7,7 +7,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from channels.teams_contacts import read_contacts
-from shared_code.models import Decision, RunRequest
+from shared_code.models import CONTACTS_INPUT_KEY, Decision, RunRequest
 from shared_code.review_policy import ReviewPolicy
 from shared_code.settings import load_settings
 
@@ -25,11 +25,11 @@ async def hitl_run(req: func.HttpRequest, client: df.DurableOrchestrationClient)
     settings = load_settings()
     run = RunRequest.from_json(json_body(req), default_reminders=settings.default_reminders,
                                default_review=settings.default_review)
-    start = run.to_json()
+    start = run.to_start_input()
     if settings.teams_enabled and run.review:
         contacts = await read_contacts(client, policy_people(run.review))
-        if contacts:  # the orchestrator keeps them apart from the request (ReviewState.read)
-            start["contacts"] = contacts
+        if contacts:  # beside the request; the orchestrator keeps them in the review's state
+            start[CONTACTS_INPUT_KEY] = contacts
     instance_id = await ReviewClient(client).start(start, new_review_id())
     status_url = api_url(req, f"hitl/status/{instance_id}")
     return json_response({

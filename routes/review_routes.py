@@ -18,9 +18,9 @@ from shared_code.models import APPROVAL_EVENT, MAX_TIMEOUT_HOURS, Decision
 from shared_code.review_links import InvalidLink, ReviewGrant, sign, verify
 from shared_code.settings import load_settings
 
-from .decisions import decide, decision_reply, link_caller
+from .decisions import change_seat, decide, decision_reply, link_caller, viewer_options
 from .draft_view import render_markdown, word_diff
-from .http_helpers import (HttpError, handles_http_errors, instance_id_param, json_body, json_response,
+from .http_helpers import (HttpError, delivery_reply, handles_http_errors, instance_id_param, json_body, json_response,
                            refusal_of)
 from .pages import NO_STORE, error_page, page
 from .review_client import Review, ReviewClient
@@ -59,11 +59,42 @@ async def hitl_review_state(req: func.HttpRequest, client: df.DurableOrchestrati
     view = public_view(review)
     check_grant(grant, view)
     view.update(texts_view(review))
+    caller = link_caller(req, load_settings(), grant, review.status)
+    you = viewer_options(replace(caller, grant=replace(grant, follows=False)), review.status)
+    view["you"] = you
     if not view["finished"] and view["decidable"]:
-        if grant.follows:  # the page that rejected the previous round gets this round's link
-            view["token"] = renewed_token(instance_id, view)
-        view["canDecide"] = True
+        # The page that rejected gets the link of the next round when its stage is under review.
+        if grant.follows and (grant.stage is None or grant.stage == review.status.stage_index):
+            view["token"] = renewed_token(grant, view)
+        view["canDecide"] = you["canDecide"] and (not grant.follows or "token" in view)
     return json_response(view, headers=NO_STORE)
+
+
+@bp.route(route="hitl/review/{instanceId}/claim", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.durable_client_input(client_name="client")
+@handles_http_errors
+async def hitl_review_claim(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Claim the seat this link is for (a role or group seat of the stage under review), or
+    ``{"release": true}`` to give it back; needs a signed-in person."""
+    instance_id, grant = linked_review(req)
+    body = json_body(req) if req.get_body() else {}
+    release = body.get("release", False)
+    if set(body) - {"release"} or not isinstance(release, bool):
+        raise HttpError(400, "the body is {} or {\"release\": true}")
+    if grant.follows:
+        raise HttpError(403, "this link can follow the review but not claim: open the newest link")
+    settings = load_settings()
+    reviews = ReviewClient(client)
+    review = await reviews.get(instance_id)
+    caller = link_caller(req, settings, grant, review.status)
+    if caller.person is None or not settings.app_service_auth:
+        raise HttpError(403, "sign in to claim a seat: a claim tells the others who took it")
+    seat = grant.seat if grant.stage == review.status.stage_index else None
+    kind = "release" if release else "claim"
+    bound, delivery = await change_seat(reviews, instance_id, kind, caller, settings, seat=seat)
+    done = f"You claimed seat {bound.seat + 1} until {bound.until}." if kind == "claim" else "The claim was released."
+    return delivery_reply(req, instance_id, delivery, kind, done,
+                          {"instanceId": instance_id, "change": kind, "seat": bound.seat + 1})
 
 
 @bp.route(route="hitl/review/{instanceId}/decision", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -120,8 +151,9 @@ def check_grant(grant: ReviewGrant, view: dict) -> None:
                          "is under review now: open the newest link")
 
 
-def renewed_token(instance_id: str, view: dict) -> str:
-    grant = ReviewGrant(instance_id, view["round"], datetime.fromisoformat(view["deadline"]))
+def renewed_token(follow: ReviewGrant, view: dict) -> str:
+    """The link of the round now under review, for the same seat as the follow link."""
+    grant = replace(follow, round=view["round"], expires_at=datetime.fromisoformat(view["deadline"]), follows=False)
     return sign(grant, load_settings().link_signing_key)
 
 
@@ -144,6 +176,7 @@ def public_view(review: Review) -> dict:
         "earlierDrafts": list(status.earlier_drafts), "notification": status.notification,
         "reminders": list(status.reminders), "escalatedAt": status.escalated_at,
         "deadlineChanges": list(status.deadline_changes), "finished": review.finished,
+        "stages": list(status.stages), "stageIndex": status.stage_index,
         "decidable": decidable, "canDecide": False,
         "serverTime": datetime.now(timezone.utc).isoformat(),
     }

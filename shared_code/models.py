@@ -24,6 +24,10 @@ MAX_TIMEOUT_HOURS = 720.0
 MAX_CANCEL_REASON_CHARS = 500
 MAX_AGENT_MESSAGE_CHARS = MAX_TOPIC_CHARS  # a thread's first message is the writer's topic
 
+# The key under which a review's first execution gets its run request.
+START_INPUT_KEY = "start"
+# Beside it, the Teams contacts the run route found for the people the policy names.
+CONTACTS_INPUT_KEY = "contacts"
 APPROVAL_EVENT = "ApprovalEvent"
 CANCEL_EVENT = "CancelEvent"
 EXTEND_EVENT = "ExtendDeadlineEvent"
@@ -215,6 +219,11 @@ class RunRequest:
         if policy is not None and ReviewPolicy.from_json(policy).is_default:
             policy = None
         return cls(topic, attempts, hours, reminders, on_timeout, escalation, policy)
+
+    def to_start_input(self) -> dict:
+        """The first execution's input: the request, marked as sent by this release (an
+        earlier one sent the bare request; see orchestrations/review_state.py)."""
+        return {START_INPUT_KEY: self.to_json()}
 
     def to_json(self) -> dict:
         """The request as the review records it; the deadline fields only when used."""

@@ -40,13 +40,17 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("OPENAI_BASE_URL", "Any OpenAI-compatible server instead of Azure (Ollama, vLLM, llama.cpp)"),
     SettingSpec("OPENAI_API_KEY", "Key for OPENAI_BASE_URL", secret=True),
     SettingSpec("OPENAI_MODEL", "Model name for OPENAI_BASE_URL"),
-    SettingSpec("HITL_WRITER", "'openai' (default) or 'offline' for the deterministic demo writer", default="openai"),
-    SettingSpec("HITL_WRITER_TIMEOUT_SECONDS", "Timeout of one writer request", default="60"),
+    SettingSpec("HITL_WRITER", "'openai': the configured model (an error when none is); 'offline': the deterministic "
+                "demo writer; unset: the model when one is configured, else on a local host the offline writer, "
+                "with a note saying so"),
+    SettingSpec("HITL_WRITER_TIMEOUT_SECONDS", "Wall-clock limit of one writer request as a whole, from connecting to the "
+                "last byte of the reply; a request cut off is retried like any timeout", default="60"),
     SettingSpec("HITL_WRITER_MAX_RETRIES", "Client-side retries of one writer request (429, 5xx, timeouts)", default="2"),
     SettingSpec("HITL_PUBLIC_BASE_URL", "Base URL used in links sent to reviewers (default: https://$WEBSITE_HOSTNAME in Azure, http://$WEBSITE_HOSTNAME on a local host, else http://localhost:7071)"),
     SettingSpec("HITL_PUBLISH_DIR", "Folder that receives published content", default=".published"),
     SettingSpec("HITL_REVIEW_SIGNING_KEY", "Secret that signs review links (at least 32 characters)", secret=True),
-    SettingSpec("HITL_DEV_INSECURE_LINKS", "Set to 1 to sign review links with a fixed development key (local only, never in Azure)"),
+    SettingSpec("HITL_DEV_INSECURE_LINKS", "1: sign review links with a fixed development key (never in Azure); 0: never; "
+                "unset: on a local host when HITL_REVIEW_SIGNING_KEY is not set, with a warning"),
     SettingSpec("HITL_NOTIFY_WEBHOOK_URL", "Teams Workflows or Slack incoming-webhook URL for reviewer notifications", secret=True),
     SettingSpec("HITL_ESCALATION_WEBHOOK_URL", "Webhook for escalations (on_timeout \"escalate\"); unset: the reviewer webhook, marked as an escalation", secret=True),
     SettingSpec("HITL_REVIEWERS", "App role names or group object ids allowed to use the inbox, comma-separated; needs App Service Authentication", default=""),
@@ -68,7 +72,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("HITL_SMTP_PORT", "SMTP port (STARTTLS is used when the server offers it)", default="587"),
     SettingSpec("HITL_SMTP_USERNAME", "SMTP user name; unset: no login", default=""),
     SettingSpec("HITL_SMTP_PASSWORD", "SMTP password", secret=True),
-    SettingSpec("TASKHUB_NAME", "Durable task hub name (host.json reads %TASKHUB_NAME%)", default="HitlReviewHub"),
+    SettingSpec("TASKHUB_NAME", "Durable task hub name, required: host.json reads %TASKHUB_NAME%, and the Durable "
+                "extension does not start without it (local.settings.sample.json and infra set HitlReviewHub)"),
 )
 
 _ALIASES = {"AZURE_OPENAI_DEPLOYMENT": ("AZURE_OPENAI_CHAT_DEPLOYMENT_NAME",)}
@@ -94,7 +99,7 @@ class Settings:
     openai_base_url: str
     openai_api_key: str
     openai_model: str
-    writer_mode: str
+    writer_mode: str                  # "openai", "offline", or "" when HITL_WRITER is unset
     writer_timeout_seconds: float
     writer_max_retries: int
     public_base_url: str
@@ -102,7 +107,7 @@ class Settings:
     publish_dir: str
     website_hostname: str
     review_signing_key: str
-    dev_insecure_links: bool
+    dev_insecure_links: Optional[bool]  # None when HITL_DEV_INSECURE_LINKS is unset
     notify_webhook_url: str
     escalation_webhook_url: str
     default_reminders: tuple
@@ -157,22 +162,42 @@ class Settings:
             return "azure"
         if self.openai_base_url:
             return "openai"
+        if self.writer_by_default_offline:
+            return "offline"
         return "unconfigured"
+
+    @property
+    def writer_by_default_offline(self) -> bool:
+        """No model is configured and HITL_WRITER is unset: on a local host the demo works
+        as it is, with the offline writer."""
+        return (not self.writer_mode and self.on_local_host
+                and not self.azure_openai_endpoint and not self.openai_base_url)
 
     @property
     def link_signing_key(self) -> Optional[bytes]:
         """The key for review links; None when links must not be produced."""
         if self.review_signing_key:
             return self.review_signing_key.encode()
-        if self.dev_insecure_links and not self.in_azure:
+        if self.dev_links_allowed and not self.in_azure:
             return DEV_INSECURE_KEY
         return None
+
+    @property
+    def dev_links_allowed(self) -> bool:
+        """HITL_DEV_INSECURE_LINKS, or when it is unset, whether this is a local host."""
+        return self.on_local_host if self.dev_insecure_links is None else self.dev_insecure_links
 
     @property
     def in_azure(self) -> bool:
         """App Service sets WEBSITE_HOSTNAME to the site's name; a local host (Core Tools,
         the devhost) sets it to localhost:PORT."""
         return bool(self.website_hostname) and not _is_local(self.website_hostname)
+
+    @property
+    def on_local_host(self) -> bool:
+        """Served by func start or the devhost, which set WEBSITE_HOSTNAME to localhost:PORT
+        (not merely "not in Azure": a host that sets nothing gets no local defaults)."""
+        return _is_local(self.website_hostname)
 
     def secret_values(self) -> list[str]:
         return [v for v in (self.azure_openai_api_key, self.openai_api_key, self.review_signing_key,
@@ -214,6 +239,17 @@ def _reminder_hours(env: Mapping[str, str]) -> tuple:
     return tuple(sorted(set(hours), reverse=True))
 
 
+def _flag(env: Mapping[str, str], name: str) -> Optional[bool]:
+    raw = _read(env, name).lower()
+    if not raw:
+        return None
+    if raw in ("1", "true", "yes"):
+        return True
+    if raw in ("0", "false", "no"):
+        return False
+    raise ConfigurationError(f"{name} must be 1 or 0 (or unset), got {raw!r}")
+
+
 def _is_local(hostname: str) -> bool:
     return hostname.startswith(("localhost", "127.0.0.1", "[::1]"))
 
@@ -235,8 +271,8 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         raise ConfigurationError(
             f"HITL_REVIEW_SIGNING_KEY must be at least {MIN_SIGNING_KEY_CHARS} characters long")
     writer_mode = _read(env, "HITL_WRITER").lower()
-    if writer_mode not in ("openai", "offline"):
-        raise ConfigurationError(f"HITL_WRITER must be 'openai' or 'offline', got {writer_mode!r}")
+    if writer_mode not in ("", "openai", "offline"):
+        raise ConfigurationError(f"HITL_WRITER must be 'openai' or 'offline' (or unset), got {writer_mode!r}")
     return Settings(
         azure_openai_endpoint=_read(env, "AZURE_OPENAI_ENDPOINT"),
         azure_openai_deployment=_read(env, "AZURE_OPENAI_DEPLOYMENT"),
@@ -254,7 +290,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         publish_dir=_read(env, "HITL_PUBLISH_DIR"),
         website_hostname=env.get("WEBSITE_HOSTNAME", ""),
         review_signing_key=signing_key,
-        dev_insecure_links=_read(env, "HITL_DEV_INSECURE_LINKS").lower() in ("1", "true", "yes"),
+        dev_insecure_links=_flag(env, "HITL_DEV_INSECURE_LINKS"),
         notify_webhook_url=_read(env, "HITL_NOTIFY_WEBHOOK_URL"),
         escalation_webhook_url=_read(env, "HITL_ESCALATION_WEBHOOK_URL"),
         default_reminders=_reminder_hours(env),
@@ -328,7 +364,11 @@ def _review_policy(env: Mapping[str, str]) -> Optional[dict]:
 
 def configuration_report(settings: Settings) -> list[tuple[int, str]]:
     """Start-up lines (log level, message) about how the app will behave; no secret values."""
-    writer = {"offline": "the offline demo writer (HITL_WRITER=offline): drafts are canned, not AI-written",
+    offline = ("the offline demo writer, as no model is configured on this local host: drafts are canned. "
+               "For real drafts set AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT (or OPENAI_BASE_URL "
+               "and OPENAI_MODEL)" if settings.writer_by_default_offline else
+               "the offline demo writer (HITL_WRITER=offline): drafts are canned, not AI-written")
+    writer = {"offline": offline,
               "azure": f"Azure OpenAI deployment '{settings.azure_openai_deployment}'",
               "openai": f"the OpenAI-compatible server at {settings.openai_base_url}",
               "unconfigured": "NOTHING: set AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT "
@@ -338,7 +378,9 @@ def configuration_report(settings: Settings) -> list[tuple[int, str]]:
     if settings.review_signing_key:
         lines.append((logging.INFO, "Review links: signed with HITL_REVIEW_SIGNING_KEY"))
     elif settings.link_signing_key:
-        lines.append((logging.WARNING, "Review links: INSECURE development key (HITL_DEV_INSECURE_LINKS=1); "
+        why = ("HITL_DEV_INSECURE_LINKS=1" if settings.dev_insecure_links else
+               "no HITL_REVIEW_SIGNING_KEY on this local host; HITL_DEV_INSECURE_LINKS=0 turns them off")
+        lines.append((logging.WARNING, f"Review links: INSECURE development key ({why}); "
                                        "anyone can forge them. Never use this outside a local host."))
     else:
         lines.append((logging.ERROR, "Review links: DISABLED, HITL_REVIEW_SIGNING_KEY is not set; "

@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,18 @@ def pytest_collection_modifyitems(items):
         if relative.startswith(SLOW_MODULES):
             item.add_marker(pytest.mark.slow)
 SIGNING_KEY = "test-signing-key-0123456789abcdef-0123"
+TASK_HUB = "HitlReviewHub"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def task_hub():
+    """The app's host.json names its task hub %TASKHUB_NAME%, which local.settings.json sets
+    for make run and the devhost refuses to leave unresolved; the tests load no
+    local.settings.json, so they set it (hosts started as processes inherit it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        if not os.environ.get("TASKHUB_NAME"):
+            patch.setenv("TASKHUB_NAME", TASK_HUB)
+        yield
 
 
 @pytest.fixture

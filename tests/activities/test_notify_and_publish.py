@@ -4,6 +4,7 @@ import os
 import logging
 import re
 import threading
+import time
 
 import pytest
 
@@ -193,6 +194,88 @@ def test_webhook_client_error_is_not_retried(webhook):
     webhook.script = [404]
     result = notify_reviewer(NOTICE)
     assert result["delivered"] is False and result["attempts"] == 1
+
+
+def test_a_webhook_that_trickles_its_answer_is_cut_off_within_the_delivery_budget(webhook, monkeypatch):
+    """A peer that answers a byte every 50 ms never leaves a read waiting for the 10 s
+    per-read timeout, so before, each attempt lasted as long as the peer liked (here about
+    4 s, and then it counted as delivered). Each attempt is now cut off at ATTEMPT_SECONDS
+    and the whole delivery at DELIVERY_SECONDS, shortened here to keep the test quick."""
+    monkeypatch.setattr(notify_module, "ATTEMPT_SECONDS", 0.5, raising=False)
+    monkeypatch.setattr(notify_module, "DELIVERY_SECONDS", 1.2, raising=False)
+    webhook.byte_every = 0.05
+    started = time.monotonic()
+    result = notify_reviewer(NOTICE)
+    elapsed = time.monotonic() - started
+    assert result["delivered"] is False
+    assert result["error"].startswith("127.0.0.1 timed out after 3 attempt(s)")
+    assert len(webhook.received) == 3
+    assert elapsed < 1.2 + 0.3
+    assert "s3cr3t" not in result["error"] and "/hooks/" not in result["error"]
+
+
+def test_pauses_between_attempts_count_against_the_delivery_budget(webhook, monkeypatch):
+    """A Retry-After longer than what is left of the delivery ends it, instead of sleeping
+    (before: up to 30 s per answer, 90 s over the retries)."""
+    monkeypatch.setattr(notify_module, "DELIVERY_SECONDS", 1.0, raising=False)
+    webhook.script = [(503, {"Retry-After": "20"})]
+    started = time.monotonic()
+    result = notify_reviewer(NOTICE)
+    assert time.monotonic() - started < 1.0
+    assert result["delivered"] is False and result["attempts"] == 1
+    assert result["error"] == ("127.0.0.1 answered 503 after 1 attempt(s); gave up, as a delivery "
+                               "may take 1 s at most")
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_a_failed_delivery_and_is_not_followed(webhook, status):
+    """Before, a 302 (and 301, 303) was followed with a GET without the notice to wherever
+    Location said, and the notice counted as sent; 307 and 308 read as "answered 307"."""
+    with WebhookReceiver() as elsewhere:
+        webhook.script = [(status, {"Location": elsewhere.url})]
+        result = notify_reviewer(NOTICE)
+        assert elsewhere.received == []
+    assert result["delivered"] is False and result["attempts"] == 1
+    assert result["error"] == (f"127.0.0.1 redirected the notice ({status}); redirects are not "
+                               "followed: set HITL_NOTIFY_WEBHOOK_URL to the final address")
+    assert elsewhere.url not in result["error"] and "s3cr3t" not in result["error"]
+
+
+def test_an_escalation_webhook_redirect_fails_the_same_way(monkeypatch):
+    from activities.notify_reviewer import send_notice
+    from shared_code.settings import load_settings
+
+    with WebhookReceiver() as reviewers, WebhookReceiver() as escalations, WebhookReceiver() as elsewhere:
+        escalations.script = [(302, {"Location": elsewhere.url})]
+        settings = load_settings({"HITL_NOTIFY_WEBHOOK_URL": reviewers.url,
+                                  "HITL_ESCALATION_WEBHOOK_URL": escalations.url,
+                                  "HITL_REVIEW_SIGNING_KEY": SIGNING_KEY})
+        result = send_notice({**NOTICE, "kind": "escalation"}, settings)
+        assert elsewhere.received == [] and reviewers.received == []
+    assert result["delivered"] is False
+    assert "redirected the notice (302)" in result["error"]
+    assert "HITL_ESCALATION_WEBHOOK_URL" in result["error"]
+
+
+def test_an_answer_that_is_not_http_is_a_failed_attempt_not_an_exception(webhook):
+    """Before, http.client's BadStatusLine (not an OSError) left the activity as an
+    exception, so the orchestrator got a traceback instead of an outcome."""
+    webhook.script = [b"SPEAKING SOMETHING ELSE\r\n\r\n"]
+    result = notify_reviewer(NOTICE)
+    assert result["delivered"] is True and result["attempts"] == 2
+    webhook.script = [b"NOT HTTP\r\n\r\n"] * 4
+    result = notify_reviewer(NOTICE)
+    assert result["delivered"] is False
+    assert result["error"] == "127.0.0.1 answered with a malformed reply after 4 attempts"
+
+
+def test_an_https_webhook_goes_through_the_same_bounded_connection(webhook, monkeypatch):
+    """The receiver speaks plain HTTP, so the TLS handshake fails: what matters is that an
+    https URL is opened (by the handler that bounds it) and its failure reported."""
+    monkeypatch.setenv("HITL_NOTIFY_WEBHOOK_URL", webhook.url.replace("http://", "https://"))
+    result = notify_reviewer(NOTICE)
+    assert result["delivered"] is False
+    assert result["error"] == "127.0.0.1 unreachable (SSLError) after 4 attempts"
 
 
 def test_publish_removes_temp_files_left_by_killed_runs(tmp_path):

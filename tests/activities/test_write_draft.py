@@ -178,6 +178,18 @@ def test_openai_compatible_server_gets_bearer_key_and_model(monkeypatch, server)
     assert request.body["model"] == "llama-test"
 
 
+def test_the_proxy_from_the_environment_is_used(monkeypatch, server):
+    """The client has a transport of its own (for the whole-request deadline), which makes
+    httpx leave the environment's proxy settings alone; the writer reads them itself."""
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://writer.invalid/v1")
+    monkeypatch.setenv("OPENAI_MODEL", "llama-test")
+    monkeypatch.setenv("HTTP_PROXY", server.url)
+    result = write_draft(FIRST_ROUND)
+    assert result["writer"] == "openai"
+    [request] = server.requests
+    assert request.path == "/v1/chat/completions" and request.headers["host"] == "writer.invalid"
+
+
 def test_client_is_built_once_per_configuration(azure_env):
     write_draft(FIRST_ROUND)
     write_draft(FIRST_ROUND)
@@ -244,6 +256,32 @@ def test_timeouts_are_retried_then_reported(monkeypatch, azure_env):
         draft(FIRST_ROUND)
     assert len(azure_env.requests) == 2
     assert time.monotonic() - started < 4
+
+
+@pytest.mark.parametrize("head", [False, True], ids=["body", "status-line-and-headers"])
+def test_a_reply_that_trickles_is_cut_off_as_a_whole_and_retried(monkeypatch, azure_env, head):
+    """A server that sends its reply a byte at a time never leaves a read waiting for a
+    whole second, so a per-read timeout never fires: the draft (about 300 bytes, a byte
+    every 50 ms) took 15 s per attempt with HITL_WRITER_TIMEOUT_SECONDS=1. Each request is
+    now cut off at that many seconds as a whole, and retried as any timeout is."""
+    monkeypatch.setenv("HITL_WRITER_TIMEOUT_SECONDS", "1")
+    monkeypatch.setenv("HITL_WRITER_MAX_RETRIES", "1")
+    azure_env.enqueue_trickle(0.05, head=head)
+    azure_env.enqueue_trickle(0.05, head=head)
+    started = time.monotonic()
+    with pytest.raises(TransientWriterError, match=r"^writer timed out after 2 attempt\(s\) of 1 s "):
+        draft(FIRST_ROUND)
+    assert len(azure_env.requests) == 2
+    # Two attempts of 1 s and the client's pause between them (at most 0.5 s).
+    assert time.monotonic() - started < 3.5
+
+
+def test_after_a_trickling_reply_the_retry_gets_the_draft(monkeypatch, azure_env):
+    monkeypatch.setenv("HITL_WRITER_TIMEOUT_SECONDS", "1")
+    azure_env.enqueue_trickle(0.05)
+    result = write_draft(FIRST_ROUND)
+    assert result["writer"] == "azure" and result["content"].startswith("Echo: ")
+    assert len(azure_env.requests) == 2
 
 
 # Permanent failures fail fast

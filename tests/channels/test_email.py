@@ -70,7 +70,7 @@ def test_each_seat_with_an_address_gets_its_own_link_by_email(served_host, mailb
     assert link not in carols  # each seat its own link
     # Opening the link (as a mail scanner would) shows the page and decides nothing.
     assert call("GET", link).status == 200
-    seats = status(base, instance_id)["customStatus"]["notification"]["seats"]
+    seats = wait_for(lambda: (status(base, instance_id)["customStatus"].get("notification") or {}).get("seats"))
     assert [s.get("email") for s in seats] == ["sent", "sent", None]
     assert status(base, instance_id)["customStatus"]["decisions"] == []
     assert SMTP_PASSWORD not in caplog.text

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from devhost.host import HostConfig, HostConfigError, load_local_settings, read_host_json
+from devhost.host import HostConfig, HostConfigError, listening_port, load_local_settings, read_host_json
 
 from .conftest import APPS
 from .helpers import call
@@ -23,10 +23,43 @@ def test_host_json_resolves_percent_variables_in_the_hub_name(tmp_path):
     assert config.hub_name == "OrdersTasks" and config.route_prefix == "v1"
 
 
-def test_host_json_without_settings_falls_back_to_defaults(tmp_path):
-    assert read_host_json(tmp_path) == HostConfig()
+def test_host_json_without_a_hub_name_falls_back_to_the_extensions_default(tmp_path):
+    assert read_host_json(tmp_path, env={}) == HostConfig()
+    write_host_json(tmp_path, durable={"maxConcurrentActivityFunctions": 3})
+    assert read_host_json(tmp_path, env={}).hub_name == "TestHubName"
+    assert read_host_json(tmp_path, env={"WEBSITE_SITE_NAME": "mysite"}).hub_name == "mysite"
+
+
+def test_a_hub_name_naming_a_setting_that_is_not_set_is_refused(tmp_path):
+    """The Durable extension replaces %NAME% only when the setting has a value
+    (DurableTaskOptions.ResolveAppSettingOptions); otherwise the name stays '%NAME%', which
+    its storage provider refuses. Before, the devhost quietly used TestHubName instead, so
+    `python -m devhost .` and `make run` kept their reviews in different task hubs."""
     write_host_json(tmp_path, durable={"hubName": "%MISSING%"})
-    assert read_host_json(tmp_path, env={}).hub_name == HostConfig.hub_name
+    with pytest.raises(HostConfigError, match=r"hubName '%MISSING%' names the app setting MISSING, "
+                                              r"which is not set .*: set MISSING in local.settings.json"):
+        read_host_json(tmp_path, env={"WEBSITE_SITE_NAME": "mysite"})
+    write_host_json(tmp_path, durable={"hubName": "%EMPTY%"})
+    with pytest.raises(HostConfigError, match="A non-empty HubName configuration is required"):
+        read_host_json(tmp_path, env={"EMPTY": ""})
+
+
+def test_the_port_is_the_option_else_PORT_else_local_settings_else_7071(tmp_path):
+    """Before, the port was --port or 7071: PORT and local.settings.json's
+    Host.LocalHttpPort (which func start reads) were ignored."""
+    assert listening_port(None, tmp_path, env={}) == 7071
+    (tmp_path / "local.settings.json").write_text(json.dumps({"Host": {"LocalHttpPort": 7075}}))
+    assert listening_port(None, tmp_path, env={}) == 7075
+    assert listening_port(None, tmp_path, env={"PORT": "7392"}) == 7392
+    assert listening_port(7400, tmp_path, env={"PORT": "7392"}) == 7400
+
+
+@pytest.mark.parametrize("port, local_port, named", [("abc", None, "PORT"), ("70000", None, "PORT"),
+                                                    ("", "x", "Host.LocalHttpPort")])
+def test_a_port_that_is_no_port_number_is_refused_naming_where_it_came_from(tmp_path, port, local_port, named):
+    (tmp_path / "local.settings.json").write_text(json.dumps({"Host": {"LocalHttpPort": local_port}}))
+    with pytest.raises(HostConfigError, match=rf"{named} must be a port number \(0 to 65535\)"):
+        listening_port(None, tmp_path, env={"PORT": port})
 
 
 def test_local_settings_fill_the_environment_but_never_override_it(tmp_path):
@@ -89,8 +122,9 @@ def test_a_durable_task_scheduler_host_json_is_read(tmp_path):
     assert config.hub_name == "Hub" and config.storage_provider == "azureManaged"
 
 
-def test_a_host_serves_once(make_host):
+def test_a_host_serves_once(make_host, monkeypatch):
     """A second serve() would leave the first server and runner running past close()."""
+    monkeypatch.setenv("FIXTURE_HUB", "ServesOnceHub")  # the app's host.json names %FIXTURE_HUB%
     host = make_host("settings", clock=None)
     base = host.serve(port=0)
     with pytest.raises(RuntimeError, match=f"already serving at {base}"):

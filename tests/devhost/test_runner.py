@@ -172,3 +172,29 @@ def test_activity_results_that_cannot_be_saved_wait_instead_of_running_again(tmp
         instance_id = run_chain_in_background(host, "Ed")
         assert host.status(instance_id)["runtimeStatus"] == "Completed"
         assert calls == ["say_hello", "say_hello", "shout"]  # nothing ran twice
+
+
+def test_a_damaged_page_fails_only_the_instance_it_holds_and_says_so(tmp_path, monkeypatch, caplog):
+    """SQLite reports a damaged page when a statement reads it. Before, the instance failed
+    as "devhost internal error" with a traceback in the log; now with the reason, in one
+    line that names the state file."""
+    with DevHost(APPS / "chaining", data_dir=tmp_path, local_settings=False) as host:
+        ids = [host.start("chain", name) for name in ("Ada", "Bo", "Cy")]
+        real_apply = episode_module.OrchestrationEpisode.apply
+
+        def apply_unless_on_a_damaged_page(episode):
+            if episode.instance_id == ids[1]:
+                damaged = sqlite3.DatabaseError("database disk image is malformed")
+                damaged.sqlite_errorcode = 11  # SQLITE_CORRUPT
+                raise damaged
+            return real_apply(episode)
+
+        monkeypatch.setattr(episode_module.OrchestrationEpisode, "apply", apply_unless_on_a_damaged_page)
+        host.run_until_idle()
+        statuses = [host.status(i)["runtimeStatus"] for i in ids]
+        assert statuses == ["Completed", "Failed", "Completed"]
+        assert "state file is damaged" in host.status(ids[1])["output"]
+        assert str(tmp_path) not in host.status(ids[1])["output"]
+        [report] = [r for r in caplog.records if "is damaged" in r.getMessage()]
+        assert ids[1] in report.getMessage() and host.store.path in report.getMessage()
+        assert not report.exc_info

@@ -1,14 +1,22 @@
-"""The store's lock handling: another process's write lock is waited for briefly, not long."""
+"""The store's lock handling (another process's write lock is waited for briefly, not
+long) and damaged state files (refused at start-up, clear failures while running)."""
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 import threading
 import time
 
 import pytest
 
-from devhost import storage
-from devhost.storage import Store
+from devhost import DevHost, storage
+from devhost.storage import Store, StoreDamaged
+
+from .conftest import APPS
+from .helpers import call, wait_until
+
+PAGE = 4096
 
 
 def hold_write_lock(path, seconds: float, held: threading.Event) -> threading.Thread:
@@ -51,3 +59,81 @@ def test_a_lock_held_past_the_timeout_is_reported_as_locked(tmp_path, monkeypatc
             pass
     holder.join()
     store.close()
+
+
+# -- damaged state files -----------------------------------------------------------------
+
+def state_with_instances(data_dir, count: int = 50):
+    """A state folder of the features app with ``count`` waiting instances."""
+    with DevHost(APPS / "features", data_dir=data_dir, local_settings=False) as host:
+        ids = [host.start("custom_status", {"n": n}) for n in range(count)]
+        host.run_until_idle()
+        return host.store.path, ids
+
+
+def overwrite_pages(path, pages) -> None:
+    """Garbage over whole pages (counted from 0, the header's page), as a failing disk or a
+    stray write leaves them."""
+    garbage = bytes(range(1, 256)) * (PAGE // 255 + 1)
+    with open(path, "r+b") as file:
+        for page in pages:
+            file.seek(page * PAGE)
+            file.write(garbage[:PAGE])
+
+
+def pages_of(path) -> int:
+    return os.path.getsize(path) // PAGE
+
+
+def test_a_state_file_with_damaged_pages_is_refused_before_the_app_runs(tmp_path):
+    """Before, a state file with garbage in its middle pages was opened and the host died
+    later, on the first query that read one, with an uncaught sqlite3.DatabaseError."""
+    path, _ = state_with_instances(tmp_path / "data")
+    overwrite_pages(path, [pages_of(path) // 2, pages_of(path) // 2 + 1])
+    with pytest.raises(StoreDamaged) as refusal:
+        DevHost(APPS / "features", data_dir=tmp_path / "data", local_settings=False)
+    message = str(refusal.value)
+    assert message.startswith(f"the state file {path} is damaged (SQLite's quick_check: ")
+    assert "move the file aside" in message and "--data" in message and "\n" not in message
+
+
+def test_a_state_file_with_a_damaged_header_is_refused_the_same_way(tmp_path):
+    path, _ = state_with_instances(tmp_path / "data", count=1)
+    with open(path, "r+b") as file:
+        file.write(b"not SQLite at all" * 4)
+    with pytest.raises(StoreDamaged, match=r"^the state file .* is damaged \(file is not a database\): "):
+        DevHost(APPS / "features", data_dir=tmp_path / "data", local_settings=False)
+
+
+def damage_under_a_running_host(path) -> None:
+    """Damage every page but the first, then commit from another connection, as another
+    process would: the host's connection then drops its page cache and reads the file."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    overwrite_pages(path, range(1, pages_of(path)))
+    other.execute("PRAGMA user_version = 7")
+    other.close()
+
+
+def test_pages_damaged_while_the_host_runs_fail_requests_and_episodes_clearly(tmp_path, caplog):
+    """Before, each request that read a damaged page ended in a traceback (the Durable API,
+    the start page) and the episode loop logged one on every pass."""
+    caplog.set_level(logging.INFO)
+    path, ids = state_with_instances(tmp_path / "data", count=20)
+    with DevHost(APPS / "features", data_dir=tmp_path / "data", local_settings=False) as host:
+        base = host.serve(port=0)
+        assert call(f"{base}/runtime/webhooks/durabletask/instances/{ids[0]}").status == 202  # running
+        damage_under_a_running_host(path)
+
+        status = call(f"{base}/runtime/webhooks/durabletask/instances/{ids[0]}")
+        assert status.status == 500 and "damaged" in status.text and str(path) not in status.text
+        raised = call(f"{base}/runtime/webhooks/durabletask/instances/{ids[1]}/raiseEvent/Answer",
+                      "POST", body=1)
+        assert raised.status == 500 and "damaged" in raised.text
+        start_page = call(f"{base}/")
+        assert start_page.status == 200 and "the state cannot be read just now" in start_page.text
+        assert str(path) not in start_page.text
+        wait_until(lambda: any("is damaged" in r.getMessage() and "work is retried" in r.getMessage()
+                               for r in caplog.records), what="the episode loop's report")
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []
+    assert all(str(path) in r.getMessage() for r in caplog.records if "is damaged" in r.getMessage())

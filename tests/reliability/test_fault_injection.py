@@ -80,6 +80,21 @@ def test_reply_that_never_comes_times_out_and_is_recovered(host, writer):
     assert_review_goes_on(host, instance_id)
 
 
+def test_reply_that_trickles_is_cut_off_and_the_review_goes_on(host, writer):
+    """A reply sent a byte every 50 ms never trips a per-read timeout: before, the one
+    request took 15 s (and a slower trickle held the review in "drafting" for good). Each
+    request is cut off after HITL_WRITER_TIMEOUT_SECONDS (1 s here), the client's three
+    attempts fail, and the orchestrator's retry writes the draft."""
+    for _ in range(3):
+        writer.enqueue_trickle(0.05)
+    instance_id = start(host)
+    assert len(writer.requests) == 3
+    assert host.status(instance_id)["customStatus"]["stage"] == "drafting"
+    host.advance(seconds=5)  # the orchestrator's retry timer
+    assert writer_attempts(host, instance_id) == 2
+    assert_review_goes_on(host, instance_id)
+
+
 def test_invalid_json_reply_is_retried(host, writer):
     writer.enqueue_json_content("{'title': oops")
     instance_id = start(host)

@@ -1,6 +1,8 @@
 """The writer agent endpoint: both wait modes, threads that remember earlier turns."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from tests.support.http import call, wait_for
 
 
@@ -60,3 +62,46 @@ def test_busy_thread_gets_409(served_host):
     assert again.status in (200, 409)
     if again.status == 409:
         assert "still answering" in again.json["error"]
+
+
+def test_concurrent_messages_on_one_thread_each_get_their_own_reply_or_409(served_host):
+    """Eight messages sent at once on one thread, twice over. A turn that finished can be
+    replaced by the next message's turn before its sender reads it: before, a waiting
+    request answered with whatever turn the thread showed last, so 10 of 16 replies
+    answered 200 carried another sender's turn. The offline writer ends each reply with
+    the message it answers."""
+    base = served_host.base_url
+    thread_id = call("POST", f"{base}/api/agents/WriterAgent/run", {"message": "Idempotency"}).json["thread_id"]
+
+    def send(text):
+        return text, call("POST", f"{base}/api/agents/WriterAgent/run",
+                          {"message": text, "thread_id": thread_id})
+
+    answered = []
+    for burst in range(2):
+        with ThreadPoolExecutor(8) as pool:
+            replies = list(pool.map(send, [f"burst {burst} message {n}" for n in range(8)]))
+        for text, reply in replies:
+            assert reply.status in (200, 409), reply.text
+            if reply.status == 409:
+                assert thread_id in reply.json["error"]
+                continue
+            assert reply.json["response"].endswith(f"Revised for feedback: {text}"), (text, reply.json)
+            answered.append(text)
+    assert answered, "at least one message of each burst is answered"
+
+
+def test_turns_are_numbered_past_the_turns_a_thread_keeps(served_host):
+    """A thread keeps its latest 20 turns (MAX_TURNS_KEPT); the turn number was counted
+    from the turns kept, so from the 22nd message on every reply said turn 21."""
+    base = served_host.base_url
+    first = call("POST", f"{base}/api/agents/WriterAgent/run", {"message": "Backpressure"})
+    thread_id = first.json["thread_id"]
+    numbers = [first.json["turn"]]
+    for n in range(2, 24):
+        reply = call("POST", f"{base}/api/agents/WriterAgent/run",
+                     {"message": f"change {n}", "thread_id": thread_id})
+        assert reply.status == 200, reply.text
+        numbers.append(reply.json["turn"])
+    assert numbers == list(range(1, 24))
+    assert call("GET", f"{base}/api/agents/WriterAgent/threads/{thread_id}").json["turn"] == 23

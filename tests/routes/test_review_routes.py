@@ -112,6 +112,7 @@ def test_page_rejection_requires_feedback(served_host):
 
 def test_links_disabled_without_a_signing_key(served_host, monkeypatch):
     monkeypatch.delenv("HITL_REVIEW_SIGNING_KEY")
+    monkeypatch.setenv("HITL_DEV_INSECURE_LINKS", "0")  # else a local host uses the development key
     base = served_host.base_url
     instance_id, status = start_review(base)
     assert "HITL_REVIEW_SIGNING_KEY" in status["customStatus"]["notification"]["links"]

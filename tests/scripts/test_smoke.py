@@ -261,6 +261,7 @@ def test_a_link_that_cannot_be_opened_fails_without_printing_its_token(served_ho
 
 def test_review_links_switched_off_are_skipped_locally_and_fail_elsewhere(proxy, served_host, monkeypatch):
     monkeypatch.delenv("HITL_REVIEW_SIGNING_KEY")
+    monkeypatch.setenv("HITL_DEV_INSECURE_LINKS", "0")  # else a local host uses the development key
     local = run_smoke(served_host.base_url)
     _, lines = outcome(local)
     assert local.returncode == 0

@@ -5,6 +5,10 @@ its auth headers, URL building, retries and timeouts. Script the next
 responses with the ``enqueue_*`` helpers; once the script runs out, every
 request gets a valid draft that echoes the last user message.
 
+``enqueue_trickle`` sends a reply a byte at a time (its body, or all of it from the status
+line), as a server or proxy that stalls without ever going quiet long enough to trip a
+per-read timeout.
+
 A request with ``"stream": true`` gets the same completion as server-sent events
 (``chat.completion.chunk`` deltas, then ``data: [DONE]``), as the real service streams.
 
@@ -30,7 +34,7 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterable, Mapping, Optional
 from urllib.parse import parse_qsl, urlsplit
@@ -76,6 +80,8 @@ class Reply:
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0
     reset: bool = False
+    byte_every: float = 0.0      # > 0: the reply is written one byte at a time, this far apart
+    trickle_head: bool = False   # the status line and headers trickle too, not only the body
 
 
 def error_body(message: str, code: Optional[str] = None, **extra: Any) -> dict:
@@ -178,6 +184,11 @@ class FakeOpenAI:
         """Wait before answering with the default reply, to trip client timeouts."""
         self.enqueue(Reply(delay=seconds, body=None))
 
+    def enqueue_trickle(self, byte_every: float, *, head: bool = False) -> None:
+        """The default reply, written one byte every ``byte_every`` seconds: its body, or
+        (``head``) everything from the status line on."""
+        self.enqueue(Reply(byte_every=byte_every, trickle_head=head))
+
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         request = _record(handler)
         with self._lock:
@@ -190,12 +201,31 @@ class FakeOpenAI:
             handler.connection.shutdown(socket.SHUT_RDWR)
             return
         if reply.body is None:
-            reply = Reply(reply.status, self._default_completion(request), reply.headers)
+            reply = replace(reply, body=self._default_completion(request))
+        if reply.byte_every:
+            self._trickle(handler, reply)
+            return
         wants_stream = isinstance(request.body, dict) and request.body.get("stream") is True
         if wants_stream and reply.status == 200 and reply.body.get("object") == "chat.completion":
             _send_stream(handler, reply)
         else:
             _send(handler, reply)
+
+    def _trickle(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+        body = json.dumps(reply.body).encode("utf-8")
+        head = (f"HTTP/1.1 {reply.status} {handler.responses[reply.status][0]}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                + "".join(f"{name}: {value}\r\n" for name, value in reply.headers.items())
+                + "\r\n").encode("latin-1")
+        if not reply.trickle_head:
+            handler.wfile.write(head)
+            head = b""
+        handler.close_connection = True
+        for index, byte in enumerate(head + body):
+            if index and self._stopping.wait(reply.byte_every):
+                return
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
 
     def _next_scripted(self) -> Optional[Reply]:
         with self._lock:

@@ -20,13 +20,14 @@ from devhost import DevHost, ManualClock
 from devhost.storage import MIGRATIONS
 
 FOLDER = Path(__file__).parent / "state_before_versioning"
+OLD_HUB = "TestHubName"  # the task hub that state folder was written under
 # Later than every timestamp in the saved state, so the clock never runs backwards.
 RESUMED_AT = datetime(2026, 1, 2, 7, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
 def upgraded_host(offline_env, tmp_path, monkeypatch):
-    monkeypatch.delenv("TASKHUB_NAME", raising=False)
+    monkeypatch.setenv("TASKHUB_NAME", OLD_HUB)
     state = tmp_path / "state"
     shutil.copytree(FOLDER, state)
     with DevHost(".", data_dir=state, clock=ManualClock(RESUMED_AT), local_settings=False) as host:
@@ -61,15 +62,54 @@ def test_an_in_flight_review_from_the_previous_release_is_approved_and_published
     assert (offline_env / "published" / f"{instance_id}.json").is_file()
 
 
-def test_a_state_folder_from_a_newer_release_is_refused(offline_env, tmp_path):
+def test_a_state_folder_from_a_newer_release_is_refused(offline_env, tmp_path, monkeypatch):
     from devhost.storage import StoreTooNew
 
+    monkeypatch.setenv("TASKHUB_NAME", OLD_HUB)
     state = tmp_path / "state"
     shutil.copytree(FOLDER, state)
-    db = sqlite3.connect(state / "TestHubName.sqlite")
+    db = sqlite3.connect(state / f"{OLD_HUB}.sqlite")
     db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
     db.execute("INSERT INTO schema_version VALUES (99)")
     db.commit()
     db.close()
     with pytest.raises(StoreTooNew, match="schema version 99"):
         DevHost(".", data_dir=state, local_settings=False)
+
+
+# ``state_of_release_1ef2995/`` was written by the release before team review (1ef2995),
+# whose executions scheduled no inbox-card signals: a review waiting in its first
+# execution (started from the bare run request), one waiting in round 2 after a rejection
+# (reminders and escalation set), and one whose deadline the owner moved.
+RELEASE_1EF2995 = Path(__file__).parent / "state_of_release_1ef2995"
+WRITTEN_AT = datetime(2026, 1, 1, 1, 0, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def release_host(offline_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("TASKHUB_NAME", OLD_HUB)
+    state = tmp_path / "state"
+    shutil.copytree(RELEASE_1EF2995, state)
+    with DevHost(".", data_dir=state, clock=ManualClock(WRITTEN_AT), local_settings=False) as host:
+        yield host
+
+
+@pytest.mark.parametrize("instance_id, round_", [
+    ("release-first-execution", 1), ("release-round-two", 2), ("release-deadline-moved", 1)])
+def test_reviews_in_flight_from_the_release_before_team_review_are_published(release_host, instance_id, round_):
+    release_host.raise_event(instance_id, "ApprovalEvent", {"approved": True, "round": round_, "id": "upgraded"})
+    release_host.run_until_idle()
+    status = release_host.status(instance_id)
+    assert status["runtimeStatus"] == "Completed", status["output"]
+    assert status["output"]["decisions"][-1]["id"] == "upgraded"
+
+
+def test_a_review_from_the_earlier_release_gets_its_inbox_card_in_its_next_execution(release_host):
+    instance_id = "release-first-execution"
+    release_host.raise_event(instance_id, "ApprovalEvent",
+                             {"approved": False, "feedback": "Shorter", "round": 1, "id": "upgraded-reject"})
+    release_host.run_until_idle()
+    status = release_host.status(instance_id)
+    assert status["runtimeStatus"] == "Running" and status["customStatus"]["round"] == 2
+    exists, card = release_host.entity_state("review_card", instance_id)
+    assert exists and card["round"] == 2 and card["topic"] == "Waiting in its first execution"

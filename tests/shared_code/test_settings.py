@@ -1,0 +1,68 @@
+"""The app's settings on a local host, in Azure and elsewhere: the same defaults under any
+local host (func start or the devhost, which both set WEBSITE_HOSTNAME to localhost:PORT)."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from activities.writer_backends import draft_content
+from shared_code.settings import DEV_INSECURE_KEY, ConfigurationError, configuration_report, load_settings
+
+LOCAL = {"WEBSITE_HOSTNAME": "localhost:7071"}
+AZURE = {"WEBSITE_HOSTNAME": "hitl-review.azurewebsites.net"}
+FIRST_ROUND = {"topic": "Tide pools", "round": 1, "previous_draft": None, "feedback": []}
+
+
+def report(env: dict) -> dict[str, tuple[int, str]]:
+    """The start-up report's lines by what they are about."""
+    return {line.split(":")[0]: (level, line) for level, line in configuration_report(load_settings(env))}
+
+
+def test_a_local_host_with_no_model_drafts_offline_and_says_so():
+    """Before, only `make run` chose the offline writer (by setting HITL_WRITER itself);
+    `python -m devhost .` or func start with the same settings had no writer at all."""
+    settings = load_settings(LOCAL)
+    assert settings.writer_backend == "offline"
+    assert draft_content(FIRST_ROUND, settings)["writer"] == "offline"
+    level, line = report(LOCAL)["HITL writer"]
+    assert level == logging.INFO
+    assert "offline demo writer, as no model is configured on this local host" in line
+    assert "AZURE_OPENAI_ENDPOINT" in line
+
+
+def test_a_local_host_without_a_signing_key_signs_links_with_the_development_key_and_warns():
+    """Before, only `make run` set HITL_DEV_INSECURE_LINKS=1; otherwise local links were off."""
+    assert load_settings(LOCAL).link_signing_key == DEV_INSECURE_KEY
+    level, line = report(LOCAL)["Review links"]
+    assert level == logging.WARNING and "INSECURE development key" in line
+    assert "HITL_DEV_INSECURE_LINKS=0 turns them off" in line
+
+
+@pytest.mark.parametrize("env", [AZURE, {}], ids=["azure", "no-hostname"])
+def test_neither_default_applies_in_azure_or_on_a_host_that_names_nothing(env):
+    settings = load_settings(env)
+    assert settings.writer_backend == "unconfigured"
+    assert settings.link_signing_key is None
+    assert report(env)["HITL writer"][0] == logging.ERROR
+    assert "DISABLED" in report(env)["Review links"][1]
+
+
+def test_an_explicit_choice_wins_over_the_local_defaults():
+    settings = load_settings({**LOCAL, "HITL_WRITER": "openai", "HITL_DEV_INSECURE_LINKS": "0"})
+    assert settings.writer_backend == "unconfigured"
+    assert settings.link_signing_key is None
+    model = load_settings({**LOCAL, "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_MODEL": "m"})
+    assert model.writer_backend == "openai"
+    signed = load_settings({**LOCAL, "HITL_REVIEW_SIGNING_KEY": "s" * 40})
+    assert signed.link_signing_key == b"s" * 40
+
+
+def test_the_development_key_is_refused_in_azure_even_when_asked_for():
+    assert load_settings({**AZURE, "HITL_DEV_INSECURE_LINKS": "1"}).link_signing_key is None
+
+
+@pytest.mark.parametrize("name, value", [("HITL_DEV_INSECURE_LINKS", "maybe"), ("HITL_WRITER", "gpt")])
+def test_a_value_that_means_nothing_is_refused_with_the_reason(name, value):
+    with pytest.raises(ConfigurationError, match=rf"^{name} must be .*got '{value}'"):
+        load_settings({**LOCAL, name: value})
