@@ -3,7 +3,7 @@
 # when there is none.
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt scripts/make-venv | cksum | cut -d" " -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt bench/requirements.txt scripts/make-venv | cksum | cut -d" " -f1)
 # Test-only: Agent Framework's AgentFunctionApp, run on the devhost by tests/agents.
 AGENTS_VENV := .venv-agents
 AGENTS_STAMP := $(AGENTS_VENV)/.installed-$(shell cat requirements-agents.txt scripts/make-venv | cksum | cut -d" " -f1)
@@ -19,7 +19,7 @@ PLAYGROUND := .playground/node_modules/@microsoft/m365agentsplayground/package.j
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt bench/requirements.txt
 	@scripts/make-venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
 	rm -f $(VENV)/.installed-*
@@ -72,8 +72,10 @@ func:
 	@test -f local.settings.json || cp local.settings.sample.json local.settings.json
 	(npx --yes azurite --silent --location .azurite --skipApiVersionCheck &) ; func start $(if $(PORT),--port $(PORT))
 
+# A review's lifecycle on the devhost beside Microsoft's in-memory Durable Task peer, and
+# the ratio (docs/PERFORMANCE.md); BASELINE=DIR adds another checkout's devhost to the run.
 bench: install
-	$(PY) -m bench.lifecycles
+	$(PY) -m bench.vs_peer $(if $(BASELINE),--baseline $(BASELINE))
 
 clean:
 	rm -rf .devhost .published test-artifacts .pytest_cache .samples .playground $(AGENTS_VENV)

@@ -1,7 +1,8 @@
 """The benchmarks and the crash soak, one package run from the repository root.
 
+    .venv/bin/python -m bench.vs_peer          # the lifecycle beside the in-memory peer; --baseline DIR
     .venv/bin/python -m bench.lifecycles       # lifecycles/s; --pending; --replay
-    .venv/bin/python -m bench.pending          # GET /api/hitl/pending with 10,000 waiting
+    .venv/bin/python -m bench.pending          # GET /api/hitl/pending with 10,000 waiting; --in-store
     .venv/bin/python -m bench.load             # a backlog plus a steady mix of every route
     .venv/bin/python -m bench.soak             # SIGKILLs under load: nothing may be lost
     .venv/bin/python -m bench.engine_rounds    # decision cost by round, in process
@@ -20,7 +21,9 @@ The shared parts, one job each:
 - ``bench.devhost_process``: a devhost child process (start, kill, stop, its memory and CPU);
 - ``bench.review_api``: the app's routes as the benchmarks drive them, and what a status
   reply says, read through the app's own ``ReviewStatus``;
-- ``bench.profiling``: py-spy or cProfile on the host for one measured phase.
+- ``bench.profiling``: py-spy or cProfile on the host for one measured phase;
+- ``bench.peer``: the in-memory Durable Task peer's host side (``durabletask``);
+- ``bench.backlog``: copies of a waiting review written straight into a stopped host's store.
 """
 from pathlib import Path
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import shutil
 import signal
 import socket
@@ -32,6 +33,8 @@ PYTHON = sys.executable
 STRAY_WAIT_S = 10.0
 # What runs the host: ``python -m devhost``, unless a profiler wraps it (bench.profiling).
 DEVHOST_MODULE = ("-m", "devhost")
+# The banner line that says how many processes the host runs (every release prints it).
+WORKERS_LINE = re.compile(rb"Workers: +(\d+) process")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,12 +56,18 @@ class Devhost:
     The port stays the same across restarts, so a client that retries after a crash
     reaches the new process at the same URL. Output goes to a log file, never to a pipe
     nobody reads (a full pipe would stall the host); the workers inherit it.
+
+    ``workers=None`` leaves ``--workers`` out, so the host runs as many processes as its
+    default gives; the count is then read from its banner. ``tree`` is the checkout whose
+    devhost runs (another commit's, for an A/B), with ``python`` (default: this one).
     """
 
     def __init__(self, data_dir: Path, publish_dir: Path, log_path: Path, *,
-                 app_dir: Path = REPO, port: Optional[int] = None, workers: int = 1,
-                 extra_env: Optional[dict] = None, launcher: tuple = DEVHOST_MODULE):
-        self.app_dir, self.data_dir, self.publish_dir = app_dir, data_dir, publish_dir
+                 app_dir: Optional[Path] = None, port: Optional[int] = None,
+                 workers: Optional[int] = 1, extra_env: Optional[dict] = None,
+                 launcher: tuple = DEVHOST_MODULE, tree: Path = REPO, python: str = PYTHON):
+        self.tree, self.python = tree, python
+        self.app_dir, self.data_dir, self.publish_dir = app_dir or tree, data_dir, publish_dir
         self.workers = workers
         self.log_path = log_path
         self.port = port or free_port()
@@ -76,8 +85,14 @@ class Devhost:
         self.stray_processes = 0
 
     def _command(self) -> list[str]:
-        return [PYTHON, *self.launcher, str(self.app_dir), "--port", str(self.port),
-                "--data", str(self.data_dir), "--workers", str(self.workers)]
+        command = [self.python, *self.launcher, str(self.app_dir), "--port", str(self.port),
+                   "--data", str(self.data_dir)]
+        return command if self.workers is None else command + ["--workers", str(self.workers)]
+
+    def _banner_workers(self) -> Optional[int]:
+        """The process count the host's banner states, once it has printed it."""
+        found = WORKERS_LINE.findall(self.log_path.read_bytes())
+        return int(found[-1]) if found else None
 
     def _env(self) -> dict:
         env = dict(os.environ)
@@ -102,7 +117,7 @@ class Devhost:
         with open(self.log_path, "ab") as log:
             log.write(f"\n=== devhost start #{self.starts + 1} ===\n".encode())
             log.flush()
-            self.proc = subprocess.Popen(self._command(), cwd=str(REPO), env=self._env(),
+            self.proc = subprocess.Popen(self._command(), cwd=str(self.tree), env=self._env(),
                                          stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
         self.starts += 1
@@ -111,7 +126,9 @@ class Devhost:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"devhost exited with {self.proc.returncode} during start; "
                                    f"see {self.log_path}")
-            if proc.loopback_listeners(self.port) >= self.workers and self._healthy():
+            expected = self.workers or self._banner_workers()
+            if expected and proc.loopback_listeners(self.port) >= expected and self._healthy():
+                self.workers = expected
                 self.startup_s.append(time.monotonic() - started)
                 return
             time.sleep(0.05)

@@ -4,9 +4,16 @@ callers delay everyone else (issue 12, item 10).
     python -m bench.pending --pending 10000          # the issue's size; about 2-3 minutes
     python -m bench.pending --pending 50             # a quick look (tests/bench runs one of 45)
     python -m bench.pending --pending 10000 --profile DIR --profiler cprofile
+    python -m bench.pending --in-store 99000 --pending 1000 --caller-top 100 --inbox
+                                                     # 100,000 waiting, 99,000 of them copied
 
 Each run starts its own devhost on a fresh state folder (offline writer), then:
 
+0. **backlog in the store** (``--in-store N``): one review is started over HTTP and brought
+   to "awaiting review", the host is stopped, N copies of it are written straight into
+   its database (bench/backlog.py: starting them over HTTP would take most of ten minutes
+   at 100,000), and the host is started again on that folder, so everything after runs
+   with N + 1 reviews already waiting in the store.
 1. **create**: ``--pending`` reviews through ``POST /api/hitl/run``, ``--concurrency`` at a
    time, each polled until its round-1 draft awaits review. How long that took is printed.
 2. **pages, one call at a time** on the otherwise idle host:
@@ -18,8 +25,11 @@ Each run starts its own devhost on a fresh state folder (offline writer), then:
 3. **idle baseline**, ``--idle-seconds``: ``/api/health`` every ``--health-interval-ms``
    and ``--approvals`` approvals spread over the phase, with no pending callers.
 4. **under load**, ``--load-seconds``: ``--callers`` concurrent callers each request
-   ``pending?top=20`` in a loop (following ``continuation``, starting again at the end),
-   while health and approvals go on as in phase 3.
+   ``pending?top=<--caller-top>`` in a loop (following ``continuation``, starting again at
+   the end), while health and approvals go on as in phase 3.
+5. **with the inbox** (``--inbox``), ``--load-seconds``: the callers alternate the inbox's
+   first page (``GET /api/hitl/inbox/items``) and ``pending?top=100`` (following
+   ``continuation``), with health as before; reported on its own rows.
 
 Health checks and approvals leave on a fixed schedule whatever the answers do (open loop),
 so a stalled host shows as many slow answers, not as fewer requests. An approval names its
@@ -42,8 +52,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from bench import backlog, devhost_process
 from bench import profiling as profilers
-from bench import devhost_process
 from bench.devhost_process import Devhost, MemorySampler, scratch_folder
 from bench.lifecycles import Lifecycles, bounded_gather
 from bench.profiling import Profiling
@@ -52,6 +62,10 @@ from bench.stats import Recorder, print_result, print_settings, print_table, sum
 
 TARGET_PENDING_MS = 50
 TARGET_HEALTH_UNDER_LOAD_MS = 50
+# With 100,000 waiting (the lifecycle issue): pages under load, health, memory and starts.
+TARGET_BACKLOG_HEALTH_MS = 20
+TARGET_BACKLOG_RSS_MB = 300
+TARGET_BACKLOG_STARTS_PER_S = 200
 PERCENTILES = (50, 95, 99)
 PAGE, BIG_PAGE = 20, 100
 
@@ -66,8 +80,17 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         help="pause between two status polls of a new review (default 20)")
     parser.add_argument("--calls", type=int, default=200,
                         help="sequential pending?top=20 calls, half following continuation (default 200)")
-    parser.add_argument("--top100-calls", type=int, default=200,
-                        help="most pages of the pending?top=100 walk (default 200)")
+    parser.add_argument("--top100-calls", type=int, default=None,
+                        help="most pages of the pending?top=100 walk (default: enough for the "
+                             "whole list)")
+    parser.add_argument("--in-store", type=int, default=0, metavar="N",
+                        help="first write N copies of a waiting review straight into the store "
+                             "(default 0)")
+    parser.add_argument("--caller-top", type=int, default=PAGE,
+                        help=f"page size of the callers under load (default {PAGE})")
+    parser.add_argument("--inbox", action="store_true",
+                        help="add phase 5: callers alternating the inbox's first page and "
+                             "pending?top=100")
     parser.add_argument("--callers", type=int, default=4,
                         help="concurrent pending callers under load (default 4)")
     parser.add_argument("--load-seconds", type=float, default=10.0,
@@ -121,10 +144,11 @@ class Pending:
             if follow or token is None:
                 token = body.get("continuation")
 
-    async def full_walk(self) -> tuple[int, int, int]:
+    async def full_walk(self, waiting: int) -> tuple[int, int, int]:
         """Phase 2b: top=100 from first to last page; (pages, ids listed, distinct ids)."""
         token, pages, seen = None, 0, []
-        while pages < self.args.top100_calls:
+        most = self.args.top100_calls or waiting // BIG_PAGE + 2
+        while pages < most:
             body = await self.page("pending top=100", BIG_PAGE, token)
             pages += 1
             if body is None:
@@ -137,11 +161,27 @@ class Pending:
 
     async def caller(self, stop_at: float) -> int:
         """Phase 4: request pages back to back until ``stop_at``; returns the calls made."""
-        token, calls = None, 0
+        token, calls, top = None, 0, self.args.caller_top
         while time.perf_counter() < stop_at:
-            body = await self.page("pending top=20 (loaded)", PAGE, token)
+            body = await self.page(f"pending top={top} (loaded)", top, token)
             calls += 1
             token = body.get("continuation") if body else None
+        return calls
+
+    async def inbox_caller(self, stop_at: float) -> int:
+        """Phase 5: the inbox's first page and pending?top=100 in turn; returns the calls."""
+        token, calls = None, 0
+        while time.perf_counter() < stop_at:
+            if calls % 2 == 0:
+                reply = await self.api.request("inbox first page (inbox phase)", "GET",
+                                               "/api/hitl/inbox/items?sort=deadline")
+                if reply.status != 200:
+                    self.error("inbox first page (inbox phase)", f"HTTP {reply.status}",
+                               str(reply.body)[:200])
+            else:
+                body = await self.page("pending top=100 (inbox phase)", BIG_PAGE, token)
+                token = body.get("continuation") if body else None
+            calls += 1
         return calls
 
     async def health_checks(self, route: str, seconds: float) -> None:
@@ -172,12 +212,36 @@ class Pending:
             self.error(route, f"HTTP {reply.status}", str(reply.body))
 
 
+async def backlog_in_store(args, work: Path) -> list[str]:
+    """Phase 0: a waiting review started over HTTP, then ``--in-store`` copies of it
+    written into the stopped host's database; returns the ids of all of them."""
+    host = Devhost(work / "state", work / "published", work / "devhost.log", workers=args.workers)
+    host.start()
+    try:
+        async with ReviewApi(host.base_url, Recorder(), connections=2) as api:
+            template = await Lifecycles(api, args.poll_ms / 1000, timeout_s=60).start_pending(
+                "pending bench topic (copied)")
+    finally:
+        host.stop()
+    if not template:
+        raise RuntimeError("the template review did not reach awaiting review")
+    started = time.perf_counter()
+    copies = backlog.copy_waiting_review(backlog.state_database(work / "state"), template, args.in_store)
+    print(f"wrote {len(copies)} copies of a waiting review into the store in "
+          f"{time.perf_counter() - started:.1f}s", flush=True)
+    return [template, *copies]
+
+
 async def main_async(args, work: Path) -> dict:
+    stored = await backlog_in_store(args, work) if args.in_store else []
+    in_store = len(stored)
     profiling = Profiling.from_args(args)
     host = Devhost(work / "state", work / "published", work / "devhost.log",
                    workers=args.workers, launcher=profiling.launcher)
     host.start()
+    rss_at_start_mb = round((host.sample_memory() or 0) / 1024, 1)
     recorder = Recorder()
+    inbox_calls, inbox_s = [], 0.0
     try:
         connections = args.concurrency + args.callers + 64
         async with ReviewApi(host.base_url, recorder, connections=connections) as api:
@@ -192,25 +256,29 @@ async def main_async(args, work: Path) -> dict:
             create_s = time.perf_counter() - started
             rss_mb = round((host.sample_memory() or 0) / 1024, 1)
             print(f"created {len(pending)}/{args.pending} pending reviews in {create_s:.1f}s "
-                  f"({len(pending) / create_s:.1f}/s, {args.concurrency} at a time); "
-                  f"host RSS now {rss_mb} MB", flush=True)
+                  f"({len(pending) / create_s:.1f}/s, {args.concurrency} at a time, "
+                  f"{in_store} already waiting); host RSS now {rss_mb} MB "
+                  f"({rss_at_start_mb} MB at start)", flush=True)
             creation = {"run": summarize(recorder.latencies_ms.get("run", []), PERCENTILES),
                         "status": summarize(recorder.latencies_ms.get("status", []), PERCENTILES)}
             creation_errors = recorder.error_count
             recorder.latencies_ms.clear()
             bench = Pending(api, args)
             rng = random.Random(args.seed)
-            to_approve = rng.sample(pending, min(2 * args.approvals, len(pending)))
+            # From every waiting review: a copy must take a decision as any review does.
+            everyone = stored + pending
+            to_approve = rng.sample(everyone, min(2 * args.approvals, len(everyone)))
             idle_approvals, loaded_approvals = to_approve[::2], to_approve[1::2]
 
             profiling.begin(host)
             cpu_before = host.cpu_snapshot()
             # 2. pages, one at a time (before any approval, so every review is pending)
             await bench.sequential_pages()
-            pages, listed, distinct = await bench.full_walk()
-            if distinct != len(pending) or listed != distinct:
+            waiting = in_store + len(pending)
+            pages, listed, distinct = await bench.full_walk(waiting)
+            if distinct != waiting or listed != distinct:
                 bench.error("pending top=100", "walk",
-                            f"{listed} listed, {distinct} distinct, {len(pending)} pending")
+                            f"{listed} listed, {distinct} distinct, {waiting} pending")
             # 3. idle baseline
             await asyncio.gather(
                 bench.health_checks("health (idle)", args.idle_seconds),
@@ -225,6 +293,14 @@ async def main_async(args, work: Path) -> dict:
                 bench.approvals("approve→applied (loaded)", loaded_approvals, args.load_seconds))
             loaded_s = time.perf_counter() - loaded_started
             loaded_cpu = sum(host.cpu_since(loaded_cpu_before).values())
+            # 5. with the inbox
+            if args.inbox:
+                inbox_started = time.perf_counter()
+                inbox_calls, _ = await asyncio.gather(
+                    asyncio.gather(*(bench.inbox_caller(inbox_started + args.load_seconds)
+                                     for _ in range(args.callers))),
+                    bench.health_checks("health (inbox phase)", args.load_seconds))
+                inbox_s = time.perf_counter() - inbox_started
             measured_cpu = sum(host.cpu_since(cpu_before).values())
             profiling.end()
             await sampler.stop()
@@ -232,9 +308,12 @@ async def main_async(args, work: Path) -> dict:
         profiling.abort()
         host.stop()
 
+    loaded_pages = f"pending top={args.caller_top} (loaded)"
     rows = ("pending top=20 (first)", "pending top=20 (next)", "pending top=100",
             "health (idle)", "approve→applied (idle)",
-            "pending top=20 (loaded)", "health (loaded)", "approve→applied (loaded)")
+            loaded_pages, "health (loaded)", "approve→applied (loaded)")
+    if args.inbox:
+        rows += ("inbox first page (inbox phase)", "pending top=100 (inbox phase)", "health (inbox phase)")
     table = recorder.table(rows, PERCENTILES)
     top20 = summarize(recorder.latencies_ms.get("pending top=20 (first)", [])
                       + recorder.latencies_ms.get("pending top=20 (next)", []), PERCENTILES)
@@ -242,8 +321,16 @@ async def main_async(args, work: Path) -> dict:
     met = {"pending_top20_p99_ms": top20["p99_ms"] is not None and top20["p99_ms"] < TARGET_PENDING_MS,
            "health_under_load_p99_ms": health_loaded["p99_ms"] is not None
            and health_loaded["p99_ms"] < TARGET_HEALTH_UNDER_LOAD_MS}
+    pages_loaded = table[loaded_pages]
+    backlog_met = {
+        "pages_under_load_p99_ms": pages_loaded["p99_ms"] is not None and pages_loaded["p99_ms"] <= TARGET_PENDING_MS,
+        "health_under_load_p99_ms": health_loaded["p99_ms"] is not None
+        and health_loaded["p99_ms"] <= TARGET_BACKLOG_HEALTH_MS,
+        "peak_rss_mb": host.peak_rss_kb / 1024 <= TARGET_BACKLOG_RSS_MB,
+        "starts_per_s": len(pending) / create_s >= TARGET_BACKLOG_STARTS_PER_S}
     return {
-        "mode": "pending", "pending": len(pending), "requested_pending": args.pending,
+        "mode": "pending", "pending": len(pending) + in_store, "requested_pending": args.pending,
+        "in_store": in_store, "started_over_http": len(pending), "rss_at_start_mb": rss_at_start_mb,
         "create_seconds": round(create_s, 1), "create_per_s": round(len(pending) / create_s, 1),
         "creation_routes": creation, "creation_errors": creation_errors,
         "rss_after_create_mb": rss_mb,
@@ -257,9 +344,15 @@ async def main_async(args, work: Path) -> dict:
         "errors": recorder.error_count, "error_kinds": dict(recorder.errors),
         "error_samples": recorder.error_samples[:5],
         "host_startup_s": round(host.startup_s[0], 2) if host.startup_s else None,
+        "inbox_phase_calls": sum(inbox_calls), "inbox_phase_seconds": round(inbox_s, 1),
         "targets": {"pending_top20_p99_ms": TARGET_PENDING_MS,
                     "health_under_load_p99_ms": TARGET_HEALTH_UNDER_LOAD_MS},
         "met": met,
+        "backlog_targets": {"pages_under_load_p99_ms": TARGET_PENDING_MS,
+                            "health_under_load_p99_ms": TARGET_BACKLOG_HEALTH_MS,
+                            "peak_rss_mb": TARGET_BACKLOG_RSS_MB,
+                            "starts_per_s": TARGET_BACKLOG_STARTS_PER_S},
+        "backlog_met": backlog_met,
     }
 
 
@@ -277,11 +370,24 @@ def report(result: dict, args) -> None:
                                  ("health p99 under load", health["p99_ms"], TARGET_HEALTH_UNDER_LOAD_MS)):
         verdict = "met" if figure is not None and figure < target else "NOT met"
         print(f"target {name} < {target} ms: {figure} ms, {verdict}")
+    if result["in_store"]:
+        loaded = result["routes"][f"pending top={args.caller_top} (loaded)"]
+        met = result["backlog_met"]
+        print(f"with {result['pending']} waiting: pending top={args.caller_top} p99 under load "
+              f"{loaded['p99_ms']} ms (<= {TARGET_PENDING_MS}: {_verdict(met['pages_under_load_p99_ms'])}), "
+              f"health p99 under load {health['p99_ms']} ms (<= {TARGET_BACKLOG_HEALTH_MS}: "
+              f"{_verdict(met['health_under_load_p99_ms'])}), peak RSS {result['host_peak_rss_mb']} MB "
+              f"(<= {TARGET_BACKLOG_RSS_MB}: {_verdict(met['peak_rss_mb'])}), starts "
+              f"{result['create_per_s']}/s (>= {TARGET_BACKLOG_STARTS_PER_S}: {_verdict(met['starts_per_s'])})")
     print(f"host CPU {result['host_cpu_s_measured']} s over phases 2-4 "
           f"({result['host_cpu_s_loaded']} s under load), peak RSS {result['host_peak_rss_mb']} MB; "
           f"errors {result['errors']} {result['error_kinds'] or ''}")
     for sample in result["error_samples"]:
         print(f"  e.g. {sample}")
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib.util
+import json
 import logging
 import os
 import signal
@@ -13,6 +14,10 @@ import threading
 from pathlib import Path
 
 REQUIRED_MODULES = ("azure.functions", "azure.durable_functions", "aiohttp")
+# The Functions host's setting for the number of language worker processes, and its limit
+# (WorkerProcessCountOptions.MaxProcessCount).
+WORKER_COUNT_SETTING = "FUNCTIONS_WORKER_PROCESS_COUNT"
+MAX_WORKER_PROCESSES = 10
 
 
 def missing_packages() -> list[str]:
@@ -51,9 +56,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="port (default: the PORT variable, else local.settings.json's "
                              "Host.LocalHttpPort, as func start reads it, else 7071)")
     parser.add_argument("--data", default=None, help="state folder (default APP_DIR/.devhost)")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--workers", type=int, default=None,
                         help="host processes sharing the port and the state, each running its "
-                             "share of the instances (default 1; Linux only above 1)")
+                             f"share of the instances (default: {WORKER_COUNT_SETTING} from the "
+                             "environment or local.settings.json, else 1, as the Functions host "
+                             "decides for a Python app; Linux only above 1)")
     parser.add_argument("--client-over-http", action="store_true",
                         help="send the app's Durable client calls to this host over loopback "
                              "HTTP instead of answering them in process (slower; for checking "
@@ -68,7 +75,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--shard", default=None, help=argparse.SUPPRESS)  # set for workers 1..N-1
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.workers < 1:
+    if args.workers is None and not args.shard:
+        try:
+            args.workers = default_worker_count(Path(args.app_dir))
+        except ValueError as exc:
+            parser.error(str(exc))
+    if args.workers is not None and args.workers < 1:
         parser.error("--workers must be at least 1")
     for name in args.allowed_host:
         try:
@@ -76,6 +88,42 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         except ValueError as exc:
             parser.error(f"--allowed-host: {exc}")
     return args
+
+
+def default_worker_count(app_dir: Path, env=os.environ) -> int:
+    """How many worker processes the Functions host starts for a Python app: the
+    ``FUNCTIONS_WORKER_PROCESS_COUNT`` app setting (here the environment, then
+    local.settings.json's Values, as ``func start`` applies them), else 1.
+
+    The host's WorkerProcessCountOptions.ProcessCount defaults to 1 and follows the cores
+    only for a language worker whose worker.config.json sets
+    ``setProcessCountToNumberOfCpuCores``; the Python worker's does not. A value below 1
+    counts as 1 and one above MaxProcessCount (10) is refused, as RpcWorkerConfigFactory
+    .GetWorkerProcessCount does."""
+    raw = env.get(WORKER_COUNT_SETTING)
+    source = "the environment"
+    if raw is None:
+        raw, source = _local_setting(app_dir, WORKER_COUNT_SETTING), "local.settings.json"
+    if raw is None or not str(raw).strip():
+        return 1
+    try:
+        count = int(str(raw).strip())
+    except ValueError:
+        raise ValueError(f"{WORKER_COUNT_SETTING} in {source} must be a whole number, got {raw!r}") from None
+    if count > MAX_WORKER_PROCESSES:
+        raise ValueError(f"{WORKER_COUNT_SETTING} in {source} must not be greater than "
+                         f"{MAX_WORKER_PROCESSES}, got {count}")
+    return max(count, 1)
+
+
+def _local_setting(app_dir: Path, name: str):
+    """One Value of local.settings.json, or None; a file that cannot be read is left for
+    the host to refuse with its reason when it loads the app."""
+    try:
+        settings = json.loads((app_dir / "local.settings.json").read_text(encoding="utf-8-sig"))
+        return settings.get("Values", {}).get(name)
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def shard_of_args(args: argparse.Namespace) -> Shard:

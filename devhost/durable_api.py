@@ -144,8 +144,16 @@ def parse_query(raw_query: str) -> tuple[dict[str, str], tuple[tuple[str, str], 
     return first, items
 
 
+_STORED_TIME_CHARS = len("2026-01-01T00:00:00.000000Z")
+
+
 def _status_time(iso: str) -> str:
-    # ConvertFrom: CreatedTime.ToString("s") + "Z", whole seconds.
+    # ConvertFrom: CreatedTime.ToString("s") + "Z", whole seconds. The devhost stores its
+    # times as to_iso writes them (UTC, microseconds, "Z"), whose first 19 characters are
+    # already those seconds: a status page shows two per instance, so only other forms are
+    # parsed.
+    if len(iso) == _STORED_TIME_CHARS and iso.endswith("Z"):
+        return iso[:19] + "Z"
     return to_iso(parse_iso(iso))[:19] + "Z"
 
 

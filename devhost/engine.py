@@ -24,7 +24,7 @@ from typing import Callable, Optional
 
 from azure.durable_functions import OrchestrationRuntimeStatus
 
-from . import activities, entities, entity_batches, payloads
+from . import activities, entities, entity_batches, payloads, sdk_timestamps
 from .activities import ActivityOutcome
 from .clock import to_iso
 from .entity_batches import EntityEpisode
@@ -77,6 +77,9 @@ class Engine:
         self.options = options
         # Called with an instance id after a commit gave that instance new work.
         self.on_work: Callable[[str], None] = lambda instance_id: None
+        # Without it the SDK parses every history timestamp of every replay with dateutil,
+        # a third of a busy host's CPU (docs/PERFORMANCE.md, "Releases").
+        sdk_timestamps.install()
         self.replayer = Replayer(options.timers)
         self._histories: OrderedDict[str, tuple[str, list[dict]]] = OrderedDict()
         self._cache_lock = threading.Lock()

@@ -114,8 +114,11 @@ _CONTROL_EVENT_NUMBERS = tuple(sorted(int(e) for e in CONTROL_EVENTS))
 
 # Messages the runners may act on. A suspended instance takes only control messages; its
 # other messages stay queued unoffered, else the runner would find them due on every poll.
+# Read through the time index: every waiting instance has a timer message, so a plan that
+# walks the messages in instance order (which GROUP BY instance_id invites) visits all of
+# them on every pass, 10 ms with 100,000 reviews waiting, instead of the few that are due.
 _OFFERED_MESSAGES = (
-    "messages m LEFT JOIN instances i ON i.instance_id = m.instance_id"
+    "messages m INDEXED BY messages_by_time LEFT JOIN instances i ON i.instance_id = m.instance_id"
     " WHERE (i.runtime_status IS NULL OR i.runtime_status != 'Suspended'"
     f" OR json_extract(m.event, '$.EventType') IN {_CONTROL_EVENT_NUMBERS})"
     " AND (m.instance_id NOT LIKE '@%' OR NOT EXISTS (SELECT 1 FROM work_items w"

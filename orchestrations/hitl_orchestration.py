@@ -167,6 +167,7 @@ def await_stage_decision(context, inbox: ReviewerInbox, review: ReviewState, not
     window, when the review escalates)."""
     owed: list[tuple] = []   # notices due while another one was being sent
     taken, shown, timer = 0, None, None
+    cards_shown = shows_cards(context)
     while True:
         now = context.current_utc_datetime
         due, before_hours = review.clock().due(now)
@@ -180,9 +181,13 @@ def await_stage_decision(context, inbox: ReviewerInbox, review: ReviewState, not
         if notice is None and owed:
             notice = Notice.send(context, review, *owed.pop(0))
         context.set_custom_status(review.status(*waiting_words(review)))
-        if review.card() != shown and shows_cards(context):  # what the inbox shows changed
-            shown = review.card()
-            context.signal_entity(card_entity(context.instance_id), SHOW, shown)
+        # The inbox shows the stage once its first notice is out (a slow channel delays the
+        # row, never the decision) and again whenever what it shows changes.
+        if notice is None and cards_shown:
+            card = review.card()
+            if card != shown:
+                shown = card
+                context.signal_entity(card_entity(context.instance_id), SHOW, card)
         if timer is None or timer.outdated(review):
             if timer is not None:
                 timer.task.cancel()

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
 from shared_code.identity import Person
-from shared_code.models import (DEFAULT_ESCALATION_HOURS, DEFAULT_REVIEW_ATTEMPTS, DEFAULT_TIMEOUT_HOURS,
-                                MAX_TIMEOUT_HOURS, START_INPUT_KEY, CONTACTS_INPUT_KEY, CancelRequest, Decision, ExtendRequest, RunRequest,
-                                SeatChange)
+from shared_code.models import (CONTACTS_INPUT_KEY, DEFAULT_ESCALATION_HOURS, DEFAULT_REVIEW_ATTEMPTS,
+                                DEFAULT_TIMEOUT_HOURS, MAX_TIMEOUT_HOURS, START_INPUT_KEY, CancelRequest, Decision,
+                                ExtendRequest, RunRequest, SeatChange)
 from shared_code.review_policy import (Placement, ReviewPolicy, Seat, SeatView, StageRule, claimable, place,
                                        stage_outcome, with_seat)
 from shared_code.review_status import ReviewStatus
@@ -152,8 +153,9 @@ class ReviewState:
 
     # -- questions -------------------------------------------------------------------
 
-    @property
+    @cached_property
     def rules(self) -> ReviewPolicy:
+        # Kept with this state (a frozen value): every replay asks for it many times.
         return ReviewPolicy.of_state(self.policy)
 
     @property
@@ -241,7 +243,15 @@ class ReviewState:
     def seat_views(self, stage: Optional[int] = None) -> tuple:
         """The seats of a stage (the one under review by default) as they stand in this
         round: seat changes applied in order, then this round's decisions."""
-        index = self.stage if stage is None else stage
+        if stage is None or stage == self.stage:
+            return self._current_seats
+        return self._seats_of(stage)
+
+    @cached_property
+    def _current_seats(self) -> tuple:
+        return self._seats_of(self.stage)
+
+    def _seats_of(self, index: int) -> tuple:
         views = tuple(SeatView(seat) for seat in self.rules.stages[index].seats)
         for change in self.seat_changes:
             if change.get("stage") == index and 0 <= change.get("seat", -1) < len(views):
@@ -523,6 +533,7 @@ class ReviewState:
                 "reminders": sum(1 for r in self.reminders if r.get("round") == self.round
                                  and r.get("stage", 0) == self.stage),
                 "notification": {k: notice[k] for k in ("status", "channel") if k in notice}, "seats": seats}
+
 
     def notice_request(self, instance_id: str, kind: str = "review", seats: Optional[list] = None) -> dict:
         """What notify_reviewer needs: a first notice, a reminder, an escalation, a moved

@@ -254,14 +254,17 @@ class ReviewClient:
 
     async def _acknowledged(self, instance_id: str, event_id: str, bound_round: Optional[int],
                             bound_stage: int, wait_seconds: float) -> Delivery:
+        # The first look waits a pause too: an event just raised has not been processed
+        # yet (the orchestrator runs after this route yields, on Azure after a queue poll),
+        # so a read at once would only cost a status query.
         deadline, pause = time.monotonic() + wait_seconds, FIRST_POLL_SECONDS
         while True:
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, LONGEST_POLL_SECONDS)
             review = await self.get(instance_id)
             outcome = review.status.outcome_of(event_id, bound_round, bound_stage)
             if outcome is not None or review.finished or time.monotonic() >= deadline:
                 return Delivery(outcome, review)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, LONGEST_POLL_SECONDS)
 
     async def running_reviews(self, top: int, after: str) -> tuple[list[Review], str]:
         """One page of running reviews in id order, and the token for the next ('' at the end)."""

@@ -134,11 +134,11 @@ class ReviewPolicy:
 
     @classmethod
     def default(cls) -> "ReviewPolicy":
-        return cls((StageRule(DEFAULT_STAGE, (Seat(ANYONE),), "any"),))
+        return DEFAULT_POLICY
 
     @property
     def is_default(self) -> bool:
-        return self == ReviewPolicy.default()
+        return self == DEFAULT_POLICY
 
     def to_json(self) -> dict:
         return {"stages": [stage.to_json() for stage in self.stages]}
@@ -175,6 +175,9 @@ class ReviewPolicy:
     def seat_names(self) -> set:
         """Every seat spec of the policy, without case: what an event needs of a person."""
         return {seat.spec.casefold() for stage in self.stages for seat in stage.seats}
+
+
+DEFAULT_POLICY = ReviewPolicy((StageRule(DEFAULT_STAGE, (Seat(ANYONE),), "any"),))
 
 
 def _stage_rule(value: Any, where: str) -> StageRule:

@@ -6,6 +6,7 @@ file and the infrastructure checks are compared against.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -264,8 +265,28 @@ def _public_base_url(env: Mapping[str, str]) -> str:
     return "http://localhost:7071"
 
 
+# What load_settings reads from the environment besides SETTINGS (and their aliases): the
+# platform's own settings.
+PLATFORM_SETTINGS_READ = ("WEBSITE_HOSTNAME", "WEBSITE_AUTH_ENABLED")
+SETTINGS_READ = tuple(dict.fromkeys([*(spec.name for spec in SETTINGS), *(a for names in _ALIASES.values() for a in names),
+                                     *PLATFORM_SETTINGS_READ]))
+
+
 def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
-    env = os.environ if env is None else env
+    """The settings, from ``env`` or the process environment. Routes and activities call
+    this on every request; from the process environment the result is kept for as long as
+    none of the values it reads changes (App Service restarts the app when one does)."""
+    if env is None:
+        return _settings_of(tuple(os.environ.get(name) for name in SETTINGS_READ))
+    return _build_settings(env)
+
+
+@functools.lru_cache(maxsize=8)
+def _settings_of(values: tuple) -> Settings:
+    return _build_settings({name: value for name, value in zip(SETTINGS_READ, values) if value is not None})
+
+
+def _build_settings(env: Mapping[str, str]) -> Settings:
     signing_key = _read(env, "HITL_REVIEW_SIGNING_KEY")
     if signing_key and len(signing_key) < MIN_SIGNING_KEY_CHARS:
         raise ConfigurationError(

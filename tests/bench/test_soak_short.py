@@ -95,9 +95,40 @@ def test_pending_benchmark_walks_the_whole_list_once():
     assert summary["routes"]["approve→applied (loaded)"]["n"] == 4
 
 
+def test_pending_benchmark_with_copies_in_the_store_lists_them_all_and_they_run():
+    process, summary = run_script("bench.pending", "--in-store", "250", "--pending", "10",
+                                  "--calls", "4", "--caller-top", "100", "--inbox",
+                                  "--load-seconds", "1", "--idle-seconds", "1", "--approvals", "4",
+                                  timeout=180)
+    assert process.returncode == 0, process.stdout[-3000:]
+    assert "wrote 250 copies of a waiting review into the store" in process.stdout
+    # The template, its 250 copies and the 10 started over HTTP, each listed once.
+    assert summary["in_store"] == 251 and summary["pending"] == 261 and summary["errors"] == 0
+    assert summary["top100_walk"] == {"distinct": 261, "listed": 261, "pages": 3}
+    assert summary["routes"]["pending top=100 (loaded)"]["n"] > 0
+    assert summary["routes"]["inbox first page (inbox phase)"]["n"] > 0
+    # Approvals go to reviews started over HTTP and to copies alike (seed 1), and are applied.
+    assert summary["routes"]["approve→applied (loaded)"]["n"] == 4
+
+
 def test_entity_benchmark_applies_every_signal_and_call():
     process, summary = run_script("bench.entities", "--signals", "60", "--entities", "6",
                                   "--orchestrations", "6", timeout=120)
     assert process.returncode == 0, process.stdout[-3000:]
     assert summary["errors"] == 0 and summary["signals"] == 60 and summary["orchestrations"] == 6
     assert summary["routes"]["signal accepted"]["n"] == 60
+
+
+def test_peer_benchmark_runs_both_trees_and_the_peer_and_prints_the_ratios():
+    process, summary = run_script("bench.vs_peer", "--n", "12", "--threads", "4", "--rounds", "1",
+                                  "--baseline", str(REPO), timeout=180)
+    assert process.returncode == 0, process.stdout[-3000:]
+    out = process.stdout
+    assert "devhost_workers=host default" in out and "ratio to the peer" in out
+    baseline = next(name for name in summary["runs"] if name not in ("this", "peer"))
+    assert f"this / {baseline}, round by round:" in out
+    for subject in ("this", baseline, "peer"):
+        runs = summary["runs"][subject]
+        assert len(runs) == 1 and runs[0]["lifecycles"] == 12 and runs[0]["failed"] == 0, runs
+        assert runs[0]["approve_to_completed_p99_ms"] is not None
+    assert len(summary["summary"]["this"]["ratio_to_peer"]) == 1

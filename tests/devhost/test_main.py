@@ -203,3 +203,27 @@ def test_make_run_is_the_devhost_on_the_app_folder():
     commands = dry_run.stdout.strip().splitlines()
     assert commands[-2:] == ["test -f local.settings.json || cp local.settings.sample.json local.settings.json",
                              "exec .venv/bin/python -m devhost ."]
+
+
+def test_the_worker_count_follows_the_functions_host_setting(tmp_path):
+    from devhost.__main__ import default_worker_count
+
+    assert default_worker_count(tmp_path, env={}) == 1  # the host's default for Python
+    assert default_worker_count(tmp_path, env={"FUNCTIONS_WORKER_PROCESS_COUNT": "3"}) == 3
+    assert default_worker_count(tmp_path, env={"FUNCTIONS_WORKER_PROCESS_COUNT": "0"}) == 1
+    assert default_worker_count(tmp_path, env={"FUNCTIONS_WORKER_PROCESS_COUNT": " "}) == 1
+    (tmp_path / "local.settings.json").write_text(
+        '{"Values": {"FUNCTIONS_WORKER_PROCESS_COUNT": "2"}}', encoding="utf-8")
+    assert default_worker_count(tmp_path, env={}) == 2
+    assert default_worker_count(tmp_path, env={"FUNCTIONS_WORKER_PROCESS_COUNT": "4"}) == 4  # the environment wins
+    for wrong in ("11", "two"):
+        with pytest.raises(ValueError, match="FUNCTIONS_WORKER_PROCESS_COUNT in the environment"):
+            default_worker_count(tmp_path, env={"FUNCTIONS_WORKER_PROCESS_COUNT": wrong})
+
+
+def test_workers_given_on_the_command_line_win_over_the_setting(tmp_path, monkeypatch):
+    from devhost.__main__ import parse_args
+
+    monkeypatch.setenv("FUNCTIONS_WORKER_PROCESS_COUNT", "2")
+    assert parse_args([str(tmp_path)]).workers == 2
+    assert parse_args([str(tmp_path), "--workers", "1"]).workers == 1

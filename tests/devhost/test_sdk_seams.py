@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime, timezone
 
 import pytest
 
@@ -114,3 +115,16 @@ def test_the_private_names_the_seams_write_are_the_ones_the_sdk_reads():
     assert "_input_expected_type" in inspect.getsource(DurableOrchestrationContext.get_input)
     assert isinstance(http_utils._session_lock, asyncio.Lock)
     assert "_session_lock" in inspect.getsource(http_utils)
+
+
+def test_a_host_gives_the_sdk_the_fast_timestamp_parser(make_host):
+    from dateutil.parser import parse as general_parse
+
+    from devhost.clock import to_iso
+
+    make_host("chaining")
+    stamp = to_iso(datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=timezone.utc))
+    for module in sdk_seams.timestamp_parser_modules():
+        parser = sdk_seams.timestamp_parser(module)
+        assert getattr(parser, "devhost_fast_path", False), module.__name__
+        assert parser(stamp) == general_parse(stamp)

@@ -75,3 +75,12 @@ def test_a_worker_that_dies_is_started_again(launch, tmp_path):
     assert replacement
     run_chains(host, 6, "healed")
     assert host.stop()[0] == 0
+
+
+def test_the_worker_count_setting_starts_the_processes_without_workers(launch, tmp_path):
+    data = tmp_path / "state"
+    host = launch(APPS / "chaining", data, env={"FUNCTIONS_WORKER_PROCESS_COUNT": "2"})
+    assert "Workers:   2 process(es)" in host.banner
+    wait_until(lambda: len(worker_pids(data)) == 1, what="the second worker")
+    assert {Shard(0, 2).owner_of(i) for i in run_chains(host, 12, "set")} == {0, 1}
+    assert host.stop()[0] == 0

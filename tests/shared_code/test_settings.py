@@ -66,3 +66,32 @@ def test_the_development_key_is_refused_in_azure_even_when_asked_for():
 def test_a_value_that_means_nothing_is_refused_with_the_reason(name, value):
     with pytest.raises(ConfigurationError, match=rf"^{name} must be .*got '{value}'"):
         load_settings({**LOCAL, name: value})
+
+
+def test_the_kept_settings_follow_every_value_they_are_read_from(monkeypatch):
+    """load_settings keeps its result for as long as the values it reads stay the same:
+    every name it reads must be among those it watches, or a change would go unseen."""
+    from collections import UserDict
+
+    from shared_code import settings as module
+
+    class Recording(UserDict):
+        def __init__(self):
+            super().__init__()
+            self.asked = set()
+
+        def get(self, key, default=None):
+            self.asked.add(key)
+            return super().get(key, default)
+
+        def __getitem__(self, key):
+            self.asked.add(key)
+            return super().__getitem__(key)
+
+    env = Recording()
+    module.load_settings(env)
+    assert env.asked and env.asked <= set(module.SETTINGS_READ), env.asked - set(module.SETTINGS_READ)
+    monkeypatch.setenv("HITL_PUBLISH_DIR", "first")
+    assert module.load_settings().publish_dir == "first"
+    monkeypatch.setenv("HITL_PUBLISH_DIR", "second")
+    assert module.load_settings().publish_dir == "second"
