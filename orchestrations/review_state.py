@@ -532,7 +532,8 @@ class ReviewState:
                 "deadline": self.deadline, "since": self.reviewable_since, "escalated": self.escalated_at is not None,
                 "reminders": sum(1 for r in self.reminders if r.get("round") == self.round
                                  and r.get("stage", 0) == self.stage),
-                "notification": {k: notice[k] for k in ("status", "channel") if k in notice}, "seats": seats}
+                "notification": {k: notice[k] for k in ("status", "channel") if k in notice}, "seats": seats,
+                "deciders": sorted({view.decided_by for view in views if view.decided_by})}
 
 
     def notice_request(self, instance_id: str, kind: str = "review", seats: Optional[list] = None) -> dict:

@@ -16,32 +16,38 @@ whose token carries one of them (``x-ms-client-principal``).
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import logging
 import re
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
+import aiohttp
 import azure.durable_functions as df
 import azure.functions as func
 
+from shared_code.identity import Person
 from shared_code.models import CANCEL_EVENT, EXTEND_EVENT, CancelRequest, ExtendRequest, SeatRequest
 from shared_code.review_links import ReviewGrant, review_url
+from shared_code.review_policy import Seat, SeatView
 from shared_code.settings import Settings, load_settings
 
-from .decisions import change_seat, key_caller
+from .decisions import Caller, change_seat, key_caller
 from .http_helpers import (HttpError, delivery_reply, handles_http_errors, instance_id_param, json_body,
                            json_response, origin_of)
 from .pages import error_page, page
-from .review_client import Review, ReviewClient, new_event_id
+from .inbox_index import CardsUnavailable, InboxIndex, Row, can_act
+from .review_client import BackendUnavailable, Review, ReviewClient, new_event_id
 
 bp = df.Blueprint()
+log = logging.getLogger(__name__)
 
 INBOX_PAGE = (Path(__file__).parent / "inbox_page.html").read_text(encoding="utf-8")
 MAX_PENDING_PAGE = 100
-# The inbox reads every page of running reviews, up to this many, to sort them all.
-INBOX_LIMIT = 5000
 INBOX_SORTS = ("deadline", "age")
 MAX_FILTER_CHARS = 200
 # Continuation tokens are the backend's own (Azure Storage's are base64 text): passed on
@@ -75,6 +81,9 @@ def hitl_inbox(req: func.HttpRequest) -> func.HttpResponse:
 @bp.durable_client_input(client_name="client")
 @handles_http_errors
 async def hitl_inbox_items(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """A page of the reviews awaiting a decision: ``tab`` "mine" (the reviews whose stage
+    under review the caller may decide) or "all" (owners), ``sort`` by deadline or age,
+    ``q`` a topic filter, ``top`` and ``continuation`` to page, and the count of each tab."""
     settings = load_settings()
     refusal = reviewer_refusal(req, settings)
     if refusal:
@@ -82,30 +91,84 @@ async def hitl_inbox_items(req: func.HttpRequest, client: df.DurableOrchestratio
     sort = req.params.get("sort") or "deadline"
     if sort not in INBOX_SORTS:
         raise HttpError(400, f"'sort' must be one of {', '.join(INBOX_SORTS)}")
-    wanted = (req.params.get("q") or "").strip().lower()
+    wanted = (req.params.get("q") or "").strip()
     if len(wanted) > MAX_FILTER_CHARS:
         raise HttpError(400, f"'q' must be at most {MAX_FILTER_CHARS} characters")
-    waiting, truncated = await every_waiting_review(ReviewClient(client))
-    matching = [r for r in waiting if wanted in r.status.topic.lower()]
-    matching.sort(key=(lambda r: r.status.deadline or "") if sort == "deadline"
-                  else (lambda r: r.instance_id))
-    return json_response({"items": [pending_item(r, req, settings) for r in matching],
-                          "total": len(matching), "truncated": truncated},
-                         headers={"Cache-Control": "no-store"})
+    reviewer = (req.params.get("reviewer") or "").strip() or None
+    caller = key_caller(req, settings, reviewer)
+    tab = req.params.get("tab") or ("all" if caller.owner else "mine")
+    if tab not in INBOX_TABS:
+        raise HttpError(400, f"'tab' must be one of {', '.join(INBOX_TABS)}")
+    if tab == "all" and not caller.owner:
+        raise HttpError(403, "the list of all reviews is for the app's owners (HITL_OWNERS)")
+    top = page_size(req.params.get("top"))
+    continuation = req.params.get("continuation") or ""
+    if len(continuation) > 2048:
+        raise HttpError(400, "'continuation' is not a token this route returned")
+    backend = ReviewClient(client).rpc_base_url
+    inbox = INBOXES.setdefault(backend, InboxIndex())
+    try:
+        await inbox.refresh(backend)
+    except (CardsUnavailable, aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+        log.error("could not read the inbox cards: %s: %s", type(exc).__name__, exc)
+        raise BackendUnavailable("the Durable backend could not list the inbox just now; retry shortly") from None
+    found = inbox.page(sort=sort, tab=tab, wanted=wanted, person=caller.person, top=top, continuation=continuation)
+    now = datetime.now(timezone.utc).isoformat()
+    items = [inbox_item(row, req, settings, caller, now) for row in found.rows]
+    return json_response({"items": items, "continuation": found.continuation or None, "tab": tab,
+                          "counts": found.counts, "you": caller.person.name if caller.person else None,
+                          "owner": caller.owner}, headers={"Cache-Control": "no-store"})
 
 
-async def every_waiting_review(reviews: ReviewClient) -> tuple[list[Review], bool]:
-    """All reviews awaiting a decision, read page by page (the SDK's own query stops at
-    the backend's first page); True when INBOX_LIMIT cut the list short."""
-    waiting, token, read = [], "", 0
-    while True:
-        page, token = await reviews.running_reviews(MAX_PENDING_PAGE, token)
-        read += len(page)
-        waiting.extend(r for r in page if r.status.awaiting_review)
-        if not token:
-            return waiting, False
-        if read >= INBOX_LIMIT:
-            return waiting, True
+# This process's view of the reviews awaiting a decision (routes/inbox_index.py), one per
+# Durable backend it talks to.
+INBOXES: dict[str, InboxIndex] = {}
+INBOX_TABS = ("mine", "all")
+
+
+def inbox_item(row: Row, req: func.HttpRequest, settings: Settings, caller: Caller, now: str) -> dict:
+    card = row.card
+    seats = card.get("seats") or []
+    person = caller.person
+    mine = (can_act(card, person, now) if person is not None
+            else any(seat.get("seat") == "anyone" for seat in seats))
+    claimable = person is not None and any(
+        not Seat.parse(s.get("seat", "anyone")).personal and Seat.parse(s.get("seat", "anyone")).admits(person)
+        and not SeatView(Seat.parse(s["seat"]), claimed_by=s.get("claimedBy", ""),
+                         claim_until=s.get("claimUntil", "")).claim_holds(now) for s in seats)
+    return {"instanceId": row.instance_id, "topic": card.get("topic"), "round": card.get("round"),
+            "maxRounds": card.get("maxRounds"), "stage": card.get("stage"), "stageIndex": card.get("stageIndex", 0),
+            "stages": card.get("stages", 1), "deadline": card.get("deadline"),
+            "reviewableSince": card.get("since"), "notification": card.get("notification") or None,
+            "reminders": card.get("reminders", 0), "escalated": bool(card.get("escalated")),
+            "seats": seats, "mine": mine, "canClaim": claimable,
+            "reviewUrl": card_link(row, req, settings, seat_for(card, person, now))}
+
+
+def seat_for(card: dict, person: Optional[Person], now: str) -> Optional[int]:
+    """The open seat a link from the inbox is for: one the person may fill, else the first."""
+    seats = card.get("seats") or []
+    for seat in seats:
+        view = SeatView(Seat.parse(seat.get("seat", "anyone")), claimed_by=seat.get("claimedBy", ""),
+                        claim_until=seat.get("claimUntil", ""))
+        if person is not None and view.seat.admits(person) and not (
+                view.claim_holds(now) and view.claimed_by.casefold() != person.key):
+            return seat.get("n", 1) - 1
+    return seats[0].get("n", 1) - 1 if seats else None
+
+
+def card_link(row: Row, req: func.HttpRequest, settings: Settings, seat: Optional[int]) -> Optional[str]:
+    """A signed link for a seat of the stage under review (for the default policy's one
+    open seat, a link that names none, as before stages), on the origin the caller used
+    unless HITL_PUBLIC_BASE_URL names another."""
+    key, card = settings.link_signing_key, row.card
+    if key is None or seat is None:
+        return None
+    grant = ReviewGrant(row.instance_id, int(card.get("round", 1)), datetime.fromisoformat(row.deadline))
+    if card.get("stages", 1) > 1 or [s.get("seat") for s in card.get("seats") or []] != ["anyone"]:
+        grant = replace(grant, stage=int(card.get("stageIndex", 0)), seat=seat)
+    base = settings.public_base_url if settings.public_base_url_set else origin_of(req)
+    return review_url(base, grant, key)
 
 
 def pending_item(review: Review, req: func.HttpRequest, settings: Settings) -> dict:

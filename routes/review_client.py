@@ -214,6 +214,12 @@ class ReviewClient:
     def __init__(self, client: df.DurableOrchestrationClient):
         self.client = client
 
+    @property
+    def rpc_base_url(self) -> str:
+        """Where the Durable backend's HTTP API answers this app (the extension's local
+        endpoint on Azure)."""
+        return _rpc_base_url(self.client)
+
     async def start(self, request: dict, instance_id: str) -> str:
         try:
             return await self.client.start_new(REVIEW_ORCHESTRATOR, instance_id, request)

@@ -18,37 +18,56 @@ def principal(*claims):
     return base64.b64encode(json.dumps(body).encode()).decode()
 
 
+def inbox(base, query=""):
+    return call("GET", f"{base}/api/hitl/inbox/items{query}").json
+
+
+def listed(base, count, query=""):
+    """The inbox once it lists ``count`` reviews (cards appear once the first notice is out)."""
+    return wait_for(lambda: (page := inbox(base, query))["counts"]["all"] == count and page)
+
+
 def test_the_inbox_lists_every_waiting_review_sorted_and_filtered(served_host):
     base = served_host.base_url
-    short = run_review(base, topic="Short fuse on sagas", approval_timeout_hours=2)["instanceId"]
-    long = run_review(base, topic="Long wait on timers", approval_timeout_hours=200)["instanceId"]
-    middle = run_review(base, topic="Sagas, again", approval_timeout_hours=20)["instanceId"]
-    for instance_id in (short, long, middle):
-        wait_for(lambda i=instance_id: awaiting(base, i, 1))
-    by_deadline = call("GET", f"{base}/api/hitl/inbox/items").json
+    ids = []
+    for topic, hours in (("Short fuse on sagas", 2), ("Long wait on timers", 200), ("Sagas, again", 20)):
+        ids.append(run_review(base, topic=topic, approval_timeout_hours=hours)["instanceId"])
+        wait_for(lambda i=ids[-1]: awaiting(base, i, 1))  # one at a time: "age" is when each began to wait
+    short, long, middle = ids
+    by_deadline = listed(base, 3)
     assert [i["instanceId"] for i in by_deadline["items"]] == [short, middle, long]
-    assert by_deadline["total"] == 3 and by_deadline["truncated"] is False
-    by_age = call("GET", f"{base}/api/hitl/inbox/items?sort=age").json
+    assert by_deadline["counts"] == {"mine": 3, "all": 3} and by_deadline["continuation"] is None
+    by_age = inbox(base, "?sort=age")
     assert [i["instanceId"] for i in by_age["items"]] == [short, long, middle]
-    sagas = call("GET", f"{base}/api/hitl/inbox/items?q=SAGAS").json
+    sagas = inbox(base, "?q=SAGAS")
     assert [i["instanceId"] for i in sagas["items"]] == [short, middle]
     item = sagas["items"][0]
     assert item["round"] == 1 and item["maxRounds"] == 3 and item["notification"]["status"] == "sent"
+    assert item["stage"] == "review" and item["mine"] is True
     assert item["reviewUrl"].startswith(f"{base}/api/hitl/review/{short}?token=")
     assert call("GET", item["reviewUrl"].replace("?token=", "/state?token=")).json["canDecide"] is True
     assert call("GET", f"{base}/api/hitl/inbox/items?sort=topic").status == 400
+    decided = call("POST", f"{base}/api/hitl/approve/{short}", {"approved": True, "round": 1})
+    assert decided.status == 200
+    assert [i["instanceId"] for i in listed(base, 2)["items"]] == [middle, long]
 
 
-def test_the_inbox_reads_past_the_backends_first_page(served_host, monkeypatch):
-    from routes import owner_routes
-
-    monkeypatch.setattr(owner_routes, "MAX_PENDING_PAGE", 2)  # pages of two: five reviews take three
+def test_the_inbox_pages_with_a_continuation(served_host):
     base = served_host.base_url
-    ids = [run_review(base, topic=f"Paged {n}")["instanceId"] for n in range(5)]
-    for instance_id in ids:
-        wait_for(lambda i=instance_id: awaiting(base, i, 1))
-    listed = call("GET", f"{base}/api/hitl/inbox/items?sort=age").json
-    assert [i["instanceId"] for i in listed["items"]] == ids
+    ids = []
+    for n in range(5):
+        ids.append(run_review(base, topic=f"Paged {n}")["instanceId"])
+        wait_for(lambda i=ids[-1]: awaiting(base, i, 1))
+    listed(base, 5)
+    seen, token = [], ""
+    for _ in range(3):
+        page = inbox(base, f"?sort=age&top=2" + (f"&continuation={token}" if token else ""))
+        seen += [i["instanceId"] for i in page["items"]]
+        token = page["continuation"]
+        if not token:
+            break
+    assert seen == ids and token is None
+    assert call("GET", f"{base}/api/hitl/inbox/items?sort=deadline&continuation={token or 'x'}").status == 400
 
 
 def test_the_inbox_is_held_to_the_reviewers_when_configured(served_host, monkeypatch):

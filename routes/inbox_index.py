@@ -1,0 +1,224 @@
+"""Every review awaiting a decision, as the reviewer inbox lists them: sorted by deadline
+or by how long they have waited, filtered by topic and by who may act, a page at a time.
+
+Each review keeps a card (entities/review_card.py) while one of its stages waits. This
+module keeps the cards of this process in memory and reads only the cards that changed
+since it last looked (the Durable entity query's ``lastOperationTimeFrom``), so a request
+never reads every review: the first request of a process reads the cards of the last
+``LONGEST_OPEN`` (no stage can wait longer), later ones what changed since.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import bisect
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable, Optional
+
+import aiohttp
+
+from entities.review_card import REVIEW_CARD
+from shared_code.identity import Person
+from shared_code.models import MAX_TIMEOUT_HOURS, ValidationError
+from shared_code.review_policy import Seat, SeatView
+
+# A stage waits at most MAX_TIMEOUT_HOURS, and an escalation adds at most as much again: a
+# card untouched for longer cannot belong to a waiting review.
+LONGEST_OPEN = timedelta(hours=2 * MAX_TIMEOUT_HOURS)
+# Reads of the change feed overlap by this much, so that a card saved while the previous
+# read ran (with an earlier operation time) is not missed.
+OVERLAP = timedelta(seconds=10)
+# Readers within this long of the last read share it: an inbox is a view, not a lock.
+FRESH_SECONDS = 0.25
+CARD_PAGE = 1000
+SORTS = ("deadline", "age")
+TABS = ("mine", "all")
+
+
+@dataclass(frozen=True)
+class Row:
+    instance_id: str
+    card: dict
+    topic: str          # folded, for the filter
+    deadline: str
+    since: str
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    rows: list
+    continuation: str
+    counts: dict
+
+
+class InboxIndex:
+    """The cards of every review awaiting a decision, kept sorted two ways, with the open
+    seats indexed by who may fill them."""
+
+    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+        self._clock = clock
+        self._rows: dict[str, Row] = {}
+        self._sorted = {"deadline": [], "age": []}
+        self._by_seat: dict[str, set] = {}
+        self._read_to: Optional[datetime] = None
+        self._read_at = 0.0
+        self._lock = asyncio.Lock()
+
+    # -- keeping up with the cards ------------------------------------------------------
+
+    async def refresh(self, rpc_base_url: str) -> None:
+        if time.monotonic() - self._read_at < FRESH_SECONDS:
+            return
+        async with self._lock:
+            if time.monotonic() - self._read_at < FRESH_SECONDS:
+                return
+            started = self._clock()
+            since = started - LONGEST_OPEN if self._read_to is None else self._read_to - OVERLAP
+            for entity_id, state in await _changed_cards(rpc_base_url, since):
+                self.apply(entity_id, state)
+            self._read_to, self._read_at = started, time.monotonic()
+
+    def apply(self, instance_id: str, card: Any) -> None:
+        """Take a card as it is now: shown (a dict with a deadline) or hidden."""
+        self._forget(instance_id)
+        if not isinstance(card, dict) or card.get("hidden") or not card.get("deadline"):
+            return
+        row = Row(instance_id, card, str(card.get("topic", "")).casefold(), str(card["deadline"]),
+                  str(card.get("since") or ""))
+        self._rows[instance_id] = row
+        bisect.insort(self._sorted["deadline"], (row.deadline, instance_id))
+        bisect.insort(self._sorted["age"], (row.since, instance_id))
+        for seat in card.get("seats") or []:
+            self._by_seat.setdefault(_seat_key(seat.get("seat", "")), set()).add(instance_id)
+
+    def _forget(self, instance_id: str) -> None:
+        row = self._rows.pop(instance_id, None)
+        if row is None:
+            return
+        for sort, key in (("deadline", row.deadline), ("age", row.since)):
+            entries = self._sorted[sort]
+            at = bisect.bisect_left(entries, (key, instance_id))
+            if at < len(entries) and entries[at] == (key, instance_id):
+                del entries[at]
+        for seat in row.card.get("seats") or []:
+            self._by_seat.get(_seat_key(seat.get("seat", "")), set()).discard(instance_id)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def page(self, *, sort: str, tab: str, wanted: str, person: Optional[Person], top: int,
+             continuation: str = "") -> InboxPage:
+        """One page of rows: ``tab`` "mine" holds the reviews whose stage under review
+        ``person`` may decide (or, with nobody named, those open to anyone); "all" every one."""
+        now = self._clock().isoformat()
+        mine = self._actionable(person, now)
+        entries = self._sorted[sort]
+        start = bisect.bisect_right(entries, _position(continuation, sort)) if continuation else 0
+        wanted = wanted.casefold()
+        rows, more = [], False
+        for index in range(start, len(entries)):
+            instance_id = entries[index][1]
+            if tab == "mine" and instance_id not in mine:
+                continue
+            row = self._rows[instance_id]
+            if wanted and wanted not in row.topic:
+                continue
+            if len(rows) == top:
+                more = True
+                break
+            rows.append(row)
+        next_token = ""
+        if more:
+            last = rows[-1]
+            next_token = _token(sort, (last.deadline if sort == "deadline" else last.since, last.instance_id))
+        return InboxPage(rows, next_token, {"mine": len(mine), "all": len(self._rows)})
+
+    def _actionable(self, person: Optional[Person], now: str) -> set:
+        """The reviews whose stage under review ``person`` may decide now."""
+        keys = ["anyone"] if person is None else person_seat_keys(person)
+        candidates = set().union(*(self._by_seat.get(key, ()) for key in keys))
+        if person is None:
+            return candidates
+        return {i for i in candidates if can_act(self._rows[i].card, person, now)}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+def person_seat_keys(person: Person) -> list[str]:
+    """Every seat spec (folded) that could name this person."""
+    keys = ["anyone", f"user:{person.key}"]
+    if person.object_id:
+        keys.append(f"user:{person.object_id.casefold()}")
+    keys += [f"role:{role.casefold()}" for role in person.roles]
+    keys += [f"group:{group.casefold()}" for group in person.groups]
+    return keys
+
+
+def can_act(card: dict, person: Person, now: str) -> bool:
+    """Whether the person may decide the card's stage now: an open seat admits them, not
+    claimed by someone else, and they have not decided it already."""
+    if person.key in {str(d).casefold() for d in card.get("deciders") or []}:
+        return False
+    for seat in card.get("seats") or []:
+        view = SeatView(Seat.parse(seat.get("seat", "anyone")), claimed_by=seat.get("claimedBy", ""),
+                        claim_until=seat.get("claimUntil", ""))
+        if view.seat.admits(person) and (not view.claim_holds(now) or view.claimed_by.casefold() == person.key):
+            return True
+    return False
+
+
+def _seat_key(spec: str) -> str:
+    return spec.casefold()
+
+
+def _token(sort: str, position: tuple) -> str:
+    raw = json.dumps({"s": sort, "k": position[0], "i": position[1]}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _position(token: str, sort: str) -> tuple:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if data["s"] != sort or not isinstance(data["k"], str) or not isinstance(data["i"], str):
+            raise ValueError
+        return data["k"], data["i"]
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise ValidationError("'continuation' is not a token this route returned for this sort") from None
+
+
+async def _changed_cards(rpc_base_url: str, since: datetime) -> Iterable[tuple[str, Any]]:
+    """(review id, card state) of every card changed at or after ``since``."""
+    url = (f"{rpc_base_url}entities/{REVIEW_CARD}?fetchState=true&top={CARD_PAGE}"
+           f"&lastOperationTimeFrom={since.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}")
+    changed, token = [], ""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        while True:
+            headers = {"x-ms-continuation-token": token} if token else {}
+            async with session.get(url, headers=headers) as reply:
+                if reply.status != 200:
+                    raise CardsUnavailable(f"the Durable backend answered {reply.status} to an entity query")
+                rows = await reply.json(content_type=None)
+                token = reply.headers.get("x-ms-continuation-token", "")
+            for row in rows or []:
+                key = (row.get("entityId") or {}).get("key")
+                if isinstance(key, str):
+                    changed.append((key, _state_of(row.get("state"))))
+            if not token or token == "null":
+                return changed
+
+
+def _state_of(state: Any) -> Any:
+    if isinstance(state, str):  # an entity's state can arrive as its JSON text
+        try:
+            return json.loads(state)
+        except ValueError:
+            return None
+    return state
+
+
+class CardsUnavailable(Exception):
+    """The Durable backend did not answer the entity query as it should."""
