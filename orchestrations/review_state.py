@@ -518,6 +518,8 @@ class ReviewState:
         """What the inbox shows of the stage under review (entities/review_card.py): small,
         and only what sorting, filtering and "waiting for me" need, beside the row itself."""
         views = self.seat_views()
+        notice = self.notification or {}
+        told = {s.get("index"): s for s in notice.get("seats") or () if isinstance(s, dict)}
         seats = []
         for index, view in enumerate(views):
             if view.decided:
@@ -525,8 +527,10 @@ class ReviewState:
             seat = {"n": index + 1, "seat": view.seat.spec}
             if view.claimed_by:
                 seat.update(claimedBy=view.claimed_by, claimUntil=view.claim_until)
+            channels = {k: v for k, v in (told.get(index) or {}).items() if k in _SEAT_CHANNELS}
+            if channels:  # how this seat was told, per channel (Teams, Slack, e-mail)
+                seat["notices"] = channels
             seats.append(seat)
-        notice = self.notification or {}
         return {"topic": self.topic[:CARD_TOPIC_CHARS], "round": self.round, "maxRounds": self.max_rounds,
                 "stage": self.stage_rule.name, "stageIndex": self.stage, "stages": len(self.rules.stages),
                 "deadline": self.deadline, "since": self.reviewable_since, "escalated": self.escalated_at is not None,
@@ -586,7 +590,8 @@ def _contacts(value: Any) -> Optional[dict]:
 
 # How each seat was told, per channel: a state per channel, and the Slack message (to
 # update it once the seat or the stage is decided).
-_SEAT_NOTICE_FIELDS = ("index", "teams", "slack", "email", "all", "slackMessage")
+_SEAT_CHANNELS = ("teams", "slack", "email", "all")
+_SEAT_NOTICE_FIELDS = ("index", *_SEAT_CHANNELS, "slackMessage")
 
 
 def _seat_notice(seat: dict) -> dict:

@@ -82,8 +82,14 @@ def test_the_status_and_inbox_say_how_each_seat_was_told(served_host, bot_framew
                     .get("seats") and n)
     assert told["seats"] == [{"index": 0, "teams": "sent", "slack": "not found"},
                              {"index": 1, "teams": "no chat", "slack": "not found"}]
-    items = call("GET", f"{base}/api/hitl/inbox/items").json["items"]
-    assert next(i for i in items if i["instanceId"] == instance_id)["seatNotices"] == told["seats"]
+    pending = call("GET", f"{base}/api/hitl/pending").json["items"]
+    assert next(i for i in pending if i["instanceId"] == instance_id)["seatNotices"] == told["seats"]
+
+    def inbox_seats():
+        items = call("GET", f"{base}/api/hitl/inbox/items?tab=all").json["items"]
+        return next((i["seats"] for i in items if i["instanceId"] == instance_id), None)
+    assert [seat.get("notices") for seat in wait_for(inbox_seats)] == [
+        {"teams": "sent", "slack": "not found"}, {"teams": "no chat", "slack": "not found"}]
 
 
 def test_a_slack_rejection_asks_for_feedback_in_a_dialog(served_host, slack_api):
