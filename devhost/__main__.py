@@ -40,7 +40,7 @@ if __name__ == "__main__" and missing_packages():
 from .engine import ACTIVE_STATUSES  # noqa: E402
 from .host import DevHost, HostConfigError, listening_port  # noqa: E402
 from .logs import BatchingStreamHandler, RepeatLimiter  # noqa: E402
-from .registry import AppLoadError  # noqa: E402
+from .python_worker import AppLoadError, WorkerFailure  # noqa: E402
 from .sdk_seams import UnsupportedSdk  # noqa: E402
 from .server import ALLOWED_HOSTS_ENV, env_allowed_hosts, normalized_allowed_host  # noqa: E402
 from .storage import Shard, StoreError  # noqa: E402
@@ -153,6 +153,8 @@ def banner(host: DevHost) -> str:
              f"  App:       {host.app_dir}",
              f"  Workers:   {host.shard.count} process(es)",
              f"  Task hub:  {host.config.hub_name}",
+             f"  Worker:    {host.registry.worker.distribution} {host.registry.worker.version} "
+             "(Microsoft's Python worker runtime, in process)",
              f"  State:     {host.store.path}",
              f"  Activities run {host.config.max_activities} at a time "
              "(host.json maxConcurrentActivityFunctions)"]
@@ -205,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         host = DevHost(args.app_dir, args.data, shard=shard, client_over_http=args.client_over_http)
     except StoreError as exc:  # its message names the state file and what to do
         print(f"devhost: {exc}", file=sys.stderr)
+        return 2
+    except WorkerFailure as exc:  # the app has no functions: say why at start, not with 404s
+        print(f"devhost: cannot load the app: {exc}\n{exc.stack_trace.rstrip()}", file=sys.stderr)
         return 2
     except (AppLoadError, HostConfigError, UnsupportedSdk) as exc:
         print(f"devhost: cannot load the app: {exc}", file=sys.stderr)

@@ -1,8 +1,7 @@
-"""Running activity functions as the Python worker runs them, and reporting their outcome
-as the Durable extension records it.
+"""What an activity is invoked with, and its outcome as the Durable extension records it.
 
-Input: the worker's ``ActivityTriggerConverter`` decodes the text the extension hands it,
-which is the orchestrator's JSON for the input. Output: the converter's JSON, re-printed
+Input: the extension hands the worker the orchestrator's JSON text for the input, which
+the worker's ``ActivityTriggerConverter`` decodes. Output: the converter's JSON, re-printed
 compactly (the extension stores ``SetOutput`` of the parsed value). Failure: the Reason and
 Details that ``TaskActivityShim.RunAsync`` puts into TaskFailed (see ``failure``).
 """
@@ -10,14 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import traceback
 from dataclasses import dataclass
-from typing import Any, Callable
-
-from azure.functions.durable_functions import ActivityTriggerConverter
-from azure.functions.meta import Datum
+from typing import Any, Optional
 
 from . import payloads
+from .python_worker import WorkerFunction, succeeded, typed_data_text
+from .worker_protocol import InvocationResponse, ParameterBinding, TypedData
 
 log = logging.getLogger("devhost")
 
@@ -33,36 +30,31 @@ class ActivityOutcome:
     details: str = ""           # TaskFailed.Details
 
 
-def call(param: str, fn: Callable, input_text: str):
-    """Invoke the activity; returns its result, or an awaitable for an ``async def`` one."""
-    value = ActivityTriggerConverter.decode(Datum(input_text, "string"), trigger_metadata={})
-    return fn(**{param: value})
+def inputs(function: WorkerFunction, input_text: Optional[str]) -> list[ParameterBinding]:
+    return [ParameterBinding(name=function.trigger["name"], data=TypedData(string=input_text))]
 
 
-def succeeded(result: Any) -> ActivityOutcome:
-    encoded = ActivityTriggerConverter.encode(result, expected_type=None).value
-    return ActivityOutcome(True, payloads.to_text(payloads.read_token(encoded)))
-
-
-def failed(name: str, exc: BaseException) -> ActivityOutcome:
-    reason, details = failure(name, exc)
-    log.warning("%s\n%s", reason, traceback.format_exc().rstrip())
+def outcome(name: str, response: InvocationResponse) -> ActivityOutcome:
+    """TaskCompleted with the converter's JSON, or TaskFailed with what the worker reported."""
+    if succeeded(response):
+        return ActivityOutcome(True, payloads.to_text(payloads.read_token(typed_data_text(response.return_value))))
+    exception = response.result.exception
+    reason, details = failure(name, exception.message, exception.stack_trace)
+    log.warning("%s\n%s", reason, exception.stack_trace.rstrip())
     return ActivityOutcome(False, None, reason, details)
 
 
-def failure(name: str, exc: BaseException) -> tuple[str, str]:
-    """TaskFailed's Reason and Details for an activity that raised ``exc``.
+def failure(name: str, worker_message: str, stack: str) -> tuple[str, str]:
+    """TaskFailed's Reason and Details for an activity whose invocation failed.
 
-    The Python worker reports ``"<type>: <message>"`` (its dispatcher's
-    ``_serialize_exception``); the host wraps that as ``Result: Failure\\nException:
+    The Python worker reports ``"<type>: <message>"`` and the traceback (its
+    ``serialize_exception``); the host wraps that as ``Result: Failure\\nException:
     <message>\\nStack: <stack>`` (RpcException); the extension keeps the text between the
     labels, leading space included, as the message of a new Exception whose inner exception
     is the RpcException (``OutOfProcExceptionHelpers.TryGetExceptionWithFriendlyMessage``),
     and reports ``Activity function '<name>' failed: <that message>`` with the exception
     serialized by its error converter as Details (``TaskActivityShim.RunAsync``).
     """
-    worker_message = f"{type(exc).__name__}: {exc}"
-    stack = "".join(traceback.format_exception(exc)).rstrip()
     friendly = f" {worker_message}"
     rpc = _serialized_exception("Microsoft.Azure.WebJobs.Script.Workers.Rpc.RpcException",
                                 "Microsoft.Azure.WebJobs.Script",

@@ -12,8 +12,6 @@ extension source it comes from and the test that checks it.
 """
 from __future__ import annotations
 
-import asyncio
-import inspect
 import logging
 import threading
 import time
@@ -334,41 +332,22 @@ class Engine:
     def pending_work(self) -> list[WorkItem]:
         return self.store.all_work_items(self.options.shard)
 
-    def is_async_activity(self, item: WorkItem) -> bool:
+    async def invoke(self, item: WorkItem):
+        """Run one activity, or one entity batch, through the Python worker: its outcome as
+        the extension records it."""
         if item.kind == "entity":
-            return False
-        _, fn = self.registry.activities.get(item.name, (None, None))
-        return inspect.iscoroutinefunction(fn)
+            return await self._run_entity_batch(item)
+        started = time.perf_counter()
+        function = self.registry.activities[item.name]
+        outcome = activities.outcome(item.name, await function.invoke(activities.inputs(function, item.input)))
+        self._log_activity(item, outcome, started)
+        return outcome
 
     def execute_activity(self, item: WorkItem):
-        """Run one activity, or one entity batch, here. An async activity gets an event loop
-        of its own; a host with a loop runs those with ``execute_async_activity`` instead."""
-        if item.kind == "entity":
-            return self._run_entity_batch(item)
-        started = time.perf_counter()
-        try:
-            result = activities.call(*self.registry.activities[item.name], item.input)
-            if hasattr(result, "__await__"):
-                result = asyncio.run(_await(result))
-            outcome = activities.succeeded(result)
-        except Exception as exc:
-            outcome = activities.failed(item.name, exc)
-        self._log_activity(item, outcome, started)
-        return outcome
+        """``invoke``, waited for on this thread (hosts that are not serving run inline)."""
+        return self.registry.worker.run(self.invoke(item))
 
-    async def execute_async_activity(self, item: WorkItem) -> ActivityOutcome:
-        """Run one async activity on the running event loop, as the Functions Python worker
-        runs async functions on its own loop."""
-        started = time.perf_counter()
-        try:
-            result = await activities.call(*self.registry.activities[item.name], item.input)
-            outcome = activities.succeeded(result)
-        except Exception as exc:
-            outcome = activities.failed(item.name, exc)
-        self._log_activity(item, outcome, started)
-        return outcome
-
-    def _run_entity_batch(self, item: WorkItem) -> entities.EntityOutcome:
+    async def _run_entity_batch(self, item: WorkItem) -> entities.EntityOutcome:
         row = self.store.get_entity(item.instance_id)
         function = self.registry.entity(row.name)
         if function is None:
@@ -376,8 +355,7 @@ class Engine:
             # inside (no function to run) and abandons the batch, as for E12.
             return entities.EntityOutcome(row.exists, row.state, (),
                                           aborted=self.unknown_function_message(row.name, "entity"))
-        param, handle = function
-        return entity_batches.run(handle, param, row, item)
+        return await entity_batches.run(function, row, item)
 
     def _log_activity(self, item: WorkItem, outcome: ActivityOutcome, started: float) -> None:
         log_execution(item.name, item.instance_id, outcome.succeeded, started, outcome.reason)
@@ -411,9 +389,5 @@ class Engine:
 
     def next_due(self) -> Optional[float]:
         return self.store.next_visible_at(self.clock.now().timestamp(), self.options.shard)
-
-
-async def _await(awaitable):
-    return await awaitable
 
 

@@ -18,18 +18,12 @@ Nothing here writes; the engine stores what ``run_batch`` returns.
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Optional
-
-from azure.functions.durable_functions import EnitityTriggerConverter
-from azure.functions.meta import Datum
+from typing import Optional
 
 from . import payloads
-
-log = logging.getLogger("devhost")
 
 REQUEST_EVENT = "op"                 # EntityMessageEventNames.RequestMessageEventName
 # TaskEntityShim: the exceptionType of the answer to an operation that raised.
@@ -121,23 +115,21 @@ def context_json(name: str, key: str, exists: bool, state: Optional[str], reques
                        "batch": batch})
 
 
-def run_batch(handle: Callable, param: str, name: str, key: str, exists: bool,
-              state: Optional[str], requests: list[dict]) -> EntityOutcome:
-    """Run the entity function on a batch as the Python worker does (its entityTrigger
-    converter hands the function an EntityContext around the context JSON). A batch the
-    SDK cannot run at all is aborted: no request is answered and the state is kept, for
-    the batch to run again (TaskEntityShim.ExecuteOutOfProcBatch throws; EntityMiddleware
-    captures it as an internal error and AbortOnInternalError abandons the work item)."""
+def read_reply(reply: Optional[str], exists: bool, state: Optional[str],
+               requests: list[dict]) -> EntityOutcome:
+    """The entity function's answer (the SDK's JSON, returned through the worker's
+    entityTrigger converter) as an outcome. A reply of the wrong shape means the batch
+    could not run at all, as when the entity function failed outside the SDK's handling:
+    it is aborted, no request is answered and the state is kept, for the batch to run
+    again (TaskEntityShim.ExecuteOutOfProcBatch throws; EntityMiddleware captures it as an
+    internal error and AbortOnInternalError abandons the work item)."""
     try:
-        context = EnitityTriggerConverter.decode(
-            Datum(context_json(name, key, exists, state, requests), "string"), trigger_metadata={})
-        reply = json.loads(handle(**{param: context}))
-        results = tuple((bool(r.get("isError")), r.get("result")) for r in reply["results"])
+        answer = json.loads(reply)
+        results = tuple((bool(r.get("isError")), r.get("result")) for r in answer["results"])
         if len(results) != len(requests):
             raise ValueError(f"{len(results)} results for {len(requests)} operations")
-        return EntityOutcome(bool(reply.get("entityExists")), reply.get("entityState"), results)
+        return EntityOutcome(bool(answer.get("entityExists")), answer.get("entityState"), results)
     except Exception as exc:
-        log.exception("entity @%s@%s: the batch of %d operation(s) could not run", name, key, len(requests))
         return EntityOutcome(exists, state, (), aborted=f"{type(exc).__name__}: {exc}")
 
 

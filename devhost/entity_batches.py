@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Callable
 
 from . import entities, payloads
 from .clock import to_iso
 from .history import EventType, event
+from .python_worker import WorkerFunction, succeeded, typed_data_text
 from .storage import EntityRow, Store, WorkItem
+from .worker_protocol import ParameterBinding, TypedData
 
 log = logging.getLogger("devhost")
 
@@ -72,11 +73,21 @@ def _run_again_later(store: Store, item: WorkItem, requests: list[dict], reason:
               len(requests), reason, ABORTED_BATCH_RETRY_SECONDS)
 
 
-def run(handle: Callable, param: str, row: EntityRow, item: WorkItem) -> entities.EntityOutcome:
-    """Run a taken batch on the entity function; on a worker thread, as activities run."""
+async def run(function: WorkerFunction, row: EntityRow, item: WorkItem) -> entities.EntityOutcome:
+    """Run a taken batch on the entity function, through the Python worker, as activities
+    run: the function gets the context JSON through the worker's entityTrigger converter."""
     started = time.perf_counter()
     requests = json.loads(item.input)
-    outcome = entities.run_batch(handle, param, row.name, row.key, row.exists, row.state, requests)
+    context = entities.context_json(row.name, row.key, row.exists, row.state, requests)
+    response = await function.invoke(
+        [ParameterBinding(name=function.trigger["name"], data=TypedData(string=context))])
+    if succeeded(response):
+        outcome = entities.read_reply(typed_data_text(response.return_value), row.exists, row.state, requests)
+    else:
+        exception = response.result.exception
+        log.error("entity %s: the batch of %d operation(s) could not run\n%s", item.instance_id,
+                  len(requests), exception.stack_trace.rstrip())
+        outcome = entities.EntityOutcome(row.exists, row.state, (), aborted=exception.message)
     took = (time.perf_counter() - started) * 1000
     if outcome.aborted:
         log.error("Executed 'Functions.%s' (Failed, InstanceId=%s, Duration=%.0fms): %s",

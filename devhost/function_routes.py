@@ -1,24 +1,28 @@
-"""HTTP-triggered functions: route matching, request/response mapping, durable client binding."""
+"""HTTP-triggered functions: route matching, the host's half of the HTTP binding (the
+request as the Functions host sends it to the worker, the worker's answer as the host
+writes it out) and the durable client binding."""
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
 import time
 import uuid
+from datetime import datetime, timezone
 from html import escape
 from dataclasses import dataclass
 from typing import Optional
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, quote, unquote
 
-import azure.functions as func
 from aiohttp import web
+from multidict import CIMultiDict
 
 from . import client_transport
 from .durable_api import WEBHOOK_PREFIX, DurableApi
+from .python_worker import succeeded
 from .registry import HttpFunction
 from .storage import StoreError
+from .worker_protocol import InvocationResponse, ParameterBinding, RpcHttp, RpcHttpCookie, TypedData
 
 log = logging.getLogger("devhost")
 MAX_CACHED_BINDINGS = 64
@@ -51,19 +55,6 @@ def route_pattern(template: str) -> re.Pattern:
         position = match.end()
     pattern += re.escape(template[position:])
     return re.compile(f"^{pattern}/?$", re.IGNORECASE)
-
-
-class HttpOutput(func.Out):
-    """What the Python worker passes for a named ``http`` output binding (its ``Out``)."""
-
-    def __init__(self):
-        self._value = None
-
-    def set(self, val) -> None:
-        self._value = val
-
-    def get(self):
-        return self._value
 
 
 @dataclass
@@ -141,49 +132,38 @@ class FunctionRoutes:
                                      status=405, headers={"Allow": ", ".join(methods)})
         route, match = allowed[0]
         params = {k: unquote(v) for k, v in match.groupdict().items() if v is not None}
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return web.json_response(
-                {"error": f"request body too large: the limit is {request.client_max_size} bytes"},
-                status=413)
+        # The host passes a body only when the request says how long it is (ToRpcHttp:
+        # ContentLength > 0): a chunked body reaches the function as no body.
+        body = b""
+        if request.content_length:
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                return web.json_response(
+                    {"error": f"request body too large: the limit is {request.client_max_size} bytes"},
+                    status=413)
         return await self._invoke(route.function, request, params, body)
 
     async def _invoke(self, function: HttpFunction, request: web.Request, params: dict,
                       body: bytes) -> web.Response:
         started, invocation_id = time.perf_counter(), str(uuid.uuid4())
-        http_request = func.HttpRequest(
-            method=request.method, url=str(request.url), headers=dict(request.headers),
-            params=dict(request.query), route_params=params, body=body)
-        kwargs = {function.request_param: http_request}
+        inputs = [ParameterBinding(name=function.request_param,
+                                   data=TypedData(http=rpc_http(request, params, body)))]
         if function.client_param:
-            kwargs[function.client_param] = self._client_binding_json(request)
-        output = HttpOutput() if function.output_param else None
-        if output:
-            kwargs[function.output_param] = output
-        try:
-            if function.is_async:
-                response = await function.callable(**kwargs)
-            else:
-                response = await asyncio.get_running_loop().run_in_executor(
-                    None, lambda: function.callable(**kwargs))
-            reply = _to_aiohttp(self._response_of(function, response, output))
-            outcome = "Succeeded"
-        except Exception:
-            log.exception("Function '%s' raised (Id=%s)", function.name, invocation_id)
-            reply = web.json_response({"error": "internal server error"}, status=500)
-            outcome = "Failed"
+            inputs.append(ParameterBinding(name=function.client_param,
+                                           data=TypedData(string=self._client_binding_json(request))))
+        response = await function.function.invoke(inputs, invocation_id)
+        if succeeded(response):
+            reply, outcome = http_reply(response, function.response_param), "Succeeded"
+        else:
+            # The function failed: the host answers 500 with no body (ExceptionMiddleware).
+            exception = response.result.exception
+            log.error("Function '%s' failed (Id=%s): %s\n%s", function.name, invocation_id,
+                      exception.message, exception.stack_trace.rstrip())
+            reply, outcome = web.Response(status=500), "Failed"
         log.info("Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms)", function.name, outcome,
                  invocation_id, (time.perf_counter() - started) * 1000)
         return reply
-
-    @staticmethod
-    def _response_of(function: HttpFunction, returned, output: Optional["HttpOutput"]):
-        if output is not None and output.get() is not None:
-            return output.get()
-        if function.answers_with_return and output is None:
-            return returned
-        return func.HttpResponse(status_code=200)  # nothing set: the host's plain 200
 
     def _client_binding_json(self, request: web.Request) -> str:
         # The binding depends only on how the request reached the host; the cache is
@@ -238,17 +218,80 @@ _START_PAGE_STYLE = ("body{font-family:system-ui,sans-serif;margin:2rem;color:#1
                      "border-bottom:1px solid #ddd}code{background:#eee;padding:0 .2rem}")
 
 
-def _to_aiohttp(response: Optional[func.HttpResponse | str]) -> web.Response:
-    if response is None:
-        return web.Response(status=204)
-    if isinstance(response, str):  # the worker's converter accepts a plain string too
-        return web.Response(status=200, text=response, content_type="text/plain", charset="utf-8")
-    if not isinstance(response, func.HttpResponse):
-        raise TypeError(f"an HTTP function must return func.HttpResponse, got {type(response).__name__}")
-    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-    if "content-type" not in {k.lower() for k in headers} and response.mimetype:
-        # As the worker's HttpResponseConverter: a charset only for text/* types.
-        with_charset = response.mimetype.startswith("text/") and response.charset
-        headers["Content-Type"] = (f"{response.mimetype}; charset={response.charset}"
-                                   if with_charset else response.mimetype)
-    return web.Response(status=response.status_code, body=response.get_body(), headers=headers)
+def rpc_http(request: web.Request, route_params: dict, body: bytes) -> RpcHttp:
+    """The request as the Functions host hands it to the Python worker
+    (GrpcMessageConversionExtensions.ToRpcHttp, with the capabilities the worker
+    announces): header names lowercased, and a name sent several times has its values
+    joined with commas (StringValues.ToString), query values likewise, and a query key
+    whose value is empty is left out; the body as bytes (RawHttpBodyBytes), when there is one."""
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        key = name.lower()
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(request.query_string, keep_blank_values=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    return RpcHttp(method=request.method, url=str(request.url), headers=headers,
+                   query={k: v for k, v in query.items() if v}, params=route_params,
+                   body=TypedData(bytes=body) if body else None)
+
+
+def http_reply(response: InvocationResponse, response_param: Optional[str]) -> web.Response:
+    """The worker's answer as the host writes it out: the ``$return`` value, or a v1
+    app's named ``http`` output; a plain 200 when the function gave none."""
+    if response_param is None:
+        data = response.return_value
+    else:
+        data = next((b.data for b in response.output_data if b.name == response_param), None)
+    kind = data.WhichOneof("data") if data is not None else None
+    if kind is None:
+        return web.Response(status=200)
+    if kind != "http":  # the worker's converter returns a plain string as it is
+        return web.Response(status=200, text=str(getattr(data, kind)), content_type="text/plain",
+                            charset="utf-8")
+    return _written_response(data.http)
+
+
+def _written_response(http: RpcHttp) -> web.Response:
+    """RawScriptResult.ExecuteResultAsync: each header as named, except content-type,
+    which sets the response's ContentType (written ``Content-Type``), and each cookie as a
+    Set-Cookie header (GrpcMessageExtensionUtilities.RpcHttpCookieConverter, then ASP.NET
+    Core's ResponseCookies.Append)."""
+    headers = CIMultiDict()
+    for name, value in http.headers.items():
+        if name.lower() == "content-type":
+            headers["Content-Type"] = value
+        elif name.lower() != "content-length":
+            headers[name] = value
+    for cookie in http.cookies:
+        headers.add("Set-Cookie", set_cookie_header(cookie))
+    body = getattr(http.body, http.body.WhichOneof("data") or "bytes", None) or b""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    return web.Response(status=int(http.status_code or 200), body=body, headers=headers)
+
+
+# RpcHttpCookie.SameSite as ASP.NET Core writes it (SameSiteMode; None is Unspecified: left out).
+_SAME_SITE = {RpcHttpCookie.SameSite.Lax: "lax", RpcHttpCookie.SameSite.Strict: "strict",
+              RpcHttpCookie.SameSite.ExplicitNone: "none"}
+
+
+def set_cookie_header(cookie: RpcHttpCookie) -> str:
+    """ResponseCookies.Append: the value URL-escaped (Uri.EscapeDataString), the path "/"
+    unless one is given (CookieOptions' default), then SetCookieHeaderValue's order."""
+    parts = [f"{cookie.name}={quote(cookie.value, safe='-_.~')}"]
+    if cookie.expires is not None:
+        expires = datetime.fromtimestamp(cookie.expires.value.seconds, timezone.utc)
+        parts.append("expires=" + expires.strftime("%a, %d %b %Y %H:%M:%S GMT"))
+    if cookie.max_age is not None:
+        parts.append(f"max-age={int(cookie.max_age.value)}")
+    if cookie.domain is not None:
+        parts.append(f"domain={cookie.domain.value}")
+    parts.append(f"path={cookie.path.value if cookie.path is not None else '/'}")
+    if cookie.secure is not None and cookie.secure.value:
+        parts.append("secure")
+    if cookie.same_site in _SAME_SITE:
+        parts.append(f"samesite={_SAME_SITE[cookie.same_site]}")
+    if cookie.http_only is not None and cookie.http_only.value:
+        parts.append("httponly")
+    return "; ".join(parts)

@@ -1,17 +1,12 @@
 """``DevHost``: one object that loads an app and runs it, for the CLI and for tests.
 
-In-process use (tests)::
-
-    with DevHost("path/to/app", data_dir=tmp, clock=ManualClock()) as host:
-        instance_id = host.start("my_orchestrator", {"topic": "x"})
-        host.run_until_idle()
-        host.advance(hours=72)          # timers fire, no real waiting
-        host.status(instance_id)["runtimeStatus"]
-
-Over HTTP (CLI, end-to-end tests)::
+Over HTTP (the CLI)::
 
     with DevHost(app_dir) as host:
         base_url = host.serve(port=0)   # background runner + HTTP server
+
+A test of an app takes ``devhost.testing.TestingHost``: a DevHost on a manual clock whose work runs
+when the test says (``run_until_idle``, ``advance``, ``skip_time``).
 """
 from __future__ import annotations
 
@@ -29,7 +24,8 @@ from .clock import ManualClock, SystemClock
 from .durable_api import DurableApi
 from .engine import Engine, EngineOptions
 from .function_routes import FunctionRoutes
-from .registry import AppLoadError, Registry, build_registry, load_app
+from .python_worker import AppLoadError
+from .registry import Registry, load_v2_app
 from .runner import BackgroundRunner, drain
 from .server import ServerThread, build_web_app
 from .storage import Shard, Store, check_integrity
@@ -160,13 +156,21 @@ def _port_number(value: Any, what: str) -> int:
     return port
 
 
-def load_functions(app_dir: Path) -> Registry:
-    """The app's functions: a v2 app's ``function_app.py``, else v1 ``function.json`` folders."""
-    if (app_dir / "function_app.py").is_file():
-        return build_registry(load_app(app_dir), app_dir)
+# The worker's setting for a v2 app's script, and its default.
+SCRIPT_FILE_SETTING, DEFAULT_SCRIPT_FILE = "PYTHON_SCRIPT_FILE_NAME", "function_app.py"
+
+
+def load_functions(app_dir: Path, env=os.environ) -> Registry:
+    """The app's functions: a v2 app's script (``function_app.py`` unless
+    ``PYTHON_SCRIPT_FILE_NAME`` names another), else v1 ``function.json`` folders; the
+    proxy worker picks the runtime the same way (``reload_library_worker``)."""
+    app_dir = Path(app_dir).resolve()
+    script_name = env.get(SCRIPT_FILE_SETTING) or DEFAULT_SCRIPT_FILE
+    if (app_dir / script_name).is_file():
+        return load_v2_app(app_dir, script_name)
     if function_json.is_v1_app(app_dir):
         return function_json.load_registry(app_dir)
-    raise AppLoadError(f"{app_dir} is not a function app: it has no function_app.py (Python v2 "
+    raise AppLoadError(f"{app_dir} is not a function app: it has no {script_name} (Python v2 "
                        "model) and no folder with a function.json (v1 model)")
 
 
@@ -236,6 +240,10 @@ class DevHost:
         self._previous_hostname = os.environ.get("WEBSITE_HOSTNAME")
         os.environ["WEBSITE_HOSTNAME"] = f"{name}:{port}"
 
+    @property
+    def serving(self) -> bool:
+        return self._server is not None
+
     def close(self) -> None:
         if self._runner:
             self._runner.stop()
@@ -248,6 +256,7 @@ class DevHost:
             self.functions.close()
         if self._wakeups:
             self._wakeups.close()
+        self.registry.worker.close()
         self.store.close()
 
     # -- in-process API --------------------------------------------------------------
@@ -267,6 +276,20 @@ class DevHost:
 
     def terminate(self, instance_id: str, reason: Optional[str] = "") -> None:
         self.engine.terminate(instance_id, reason)
+
+    def suspend(self, instance_id: str, reason: Optional[str] = "") -> None:
+        self.engine.suspend(instance_id, reason)
+
+    def resume(self, instance_id: str, reason: Optional[str] = "") -> None:
+        self.engine.resume(instance_id, reason)
+
+    def restart(self, instance_id: str, restart_with_new_instance_id: bool = True) -> str:
+        """As the SDK client's restart: the same orchestrator with the same stored input."""
+        return self.engine.restart(instance_id, restart_with_new_instance_id)
+
+    def purge(self, instance_id: str) -> bool:
+        """As purge_instance_history: delete the instance in any status; False if unknown."""
+        return self.engine.purge(instance_id)
 
     def signal_entity(self, name: str, key: str, operation: str, input: Any = None) -> None:
         """As the SDK client's signal_entity: its JSON text of the input, as a JSON string."""

@@ -1,28 +1,23 @@
-"""Load a v2-model function app and sort its functions by trigger (v1: function_json.py).
+"""The app's functions sorted by trigger, from the bindings the host reads for each one (a
+v2 app's raw bindings, as the worker indexed them; a v1 app's function.json).
 
-The app's ``function_app.py`` is imported from its folder, as the Python worker does,
-and ``get_functions()`` is called exactly once: the SDK re-runs its duplicate-name
-check on every call and raises the second time.
+Orchestrators are replayed by the devhost (``replay``), which needs the registered handle;
+every other function is invoked through the Python worker (``python_worker``).
 """
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .invocation import passing_context
-
+from .python_worker import PythonWorker, WorkerFunction, v2_worker
 
 _LOADED_APP_DIRS: set[Path] = set()
 # An HTTP trigger that names no methods serves all of them.
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-
-
-class AppLoadError(Exception):
-    pass
+# The durable client binding's type, and its v1 name.
+DURABLE_CLIENT_TYPES = ("durableClient", "orchestrationClient")
 
 
 @dataclass
@@ -32,22 +27,20 @@ class HttpFunction:
     methods: tuple[str, ...]
     request_param: str
     client_param: Optional[str]
-    callable: Callable
-    is_async: bool
-    # v1 apps: an ``http`` output binding other than ``$return`` carries the response, and
-    # without a ``$return`` one the return value is dropped (the host answers 200).
-    output_param: Optional[str] = None
-    answers_with_return: bool = True
+    function: WorkerFunction
+    # v1 apps: an ``http`` output binding other than ``$return`` carries the response.
+    response_param: Optional[str] = None
 
 
 @dataclass
 class Registry:
     orchestrators: dict[str, Callable] = field(default_factory=dict)
-    activities: dict[str, tuple[str, Callable]] = field(default_factory=dict)
+    activities: dict[str, WorkerFunction] = field(default_factory=dict)
     # Keyed by the registered name, found ignoring case: EntityId lowercases the names.
-    entities: dict[str, tuple[str, Callable]] = field(default_factory=dict)
+    entities: dict[str, WorkerFunction] = field(default_factory=dict)
     http: list[HttpFunction] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
+    worker: Optional[PythonWorker] = None
 
     # The extension keys its function registry by FunctionName, which compares names
     # ignoring case (FunctionName.Equals, StringComparison.OrdinalIgnoreCase).
@@ -58,8 +51,8 @@ class Registry:
     def activity_name(self, name: str) -> Optional[str]:
         return _find(self.activities, name)
 
-    def entity(self, name: str) -> Optional[tuple[str, Callable]]:
-        """(parameter name, function) of an entity, by any spelling of its name."""
+    def entity(self, name: str) -> Optional[WorkerFunction]:
+        """An entity function, by any spelling of its name."""
         registered = _find(self.entities, name)
         return self.entities[registered] if registered is not None else None
 
@@ -69,24 +62,6 @@ def _find(functions: dict, name: str) -> Optional[str]:
         return name
     wanted = (name or "").lower()
     return next((known for known in functions if known.lower() == wanted), None)
-
-
-def load_app(app_dir: Path, module: str = "function_app") -> Any:
-    """Import ``APP_DIR/function_app.py`` and return its ``FunctionApp`` object."""
-    app_dir = Path(app_dir).resolve()
-    path = app_dir / f"{module}.py"
-    if not path.is_file():
-        raise AppLoadError(f"{path} not found: the folder is not a v2-model function app")
-    isolate_app_modules(app_dir)
-    spec = importlib.util.spec_from_file_location(module, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[module] = mod
-    spec.loader.exec_module(mod)
-    apps = [v for v in vars(mod).values() if hasattr(v, "get_functions")
-            and callable(v.get_functions) and not inspect.isclass(v)]
-    if len(apps) != 1:
-        raise AppLoadError(f"{path} must define exactly one FunctionApp/DFApp, found {len(apps)}")
-    return apps[0]
 
 
 def isolate_app_modules(app_dir: Path) -> None:
@@ -130,65 +105,47 @@ def _origins(module: Any) -> list[Path]:
     return [Path(f).resolve() for f in files if f and f not in ("built-in", "frozen")]
 
 
-def build_registry(app: Any, app_dir: Path = Path(".")) -> Registry:
-    registry = Registry()
-    for fn in app.get_functions():
-        bound = {b.name for b in fn.get_bindings()}
-        _check_binding_parameters(fn, bound)
-        trigger = fn.get_trigger()
-        kind = trigger.type
+def load_v2_app(app_dir: Path, script_name: str) -> Registry:
+    """A v2 app, indexed by the worker from its script (``function_app.py`` unless
+    ``PYTHON_SCRIPT_FILE_NAME`` names another) in the app folder."""
+    isolate_app_modules(app_dir)
+    worker, functions = v2_worker(app_dir, script_name)
+    return build_registry(functions, worker)
+
+
+def build_registry(functions: list[WorkerFunction], worker: PythonWorker) -> Registry:
+    """Sort functions by their trigger binding. The Durable triggers may register a name
+    of their own (``activity``, ``orchestration``, ``entityName``), as the extension reads
+    them; an orchestrator is known by the handle the worker registered for it."""
+    registry = Registry(worker=worker)
+    for function in functions:
+        trigger = function.trigger
+        kind = trigger["type"]
         if kind == "orchestrationTrigger":
-            name = getattr(trigger, "orchestration", None) or fn.get_function_name()
-            registry.orchestrators[name] = fn.get_user_function()
+            name = trigger.get("orchestration") or function.name
+            registry.orchestrators[name] = function.worker.user_function(function.function_id)
         elif kind == "activityTrigger":
-            name = getattr(trigger, "activity", None) or fn.get_function_name()
-            registry.activities[name] = (trigger.name, passing_context(
-                fn.get_user_function(), fn.get_function_name(), str(app_dir), bound))
+            registry.activities[trigger.get("activity") or function.name] = function
         elif kind == "entityTrigger":
-            name = getattr(trigger, "entity_name", None) or fn.get_function_name()
-            registry.entities[name] = (trigger.name, fn.get_user_function())
+            registry.entities[trigger.get("entityName") or function.name] = function
         elif kind == "httpTrigger":
-            registry.http.append(_http_function(fn, trigger, str(app_dir), bound))
+            registry.http.append(_http_function(function, trigger))
         else:
-            registry.unsupported.append(f"{fn.get_function_name()} ({kind})")
+            registry.unsupported.append(f"{function.name} ({kind})")
     return registry
 
 
-def parameter_names(function: Callable) -> Optional[set[str]]:
-    """The function's parameter names; None where any binding fits it (no readable
-    signature, or ``**kwargs``), so there is nothing to check."""
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind == p.VAR_KEYWORD for p in parameters):
-        return None
-    return {p.name for p in parameters}
-
-
-def _check_binding_parameters(fn: Any, bound: set[str]) -> None:
-    """Refuse, at load, a binding whose name is not a parameter of the function, as the
-    Python worker refuses it when it indexes the app (instead of failing every call)."""
-    names = parameter_names(fn.get_user_function())
-    if names is None:
-        return
-    missing = sorted(bound - names - {"$return"})
-    if missing:
-        raise AppLoadError(
-            f"cannot load the {fn.get_function_name()} function: the following parameters are "
-            f"declared as bindings but not in Python: {', '.join(missing)}")
-
-
-def _http_function(fn: Any, trigger: Any, directory: str, bound: set[str]) -> HttpFunction:
-    user_fn = passing_context(fn.get_user_function(), fn.get_function_name(), directory, bound)
-    clients = [b.name for b in fn.get_bindings() if b.type == "durableClient"]
-    methods = tuple(str(getattr(m, "value", m)).upper() for m in (trigger.methods or ()))
+def _http_function(function: WorkerFunction, trigger: dict) -> HttpFunction:
+    clients = function.binding_names(*DURABLE_CLIENT_TYPES)
+    responses = [b["name"] for b in function.bindings
+                 if b.get("type") == "http" and str(b.get("direction", "")).lower() == "out"]
+    methods = tuple(str(m).upper() for m in trigger.get("methods") or ())
     return HttpFunction(
-        name=fn.get_function_name(),
-        route=(trigger.route or fn.get_function_name()).strip("/"),
+        name=function.name,
+        route=str(trigger.get("route") or function.name).strip("/"),
         methods=methods or ALL_METHODS,
-        request_param=trigger.name,
+        request_param=trigger["name"],
         client_param=clients[0] if clients else None,
-        callable=user_fn,
-        is_async=inspect.iscoroutinefunction(user_fn),
+        function=function,
+        response_param=next((name for name in responses if name != "$return"), None),
     )

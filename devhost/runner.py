@@ -2,7 +2,8 @@
 
 ``drain`` runs everything that is due, inline, until nothing is left: tests use it with a
 manual clock. ``BackgroundRunner`` runs episodes on one event loop (which keeps one
-episode per instance at a time) and activities on a pool, and is what the HTTP host uses.
+episode per instance at a time) and invokes activities through the Python worker on the
+same loop, and is what the HTTP host uses.
 """
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import asyncio
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 from .activities import ActivityOutcome
@@ -109,21 +109,25 @@ class StorageOutage:
 
 
 class BackgroundRunner:
-    """Runs episodes as callbacks on an asyncio event loop; activities on a thread pool,
-    or on the loop when they are ``async def`` (as the Functions Python worker runs them).
+    """Runs episodes as callbacks on an asyncio event loop, and hands activities and entity
+    batches to the Python worker, whose own loop invokes them (a sync function on its
+    thread pool, an ``async def`` one on that loop).
 
     ``serve`` hands it the HTTP server's loop: requests and episodes then take turns on one
     thread instead of two threads trading the GIL back and forth. Due episodes go first;
     the loop reads new requests between batches, so a flood of status polls slows itself
     down rather than the orchestrations. Without a loop it makes one on its own thread.
-    Sync and async activities each run at most ``max_activities`` at a time.
+    At most ``max_activities`` activities and entity batches run at a time
+    (``maxConcurrentActivityFunctions``).
     """
 
     def __init__(self, engine: Engine, max_activities: int = 10, idle_poll_seconds: float = 0.5):
         self.engine = engine
         self.idle_poll_seconds = idle_poll_seconds
-        self._pool = ThreadPoolExecutor(max_workers=max_activities, thread_name_prefix="activity")
-        self._async_slots = asyncio.Semaphore(max_activities)
+        self._worker = engine.registry.worker
+        self._slots = asyncio.Semaphore(max_activities)
+        self._running = 0
+        self._all_returned = threading.Condition()
         self._stopping = threading.Event()
         self._pass_pending = False
         self._pass_lock = threading.Lock()
@@ -148,8 +152,11 @@ class BackgroundRunner:
         self.wake()
 
     def stop(self) -> None:
+        """Wait for the activities that have started (those still waiting for a slot do not
+        start: their work items run after a restart), then save what they returned."""
         self._stopping.set()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._all_returned:
+            self._all_returned.wait_for(lambda: self._running == 0)
         try:
             self._save_activity_results()  # what finished while stopping need not run again
         except StoreError:
@@ -237,36 +244,34 @@ class BackgroundRunner:
         return max(0.0, min(self.idle_poll_seconds, next_due - self.engine.clock.now().timestamp()))
 
     def _submit(self, items: list[WorkItem]) -> None:
+        if self._loop is None:  # not started: start() submits every work item there is
+            return
         for item in items:
             with self._in_flight_lock:
                 if item.id in self._in_flight:
                     continue
                 self._in_flight.add(item.id)
             try:
-                if self.engine.is_async_activity(item):
-                    asyncio.run_coroutine_threadsafe(self._run_async_activity(item), self._loop)
-                else:
-                    self._pool.submit(self._run_activity, item)
-            except RuntimeError:  # the pool or loop is shutting down; the item runs after restart
+                self._worker.submit(self._run_activity(item))
+            except RuntimeError:  # the worker's loop has closed: the item runs after a restart
                 return
 
-    def _run_activity(self, item: WorkItem) -> None:
-        """Runs on a pool thread; the result is saved by the loop, with the others that
-        arrived meanwhile, in one transaction."""
-        try:
-            outcome = self.engine.execute_activity(item)
-        except Exception as exc:  # the engine's own failure, not the activity's
-            outcome = _internal_failure(item, exc)
-        self._hand_back(item, outcome)
-
-    async def _run_async_activity(self, item: WorkItem) -> None:
-        """Runs on the loop, as the Functions Python worker runs async functions."""
-        try:
-            async with self._async_slots:
-                outcome = await self.engine.execute_async_activity(item)
-        except Exception as exc:
-            outcome = _internal_failure(item, exc)
-        self._hand_back(item, outcome)
+    async def _run_activity(self, item: WorkItem) -> None:
+        """Runs on the worker's loop; the result is saved by the next pass of the host's
+        loop, with the others that arrived meanwhile, in one transaction."""
+        async with self._slots:
+            if self._stopping.is_set():
+                return
+            with self._all_returned:
+                self._running += 1
+            try:
+                outcome = await self.engine.invoke(item)
+            except Exception as exc:  # the engine's own failure, not the activity's
+                outcome = _internal_failure(item, exc)
+            self._hand_back(item, outcome)
+            with self._all_returned:
+                self._running -= 1
+                self._all_returned.notify_all()
 
     def _hand_back(self, item: WorkItem, outcome: ActivityOutcome) -> None:
         with self._results_lock:

@@ -1,12 +1,15 @@
-"""Every place the devhost depends on what the Durable SDK does not publish.
+"""Every place the devhost depends on what the Durable SDK or the Python worker runtime
+does not publish.
 
 The devhost drives the SDK's real replay engine and answers its real client, so a few of
 the SDK's internals matter: how an orchestrator handle is built, the open tasks a replay
 leaves behind (which tell the ids of retry attempts that never appear as actions), the
 module functions the client sends its requests with, and the module-level date parser.
-They are reached from here only, each through one small function with a test of its own
-(tests/devhost/test_sdk_seams.py), and ``check_sdk_version`` refuses an SDK release these
-seams were not checked against.
+It drives Microsoft's worker runtime too, which keeps the functions it loaded, and a v1
+app's package folders, in module state. They are reached from here only, each through
+one small function with a test of its own (tests/devhost/test_sdk_seams.py), and
+``check_sdk_version`` and ``check_runtime_version`` refuse releases these seams were not
+checked against.
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ from azure.durable_functions.orchestrator import Orchestrator
 SDK_DISTRIBUTION = "azure-functions-durable"
 # Releases whose internals the seams below were read against.
 SUPPORTED_SDK_RELEASES = ("1.7.",)
+SUPPORTED_RUNTIME_RELEASES = {"azure-functions-runtime": ("1.3.",),
+                              "azure-functions-runtime-v1": ("1.2.",)}
 
 # Module names, not the classes azure.durable_functions.models exports under the same names.
 _CLIENT_MODULE = "azure.durable_functions.models.DurableOrchestrationClient"
@@ -49,6 +54,30 @@ def check_sdk_version(version: Optional[str] = None) -> str:
             f"installed. Install a supported release (requirements.txt pins one), or check "
             f"devhost/sdk_seams.py against the new release first.")
     return version
+
+
+def check_runtime_version(distribution: str, version: str) -> str:
+    supported = SUPPORTED_RUNTIME_RELEASES[distribution]
+    if not version.startswith(supported):
+        releases = ", ".join(f"{r}x" for r in supported)
+        raise UnsupportedSdk(
+            f"devhost was written for {distribution} {releases}, but {version} is installed. "
+            f"Install a supported release, or check devhost/sdk_seams.py against the new one first.")
+    return version
+
+
+# -- the Python worker runtime --------------------------------------------------------
+
+def worker_user_function(runtime, function_id: str) -> Callable:
+    """The function the worker registered under an id (for an orchestrator, the SDK's
+    handle), from the runtime's function registry."""
+    return runtime.handle_event._functions.get_function(function_id).func
+
+
+def forget_v1_app_folders(runtime) -> None:
+    """The v1 runtime's ``__app__`` package searches every folder it was given since the
+    process started; a new app in the same process searches its own only."""
+    runtime.loader._submodule_dirs.clear()
 
 
 # -- orchestrators ------------------------------------------------------------------

@@ -33,7 +33,6 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from . import sdk_seams
 from .durable_api import WEBHOOK_PREFIX, ApiReply, DurableApi
 from .function_routes import FunctionRoutes
 
@@ -265,7 +264,6 @@ class ServerThread:
 
     async def _close(self) -> None:
         await self._runner.cleanup()
-        await sdk_seams.reset_client_session()
 
     def stop(self) -> None:
         if self.loop is None or not self.loop.is_running():

@@ -10,6 +10,8 @@ Tables:
   their result, so a crash re-runs them (at least once).
 - ``entities``: each durable entity's state (``@name@key``, as its messages are addressed).
 
+``migrations.py`` builds these tables; this module holds the queries.
+
 Every write happens inside ``transaction()``; a caller commits all changes of one
 episode, one start or one raised event together. The class is thread-safe through a
 single lock: SQLite has one writer anyway, and every statement here is short. One
@@ -32,78 +34,8 @@ from typing import Iterator, Optional
 
 from azure.durable_functions import OrchestrationRuntimeStatus
 
+from . import migrations
 from .history import CONTROL_EVENTS
-
-# Numbered migrations, applied in order and recorded in ``schema_version``. A state folder
-# written before the table existed holds migration 1's tables already (with or without
-# parent_execution_id, which later releases added in place), so migration 1 is idempotent.
-MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
-    (1, "instances, history, messages and work items", (
-        """CREATE TABLE IF NOT EXISTS instances (
-            instance_id TEXT PRIMARY KEY,
-            name TEXT NOT NULL,
-            execution_id TEXT NOT NULL,
-            runtime_status TEXT NOT NULL,
-            input TEXT,
-            output TEXT,
-            custom_status TEXT,
-            created_time TEXT NOT NULL,
-            last_updated_time TEXT NOT NULL,
-            parent_instance_id TEXT,
-            parent_task_id INTEGER,
-            parent_execution_id TEXT)""",
-        "CREATE INDEX IF NOT EXISTS instances_by_created ON instances (created_time)",
-        "CREATE INDEX IF NOT EXISTS instances_by_status ON instances (runtime_status, created_time)",
-        """CREATE TABLE IF NOT EXISTS history (
-            instance_id TEXT NOT NULL,
-            seq INTEGER NOT NULL,
-            event TEXT NOT NULL,
-            PRIMARY KEY (instance_id, seq)) WITHOUT ROWID""",
-        """CREATE TABLE IF NOT EXISTS messages (
-            id INTEGER PRIMARY KEY,
-            instance_id TEXT NOT NULL,
-            execution_id TEXT,
-            visible_at REAL NOT NULL,
-            timer_id INTEGER,
-            event TEXT NOT NULL)""",
-        "CREATE INDEX IF NOT EXISTS messages_by_time ON messages (visible_at)",
-        "CREATE INDEX IF NOT EXISTS messages_by_instance ON messages (instance_id, visible_at)",
-        """CREATE TABLE IF NOT EXISTS work_items (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            instance_id TEXT NOT NULL,
-            execution_id TEXT NOT NULL,
-            task_id INTEGER NOT NULL,
-            name TEXT NOT NULL,
-            input TEXT)""",
-    )),
-    # Status queries list instances in id order, as Azure Storage lists its Instances
-    # table (by PartitionKey); a running-only page then reads only running rows.
-    (2, "instances listed by status in id order", (
-        "CREATE INDEX IF NOT EXISTS instances_by_status_id ON instances (runtime_status, instance_id)",
-        "DROP INDEX IF EXISTS instances_by_status",
-    )),
-    # Durable entities: their state, and their batches as work items. An entity runs one
-    # batch at a time: while one is taken, its messages wait.
-    (3, "durable entities", (
-        """CREATE TABLE IF NOT EXISTS entities (
-            entity_id TEXT PRIMARY KEY,
-            name TEXT NOT NULL,
-            key TEXT NOT NULL,
-            entity_exists INTEGER NOT NULL,
-            state TEXT,
-            last_operation_time TEXT NOT NULL)""",
-        "ALTER TABLE work_items ADD COLUMN kind TEXT NOT NULL DEFAULT 'activity'",
-        "CREATE INDEX IF NOT EXISTS work_items_by_instance ON work_items (instance_id)",
-    )),
-    # An instance this host refused for its version (Reject), or an entity whose batch
-    # could not run, keeps all its messages, in their order, and is not offered again
-    # until ``until``.
-    (4, "instances and entities held back", (
-        """CREATE TABLE IF NOT EXISTS held_instances (
-            instance_id TEXT PRIMARY KEY,
-            until REAL NOT NULL)""",
-    )),
-)
 
 LOCK_TIMEOUT_SECONDS = 5.0
 TERMINAL_STATUSES = tuple(s.value for s in (OrchestrationRuntimeStatus.Completed,
@@ -302,31 +234,15 @@ class Store:
             raise unusable(f"the state file {self.path} cannot be opened: {exc}") from None
 
     def _migrate(self) -> int:
-        """Apply the migrations this state folder has not had yet, each in a transaction."""
+        """Bring the schema up to date (devhost/migrations.py): the migrations this state
+        folder has not had run in order, in one transaction with the version they reach."""
         with self.transaction():
-            self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            rows = self._db.execute("SELECT version FROM schema_version").fetchall()
-            current = rows[0][0] if rows else 0
-            latest = MIGRATIONS[-1][0]
-            if current > latest:
+            current = migrations.recorded_version(self._db)
+            if current > migrations.LATEST_VERSION:
                 raise StoreTooNew(f"{self.path} has state schema version {current}; this devhost "
-                                  f"knows versions up to {latest}. Use a newer devhost or another --data folder.")
-            for version, _, statements in MIGRATIONS:
-                if version <= current:
-                    continue
-                for statement in statements:
-                    self._db.execute(statement)
-                if version == 1:
-                    self._add_parent_execution_column()
-            self._db.execute("DELETE FROM schema_version")
-            self._db.execute("INSERT INTO schema_version (version) VALUES (?)", (latest,))
-        return latest
-
-    def _add_parent_execution_column(self) -> None:
-        """State folders from before the parent's execution id was kept lack the column."""
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(instances)")}
-        if "parent_execution_id" not in columns:
-            self._db.execute("ALTER TABLE instances ADD COLUMN parent_execution_id TEXT")
+                                  f"knows versions up to {migrations.LATEST_VERSION}. Use a newer "
+                                  "devhost or another --data folder.")
+            return migrations.migrate(self._db, after=current)
 
     def close(self) -> None:
         with self._lock:

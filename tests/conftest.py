@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole suite."""
+"""Fixtures shared by the whole suite. ``manual_host`` and ``served_host`` come from
+devhost's pytest plugin, on the app at the repository's root with the offline writer."""
 from __future__ import annotations
 
 import os
@@ -6,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from devhost import DevHost, ManualClock
-
 from tests.devhost.helpers import DevHostProcess
 
-APP_DIR = "."
+pytest_plugins = ("devhost.pytest_plugin",)
+
 TESTS = Path(__file__).parent
+APP_DIR = TESTS.parent
 # Whole modules that start processes, kill them or drive a browser: marked slow, so that
 # `make test-fast` (pytest -m "not slow") leaves them out for everyday work.
 SLOW_MODULES = ("bench/test_soak_short.py", "devhost/test_crash_recovery.py",
@@ -24,6 +25,8 @@ def pytest_collection_modifyitems(items):
         relative = Path(item.fspath).relative_to(TESTS).as_posix()
         if relative.startswith(SLOW_MODULES):
             item.add_marker(pytest.mark.slow)
+
+
 SIGNING_KEY = "test-signing-key-0123456789abcdef-0123"
 TASK_HUB = "HitlReviewHub"
 
@@ -53,18 +56,9 @@ def offline_env(monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def manual_host(offline_env, tmp_path):
-    """The HITL app on an in-process devhost whose clock moves only on advance()."""
-    with DevHost(APP_DIR, data_dir=tmp_path / "state", clock=ManualClock(), local_settings=False) as host:
-        yield host
-
-
-@pytest.fixture
-def served_host(offline_env, tmp_path):
-    """The HITL app served over real HTTP on a free port, with the real clock."""
-    with DevHost(APP_DIR, data_dir=tmp_path / "state", local_settings=False) as host:
-        host.serve(port=0)
-        yield host
+def devhost_app_dir(offline_env) -> Path:
+    """The HITL app, its settings those of the offline writer."""
+    return APP_DIR
 
 
 @pytest.fixture

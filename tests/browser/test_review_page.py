@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.http import call, wait_for
+from devhost.testing import wait_until
+from tests.support.http import call
 
 ARTIFACTS = Path("test-artifacts/browser")
 XSS_TOPIC = "<img src=x onerror=alert(1)>"
@@ -42,7 +43,7 @@ def wait_until_awaiting(host, instance_id, round_):
         # The notice goes out while the draft waits; its link is read from its result.
         return (custom.get("stage") == "awaiting_review" and custom.get("round") == round_
                 and (custom.get("notification") or {}).get("status") != "sending")
-    wait_for(awaiting)
+    wait_until(awaiting)
 
 
 def review_link(host, instance_id):
@@ -111,7 +112,7 @@ def test_rejecting_without_feedback_is_refused_in_the_page(served_host, page):
 def test_finished_review_shows_final_state_without_buttons(served_host, page):
     instance_id, link = start_review(served_host, "Already cancelled")
     call("POST", f"{served_host.base_url}/api/hitl/cancel/{instance_id}", {"reason": "no longer needed"})
-    wait_for(lambda: call("GET", f"{served_host.base_url}/api/hitl/status/{instance_id}").json["customStatus"]["stage"] == "cancelled")
+    wait_until(lambda: call("GET", f"{served_host.base_url}/api/hitl/status/{instance_id}").json["customStatus"]["stage"] == "cancelled")
     page.goto(link)
     page.wait_for_selector("#stage:text('Cancelled')")
     assert page.locator("#decide").is_hidden()

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from devhost.testing import wait_until
 from tests.browser.test_review_page import review_link, start_review, wait_until_awaiting
-from tests.support.http import call, wait_for
+from tests.support.http import call
 
 SCREENSHOTS = Path(os.environ.get("HITL_SCREENSHOTS") or "test-artifacts/browser")
 PHONE = {"width": 390, "height": 844}
@@ -62,7 +63,7 @@ def test_inbox_to_an_edited_approval(served_host, open_page):
     assert "2 of 3" in inbox.locator("tr", has_text="Owls at night").inner_text()
     shot(inbox, "inbox")
     inbox.fill("#filter", "owls")
-    wait_for(lambda: inbox.locator("#items tr").count() == 1)
+    wait_until(lambda: inbox.locator("#items tr").count() == 1)
     inbox.click("text=Owls at night")
 
     inbox.wait_for_selector("text=Round 2 of 3")
@@ -114,7 +115,7 @@ def test_a_page_left_open_shows_the_timeout_on_its_own(served_host, open_page):
     assert page.locator("#decide").is_hidden()
     assert page.inner_text("#time-left") == ""
     assert "deadline passed" in page.inner_text("#notice")
-    wait_for(lambda: status_of(served_host, instance_id)["runtimeStatus"] == "Failed")
+    wait_until(lambda: status_of(served_host, instance_id)["runtimeStatus"] == "Failed")
     assert "timed out" in status_of(served_host, instance_id)["error"].lower()
 
 
@@ -137,10 +138,10 @@ def test_expanded_rounds_stay_expanded_across_a_refresh(served_host, open_page):
     page.goto(review_link(served_host, instance_id))
     page.wait_for_selector("#history summary")
     page.click("#history summary")
-    wait_for(lambda: page.evaluate("Object.keys(sessionStorage).length") == 1)
+    wait_until(lambda: page.evaluate("Object.keys(sessionStorage).length") == 1)
     page.reload()
     page.wait_for_selector("#history details")
-    wait_for(lambda: page.locator("#history details[open]").count() == 1)
+    wait_until(lambda: page.locator("#history details[open]").count() == 1)
 
 
 def principal(*roles):
@@ -184,15 +185,16 @@ def test_markdown_in_a_draft_cannot_run_script(served_host, open_page):
     assert "<script>alert(2)</script>" in content.inner_text()  # shown as text
     page.click("#show-diff")
     assert page.locator("#draft-diff script, #draft-diff img").count() == 0
-    page.wait_for_timeout(500)
-    assert dialogs == []
+    page.wait_for_load_state("networkidle")  # an image's onerror would fire once its request failed
+    page.evaluate("() => alert('last')")  # dialogs reach the handler in order: any other came first
+    assert dialogs == ["last"]
 
 
 def test_a_moved_deadline_shows_on_the_page_with_the_fresh_link(served_host, open_page):
     instance_id, _ = start_review(served_host, "More time", approval_timeout_hours=24)
     moved = call("POST", f"{served_host.base_url}/api/hitl/extend/{instance_id}", {"hours": 48})
     assert moved.status == 200, moved.text
-    wait_for(lambda: status_of(served_host, instance_id)["customStatus"]["notification"].get("deadlineMoved"))
+    wait_until(lambda: status_of(served_host, instance_id)["customStatus"]["notification"].get("deadlineMoved"))
     page = open_page()
     page.goto(review_link(served_host, instance_id))  # the fresh link the reviewer was sent
     page.wait_for_selector("text=deadline moved once")

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-
-import json
 import os
 import queue
 import signal
@@ -12,16 +10,10 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Optional
 
 from devhost.history import EventType
-
-# Tests talk to 127.0.0.1 only; a proxy from the environment must not get in the way.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def events(host, instance_id: str) -> list[tuple]:
@@ -41,49 +33,9 @@ def events(host, instance_id: str) -> list[tuple]:
     return pairs
 
 
-def pending_timers(host, instance_id: str) -> list[str]:
-    return [m.event["FireAt"] for m in host.store.due_messages(instance_id, float("inf"))
-            if m.event["EventType"] == EventType.TIMER_FIRED]
-
-
 def module_of(host, orchestrator: str) -> dict:
     """The globals of the fixture module that defines an orchestrator."""
     return host.registry.orchestrators[orchestrator].orchestrator_function.__globals__
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: Any
-    text: str
-
-    def json(self):
-        return json.loads(self.text)
-
-
-def call(url: str, method: str = "GET", body: Any = None, raw: Optional[bytes] = None,
-         headers: Optional[dict] = None) -> Reply:
-    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    if data is not None and not request.has_header("Content-type"):
-        request.add_header("Content-Type", "application/json")
-    try:
-        with _OPENER.open(request, timeout=10) as response:
-            return Reply(response.status, response.headers, response.read().decode())
-    except urllib.error.HTTPError as error:
-        return Reply(error.code, error.headers, error.read().decode())
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition"):
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -160,6 +112,13 @@ def run(host, orchestrator, input=None, instance_id=None) -> str:
 
 def of_type(history: list[dict], kind) -> list[dict]:
     return [e for e in history if e["EventType"] == kind]
+
+
+def execution_of(host, instance_id: str) -> Optional[str]:
+    """The id of the instance's current execution, from its ExecutionStarted event (None
+    before its first episode)."""
+    started = of_type(host.history(instance_id), EventType.EXECUTION_STARTED)
+    return started[0]["OrchestrationInstance"]["ExecutionId"] if started else None
 
 
 def public_history(host, instance_id: str) -> list[dict]:

@@ -14,8 +14,10 @@ import pytest
 
 from devhost import replay
 from devhost.history import EventType
+from devhost.testing import wait_until
+from tests.support.http import call
 
-from .helpers import call, of_type, public_history, run, wait_until
+from .helpers import of_type, public_history, run
 
 WEBHOOKS = "/runtime/webhooks/durabletask"
 
@@ -32,15 +34,15 @@ def api(conformance_api):
 
 def running(api, instance_id):
     def check():
-        reply = call(f"{api.webhooks}/instances/{quote(instance_id)}")
-        return reply.json() if reply.status == 202 and reply.json()["runtimeStatus"] == "Running" else None
+        reply = call("GET", f"{api.webhooks}/instances/{quote(instance_id)}")
+        return reply.json if reply.status == 202 and reply.json["runtimeStatus"] == "Running" else None
     return wait_until(check, what=f"{instance_id} to run")
 
 
 def settled(api, instance_id, status):
     def check():
-        reply = call(f"{api.webhooks}/instances/{quote(instance_id)}")
-        return reply.json() if reply.json()["runtimeStatus"] == status else None
+        reply = call("GET", f"{api.webhooks}/instances/{quote(instance_id)}")
+        return reply.json if reply.json["runtimeStatus"] == status else None
     return wait_until(check, what=f"{instance_id} to be {status}")
 
 
@@ -50,9 +52,9 @@ def settled(api, instance_id, status):
 def test_p2_an_empty_or_blank_start_body_is_a_null_input(api, body):
     """HttpApiHandler.HandleStartOrchestratorRequestAsync: no content (ContentLength 0)
     leaves ``input`` null, and JsonConvert.DeserializeObject of blank text is null too."""
-    reply = call(f"{api.webhooks}/orchestrators/plain_wait", "POST", raw=body)
+    reply = call("POST", f"{api.webhooks}/orchestrators/plain_wait", raw=body)
     assert reply.status == 202, reply.text
-    instance_id = reply.json()["id"]
+    instance_id = reply.json["id"]
     status = running(api, instance_id)
     assert "input" in status and status["input"] is None
     started = of_type(api.history(instance_id), EventType.EXECUTION_STARTED)
@@ -63,9 +65,9 @@ def test_p5_a_start_body_with_text_after_the_value_is_an_invalid_json_400(api):
     """HttpApiHandler.HandleStartOrchestratorRequestAsync (catch JsonReaderException);
     Newtonsoft JsonTextReader.Read in State.Finished throws JsonReaderException before
     JsonSerializer's own CheckAdditionalContent could throw JsonSerializationException."""
-    reply = call(f"{api.webhooks}/orchestrators/plain_wait", "POST", raw=b'{"a":1} x')
+    reply = call("POST", f"{api.webhooks}/orchestrators/plain_wait", raw=b'{"a":1} x')
     assert reply.status == 400
-    body = reply.json()
+    body = reply.json
     assert body["Message"] == "Invalid JSON content"
     assert body["ExceptionType"] == "Newtonsoft.Json.JsonReaderException"
     assert body["ExceptionMessage"].startswith(
@@ -83,9 +85,9 @@ def test_p7_a_raised_event_keeps_only_its_first_json_value(api, body, value, sto
     """HttpApiHandler.HandleRaiseEventRequestAsync reads the body with
     MessagePayloadDataConverter.ConvertToJToken, whose JToken.Load reads one value and does
     not look at what follows it; the token is stored compact."""
-    instance_id = call(f"{api.webhooks}/orchestrators/plain_wait", "POST").json()["id"]
+    instance_id = call("POST", f"{api.webhooks}/orchestrators/plain_wait").json["id"]
     running(api, instance_id)
-    raised = call(f"{api.webhooks}/instances/{instance_id}/raiseEvent/Go", "POST", raw=body)
+    raised = call("POST", f"{api.webhooks}/instances/{instance_id}/raiseEvent/Go", raw=body)
     assert (raised.status, raised.text) == (202, "")
     assert settled(api, instance_id, "Completed")["output"] == value
     events = of_type(api.history(instance_id), EventType.EVENT_RAISED)
@@ -136,7 +138,8 @@ def test_p13_task_failed_reason_and_details_are_the_extensions(host):
     assert inner["$type"] == ("Microsoft.Azure.WebJobs.Script.Workers.Rpc.RpcException, "
                               "Microsoft.Azure.WebJobs.Script")
     assert inner["Message"].startswith("Result: Failure\nException: ValueError: boom\nStack: ")
-    assert inner["Message"].endswith("ValueError: boom")  # the Python traceback's last line
+    # the worker's traceback as it sent it, its last line and newline included
+    assert inner["Message"].endswith("ValueError: boom\n")
     assert inner["InnerException"] is None
     # The orchestrator's exception text holds the reason (P12).
     assert host.status(instance_id)["output"]["caught"].startswith(failed["Reason"])
@@ -209,7 +212,7 @@ def test_p22_a_custom_status_of_8704_utf16_units_fails_and_schedules_nothing(hos
     assert status["customStatus"] is None
     history = host.history(instance_id)
     assert of_type(history, EventType.TASK_SCHEDULED) == []
-    assert host.engine.pending_work() == []
+    assert host.pending_activities(instance_id) == []
 
 
 # -- P24: how a terminate reason is shown ---------------------------------------------
@@ -225,9 +228,9 @@ def test_p24_a_terminate_reason_is_shown_as_json_when_it_parses(api, reason, sho
     """DurableClient.ParseToJToken: the stored reason (the output) is trimmed; empty text
     is shown as ""; text that parses (ConvertToJToken) is shown as JSON; anything else as
     the string itself (the JsonReaderException fallback)."""
-    instance_id = call(f"{api.webhooks}/orchestrators/plain_wait", "POST").json()["id"]
+    instance_id = call("POST", f"{api.webhooks}/orchestrators/plain_wait").json["id"]
     running(api, instance_id)
-    reply = call(f"{api.webhooks}/instances/{instance_id}/terminate?reason={reason}", "POST")
+    reply = call("POST", f"{api.webhooks}/instances/{instance_id}/terminate?reason={reason}")
     assert (reply.status, reply.text) == (202, "")
     status = settled(api, instance_id, "Terminated")
     assert status["output"] == shown and type(status["output"]) is type(shown)

@@ -19,7 +19,7 @@ from devhost.entity_batches import ABORTED_BATCH_RETRY_SECONDS
 from devhost.errors import InvalidArgument
 from devhost.history import EventType
 
-from .helpers import module_of, of_type, public_history, run
+from .helpers import execution_of, module_of, of_type, public_history, run
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_r9_a_call_to_a_function_the_app_lacks_leaves_the_instance_running(
     with caplog.at_level(logging.ERROR, logger="devhost"):
         instance_id = run(host, orchestrator)
     assert host.status(instance_id)["runtimeStatus"] == "Running"
-    assert host.engine.pending_work() == []
+    assert host.pending_activities(instance_id) == []
     known = (host.registry.activities if kind == "activity" else host.registry.orchestrators)
     listed = ", ".join(f"'{name}'" for name in known)
     expected = (f"Instance {instance_id} is stuck: The function '{missing}' doesn't exist, is "
@@ -122,7 +122,7 @@ def test_r9_a_call_to_a_function_the_app_lacks_leaves_the_instance_running(
     # D7: recorded as its scheduling event, marked unscheduled, so later replays line up.
     [recorded] = of_type(host.history(instance_id), scheduling_event)
     assert (recorded["EventId"], recorded["Name"], recorded["DevHostUnscheduled"]) == (0, missing, True)
-    assert not any(r.get("Name") == missing for r in host.store.due_messages(instance_id, float("inf")))
+    assert not host.step(instance_id)  # nothing was sent to it: no result will ever come
     host.raise_event(instance_id, "Unrelated", 1)  # another episode replays past the call
     host.run_until_idle()
     assert host.status(instance_id)["runtimeStatus"] == "Running"
@@ -179,7 +179,7 @@ def test_r10_bad_instance_ids_are_refused(host, instance_id, message):
     with pytest.raises(InvalidArgument) as refused:
         host.start("plain_wait", None, instance_id)
     assert str(refused.value) == message
-    assert host.store.get_instance(instance_id) is None
+    assert host.status(instance_id) is None
 
 
 @pytest.mark.parametrize("instance_id", ["x" * 256, "a\xa0b", "email@example.com", "ünïcödé"],
@@ -194,19 +194,19 @@ def test_r12_starting_with_the_id_of_a_finished_instance_replaces_it(host):
     """DurableClient.StartNewAsync: the dedupe statuses (OverridableExistingInstanceStates
     NonRunningStates) let a finished instance be overwritten by a new execution."""
     run(host, "echo_input", "first", "reused")
-    first = host.store.get_instance("reused")
-    assert (first.runtime_status, host.status("reused")["output"]) == ("Completed", "first")
+    first = execution_of(host, "reused")
+    assert (host.status("reused")["runtimeStatus"], host.status("reused")["output"]) == ("Completed", "first")
 
     assert run(host, "echo_input", "second", "reused") == "reused"
-    second = host.store.get_instance("reused")
-    assert second.execution_id != first.execution_id
+    second = execution_of(host, "reused")
+    assert second != first
     status = host.status("reused")
     # The SDK-started input is the JSON string of the SDK's text (P3).
     assert (status["runtimeStatus"], status["input"], status["output"]) == (
         "Completed", '"second"', "second")
     history = host.history("reused")
     [started] = of_type(history, EventType.EXECUTION_STARTED)
-    assert started["OrchestrationInstance"]["ExecutionId"] == second.execution_id
+    assert started["OrchestrationInstance"]["ExecutionId"] == second
     assert [e["Result"] for e in of_type(history, EventType.TASK_COMPLETED)] == ['"second"']
 
 
@@ -216,10 +216,10 @@ def test_r12_the_replaced_instances_work_is_deleted(host):
     host.start("activity_or_event", "finish", "replaced")
     [old_work] = host.engine.run_episodes(["replaced"])  # scheduled, not yet run
     host.terminate("replaced", "make room")
-    host.engine.run_episodes(["replaced"])
+    host.step("replaced")
     assert host.status("replaced")["runtimeStatus"] == "Terminated"
     host.start("activity_or_event", "second", "replaced")
-    host.engine.run_episodes(["replaced"])
+    host.step("replaced")
     stale = host.engine.execute_activity(old_work)
     host.engine.complete_activities([(old_work, stale)])
     host.run_until_idle()
@@ -264,19 +264,19 @@ def test_r23_a_terminated_child_fails_the_parents_task_with_the_reason(host):
 
 def _end_by_event(host, instance_id):
     host.raise_event(instance_id, "Go", "now")
-    host.engine.run_episodes([instance_id])
+    host.step(instance_id)
 
 
 def _end_by_terminate(host, instance_id):
     host.terminate(instance_id, "stop")
-    host.engine.run_episodes([instance_id])
+    host.step(instance_id)
 
 
 @pytest.mark.parametrize("mode, end, status, output", [
     ("finish", _end_by_event, "Completed", "event won"),
     ("finish", _end_by_terminate, "Terminated", "stop"),
     ("renew", _end_by_event, "Completed", "second execution"),
-    ("finish", lambda host, instance_id: host.engine.purge(instance_id), None, None),
+    ("finish", lambda host, instance_id: host.purge(instance_id), None, None),
 ], ids=["finished", "terminated", "continued as new", "purged"])
 def test_r30_an_activity_result_for_an_ended_execution_is_dropped(host, mode, end, status, output):
     """DurableTask.Core: an activity's TaskCompleted is addressed to the execution that
@@ -290,7 +290,7 @@ def test_r30_an_activity_result_for_an_ended_execution_is_dropped(host, mode, en
     host.run_until_idle()
     if status is None:
         assert host.status(instance_id) is None and host.history(instance_id) == []
-        assert host.store.due_messages(instance_id, float("inf")) == []
+        assert not host.step(instance_id)
         return
     described = host.status(instance_id)
     assert (described["runtimeStatus"], described["output"]) == (status, output)
@@ -389,5 +389,5 @@ def test_u1_call_http_fails_the_orchestration(host):
     assert status["output"] == ("Orchestrator function 'uses_call_http' failed: the devhost does "
                                 "not support durable HTTP (call_http).")
     assert of_type(host.history(instance_id), EventType.TASK_SCHEDULED) == []
-    assert host.engine.pending_work() == []
+    assert host.pending_activities(instance_id) == []
 

@@ -3,26 +3,26 @@ state folder. Real clock, so the timer and the slow activity are short."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime, timezone
 from urllib.parse import quote
 
 from devhost.clock import parse_iso
+from devhost.testing import wait_until
+from tests.support.http import call
 
 from .conftest import APPS
-from .helpers import call, wait_until
 
 WEBHOOKS = "/runtime/webhooks/durabletask"
 
 
 def start(host, name, body, instance_id):
-    reply = call(f"{host.base_url}{WEBHOOKS}/orchestrators/{name}/{instance_id}", "POST", body)
+    reply = call("POST", f"{host.base_url}{WEBHOOKS}/orchestrators/{name}/{instance_id}", body)
     assert reply.status == 202, reply.text
 
 
 def status(host, instance_id, history=False):
     query = "?showHistory=true" if history else ""
-    return call(f"{host.base_url}{WEBHOOKS}/instances/{quote(instance_id)}{query}").json()
+    return call("GET", f"{host.base_url}{WEBHOOKS}/instances/{quote(instance_id)}{query}").json
 
 
 def has_event(host, instance_id, event_type):
@@ -59,14 +59,14 @@ def test_every_instance_finishes_after_repeated_kill_9(tmp_path, launch):
     assert not has_event(host, "timer", "TimerFired")
     host.kill()
     # Stay down past the fire time, so the timer is overdue when the host comes back.
-    time.sleep(max(0.0, (fire_at - datetime.now(timezone.utc)).total_seconds()))
+    wait_until(lambda: datetime.now(timezone.utc) > fire_at, what="the timer's fire time")
 
     # Crash 2: the activity runs again and the overdue timer fires; then a raised event
     # and a fresh start are answered 202 and the host dies, maybe before acting on them.
     host = launch(APPS / "features", data)
     wait_until(lambda: len(activity_runs()) == 2, what="the activity to run again")
     assert completed(host, "timer")["output"] == ["before", "after"]
-    assert call(f"{host.base_url}{WEBHOOKS}/instances/waiting/raiseEvent/Answer", "POST",
+    assert call("POST", f"{host.base_url}{WEBHOOKS}/instances/waiting/raiseEvent/Answer",
                 {"approved": True}).status == 202
     start(host, "counter", {"n": 0, "stop": 2}, "fresh")
     host.kill()
@@ -83,15 +83,15 @@ def test_every_instance_finishes_after_repeated_kill_9(tmp_path, launch):
 # -- durable entities ---------------------------------------------------------------------
 
 def entity_state(host, key):
-    reply = call(f"{host.base_url}{WEBHOOKS}/entities/counter/{key}")
-    return reply.json() if reply.status == 200 else None
+    reply = call("GET", f"{host.base_url}{WEBHOOKS}/entities/counter/{key}")
+    return reply.json if reply.status == 200 else None
 
 
 def test_an_entity_batch_cut_short_by_kill_9_runs_again_and_counts_once(launch, tmp_path):
     data, mark = tmp_path / "state", tmp_path / "started"
     host = launch(APPS / "entities", data)
     job = json.dumps({"by": 5, "mark": str(mark), "seconds": 3})
-    assert call(f"{host.base_url}{WEBHOOKS}/entities/counter/k?op=slow_add", "POST",
+    assert call("POST", f"{host.base_url}{WEBHOOKS}/entities/counter/k?op=slow_add",
                 raw=json.dumps(job).encode()).status == 202
     wait_until(mark.exists, what="the batch to start")
     host.kill()
@@ -99,15 +99,20 @@ def test_an_entity_batch_cut_short_by_kill_9_runs_again_and_counts_once(launch, 
     again = launch(APPS / "entities", data)
     wait_until(lambda: entity_state(again, "k") == 5, timeout=15, what="the batch to run again")
     assert mark.exists()  # it did run again
-    time.sleep(0.5)
-    assert entity_state(again, "k") == 5
+    # Requests run in arrival order, so once this later one is applied, a second run of the
+    # batch, had there been one, would have been applied before it.
+    assert call("POST", f"{again.base_url}{WEBHOOKS}/entities/counter/k?op=add",
+                raw=json.dumps(json.dumps(1)).encode()).status == 202
+    later = wait_until(lambda: (state := entity_state(again, "k")) != 5 and state, timeout=15,
+                       what="the later request")
+    assert later == 6
 
 
 def test_signals_and_calls_accepted_before_kill_9_are_all_applied(launch, tmp_path):
     data = tmp_path / "state"
     host = launch(APPS / "entities", data)
     for _ in range(3):
-        assert call(f"{host.base_url}{WEBHOOKS}/entities/counter/c?op=add", "POST",
+        assert call("POST", f"{host.base_url}{WEBHOOKS}/entities/counter/c?op=add",
                     raw=json.dumps(json.dumps(2)).encode()).status == 202
     start(host, "add_and_read", json.dumps({"key": "o", "signal": 1, "add": 2}), "entity-caller")
     host.kill()

@@ -11,7 +11,8 @@ from urllib.parse import quote
 
 import pytest
 
-from .helpers import call, wait_until
+from devhost.testing import wait_until
+from tests.support.http import call
 
 WEBHOOKS = "/runtime/webhooks/durabletask"
 
@@ -26,25 +27,25 @@ def api(make_host):
 
 def start(host, name, body=None, instance_id=None):
     url = f"{host.webhooks}/orchestrators/{name}" + (f"/{instance_id}" if instance_id else "")
-    reply = call(url, "POST", body)
+    reply = call("POST", url, body)
     assert reply.status == 202, reply.text
-    return reply.json()
+    return reply.json
 
 
 def get(host, instance_id, query=""):
-    return call(f"{host.webhooks}/instances/{quote(instance_id)}{query}")
+    return call("GET", f"{host.webhooks}/instances/{quote(instance_id)}{query}")
 
 
 def settled(host, instance_id, *statuses):
     def check():
         reply = get(host, instance_id)
-        return reply.json() if reply.json()["runtimeStatus"] in statuses else None
+        return reply.json if reply.json["runtimeStatus"] in statuses else None
     return wait_until(check, what=f"{instance_id} to reach {statuses}")
 
 
 def waiting(host, instance_id):
     """Running and parked on its first wait (the custom status is set by then)."""
-    return wait_until(lambda: get(host, instance_id).json()["customStatus"],
+    return wait_until(lambda: get(host, instance_id).json["customStatus"],
                       what=f"{instance_id} to wait")
 
 
@@ -60,36 +61,36 @@ def start_url(request, api):
 
 
 def test_start_returns_management_urls_that_all_work(api, start_url):
-    started = call(start_url, "POST", {"ticket": 7})
+    started = call("POST", start_url, {"ticket": 7})
     assert started.status == 202
-    urls = started.json()
+    urls = started.json
     assert started.headers["Location"] == urls["statusQueryGetUri"]
     assert started.headers["Retry-After"]
     instance_id = urls["id"]
     assert urls["statusQueryGetUri"].startswith(f"{api.webhooks}/instances/{instance_id}")
 
     waiting(api, instance_id)
-    status = call(urls["statusQueryGetUri"])
+    status = call("GET", urls["statusQueryGetUri"])
     # A raw JSON body is stored as the object; the SDK's start_new double-encodes, and
     # the extension stores (and shows) the JSON string it received.
     expected_input = {"ticket": 7} if "webhooks" in start_url else '{"ticket": 7}'
-    assert status.status == 202 and status.json()["input"] == expected_input
+    assert status.status == 202 and status.json["input"] == expected_input
 
-    raised = call(urls["sendEventPostUri"].replace("{eventName}", "Answer"), "POST", "yes")
+    raised = call("POST", urls["sendEventPostUri"].replace("{eventName}", "Answer"), "yes")
     assert raised.status == 202
     done = settled(api, instance_id, "Completed")
     assert done["output"] == "yes"
-    assert call(urls["statusQueryGetUri"]).status == 200
+    assert call("GET", urls["statusQueryGetUri"]).status == 200
 
-    purged = call(urls["purgeHistoryDeleteUri"], "DELETE")
-    assert purged.status == 200 and purged.json() == {"instancesDeleted": 1}
+    purged = call("DELETE", urls["purgeHistoryDeleteUri"])
+    assert purged.status == 200 and purged.json == {"instancesDeleted": 1}
     assert get(api, instance_id).status == 404
 
 
 def test_terminate_uri_terminates_with_the_reason_as_output(api, start_url):
-    urls = call(start_url, "POST").json()
+    urls = call("POST", start_url).json
     waiting(api, urls["id"])
-    reply = call(urls["terminatePostUri"].replace("{text}", quote("changed my mind")), "POST")
+    reply = call("POST", urls["terminatePostUri"].replace("{text}", quote("changed my mind")))
     assert reply.status == 202
     status = settled(api, urls["id"], "Terminated")
     assert status["output"] == "changed my mind"
@@ -97,11 +98,11 @@ def test_terminate_uri_terminates_with_the_reason_as_output(api, start_url):
 
 def test_start_with_an_instance_id_and_conflict_while_it_runs(api):
     assert start(api, "custom_status", None, "order-1")["id"] == "order-1"
-    again = call(f"{api.webhooks}/orchestrators/custom_status/order-1", "POST")
+    again = call("POST", f"{api.webhooks}/orchestrators/custom_status/order-1")
     assert again.status == 500
-    assert again.json()["ExceptionType"].endswith("OrchestrationAlreadyExistsException")
-    unknown = call(f"{api.webhooks}/orchestrators/no_such_orchestrator", "POST")
-    assert unknown.status == 400 and "doesn't exist" in unknown.json()["ExceptionMessage"]
+    assert again.json["ExceptionType"].endswith("OrchestrationAlreadyExistsException")
+    unknown = call("POST", f"{api.webhooks}/orchestrators/no_such_orchestrator")
+    assert unknown.status == 400 and "doesn't exist" in unknown.json["ExceptionMessage"]
 
 
 # -- reading one instance ----------------------------------------------------------------
@@ -110,17 +111,17 @@ def test_get_instance_input_and_history_switches(api):
     instance_id = start(api, "counter", {"n": 5, "stop": 5})["id"]
     settled(api, instance_id, "Completed")
 
-    plain = get(api, instance_id).json()
+    plain = get(api, instance_id).json
     assert plain["input"] == {"n": 5, "stop": 5} and "historyEvents" not in plain
     assert plain["createdTime"].endswith("Z") and plain["lastUpdatedTime"].endswith("Z")
-    assert get(api, instance_id, "?showInput=false").json()["input"] is None
+    assert get(api, instance_id, "?showInput=false").json["input"] is None
 
-    history = get(api, instance_id, "?showHistory=true").json()["historyEvents"]
+    history = get(api, instance_id, "?showHistory=true").json["historyEvents"]
     assert [e["EventType"] for e in history] == ["ExecutionStarted", "TaskCompleted", "ExecutionCompleted"]
     assert history[1]["FunctionName"] == "echo" and history[1]["ScheduledTime"]
     assert "Result" not in history[1]
 
-    with_output = get(api, instance_id, "?showHistory=true&showHistoryOutput=true").json()
+    with_output = get(api, instance_id, "?showHistory=true&showHistoryOutput=true").json
     assert with_output["historyEvents"][1]["Result"] == 5
     assert with_output["historyEvents"][2]["Result"] == {"final": 5}
 
@@ -143,9 +144,9 @@ def test_query_filters_by_status_time_and_prefix(api):
     waiting(api, late)
 
     def ids(query):
-        reply = call(f"{api.webhooks}/instances?{query}")
+        reply = call("GET", f"{api.webhooks}/instances?{query}")
         assert reply.status == 200, reply.text
-        return [i["instanceId"] for i in reply.json()]
+        return [i["instanceId"] for i in reply.json]
 
     assert ids("") == [early, middle, late]
     assert ids("runtimeStatus=Running") == [early, late]
@@ -163,10 +164,10 @@ def test_query_pages_with_top_and_continuation_token(api):
         start(api, "custom_status", None, f"page-{n}")
     seen, token, pages = [], None, 0
     while True:
-        reply = call(f"{api.webhooks}/instances?top=2",
+        reply = call("GET", f"{api.webhooks}/instances?top=2",
                      headers={"x-ms-continuation-token": token} if token else {})
         assert reply.status == 200
-        seen += [i["instanceId"] for i in reply.json()]
+        seen += [i["instanceId"] for i in reply.json]
         pages += 1
         token = reply.headers.get("x-ms-continuation-token")
         if not token:
@@ -181,32 +182,32 @@ def test_raise_event_status_codes(api):
     instance_id = start(api, "custom_status")["id"]
     waiting(api, instance_id)
     url = f"{api.webhooks}/instances/{instance_id}/raiseEvent/Answer"
-    assert call(url, "POST", raw=b"{not json").status == 400
-    assert call(f"{api.webhooks}/instances/ghost/raiseEvent/Answer", "POST", 1).status == 404
-    assert call(url, "POST", {"ok": True}).status == 202
+    assert call("POST", url, raw=b"{not json").status == 400
+    assert call("POST", f"{api.webhooks}/instances/ghost/raiseEvent/Answer", 1).status == 404
+    assert call("POST", url, {"ok": True}).status == 202
     assert settled(api, instance_id, "Completed")["output"] == {"ok": True}
-    assert call(url, "POST", {"ok": True}).status == 410
+    assert call("POST", url, {"ok": True}).status == 410
 
 
 def test_terminate_status_codes(api):
     instance_id = start(api, "custom_status")["id"]
     waiting(api, instance_id)
     url = f"{api.webhooks}/instances/{instance_id}/terminate?reason=stop"
-    assert call(f"{api.webhooks}/instances/ghost/terminate", "POST").status == 404
-    assert call(url, "POST").status == 202
+    assert call("POST", f"{api.webhooks}/instances/ghost/terminate").status == 404
+    assert call("POST", url).status == 202
     assert settled(api, instance_id, "Terminated")["output"] == "stop"
-    assert call(url, "POST").status == 410
+    assert call("POST", url).status == 410
 
 
 def test_suspend_holds_events_until_resume(api):
     instance_id = start(api, "custom_status")["id"]
     waiting(api, instance_id)
     base = f"{api.webhooks}/instances/{instance_id}"
-    assert call(base + "/suspend?reason=lunch", "POST").status == 202
+    assert call("POST", base + "/suspend?reason=lunch").status == 202
     settled(api, instance_id, "Suspended")
-    assert call(base + "/raiseEvent/Answer", "POST", 3).status == 202
-    assert get(api, instance_id).json()["runtimeStatus"] == "Suspended"
-    assert call(base + "/resume?reason=back", "POST").status == 202
+    assert call("POST", base + "/raiseEvent/Answer", 3).status == 202
+    assert get(api, instance_id).json["runtimeStatus"] == "Suspended"
+    assert call("POST", base + "/resume?reason=back").status == 202
     assert settled(api, instance_id, "Completed")["output"] == 3
 
 
@@ -219,17 +220,17 @@ def test_purge_one_and_by_filter(api):
         settled(api, instance_id, "Completed")
     waiting(api, running)
 
-    assert call(f"{api.webhooks}/instances/ghost", "DELETE").status == 404
-    one = call(f"{api.webhooks}/instances/{done[0]}", "DELETE")
-    assert one.status == 200 and one.json() == {"instancesDeleted": 1}
+    assert call("DELETE", f"{api.webhooks}/instances/ghost").status == 404
+    one = call("DELETE", f"{api.webhooks}/instances/{done[0]}")
+    assert one.status == 200 and one.json == {"instancesDeleted": 1}
 
     by_filter = f"{api.webhooks}/instances?createdTimeFrom=2025-12-31T00:00:00Z&runtimeStatus=Completed"
-    many = call(by_filter, "DELETE")
-    assert many.status == 200 and many.json() == {"instancesDeleted": 2}
-    assert call(by_filter, "DELETE").status == 404
+    many = call("DELETE", by_filter)
+    assert many.status == 200 and many.json == {"instancesDeleted": 2}
+    assert call("DELETE", by_filter).status == 404
     assert get(api, running).status == 202
     # Purge by id does not look at the status (Azure Storage deletes the rows).
-    assert call(f"{api.webhooks}/instances/{running}", "DELETE").status == 200
+    assert call("DELETE", f"{api.webhooks}/instances/{running}").status == 200
     assert get(api, running).status == 404
 
 
@@ -239,5 +240,5 @@ def test_a_method_or_path_the_api_does_not_serve_is_an_empty_404(api):
     for url, method in ((f"{api.webhooks}/instances/some-id/terminate", "GET"),
                         (f"{api.webhooks}/orchestrators/counter", "GET"),
                         (f"{api.webhooks}/no/such/endpoint", "GET")):
-        reply = call(url, method)
+        reply = call(method, url)
         assert (reply.status, reply.text) == (404, "")

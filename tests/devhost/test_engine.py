@@ -5,7 +5,7 @@ extension would have recorded (history events and task ids) as well as at the ou
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -13,7 +13,10 @@ from devhost.clock import parse_iso
 from devhost.errors import EngineError
 from devhost.history import EventType
 
-from .helpers import events, module_of, pending_timers
+from .helpers import events, execution_of, module_of, of_type
+
+START = datetime(2026, 1, 1, tzinfo=timezone.utc)  # where a ManualClock starts
+
 
 def run(host, orchestrator, input=None, instance_id=None):
     instance_id = host.start(orchestrator, input, instance_id)
@@ -82,7 +85,9 @@ def test_retry_uses_hidden_timers_and_task_ids_and_waits_the_interval(features):
     assert attempts["r1"] == 1
     assert events(features, instance_id) == [
         (EventType.TASK_SCHEDULED, 0), (EventType.TASK_FAILED, 0), (EventType.TIMER_CREATED, 1)]
-    assert pending_timers(features, instance_id) == ["2026-01-01T00:00:05.000000Z"]
+    assert features.pending_timers(instance_id) == [START + timedelta(seconds=5)]
+    [timer] = of_type(features.history(instance_id), EventType.TIMER_CREATED)
+    assert timer["FireAt"] == "2026-01-01T00:00:05.000000Z"  # six fraction digits (D11)
 
     features.advance(milliseconds=4999)
     assert attempts["r1"] == 1  # the interval has not elapsed: no second attempt yet
@@ -132,11 +137,13 @@ def test_parallel_retries_number_their_hidden_tasks_in_completion_order(features
 
 def test_cancelled_timer_is_removed_and_never_fires(features):
     instance_id = run(features, "timer_race", 60)
-    assert pending_timers(features, instance_id) == ["2026-01-01T00:01:00.000000Z"]
+    assert features.pending_timers(instance_id) == [START + timedelta(minutes=1)]
+    [timer] = of_type(features.history(instance_id), EventType.TIMER_CREATED)
+    assert timer["FireAt"] == "2026-01-01T00:01:00.000000Z"  # six fraction digits (D11)
     features.raise_event(instance_id, "Go", {"by": "reviewer"})
     features.run_until_idle()
     assert output(features, instance_id) == {"event": '{"by": "reviewer"}'}
-    assert pending_timers(features, instance_id) == []
+    assert features.pending_timers(instance_id) == []
     length = len(features.history(instance_id))
     features.advance(minutes=5)
     assert len(features.history(instance_id)) == length
@@ -161,7 +168,7 @@ def test_long_timer_is_split_by_the_sdk_and_completes_at_the_right_time(features
         fired_pieces = [e["FireAt"][:10] for e in features.history(instance_id)
                         if e["EventType"] == EventType.TIMER_FIRED]
     assert fired_pieces == ["2026-01-04", "2026-01-07"]  # 3-day pieces until 6 days remain
-    assert pending_timers(features, instance_id) == ["2026-01-11T00:00:00.000000Z"]
+    assert features.pending_timers(instance_id) == [datetime(2026, 1, 11, tzinfo=timezone.utc)]
     features.advance(hours=23, minutes=59)
     assert status(features, instance_id) == "Running"
     features.advance(minutes=1)
@@ -256,13 +263,13 @@ def test_call_to_an_entity_the_app_lacks_leaves_the_instance_waiting_and_says_wh
 
 def test_suspended_instance_keeps_its_events_until_resumed(features):
     instance_id = run(features, "custom_status")
-    features.engine.suspend(instance_id, "maintenance")
+    features.suspend(instance_id, "maintenance")
     features.run_until_idle()
     assert status(features, instance_id) == "Suspended"
     features.raise_event(instance_id, "Answer", "later")
     features.run_until_idle()  # must settle: the queued event is not offered while suspended
     assert status(features, instance_id) == "Suspended"
-    features.engine.resume(instance_id, "done")
+    features.resume(instance_id, "done")
     features.run_until_idle()
     assert status(features, instance_id) == "Completed"
     assert output(features, instance_id) == '"later"'
@@ -274,7 +281,7 @@ def test_terminate_records_the_reason_and_drops_pending_timers(features):
     features.run_until_idle()
     assert status(features, instance_id) == "Terminated"
     assert output(features, instance_id) == "no longer needed"
-    assert pending_timers(features, instance_id) == []
+    assert features.pending_timers(instance_id) == []
 
 
 # -- SDK bug #507, reproduced on purpose ------------------------------------------------
@@ -283,10 +290,10 @@ def test_naive_loop_reuses_a_buffered_event_for_every_later_wait(features):
     """The devhost must show #507 as Azure does: it must not work around it."""
     instance_id = run(features, "naive_approvals", 3)
     features.raise_event(instance_id, "Approval", "first")
-    features.engine.run_episodes([instance_id])  # "first" completes the wait; echo is scheduled
+    features.step(instance_id)  # "first" completes the wait; echo is scheduled
     features.raise_event(instance_id, "Approval", "second")
     with pytest.warns(UserWarning, match="Potential duplicate Task completion"):
-        features.engine.run_episodes([instance_id])  # no wait is open: the SDK buffers "second"
+        features.step(instance_id)  # no wait is open: the SDK buffers "second"
         features.run_until_idle()
     assert status(features, instance_id) == "Completed"
     # Only two events were raised, yet the third wait completed at once with the old payload.
@@ -313,7 +320,7 @@ def test_child_result_for_an_execution_that_continued_as_new_is_dropped(make_hos
     host = make_host("stale_child")
     instance_id = host.start("impatient_parent", "first")
     host.run_until_idle()
-    first_execution = host.engine.store.get_instance(instance_id).execution_id
+    first_execution = execution_of(host, instance_id)
     host.advance(minutes=3)  # the parent's timer wins at 1 min, the child finishes at 2 min
     status = host.status(instance_id)
     assert status["runtimeStatus"] == "Completed"

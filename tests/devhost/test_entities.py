@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from devhost import DevHost, ManualClock
 from devhost.entities import REQUEST_EVENT, request_input
 from devhost.history import EventType
+from devhost.testing import TestingHost, wait_until
+from tests.support.http import call
 
 from .conftest import APPS
-from .helpers import call, wait_until
 
 WEBHOOKS = "/runtime/webhooks/durabletask"
 
@@ -133,13 +133,13 @@ def test_deleting_an_entity_makes_it_not_exist(host):
 
 def test_a_taken_batch_survives_a_restart_and_runs_once(tmp_path):
     def open_host():
-        return DevHost(APPS / "entities", data_dir=tmp_path / "state", clock=ManualClock(),
-                       local_settings=False)
+        return TestingHost(APPS / "entities", data_dir=tmp_path / "state")
 
     with open_host() as first:
         first.signal_entity("Counter", "r", "add", 4)
-        first.engine.run_episodes(first.engine.due_instances())
-        assert len(first.engine.pending_work()) == 1  # taken, not yet run
+        assert first.step("@counter@r")  # the batch is taken, not yet run
+        assert first.entity_state("Counter", "r") == (False, None)
+        assert not first.step("@counter@r")
     with open_host() as second:
         second.run_until_idle()
         assert second.entity_state("Counter", "r") == (True, 4)
@@ -159,27 +159,27 @@ def wait_for_state(host, key: str, expected):
 
 
 def test_http_signal_read_list_and_delete(served):
-    assert call(entity_url(served, "Counter/h?op=add"), "POST", raw=json.dumps(json.dumps(5)).encode()).status == 202
+    assert call("POST", entity_url(served, "Counter/h?op=add"), raw=json.dumps(json.dumps(5)).encode()).status == 202
     wait_for_state(served, "h", 5)
-    reply = call(entity_url(served, "Counter/h"))
-    assert (reply.status, reply.json()) == (200, 5)
+    reply = call("GET", entity_url(served, "Counter/h"))
+    assert (reply.status, reply.json) == (200, 5)
     # "$" is the empty key (HttpApiHandler.EmptyEntityKeySymbol); POST without a key uses "".
-    assert call(entity_url(served, "Counter?op=add"), "POST", raw=json.dumps(json.dumps(2)).encode()).status == 202
-    wait_until(lambda: call(entity_url(served, "Counter/$")).status == 200, what="the empty-key entity")
-    assert call(entity_url(served, "Counter/$")).json() == 2
-    assert call(entity_url(served, "Counter/nobody")).status == 404
-    listed = call(entity_url(served, "Counter?fetchState=true")).json()
+    assert call("POST", entity_url(served, "Counter?op=add"), raw=json.dumps(json.dumps(2)).encode()).status == 202
+    wait_until(lambda: call("GET", entity_url(served, "Counter/$")).status == 200, what="the empty-key entity")
+    assert call("GET", entity_url(served, "Counter/$")).json == 2
+    assert call("GET", entity_url(served, "Counter/nobody")).status == 404
+    listed = call("GET", entity_url(served, "Counter?fetchState=true")).json
     assert [(e["entityId"], e["state"]) for e in listed] == [({"name": "counter", "key": ""}, 2),
                                                              ({"name": "counter", "key": "h"}, 5)]
-    first = call(entity_url(served, "Counter?top=1"))
-    assert [e["entityId"]["key"] for e in first.json()] == [""]
-    rest = call(entity_url(served, "Counter?top=1"),
+    first = call("GET", entity_url(served, "Counter?top=1"))
+    assert [e["entityId"]["key"] for e in first.json] == [""]
+    rest = call("GET", entity_url(served, "Counter?top=1"),
                 headers={"x-ms-continuation-token": first.headers["x-ms-continuation-token"]})
-    assert [e["entityId"]["key"] for e in rest.json()] == ["h"] and not rest.headers["x-ms-continuation-token"]
-    assert call(entity_url(served, "Counter?lastOperationTimeFrom=2999-01-01T00:00:00Z")).json() == []
-    assert "state" not in call(entity_url(served, "Counter")).json()[0]
-    assert call(entity_url(served, "Counter/h"), "DELETE").status == 202
-    wait_until(lambda: call(entity_url(served, "Counter/h")).status == 404, what="deleted")
+    assert [e["entityId"]["key"] for e in rest.json] == ["h"] and not rest.headers["x-ms-continuation-token"]
+    assert call("GET", entity_url(served, "Counter?lastOperationTimeFrom=2999-01-01T00:00:00Z")).json == []
+    assert "state" not in call("GET", entity_url(served, "Counter")).json[0]
+    assert call("DELETE", entity_url(served, "Counter/h")).status == 202
+    wait_until(lambda: call("GET", entity_url(served, "Counter/h")).status == 404, what="deleted")
 
 
 def test_http_body_is_parsed_when_json_and_a_string_otherwise(served):
@@ -187,35 +187,35 @@ def test_http_body_is_parsed_when_json_and_a_string_otherwise(served):
     # decodes it to the number. A raw JSON number is kept as a token, which the SDK's
     # get_input cannot decode (json.loads then df_loads of a non-string), so the
     # operation fails and the state stays, exactly as on Azure.
-    assert call(entity_url(served, "Counter/t?op=add"), "POST", raw=b"7",
-                headers={"Content-Type": "text/plain"}).status == 202
+    assert call("POST", entity_url(served, "Counter/t?op=add"),
+                headers={"Content-Type": "text/plain"}, raw=b"7").status == 202
     wait_for_state(served, "t", 7)
-    assert call(entity_url(served, "Counter/t?op=add"), "POST", raw=b"100").status == 202
-    assert call(entity_url(served, "Counter/t?op=add"), "POST", raw=json.dumps("1").encode()).status == 202
+    assert call("POST", entity_url(served, "Counter/t?op=add"), raw=b"100").status == 202
+    assert call("POST", entity_url(served, "Counter/t?op=add"), raw=json.dumps("1").encode()).status == 202
     wait_for_state(served, "t", 8)
 
 
 def test_http_refusals_are_the_extensions(served):
-    bad_json = call(entity_url(served, "Counter/x?op=add"), "POST", raw=b"{nope")
-    assert bad_json.status == 400 and bad_json.json()["Message"].startswith("Could not parse JSON content")
-    unknown = call(entity_url(served, "Nobody/x?op=add"), "POST", raw=b'"1"')
+    bad_json = call("POST", entity_url(served, "Counter/x?op=add"), raw=b"{nope")
+    assert bad_json.status == 400 and bad_json.json["Message"].startswith("Could not parse JSON content")
+    unknown = call("POST", entity_url(served, "Nobody/x?op=add"), raw=b'"1"')
     assert unknown.status == 400
-    assert "The function 'Nobody' doesn't exist" in unknown.json()["Message"]
-    bad_key = call(entity_url(served, "Counter/a%23b?op=add"), "POST", raw=b'"1"')
+    assert "The function 'Nobody' doesn't exist" in unknown.json["Message"]
+    bad_key = call("POST", entity_url(served, "Counter/a%23b?op=add"), raw=b'"1"')
     assert bad_key.status == 400
-    assert bad_key.json()["Message"] == ("entityKey (Parameter 'Entity keys must not contain /, \\, #, ?, "
+    assert bad_key.json["Message"] == ("entityKey (Parameter 'Entity keys must not contain /, \\, #, ?, "
                                          "or control characters.')")
-    assert call(entity_url(served, "Counter/x"), "PUT", raw=b'"1"').status == 404
-    nameless = call(f"{served.base_url}{WEBHOOKS}/entities", "POST", raw=b'"1"')
-    assert nameless.status == 400 and "entity name must not be a null or empty string" in nameless.json()["Message"]
+    assert call("PUT", entity_url(served, "Counter/x"), raw=b'"1"').status == 404
+    nameless = call("POST", f"{served.base_url}{WEBHOOKS}/entities", raw=b'"1"')
+    assert nameless.status == 400 and "entity name must not be a null or empty string" in nameless.json["Message"]
 
 
 def test_the_sdk_client_signals_and_reads_through_the_app(served):
-    assert call(f"{served.base_url}/api/counter/sdk/add", "POST", body=6).status == 202
+    assert call("POST", f"{served.base_url}/api/counter/sdk/add", body=6).status == 202
     wait_for_state(served, "sdk", 6)
-    reply = call(f"{served.base_url}/api/counter/sdk").json()
+    reply = call("GET", f"{served.base_url}/api/counter/sdk").json
     assert reply == {"exists": True, "state": 6}
-    assert call(f"{served.base_url}/api/counter/none").json() == {"exists": False, "state": None}
+    assert call("GET", f"{served.base_url}/api/counter/none").json == {"exists": False, "state": None}
 
 
 def test_request_input_is_what_set_input_stores():

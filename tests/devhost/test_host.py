@@ -7,9 +7,9 @@ import shutil
 import pytest
 
 from devhost.host import HostConfig, HostConfigError, listening_port, load_local_settings, read_host_json
+from tests.support.http import call
 
 from .conftest import APPS
-from .helpers import call
 
 
 def write_host_json(folder, http=None, durable=None):
@@ -99,11 +99,11 @@ def test_empty_route_prefix_serves_functions_at_the_root(make_host, tmp_path, mo
     monkeypatch.setenv("FIXTURE_GREETING", "hi")
     host = make_host(app_dir, clock=None)
     host.serve(port=0)
-    reply = call(f"{host.base_url}/settings/ada")
+    reply = call("GET", f"{host.base_url}/settings/ada")
     assert reply.status == 200
-    assert reply.json()["hub"] == "RootHub" and reply.json()["greeting"] == "hi"
-    assert call(f"{host.base_url}/v1/settings/ada").status == 404
-    assert host.store.path.endswith("RootHub.sqlite")
+    assert reply.json["hub"] == "RootHub" and reply.json["greeting"] == "hi"
+    assert call("GET", f"{host.base_url}/v1/settings/ada").status == 404
+    assert (host.data_dir / "RootHub.sqlite").is_file()
 
 
 def test_a_malformed_host_json_names_the_file_and_the_position(tmp_path):

@@ -11,9 +11,11 @@ import sys
 import pytest
 
 from devhost import DevHost
+from devhost.testing import wait_until
+from tests.support.http import call
 
 from .conftest import APPS
-from .helpers import REPO, call, free_port, wait_until
+from .helpers import REPO, free_port
 from .test_storage import overwrite_pages, pages_of
 
 
@@ -43,18 +45,18 @@ def test_cli_serves_an_app_configured_by_host_json_and_local_settings(settings_a
     assert str(tmp_path / "data" / "SettingsHub.sqlite") in banner
     assert "Activities run 3 at a time" in banner
 
-    reply = call(f"{host.base_url}/v1/settings/ada")
+    reply = call("GET", f"{host.base_url}/v1/settings/ada")
     assert reply.status == 200
-    assert reply.json() == {"name": "ada", "hub": "SettingsHub",
-                            "greeting": "from local.settings.json",
-                            "preset": "from the environment"}  # the environment wins
-    assert call(f"{host.base_url}/api/settings/ada").status == 404
+    assert reply.json == {"name": "ada", "hub": "SettingsHub",
+                          "greeting": "from local.settings.json",
+                          "preset": "from the environment"}  # the environment wins
+    assert call("GET", f"{host.base_url}/api/settings/ada").status == 404
 
-    started = call(f"{host.base_url}/runtime/webhooks/durabletask/orchestrators/settings_probe",
-                   "POST").json()
+    started = call("POST",
+                   f"{host.base_url}/runtime/webhooks/durabletask/orchestrators/settings_probe").json
 
     def probe_output():
-        status = call(started["statusQueryGetUri"]).json()
+        status = call("GET", started["statusQueryGetUri"]).json
         return status["runtimeStatus"] == "Completed" and status["output"]
     assert wait_until(probe_output, what="settings_probe") == "from local.settings.json"
     code, rest = host.stop()
@@ -74,13 +76,13 @@ def test_after_a_restart_the_banner_says_what_is_in_flight_and_where_to_start(tm
     first = launch(APPS / "features", data)
     assert "In flight: nothing" in first.banner and f"Start page: {first.base_url}/" in first.banner
     for n in range(2):
-        call(f"{first.base_url}/runtime/webhooks/durabletask/orchestrators/custom_status/wait-{n}", "POST")
-    wait_until(lambda: all(call(f"{first.base_url}/runtime/webhooks/durabletask/instances/wait-{n}").json()
+        call("POST", f"{first.base_url}/runtime/webhooks/durabletask/orchestrators/custom_status/wait-{n}")
+    wait_until(lambda: all(call("GET", f"{first.base_url}/runtime/webhooks/durabletask/instances/wait-{n}").json
                            ["customStatus"] for n in range(2)), what="two waits")
     first.stop()
     again = launch(APPS / "features", data)
     assert "In flight: custom_status 2 Running" in again.banner
-    start = call(f"{again.base_url}/")
+    start = call("GET", f"{again.base_url}/")
     assert start.status == 200 and "text/html" in start.headers["Content-Type"]
     assert f'<a href="{again.base_url}/api/client/by-status">' in start.text
     assert "custom_status: 2 Running" in start.text
@@ -184,9 +186,10 @@ def test_a_fresh_clone_runs_as_make_run_runs_it(fresh_clone, tmp_path):
 
         log_once("HITL writer: the offline demo writer, as no model is configured on this local host")
         log_once("Review links: INSECURE development key")
-        started = call(f"http://127.0.0.1:{port}/api/hitl/run", "POST", {"topic": "Fresh clone"}).json()
-        status = wait_until(lambda: (s := call(started["statusQueryGetUri"]).json())["customStatus"]
-                            .get("stage") == "awaiting_review" and s, what="the first draft")
+        started = call("POST", f"http://127.0.0.1:{port}/api/hitl/run", {"topic": "Fresh clone"}).json
+        status = wait_until(lambda: (s := call("GET", started["statusQueryGetUri"]).json)["customStatus"]
+                            .get("stage") == "awaiting_review" and s["customStatus"]["notification"]
+                            ["status"] != "sending" and s, what="the first draft and its notice")
         assert status["customStatus"]["draft"]["title"] == "Draft 1: Fresh clone"  # the offline writer's
         assert status["customStatus"]["notification"] == {"status": "sent", "channel": "log"}
         log_once(f"review http://localhost:{port}/api/hitl/review/{started['instanceId']}?token=")

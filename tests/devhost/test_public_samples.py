@@ -23,8 +23,8 @@ import pytest
 
 from devhost import DevHost
 from devhost.history import EventType
-
-from .helpers import call, wait_until
+from devhost.testing import wait_until
+from tests.support.http import call
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 SAMPLES = Path(os.environ.get(
@@ -48,13 +48,13 @@ def served(folder: Path, tmp_path: Path) -> tuple[DevHost, str]:
 
 def finished(started) -> dict:
     assert started.status == 202, started.text
-    status_url = started.json()["statusQueryGetUri"]
-    return wait_until(lambda: (s := call(status_url).json())["runtimeStatus"] in FINISHED and s,
+    status_url = started.json["statusQueryGetUri"]
+    return wait_until(lambda: (s := call("GET", status_url).json)["runtimeStatus"] in FINISHED and s,
                       what="the sample's orchestration")
 
 
 def completes(start_url: str) -> dict:
-    done = finished(call(start_url, "POST"))
+    done = finished(call("POST", start_url))
     assert done["runtimeStatus"] == "Completed", done
     return done
 
@@ -81,14 +81,14 @@ def test_the_v2_versioning_sample_gives_each_instance_its_version(tmp_path):
     with host:
         outputs = {}
         for query in ("", "?version=0.5"):
-            started = call(f"{base}/api/orchestrators/my_orchestrator{query}", "POST")
+            started = call("POST", f"{base}/api/orchestrators/my_orchestrator{query}")
             assert started.status == 202, started.text
-            urls = started.json()
-            wait_until(lambda: call(urls["statusQueryGetUri"]).json()["customStatus"]
+            urls = started.json
+            wait_until(lambda: call("GET", urls["statusQueryGetUri"]).json["customStatus"]
                        == "Waiting for Continue event...", what="the sample's wait")
-            raised = call(urls["sendEventPostUri"].replace("{eventName}", "Continue"), "POST", body={})
+            raised = call("POST", urls["sendEventPostUri"].replace("{eventName}", "Continue"), body={})
             assert raised.status == 202
-            outputs[query] = wait_until(lambda: (s := call(urls["statusQueryGetUri"]).json())
+            outputs[query] = wait_until(lambda: (s := call("GET", urls["statusQueryGetUri"]).json)
                                         ["runtimeStatus"] == "Completed" and s["output"],
                                         what="the sample's orchestration")
     assert outputs[""] == ["Orchestration version: 1.0", "Suborchestration version (explicit): 0.9",
@@ -128,10 +128,10 @@ def test_the_v1_counter_entity_sample_signals_calls_and_reads_its_entity(tmp_pat
     host, base = served(sample("samples", "counter_entity", tmp_path), tmp_path)
     with host:
         done = completes(f"{base}/api/orchestrators/DurableOrchestration")
-        read = call(f"{base}/api/entity/Counter/myCounter")
-        missing = call(f"{base}/api/entity/Counter/nobody")
+        read = call("GET", f"{base}/api/entity/Counter/myCounter")
+        missing = call("GET", f"{base}/api/entity/Counter/nobody")
     assert done["output"] == 3  # the signal (add 3) is applied before the call (get)
-    assert read.status == 200 and read.json() == {"entity": "Counter", "key": "myCounter", "state": 3}
+    assert read.status == 200 and read.json == {"entity": "Counter", "key": "myCounter", "state": 3}
     assert (missing.status, missing.text) == (404, "Entity not found")
 
 
@@ -143,9 +143,9 @@ def test_the_v1_human_interaction_sample_waits_where_its_twilio_binding_is_missi
     host, base = served(sample("samples", "human_interaction", tmp_path), tmp_path)
     with host, caplog.at_level(logging.INFO, logger="devhost"):
         assert host.registry.unsupported == ["SendSMSChallenge (activityTrigger, twilioSms)"]
-        started = call(f"{base}/api/orchestrators/E4_SMSPhoneVerification", "POST", body="+14255550100")
+        started = call("POST", f"{base}/api/orchestrators/E4_SMSPhoneVerification", body="+14255550100")
         assert started.status == 202, started.text
-        instance_id = started.json()["id"]
+        instance_id = started.json["id"]
         wait_until(lambda: "is stuck" in caplog.text, what="the log line")
         assert host.status(instance_id)["runtimeStatus"] == "Running"
     assert f"Instance {instance_id} is stuck: The function 'SendSMSChallenge' doesn't exist" in caplog.text

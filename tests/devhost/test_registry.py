@@ -5,15 +5,29 @@ import sys
 
 import pytest
 
-from devhost.registry import build_registry, load_app
+from devhost.host import load_functions
 
 from .conftest import APPS
 
 
-def test_apps_with_same_named_sibling_modules_each_load_their_own():
-    blueprints = build_registry(load_app(APPS / "blueprints"))
-    settings = build_registry(load_app(APPS / "settings"))
-    again = build_registry(load_app(APPS / "blueprints"))
+@pytest.fixture
+def load():
+    """Load fixture apps by name through the worker; their workers are closed after the test."""
+    registries = []
+
+    def load_app(name: str):
+        registries.append(load_functions(APPS / name))
+        return registries[-1]
+
+    yield load_app
+    for registry in registries:
+        registry.worker.close()
+
+
+def test_apps_with_same_named_sibling_modules_each_load_their_own(load):
+    blueprints = load("blueprints")
+    settings = load("settings")
+    again = load("blueprints")
     assert sorted(blueprints.orchestrators) == ["greet_all", "process_order"]
     assert sorted(settings.orchestrators) == ["settings_probe"]
     assert sorted(settings.activities) == ["read_setting"]
@@ -21,33 +35,31 @@ def test_apps_with_same_named_sibling_modules_each_load_their_own():
     assert sys.modules["greetings"].__file__ == str(APPS / "blueprints" / "greetings.py")
 
 
-def test_each_load_runs_the_apps_own_function_app_module():
-    chaining = build_registry(load_app(APPS / "chaining"))
-    fan_out = build_registry(load_app(APPS / "fan_out"))
+def test_each_load_runs_the_apps_own_function_app_module(load):
+    chaining = load("chaining")
+    fan_out = load("fan_out")
     assert list(chaining.orchestrators) == ["chain"]
     assert sorted(fan_out.orchestrators) == ["fan_out_fan_in", "first_of"]
     assert sys.path[0] == str(APPS / "fan_out")
 
 
-def test_blueprints_on_a_plain_function_app_are_sorted_by_trigger():
-    registry = build_registry(load_app(APPS / "blueprints"))
+def test_blueprints_on_a_plain_function_app_are_sorted_by_trigger(load):
+    registry = load("blueprints")
     assert sorted(registry.activities) == ["greet_one", "price_order"]  # activity= renames
     routes = {f.route: f for f in registry.http}
     assert set(routes) == {"greetings", "orders/{order_id}", "items/{category}/{item_id:int}",
                            "items/{category}", "teapot/{name?}", "ping", "broken"}
-    assert routes["greetings"].client_param == "client" and routes["greetings"].is_async
+    assert routes["greetings"].client_param == "client"
     assert routes["items/{category}/{item_id:int}"].client_param is None
-    assert not routes["items/{category}/{item_id:int}"].is_async
-    assert routes["items/{category}"].is_async
     assert routes["orders/{order_id}"].methods == ("PUT",)
 
 
 def test_a_binding_without_its_parameter_is_refused_when_the_app_loads(tmp_path):
     """Before: the app loaded and every request to the function failed with a KeyError."""
     from devhost import DevHost
-    from devhost.registry import AppLoadError
+    from devhost.python_worker import AppLoadError
 
-    with pytest.raises(AppLoadError, match="cannot load the start function: .* client"):
+    with pytest.raises(AppLoadError, match="cannot load the start function: .* {'starter'}"):
         DevHost(APPS / "missing_param", data_dir=tmp_path, local_settings=False)
 
 
@@ -55,7 +67,7 @@ def test_a_v2_function_that_asks_for_its_context_gets_one(tmp_path):
     """As the worker does for any function with an unbound ``context`` parameter."""
     from devhost import DevHost
 
-    from .helpers import call
+    from tests.support.http import call
 
     (tmp_path / "function_app.py").write_text(
         "import azure.functions as func\n"
@@ -64,5 +76,5 @@ def test_a_v2_function_that_asks_for_its_context_gets_one(tmp_path):
         "def who(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:\n"
         "    return func.HttpResponse(context.function_name + ' ' + context.function_directory)\n")
     with DevHost(tmp_path, data_dir=tmp_path / "state", local_settings=False) as host:
-        reply = call(f"{host.serve(port=0)}/api/who")
+        reply = call("GET", f"{host.serve(port=0)}/api/who")
     assert (reply.status, reply.text) == (200, f"who {tmp_path.resolve()}")

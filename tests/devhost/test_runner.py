@@ -1,18 +1,17 @@
 """The background runner keeps going when saving a result or running an episode fails."""
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 from devhost import DevHost, SystemClock
 from devhost import orchestration_episode as episode_module
 from devhost.runner import BackgroundRunner
 from devhost.storage import StoreBusy, StoreUnavailable
-
-from .helpers import wait_until
+from devhost.testing import wait_until
 
 APPS = Path(__file__).parent / "apps"
 
@@ -58,7 +57,7 @@ def test_episode_postponed_while_the_state_is_locked(tmp_path):
         host.engine.run_episodes = locked_once
         instance_id = run_chain_in_background(host, "Bo")
         assert busy == [instance_id]
-        assert json.loads(host.store.get_instance(instance_id).output)[2] == "HELLO HELLO BO"
+        assert host.status(instance_id)["output"][2] == "HELLO HELLO BO"
 
 
 def test_a_broken_episode_fails_only_its_own_instance_of_the_batch(tmp_path, monkeypatch):
@@ -80,16 +79,18 @@ def test_a_broken_episode_fails_only_its_own_instance_of_the_batch(tmp_path, mon
 
 def test_an_activity_that_finishes_while_the_runner_stops_is_saved_not_run_again(tmp_path):
     with DevHost(APPS / "chaining", data_dir=tmp_path, local_settings=False) as host:
-        param, say_hello = host.registry.activities["say_hello"]
-        calls, started = [], threading.Event()
+        invoke, calls, started = host.engine.invoke, [], threading.Event()
 
-        def slow_hello(**kwargs):
-            calls.append(kwargs[param])
+        async def invoke_until_stopping(item):
+            if item.name != "say_hello":
+                return await invoke(item)
+            calls.append(json.loads(item.input))
             started.set()
-            time.sleep(0.3)
-            return say_hello(**kwargs)
+            while not runner._stopping.is_set():  # finish only once the runner is stopping
+                await asyncio.sleep(0.01)
+            return await invoke(item)
 
-        host.registry.activities["say_hello"] = (param, slow_hello)
+        host.engine.invoke = invoke_until_stopping
         runner = BackgroundRunner(host.engine, idle_poll_seconds=0.05)
         runner.start()
         instance_id = host.start("chain", "Di")
@@ -101,16 +102,17 @@ def test_an_activity_that_finishes_while_the_runner_stops_is_saved_not_run_again
         assert calls == ["Di", "Hello Di"]
 
 
-def test_async_activities_run_on_the_serving_hosts_event_loop(make_host):
+def test_async_activities_run_on_the_workers_event_loop(make_host):
     host = make_host("fan_out", clock=SystemClock())
     host.serve(port=0)
-    loops = host.registry.activities["add_up"][1].__globals__["LOOPS"]
+    add_up = host.registry.worker.user_function(host.registry.activities["add_up"].function_id)
+    loops = add_up.__globals__["LOOPS"]
     loops.clear()
     ids = [host.start("fan_out_fan_in", [1, 2, 3]), host.start("fan_out_fan_in", [4, 5])]
     wait_until(lambda: all(host.status(i)["runtimeStatus"] == "Completed" for i in ids), timeout=10)
     assert [host.status(i)["output"]["total"] for i in ids] == [14, 41]
-    # one loop for both calls, the one serving HTTP, as in the Functions Python worker
-    assert len(loops) == 2 and loops[0] is loops[1] is host._server.loop
+    # one loop for both calls, the worker's own, as in the Functions Python worker
+    assert len(loops) == 2 and loops[0] is loops[1] is host.registry.worker._loop
 
 
 def test_a_result_that_cannot_be_saved_holds_up_no_other(tmp_path):
@@ -166,9 +168,13 @@ def test_activity_results_that_cannot_be_saved_wait_instead_of_running_again(tmp
             return real_complete(results)
 
         host.engine.complete_activities = disk_full
-        calls = []
-        real_execute = host.engine.execute_activity
-        host.engine.execute_activity = lambda item: (calls.append(item.name), real_execute(item))[1]
+        calls, invoke = [], host.engine.invoke
+
+        async def counted_invoke(item):
+            calls.append(item.name)
+            return await invoke(item)
+
+        host.engine.invoke = counted_invoke
         instance_id = run_chain_in_background(host, "Ed")
         assert host.status(instance_id)["runtimeStatus"] == "Completed"
         assert calls == ["say_hello", "say_hello", "shout"]  # nothing ran twice

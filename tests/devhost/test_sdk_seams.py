@@ -45,9 +45,10 @@ def test_a_reset_orchestrator_replays_like_a_new_one(features):
 
 
 def test_open_tasks_tell_hidden_retry_tasks_and_their_attempts(features):
-    features.start("retry_activity", {"key": "seam", "fail_times": 5, "interval_ms": 1000, "max_attempts": 2})
+    instance_id = features.start("retry_activity", {"key": "seam", "fail_times": 5, "interval_ms": 1000,
+                                                    "max_attempts": 2})
     features.run_until_idle()
-    row = features.store.get_instance(next(iter(r.instance_id for r in features.store.query_instances())))
+    row = features.engine.instance(instance_id)
     replay = features.engine.replay(row, features.history(row.instance_id))
     hidden = [(i, t) for i, t in sdk_seams.numbered_open_tasks(replay.context) if sdk_seams.is_hidden_task(t)]
     assert [i for i, _ in hidden] == [1]
@@ -61,7 +62,7 @@ def test_a_cancelled_timer_is_seen_as_cancelled(features):
     instance_id = features.start("timer_race", 60)
     features.run_until_idle()
     features.raise_event(instance_id, "Go", 1)
-    row = features.store.get_instance(instance_id)
+    row = features.engine.instance(instance_id)
     history = features.history(instance_id) + [
         {"EventType": 12, "EventId": -1, "IsPlayed": False, "Timestamp": "2026-01-01T00:00:01Z"},
         {"EventType": 15, "EventId": -1, "IsPlayed": False, "Timestamp": "2026-01-01T00:00:01Z",
@@ -86,8 +87,25 @@ def test_the_timestamp_parsers_can_be_read_and_replaced():
         assert sdk_seams.timestamp_parser(module) is parser
 
 
-def test_the_client_session_can_be_reset():
-    asyncio.run(sdk_seams.reset_client_session())
+def test_a_reset_client_session_is_closed_and_the_next_loop_gets_a_new_one():
+    from azure.durable_functions.models.utils import http_utils
+
+    async def open_session():
+        return await http_utils._get_session()
+
+    async def reset():
+        await sdk_seams.reset_client_session()
+
+    first = asyncio.run(open_session())
+    lock = http_utils._session_lock
+    asyncio.run(reset())
+    assert first.closed and http_utils._client_session is None
+    assert http_utils._session_lock is not lock and not http_utils._session_lock.locked()
+    second = asyncio.run(open_session())  # on another loop, as a second host's worker
+    try:
+        assert second is not first and not second.closed
+    finally:
+        asyncio.run(reset())
 
 
 def test_the_task_counter_counts_yielded_tasks_and_signals(make_host):
@@ -128,3 +146,38 @@ def test_a_host_gives_the_sdk_the_fast_timestamp_parser(make_host):
         parser = sdk_seams.timestamp_parser(module)
         assert getattr(parser, "devhost_fast_path", False), module.__name__
         assert parser(stamp) == general_parse(stamp)
+
+
+# -- the Python worker runtime ----------------------------------------------------------------
+
+def test_a_worker_runtime_release_the_seams_were_not_checked_against_is_refused():
+    with pytest.raises(UnsupportedSdk, match="written for azure-functions-runtime 1.3.x, but 1.4.0"):
+        sdk_seams.check_runtime_version("azure-functions-runtime", "1.4.0")
+    assert sdk_seams.check_runtime_version("azure-functions-runtime-v1", "1.2.0") == "1.2.0"
+
+
+def test_the_worker_registry_gives_each_function_its_registered_function(features):
+    worker = features.registry.worker
+    echo = features.registry.activities["echo"]
+    assert worker.user_function(echo.function_id).__name__ == "echo"
+    counter = next(m for m in worker.indexed_functions() if m.name == "counter")
+    assert sdk_seams.worker_user_function(worker.runtime, counter.function_id) \
+        is features.registry.orchestrators["counter"]
+
+
+def test_a_new_v1_app_no_longer_searches_the_folders_of_the_one_before(tmp_path):
+    from devhost.host import load_functions
+
+    for app in ("one", "two"):
+        folder = tmp_path / app / "Hello"
+        folder.mkdir(parents=True)
+        (folder / "__init__.py").write_text("def main(name):\n    return name\n")
+        (folder / "function.json").write_text(json.dumps({"bindings": [
+            {"type": "activityTrigger", "name": "name", "direction": "in"}]}))
+    first = load_functions(tmp_path / "one")
+    second = load_functions(tmp_path / "two")
+    try:
+        assert second.worker.runtime.loader._submodule_dirs == [str(tmp_path / "two")]
+    finally:
+        first.worker.close()
+        second.worker.close()

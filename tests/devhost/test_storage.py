@@ -1,5 +1,6 @@
-"""The store's lock handling (another process's write lock is waited for briefly, not
-long) and damaged state files (refused at start-up, clear failures while running)."""
+"""The store's lock handling (another process's write lock is waited for in short pauses,
+and for a bounded time) and damaged state files (refused at start-up, clear failures
+while running)."""
 from __future__ import annotations
 
 import logging
@@ -7,6 +8,7 @@ import os
 import sqlite3
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -14,18 +16,24 @@ from devhost import DevHost, storage
 from devhost.storage import Store, StoreDamaged
 
 from .conftest import APPS
-from .helpers import call, wait_until
+from devhost.testing import wait_until
+from tests.support.http import call
 
 PAGE = 4096
 
+# Pauses the store takes before it gets the lock back in the first test: enough to show
+# it waits instead of failing, few enough to take milliseconds.
+PAUSES_BEFORE_RELEASE = 20
 
-def hold_write_lock(path, seconds: float, held: threading.Event) -> threading.Thread:
-    """Another connection (as another worker process would) holding the write lock."""
+
+def hold_write_lock(path, held: threading.Event, release: threading.Event) -> threading.Thread:
+    """Another connection (as another worker process would) holding the write lock until
+    ``release`` is set."""
     def hold():
         other = sqlite3.connect(path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
         held.set()
-        time.sleep(seconds)
+        release.wait(timeout=10)
         other.execute("COMMIT")
         other.close()
     thread = threading.Thread(target=hold)
@@ -33,17 +41,24 @@ def hold_write_lock(path, seconds: float, held: threading.Event) -> threading.Th
     return thread
 
 
-def test_a_transaction_waits_for_a_short_foreign_write_lock(tmp_path):
+def test_a_transaction_waits_for_a_foreign_write_lock_in_short_pauses(tmp_path, monkeypatch):
     store = Store(tmp_path / "hub.sqlite")
-    held = threading.Event()
-    holder = hold_write_lock(store.path, 0.2, held)
-    held.wait(5)
-    started = time.monotonic()
+    held, release, pauses = threading.Event(), threading.Event(), []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == PAUSES_BEFORE_RELEASE:
+            release.set()  # the other process commits while the store is still waiting
+        time.sleep(seconds)
+
+    monkeypatch.setattr(storage, "time", SimpleNamespace(monotonic=time.monotonic, sleep=pause))
+    holder = hold_write_lock(store.path, held, release)
+    assert held.wait(5)
     with store.transaction():
         store.add_message("i1", None, {"EventType": 15}, 0.0)
-    waited = time.monotonic() - started
     holder.join()
-    assert 0.15 < waited < 2  # it waited for the lock, and not in long back-off sleeps
+    assert len(pauses) >= PAUSES_BEFORE_RELEASE
+    assert max(pauses) <= 0.0005  # not SQLite's busy handler, whose pauses grow to 25 ms
     assert [m.instance_id for m in store.due_messages("i1", 1.0)] == ["i1"]
     store.close()
 
@@ -51,13 +66,16 @@ def test_a_transaction_waits_for_a_short_foreign_write_lock(tmp_path):
 def test_a_lock_held_past_the_timeout_is_reported_as_locked(tmp_path, monkeypatch):
     monkeypatch.setattr(storage, "LOCK_TIMEOUT_SECONDS", 0.1)
     store = Store(tmp_path / "hub.sqlite")
-    held = threading.Event()
-    holder = hold_write_lock(store.path, 0.6, held)
-    held.wait(5)
-    with pytest.raises(storage.StoreBusy, match="locked"):
-        with store.transaction():
-            pass
-    holder.join()
+    held, release = threading.Event(), threading.Event()
+    holder = hold_write_lock(store.path, held, release)
+    assert held.wait(5)
+    try:
+        with pytest.raises(storage.StoreBusy, match="locked"):
+            with store.transaction():
+                pass
+    finally:
+        release.set()
+        holder.join()
     store.close()
 
 
@@ -122,15 +140,14 @@ def test_pages_damaged_while_the_host_runs_fail_requests_and_episodes_clearly(tm
     path, ids = state_with_instances(tmp_path / "data", count=20)
     with DevHost(APPS / "features", data_dir=tmp_path / "data", local_settings=False) as host:
         base = host.serve(port=0)
-        assert call(f"{base}/runtime/webhooks/durabletask/instances/{ids[0]}").status == 202  # running
+        assert call("GET", f"{base}/runtime/webhooks/durabletask/instances/{ids[0]}").status == 202  # running
         damage_under_a_running_host(path)
 
-        status = call(f"{base}/runtime/webhooks/durabletask/instances/{ids[0]}")
+        status = call("GET", f"{base}/runtime/webhooks/durabletask/instances/{ids[0]}")
         assert status.status == 500 and "damaged" in status.text and str(path) not in status.text
-        raised = call(f"{base}/runtime/webhooks/durabletask/instances/{ids[1]}/raiseEvent/Answer",
-                      "POST", body=1)
+        raised = call("POST", f"{base}/runtime/webhooks/durabletask/instances/{ids[1]}/raiseEvent/Answer", 1)
         assert raised.status == 500 and "damaged" in raised.text
-        start_page = call(f"{base}/")
+        start_page = call("GET", f"{base}/")
         assert start_page.status == 200 and "the state cannot be read just now" in start_page.text
         assert str(path) not in start_page.text
         wait_until(lambda: any("is damaged" in r.getMessage() and "work is retried" in r.getMessage()

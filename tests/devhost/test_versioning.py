@@ -11,12 +11,12 @@ import sqlite3
 import pytest
 
 from devhost.host import HostConfigError
+from devhost.testing import wait_until
 from devhost.versioning import MISMATCH_OUTPUT, REJECT_RETRY_SECONDS, Versioning, compare_versions
-
 from devhost.history import EventType
+from tests.support.http import call
 
 from .conftest import APPS
-from .helpers import call, wait_until
 
 
 def app_with(tmp_path, **durable_task):
@@ -97,8 +97,8 @@ def test_v3_the_http_start_takes_a_version_query_and_the_sdk_client_sends_it(mak
     host = make_host("versioning")
     host.serve(port=0)
     webhooks = host.base_url + "/runtime/webhooks/durabletask"
-    explicit = call(f"{webhooks}/orchestrators/report_version?version=0.8", "POST").json()["id"]
-    empty = call(f"{webhooks}/orchestrators/report_version?version=", "POST").json()["id"]
+    explicit = call("POST", f"{webhooks}/orchestrators/report_version?version=0.8").json["id"]
+    empty = call("POST", f"{webhooks}/orchestrators/report_version?version=").json["id"]
     wait_until(lambda: all(host.status(i)["runtimeStatus"] == "Completed" for i in (explicit, empty)))
     assert (host.status(explicit)["output"], host.status(empty)["output"]) == ("0.8", "")
 
@@ -118,7 +118,7 @@ def test_v3_continue_as_new_keeps_the_version_and_restart_takes_default_version(
     host = make_host("versioning")
     counting = host.start("count_down", 2, version="0.7")
     assert output_of(host, counting) == ("Completed", "0.7")
-    restarted = host.engine.restart(counting)
+    restarted = host.restart(counting)
     assert output_of(host, restarted) == ("Completed", "1.0")
 
 
@@ -127,7 +127,7 @@ def test_v3_show_history_leaves_the_version_out(make_host):
     host.serve(port=0)
     parent = host.start("parent_with_children", version="0.9")
     wait_until(lambda: host.status(parent)["runtimeStatus"] == "Completed")
-    shown = call(f"{host.base_url}/runtime/webhooks/durabletask/instances/{parent}?showHistory=true").json()
+    shown = call("GET", f"{host.base_url}/runtime/webhooks/durabletask/instances/{parent}?showHistory=true").json
     assert all("Version" not in item for item in shown["historyEvents"])
     stored = [e for e in host.history(parent) if "Version" in e]
     assert [e["Version"] for e in stored] == ["0.9", "0.5", None]
@@ -187,7 +187,7 @@ def test_v4_a_hold_ends_when_the_instance_runs_and_never_outlives_it(tmp_path, m
     newer = host.start("report_version", version="2.0")
     purged = host.start("report_version", version="2.0")
     host.run_until_idle()
-    host.engine.purge(purged)
+    host.purge(purged)
     again = host.start("report_version", version="1.0", instance_id=purged)
     assert output_of(host, again) == ("Completed", "1.0")
     host.close()

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 from devhost.storage import Shard
-
-from .helpers import call, wait_until
+from devhost.testing import wait_until
+from tests.support.http import call
 
 APPS = Path(__file__).parent / "apps"
 WEBHOOKS = "/runtime/webhooks/durabletask"
@@ -35,11 +34,11 @@ def run_chains(host, count: int, prefix: str) -> list[str]:
     for instance_id in ids:
         # The body the SDK's start_new sends: the input's JSON as a JSON string. A bare
         # JSON string body would reach get_input() as text that is not JSON, as on Azure.
-        reply = call(f"{host.base_url}{WEBHOOKS}/orchestrators/chain/{instance_id}", "POST",
+        reply = call("POST", f"{host.base_url}{WEBHOOKS}/orchestrators/chain/{instance_id}",
                      json.dumps(f"n{instance_id}"))
         assert reply.status == 202
     for instance_id in ids:
-        done = wait_until(lambda: (s := call(f"{host.base_url}{WEBHOOKS}/instances/{instance_id}").json())
+        done = wait_until(lambda: (s := call("GET", f"{host.base_url}{WEBHOOKS}/instances/{instance_id}").json)
                           and s["runtimeStatus"] == "Completed" and s, what=f"{instance_id} to complete")
         assert done["output"][2] == f"HELLO HELLO N{instance_id}".upper()
     return ids
@@ -61,8 +60,7 @@ def test_two_workers_share_the_instances_and_die_with_the_first(launch, tmp_path
     run_chains(again, 6, "after")
     code, _ = again.stop()
     assert code == 0
-    time.sleep(0.2)
-    assert worker_pids(data) == []
+    wait_until(lambda: worker_pids(data) == [], what="the second worker to stop with the first")
 
 
 def test_a_worker_that_dies_is_started_again(launch, tmp_path):

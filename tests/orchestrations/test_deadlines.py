@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from devhost.history import EventType
 
-from .test_hitl_orchestration import custom, pending_timers
+from .test_hitl_orchestration import custom
 
 
 def start(host, **fields):
@@ -49,6 +49,13 @@ def sent_reminders(host, instance_id):
     return [(r["beforeHours"], r["at"][:16]) for r in custom(host, instance_id).get("reminders", [])]
 
 
+def test_a_review_nobody_answers_times_out(manual_host):
+    instance_id = manual_host.start("hitl_orchestration", {"topic": "Durable timers"})
+    status = manual_host.wait_for_instance(instance_id)  # 72 hours of reminders, skipped
+    assert status["runtimeStatus"] == "Failed"
+    assert status["customStatus"]["stage"] == "timed_out"
+
+
 def test_without_the_new_fields_a_review_times_out_as_before(manual_host):
     instance_id = start(manual_host)
     manual_host.advance(hours=72)
@@ -77,7 +84,7 @@ def test_a_decision_between_reminders_cancels_the_rest(manual_host):
     manual_host.raise_event(instance_id, "ApprovalEvent", {"approved": True, "round": 1, "id": "ok"})
     manual_host.run_until_idle()
     assert manual_host.status(instance_id)["runtimeStatus"] == "Completed"
-    assert pending_timers(manual_host, instance_id) == []
+    assert manual_host.pending_timers(instance_id) == []
     assert [r["beforeHours"] for r in manual_host.status(instance_id)["customStatus"]["reminders"]] == [24.0]
 
 

@@ -77,8 +77,9 @@ def test_events_during_drafting_are_recorded_not_buffered(manual_host):
     sent during the redraft is taken and recorded, and round 2 still waits for a decision."""
     instance_id = start(manual_host)
     manual_host.raise_event(instance_id, "ApprovalEvent", decision(1, False, "shorter", "r-1"))
-    manual_host.engine.run_episodes([instance_id])  # the rejection: round 2's writer is scheduled
-    manual_host.engine.run_episodes([instance_id])  # the new execution starts drafting
+    manual_host.step(instance_id)  # the rejection is taken: the review continues as new
+    manual_host.step(instance_id)  # the new execution starts drafting
+    assert manual_host.pending_activities(instance_id) == ["write_draft"]
     manual_host.raise_event(instance_id, "ApprovalEvent", decision(1, id_="stale"))
     manual_host.run_until_idle()
     status = custom(manual_host, instance_id)
@@ -117,7 +118,8 @@ def test_approval_then_cancel_in_one_batch_publishes_and_refuses_the_cancel(manu
 
 def test_cancel_while_the_writer_drafts_ends_the_review(manual_host):
     instance_id = manual_host.start(ORCHESTRATOR, {"topic": "Cancelled early"})
-    manual_host.engine.run_episodes([instance_id])  # the writer is scheduled, not run
+    manual_host.step(instance_id)
+    assert manual_host.pending_activities(instance_id) == ["write_draft"]  # scheduled, not run
     manual_host.raise_event(instance_id, "CancelEvent", {"reason": "changed plans", "id": "c-9"})
     manual_host.run_until_idle()
     status = manual_host.status(instance_id)

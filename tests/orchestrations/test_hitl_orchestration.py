@@ -6,8 +6,9 @@ behave as they do on Azure; nothing here is mocked.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
-from devhost.history import EventType, flatten as _flatten
+from devhost.history import EventType
 
 ORCHESTRATOR = "hitl_orchestration"
 
@@ -30,11 +31,6 @@ def decide(host, instance_id, approved, feedback="", round_=None, settle=True):
 
 def custom(host, instance_id):
     return host.status(instance_id)["customStatus"]
-
-
-def pending_timers(host, instance_id):
-    return [m for m in host.store.due_messages(instance_id, float("inf"))
-            if m.event["EventType"] == EventType.TIMER_FIRED]
 
 
 def published_files(offline_env):
@@ -63,7 +59,7 @@ def test_approve_in_round_one_publishes_once(manual_host, offline_env):
     assert output["decisions"][0]["at"].startswith("2026-01-01")
     assert custom(manual_host, instance_id)["stage"] == "published"
     assert published_files(offline_env) == [f"{instance_id}.json"]
-    assert pending_timers(manual_host, instance_id) == []  # the decision cancelled the timer
+    assert manual_host.pending_timers(instance_id) == []  # the decision cancelled the timer
 
 
 def test_reject_then_revise_then_approve_passes_feedback_to_writer(manual_host):
@@ -173,11 +169,11 @@ def test_thirty_day_timeout_is_cancelled_by_a_decision(manual_host):
     status = manual_host.status(instance_id)
     assert status["runtimeStatus"] == "Running"
     assert status["customStatus"]["deadline"].startswith("2026-01-31")
-    fire_times = [m.event["FireAt"] for m in pending_timers(manual_host, instance_id)]
-    assert fire_times == ["2026-01-12T00:00:00.000000Z"]  # one slice of at most a day
+    # one slice of at most a day
+    assert manual_host.pending_timers(instance_id) == [datetime(2026, 1, 12, tzinfo=timezone.utc)]
     decide(manual_host, instance_id, True, round_=1)
     assert manual_host.status(instance_id)["runtimeStatus"] == "Completed"
-    assert pending_timers(manual_host, instance_id) == []
+    assert manual_host.pending_timers(instance_id) == []
 
 
 def test_timeout_counts_from_each_draft_not_from_the_start(manual_host):
@@ -192,16 +188,11 @@ def test_timeout_counts_from_each_draft_not_from_the_start(manual_host):
 def test_replaying_a_finished_history_gives_the_same_result(manual_host):
     instance_id = start(manual_host)
     decide(manual_host, instance_id, True, round_=1)
-    row = manual_host.store.get_instance(instance_id)
-    history = manual_host.history(instance_id)
-    completed_at = next(i for i, e in enumerate(history) if e["EventType"] == EventType.EXECUTION_COMPLETED)
-    replay = manual_host.engine.replay(row, history[:completed_at])
-    assert replay.error is None and replay.state["isDone"] is True
-    assert replay.state["output"] == json.loads(row.output)
-    scheduled = [e["Name"] for e in history if e["EventType"] == EventType.TASK_SCHEDULED]
-    replayed = [a["functionName"] for a in _flatten(replay.state["actions"][0])
-                if a.get("actionType") in (0, 1)]
-    assert replayed == scheduled == ["write_draft", "notify_reviewer", "publish_content"]
+    replayed = manual_host.replay(instance_id)
+    assert replayed.problem is None and replayed.done
+    assert replayed.output == manual_host.status(instance_id)["output"]
+    scheduled = [e["Name"] for e in manual_host.history(instance_id) if e["EventType"] == EventType.TASK_SCHEDULED]
+    assert replayed.scheduled == scheduled == ["write_draft", "notify_reviewer", "publish_content"]
 
 
 def test_permanent_writer_failure_fails_fast_without_retries(manual_host, monkeypatch):
@@ -254,8 +245,8 @@ def test_decision_arriving_with_the_deadline_is_not_dropped(manual_host):
 def test_status_says_revising_as_soon_as_a_rejection_is_taken(manual_host):
     instance_id = start(manual_host)
     decide(manual_host, instance_id, False, "again", round_=1, settle=False)
-    row_episode = manual_host.engine.run_episodes([instance_id])  # only the decision's episode
-    assert row_episode == []
+    assert manual_host.step(instance_id)  # only the decision's episode
+    assert manual_host.pending_activities(instance_id) == []
     stage = custom(manual_host, instance_id)
     assert stage["stage"] == "revising" and stage["round"] == 2
 

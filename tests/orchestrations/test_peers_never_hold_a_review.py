@@ -8,7 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.http import call, wait_for
+from devhost.testing import wait_until
+from tests.support.http import call
 
 
 class HeldWebhook:
@@ -67,13 +68,13 @@ def test_a_draft_is_reviewable_while_its_notice_is_still_being_sent(offline_env,
         started = call("POST", f"{base}/api/hitl/run", {"topic": "Slow channels"}).json
         instance_id = started["instanceId"]
         assert held_webhook.arrived.wait(10), "the notice never reached the webhook"
-        waiting = wait_for(lambda: (s := custom_status(base, instance_id))["stage"] == "awaiting_review" and s,
+        waiting = wait_until(lambda: (s := custom_status(base, instance_id))["stage"] == "awaiting_review" and s,
                            timeout=5)
         assert waiting["notification"]["status"] == "sending"
         reply = call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True, "round": 1})
         assert reply.status == 200, reply.text
         held_webhook.release.set()
-        wait_for(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["runtimeStatus"] == "Completed")
+        wait_until(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["runtimeStatus"] == "Completed")
 
 
 def test_a_writer_that_fails_for_good_says_why_in_one_line(offline_env, tmp_path, monkeypatch):
@@ -95,7 +96,7 @@ def test_a_writer_that_fails_for_good_says_why_in_one_line(offline_env, tmp_path
                 host.advance(minutes=1)  # the retries wait on durable timers
                 status = call("GET", f"{base}/api/hitl/status/{instance_id}").json
                 return status["runtimeStatus"] != "Running" and status
-            status = wait_for(ended, timeout=20)
+            status = wait_until(ended, timeout=20)
     assert status["runtimeStatus"] == "Failed"
     shown = status["customStatus"]
     assert shown["stage"] == "failed"

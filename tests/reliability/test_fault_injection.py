@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from devhost import DevHost, ManualClock
 from devhost.history import EventType
+from devhost.testing import TestingHost
 from tests.support.fake_openai import FakeOpenAI
 
 ORCHESTRATOR = "hitl_orchestration"
@@ -29,7 +29,7 @@ def writer(monkeypatch, offline_env):
 
 @pytest.fixture
 def host(writer, tmp_path):
-    with DevHost(".", data_dir=tmp_path / "state", clock=ManualClock(), local_settings=False) as h:
+    with TestingHost(".", data_dir=tmp_path / "state") as h:
         yield h
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.support.http import call, wait_for
+from devhost.testing import wait_until
+from tests.support.http import call
 
 
 def test_waits_for_the_reply_by_default_and_threads_remember(served_host):
@@ -35,7 +36,7 @@ def test_header_false_returns_202_and_status_url(served_host):
     assert reply.status == 202, reply.text
     url = reply.json["statusQueryGetUri"]
     assert url == f"{base}/api/agents/WriterAgent/threads/{reply.json['thread_id']}"
-    done = wait_for(lambda: (s := call("GET", url).json)["status"] == "Completed" and s)
+    done = wait_until(lambda: (s := call("GET", url).json)["status"] == "Completed" and s)
     assert "Sagas" in done["response"]
 
 

@@ -15,8 +15,9 @@ from urllib.parse import quote
 
 import pytest
 
+from devhost.testing import TestingHost, wait_until
 from tests.conftest import SIGNING_KEY
-from tests.support.http import call, wait_for
+from tests.support.http import call
 
 JSON = {"Content-Type": "application/json"}
 LONG_ID = "a" * 300
@@ -191,12 +192,10 @@ def review(request, tmp_path_factory):
     monkeypatch.setenv("HITL_WRITER", "offline")
     monkeypatch.setenv("HITL_REVIEW_SIGNING_KEY", SIGNING_KEY)
     monkeypatch.setenv("HITL_PUBLISH_DIR", str(folder / "published"))
-    from devhost import DevHost
-    with DevHost(".", data_dir=folder / "state", local_settings=False) as host:
-        host.serve(port=0)
+    with TestingHost.served(".", data_dir=folder / "state") as host:
         base = host.base_url
         instance_id = call("POST", f"{base}/api/hitl/run", {"topic": "Healthy neighbour"}).json["instanceId"]
-        wait_for(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("stage") == "awaiting_review")
+        wait_until(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("stage") == "awaiting_review")
         yield base, instance_id
     monkeypatch.undo()
 
@@ -206,7 +205,7 @@ def victim(review):
     """A second waiting review, the target of the bad events sent through the Durable API."""
     base, _ = review
     instance_id = call("POST", f"{base}/api/hitl/run", {"topic": "Events target"}).json["instanceId"]
-    wait_for(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("stage") == "awaiting_review")
+    wait_until(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("stage") == "awaiting_review")
     return instance_id
 
 
@@ -277,17 +276,17 @@ def test_ten_racing_decisions_apply_once_per_round(review):
     base, _ = review
     instance_id = call("POST", f"{base}/api/hitl/run", {"topic": "Race"}).json["instanceId"]
     status_url = f"{base}/api/hitl/status/{instance_id}"
-    wait_for(lambda: call("GET", status_url).json["customStatus"].get("stage") == "awaiting_review")
+    wait_until(lambda: call("GET", status_url).json["customStatus"].get("stage") == "awaiting_review")
     with concurrent.futures.ThreadPoolExecutor(10) as pool:
         replies = list(pool.map(lambda i: call("POST", f"{base}/api/hitl/approve/{instance_id}",
                                                {"approved": False, "feedback": f"click {i}", "round": 1}),
                                 range(10)))
     assert all(r.status in (200, 409) for r in replies)
-    second = wait_for(lambda: (s := call("GET", status_url).json)["customStatus"].get("round") == 2
+    second = wait_until(lambda: (s := call("GET", status_url).json)["customStatus"].get("round") == 2
                       and s["customStatus"].get("stage") == "awaiting_review" and s)
     assert len(second["customStatus"]["decisions"]) == 1
     call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True, "round": 2})
-    done = wait_for(lambda: (s := call("GET", status_url).json)["runtimeStatus"] == "Completed" and s)
+    done = wait_until(lambda: (s := call("GET", status_url).json)["runtimeStatus"] == "Completed" and s)
     assert [d["round"] for d in done["output"]["decisions"]] == [1, 2]
 
 
@@ -296,6 +295,6 @@ def test_decision_for_terminated_instance_is_refused(review):
     instance_id = call("POST", f"{base}/api/hitl/run", {"topic": "Doomed"}).json["instanceId"]
     terminate = call("POST", f"{base}/runtime/webhooks/durabletask/instances/{instance_id}/terminate?reason=cancelled")
     assert terminate.status == 202
-    wait_for(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["runtimeStatus"] == "Terminated")
+    wait_until(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["runtimeStatus"] == "Terminated")
     reply = call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True})
     assert reply.status == 409 and "the review was terminated: cancelled" in reply.json["error"]

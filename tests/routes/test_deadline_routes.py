@@ -5,7 +5,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.support.http import call, wait_for
+from devhost.testing import wait_until
+from tests.support.http import call
 
 from .test_hitl_routes import awaiting, run_review, status_of
 
@@ -17,7 +18,7 @@ def extend(base, instance_id, body):
 def test_extend_moves_the_deadline_and_is_audited(served_host):
     base = served_host.base_url
     instance_id = run_review(base, approval_timeout_hours=10)["instanceId"]
-    before = wait_for(lambda: awaiting(base, instance_id, 1))["customStatus"]["deadline"]
+    before = wait_until(lambda: awaiting(base, instance_id, 1))["customStatus"]["deadline"]
     reply = extend(base, instance_id, {"hours": 24})
     assert reply.status == 200, reply.text
     moved = datetime.fromisoformat(reply.json["deadline"]) - datetime.fromisoformat(before)
@@ -30,7 +31,7 @@ def test_extend_moves_the_deadline_and_is_audited(served_host):
 def test_extend_is_refused_once_the_round_is_decided(served_host):
     base = served_host.base_url
     instance_id = run_review(base)["instanceId"]
-    wait_for(lambda: awaiting(base, instance_id, 1))
+    wait_until(lambda: awaiting(base, instance_id, 1))
     assert call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True, "round": 1}).status == 200
     late = extend(base, instance_id, {"hours": 1})
     assert late.status == 409 and "deadline" in late.json["error"]
@@ -39,7 +40,7 @@ def test_extend_is_refused_once_the_round_is_decided(served_host):
 def test_extend_beyond_a_rounds_thirty_days_is_refused_with_the_room_left(served_host):
     base = served_host.base_url
     instance_id = run_review(base, approval_timeout_hours=700)["instanceId"]
-    wait_for(lambda: awaiting(base, instance_id, 1))
+    wait_until(lambda: awaiting(base, instance_id, 1))
     reply = extend(base, instance_id, {"hours": 30})
     assert reply.status == 409 and "at most 720 hours" in reply.json["error"]
 
@@ -72,9 +73,9 @@ def test_the_request_shows_the_deadline_fields_only_when_used(served_host):
     base = served_host.base_url
     plain = run_review(base)["instanceId"]
     fancy = run_review(base, remind_before_hours=[2, 24], on_timeout="escalate", escalation_hours=6)["instanceId"]
-    assert set(wait_for(lambda: awaiting(base, plain, 1))["input"]) == {
+    assert set(wait_until(lambda: awaiting(base, plain, 1))["input"]) == {
         "topic", "max_review_attempts", "approval_timeout_hours"}
-    assert wait_for(lambda: awaiting(base, fancy, 1))["input"] == {
+    assert wait_until(lambda: awaiting(base, fancy, 1))["input"] == {
         "topic": "Durable timers", "max_review_attempts": 3, "approval_timeout_hours": 72.0,
         "remind_before_hours": [24.0, 2.0], "on_timeout": "escalate", "escalation_hours": 6.0}
 
@@ -85,8 +86,8 @@ def test_the_app_wide_reminders_apply_to_reviews_that_name_none(served_host, mon
     short = run_review(base, approval_timeout_hours=12)["instanceId"]
     chosen = run_review(base, remind_before_hours=[])["instanceId"]
     # Only the reminders that fit before a 12-hour deadline; a review's own list wins.
-    assert wait_for(lambda: awaiting(base, short, 1))["input"]["remind_before_hours"] == [2.0]
-    assert "remind_before_hours" not in wait_for(lambda: awaiting(base, chosen, 1))["input"]
+    assert wait_until(lambda: awaiting(base, short, 1))["input"]["remind_before_hours"] == [2.0]
+    assert "remind_before_hours" not in wait_until(lambda: awaiting(base, chosen, 1))["input"]
 
 
 def test_a_bad_app_wide_reminder_setting_is_refused_with_its_name(served_host, monkeypatch):

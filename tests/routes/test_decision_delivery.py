@@ -6,14 +6,13 @@ milliseconds: the worst case for a decision meant for the previous draft.
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
-from devhost.storage import StoreUnavailable
-from tests.support.http import call, wait_for
+from devhost.testing import wait_until
+from tests.support.http import call
 
-from .test_hitl_routes import awaiting, run_review, status_of
+from .test_hitl_routes import awaiting, reviewable_for, run_review, status_of
 
 
 def approve(base, instance_id, body):
@@ -28,13 +27,14 @@ def test_double_clicked_rejection_without_round_never_lands_on_the_next_draft(se
     monkeypatch.setattr(hitl_routes, "ROUNDLESS_DECISION_GRACE_SECONDS", 0.5)
     base = served_host.base_url
     instance_id = run_review(base, max_review_attempts=2)["instanceId"]
-    wait_for(lambda: awaiting(base, instance_id, 1))
-    time.sleep(0.6)  # the reviewer read draft 1
+    wait_until(lambda: awaiting(base, instance_id, 1))
+    wait_until(lambda: reviewable_for(base, instance_id, hitl_routes.ROUNDLESS_DECISION_GRACE_SECONDS),
+               what="the reviewer to read draft 1")
     first = approve(base, instance_id, {"approved": False, "feedback": "Needs a table"})
     second = approve(base, instance_id, {"approved": False, "feedback": "Needs a table"})
     assert first.status == 200, first.text
     assert second.status == 409, second.text
-    status = wait_for(lambda: awaiting(base, instance_id, 2))
+    status = wait_until(lambda: awaiting(base, instance_id, 2))
     assert [d["round"] for d in status["customStatus"]["decisions"]] == [1]
     assert status["runtimeStatus"] == "Running"
 
@@ -42,7 +42,7 @@ def test_double_clicked_rejection_without_round_never_lands_on_the_next_draft(se
 def test_an_approval_right_after_another_reviewers_rejection_is_refused(served_host):
     base = served_host.base_url
     instance_id = run_review(base)["instanceId"]
-    wait_for(lambda: awaiting(base, instance_id, 1))
+    wait_until(lambda: awaiting(base, instance_id, 1))
     rejected = approve(base, instance_id, {"approved": False, "feedback": "No", "round": 1})
     assert rejected.status == 200
     late = approve(base, instance_id, {"approved": True})  # meant for draft 1
@@ -55,7 +55,7 @@ def test_an_approval_right_after_another_reviewers_rejection_is_refused(served_h
 def test_an_approval_for_a_decided_round_gets_409_with_the_reason(served_host):
     base = served_host.base_url
     instance_id = run_review(base)["instanceId"]
-    wait_for(lambda: awaiting(base, instance_id, 1))
+    wait_until(lambda: awaiting(base, instance_id, 1))
     replies = []
     threads = [threading.Thread(target=lambda b=body: replies.append(approve(base, instance_id, b)))
                for body in ({"approved": False, "feedback": "first", "round": 1},
@@ -78,7 +78,7 @@ def test_cancel_racing_an_approval_has_one_winner_and_the_loser_gets_409(served_
     review ended Terminated with no record of the approval."""
     base = served_host.base_url
     instance_id = run_review(base)["instanceId"]
-    wait_for(lambda: awaiting(base, instance_id, 1))
+    wait_until(lambda: awaiting(base, instance_id, 1))
     replies = {}
     calls = {"approve": lambda: approve(base, instance_id, {"approved": True, "round": 1}),
              "cancel": lambda: call("POST", f"{base}/api/hitl/cancel/{instance_id}", {"reason": "race"})}
@@ -89,7 +89,7 @@ def test_cancel_racing_an_approval_has_one_winner_and_the_loser_gets_409(served_
     for thread in threads:
         thread.join()
     assert sorted(r.status for r in replies.values()) == [200, 409], {k: v.text for k, v in replies.items()}
-    final = wait_for(lambda: (s := status_of(base, instance_id))["runtimeStatus"] in ("Completed", "Failed") and s)
+    final = wait_until(lambda: (s := status_of(base, instance_id))["runtimeStatus"] in ("Completed", "Failed") and s)
     if replies["approve"].status == 200:
         assert final["runtimeStatus"] == "Completed"
         # Refused when the cancel was considered after the approval, or when the review
@@ -105,31 +105,26 @@ def test_a_thread_id_can_never_address_a_review(served_host):
     audit trail was gone."""
     base = served_host.base_url
     instance_id = run_review(base)["instanceId"]
-    wait_for(lambda: awaiting(base, instance_id, 1))
+    wait_until(lambda: awaiting(base, instance_id, 1))
     approve(base, instance_id, {"approved": True, "round": 1})
-    wait_for(lambda: status_of(base, instance_id)["runtimeStatus"] == "Completed")
+    wait_until(lambda: status_of(base, instance_id)["runtimeStatus"] == "Completed")
     reply = call("POST", f"{base}/api/agents/WriterAgent/run", {"message": "hi", "thread_id": instance_id})
     assert reply.status == 404
     assert status_of(base, instance_id)["output"]["decisions"][0]["round"] == 1
     assert call("GET", f"{base}/api/agents/WriterAgent/threads/{instance_id}").status == 404
 
 
-def test_a_state_that_cannot_be_written_gets_503_not_409(served_host, monkeypatch):
+def test_a_state_that_cannot_be_written_gets_503_not_409(served_host):
     """Before: a full data disk made decisions answer 409 'finished' while the review was
     Running, and cancel answer 500."""
     base = served_host.base_url
     instance_id = run_review(base)["instanceId"]
-    wait_for(lambda: awaiting(base, instance_id, 1))
-
-    def disk_full(*args, **kwargs):
-        raise StoreUnavailable("database or disk is full")
-
-    monkeypatch.setattr(served_host.engine, "raise_event", disk_full)
-    decision = approve(base, instance_id, {"approved": True, "round": 1})
-    assert decision.status == 503 and decision.headers.get("Retry-After")
-    assert "retry" in decision.json["error"]
-    cancel = call("POST", f"{base}/api/hitl/cancel/{instance_id}", {"reason": "full"})
-    assert cancel.status == 503
-    monkeypatch.undo()
+    wait_until(lambda: awaiting(base, instance_id, 1))
+    with served_host.state_unavailable():
+        decision = approve(base, instance_id, {"approved": True, "round": 1})
+        assert decision.status == 503 and decision.headers.get("Retry-After")
+        assert "retry" in decision.json["error"]
+        cancel = call("POST", f"{base}/api/hitl/cancel/{instance_id}", {"reason": "full"})
+        assert cancel.status == 503
     assert status_of(base, instance_id)["runtimeStatus"] == "Running"
     assert approve(base, instance_id, {"approved": True, "round": 1}).status == 200

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.http import call, wait_for
+from devhost.testing import wait_until
+from tests.support.http import call
 
 README = Path(__file__).parents[2] / "README.md"
 SECTION = "## Walk-through with curl"
@@ -180,7 +181,7 @@ def test_the_readme_walkthrough_works_when_pasted_in_order(served_host, shell):
     for index, (language, text) in enumerate(blocks):
         if language != "bash":
             continue
-        wait_for(lambda: settled(base, started), timeout=15)
+        wait_until(lambda: settled(base, started), timeout=15)
         script = text.replace(README_BASE, base)
         printed, exit_code = shell.run(script)
         assert exit_code == 0, f"block {index} exited {exit_code}:\n{text}\n{printed}"

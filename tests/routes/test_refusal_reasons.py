@@ -17,7 +17,8 @@ from routes.http_helpers import HttpError
 from routes.review_client import Review
 from shared_code.models import Decision
 from shared_code.review_status import ReviewStatus
-from tests.support.http import call, wait_for
+from devhost.testing import wait_until
+from tests.support.http import call
 
 from .test_hitl_routes import awaiting, run_review, status_of
 from .test_review_routes import notified_link
@@ -93,13 +94,13 @@ def cancel(base, instance_id, reason):
 
 
 def finished(base, instance_id):
-    return wait_for(lambda: (s := status_of(base, instance_id))["runtimeStatus"] in ("Completed", "Failed") and s)
+    return wait_until(lambda: (s := status_of(base, instance_id))["runtimeStatus"] in ("Completed", "Failed") and s)
 
 
 def test_parallel_approvals_have_one_winner_and_the_others_are_told_it_was_decided(served_host):
     base = served_host.base_url
     instance_id = run_review(base)["instanceId"]
-    wait_for(lambda: awaiting(base, instance_id, 1))
+    wait_until(lambda: awaiting(base, instance_id, 1))
     replies = []
     threads = [threading.Thread(target=lambda: replies.append(approve(base, instance_id,
                                                                       {"approved": True, "round": 1})))
@@ -118,7 +119,7 @@ def test_parallel_approvals_have_one_winner_and_the_others_are_told_it_was_decid
 def test_decisions_cancels_and_extensions_after_an_approval_say_it_was_published(served_host):
     base = served_host.base_url
     instance_id = run_review(base)["instanceId"]
-    wait_for(lambda: awaiting(base, instance_id, 1))
+    wait_until(lambda: awaiting(base, instance_id, 1))
     assert approve(base, instance_id, {"approved": True, "round": 1}).status == 200
     finished(base, instance_id)
     replies = {"decision": approve(base, instance_id, {"approved": False, "feedback": "late", "round": 1}),
@@ -133,7 +134,7 @@ def test_decisions_cancels_and_extensions_after_an_approval_say_it_was_published
 def test_decisions_and_extensions_after_a_cancel_say_it_was_cancelled(served_host):
     base = served_host.base_url
     instance_id = run_review(base)["instanceId"]
-    wait_for(lambda: awaiting(base, instance_id, 1))
+    wait_until(lambda: awaiting(base, instance_id, 1))
     assert cancel(base, instance_id, "Topic withdrawn").status == 200
     replies = {"decision": approve(base, instance_id, {"approved": True, "round": 1}),
                "cancel": cancel(base, instance_id, "again"),
@@ -161,7 +162,7 @@ def test_the_review_pages_decision_says_what_happened_too(served_host):
     base = served_host.base_url
     rejected_id, cancelled_id = (run_review(base)["instanceId"] for _ in range(2))
     for instance_id in (rejected_id, cancelled_id):
-        wait_for(lambda: awaiting(base, instance_id, 1))
+        wait_until(lambda: awaiting(base, instance_id, 1))
     links = {i: notified_link(served_host, i) for i in (rejected_id, cancelled_id)}
 
     assert approve(base, rejected_id, {"approved": False, "feedback": "Shorter", "round": 1}).status == 200

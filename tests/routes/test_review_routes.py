@@ -7,15 +7,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from devhost.testing import wait_until
 from shared_code.review_links import ReviewGrant, sign
 from tests.conftest import SIGNING_KEY
-from tests.support.http import call, wait_for
+from tests.support.http import call
 
 
 def start_review(base, topic="Signed links", **fields):
     instance_id = call("POST", f"{base}/api/hitl/run", {"topic": topic, **fields}).json["instanceId"]
     # Settled: the draft waits and its notice has gone out (it is sent while the draft waits).
-    status = wait_for(lambda: (s := call("GET", f"{base}/api/hitl/status/{instance_id}").json)
+    status = wait_until(lambda: (s := call("GET", f"{base}/api/hitl/status/{instance_id}").json)
                       ["customStatus"].get("stage") == "awaiting_review"
                       and s["customStatus"]["notification"]["status"] != "sending" and s)
     return instance_id, status
@@ -49,7 +50,7 @@ def test_notified_link_opens_the_page_and_decides(served_host):
     cannot_decide = call("POST", f"{base}/api/hitl/review/{instance_id}/decision?token={follow}",
                          {"approved": True})
     assert cannot_decide.status == 403 and "not decide" in cannot_decide.json["error"]
-    renewed = wait_for(lambda: (s := call("GET", f"{base}/api/hitl/review/{instance_id}/state?token={follow}").json)
+    renewed = wait_until(lambda: (s := call("GET", f"{base}/api/hitl/review/{instance_id}/state?token={follow}").json)
                        .get("token") and s)
     assert renewed["round"] == 2 and renewed["canDecide"] is True
     stale = call("GET", f"{base}/api/hitl/review/{instance_id}/state?token={token}")
@@ -57,7 +58,7 @@ def test_notified_link_opens_the_page_and_decides(served_host):
     approved = call("POST", f"{base}/api/hitl/review/{instance_id}/decision?token={renewed['token']}",
                     {"approved": True})
     assert approved.status == 200
-    done = wait_for(lambda: (s := call("GET", f"{base}/api/hitl/status/{instance_id}").json)["runtimeStatus"] == "Completed" and s)
+    done = wait_until(lambda: (s := call("GET", f"{base}/api/hitl/status/{instance_id}").json)["runtimeStatus"] == "Completed" and s)
     assert [(d["round"], d["by"]) for d in done["output"]["decisions"]] == [(1, "review link"), (2, "review link")]
 
 
@@ -90,7 +91,7 @@ def test_token_for_an_earlier_round_cannot_decide_the_current_one(served_host):
     instance_id, _ = start_review(base)
     round_one = token_for(instance_id, 1)
     call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": False, "feedback": "again", "round": 1})
-    wait_for(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("round") == 2
+    wait_until(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("round") == 2
              and call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("stage") == "awaiting_review")
     decision = call("POST", f"{base}/api/hitl/review/{instance_id}/decision?token={round_one}", {"approved": True})
     assert decision.status == 409 and "round 1 was already decided" in decision.json["error"]
@@ -156,9 +157,12 @@ def test_an_earlier_rounds_link_shows_nothing_of_a_finished_review(served_host):
     round_one = token_for(instance_id, 1, expires_in=timedelta(hours=80))
     assert call("POST", f"{base}/api/hitl/approve/{instance_id}",
                 {"approved": False, "feedback": "again", "round": 1}).status == 200
-    wait_for(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("round") == 2
+    wait_until(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("round") == 2
              and call("GET", f"{base}/api/hitl/status/{instance_id}").json["customStatus"].get("stage") == "awaiting_review")
     assert call("POST", f"{base}/api/hitl/approve/{instance_id}", {"approved": True, "round": 2}).status == 200
+    # The approval is applied when it is answered 200; the publication may still be running.
+    wait_until(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["runtimeStatus"] == "Completed",
+               what="the review to finish")
     for path in (f"/api/hitl/review/{instance_id}", f"/api/hitl/review/{instance_id}/state"):
         old = call("GET", f"{base}{path}?token={round_one}")
         assert old.status == 403 and "Draft" not in old.text
@@ -172,7 +176,7 @@ def test_a_bad_id_or_a_purged_review_gets_a_page_that_says_so_not_a_500(served_h
     assert bad.status == 400 and "<h1>Bad request</h1>" in bad.text
     instance_id, _ = start_review(base)
     call("POST", f"{base}/api/hitl/cancel/{instance_id}", {"reason": "purge me"})
-    wait_for(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["runtimeStatus"] == "Failed")
+    wait_until(lambda: call("GET", f"{base}/api/hitl/status/{instance_id}").json["runtimeStatus"] == "Failed")
     assert call("DELETE", f"{base}/runtime/webhooks/durabletask/instances/{instance_id}").status == 200
     gone = call("GET", f"{base}/api/hitl/review/{instance_id}?token={token_for(instance_id)}")
     assert gone.status == 404 and "<h1>Review not found</h1>" in gone.text

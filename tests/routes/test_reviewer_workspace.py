@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from tests.support.http import call, wait_for
+from devhost.testing import wait_until
+from tests.support.http import call
 
 from .test_hitl_routes import awaiting, run_review, status_of
 from .test_review_routes import token_for
@@ -24,7 +25,7 @@ def inbox(base, query=""):
 
 def listed(base, count, query=""):
     """The inbox once it lists ``count`` reviews (cards appear once the first notice is out)."""
-    return wait_for(lambda: (page := inbox(base, query))["counts"]["all"] == count and page)
+    return wait_until(lambda: (page := inbox(base, query))["counts"]["all"] == count and page)
 
 
 def test_the_inbox_lists_every_waiting_review_sorted_and_filtered(served_host):
@@ -32,7 +33,7 @@ def test_the_inbox_lists_every_waiting_review_sorted_and_filtered(served_host):
     ids = []
     for topic, hours in (("Short fuse on sagas", 2), ("Long wait on timers", 200), ("Sagas, again", 20)):
         ids.append(run_review(base, topic=topic, approval_timeout_hours=hours)["instanceId"])
-        wait_for(lambda i=ids[-1]: awaiting(base, i, 1))  # one at a time: "age" is when each began to wait
+        wait_until(lambda i=ids[-1]: awaiting(base, i, 1))  # one at a time: "age" is when each began to wait
     short, long, middle = ids
     by_deadline = listed(base, 3)
     assert [i["instanceId"] for i in by_deadline["items"]] == [short, middle, long]
@@ -57,7 +58,7 @@ def test_the_inbox_pages_with_a_continuation(served_host):
     ids = []
     for n in range(5):
         ids.append(run_review(base, topic=f"Paged {n}")["instanceId"])
-        wait_for(lambda i=ids[-1]: awaiting(base, i, 1))
+        wait_until(lambda i=ids[-1]: awaiting(base, i, 1))
     listed(base, 5)
     seen, token = [], ""
     for _ in range(3):
@@ -109,13 +110,13 @@ def test_the_inbox_and_the_owner_routes_need_the_function_key_in_azure():
 def test_the_page_state_has_the_whole_draft_its_markdown_and_the_diff(served_host):
     base = served_host.base_url
     instance_id = run_review(base)["instanceId"]
-    wait_for(lambda: awaiting(base, instance_id, 1))
+    wait_until(lambda: awaiting(base, instance_id, 1))
     first = call("GET", f"{base}/api/hitl/review/{instance_id}/state?token={token_for(instance_id, 1)}").json
     assert first["previousDraft"] is None and first["diff"] is None
     assert first["draftHtml"].startswith("<p>An offline draft about")
     call("POST", f"{base}/api/hitl/approve/{instance_id}",
          {"approved": False, "feedback": "Say <b>why</b> & how", "round": 1})
-    wait_for(lambda: awaiting(base, instance_id, 2))
+    wait_until(lambda: awaiting(base, instance_id, 2))
     state = call("GET", f"{base}/api/hitl/review/{instance_id}/state?token={token_for(instance_id, 2)}").json
     assert state["previousDraft"]["title"].startswith("Draft 1")
     inserted = "".join(r["text"] for r in state["diff"] if r["op"] == "+")
@@ -139,12 +140,12 @@ def test_markdown_never_yields_script_or_unsafe_links(text, absent):
 def test_edit_and_approve_publishes_the_edit_and_audits_it(served_host, offline_env):
     base = served_host.base_url
     instance_id = run_review(base)["instanceId"]
-    wait_for(lambda: awaiting(base, instance_id, 1))
+    wait_until(lambda: awaiting(base, instance_id, 1))
     token = token_for(instance_id, 1)
     edited = {"approved": True, "title": "Timers, edited", "content": "A **better** text."}
     reply = call("POST", f"{base}/api/hitl/review/{instance_id}/decision?token={token}", edited)
     assert reply.status == 200, reply.text
-    done = wait_for(lambda: (s := status_of(base, instance_id))["runtimeStatus"] == "Completed" and s)
+    done = wait_until(lambda: (s := status_of(base, instance_id))["runtimeStatus"] == "Completed" and s)
     assert (done["output"]["title"], done["output"]["content"]) == ("Timers, edited", "A **better** text.")
     record = done["output"]["decisions"][0]
     assert record["by"] == "review link"
@@ -165,6 +166,6 @@ def test_edit_and_approve_publishes_the_edit_and_audits_it(served_host, offline_
 def test_a_bad_edit_gets_400_with_the_reason(served_host, body, reason):
     base = served_host.base_url
     instance_id = run_review(base)["instanceId"]
-    wait_for(lambda: awaiting(base, instance_id, 1))
+    wait_until(lambda: awaiting(base, instance_id, 1))
     reply = call("POST", f"{base}/api/hitl/approve/{instance_id}", {**body, "round": 1})
     assert reply.status == 400 and reason in reply.json["error"], reply.text

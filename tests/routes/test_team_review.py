@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.http import call, wait_for
+from devhost.testing import wait_until
+from tests.support.http import call
 from tests.support.principals import principal_header
 
 POLICY = {"stages": [
@@ -44,7 +45,7 @@ def waiting_at(base, instance_id, stage_name, round_=1):
         stage = custom["stages"][custom["stageIndex"]]
         return (custom["stage"] == "awaiting_review" and custom["round"] == round_
                 and stage["name"] == stage_name and body)
-    return wait_for(check)
+    return wait_until(check)
 
 
 def decide(base, instance_id, who, approved=True, feedback="", round_=1, **extra):
@@ -65,7 +66,7 @@ def test_three_stages_with_any_all_and_two_of_three_publish(base):
     waiting_at(base, instance_id, "brand")
     assert decide(base, instance_id, DAN).status == 200
     assert decide(base, instance_id, ERIN).status == 200
-    done = wait_for(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
+    done = wait_until(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
     trail = [(d["stage"], d["seat"], d["by"], d["approved"]) for d in done["output"]["decisions"]]
     assert trail == [("editor", "role:editors", "alice@contoso.com", True),
                      ("legal", "user:bob@contoso.com", "bob@contoso.com", True),
@@ -122,7 +123,7 @@ def test_two_of_three_is_rejected_once_two_approvals_can_no_longer_come(base):
     decide(base, instance_id, DAN, approved=False, feedback="No")
     assert status(base, instance_id)["runtimeStatus"] == "Running"
     decide(base, instance_id, ERIN, approved=False, feedback="Also no")
-    done = wait_for(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Failed" and s)
+    done = wait_until(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Failed" and s)
     assert done["customStatus"]["stage"] == "rejected"
 
 
@@ -141,7 +142,7 @@ def test_a_claimed_seat_is_decided_only_by_its_claimer_until_released(base):
                     headers={"x-ms-client-principal": DAN})
     assert released.status == 200, released.text
     assert decide(base, instance_id, ERIN).status == 200
-    done = wait_for(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
+    done = wait_until(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
     assert done["output"]["decisions"][0]["by"] == "erin@contoso.com"
 
 
@@ -160,7 +161,7 @@ def test_a_reviewer_hands_their_seat_on_and_the_owner_reassigns_another(base):
     assert [s["seat"] for s in seats] == ["user:frank@contoso.com", "user:erin@contoso.com"]
     assert decide(base, instance_id, FRANK).status == 200
     assert decide(base, instance_id, ERIN).status == 200
-    done = wait_for(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
+    done = wait_until(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
     assert [d["by"] for d in done["output"]["decisions"]] == ["frank@contoso.com", "erin@contoso.com"]
 
 
@@ -173,7 +174,7 @@ def test_the_function_key_decides_for_the_person_it_names(served_host):
     named = call("POST", f"{base}/api/hitl/approve/{instance_id}",
                  {"approved": True, "round": 1, "reviewer": "bob@contoso.com"})
     assert named.status == 200, named.text
-    done = wait_for(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
+    done = wait_until(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
     record = done["output"]["decisions"][0]
     assert record["by"] == "bob@contoso.com" and record["asserted"] is True and record["channel"] == "function key"
 
@@ -204,7 +205,7 @@ def test_each_seat_is_sent_its_own_link_and_a_link_decides_for_its_seat(served_h
         instance_id = start(base, {"stages": [
             {"name": "legal", "reviewers": ["user:bob@contoso.com", "role:legal"], "require": "all"}]})
         waiting_at(base, instance_id, "legal")
-        wait_for(lambda: hook.delivered)
+        wait_until(lambda: hook.delivered)
     message = hook.delivered[0]
     assert message["stage"] == "legal" and [s["seat"] for s in message["seats"]] == ["user:bob@contoso.com", "role:legal"]
     assert "Review as user:bob@contoso.com (seat 1)" in message["text"]
@@ -217,6 +218,6 @@ def test_each_seat_is_sent_its_own_link_and_a_link_decides_for_its_seat(served_h
     assert again.status == 200 and again.json["duplicate"] is True
     as_legal = call("POST", legal.replace("?token=", "/decision?token="), {"approved": True})
     assert as_legal.status == 200, as_legal.text
-    done = wait_for(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
+    done = wait_until(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
     assert [(d["seat"], d["by"], d["channel"]) for d in done["output"]["decisions"]] == [
         ("user:bob@contoso.com", "bob@contoso.com", "review link"), ("role:legal", "review link", "review link")]

@@ -1,19 +1,24 @@
-"""A tiny HTTP client for tests: real requests, no third-party library."""
+"""The tests' HTTP client: real requests to the servers the tests start, with no
+third-party library and no proxy."""
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from email.message import Message
+from typing import Any, Optional
+
+# Every server a test calls runs on this machine; a proxy from the environment must not
+# get in the way.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass
 class Reply:
     status: int
     body: bytes
-    headers: dict
+    headers: Message  # names match ignoring case; get_all() gives every value of a repeated one
 
     @property
     def json(self) -> Any:
@@ -26,23 +31,14 @@ class Reply:
 
 def call(method: str, url: str, body: Any = None, headers: Optional[dict] = None,
          raw: Optional[bytes] = None, timeout: float = 30) -> Reply:
+    """Send ``body`` as JSON, or ``raw`` bytes as they are; either goes as
+    ``application/json`` unless ``headers`` name another Content-Type."""
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    all_headers = {"Content-Type": "application/json"} if body is not None else {}
-    all_headers.update(headers or {})
-    request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None and not request.has_header("Content-type"):  # urllib's spelling
+        request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return Reply(response.status, response.read(), dict(response.headers))
+        with _OPENER.open(request, timeout=timeout) as response:
+            return Reply(response.status, response.read(), response.headers)
     except urllib.error.HTTPError as error:
-        return Reply(error.code, error.read(), dict(error.headers))
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10, interval: float = 0.02) -> Any:
-    """Poll until ``check()`` returns something truthy; fail with the last value otherwise."""
-    deadline, value = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
+        return Reply(error.code, error.read(), error.headers)

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from devhost import DevHost, ManualClock
-from devhost.storage import MIGRATIONS
+from devhost import ManualClock
+from devhost.migrations import LATEST_VERSION
+from devhost.testing import TestingHost
 
 FOLDER = Path(__file__).parent / "state_before_versioning"
 OLD_HUB = "TestHubName"  # the task hub that state folder was written under
@@ -30,13 +31,13 @@ def upgraded_host(offline_env, tmp_path, monkeypatch):
     monkeypatch.setenv("TASKHUB_NAME", OLD_HUB)
     state = tmp_path / "state"
     shutil.copytree(FOLDER, state)
-    with DevHost(".", data_dir=state, clock=ManualClock(RESUMED_AT), local_settings=False) as host:
+    with TestingHost(".", data_dir=state, clock=ManualClock(RESUMED_AT)) as host:
         yield host
 
 
 def test_the_old_state_folder_is_migrated_and_keeps_its_instances(upgraded_host):
-    db = sqlite3.connect(upgraded_host.store.path)
-    assert db.execute("SELECT version FROM schema_version").fetchall() == [(MIGRATIONS[-1][0],)]
+    db = sqlite3.connect(upgraded_host.data_dir / "TestHubName.sqlite")
+    assert db.execute("SELECT version FROM schema_version").fetchall() == [(LATEST_VERSION,)]
     assert sorted(r[0] for r in db.execute("SELECT instance_id FROM instances")) == [
         "upgrade-round-1", "upgrade-round-2"]
     for instance_id, round_ in (("upgrade-round-1", 1), ("upgrade-round-2", 2)):
@@ -74,7 +75,7 @@ def test_a_state_folder_from_a_newer_release_is_refused(offline_env, tmp_path, m
     db.commit()
     db.close()
     with pytest.raises(StoreTooNew, match="schema version 99"):
-        DevHost(".", data_dir=state, local_settings=False)
+        TestingHost(".", data_dir=state)
 
 
 # ``state_of_release_1ef2995/`` was written by the release before team review (1ef2995),
@@ -90,7 +91,7 @@ def release_host(offline_env, tmp_path, monkeypatch):
     monkeypatch.setenv("TASKHUB_NAME", OLD_HUB)
     state = tmp_path / "state"
     shutil.copytree(RELEASE_1EF2995, state)
-    with DevHost(".", data_dir=state, clock=ManualClock(WRITTEN_AT), local_settings=False) as host:
+    with TestingHost(".", data_dir=state, clock=ManualClock(WRITTEN_AT)) as host:
         yield host
 
 

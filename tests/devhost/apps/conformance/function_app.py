@@ -199,11 +199,6 @@ def calls_tally(context: df.DurableOrchestrationContext):
 
 # -- HTTP routes -----------------------------------------------------------------------
 
-@app.route(route="nothing", methods=["GET"])
-def returns_nothing(req: func.HttpRequest):
-    return None
-
-
 @app.route(route="hostname", methods=["GET"])
 def hostname(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(os.environ.get("WEBSITE_HOSTNAME", "<unset>"), mimetype="text/plain")
