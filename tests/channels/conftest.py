@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from microsoft_agents.hosting.core.authorization import _entra_issuers
 
+from devhost.testing import wait_until
 from tests.support.bot_framework import BOT_ISSUER, BotFramework
-from tests.support.http import call, wait_for
+from tests.support.http import call
 from tests.support.slack_api import SlackApi
 
 APP_ID = "00000000-0000-4000-8000-00000000b07e"
@@ -46,7 +47,7 @@ def install_teams_app(base, framework, user_id, upn, conversation):
         "conversation": {"id": conversation, "conversationType": "personal", "tenantId": "tenant-1"},
         "membersAdded": [{"id": f"28:{APP_ID}"}]}, headers={"Authorization": f"Bearer {framework.token()}"})
     assert reply.status in (200, 202), reply.text
-    wait_for(lambda: call("GET", f"{base}/runtime/webhooks/durabletask/entities/teams_contact/{upn}").status == 200)
+    wait_until(lambda: call("GET", f"{base}/runtime/webhooks/durabletask/entities/teams_contact/{upn}").status == 200)
 
 
 def card_action(base, framework, user_id, conversation, verb, data, token=None):

@@ -14,7 +14,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.support.http import call, wait_for
+from devhost.testing import wait_until
+from tests.support.http import call
 
 from .test_two_way_decisions import status
 
@@ -38,7 +39,7 @@ def playground(served_host, monkeypatch, tmp_path):
                                 "-p", str(port), "--dt"], stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(f"{url}/_internal/v1/config"), timeout=30)
+        wait_until(lambda: _answers(f"{url}/_internal/v1/config"), timeout=30)
         yield url
     finally:
         process.terminate()
@@ -81,11 +82,11 @@ def test_a_card_is_decided_in_the_agents_playground(served_host, playground):
     config = call("GET", f"{playground}/_internal/v1/config").json["config"]
     chat, user = config["personalChat"]["id"], config["currentUser"]
     assert call("POST", f"{playground}/_debug/conversation/{chat}/installation", {}).status == 200
-    wait_for(lambda: call("GET", f"{base}/runtime/webhooks/durabletask/entities/teams_contact/"
+    wait_until(lambda: call("GET", f"{base}/runtime/webhooks/durabletask/entities/teams_contact/"
                                  f"{user['email']}").status == 200)
     instance_id, answer = asyncio.run(approve_the_card(playground, base, chat, user["id"]))
     assert "Approved by alexw@example.com" in json.dumps(answer)
-    done = wait_for(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
+    done = wait_until(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
     decision = done["output"]["decisions"][0]
     assert (decision["by"], decision["channel"], decision["person"]["id"]) == (
         "alexw@example.com", "teams", user["aadObjectId"])

@@ -8,7 +8,8 @@ import time
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support.http import call, wait_for
+from devhost.testing import wait_until
+from tests.support.http import call
 from tests.support.slack_api import signed_interaction
 
 from .conftest import APP_ID, SLACK_SECRET, install_teams_app
@@ -61,7 +62,7 @@ def test_anonymous_activities_only_where_the_local_host_allows_them(served_host,
     reply = call("POST", f"{base}/api/messages", {**INSTALL, "from": {"id": "29:pat"},
                                                   "serviceUrl": bot_framework.service_url})
     assert reply.status in (200, 202), reply.text
-    wait_for(lambda: call("GET", f"{base}/runtime/webhooks/durabletask/entities/teams_contact/pat@contoso.com")
+    wait_until(lambda: call("GET", f"{base}/runtime/webhooks/durabletask/entities/teams_contact/pat@contoso.com")
              .status == 200)
     monkeypatch.setenv("WEBSITE_HOSTNAME", "my-app.azurewebsites.net")
     from shared_code.settings import ConfigurationError, load_settings
@@ -74,7 +75,7 @@ def test_a_teams_click_by_someone_who_fills_no_seat_is_refused_on_the_card(serve
     install_teams_app(base, bot_framework, "29:alice", "alice@contoso.com", "a:alice-chat")
     bot_framework.members["29:mallory"] = {"id": "29:mallory", "userPrincipalName": "mallory@contoso.com"}
     instance_id = start(base, {"stages": [{"name": "editor", "reviewers": ["user:alice@contoso.com"]}]})
-    card = wait_for(lambda: next(iter(bot_framework.cards()), None))
+    card = wait_until(lambda: next(iter(bot_framework.cards()), None))
     data = next(a for a in card["card"]["actions"] if a.get("verb") == "approve")["data"]
     from .conftest import card_action
     refused = card_action(base, bot_framework, "29:mallory", "a:mallory-chat", "approve", data)
@@ -113,7 +114,7 @@ def test_forged_expired_and_replayed_slack_requests_get_401_and_change_nothing(w
     assert call("POST", f"{base}/api/hitl/slack/interactions", raw=body, headers=headers).status == 200
     replayed = call("POST", f"{base}/api/hitl/slack/interactions", raw=body, headers=headers)
     assert replayed.status == 401 and "already received" in replayed.json["error"]
-    done = wait_for(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
+    done = wait_until(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
     assert len(done["output"]["decisions"]) == 1
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
-from tests.support.http import call, wait_for
+from devhost.testing import wait_until
+from tests.support.http import call
 
 from .conftest import SLACK_SECRET, SLACK_TOKEN, install_teams_app
 from .test_two_way_decisions import click, start
@@ -31,7 +32,7 @@ def test_channel_secrets_never_appear_in_logs_statuses_or_messages(served_host, 
         reply = call("GET", f"{base}/api/hitl/status/{instance_id}")
         return (reply.json["customStatus"].get("notification") or {}).get("seats") and reply
 
-    replies = [wait_for(told).text]
+    replies = [wait_until(told).text]
     replies.append(call("GET", f"{base}/api/hitl/inbox/items").text)
     replies.append(click(base, "U0BOB", "hitl_approve", "x y", secret="forged").text)
     replies.append(call("POST", f"{base}/api/messages", {"type": "message"}, headers={"Authorization": "Bearer x"}).text)

@@ -12,7 +12,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from tests.support.http import call, wait_for
+from devhost.testing import wait_until
+from tests.support.http import call
 
 from .test_two_way_decisions import start, status
 
@@ -56,7 +57,7 @@ def test_each_seat_with_an_address_gets_its_own_link_by_email(served_host, mailb
     base = served_host.base_url
     instance_id = start(base, {"stages": [{"name": "legal", "reviewers": [
         "user:bob@contoso.com", "user:carol@contoso.com", "role:legal"], "require": "all"}]})
-    wait_for(lambda: len(mailbox.messages) == 2)
+    wait_until(lambda: len(mailbox.messages) == 2)
     assert set(mailbox.logins) == {(b"reviews", SMTP_PASSWORD.encode())}
     by_recipient = {tuple(to): message for to, message in mailbox.messages}
     bobs = by_recipient[("bob@contoso.com",)]
@@ -70,7 +71,7 @@ def test_each_seat_with_an_address_gets_its_own_link_by_email(served_host, mailb
     assert link not in carols  # each seat its own link
     # Opening the link (as a mail scanner would) shows the page and decides nothing.
     assert call("GET", link).status == 200
-    seats = wait_for(lambda: (status(base, instance_id)["customStatus"].get("notification") or {}).get("seats"))
+    seats = wait_until(lambda: (status(base, instance_id)["customStatus"].get("notification") or {}).get("seats"))
     assert [s.get("email") for s in seats] == ["sent", "sent", None]
     assert status(base, instance_id)["customStatus"]["decisions"] == []
     assert SMTP_PASSWORD not in caplog.text
@@ -82,7 +83,7 @@ def test_an_smtp_server_that_is_down_is_recorded_and_holds_nobody(served_host, m
     monkeypatch.setenv("HITL_SMTP_PORT", "9")  # discard: nothing listens
     base = served_host.base_url
     instance_id = start(base, {"stages": [{"name": "legal", "reviewers": ["user:bob@contoso.com"]}]})
-    told = wait_for(lambda: (n := status(base, instance_id)["customStatus"].get("notification") or {})
+    told = wait_until(lambda: (n := status(base, instance_id)["customStatus"].get("notification") or {})
                     .get("seats") and n)
     assert told["seats"] == [{"index": 0, "email": "failed"}]
     assert told["channelErrors"]["email"].startswith("127.0.0.1 unreachable")

@@ -6,7 +6,8 @@ import time
 
 from channels import slack, teams
 
-from tests.support.http import call, wait_for
+from devhost.testing import wait_until
+from tests.support.http import call
 
 from .conftest import install_teams_app
 from .test_two_way_decisions import start, status
@@ -22,9 +23,9 @@ def test_hanging_peers_are_bounded_and_hold_nobody(served_host, bot_framework, s
     began = time.monotonic()
     instance_id = start(base, {"stages": [{"name": "editor", "reviewers": ["user:alice@contoso.com",
                                                                            "user:bob@contoso.com"]}]})
-    waiting = wait_for(lambda: (s := status(base, instance_id))["customStatus"]["stage"] == "awaiting_review" and s)
+    waiting = wait_until(lambda: (s := status(base, instance_id))["customStatus"]["stage"] == "awaiting_review" and s)
     assert waiting["customStatus"]["notification"]["status"] == "sending"  # decidable while the notice is out
-    told = wait_for(lambda: (status(base, instance_id)["customStatus"].get("notification") or {}).get("seats"),
+    told = wait_until(lambda: (status(base, instance_id)["customStatus"].get("notification") or {}).get("seats"),
                     timeout=20)
     assert time.monotonic() - began < 15
     assert told[0]["teams"] == "failed" and told[1]["slack"] == "failed"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.support.http import call, wait_for
+from devhost.testing import wait_until
+from tests.support.http import call
 from tests.support.slack_api import signed_interaction
 
 from .conftest import SLACK_SECRET, card_action, install_teams_app
@@ -26,7 +27,7 @@ def start(base, policy=POLICY, **fields):
 def slack_message_to(api, channel):
     def posted():
         return next((c for c in api.calls_of("chat.postMessage") if c["channel"] == channel), None)
-    return wait_for(posted)
+    return wait_until(posted)
 
 
 def button(message, action_id):
@@ -50,7 +51,7 @@ def test_a_two_stage_review_is_decided_from_a_teams_card_then_slack_buttons(serv
     instance_id = start(base)
 
     # Stage one: Alice's card arrives in her chat with the bot, posted with the bot's token.
-    card = wait_for(lambda: next((c for c in bot_framework.cards() if c["conversation"] == "a:alice-chat"), None))
+    card = wait_until(lambda: next((c for c in bot_framework.cards() if c["conversation"] == "a:alice-chat"), None))
     assert card["card"]["version"] == "1.5"
     assert all(auth.startswith("Bearer ") for auth in bot_framework.connector_auth)
     approve = next(a for a in card["card"]["actions"] if a.get("verb") == "approve")
@@ -63,7 +64,7 @@ def test_a_two_stage_review_is_decided_from_a_teams_card_then_slack_buttons(serv
     message = slack_message_to(slack_api, "U0BOB")
     clicked = click(base, "U0BOB", "hitl_approve", button(message, "hitl_approve")["value"])
     assert clicked.status == 200, clicked.text
-    done = wait_for(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
+    done = wait_until(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
     trail = [(d["stage"], d["by"], d["channel"]) for d in done["output"]["decisions"]]
     assert trail == [("editor", "alice@contoso.com", "teams"), ("legal", "bob@contoso.com", "slack")]
     assert done["output"]["decisions"][0]["person"] == {"name": "alice@contoso.com", "id": "aad-29:alice"}
@@ -78,7 +79,7 @@ def test_the_status_and_inbox_say_how_each_seat_was_told(served_host, bot_framew
     instance_id = start(base, {"stages": [{"name": "editor", "reviewers": ["user:alice@contoso.com",
                                                                            "user:nobody@contoso.com"],
                                            "require": "all"}]})
-    told = wait_for(lambda: (n := status(base, instance_id)["customStatus"].get("notification") or {})
+    told = wait_until(lambda: (n := status(base, instance_id)["customStatus"].get("notification") or {})
                     .get("seats") and n)
     assert told["seats"] == [{"index": 0, "teams": "sent", "slack": "not found"},
                              {"index": 1, "teams": "no chat", "slack": "not found"}]
@@ -88,7 +89,7 @@ def test_the_status_and_inbox_say_how_each_seat_was_told(served_host, bot_framew
     def inbox_seats():
         items = call("GET", f"{base}/api/hitl/inbox/items?tab=all").json["items"]
         return next((i["seats"] for i in items if i["instanceId"] == instance_id), None)
-    assert [seat.get("notices") for seat in wait_for(inbox_seats)] == [
+    assert [seat.get("notices") for seat in wait_until(inbox_seats)] == [
         {"teams": "sent", "slack": "not found"}, {"teams": "no chat", "slack": "not found"}]
 
 
@@ -111,7 +112,7 @@ def test_a_slack_rejection_asks_for_feedback_in_a_dialog(served_host, slack_api)
         SLACK_SECRET)
     submitted = call("POST", f"{base}/api/hitl/slack/interactions", raw=body, headers=headers)
     assert submitted.status == 200, submitted.text
-    body = wait_for(lambda: (s := status(base, instance_id))["customStatus"]["round"] == 2 and s)
+    body = wait_until(lambda: (s := status(base, instance_id))["customStatus"]["round"] == 2 and s)
     decision = body["customStatus"]["decisions"][0]
     assert (decision["approved"], decision["feedback"], decision["channel"]) == (
         False, "Cite the source for the figures", "slack")
@@ -126,14 +127,14 @@ def test_every_reviewers_slack_message_shows_who_decided_the_stage(served_host, 
     bobs = slack_message_to(slack_api, "U0BOB")
     slack_message_to(slack_api, "U0CAROL")
     assert click(base, "U0BOB", "hitl_approve", button(bobs, "hitl_approve")["value"]).status == 200
-    carols = wait_for(lambda: next((u for u in slack_api.calls_of("chat.update") if u["channel"] == "DU0CAROL"), None))
+    carols = wait_until(lambda: next((u for u in slack_api.calls_of("chat.update") if u["channel"] == "DU0CAROL"), None))
     assert "The stage was decided: Approved by bob@contoso.com" in json.dumps(carols["blocks"])
     assert "hitl_approve" not in json.dumps(carols["blocks"])
     # A click on Carol's stale message is answered with the reason, to her only.
     late = click(base, "U0CAROL", "hitl_approve", button(slack_message_to(slack_api, "U0CAROL"), "hitl_approve")["value"],
                  channel="DU0CAROL", ts="1700000000.000002")
     assert late.status == 200
-    told = wait_for(lambda: slack_api.calls_of("chat.postEphemeral"))
+    told = wait_until(lambda: slack_api.calls_of("chat.postEphemeral"))
     assert told[-1]["user"] == "U0CAROL" and "Not taken" in told[-1]["text"]
     assert [d["by"] for d in status(base, instance_id)["customStatus"]["decisions"]] == ["bob@contoso.com"]
 
@@ -145,12 +146,12 @@ def test_a_decision_on_a_teams_card_updates_the_slack_messages_of_the_stage(serv
     instance_id = start(base, {"stages": [{"name": "editor", "reviewers": ["user:alice@contoso.com",
                                                                            "user:bob@contoso.com"]}]})
     slack_message_to(slack_api, "U0BOB")
-    card = wait_for(lambda: next(iter(bot_framework.cards()), None))
+    card = wait_until(lambda: next(iter(bot_framework.cards()), None))
     data = next(a for a in card["card"]["actions"] if a.get("verb") == "approve")["data"]
     assert card_action(base, bot_framework, "29:alice", "a:alice-chat", "approve", data).status == 200
-    bobs = wait_for(lambda: next((u for u in slack_api.calls_of("chat.update") if u["channel"] == "DU0BOB"), None))
+    bobs = wait_until(lambda: next((u for u in slack_api.calls_of("chat.update") if u["channel"] == "DU0BOB"), None))
     assert "The stage was decided: Approved by alice@contoso.com" in json.dumps(bobs["blocks"])
-    wait_for(lambda: status(base, instance_id)["runtimeStatus"] == "Completed")
+    wait_until(lambda: status(base, instance_id)["runtimeStatus"] == "Completed")
     # Refreshing a card (Teams asks when the card is viewed) shows it closed too.
     refreshed = card_action(base, bot_framework, "29:alice", "a:alice-chat", "refresh", data)
     assert "Approved by alice@contoso.com" in json.dumps(refreshed.json["value"])
