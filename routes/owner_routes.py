@@ -96,7 +96,7 @@ async def hitl_inbox_items(req: func.HttpRequest, client: df.DurableOrchestratio
         raise HttpError(400, f"'q' must be at most {MAX_FILTER_CHARS} characters")
     reviewer = (req.params.get("reviewer") or "").strip() or None
     caller = key_caller(req, settings, reviewer)
-    tab = req.params.get("tab") or ("all" if caller.owner else "mine")
+    tab = req.params.get("tab") or ("mine" if caller.person is not None or not caller.owner else "all")
     if tab not in INBOX_TABS:
         raise HttpError(400, f"'tab' must be one of {', '.join(INBOX_TABS)}")
     if tab == "all" and not caller.owner:

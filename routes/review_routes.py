@@ -62,6 +62,8 @@ async def hitl_review_state(req: func.HttpRequest, client: df.DurableOrchestrati
     caller = link_caller(req, load_settings(), grant, review.status)
     you = viewer_options(replace(caller, grant=replace(grant, follows=False)), review.status)
     view["you"] = you
+    if you.get("decided") and view["decidable"]:
+        view["stageLabel"] = "Waiting for the other reviewers"
     if not view["finished"] and view["decidable"]:
         # The page that rejected gets the link of the next round when its stage is under review.
         if grant.follows and (grant.stage is None or grant.stage == review.status.stage_index):

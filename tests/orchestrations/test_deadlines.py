@@ -167,3 +167,29 @@ def test_a_deadline_change_beyond_thirty_days_or_for_a_decided_round_is_refused(
     reasons = {i["id"]: i["reason"] for i in stage["ignored"]}
     assert "at most 720 hours" in reasons["too-far"]
     assert stage["round"] == 2 and stage["deadlineChanges"] == []
+
+
+def test_each_stage_has_its_own_deadline_and_reminders_go_to_its_open_seats(manual_host):
+    policy = {"stages": [{"name": "editor", "reviewers": ["anyone"], "hours": 10},
+                         {"name": "legal", "reviewers": ["user:bob@contoso.com", "user:carol@contoso.com"],
+                          "require": "all", "hours": 2}]}
+    instance_id = start(manual_host, review=policy, remind_before_hours=[1])
+    assert custom(manual_host, instance_id)["deadline"].startswith("2026-01-01T10:00")
+    manual_host.advance(hours=3)  # editor decides three hours in
+    manual_host.raise_event(instance_id, "ApprovalEvent", {"approved": True, "round": 1, "stage_index": 0, "id": "e"})
+    manual_host.run_until_idle()
+    legal = custom(manual_host, instance_id)
+    assert legal["stages"][legal["stageIndex"]]["name"] == "legal"
+    assert legal["deadline"].startswith("2026-01-01T05:00")  # legal's own 2 hours, from when it opened
+    manual_host.raise_event(instance_id, "ApprovalEvent", {
+        "approved": True, "round": 1, "stage_index": 1, "person": {"name": "bob@contoso.com"},
+        "by": "bob@contoso.com", "id": "b"})
+    manual_host.run_until_idle()
+    manual_host.advance(hours=1)
+    reminder = notice_requests(manual_host, instance_id)[-1]
+    assert reminder["kind"] == "reminder" and reminder["stage"] == "legal"
+    assert reminder["seats"] == [{"index": 1, "seat": "user:carol@contoso.com"}]  # only the seat still open
+    manual_host.advance(hours=1)
+    status = manual_host.status(instance_id)
+    assert status["runtimeStatus"] == "Failed"
+    assert "no decision for stage 'legal' of round 1 within 2 hour(s)" in status["output"]
