@@ -7,7 +7,6 @@ import json
 import logging
 import re
 import time
-import uuid
 from datetime import datetime, timezone
 from html import escape
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from multidict import CIMultiDict
 
 from . import client_transport
 from .durable_api import WEBHOOK_PREFIX, DurableApi
-from .python_worker import succeeded
+from .python_worker import new_invocation_id, succeeded
 from .registry import HttpFunction
 from .storage import StoreError
 from .worker_protocol import InvocationResponse, ParameterBinding, RpcHttp, RpcHttpCookie, TypedData
@@ -146,7 +145,7 @@ class FunctionRoutes:
 
     async def _invoke(self, function: HttpFunction, request: web.Request, params: dict,
                       body: bytes) -> web.Response:
-        started, invocation_id = time.perf_counter(), str(uuid.uuid4())
+        started, invocation_id = time.perf_counter(), new_invocation_id()
         inputs = [ParameterBinding(name=function.request_param,
                                    data=TypedData(http=rpc_http(request, params, body)))]
         if function.client_param:

@@ -26,12 +26,17 @@ OLD_HUB = "TestHubName"  # the task hub that state folder was written under
 RESUMED_AT = datetime(2026, 1, 2, 7, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-def upgraded_host(offline_env, tmp_path, monkeypatch):
+def host_on_a_copy(folder: Path, tmp_path: Path, monkeypatch, resumed_at: datetime):
+    """A host on a copy of a state folder an earlier release wrote, its clock at ``resumed_at``."""
     monkeypatch.setenv("TASKHUB_NAME", OLD_HUB)
     state = tmp_path / "state"
-    shutil.copytree(FOLDER, state)
-    with TestingHost(".", data_dir=state, clock=ManualClock(RESUMED_AT)) as host:
+    shutil.copytree(folder, state)
+    return TestingHost(".", data_dir=state, clock=ManualClock(resumed_at))
+
+
+@pytest.fixture
+def upgraded_host(offline_env, tmp_path, monkeypatch):
+    with host_on_a_copy(FOLDER, tmp_path, monkeypatch, RESUMED_AT) as host:
         yield host
 
 
@@ -88,10 +93,7 @@ WRITTEN_AT = datetime(2026, 1, 1, 1, 0, 1, tzinfo=timezone.utc)
 
 @pytest.fixture
 def release_host(offline_env, tmp_path, monkeypatch):
-    monkeypatch.setenv("TASKHUB_NAME", OLD_HUB)
-    state = tmp_path / "state"
-    shutil.copytree(RELEASE_1EF2995, state)
-    with TestingHost(".", data_dir=state, clock=ManualClock(WRITTEN_AT)) as host:
+    with host_on_a_copy(RELEASE_1EF2995, tmp_path, monkeypatch, WRITTEN_AT) as host:
         yield host
 
 
