@@ -9,6 +9,7 @@ from activities.publish_content import bp as publish_content
 from activities.write_draft import bp as write_draft
 from channels.teams_contacts import bp as teams_contacts
 from entities.review_card import bp as review_card
+from entities.seat_messages import bp as seat_messages
 from orchestrations.hitl_orchestration import bp as hitl_orchestration
 from orchestrations.writer_agent import bp as writer_agent
 from routes.agent_routes import bp as agent_routes
@@ -22,7 +23,8 @@ from shared_code.settings import configuration_report, load_settings
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 for blueprint in (hitl_routes, review_routes, owner_routes, agent_routes, teams_routes, slack_routes, hitl_orchestration,
-                  writer_agent, write_draft, notify_reviewer, publish_content, review_card, teams_contacts):
+                  writer_agent, write_draft, notify_reviewer, publish_content, review_card, teams_contacts,
+                  seat_messages):
     app.register_functions(blueprint)
 
 for level, line in configuration_report(load_settings()):

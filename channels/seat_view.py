@@ -92,6 +92,23 @@ def from_status(instance_id: str, status: ReviewStatus, grant: ReviewGrant, key:
         token=sign(grant, key) if state is None else None, state=state)
 
 
+def seat_line(records: list, seat: int, stage_over: bool) -> Optional[str]:
+    """What a seat's message says once it cannot decide, from the decisions of its stage
+    (in the order taken): who decided the seat and when, or who decided the stage; None
+    while the seat is still open."""
+    mine = next((r for r in records if r.get("seatIndex", 0) == seat), None)
+    if mine is not None:
+        return record_line(mine)
+    if stage_over and records:
+        return f"The stage was decided: {record_line(records[-1])}."
+    return None
+
+
+def record_line(record: dict) -> str:
+    person = record.get("person") if isinstance(record.get("person"), dict) else {}
+    return decided_line(bool(record.get("approved")), person.get("name") or record.get("by", "?"), record.get("at", ""))
+
+
 def decided_line(verdict_approved: bool, who: str, at: str) -> str:
     when = _clock(at)
     return f"{'Approved' if verdict_approved else 'Rejected'} by {who}" + (f", {when}" if when else "")

@@ -540,6 +540,24 @@ class ReviewState:
                 "deciders": sorted({view.decided_by for view in views if view.decided_by})}
 
 
+    def seat_messages_update(self, instance_id: str) -> Optional[dict]:
+        """What the seats' chat messages of the stage under review should now say
+        (entities/seat_messages.py): the messages, and the stage's decisions so far; None
+        when the stage's seats were sent none."""
+        messages = [m for m in self.seat_messages if m.get("round") == self.round and m.get("stage") == self.stage
+                    and isinstance(m.get("seat"), int)]
+        if not messages:
+            return None
+        views = self.seat_views()
+        decisions = [{k: r[k] for k in ("seatIndex", "approved", "by", "at", "person") if k in r}
+                     for r in self._stage_records(self.stage)]
+        return {"instance_id": instance_id, "topic": self.topic, "round": self.round, "max_rounds": self.max_rounds,
+                "title": self.draft["title"], "excerpt": self.draft["content"][:NOTICE_EXCERPT_CHARS],
+                "deadline": self.deadline, "stage": self.stage_rule.name, "stage_index": self.stage,
+                "messages": [{"seat": m["seat"], "spec": views[m["seat"]].seat.spec, "slack": m["slack"]}
+                             for m in messages if m["seat"] < len(views)],
+                "decisions": decisions, "decided": self.outcome() is not None}
+
     def notice_request(self, instance_id: str, kind: str = "review", seats: Optional[list] = None) -> dict:
         """What notify_reviewer needs: a first notice, a reminder, an escalation, a moved
         deadline or a seat handed on; ``seats`` are the stage's seats to tell (by default

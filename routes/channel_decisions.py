@@ -4,12 +4,11 @@ afterwards. Only translation lives here; ``decisions`` applies the rules."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Optional
 
-from channels import slack
-from channels.seat_view import SeatView, decided_line, from_status
+from channels.seat_view import SeatView, decided_line, from_status, seat_line
 from shared_code.identity import Person
 from shared_code.models import Decision, ValidationError
 from shared_code.review_links import InvalidLink, ReviewGrant, verify
@@ -48,12 +47,10 @@ def seat_state(review: Review, grant: ReviewGrant) -> Optional[str]:
     status = review.status
     stage = grant.stage or 0
     records = [r for r in status.decisions if r.get("round") == grant.round and r.get("stageIndex", 0) == stage]
-    mine = next((r for r in records if r.get("seatIndex", 0) == (grant.seat or 0)), None)
-    if mine is not None:
-        return _decided(mine)
     over = review.finished or grant.round != status.round or stage != status.stage_index
-    if over and records:
-        return f"The stage was decided: {_decided(records[-1])}."
+    line = seat_line(records, grant.seat or 0, over)
+    if line is not None:
+        return line
     if review.finished or grant.round > status.round:
         return f"This draft can no longer be decided: {review.refusal(grant.round)}."
     if grant.round < status.round:
@@ -65,42 +62,15 @@ def seat_state(review: Review, grant: ReviewGrant) -> Optional[str]:
     return None
 
 
-def _decided(record: dict) -> str:
-    person = record.get("person") if isinstance(record.get("person"), dict) else {}
-    return decided_line(bool(record.get("approved")), person.get("name") or record.get("by", "?"), record.get("at", ""))
-
-
 def view_of(review: Review, grant: ReviewGrant, settings: Settings) -> SeatView:
     published = review.output if isinstance(review.output, dict) else None
     return from_status(review.instance_id, review.status, grant, settings.link_signing_key, settings.public_base_url,
                        seat_state(review, grant), published)
 
 
-async def update_slack_messages(reviews: ReviewClient, settings: Settings, instance_id: str, grant: ReviewGrant,
-                                skip: str = "") -> None:
-    """Every seat's Slack message of the stage a grant was made for, as the review now
-    stands, whichever channel the decision came by (a failure to update one is logged;
-    the others still are)."""
-    if not settings.slack_enabled:
-        return
-    web = slack.client(settings)
-    review = await reviews.get(instance_id, full=True)
-    messages = review.texts.seat_messages if review.texts else ()
-    for message in messages:
-        if (message.get("round"), message.get("stage")) != (grant.round, grant.stage or 0) or message["slack"] == skip:
-            continue
-        channel, _, ts = str(message["slack"]).partition("/")
-        seat = replace(grant, seat=message.get("seat") or 0)
-        view = view_of(review, seat, settings)
-        try:
-            await slack.update(web, channel, ts, view)
-        except slack.SlackFailure as exc:
-            log.warning("Slack: a reviewer's message of %s could not be updated: %s", instance_id, exc)
-
-
 async def decide_from_channel(reviews: ReviewClient, instance_id: str, token: str, approved: bool, feedback: str,
                               person: Optional[Person], channel: str, settings: Settings,
-                              patience: float, clicked: str = "") -> ChannelAnswer:
+                              patience: float) -> ChannelAnswer:
     """A click on Approve or Reject (with its feedback): the same decision the approve
     route takes, by the person the platform named, for the seat the button was made for."""
     grant: Optional[ReviewGrant] = None
@@ -138,5 +108,4 @@ async def decide_from_channel(reviews: ReviewClient, instance_id: str, token: st
         return ChannelAnswer(view_of(review, grant, settings), f"Not taken: {review.refusal(grant.round) or outcome.reason}")
     record = outcome.decision or {}
     line = decided_line(approved, person.name, record.get("at", ""))
-    await update_slack_messages(reviews, settings, instance_id, grant, skip=clicked)
     return ChannelAnswer(view_of(review, grant, settings).closed(line), line, applied=True)

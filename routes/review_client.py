@@ -158,8 +158,6 @@ class Texts:
     draft: Optional[dict]
     previous_draft: Optional[dict]
     decisions: tuple
-    # The Slack messages the seats were sent, from the state or this execution's notices.
-    seat_messages: tuple = ()
 
     @classmethod
     def of(cls, status) -> "Texts":
@@ -174,23 +172,7 @@ class Texts:
         previous = state.get("previous_draft")
         return cls(draft if isinstance(draft, dict) else None,
                    previous if isinstance(previous, dict) else None,
-                   tuple(d for d in state.get("decisions", ()) if isinstance(d, dict)),
-                   _seat_messages(state, status))
-
-
-def _seat_messages(state: dict, status) -> tuple:
-    """The Slack messages of the state, and of the notices this execution sent (their
-    results are in its history until the next execution's state carries them)."""
-    kept = [m for m in state.get("seat_messages") or () if isinstance(m, dict)]
-    stage = state.get("stage", 0)
-    for event in getattr(status, "historyEvents", None) or []:
-        result = event.get("Result") if event.get("FunctionName") == "notify_reviewer" else None
-        told = durable_payload(result).get("seat_channels") if isinstance(durable_payload(result), dict) else None
-        for seat in (told or {}).get("seats") or ():
-            if isinstance(seat, dict) and isinstance(seat.get("slackMessage"), str):
-                kept.append({"round": state.get("round", 1), "stage": stage, "seat": seat.get("index"),
-                             "slack": seat["slackMessage"]})
-    return tuple(kept)
+                   tuple(d for d in state.get("decisions", ()) if isinstance(d, dict)))
 
 
 @dataclass(frozen=True)

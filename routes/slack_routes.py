@@ -7,8 +7,9 @@ for the review at most DECISION_PATIENCE_SECONDS and say "sent" when it has not 
 them yet.
 
 - Approve: the decision goes to ``decisions.decide`` for the seat the button was made for,
-  by the person Slack's directory names (``users.info``); every reviewer's Slack message for
-  that stage is then updated to show where the stage stands (``chat.update``).
+  by the person Slack's directory names (``users.info``); once the review takes it, every
+  reviewer's Slack message for that stage shows where the stage stands (``chat.update``,
+  entities/seat_messages.py).
 - Reject: a dialog asks for the feedback (required); its submission is the decision.
 - A click that cannot be taken (another round, a seat someone else holds, a finished
   review) is answered with the reason, visible to the person who clicked only.
@@ -85,7 +86,7 @@ async def _button(payload: dict, reviews: ReviewClient, settings: Settings) -> f
         return func.HttpResponse(status_code=200)
     person = await slack.person(web, user) if user else None
     answer = await decide_from_channel(reviews, instance_id, token, True, "", person, CHANNEL, settings,
-                                       DECISION_PATIENCE_SECONDS, clicked=f"{channel}/{ts}")
+                                       DECISION_PATIENCE_SECONDS)
     await _answer(web, channel, ts, user, answer)
     return func.HttpResponse(status_code=200)
 
@@ -103,8 +104,7 @@ async def _dialog(payload: dict, reviews: ReviewClient, settings: Settings) -> f
     web = slack.client(settings)
     person = await slack.person(web, user) if user else None
     answer = await decide_from_channel(reviews, str(meta.get("review", "")), str(meta.get("token", "")), False,
-                                       feedback, person, CHANNEL, settings, DECISION_PATIENCE_SECONDS,
-                                       clicked=f"{meta.get('channel', '')}/{meta.get('ts', '')}")
+                                       feedback, person, CHANNEL, settings, DECISION_PATIENCE_SECONDS)
     if not answer.applied:
         return json_response({"response_action": "errors", "errors": {slack.FEEDBACK_BLOCK: answer.line[:150]}})
     await _answer(web, str(meta.get("channel", "")), str(meta.get("ts", "")), user, answer)
@@ -112,8 +112,9 @@ async def _dialog(payload: dict, reviews: ReviewClient, settings: Settings) -> f
 
 
 async def _answer(web, channel: str, ts: str, user: str, answer) -> None:
-    """The clicked message shows the answer; a refusal is told to the person who clicked
-    only (every other reviewer's message was updated by ``decide_from_channel``)."""
+    """The clicked message shows the answer at once; a refusal is told to the person who
+    clicked only. (Every reviewer's message of the stage is updated by the review once it
+    takes the decision: entities/seat_messages.py.)"""
     if answer.view is not None and channel and ts:
         await slack.update(web, channel, ts, answer.view, answer.line)
     if not answer.applied and channel and user:

@@ -155,3 +155,20 @@ def test_a_decision_on_a_teams_card_updates_the_slack_messages_of_the_stage(serv
     # Refreshing a card (Teams asks when the card is viewed) shows it closed too.
     refreshed = card_action(base, bot_framework, "29:alice", "a:alice-chat", "refresh", data)
     assert "Approved by alice@contoso.com" in json.dumps(refreshed.json["value"])
+
+
+def test_a_decision_by_the_approve_route_updates_the_slack_messages_too(served_host, slack_api):
+    base = served_host.base_url
+    slack_api.users.update({"U0BOB": {"email": "bob@contoso.com"}, "U0CAROL": {"email": "carol@contoso.com"}})
+    instance_id = start(base, {"stages": [
+        {"name": "legal", "reviewers": ["user:bob@contoso.com", "user:carol@contoso.com"], "require": "all"}]})
+    slack_message_to(slack_api, "U0BOB")
+    slack_message_to(slack_api, "U0CAROL")
+    approved = call("POST", f"{base}/api/hitl/approve/{instance_id}",
+                    {"approved": True, "round": 1, "reviewer": "carol@contoso.com"})
+    assert approved.status == 200, approved.text
+    carols = wait_until(lambda: next((u for u in slack_api.calls_of("chat.update") if u["channel"] == "DU0CAROL"), None))
+    assert "Approved by carol@contoso.com" in json.dumps(carols["blocks"])
+    # Bob's seat is still open ("all"): his message keeps its buttons until the stage is decided.
+    assert not any(u["channel"] == "DU0BOB" for u in slack_api.calls_of("chat.update"))
+    assert status(base, instance_id)["runtimeStatus"] == "Running"
