@@ -3,7 +3,7 @@
 Starting 100,000 reviews over HTTP takes most of ten minutes on this machine; a benchmark
 that needs them waiting, not started, copies one real waiting review instead. The copy is
 exact: the template is a review the devhost itself started and brought to "awaiting
-review" (its instance row, its history and its pending timer), and each copy has those
+review" (its instance row, its history, its pending timer and its inbox card), and each copy has those
 rows with a new instance id and a new execution id in every place the template had its
 own. Copies are what a review waiting in round 1 is in the store; the host finds them
 the way it finds any instance, when a message for one is due or a query lists it.
@@ -53,13 +53,16 @@ def copy_waiting_review(database: Path, template_id: str, count: int) -> list[st
                               " WHERE instance_id = ? ORDER BY id", (template_id,)).fetchall()
         if not messages:
             raise RuntimeError(f"the template {template_id} has no pending timer: it is not waiting")
+        # Its inbox card (entities/review_card.py), copied too: the inbox lists the cards.
+        card = db.execute("SELECT name, key, entity_exists, state, last_operation_time FROM entities"
+                          " WHERE entity_id = ?", (f"@review_card@{template_id}",)).fetchone()
         old_execution = row["execution_id"]
         first = _id_time(template_id) - timedelta(microseconds=count + 1)
         ids = []
         placeholders = ", ".join("?" for _ in columns)
         for start in range(0, count, BATCH):
             db.execute("BEGIN IMMEDIATE")
-            instances, events, timers = [], [], []
+            instances, events, timers, cards = [], [], [], []
             for index in range(start, min(start + BATCH, count)):
                 new_id = f"{REVIEW_ID_PREFIX}{first + timedelta(microseconds=index):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:12]}"
                 new_execution = uuid.uuid4().hex
@@ -69,11 +72,16 @@ def copy_waiting_review(database: Path, template_id: str, count: int) -> list[st
                 events.extend((new_id, seq, renamed(event)) for seq, event in history)
                 timers.extend((new_id, renamed(execution), visible_at, timer_id, renamed(event))
                               for execution, visible_at, timer_id, event in messages)
+                if card is not None:
+                    name, _, exists, state, operated = card
+                    cards.append((f"@{name}@{new_id}", name, new_id, exists, renamed(state), operated))
                 ids.append(new_id)
             db.executemany(f"INSERT INTO instances ({', '.join(columns)}) VALUES ({placeholders})", instances)
             db.executemany("INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)", events)
             db.executemany("INSERT INTO messages (instance_id, execution_id, visible_at, timer_id, event)"
                            " VALUES (?, ?, ?, ?, ?)", timers)
+            db.executemany("INSERT INTO entities (entity_id, name, key, entity_exists, state, last_operation_time)"
+                           " VALUES (?, ?, ?, ?, ?, ?)", cards)
             db.execute("COMMIT")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return ids

@@ -14,10 +14,11 @@ import base64
 import binascii
 import bisect
 import json
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, AsyncIterator, Callable, Optional
 
 import aiohttp
 
@@ -34,18 +35,27 @@ LONGEST_OPEN = timedelta(hours=2 * MAX_TIMEOUT_HOURS)
 OVERLAP = timedelta(seconds=10)
 # Readers within this long of the last read share it: an inbox is a view, not a lock.
 FRESH_SECONDS = 0.25
-CARD_PAGE = 1000
+# Cards read a page at a time: small enough that a page does not hold the loop for long.
+CARD_PAGE = 500
 SORTS = ("deadline", "age")
 TABS = ("mine", "all")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
+    """A card as the index keeps it: compact (a hundred thousand of them stay in memory),
+    with the card itself as JSON text, read back only for the rows a page shows."""
     instance_id: str
-    card: dict
+    text: str
     topic: str          # folded, for the filter
     deadline: str
     since: str
+    seats: tuple        # the open seats' specs, folded
+    special: bool       # a claim or an earlier decision in the stage: who may act needs a look
+
+    @property
+    def card(self) -> dict:
+        return json.loads(self.text)
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,7 @@ class InboxIndex:
         self._rows: dict[str, Row] = {}
         self._sorted = {"deadline": [], "age": []}
         self._by_seat: dict[str, set] = {}
+        self._special: set = set()
         self._read_to: Optional[datetime] = None
         self._read_at = 0.0
         self._lock = asyncio.Lock()
@@ -78,8 +89,9 @@ class InboxIndex:
                 return
             started = self._clock()
             since = started - LONGEST_OPEN if self._read_to is None else self._read_to - OVERLAP
-            for entity_id, state in await _changed_cards(rpc_base_url, since):
-                self.apply(entity_id, state)
+            async for changed in _changed_cards(rpc_base_url, since):
+                for entity_id, state in changed:
+                    self.apply(entity_id, state)
             self._read_to, self._read_at = started, time.monotonic()
 
     def apply(self, instance_id: str, card: Any) -> None:
@@ -87,13 +99,17 @@ class InboxIndex:
         self._forget(instance_id)
         if not isinstance(card, dict) or card.get("hidden") or not card.get("deadline"):
             return
-        row = Row(instance_id, card, str(card.get("topic", "")).casefold(), str(card["deadline"]),
-                  str(card.get("since") or ""))
+        seats = tuple(sys.intern(_seat_key(str(seat.get("seat", "")))) for seat in card.get("seats") or [])
+        special = bool(card.get("deciders")) or any(seat.get("claimedBy") for seat in card.get("seats") or [])
+        row = Row(instance_id, json.dumps(card, separators=(",", ":")), str(card.get("topic", "")).casefold(),
+                  str(card["deadline"]), str(card.get("since") or ""), seats, special)
         self._rows[instance_id] = row
         bisect.insort(self._sorted["deadline"], (row.deadline, instance_id))
         bisect.insort(self._sorted["age"], (row.since, instance_id))
-        for seat in card.get("seats") or []:
-            self._by_seat.setdefault(_seat_key(seat.get("seat", "")), set()).add(instance_id)
+        for seat in seats:
+            self._by_seat.setdefault(seat, set()).add(instance_id)
+        if special:
+            self._special.add(instance_id)
 
     def _forget(self, instance_id: str) -> None:
         row = self._rows.pop(instance_id, None)
@@ -104,8 +120,9 @@ class InboxIndex:
             at = bisect.bisect_left(entries, (key, instance_id))
             if at < len(entries) and entries[at] == (key, instance_id):
                 del entries[at]
-        for seat in row.card.get("seats") or []:
-            self._by_seat.get(_seat_key(seat.get("seat", "")), set()).discard(instance_id)
+        for seat in row.seats:
+            self._by_seat.get(seat, set()).discard(instance_id)
+        self._special.discard(instance_id)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -142,7 +159,10 @@ class InboxIndex:
         candidates = set().union(*(self._by_seat.get(key, ()) for key in keys))
         if person is None:
             return candidates
-        return {i for i in candidates if can_act(self._rows[i].card, person, now)}
+        # An open seat that names the person settles it, unless the card has a claim or an
+        # earlier decision in the stage: only those cards need a closer look.
+        doubtful = candidates & self._special
+        return (candidates - doubtful) | {i for i in doubtful if can_act(self._rows[i].card, person, now)}
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -190,11 +210,13 @@ def _position(token: str, sort: str) -> tuple:
         raise ValidationError("'continuation' is not a token this route returned for this sort") from None
 
 
-async def _changed_cards(rpc_base_url: str, since: datetime) -> Iterable[tuple[str, Any]]:
-    """(review id, card state) of every card changed at or after ``since``."""
+async def _changed_cards(rpc_base_url: str, since: datetime) -> AsyncIterator[list[tuple[str, Any]]]:
+    """(review id, card state) of every card changed at or after ``since``, a page at a
+    time; between pages the event loop serves other requests (the first read of a process
+    can hold every card there is)."""
     url = (f"{rpc_base_url}entities/{REVIEW_CARD}?fetchState=true&top={CARD_PAGE}"
            f"&lastOperationTimeFrom={since.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}")
-    changed, token = [], ""
+    token = ""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         while True:
             headers = {"x-ms-continuation-token": token} if token else {}
@@ -203,12 +225,11 @@ async def _changed_cards(rpc_base_url: str, since: datetime) -> Iterable[tuple[s
                     raise CardsUnavailable(f"the Durable backend answered {reply.status} to an entity query")
                 rows = await reply.json(content_type=None)
                 token = reply.headers.get("x-ms-continuation-token", "")
-            for row in rows or []:
-                key = (row.get("entityId") or {}).get("key")
-                if isinstance(key, str):
-                    changed.append((key, _state_of(row.get("state"))))
+            yield [(row["entityId"]["key"], _state_of(row.get("state"))) for row in rows or []
+                   if isinstance((row.get("entityId") or {}).get("key"), str)]
             if not token or token == "null":
-                return changed
+                return
+            await asyncio.sleep(0)
 
 
 def _state_of(state: Any) -> Any:

@@ -142,7 +142,7 @@ def inbox_item(row: Row, req: func.HttpRequest, settings: Settings, caller: Call
             "reviewableSince": card.get("since"), "notification": card.get("notification") or None,
             "reminders": card.get("reminders", 0), "escalated": bool(card.get("escalated")),
             "seats": seats, "mine": mine, "canClaim": claimable,
-            "reviewUrl": card_link(row, req, settings, seat_for(card, person, now))}
+            "reviewUrl": card_link(row, card, req, settings, seat_for(card, person, now))}
 
 
 def seat_for(card: dict, person: Optional[Person], now: str) -> Optional[int]:
@@ -157,11 +157,11 @@ def seat_for(card: dict, person: Optional[Person], now: str) -> Optional[int]:
     return seats[0].get("n", 1) - 1 if seats else None
 
 
-def card_link(row: Row, req: func.HttpRequest, settings: Settings, seat: Optional[int]) -> Optional[str]:
+def card_link(row: Row, card: dict, req: func.HttpRequest, settings: Settings, seat: Optional[int]) -> Optional[str]:
     """A signed link for a seat of the stage under review (for the default policy's one
     open seat, a link that names none, as before stages), on the origin the caller used
     unless HITL_PUBLIC_BASE_URL names another."""
-    key, card = settings.link_signing_key, row.card
+    key = settings.link_signing_key
     if key is None or seat is None:
         return None
     grant = ReviewGrant(row.instance_id, int(card.get("round", 1)), datetime.fromisoformat(row.deadline))
