@@ -11,8 +11,11 @@ AGENTS_STAMP := $(AGENTS_VENV)/.installed-$(shell cat requirements-agents.txt sc
 # samples/ and samples-v2/), which tests/devhost/test_public_samples.py runs unchanged.
 SDK_VERSION := $(shell sed -n 's/^azure-functions-durable==//p' requirements.txt)
 SAMPLES := .samples/azure_functions_durable-$(SDK_VERSION)
+# Microsoft's Agents Playground (npm), which tests/channels/test_agents_playground.py drives.
+PLAYGROUND_VERSION := 0.2.28
+PLAYGROUND := .playground/node_modules/@microsoft/m365agentsplayground/package.json
 
-.PHONY: install agents-env samples run test test-fast func bench clean
+.PHONY: install agents-env samples playground run test test-fast func bench clean
 
 install: $(STAMP)
 
@@ -39,6 +42,12 @@ $(SAMPLES)/PKG-INFO: requirements.txt | $(STAMP)
 	tar -xzf .samples/azure_functions_durable-$(SDK_VERSION).tar.gz -C .samples
 	touch $@
 
+playground: $(PLAYGROUND)
+
+$(PLAYGROUND):
+	@command -v npm >/dev/null || { echo "npm is not installed: the Agents Playground test will be skipped."; exit 0; }; \
+	npm install --prefix .playground --no-audit --no-fund --silent @microsoft/m365agentsplayground@$(PLAYGROUND_VERSION)
+
 # The same as `.venv/bin/python -m devhost .` once local.settings.json exists: it names the
 # task hub, as for func start. On a local host the app itself falls back to the offline
 # writer when no model is configured, and to development review links when there is no
@@ -48,7 +57,7 @@ run: install
 	@test -f local.settings.json || cp local.settings.sample.json local.settings.json
 	exec $(PY) -m devhost .
 
-test: install agents-env samples
+test: install agents-env samples playground
 	@scripts/ensure-chromium
 	$(PY) -m pytest
 
@@ -69,4 +78,4 @@ bench: install
 	$(PY) -m bench.vs_peer $(if $(BASELINE),--baseline $(BASELINE))
 
 clean:
-	rm -rf .devhost .published test-artifacts .pytest_cache .samples $(AGENTS_VENV)
+	rm -rf .devhost .published test-artifacts .pytest_cache .samples .playground $(AGENTS_VENV)

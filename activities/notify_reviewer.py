@@ -5,7 +5,8 @@ escalation at the deadline (to HITL_ESCALATION_WEBHOOK_URL when it is set), and 
 link after the owner moved the deadline ("deadline_moved": a link expires with the
 deadline it was signed for). Channels: the
 function log always; a webhook (Teams Workflows or Slack) when HITL_NOTIFY_WEBHOOK_URL is
-set. A channel that stays down never fails the review: the
+set; and the seats' own channels, Teams, Slack and e-mail (seat_channels.py). A channel
+that stays down never fails the review: the
 outcome is returned, shown in the status, and the decision can still arrive by the page
 or by the approve route. A webhook delivery takes DELIVERY_SECONDS at most, whatever the
 peer does, and a redirect is a failed delivery, never followed.
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit
 
 import azure.durable_functions as df
 
+from activities.seat_channels import tell_seats
 from shared_code.models import ValidationError, validate_instance_id
 from shared_code.review_links import ReviewGrant, review_url
 from shared_code.settings import Settings, load_settings
@@ -110,7 +112,7 @@ def send_notice(request: dict, settings: Settings) -> dict:
     if url is None:
         log.error("instance %s: %s", request["instance_id"], LINKS_DISABLED)
     outcome = {**links, "review_url": url, "seat_urls": [s["url"] for s in seats],
-               "links_error": None if url else LINKS_DISABLED}
+               "links_error": None if url else LINKS_DISABLED, "seat_channels": tell_seats(request, settings)}
     kind = notice_kind(request)
     setting, webhook = (("HITL_ESCALATION_WEBHOOK_URL", settings.escalation_webhook_url)
                         if kind == "escalation" and settings.escalation_webhook_url

@@ -75,6 +75,20 @@ param notifyWebhookUrl string = ''
 @description('Optional webhook for escalations (reviews with on_timeout "escalate"). Stored in Key Vault.')
 param escalationWebhookUrl string = ''
 
+@secure()
+@description('Optional Slack bot token (xoxb-...); with the signing secret it turns Slack on. Stored in Key Vault.')
+param slackBotToken string = ''
+
+@secure()
+@description('Slack app signing secret (with the bot token). Stored in Key Vault.')
+param slackSigningSecret string = ''
+
+@description('Slack channel id where role, group and anyone seats are notified.')
+param slackChannel string = ''
+
+@description('Deploy Azure Communication Services Email for review e-mails.')
+param deployEmail bool = true
+
 param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048
 
@@ -138,6 +152,19 @@ module keyVault 'core/keyvault.bicep' = {
     storeNotifyWebhook: !empty(notifyWebhookUrl)
     escalationWebhookUrl: escalationWebhookUrl
     storeEscalationWebhook: !empty(escalationWebhookUrl)
+    slackBotToken: slackBotToken
+    slackSigningSecret: slackSigningSecret
+    storeSlack: !empty(slackBotToken)
+  }
+}
+
+module email 'core/email.bicep' = if (deployEmail) {
+  name: 'email'
+  scope: rg
+  params: {
+    communicationName: 'acs-${resourceToken}'
+    emailServiceName: 'acse-${resourceToken}'
+    tags: tags
   }
 }
 
@@ -186,12 +213,14 @@ module roles 'core/roles.bicep' = {
     durableTaskSchedulerName: durableTaskSchedulerName
     durableTaskHubName: taskHubName
     useDurableTask: useDts
+    communicationName: deployEmail ? 'acs-${resourceToken}' : ''
     identityPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
   }
   dependsOn: [
     openAi
     durableTask
+    email
   ]
 }
 
@@ -218,6 +247,11 @@ module functionApp 'app/functionapp.bicep' = {
     reviewSigningKeyUri: keyVault.outputs.reviewSigningKeyUri
     notifyWebhookUri: keyVault.outputs.notifyWebhookUri
     escalationWebhookUri: keyVault.outputs.escalationWebhookUri
+    communicationEndpoint: deployEmail ? email!.outputs.endpoint : ''
+    emailSenderAddress: deployEmail ? email!.outputs.senderAddress : ''
+    slackBotTokenUri: keyVault.outputs.slackBotTokenUri
+    slackSigningSecretUri: keyVault.outputs.slackSigningSecretUri
+    slackChannel: slackChannel
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
   }
@@ -226,6 +260,18 @@ module functionApp 'app/functionapp.bicep' = {
   dependsOn: [
     roles
   ]
+}
+
+module bot 'core/bot.bicep' = {
+  name: 'bot'
+  scope: rg
+  params: {
+    name: 'bot-${resourceToken}'
+    tags: tags
+    identityClientId: identity.outputs.clientId
+    identityId: identity.outputs.id
+    messagingEndpoint: '${functionApp.outputs.uri}/api/messages'
+  }
 }
 
 output AZURE_LOCATION string = location
@@ -251,3 +297,5 @@ output TASKHUB_NAME string = taskHubName
 output AZURE_DURABLE_BACKEND string = durableBackend
 output AZURE_DURABLE_TASK_SCHEDULER_NAME string = useDts ? durableTaskSchedulerName : ''
 output AZURE_DURABLE_TASK_SCHEDULER_ENDPOINT string = useDts ? durableTask!.outputs.endpoint : ''
+output AZURE_BOT_NAME string = bot.outputs.name
+output AZURE_BOT_APP_ID string = identity.outputs.clientId

@@ -28,6 +28,7 @@ import azure.durable_functions as df
 from shared_code.models import (CANCEL_EVENT, EXTEND_EVENT, SEAT_EVENT, CancelRequest, Decision, ExtendRequest,
                                 SeatChange)
 from entities.review_card import HIDE, SHOW, card_entity
+from entities.seat_messages import UPDATE, messages_entity
 from shared_code.stages import Stage
 
 from .deadlines import Due
@@ -347,8 +348,17 @@ def take(context, review: ReviewState, arrival: Arrival, owed: list) -> tuple[Re
     if problem is not None:
         return review.with_ignored(decision.id if decision else "", _summary(decision), problem, now), None
     review = review.with_vote(decision, placement.seat, now)
+    tell_seat_messages(context, review)
     outcome = review.outcome()
     return review, None if outcome is None else StageResult.APPROVED if outcome else StageResult.REJECTED
+
+
+def tell_seat_messages(context, review: ReviewState) -> None:
+    """The seats' chat messages of the stage say who decided, once the review took it (a
+    signal: nobody waits for the chat platform)."""
+    update = review.seat_messages_update(context.instance_id) if shows_cards(context) else None
+    if update is not None:
+        context.signal_entity(messages_entity(context.instance_id), UPDATE, update)
 
 
 def changed_seat(review: ReviewState, change: Optional[SeatChange], owed: list, now) -> ReviewState:

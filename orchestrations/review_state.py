@@ -24,9 +24,9 @@ from datetime import datetime, timedelta
 from typing import Any, Optional
 
 from shared_code.identity import Person
-from shared_code.models import (DEFAULT_ESCALATION_HOURS, DEFAULT_REVIEW_ATTEMPTS, DEFAULT_TIMEOUT_HOURS,
-                                MAX_TIMEOUT_HOURS, START_INPUT_KEY, CancelRequest, Decision, ExtendRequest, RunRequest,
-                                SeatChange)
+from shared_code.models import (CONTACTS_INPUT_KEY, DEFAULT_ESCALATION_HOURS, DEFAULT_REVIEW_ATTEMPTS,
+                                DEFAULT_TIMEOUT_HOURS, MAX_TIMEOUT_HOURS, START_INPUT_KEY, CancelRequest, Decision,
+                                ExtendRequest, RunRequest, SeatChange)
 from shared_code.review_policy import (Placement, ReviewPolicy, Seat, SeatView, StageRule, claimable, place,
                                        stage_outcome, with_seat)
 from shared_code.review_status import ReviewStatus
@@ -49,6 +49,11 @@ WRITER_FEEDBACK_CHARS = 40_000
 # A comment nobody is given any more (an approval's, once its stage is decided; feedback
 # the writer no longer gets) is kept as an excerpt this long, with its length.
 FEEDBACK_EXCERPT_CHARS = 300
+# A notice carries this much of the draft, for the channels that show an excerpt.
+NOTICE_EXCERPT_CHARS = 300
+# A policy names at most 5 stages of 20 seats.
+MAX_CONTACTS = 100
+SEAT_MESSAGES_KEPT = 100
 
 
 class UnreadableState(ValueError):
@@ -87,6 +92,12 @@ class ReviewState:
     stage: int = 0
     seat_changes: tuple = ()
     acks: tuple = ()
+    # Where the review's people can be reached in Teams ({person key: contact}), as the run
+    # route found them when the review started; people without one get no Teams card.
+    contacts: Optional[dict] = None
+    # The Slack messages each seat was sent ({"round", "stage", "seat", "slack": "channel/ts"}),
+    # the latest ones, so that a decision can update every reviewer's message.
+    seat_messages: tuple = ()
 
     # -- reading and writing ----------------------------------------------------------
 
@@ -101,7 +112,8 @@ class ReviewState:
         if not isinstance(data, dict):
             raise UnreadableState(f"a review state is a JSON object, not {type(data).__name__}")
         if isinstance(data.get(START_INPUT_KEY), dict):  # a first execution: the run request
-            return cls.initial(RunRequest.from_json(data[START_INPUT_KEY]))
+            return replace(cls.initial(RunRequest.from_json(data[START_INPUT_KEY])),
+                           contacts=_contacts(data.get(CONTACTS_INPUT_KEY)))
         version = data.get("version", 1)
         if version == STATE_VERSION:
             return cls._from_fields({k: v for k, v in data.items() if k != "version"})
@@ -369,7 +381,15 @@ class ReviewState:
             summary = {"status": "failed", "channel": outcome.get("channel"), "reason": outcome.get("error")}
         if outcome.get("links_error"):
             summary["links"] = outcome["links_error"]
-        return replace(self, notification=summary)
+        told = outcome.get("seat_channels") or {}
+        seats = [seat for seat in told.get("seats") or () if isinstance(seat, dict)]
+        if seats:
+            summary["seats"] = [_seat_notice(seat) for seat in seats]
+        if told.get("errors"):
+            summary["channelErrors"] = {k: str(v)[:200] for k, v in told["errors"].items()}
+        messages = [{"round": self.round, "stage": self.stage, "seat": seat.get("index"), "slack": seat["slackMessage"]}
+                    for seat in seats if isinstance(seat.get("slackMessage"), str)]
+        return replace(self, notification=summary, seat_messages=(*self.seat_messages, *messages)[-SEAT_MESSAGES_KEPT:])
 
     def with_vote(self, decision: Decision, seat: int, now: datetime) -> "ReviewState":
         """Record a decision in its seat; an approval with the reviewer's edit replaces the
@@ -496,6 +516,8 @@ class ReviewState:
         """What the inbox shows of the stage under review (entities/review_card.py): small,
         and only what sorting, filtering and "waiting for me" need, beside the row itself."""
         views = self.seat_views()
+        notice = self.notification or {}
+        told = {s.get("index"): s for s in notice.get("seats") or () if isinstance(s, dict)}
         seats = []
         for index, view in enumerate(views):
             if view.decided:
@@ -503,8 +525,10 @@ class ReviewState:
             seat = {"n": index + 1, "seat": view.seat.spec}
             if view.claimed_by:
                 seat.update(claimedBy=view.claimed_by, claimUntil=view.claim_until)
+            channels = {k: v for k, v in (told.get(index) or {}).items() if k in _SEAT_CHANNELS}
+            if channels:  # how this seat was told, per channel (Teams, Slack, e-mail)
+                seat["notices"] = channels
             seats.append(seat)
-        notice = self.notification or {}
         return {"topic": self.topic[:CARD_TOPIC_CHARS], "round": self.round, "maxRounds": self.max_rounds,
                 "stage": self.stage_rule.name, "stageIndex": self.stage, "stages": len(self.rules.stages),
                 "deadline": self.deadline, "since": self.reviewable_since, "escalated": self.escalated_at is not None,
@@ -514,17 +538,41 @@ class ReviewState:
                 "deciders": sorted({view.decided_by for view in views if view.decided_by})}
 
 
+    def seat_messages_update(self, instance_id: str) -> Optional[dict]:
+        """What the seats' chat messages of the stage under review should now say
+        (entities/seat_messages.py): the messages, and the stage's decisions so far; None
+        when the stage's seats were sent none."""
+        messages = [m for m in self.seat_messages if m.get("round") == self.round and m.get("stage") == self.stage
+                    and isinstance(m.get("seat"), int)]
+        if not messages:
+            return None
+        views = self.seat_views()
+        decisions = [{k: r[k] for k in ("seatIndex", "approved", "by", "at", "person") if k in r}
+                     for r in self._stage_records(self.stage)]
+        return {"instance_id": instance_id, "topic": self.topic, "round": self.round, "max_rounds": self.max_rounds,
+                "title": self.draft["title"], "excerpt": self.draft["content"][:NOTICE_EXCERPT_CHARS],
+                "deadline": self.deadline, "stage": self.stage_rule.name, "stage_index": self.stage,
+                "messages": [{"seat": m["seat"], "spec": views[m["seat"]].seat.spec, "slack": m["slack"]}
+                             for m in messages if m["seat"] < len(views)],
+                "decisions": decisions, "decided": self.outcome() is not None}
+
     def notice_request(self, instance_id: str, kind: str = "review", seats: Optional[list] = None) -> dict:
         """What notify_reviewer needs: a first notice, a reminder, an escalation, a moved
         deadline or a seat handed on; ``seats`` are the stage's seats to tell (by default
         every seat that has not decided)."""
         views = self.seat_views()
         told = self.open_seats() if seats is None else seats
-        return {"instance_id": instance_id, "topic": self.topic, "round": self.round,
-                "max_rounds": self.max_rounds, "title": self.draft["title"],
-                "deadline": self.deadline, "kind": kind, "stage": self.stage_rule.name,
-                "stage_index": self.stage, "stages": len(self.rules.stages),
-                "seats": [{"index": i, "seat": views[i].seat.spec} for i in told]}
+        people = {views[i].seat.value.casefold() for i in told if views[i].seat.personal}
+        request = {"instance_id": instance_id, "topic": self.topic, "round": self.round,
+                   "max_rounds": self.max_rounds, "title": self.draft["title"],
+                   "excerpt": self.draft["content"][:NOTICE_EXCERPT_CHARS],
+                   "deadline": self.deadline, "kind": kind, "stage": self.stage_rule.name,
+                   "stage_index": self.stage, "stages": len(self.rules.stages),
+                   "seats": [{"index": i, "seat": views[i].seat.spec} for i in told]}
+        contacts = {person: contact for person, contact in (self.contacts or {}).items() if person in people}
+        if contacts:
+            request["contacts"] = contacts
+        return request
 
     def publication(self, instance_id: str) -> dict:
         return {"instance_id": instance_id, "title": self.draft["title"],
@@ -546,6 +594,24 @@ def _seat_change_effect(change: dict) -> dict:
     return {}
 
 
+
+
+def _contacts(value: Any) -> Optional[dict]:
+    """The run route's Teams contacts: {person key: contact}, kept only in that shape."""
+    if not isinstance(value, dict):
+        return None
+    kept = {k: v for k, v in list(value.items())[:MAX_CONTACTS] if isinstance(k, str) and isinstance(v, dict)}
+    return kept or None
+
+
+# How each seat was told, per channel: a state per channel, and the Slack message (to
+# update it once the seat or the stage is decided).
+_SEAT_CHANNELS = ("teams", "slack", "email", "all")
+_SEAT_NOTICE_FIELDS = ("index", *_SEAT_CHANNELS, "slackMessage")
+
+
+def _seat_notice(seat: dict) -> dict:
+    return {k: str(v)[:80] if k != "index" else v for k, v in seat.items() if k in _SEAT_NOTICE_FIELDS}
 
 
 def _with_excerpt(record: dict) -> dict:

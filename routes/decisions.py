@@ -136,14 +136,17 @@ def _decider_key(record: dict) -> str:
 # -- decisions ------------------------------------------------------------------------------
 
 async def decide(reviews: ReviewClient, instance_id: str, requested: Decision, caller: Caller,
-                 review: Optional[Review] = None, now: Optional[datetime] = None) -> Decided:
+                 review: Optional[Review] = None, now: Optional[datetime] = None,
+                 patience: Optional[float] = None) -> Decided:
     """Take a decision: bind it to the round, stage and seat it is for, or refuse it with
-    the reason; then deliver it and wait until the review shows what became of it."""
+    the reason; then deliver it and wait until the review shows what became of it (at
+    most ``patience`` seconds for a channel that must answer its platform quickly; the
+    decision is then delivered and applied when the review takes it)."""
     review = review or await reviews.get(instance_id)
     bound = bind_decision(requested, review, caller, now)
     if isinstance(bound, Decided):
         return bound
-    delivery = await reviews.deliver(instance_id, APPROVAL_EVENT, bound.to_event(), bound.round)
+    delivery = await reviews.deliver(instance_id, APPROVAL_EVENT, bound.to_event(), bound.round, patience)
     first = delivery.outcome.decision if delivery.outcome and delivery.outcome.duplicate else None
     return Decided(bound, delivery, first)
 

@@ -6,7 +6,9 @@ import re
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared_code.models import Decision, RunRequest
+from channels.teams_contacts import read_contacts
+from shared_code.models import CONTACTS_INPUT_KEY, Decision, RunRequest
+from shared_code.review_policy import ReviewPolicy
 from shared_code.settings import load_settings
 
 from .decisions import decide, decision_reply, key_caller
@@ -23,12 +25,22 @@ async def hitl_run(req: func.HttpRequest, client: df.DurableOrchestrationClient)
     settings = load_settings()
     run = RunRequest.from_json(json_body(req), default_reminders=settings.default_reminders,
                                default_review=settings.default_review)
-    instance_id = await ReviewClient(client).start(run.to_start_input(), new_review_id())
+    start = run.to_start_input()
+    if settings.teams_enabled and run.review:
+        contacts = await read_contacts(client, policy_people(run.review))
+        if contacts:  # beside the request; the orchestrator keeps them in the review's state
+            start[CONTACTS_INPUT_KEY] = contacts
+    instance_id = await ReviewClient(client).start(start, new_review_id())
     status_url = api_url(req, f"hitl/status/{instance_id}")
     return json_response({
         "message": "Review started: the writer is drafting.", "topic": run.topic,
         "instanceId": instance_id, "statusQueryGetUri": status_url,
     }, status=202, headers={"Location": status_url, "Retry-After": STATUS_RETRY_AFTER})
+
+
+def policy_people(policy: dict) -> list[str]:
+    """The people a policy's seats name (user:…), whose Teams chats a review needs."""
+    return [seat.value for stage in ReviewPolicy.from_json(policy).stages for seat in stage.seats if seat.personal]
 
 
 @bp.route(route="hitl/status/{instanceId}", methods=["GET"])

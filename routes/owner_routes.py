@@ -177,7 +177,8 @@ def pending_item(review: Review, req: func.HttpRequest, settings: Settings) -> d
             "maxRounds": status.max_rounds, "stage": status.stage, "deadline": status.deadline,
             "reviewableSince": status.reviewable_since,
             "createdTime": review.created_time.isoformat() if review.created_time else None,
-            "notification": status.notification, "reminders": len(status.reminders),
+            "notification": status.notification, "seatNotices": (status.notification or {}).get("seats", []),
+            "reminders": len(status.reminders),
             "escalated": bool(status.escalated_at), "reviewUrl": link_for(review, req, settings)}
 
 

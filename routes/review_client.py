@@ -220,10 +220,12 @@ class ReviewClient:
         return Review.of(status)
 
     async def deliver(self, instance_id: str, event_name: str, payload: dict,
-                      bound_round: Optional[int]) -> Delivery:
-        """Raise the event until the status shows its outcome (see the module's docstring)."""
+                      bound_round: Optional[int], patience: Optional[float] = None) -> Delivery:
+        """Raise the event until the status shows its outcome (see the module's docstring).
+        ``patience``: a caller that must answer sooner (a chat platform waits 3 s for an
+        answer) raises the event once and waits this long for its outcome."""
         review = None
-        for _ in range(DELIVERIES):
+        for _ in range(1 if patience is not None else DELIVERIES):
             try:
                 await self.client.raise_event(instance_id, event_name, payload)
             except Exception as exc:
@@ -231,18 +233,19 @@ class ReviewClient:
                 if review.finished:
                     return Delivery(review.status.outcome_of(payload["id"], bound_round, _stage_of(payload)), review)
                 raise _unavailable("deliver the decision", exc) from None
-            delivery = await self._acknowledged(instance_id, payload["id"], bound_round, _stage_of(payload))
+            delivery = await self._acknowledged(instance_id, payload["id"], bound_round, _stage_of(payload),
+                                                ACKNOWLEDGE_SECONDS if patience is None else patience)
             if delivery.outcome is not None or delivery.review.finished:
                 return delivery
             review = delivery.review
         return Delivery(None, review)
 
     async def _acknowledged(self, instance_id: str, event_id: str, bound_round: Optional[int],
-                            bound_stage: int) -> Delivery:
+                            bound_stage: int, wait_seconds: float) -> Delivery:
         # The first look waits a pause too: an event just raised has not been processed
         # yet (the orchestrator runs after this route yields, on Azure after a queue poll),
         # so a read at once would only cost a status query.
-        deadline, pause = time.monotonic() + ACKNOWLEDGE_SECONDS, FIRST_POLL_SECONDS
+        deadline, pause = time.monotonic() + wait_seconds, FIRST_POLL_SECONDS
         while True:
             await asyncio.sleep(pause)
             pause = min(pause * 2, LONGEST_POLL_SECONDS)

@@ -26,6 +26,8 @@ MAX_AGENT_MESSAGE_CHARS = MAX_TOPIC_CHARS  # a thread's first message is the wri
 
 # The key under which a review's first execution gets its run request.
 START_INPUT_KEY = "start"
+# Beside it, the Teams contacts the run route found for the people the policy names.
+CONTACTS_INPUT_KEY = "contacts"
 APPROVAL_EVENT = "ApprovalEvent"
 CANCEL_EVENT = "CancelEvent"
 EXTEND_EVENT = "ExtendDeadlineEvent"

@@ -285,6 +285,16 @@ def _acks_kept(keep: int):
     return shrink
 
 
+def _seat_notices_cut(status: dict) -> dict:
+    """The seats' notices without their Slack message ids (the review's state keeps them)."""
+    notification = status.get("notification")
+    if not isinstance(notification, dict) or not notification.get("seats"):
+        return status
+    seats = [{k: v for k, v in seat.items() if k != "slackMessage"} for seat in notification["seats"]
+             if isinstance(seat, dict)]
+    return {**status, "notification": {**notification, "seats": seats}}
+
+
 _SHRINK_STEPS = (
     _draft_excerpt(4000), _request_policy_summary, _decisions_kept(whole_round=True),
     _records_cut("earlierDrafts", "content", 300),
@@ -293,5 +303,5 @@ _SHRINK_STEPS = (
     _records_cut("decisions", "feedback", 100), _records_cut("earlierDrafts", "title", 100),
     _draft_excerpt(500), _records_cut("decisions", "by", 60), _records_cut("reminders", "channel", 20, keep=5),
     _topic_cut(100), _records_cut("ignored", "reason", 80, keep=2), _decisions_kept(whole_round=False),
-    _decisions_compact, _acks_kept(8), _draft_excerpt(100), _records_cut("decisions", "feedback", 40),
+    _decisions_compact, _acks_kept(8), _seat_notices_cut, _draft_excerpt(100), _records_cut("decisions", "feedback", 40),
 )

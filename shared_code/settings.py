@@ -12,6 +12,7 @@ import logging
 import os
 from dataclasses import dataclass
 from typing import Mapping, Optional
+from urllib.parse import urlsplit
 
 from .models import ValidationError
 from .review_policy import ReviewPolicy
@@ -24,6 +25,12 @@ class SettingSpec:
     default: Optional[str] = None
     secret: bool = False
 
+
+# The Microsoft 365 Agents SDK reads its connection from settings of this shape
+# (load_configuration_from_env); the app reads them here and hands them over.
+TEAMS_APP_ID = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID"
+TEAMS_AUTH_TYPE = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__AUTHTYPE"
+TEAMS_TENANT_ID = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__TENANTID"
 
 SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("AZURE_OPENAI_ENDPOINT", "Azure OpenAI endpoint, e.g. https://NAME.openai.azure.com/"),
@@ -52,6 +59,20 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("HITL_OWNERS", "With App Service Authentication: app role names, group object ids or user names (user:…) whose sign-in makes them owners (all reviews in the inbox, reassigning seats); unset: whoever holds the function key", default=""),
     SettingSpec("HITL_CLAIM_HOURS", "How long a claim on a role or group seat holds before it lapses", default="8"),
     SettingSpec("HITL_REMIND_BEFORE_HOURS", "Default reminders, hours before a round's deadline, comma-separated (e.g. 24,2); a review's remind_before_hours wins", default=""),
+    SettingSpec(TEAMS_APP_ID, "Microsoft 365 Agents SDK: the bot's app id; in Azure the app's user-assigned managed identity (its client id); unset: Teams is off"),
+    SettingSpec(TEAMS_AUTH_TYPE, "Microsoft 365 Agents SDK: how the bot gets its tokens", default="UserManagedIdentity"),
+    SettingSpec(TEAMS_TENANT_ID, "Microsoft 365 Agents SDK: the bot's Entra tenant"),
+    SettingSpec("HITL_TEAMS_ALLOW_ANONYMOUS", "true: /api/messages takes activities without a token (Agents Playground); only on a local host reached on loopback, refused in Azure", default="false"),
+    SettingSpec("HITL_SLACK_BOT_TOKEN", "Slack app's bot token (xoxb-...); unset: Slack is off", secret=True),
+    SettingSpec("HITL_SLACK_SIGNING_SECRET", "Slack app's signing secret: verifies POST /api/hitl/slack/interactions", secret=True),
+    SettingSpec("HITL_SLACK_API_URL", "Slack Web API base URL", default="https://slack.com/api"),
+    SettingSpec("HITL_SLACK_CHANNEL", "Slack channel id where role, group and anyone seats are notified", default=""),
+    SettingSpec("HITL_EMAIL_FROM", "Sender address of review e-mails; unset: e-mail is off", default=""),
+    SettingSpec("HITL_ACS_ENDPOINT", "Azure Communication Services endpoint (https://NAME.communication.azure.com); sends e-mail with the managed identity", default=""),
+    SettingSpec("HITL_SMTP_HOST", "SMTP server for review e-mails where Communication Services is not used", default=""),
+    SettingSpec("HITL_SMTP_PORT", "SMTP port (STARTTLS is used when the server offers it)", default="587"),
+    SettingSpec("HITL_SMTP_USERNAME", "SMTP user name; unset: no login", default=""),
+    SettingSpec("HITL_SMTP_PASSWORD", "SMTP password", secret=True),
     SettingSpec("TASKHUB_NAME", "Durable task hub name, required: host.json reads %TASKHUB_NAME%, and the Durable "
                 "extension does not start without it (local.settings.sample.json and infra set HitlReviewHub)"),
 )
@@ -96,6 +117,42 @@ class Settings:
     default_review: Optional[dict]
     owners: tuple
     claim_hours: float
+    teams_app_id: str = ""
+    teams_auth_type: str = "UserManagedIdentity"
+    teams_tenant_id: str = ""
+    teams_allow_anonymous: bool = False
+    slack_bot_token: str = ""
+    slack_signing_secret: str = ""
+    slack_api_url: str = "https://slack.com/api"
+    slack_channel: str = ""
+    email_from: str = ""
+    acs_endpoint: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+
+    @property
+    def teams_enabled(self) -> bool:
+        """Teams cards go out and /api/messages takes activities (with a token, or
+        without one where a local host allows it)."""
+        return bool(self.teams_app_id) or self.teams_allow_anonymous
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token)
+
+    @property
+    def email_backend(self) -> Optional[str]:
+        """'acs', 'smtp' or None (e-mail off)."""
+        if not self.email_from:
+            return None
+        return "acs" if self.acs_endpoint else "smtp"
+
+    def teams_sdk_configuration(self) -> dict:
+        """The settings the Agents SDK reads, by its own names, for its loader."""
+        return {TEAMS_APP_ID: self.teams_app_id, TEAMS_AUTH_TYPE: self.teams_auth_type,
+                **({TEAMS_TENANT_ID: self.teams_tenant_id} if self.teams_tenant_id else {})}
 
     @property
     def writer_backend(self) -> str:
@@ -145,7 +202,8 @@ class Settings:
 
     def secret_values(self) -> list[str]:
         return [v for v in (self.azure_openai_api_key, self.openai_api_key, self.review_signing_key,
-                            self.notify_webhook_url, self.escalation_webhook_url) if v]
+                            self.notify_webhook_url, self.escalation_webhook_url, self.slack_bot_token,
+                            self.slack_signing_secret, self.smtp_password) if v]
 
 
 def _read(env: Mapping[str, str], name: str) -> str:
@@ -264,7 +322,52 @@ def _build_settings(env: Mapping[str, str]) -> Settings:
         default_review=_review_policy(env),
         owners=tuple(part.strip() for part in _read(env, "HITL_OWNERS").split(",") if part.strip()),
         claim_hours=_number(env, "HITL_CLAIM_HOURS", float, 0.05, 720),
+        **_channel_settings(env),
     )
+
+
+TEAMS_AUTH_TYPES = ("UserManagedIdentity", "SystemManagedIdentity")
+
+
+def _channel_settings(env: Mapping[str, str]) -> dict:
+    """Teams, Slack and e-mail, checked together: a channel that is half set up is
+    refused at start-up, naming the setting (never its value)."""
+    hostname = env.get("WEBSITE_HOSTNAME", "").strip()
+    anonymous = _read(env, "HITL_TEAMS_ALLOW_ANONYMOUS").lower() in ("1", "true", "yes")
+    if anonymous and hostname and not _is_local(hostname):
+        raise ConfigurationError("HITL_TEAMS_ALLOW_ANONYMOUS is for a local host only; unset it in Azure")
+    auth_type = _read(env, TEAMS_AUTH_TYPE)
+    if auth_type not in TEAMS_AUTH_TYPES:
+        raise ConfigurationError(f"{TEAMS_AUTH_TYPE} must be one of {', '.join(TEAMS_AUTH_TYPES)}, "
+                                 f"got {auth_type[:40]!r}")
+    token, secret = _read(env, "HITL_SLACK_BOT_TOKEN"), _read(env, "HITL_SLACK_SIGNING_SECRET")
+    if token and not token.startswith("xoxb-"):
+        raise ConfigurationError("HITL_SLACK_BOT_TOKEN must be a bot token (it starts with xoxb-)")
+    if token and not secret:
+        raise ConfigurationError("HITL_SLACK_BOT_TOKEN is set but HITL_SLACK_SIGNING_SECRET is not: Slack's "
+                                 "button clicks could not be verified")
+    api_url = _read(env, "HITL_SLACK_API_URL").rstrip("/")
+    if not _http_url(api_url):
+        raise ConfigurationError("HITL_SLACK_API_URL must be an http(s) URL with a host")
+    sender, acs, smtp = _read(env, "HITL_EMAIL_FROM"), _read(env, "HITL_ACS_ENDPOINT"), _read(env, "HITL_SMTP_HOST")
+    if sender and "@" not in sender:
+        raise ConfigurationError("HITL_EMAIL_FROM must be an e-mail address")
+    if sender and not (acs or smtp):
+        raise ConfigurationError("HITL_EMAIL_FROM is set but neither HITL_ACS_ENDPOINT nor HITL_SMTP_HOST says "
+                                 "how to send")
+    if acs and not (_http_url(acs) and acs.startswith("https://")):
+        raise ConfigurationError("HITL_ACS_ENDPOINT must be an https URL, https://NAME.communication.azure.com")
+    return dict(
+        teams_app_id=_read(env, TEAMS_APP_ID), teams_auth_type=auth_type, teams_tenant_id=_read(env, TEAMS_TENANT_ID),
+        teams_allow_anonymous=anonymous, slack_bot_token=token, slack_signing_secret=secret, slack_api_url=api_url,
+        slack_channel=_read(env, "HITL_SLACK_CHANNEL"), email_from=sender, acs_endpoint=acs.rstrip("/"),
+        smtp_host=smtp, smtp_port=_number(env, "HITL_SMTP_PORT", int, 1, 65535),
+        smtp_username=_read(env, "HITL_SMTP_USERNAME"), smtp_password=_read(env, "HITL_SMTP_PASSWORD"))
+
+
+def _http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _review_policy(env: Mapping[str, str]) -> Optional[dict]:
@@ -308,5 +411,25 @@ def configuration_report(settings: Settings) -> list[tuple[int, str]]:
         lines.append((logging.INFO, f"Default review policy (HITL_REVIEW_POLICY): stages {stages}"))
     channel = "webhook (HITL_NOTIFY_WEBHOOK_URL)" if settings.notify_webhook_url else "function log only"
     lines.append((logging.INFO, f"Reviewer notifications: {channel}"))
+    lines.extend(_channel_report(settings))
     lines.append((logging.INFO, f"Reviewer inbox: {settings.public_base_url}/api/hitl/inbox"))
+    return lines
+
+
+def _channel_report(settings: Settings) -> list[tuple[int, str]]:
+    lines = []
+    if settings.teams_allow_anonymous:
+        lines.append((logging.WARNING, "Teams: ANONYMOUS activities are accepted on /api/messages "
+                                       "(HITL_TEAMS_ALLOW_ANONYMOUS=true), from loopback only. Never in Azure."))
+    elif settings.teams_app_id:
+        lines.append((logging.INFO, f"Teams: cards and /api/messages as the bot {settings.teams_app_id} "
+                                    f"({settings.teams_auth_type})"))
+    else:
+        lines.append((logging.INFO, f"Teams: off ({TEAMS_APP_ID} is not set); /api/messages answers 401"))
+    lines.append((logging.INFO, "Slack: buttons and /api/hitl/slack/interactions" if settings.slack_enabled
+                  else "Slack: off (HITL_SLACK_BOT_TOKEN is not set)"))
+    email = {"acs": "E-mail: Azure Communication Services, with the managed identity",
+             "smtp": f"E-mail: SMTP {settings.smtp_host}:{settings.smtp_port}",
+             None: "E-mail: off (HITL_EMAIL_FROM is not set)"}[settings.email_backend]
+    lines.append((logging.INFO, email))
     return lines

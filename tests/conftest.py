@@ -16,7 +16,8 @@ APP_DIR = TESTS.parent
 # Whole modules that start processes, kill them or drive a browser: marked slow, so that
 # `make test-fast` (pytest -m "not slow") leaves them out for everyday work.
 SLOW_MODULES = ("bench/test_soak_short.py", "devhost/test_crash_recovery.py",
-                "devhost/test_worker_processes.py", "devhost/test_main.py", "browser/", "agents/")
+                "devhost/test_worker_processes.py", "devhost/test_main.py", "browser/", "agents/",
+                "channels/test_agents_playground.py")
 
 
 def pytest_collection_modifyitems(items):

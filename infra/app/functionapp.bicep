@@ -47,6 +47,19 @@ param notifyWebhookUri string = ''
 @description('Key Vault URI of the escalation webhook secret; empty when escalations use the notification webhook.')
 param escalationWebhookUri string = ''
 
+@description('Endpoint of the Communication Services resource that sends review e-mails; empty: e-mail is off.')
+param communicationEndpoint string = ''
+
+@description('Sender address of review e-mails (the Azure-managed domain\'s DoNotReply address).')
+param emailSenderAddress string = ''
+
+@description('Key Vault URIs of the Slack bot token and signing secret; empty when Slack is off.')
+param slackBotTokenUri string = ''
+param slackSigningSecretUri string = ''
+
+@description('Slack channel id for role, group and anyone seats.')
+param slackChannel string = ''
+
 param pythonVersion string = '3.13'
 
 @minValue(1)
@@ -176,10 +189,29 @@ var notifySettings = union(empty(notifyWebhookUri) ? {} : {
   HITL_ESCALATION_WEBHOOK_URL: '@Microsoft.KeyVault(SecretUri=${escalationWebhookUri})'
 })
 
+// Teams: the bot's app id is this app's identity, given to the Microsoft 365 Agents
+// SDK under its own setting names; the SDK gets the bot's tokens with it.
+var teamsSettings = {
+  CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID: identityClientId
+  CONNECTIONS__SERVICE_CONNECTION__SETTINGS__AUTHTYPE: 'UserManagedIdentity'
+  CONNECTIONS__SERVICE_CONNECTION__SETTINGS__TENANTID: tenant().tenantId
+}
+
+// E-mail and Slack only when they are deployed or given.
+var channelSettings = union(empty(communicationEndpoint) ? {} : {
+  HITL_ACS_ENDPOINT: communicationEndpoint
+  HITL_EMAIL_FROM: emailSenderAddress
+}, empty(slackBotTokenUri) ? {} : {
+  HITL_SLACK_BOT_TOKEN: '@Microsoft.KeyVault(SecretUri=${slackBotTokenUri})'
+  HITL_SLACK_SIGNING_SECRET: '@Microsoft.KeyVault(SecretUri=${slackSigningSecretUri})'
+  HITL_SLACK_CHANNEL: slackChannel
+})
+
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: site
   name: 'appsettings'
-  properties: union(hostStorageSettings, monitoringSettings, hitlSettings, durableTaskSettings, notifySettings)
+  properties: union(hostStorageSettings, monitoringSettings, hitlSettings, durableTaskSettings, notifySettings,
+    teamsSettings, channelSettings)
 }
 
 output name string = site.name

@@ -33,6 +33,17 @@ param escalationWebhookUrl string = ''
 @description('True when escalationWebhookUrl is non-empty.')
 param storeEscalationWebhook bool = false
 
+@secure()
+@description('Optional Slack bot token (xoxb-...).')
+param slackBotToken string = ''
+
+@secure()
+@description('Slack signing secret; needed with the bot token.')
+param slackSigningSecret string = ''
+
+@description('True when the Slack bot token and signing secret are given.')
+param storeSlack bool = false
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -81,6 +92,24 @@ resource escalationWebhookSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' 
   }
 }
 
+resource slackBotTokenSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (storeSlack) {
+  parent: vault
+  name: 'hitl-slack-bot-token'
+  properties: {
+    value: slackBotToken
+    contentType: 'text/plain'
+  }
+}
+
+resource slackSigningSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (storeSlack) {
+  parent: vault
+  name: 'hitl-slack-signing-secret'
+  properties: {
+    value: slackSigningSecret
+    contentType: 'text/plain'
+  }
+}
+
 output name string = vault.name
 output id string = vault.id
 output vaultUri string = vault.properties.vaultUri
@@ -91,3 +120,5 @@ output reviewSigningKeyUri string = reviewSigningKeySecret.properties.secretUri
 // conditional resource, so the output is well defined when no URL was given.
 output notifyWebhookUri string = storeNotifyWebhook ? '${vault.properties.vaultUri}secrets/${notifyWebhookSecretName}' : ''
 output escalationWebhookUri string = storeEscalationWebhook ? '${vault.properties.vaultUri}secrets/${escalationWebhookSecretName}' : ''
+output slackBotTokenUri string = storeSlack ? '${vault.properties.vaultUri}secrets/hitl-slack-bot-token' : ''
+output slackSigningSecretUri string = storeSlack ? '${vault.properties.vaultUri}secrets/hitl-slack-signing-secret' : ''

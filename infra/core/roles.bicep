@@ -20,6 +20,9 @@ param durableTaskHubName string = ''
 @description('True with the Durable Task Scheduler backend (DURABLE_BACKEND=dts); false with Azure Storage.')
 param useDurableTask bool = false
 
+@description('Communication Services resource that sends review e-mails; empty when e-mail is not deployed.')
+param communicationName string = ''
+
 @description('Principal id of the app\'s user-assigned managed identity.')
 param identityPrincipalId string
 
@@ -35,6 +38,7 @@ var roleIds = {
   cognitiveServicesOpenAiUser: '5e0bd9bd-7b93-4f28-af87-19fc36ad61bd'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   durableTaskDataContributor: '0ad04412-c4d5-4796-b79c-f76d14c8d402'
+  communicationEmailServiceOwner: '09976791-48a7-449e-bb21-39d1a415f350'
 }
 
 // Blob Data Owner rather than Contributor: the Functions host manages blob leases
@@ -48,6 +52,7 @@ var storageRoles = [
 
 var withUser = !empty(userPrincipalId)
 var withOpenAi = !empty(openAiAccountName)
+var withEmail = !empty(communicationName)
 var withDts = useDurableTask && !empty(durableTaskSchedulerName) && !empty(durableTaskHubName)
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -127,6 +132,22 @@ resource identityDurableTask 'Microsoft.Authorization/roleAssignments@2022-04-01
   scope: scheduler::taskHub
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.durableTaskDataContributor)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource communication 'Microsoft.Communication/communicationServices@2023-04-01' existing = if (withEmail) {
+  name: communicationName
+}
+
+// Sending e-mail with an Entra token needs a role on the Communication Services
+// resource; this built-in role is the one Communication Services documents for it.
+resource identityEmail 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (withEmail) {
+  name: guid(communication.id, identityPrincipalId, roleIds.communicationEmailServiceOwner)
+  scope: communication
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.communicationEmailServiceOwner)
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
   }

@@ -28,6 +28,8 @@ BUILT_IN_ROLES = {
     # same reference (built-in-roles/integration) and the Azure-Samples
     # Durable-Task-Scheduler azd templates, which assign it to the app identity.
     "durableTaskDataContributor": ("Durable Task Data Contributor", "0ad04412-c4d5-4796-b79c-f76d14c8d402"),
+    # Sending e-mail through Communication Services with the managed identity.
+    "communicationEmailServiceOwner": ("Communication and Email Service Owner", "09976791-48a7-449e-bb21-39d1a415f350"),
 }
 STORAGE_ROLE_KEYS = {"storageBlobDataOwner", "storageQueueDataContributor", "storageTableDataContributor"}
 

@@ -72,6 +72,8 @@ NOT_SET_BY_INFRA = {
     "OPENAI_API_KEY": "secret of that alternative server; never deployed",
     "OPENAI_MODEL": "model name of that alternative server",
     "HITL_DEV_INSECURE_LINKS": "devhost-only; unsigned review links must never be enabled in Azure",
+    "HITL_SMTP_PASSWORD": "SMTP is the e-mail route outside Azure; Azure sends through Communication Services "
+                          "with the managed identity",
 }
 
 # Names that must never appear in the Azure app settings.
@@ -79,6 +81,8 @@ FORBIDDEN_IN_INFRA = {
     "AZURE_OPENAI_API_KEY": "a key in app settings is the secret this deployment avoids",
     "OPENAI_API_KEY": "same: no API keys in app settings",
     "HITL_DEV_INSECURE_LINKS": "devhost-only",
+    "HITL_TEAMS_ALLOW_ANONYMOUS": "local only: anonymous bot activities are refused in Azure",
+    "HITL_SMTP_PASSWORD": "no SMTP password in app settings: Azure sends e-mail with the managed identity",
     "AzureWebJobsStorage": "a connection string needs shared keys, which are disabled",
     "FUNCTIONS_WORKER_RUNTIME": "Flex Consumption takes the runtime from functionAppConfig",
     "FUNCTIONS_EXTENSION_VERSION": "Flex Consumption manages the host version",

@@ -37,7 +37,7 @@ FUNCIGNORE = ROOT / ".funcignore"
 # What the app imports or reads at run time: routes/review_routes.py reads
 # routes/review_page.html when it is imported.
 SHIPPED_FILES = {"function_app.py", "host.json", "requirements.txt", "routes/review_page.html"}
-SHIPPED_PACKAGES = ("activities/", "entities/", "orchestrations/", "routes/", "shared_code/")
+SHIPPED_PACKAGES = ("activities/", "channels/", "entities/", "orchestrations/", "routes/", "shared_code/")
 
 EXCLUDED_FOLDERS = ("tests/", "bench/", "devhost/", "docs/", "infra/", "scripts/", ".github/", ".ci/")
 EXCLUDED_FILES = {"Makefile", "requirements-dev.txt", "local.settings.sample.json", "demo.http",

@@ -1,0 +1,174 @@
+"""A two-stage review decided from the channels themselves: a Teams card (stage one) and
+Slack buttons (stage two), each through the same decision path as the approve route."""
+from __future__ import annotations
+
+import json
+
+from devhost.testing import wait_until
+from tests.support.http import call
+from tests.support.slack_api import signed_interaction
+
+from .conftest import SLACK_SECRET, card_action, install_teams_app
+
+POLICY = {"stages": [{"name": "editor", "reviewers": ["user:alice@contoso.com"]},
+                     {"name": "legal", "reviewers": ["user:bob@contoso.com"]}]}
+
+
+def status(base, instance_id):
+    return call("GET", f"{base}/api/hitl/status/{instance_id}").json
+
+
+def start(base, policy=POLICY, **fields):
+    reply = call("POST", f"{base}/api/hitl/run", {"topic": "Quarterly report", "review": policy, **fields})
+    assert reply.status == 202, reply.text
+    return reply.json["instanceId"]
+
+
+def slack_message_to(api, channel):
+    def posted():
+        return next((c for c in api.calls_of("chat.postMessage") if c["channel"] == channel), None)
+    return wait_until(posted)
+
+
+def button(message, action_id):
+    blocks = message["blocks"] if isinstance(message["blocks"], list) else json.loads(message["blocks"])
+    actions = next(b for b in blocks if b["type"] == "actions")["elements"]
+    return next(a for a in actions if a["action_id"] == action_id)
+
+
+def click(base, user, action_id, value, channel="DU0BOB", ts="1700000000.000001", secret=SLACK_SECRET, **extra):
+    body, headers = signed_interaction({"type": "block_actions", "user": {"id": user}, "trigger_id": "trigger-1",
+                                        "container": {"type": "message", "channel_id": channel, "message_ts": ts},
+                                        "actions": [{"action_id": action_id, "value": value}],
+                                        "message": {"text": "Review needed"}, **extra}, secret)
+    return call("POST", f"{base}/api/hitl/slack/interactions", raw=body, headers=headers)
+
+
+def test_a_two_stage_review_is_decided_from_a_teams_card_then_slack_buttons(served_host, bot_framework, slack_api):
+    base = served_host.base_url
+    install_teams_app(base, bot_framework, "29:alice", "alice@contoso.com", "a:alice-chat")
+    slack_api.users["U0BOB"] = {"email": "bob@contoso.com"}
+    instance_id = start(base)
+
+    # Stage one: Alice's card arrives in her chat with the bot, posted with the bot's token.
+    card = wait_until(lambda: next((c for c in bot_framework.cards() if c["conversation"] == "a:alice-chat"), None))
+    assert card["card"]["version"] == "1.5"
+    assert all(auth.startswith("Bearer ") for auth in bot_framework.connector_auth)
+    approve = next(a for a in card["card"]["actions"] if a.get("verb") == "approve")
+    answered = card_action(base, bot_framework, "29:alice", "a:alice-chat", "approve", approve["data"])
+    assert answered.status == 200, answered.text
+    refreshed = json.dumps(answered.json["value"])
+    assert "Approved by alice@contoso.com" in refreshed and '"verb": "approve"' not in refreshed
+
+    # Stage two: Bob's Slack message, found by his e-mail address, decides the review.
+    message = slack_message_to(slack_api, "U0BOB")
+    clicked = click(base, "U0BOB", "hitl_approve", button(message, "hitl_approve")["value"])
+    assert clicked.status == 200, clicked.text
+    done = wait_until(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
+    trail = [(d["stage"], d["by"], d["channel"]) for d in done["output"]["decisions"]]
+    assert trail == [("editor", "alice@contoso.com", "teams"), ("legal", "bob@contoso.com", "slack")]
+    assert done["output"]["decisions"][0]["person"] == {"name": "alice@contoso.com", "id": "aad-29:alice"}
+    # The clicked message now says who decided.
+    update = slack_api.calls_of("chat.update")[-1]
+    assert "Approved by bob@contoso.com" in json.dumps(update["blocks"])
+
+
+def test_the_status_and_inbox_say_how_each_seat_was_told(served_host, bot_framework, slack_api):
+    base = served_host.base_url
+    install_teams_app(base, bot_framework, "29:alice", "alice@contoso.com", "a:alice-chat")
+    instance_id = start(base, {"stages": [{"name": "editor", "reviewers": ["user:alice@contoso.com",
+                                                                           "user:nobody@contoso.com"],
+                                           "require": "all"}]})
+    told = wait_until(lambda: (n := status(base, instance_id)["customStatus"].get("notification") or {})
+                    .get("seats") and n)
+    assert told["seats"] == [{"index": 0, "teams": "sent", "slack": "not found"},
+                             {"index": 1, "teams": "no chat", "slack": "not found"}]
+    pending = call("GET", f"{base}/api/hitl/pending").json["items"]
+    assert next(i for i in pending if i["instanceId"] == instance_id)["seatNotices"] == told["seats"]
+
+    def inbox_seats():
+        items = call("GET", f"{base}/api/hitl/inbox/items?tab=all").json["items"]
+        return next((i["seats"] for i in items if i["instanceId"] == instance_id), None)
+    assert [seat.get("notices") for seat in wait_until(inbox_seats)] == [
+        {"teams": "sent", "slack": "not found"}, {"teams": "no chat", "slack": "not found"}]
+
+
+def test_a_slack_rejection_asks_for_feedback_in_a_dialog(served_host, slack_api):
+    base = served_host.base_url
+    slack_api.users["U0BOB"] = {"email": "bob@contoso.com"}
+    instance_id = start(base, {"stages": [{"name": "legal", "reviewers": ["user:bob@contoso.com"]}]},
+                        max_review_attempts=2)
+    message = slack_message_to(slack_api, "U0BOB")
+    value = button(message, "hitl_reject")["value"]
+    assert click(base, "U0BOB", "hitl_reject", value).status == 200
+    dialog = slack_api.calls_of("views.open")[-1]
+    view = dialog["view"] if isinstance(dialog["view"], dict) else json.loads(dialog["view"])
+    feedback = next(b for b in view["blocks"] if b["type"] == "input")
+    assert feedback["block_id"] == "feedback" and feedback.get("optional") is not True
+    body, headers = signed_interaction({"type": "view_submission", "user": {"id": "U0BOB"}, "view": {
+        "callback_id": view["callback_id"], "private_metadata": view["private_metadata"],
+        "state": {"values": {"feedback": {"feedback": {"type": "plain_text_input",
+                                                        "value": "Cite the source for the figures"}}}}}},
+        SLACK_SECRET)
+    submitted = call("POST", f"{base}/api/hitl/slack/interactions", raw=body, headers=headers)
+    assert submitted.status == 200, submitted.text
+    body = wait_until(lambda: (s := status(base, instance_id))["customStatus"]["round"] == 2 and s)
+    decision = body["customStatus"]["decisions"][0]
+    assert (decision["approved"], decision["feedback"], decision["channel"]) == (
+        False, "Cite the source for the figures", "slack")
+
+
+def test_every_reviewers_slack_message_shows_who_decided_the_stage(served_host, slack_api):
+    base = served_host.base_url
+    slack_api.users.update({"U0BOB": {"email": "bob@contoso.com"}, "U0CAROL": {"email": "carol@contoso.com"}})
+    instance_id = start(base, {"stages": [
+        {"name": "legal", "reviewers": ["user:bob@contoso.com", "user:carol@contoso.com"], "require": "any"},
+        {"name": "brand", "reviewers": ["user:dan@contoso.com"]}]})
+    bobs = slack_message_to(slack_api, "U0BOB")
+    slack_message_to(slack_api, "U0CAROL")
+    assert click(base, "U0BOB", "hitl_approve", button(bobs, "hitl_approve")["value"]).status == 200
+    carols = wait_until(lambda: next((u for u in slack_api.calls_of("chat.update") if u["channel"] == "DU0CAROL"), None))
+    assert "The stage was decided: Approved by bob@contoso.com" in json.dumps(carols["blocks"])
+    assert "hitl_approve" not in json.dumps(carols["blocks"])
+    # A click on Carol's stale message is answered with the reason, to her only.
+    late = click(base, "U0CAROL", "hitl_approve", button(slack_message_to(slack_api, "U0CAROL"), "hitl_approve")["value"],
+                 channel="DU0CAROL", ts="1700000000.000002")
+    assert late.status == 200
+    told = wait_until(lambda: slack_api.calls_of("chat.postEphemeral"))
+    assert told[-1]["user"] == "U0CAROL" and "Not taken" in told[-1]["text"]
+    assert [d["by"] for d in status(base, instance_id)["customStatus"]["decisions"]] == ["bob@contoso.com"]
+
+
+def test_a_decision_on_a_teams_card_updates_the_slack_messages_of_the_stage(served_host, bot_framework, slack_api):
+    base = served_host.base_url
+    install_teams_app(base, bot_framework, "29:alice", "alice@contoso.com", "a:alice-chat")
+    slack_api.users["U0BOB"] = {"email": "bob@contoso.com"}
+    instance_id = start(base, {"stages": [{"name": "editor", "reviewers": ["user:alice@contoso.com",
+                                                                           "user:bob@contoso.com"]}]})
+    slack_message_to(slack_api, "U0BOB")
+    card = wait_until(lambda: next(iter(bot_framework.cards()), None))
+    data = next(a for a in card["card"]["actions"] if a.get("verb") == "approve")["data"]
+    assert card_action(base, bot_framework, "29:alice", "a:alice-chat", "approve", data).status == 200
+    bobs = wait_until(lambda: next((u for u in slack_api.calls_of("chat.update") if u["channel"] == "DU0BOB"), None))
+    assert "The stage was decided: Approved by alice@contoso.com" in json.dumps(bobs["blocks"])
+    wait_until(lambda: status(base, instance_id)["runtimeStatus"] == "Completed")
+    # Refreshing a card (Teams asks when the card is viewed) shows it closed too.
+    refreshed = card_action(base, bot_framework, "29:alice", "a:alice-chat", "refresh", data)
+    assert "Approved by alice@contoso.com" in json.dumps(refreshed.json["value"])
+
+
+def test_a_decision_by_the_approve_route_updates_the_slack_messages_too(served_host, slack_api):
+    base = served_host.base_url
+    slack_api.users.update({"U0BOB": {"email": "bob@contoso.com"}, "U0CAROL": {"email": "carol@contoso.com"}})
+    instance_id = start(base, {"stages": [
+        {"name": "legal", "reviewers": ["user:bob@contoso.com", "user:carol@contoso.com"], "require": "all"}]})
+    slack_message_to(slack_api, "U0BOB")
+    slack_message_to(slack_api, "U0CAROL")
+    approved = call("POST", f"{base}/api/hitl/approve/{instance_id}",
+                    {"approved": True, "round": 1, "reviewer": "carol@contoso.com"})
+    assert approved.status == 200, approved.text
+    carols = wait_until(lambda: next((u for u in slack_api.calls_of("chat.update") if u["channel"] == "DU0CAROL"), None))
+    assert "Approved by carol@contoso.com" in json.dumps(carols["blocks"])
+    # Bob's seat is still open ("all"): his message keeps its buttons until the stage is decided.
+    assert not any(u["channel"] == "DU0BOB" for u in slack_api.calls_of("chat.update"))
+    assert status(base, instance_id)["runtimeStatus"] == "Running"

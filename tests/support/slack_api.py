@@ -1,0 +1,102 @@
+"""A local stand-in for Slack's Web API that records every call: the methods the app
+uses answer as Slack does (``ok``, ``channel``, ``ts``, ``user``), with a directory of
+users by e-mail address. Also signs interaction requests as Slack does (v0)."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from slack_sdk.signature import SignatureVerifier
+
+
+class SlackApi:
+    def __init__(self):
+        self.users: dict[str, dict] = {}   # user id -> {"email", "name"}
+        self.calls: list[dict] = []        # {"method", "args", "auth"}
+        self.fail: set[str] = set()        # methods that answer 500
+        self.slow: dict[str, float] = {}   # methods that answer only after this many seconds
+        self._lock = threading.Lock()
+        self._ts = 0
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self._answer(parse_qs(urlsplit(self.path).query))
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                if (self.headers.get("Content-Type") or "").startswith("application/json"):
+                    args = json.loads(body or "{}")
+                else:
+                    args = {k: v[0] for k, v in parse_qs(body).items()}
+                self._answer(args if isinstance(args, dict) else {})
+
+            def _answer(self, args):
+                args = {k: (v[0] if isinstance(v, list) and len(v) == 1 and isinstance(v[0], str) else v)
+                        for k, v in args.items()}
+                method = urlsplit(self.path).path.rsplit("/", 1)[-1]
+                with api._lock:
+                    api.calls.append({"method": method, "args": args, "auth": self.headers.get("Authorization")})
+                time.sleep(api.slow.get(method, 0))
+                if method in api.fail:
+                    return self._json({"ok": False, "error": "internal_error"}, 500)
+                self._json(api.reply(method, args))
+
+            def _json(self, value, status=200):
+                data = json.dumps(value).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True  # a reply held back on purpose must not hold up shutdown
+        self._server.block_on_close = False
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
+
+    def reply(self, method: str, args: dict) -> dict:
+        if method == "users.lookupByEmail":
+            found = next((uid for uid, u in self.users.items() if u["email"] == args.get("email")), None)
+            return {"ok": True, "user": {"id": found}} if found else {"ok": False, "error": "users_not_found"}
+        if method == "users.info":
+            user = self.users.get(args.get("user"))
+            return {"ok": True, "user": {"id": args.get("user"), "profile": {"email": user["email"]}}} if user \
+                else {"ok": False, "error": "user_not_found"}
+        if method == "chat.postMessage":
+            with self._lock:
+                self._ts += 1
+                ts = f"1700000000.{self._ts:06d}"
+            channel = args.get("channel")
+            return {"ok": True, "channel": f"D{channel}" if str(channel).startswith("U") else channel, "ts": ts}
+        return {"ok": True}
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/api"
+
+    def calls_of(self, method: str) -> list[dict]:
+        return [c["args"] for c in self.calls if c["method"] == method]
+
+    def __enter__(self) -> "SlackApi":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def signed_interaction(payload: dict, secret: str, timestamp: int | None = None) -> tuple[bytes, dict]:
+    """A body and headers as Slack posts an interaction to the app's URL."""
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
+    return body, {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": stamp,
+                  "X-Slack-Signature": signature}
