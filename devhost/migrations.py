@@ -116,17 +116,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE instances ADD COLUMN parent_execution_id TEXT",
     ), needed=_lacks_parent_execution_id),
     # The dashboard lists instances newest first, a page at a time from a (created time,
-    # id) cursor, optionally of some statuses and one orchestrator: each filter has an
-    # index in that order, so a page reads its rows and stops, at any number of instances
-    # (bench/dashboard_list.py). The old creation index is the first one's prefix.
+    # id) cursor, optionally of some statuses or orchestrators: the unfiltered list walks
+    # the creation index (the old one is its prefix), a filtered one the part of the
+    # other index for each name and status asked for, so a page reads its rows and stops
+    # at any number of instances (bench/dashboard_list.py). One index serves every filter
+    # because each one that includes the status is rewritten when an instance's status
+    # changes (bench/wal_frames.py).
     # An instance that continues as new keeps only its current execution's history; the
     # trigger notes when each earlier execution ran (the newest MAX_EARLIER_EXECUTIONS),
     # so the dashboard can show the generations. Purging an instance drops them.
     Migration(6, "the dashboard: instances newest first, and earlier executions", (
         "CREATE INDEX IF NOT EXISTS instances_by_created_id ON instances (created_time, instance_id)",
         "DROP INDEX IF EXISTS instances_by_created",
-        "CREATE INDEX IF NOT EXISTS instances_by_status_created"
-        " ON instances (runtime_status, created_time, instance_id)",
         "CREATE INDEX IF NOT EXISTS instances_by_name_status_created"
         " ON instances (name, runtime_status, created_time, instance_id)",
         """CREATE TABLE IF NOT EXISTS earlier_executions (

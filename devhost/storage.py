@@ -350,21 +350,20 @@ class Store:
         """Instances newest first (created time, then id, both descending), starting after
         the (created time, id) ``before``.
 
-        Each filter walks an index kept in this order (migration 6) and stops at ``limit``
-        rows: with statuses, SQLite walks each status's part of the index and merges them.
-        An id prefix is checked on the way, unless it matches so few instances that
-        reading those and sorting them is cheaper than walking.
+        Every page walks an index kept in this order (migration 6) and stops at ``limit``
+        rows. Filtered by name or status, it walks the part of the (name, status) index of
+        each pair asked for, every name when none is, and SQLite merges those parts. An
+        id prefix is checked on the way, unless it matches so few instances that reading
+        those and sorting them is cheaper than walking.
         """
         clauses, args = [], []
-        if name:
+        if name or statuses:
             index = "instances_by_name_status_created"
+            names = (name,) if name else self.instance_names()
             wanted = statuses or _ALL_STATUSES
-            clauses.append(f"name = ? AND runtime_status IN ({','.join('?' * len(wanted))})")
-            args.extend((name, *wanted))
-        elif statuses:
-            index = "instances_by_status_created"
-            clauses.append(f"runtime_status IN ({','.join('?' * len(statuses))})")
-            args.extend(statuses)
+            clauses.append(f"name IN ({','.join('?' * len(names))})"
+                           f" AND runtime_status IN ({','.join('?' * len(wanted))})")
+            args.extend((*names, *wanted))
         else:
             index = "instances_by_created_id"
         if created_from:
@@ -389,6 +388,14 @@ class Store:
                f" WHERE {' AND '.join(clauses) or '1'}"
                " ORDER BY created_time DESC, instance_id DESC LIMIT ?")
         return [InstanceRow(*r) for r in self._query(sql, (*args, limit))]
+
+    def instance_names(self) -> tuple[str, ...]:
+        """The orchestrator names instances have, in order: one index seek per name."""
+        rows = self._query(
+            "WITH RECURSIVE names(name) AS (SELECT MIN(name) FROM instances"
+            " UNION ALL SELECT (SELECT MIN(name) FROM instances WHERE name > names.name)"
+            " FROM names WHERE names.name IS NOT NULL) SELECT name FROM names WHERE name IS NOT NULL")
+        return tuple(r[0] for r in rows)
 
     def instance_counts(self) -> list[tuple[str, str, int]]:
         """(orchestrator, runtime status, instances) for every pair that has any."""

@@ -89,3 +89,10 @@ def test_the_change_mark_moves_with_commits_here_and_elsewhere(tmp_path):
     other.close()
     assert store.change_mark() != second
     store.close()
+
+
+def test_an_empty_store_lists_nothing_under_any_filter(tmp_path):
+    store = Store(tmp_path / "hub.sqlite")
+    assert store.instance_names() == ()
+    assert store.page_instances(statuses=("Failed",)) == store.page_instances(name="x") == []
+    store.close()
