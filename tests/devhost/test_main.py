@@ -75,6 +75,7 @@ def test_after_a_restart_the_banner_says_what_is_in_flight_and_where_to_start(tm
     data = tmp_path / "data"
     first = launch(APPS / "features", data)
     assert "In flight: nothing" in first.banner and f"Start page: {first.base_url}/" in first.banner
+    assert f"Dashboard:  {first.base_url}/runtime/devhost/dashboard" in first.banner
     for n in range(2):
         call("POST", f"{first.base_url}/runtime/webhooks/durabletask/orchestrators/custom_status/wait-{n}")
     wait_until(lambda: all(call("GET", f"{first.base_url}/runtime/webhooks/durabletask/instances/wait-{n}").json
@@ -87,6 +88,7 @@ def test_after_a_restart_the_banner_says_what_is_in_flight_and_where_to_start(tm
     assert f'<a href="{again.base_url}/api/client/by-status">' in start.text
     assert "custom_status: 2 Running" in start.text
     assert "/runtime/webhooks/durabletask/instances" in start.text
+    assert '<a href="/runtime/devhost/dashboard">' in start.text
 
 
 def run_cli(app_dir, data_dir, *args, env=None) -> subprocess.CompletedProcess:

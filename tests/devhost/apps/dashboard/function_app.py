@@ -1,6 +1,7 @@
 """What the dashboard's tests look at: an order whose payment fails until the payment
 service is up (a file says it is), an approval that waits for an event or a deadline, a
-loop that continues as new, a parent that calls an entity and a child, and a retry."""
+loop that continues as new, a parent that calls an entity and a child, a retry, a timer
+given up while the instance goes on waiting, and a call to an activity the app lacks."""
 import os
 from datetime import timedelta
 
@@ -62,6 +63,19 @@ def parent_flow(context: df.DurableOrchestrationContext):
 def retry_flow(context: df.DurableOrchestrationContext):
     return (yield context.call_activity_with_retry("charge_card", df.RetryOptions(1000, 2),
                                                    context.get_input()))
+
+
+@app.orchestration_trigger(context_name="context")
+def reminder_flow(context: df.DurableOrchestrationContext):
+    reminder = context.create_timer(context.current_utc_datetime + timedelta(hours=1))
+    if (yield context.task_any([context.wait_for_external_event("Snooze"), reminder])) is not reminder:
+        reminder.cancel()
+    return (yield context.wait_for_external_event("Done"))
+
+
+@app.orchestration_trigger(context_name="context")
+def lost_flow(context: df.DurableOrchestrationContext):
+    return (yield context.call_activity("no_such_activity", None))
 
 
 @app.entity_trigger(context_name="context")
