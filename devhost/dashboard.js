@@ -330,13 +330,15 @@
 
   // -- one instance ----------------------------------------------------------------------
   const instanceView = {
-    id: "", data: null, fetchedAt: 0, chosen: null,
+    id: "", data: null, fetchedAt: 0, chosen: null, restartedFrom: "",
 
     async open(where) {
       if (where.id !== this.id) {
+        // A restart's answer stays in view on the page of the instance it started.
+        show($("action-result"), where.id === this.restartedFrom);
+        this.restartedFrom = "";
         this.id = where.id;
         this.chosen = null;
-        show($("action-result"), false);
         show($("bar-detail"), false);
         $("history").open = false;
       }
@@ -567,6 +569,7 @@
         const same = $("restart-same-id").checked;
         const answer = await this.act("POST", `${this.path()}/restart?restartWithNewInstanceId=${!same}`);
         if (answer.status === 202 && answer.json && answer.json.id) {
+          this.restartedFrom = answer.json.id;
           location.hash = `#/instance/${encodeURIComponent(answer.json.id)}`;
           if (same) await this.refresh();
         }
@@ -627,7 +630,17 @@
       $("signal-form").addEventListener("submit", async (event) => {
         event.preventDefault();
         const key = $("signal-key").value;
-        const input = $("signal-input").value;
+        let input = $("signal-input").value.trim();
+        if (input && $("signal-as-sdk").checked) {
+          try {
+            input = JSON.stringify(JSON.stringify(JSON.parse(input)));  // json.dumps, sent as JSON
+          } catch (_) {
+            $("signal-result").replaceChildren("The input is not JSON, so the SDK's client could not send it.");
+            $("signal-result").classList.add("refused");
+            show($("signal-result"), true);
+            return;
+          }
+        }
         const path = `/entities/${encodeURIComponent($("signal-name").value)}` +
                      `${key ? "/" + encodeURIComponent(key) : ""}?op=${encodeURIComponent($("signal-op").value)}`;
         const answer = await send("POST", path, input || undefined, input ? "application/json" : undefined);
