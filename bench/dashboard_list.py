@@ -1,7 +1,7 @@
 """The dashboard's list of instances with 100,000 in the store: the first page's latency,
 without a filter and with each filter, over HTTP.
 
-    python -m bench.dashboard_list                        # 100,000 instances; about 2 minutes
+    python -m bench.dashboard_list                        # 100,000 instances; about 30 seconds
     python -m bench.dashboard_list --instances 2000 --calls 20   # a quick look
 
 The instances are written straight into the store of a host that is not running

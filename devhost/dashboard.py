@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import math
 import secrets
 import time
@@ -39,6 +40,8 @@ from .durable_api import RUNTIME_STATUSES, DurableApi
 from .engine import MAX_INSTANCE_ID_CHARS
 from .history import EventType
 from .storage import StoreError
+
+log = logging.getLogger("devhost")
 
 DASHBOARD_PATH = "/runtime/devhost/dashboard"
 DATA_PATH = DASHBOARD_PATH + "/data"
@@ -97,7 +100,8 @@ class Dashboard:
                 status, payload = 200, answer(request.query)
             except BadRequest as exc:
                 status, payload = 400, {"message": str(exc)}
-            except StoreError:
+            except StoreError as exc:
+                log.warning("dashboard %s: the state cannot be read: %s", request.path, exc)
                 status, payload = 503, {"message": "The devhost cannot read its state right now; "
                                                    "see the host log."}
             if payload is None:
@@ -173,7 +177,7 @@ class Dashboard:
 # page fetches only from this host, and no other site may frame it (its buttons act).
 def page_headers(nonce: str) -> dict:
     return {"Content-Security-Policy": f"default-src 'none'; script-src 'nonce-{nonce}'; "
-                                       f"style-src 'nonce-{nonce}'; connect-src 'self'; img-src 'self'; "
+                                       f"style-src 'nonce-{nonce}'; connect-src 'self'; "
                                        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
             "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
             "X-Frame-Options": "DENY", "Cache-Control": "no-store"}

@@ -69,7 +69,7 @@ def test_the_dashboard_is_the_devhosts_even_under_an_app_that_serves_every_path(
     assert "devhost dashboard" in call("GET", f"{host.base_url}{DASHBOARD_PATH}").text
 
 
-def test_instances_are_listed_newest_first_a_page_at_a_time(served, tmp_path):
+def test_instances_are_listed_newest_first_a_page_at_a_time(served):
     started = [served.start("approval_flow") for _ in range(5)]
     pages, continuation = [], ""
     while True:
