@@ -10,6 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from devhost.dashboard import COUNTS_INTERVAL_S, DASHBOARD_PATH, DATA_PATH, Dashboard, make_continuation
+from devhost.storage import StoreUnavailable
 from devhost.testing import wait_until
 from tests.support.http import call
 
@@ -160,3 +161,11 @@ def test_counts_are_computed_at_most_once_an_interval_however_many_poll(make_hos
     assert later["changed"] and later["counts"] == [{"name": "approval_flow", "runtimeStatus": "Pending", "count": 1}]
     assert dashboard.summary(later["mark"]) == {"mark": later["mark"], "changed": False}
     assert len(computed) == 2
+
+
+def test_a_state_that_cannot_be_read_is_a_503_saying_so(served, monkeypatch):
+    def unreadable(**query):
+        raise StoreUnavailable("disk I/O error")
+    monkeypatch.setattr(served.store, "page_instances", unreadable)
+    reply = data(served, "instances")
+    assert reply.status == 503 and "cannot read its state" in reply.json["message"]
