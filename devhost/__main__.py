@@ -37,6 +37,7 @@ if __name__ == "__main__" and missing_packages():
           "project's environment: .venv/bin/python -m devhost .", file=sys.stderr)
     sys.exit(2)
 
+from .dashboard import DASHBOARD_PATH  # noqa: E402
 from .engine import ACTIVE_STATUSES  # noqa: E402
 from .host import DevHost, HostConfigError, listening_port  # noqa: E402
 from .logs import BatchingStreamHandler, RepeatLimiter  # noqa: E402
@@ -149,7 +150,8 @@ def banner(host: DevHost) -> str:
     in_flight = [f"{name} {count} {status}" for name, status, count in counts
                  if status in ACTIVE_STATUSES]
     lines = ["", "devhost: Azure Functions (Python, Durable) local host", "",
-             f"  Start page: {host.base_url}/", "",
+             f"  Start page: {host.base_url}/",
+             f"  Dashboard:  {host.base_url}{DASHBOARD_PATH}", "",
              f"  App:       {host.app_dir}",
              f"  Workers:   {host.shard.count} process(es)",
              f"  Task hub:  {host.config.hub_name}",

@@ -17,6 +17,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from . import client_transport
+from .dashboard import DASHBOARD_PATH
 from .durable_api import WEBHOOK_PREFIX, DurableApi
 from .python_worker import new_invocation_id, succeeded
 from .registry import HttpFunction
@@ -78,9 +79,9 @@ class FunctionRoutes:
         return not self.prefix and any(route.pattern.match("") for route in self.routes)
 
     def start_page(self, request: web.Request) -> web.Response:
-        """What ``GET /`` shows when no function serves it: the app's routes (those a
-        browser can open as links), the Durable HTTP API, and how many instances of each
-        orchestration there are in each runtime status."""
+        """What ``GET /`` shows when no function serves it: the way to the dashboard, the
+        app's routes (those a browser can open as links), the Durable HTTP API, and how
+        many instances of each orchestration there are in each runtime status."""
         base = f"{request.scheme}://{request.host}"
         rows = []
         for route in self.routes:
@@ -100,7 +101,9 @@ class FunctionRoutes:
         body = (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>devhost</title>"
                 f"<style>{_START_PAGE_STYLE}</style></head><body><main><h1>devhost</h1>"
                 f"<p>Azure Functions (Python, Durable) on a local host. Function keys are not "
-                f"required here, as with <code>func start</code>.</p><h2>Functions</h2><table>"
+                f"required here, as with <code>func start</code>.</p>"
+                f"<p><a href=\"{DASHBOARD_PATH}\">Open the dashboard</a>: the instances, each one's "
+                f"timeline and history, and the entities.</p><h2>Functions</h2><table>"
                 f"<tr><th>Methods</th><th>Route</th><th>Function</th></tr>{''.join(rows)}</table>"
                 f"<h2>Instances</h2><ul>{counts}</ul><p>Durable HTTP API: "
                 f"<a href=\"{escape(instances)}\">{escape(instances)}</a></p></main></body></html>")

@@ -32,6 +32,10 @@ class Migration:
     needed: Callable[[sqlite3.Connection], bool] = _always
 
 
+# How many earlier executions of one instance migration 6's trigger keeps.
+MAX_EARLIER_EXECUTIONS = 50
+
+
 def columns(db: sqlite3.Connection, table: str) -> list[str]:
     return [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
 
@@ -111,6 +115,46 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "the execution of an instance's parent", (
         "ALTER TABLE instances ADD COLUMN parent_execution_id TEXT",
     ), needed=_lacks_parent_execution_id),
+    # The dashboard lists instances newest first, a page at a time from a (created time,
+    # id) cursor, optionally of some statuses or orchestrators: the unfiltered list walks
+    # the creation index (the old one is its prefix), a filtered one the part of the
+    # other index for each name and status asked for, so a page reads its rows and stops
+    # at any number of instances (bench/dashboard_list.py). One index serves every filter
+    # because each one that includes the status is rewritten when an instance's status
+    # changes (bench/wal_frames.py).
+    # An instance that continues as new keeps only its current execution's history; the
+    # trigger notes when each earlier execution ran (the newest MAX_EARLIER_EXECUTIONS),
+    # so the dashboard can show the generations. Purging an instance drops them.
+    Migration(6, "the dashboard: instances newest first, and earlier executions", (
+        "CREATE INDEX IF NOT EXISTS instances_by_created_id ON instances (created_time, instance_id)",
+        "DROP INDEX IF EXISTS instances_by_created",
+        "CREATE INDEX IF NOT EXISTS instances_by_name_status_created"
+        " ON instances (name, runtime_status, created_time, instance_id)",
+        """CREATE TABLE IF NOT EXISTS earlier_executions (
+            instance_id TEXT NOT NULL,
+            generation INTEGER NOT NULL,
+            execution_id TEXT NOT NULL,
+            started_time TEXT NOT NULL,
+            ended_time TEXT NOT NULL,
+            PRIMARY KEY (instance_id, generation)) WITHOUT ROWID""",
+        f"""CREATE TRIGGER IF NOT EXISTS earlier_execution_kept
+            AFTER UPDATE OF execution_id ON instances
+            WHEN old.execution_id IS NOT new.execution_id
+            BEGIN
+                INSERT INTO earlier_executions
+                    (instance_id, generation, execution_id, started_time, ended_time)
+                SELECT old.instance_id, COALESCE(MAX(generation), 0) + 1, old.execution_id,
+                       COALESCE(MAX(ended_time), old.created_time), new.last_updated_time
+                FROM earlier_executions WHERE instance_id = old.instance_id;
+                DELETE FROM earlier_executions WHERE instance_id = old.instance_id
+                    AND generation <= (SELECT MAX(generation) FROM earlier_executions
+                                       WHERE instance_id = old.instance_id) - {MAX_EARLIER_EXECUTIONS};
+            END""",
+        """CREATE TRIGGER IF NOT EXISTS earlier_executions_purged AFTER DELETE ON instances
+            BEGIN
+                DELETE FROM earlier_executions WHERE instance_id = old.instance_id;
+            END""",
+    )),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from .dashboard import Dashboard
 from .durable_api import WEBHOOK_PREFIX, ApiReply, DurableApi
 from .function_routes import FunctionRoutes
 
@@ -205,6 +206,7 @@ def build_web_app(api: DurableApi, functions: FunctionRoutes,
     app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[check_host_and_origin])
     app[POLICY_KEY] = policy
     app.router.add_route("*", WEBHOOK_PREFIX + "/{tail:.*}", serve_api)
+    Dashboard(api).add_routes(app)
     app.router.add_route("*", "/{tail:.*}", functions.handle)
     return app
 

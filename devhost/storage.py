@@ -9,6 +9,8 @@ Tables:
   and not yet saved (``kind``). They are deleted in the same transaction that delivers
   their result, so a crash re-runs them (at least once).
 - ``entities``: each durable entity's state (``@name@key``, as its messages are addressed).
+- ``earlier_executions``: when each earlier execution of an instance that continued as new
+  ran (a trigger keeps it; the history holds the current execution only).
 
 ``migrations.py`` builds these tables; this module holds the queries.
 
@@ -37,7 +39,7 @@ from typing import Iterator, Optional
 from azure.durable_functions import OrchestrationRuntimeStatus
 
 from . import migrations
-from .history import CONTROL_EVENTS
+from .history import CONTROL_EVENTS, ORCHESTRATION_STATUS_NUMBERS
 
 LOCK_TIMEOUT_SECONDS = 5.0
 TERMINAL_STATUSES = tuple(s.value for s in (OrchestrationRuntimeStatus.Completed,
@@ -222,6 +224,11 @@ def shard_of(instance_id: str) -> int:
     return zlib.crc32(instance_id.encode("utf-8"))
 
 
+_ALL_STATUSES = tuple(ORCHESTRATION_STATUS_NUMBERS)
+# An id prefix that matches fewer instances than this is read through the primary key and
+# sorted; a broader one is checked while walking the page's index.
+PREFIX_SORT_LIMIT = 1000
+
 _INSTANCE_COLUMNS = ("instance_id, name, execution_id, runtime_status, input, output, custom_status,"
                      " created_time, last_updated_time, parent_instance_id, parent_task_id, parent_execution_id")
 
@@ -243,6 +250,9 @@ class Store:
                 # loss can drop the last commits, which a local host can accept.
                 self._db.execute(f"PRAGMA synchronous={synchronous}")
                 self._db.create_function("devhost_shard", 1, shard_of, deterministic=True)
+                # Commits on this connection; PRAGMA data_version counts the other
+                # connections' (worker processes'). Together they say whether anything changed.
+                self.commits = 0
             except sqlite3.Error as exc:
                 raise _translated(exc, self.path) from None
             self.schema_version = self._migrate()
@@ -281,6 +291,7 @@ class Store:
             try:
                 yield self
                 self._db.execute("COMMIT")
+                self.commits += 1
             except BaseException as exc:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
@@ -354,11 +365,75 @@ class Store:
                " ORDER BY instance_id LIMIT ?")
         return [InstanceRow(*r) for r in self._query(sql, (*args, limit))]
 
+    def page_instances(self, *, statuses: tuple[str, ...] = (), name: str = "", created_from: str = "",
+                       created_to: str = "", id_prefix: str = "", before: Optional[tuple[str, str]] = None,
+                       limit: int = 50) -> list[InstanceRow]:
+        """Instances newest first (created time, then id, both descending), starting after
+        the (created time, id) ``before``.
+
+        Every page walks an index kept in this order (migration 6) and stops at ``limit``
+        rows. Filtered by name or status, it walks the part of the (name, status) index of
+        each pair asked for, every name when none is, and SQLite merges those parts. An
+        id prefix is checked on the way, unless it matches so few instances that reading
+        those and sorting them is cheaper than walking.
+        """
+        clauses, args = [], []
+        if name or statuses:
+            index = "instances_by_name_status_created"
+            names = (name,) if name else self.instance_names()
+            wanted = statuses or _ALL_STATUSES
+            clauses.append(f"name IN ({','.join('?' * len(names))})"
+                           f" AND runtime_status IN ({','.join('?' * len(wanted))})")
+            args.extend((*names, *wanted))
+        else:
+            index = "instances_by_created_id"
+        if created_from:
+            clauses.append("created_time >= ?")
+            args.append(created_from)
+        if created_to:
+            clauses.append("created_time <= ?")
+            args.append(created_to)
+        if before is not None:
+            clauses.append("(created_time, instance_id) < (?, ?)")
+            args.extend(before)
+        if id_prefix:
+            # A range rather than LIKE, so '%' and '_' in a prefix mean themselves.
+            prefix_range = (id_prefix, id_prefix + "\U0010ffff")
+            clauses.append("instance_id >= ? AND instance_id < ?")
+            args.extend(prefix_range)
+            matches = self._query("SELECT COUNT(*) FROM (SELECT 1 FROM instances WHERE instance_id >= ?"
+                                  " AND instance_id < ? LIMIT ?)", (*prefix_range, PREFIX_SORT_LIMIT))
+            if matches[0][0] < PREFIX_SORT_LIMIT:
+                index = "sqlite_autoindex_instances_1"  # the primary key
+        sql = (f"SELECT {_INSTANCE_COLUMNS} FROM instances INDEXED BY {index}"
+               f" WHERE {' AND '.join(clauses) or '1'}"
+               " ORDER BY created_time DESC, instance_id DESC LIMIT ?")
+        return [InstanceRow(*r) for r in self._query(sql, (*args, limit))]
+
+    def instance_names(self) -> tuple[str, ...]:
+        """The orchestrator names instances have, in order: one index seek per name."""
+        rows = self._query(
+            "WITH RECURSIVE names(name) AS (SELECT MIN(name) FROM instances"
+            " UNION ALL SELECT (SELECT MIN(name) FROM instances WHERE name > names.name)"
+            " FROM names WHERE names.name IS NOT NULL) SELECT name FROM names WHERE name IS NOT NULL")
+        return tuple(r[0] for r in rows)
+
     def instance_counts(self) -> list[tuple[str, str, int]]:
         """(orchestrator, runtime status, instances) for every pair that has any."""
         return [tuple(r) for r in self._query(
             "SELECT name, runtime_status, COUNT(*) FROM instances GROUP BY name, runtime_status"
             " ORDER BY name, runtime_status")]
+
+    def earlier_executions(self, instance_id: str) -> list[tuple[int, str, str, str]]:
+        """(generation, execution id, started, ended) of the executions an instance ended
+        by continuing as new that are still kept, oldest first."""
+        return [tuple(r) for r in self._query(
+            "SELECT generation, execution_id, started_time, ended_time FROM earlier_executions"
+            " WHERE instance_id = ? ORDER BY generation", (instance_id,))]
+
+    def change_mark(self) -> tuple[int, int]:
+        """Changes when anything is committed to the state, by this process or another."""
+        return self._query("PRAGMA data_version")[0][0], self.commits
 
     def delete_instance(self, instance_id: str) -> None:
         for table in ("instances", "history", "messages", "work_items", "held_instances"):

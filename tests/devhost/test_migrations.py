@@ -134,12 +134,55 @@ def test_5_leaves_the_column_a_previous_release_made_in_migration_1(tmp_path):
     assert_rows_kept(db, before)
 
 
+def plan_of(db: sqlite3.Connection, sql: str) -> str:
+    return " ".join(str(row) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+
+
+def test_6_lists_instances_newest_first_on_an_index_per_filter(tmp_path):
+    db = database_at(tmp_path / "hub.sqlite", 5)
+    before = rows_by_table(db)
+    migrate_one_step(db, 6)
+    newest_first = "ORDER BY created_time DESC, instance_id DESC LIMIT 50"
+    for where, index in (("1", "instances_by_created_id"),
+                         ("name IN ('a', 'b') AND runtime_status IN ('Failed', 'Running')",
+                          "instances_by_name_status_created")):
+        plan = plan_of(db, f"SELECT * FROM instances WHERE {where} {newest_first}")
+        assert index in plan, plan
+    assert "instances_by_created" not in indexes(db)
+    assert_rows_kept(db, before)
+
+
+def test_6_notes_each_execution_an_instance_ends_by_continuing_as_new(tmp_path):
+    db = database_at(tmp_path / "hub.sqlite", 5)
+    migrate_one_step(db, 6)
+    db.execute("UPDATE instances SET execution_id = 'second', last_updated_time = 'T2'")
+    db.execute("UPDATE instances SET runtime_status = 'Running', last_updated_time = 'T3'")  # same execution
+    db.execute("UPDATE instances SET execution_id = 'third', last_updated_time = 'T4'")
+    # The sample row's execution id, created time and instance id are all "text".
+    assert db.execute("SELECT generation, execution_id, started_time, ended_time FROM earlier_executions"
+                      " WHERE instance_id = 'text' ORDER BY generation").fetchall() == [
+        (1, "text", "text", "T2"), (2, "second", "T2", "T4")]
+    db.execute("DELETE FROM instances")
+    assert db.execute("SELECT COUNT(*) FROM earlier_executions WHERE instance_id = 'text'").fetchone() == (0,)
+
+
+def test_6_keeps_only_the_newest_earlier_executions(tmp_path):
+    db = database_at(tmp_path / "hub.sqlite", 5)
+    migrate_one_step(db, 6)
+    db.execute("DELETE FROM earlier_executions")
+    for execution in range(migrations.MAX_EARLIER_EXECUTIONS + 5):
+        db.execute("UPDATE instances SET execution_id = ?", (f"e{execution}",))
+    generations = [row[0] for row in db.execute("SELECT generation FROM earlier_executions ORDER BY generation")]
+    assert generations == list(range(6, migrations.MAX_EARLIER_EXECUTIONS + 6))
+
+
 def test_a_new_state_folder_gets_every_migration(tmp_path):
     store = Store(tmp_path / "hub.sqlite")
     store.close()
     db = sqlite3.connect(tmp_path / "hub.sqlite")
     assert migrations.recorded_version(db) == LATEST_VERSION
-    assert tables(db) == {"instances", "history", "messages", "work_items", "entities", "held_instances"}
+    assert tables(db) == {"instances", "history", "messages", "work_items", "entities", "held_instances",
+                          "earlier_executions"}
 
 
 def test_a_step_that_fails_leaves_the_folder_at_its_old_version(tmp_path, monkeypatch):
