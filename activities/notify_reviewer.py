@@ -117,7 +117,8 @@ def send_notice(request: dict, settings: Settings) -> dict:
     setting, webhook = (("HITL_ESCALATION_WEBHOOK_URL", settings.escalation_webhook_url)
                         if kind == "escalation" and settings.escalation_webhook_url
                         else ("HITL_NOTIFY_WEBHOOK_URL", settings.notify_webhook_url))
-    if webhook:
+    retry = request.get("retry")
+    if webhook and (not retry or retry.get("webhook")):  # a retry posts again only if the post failed
         delivery = deliver(webhook, webhook_message(request, links, url, seats), setting)
         log.info("%s notice for instance %s round %s: webhook %s after %d attempt(s)%s",
                  kind, request["instance_id"], request.get("round"),
@@ -125,6 +126,8 @@ def send_notice(request: dict, settings: Settings) -> dict:
                  f": {delivery.error}" if delivery.error else "")
         return {**outcome, "channel": "webhook", "delivered": delivery.delivered,
                 "attempts": delivery.attempts, "error": delivery.error}
+    if retry:
+        return {**outcome, "channel": None, "delivered": True, "attempts": 0, "error": None}
     # With no webhook the log is the channel, so it carries the review links themselves.
     for seat in seats if team_notice(request) else seats[:1]:
         whom = f" stage {request.get('stage')} seat {seat['index'] + 1} ({seat['seat']})," if team_notice(request) else ""

@@ -35,6 +35,10 @@ def tell_seats(request: dict, settings: Settings) -> dict:
     if key is None:
         return {"seats": [], "errors": {"links": "review links are disabled, so no seat can be given buttons"}}
     seats = request.get("seats") or [{"index": 0, "seat": "anyone"}]
+    retry = request.get("retry") or {}
+    if retry:  # a retry tells again only the seats whose channels failed
+        again = {int(index) for index in (retry.get("seats") or {})}
+        seats = [seat for seat in seats if seat["index"] in again]
     views = [(seat, from_notice(request, seat, key, settings.public_base_url)) for seat in seats]
     return asyncio.run(_tell(request, views, settings))
 
@@ -44,14 +48,19 @@ async def _tell(request: dict, views: list, settings: Settings) -> dict:
     web = slack.client(settings) if settings.slack_enabled else None
     contacts = request.get("contacts") or {}
 
+    retried = {int(index): set(channels) for index, channels in ((request.get("retry") or {}).get("seats") or {}).items()}
+
+    def wanted(seat: dict, channel: str) -> bool:
+        return not retried or channel in retried.get(seat["index"], ()) or "all" in retried.get(seat["index"], ())
+
     async def tell_one(seat: dict, view: SeatView) -> dict:
         states: dict = {"index": seat["index"]}
         person = seat["seat"][5:] if seat["seat"].startswith("user:") else None
-        if settings.teams_enabled and person:
+        if settings.teams_enabled and person and wanted(seat, "teams"):
             states["teams"] = await _teams(settings, contacts, person, view, errors)
-        if web is not None:
+        if web is not None and wanted(seat, "slack"):
             states.update(await _slack(web, settings, person, view, errors))
-        if settings.email_backend and person and "@" in person:
+        if settings.email_backend and person and "@" in person and wanted(seat, "email"):
             states["email"] = await _email(settings, view, person, errors)
         return states
 

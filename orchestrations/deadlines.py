@@ -19,6 +19,7 @@ class Due(Enum):
     REMINDER = "reminder"
     ESCALATION = "escalation"
     TIMEOUT = "timeout"
+    NOTICE_RETRY = "notice retry"
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class StageDeadline:
     reminded: frozenset = frozenset()
     escalates: bool = False
     escalated: bool = False
+    # When a notice whose channels failed is tried again, if one is owed.
+    retry_at: Optional[datetime] = None
 
     def owed_reminders(self) -> list[tuple[float, datetime]]:
         """(hours before the deadline, when) of the reminders the deadline still owes."""
@@ -42,12 +45,18 @@ class StageDeadline:
         if now >= self.deadline:
             return (Due.ESCALATION, None) if self.escalates and not self.escalated else (Due.TIMEOUT, None)
         reminders = sorted((at, h) for h, at in self.owed_reminders() if at <= now)
-        return (Due.REMINDER, reminders[0][1]) if reminders else (Due.NOTHING, None)
+        if reminders:
+            return Due.REMINDER, reminders[0][1]
+        if self.retry_at is not None and now >= self.retry_at:
+            return Due.NOTICE_RETRY, None
+        return Due.NOTHING, None
 
     def wake_at(self, now: datetime, longest_wait: timedelta) -> datetime:
         """When the next timer must fire: the deadline, the next reminder or the end of the
         slice, whichever comes first."""
         coming = [at for _, at in self.owed_reminders() if at > now]
+        if self.retry_at is not None and self.retry_at > now:
+            coming.append(self.retry_at)
         return min([self.deadline, now + longest_wait, *coming])
 
 

@@ -181,6 +181,8 @@ def await_stage_decision(context, inbox: ReviewerInbox, review: ReviewState, not
             owed.append(("escalation",))
         if notice is None and due is Due.REMINDER:
             owed.insert(0, ("reminder", None, before_hours))
+        if notice is None and due is Due.NOTICE_RETRY and not owed:
+            owed.append(("retry",))
         if notice is None and owed:
             notice = Notice.send(context, review, *owed.pop(0))
         context.set_custom_status(review.status(*waiting_words(review)))
@@ -215,7 +217,7 @@ def await_stage_decision(context, inbox: ReviewerInbox, review: ReviewState, not
                     timer.task.cancel()
                 return Outcome(review, result)
         elif notice is not None and happened is notice.task:
-            review, notice = notice.recorded(review, context.current_utc_datetime), None
+            review, notice = notice.recorded(review, context.current_utc_datetime, retries=cards_shown), None
         quiet = notice is None and not owed and review.clock().due(context.current_utc_datetime)[0] is Due.NOTHING
         if quiet and (timer is None or taken >= EVENTS_PER_EXECUTION or placed_here >= DECISIONS_PER_EXECUTION):
             if timer is not None:
@@ -298,10 +300,16 @@ class Notice:
         request = review.notice_request(context.instance_id, sent_as, seats)
         return cls(kind, context.call_activity("notify_reviewer", request), before_hours)
 
-    def recorded(self, review: ReviewState, now) -> ReviewState:
+    def recorded(self, review: ReviewState, now, retries: bool) -> ReviewState:
+        """The review with this notice's outcome; with ``retries``, what of the stage's
+        first notice failed is owed again on a durable timer (executions an earlier
+        release started keep the timers it scheduled)."""
         outcome = self.task.result
         if self.kind == "review":
-            return review.with_notification(outcome)
+            review = review.with_notification(outcome)
+            return review.with_retry_owed(outcome, now, 0) if retries else review
+        if self.kind == "retry":
+            return review.with_retried_notice(outcome, now)
         if self.kind == "reminder":
             return review.with_reminder(self.before_hours, outcome, now)
         return review.with_notice({"escalation": "escalation", "deadline_moved": "deadlineMoved",

@@ -54,6 +54,8 @@ NOTICE_EXCERPT_CHARS = 300
 # A policy names at most 5 stages of 20 seats.
 MAX_CONTACTS = 100
 SEAT_MESSAGES_KEPT = 100
+# A notice's failed parts are tried again after these many minutes, then left failed.
+NOTICE_RETRY_MINUTES = (1, 5, 15)
 
 
 class UnreadableState(ValueError):
@@ -98,6 +100,9 @@ class ReviewState:
     # The Slack messages each seat was sent ({"round", "stage", "seat", "slack": "channel/ts"}),
     # the latest ones, so that a decision can update every reviewer's message.
     seat_messages: tuple = ()
+    # A notice whose webhook or seat channels failed is tried again on a durable timer:
+    # {"at", "attempt", "webhook": bool, "seats": {seat index: [channels]}}.
+    notice_retry: Optional[dict] = None
 
     # -- reading and writing ----------------------------------------------------------
 
@@ -322,9 +327,10 @@ class ReviewState:
     def clock(self) -> StageDeadline:
         reminded = frozenset((r["beforeHours"], r["deadline"]) for r in self.reminders
                              if r.get("round") == self.round and r.get("stage", 0) == self.stage)
+        retry_at = datetime.fromisoformat(self.notice_retry["at"]) if self.notice_retry else None
         return StageDeadline(self.deadline_at(), datetime.fromisoformat(self.deadline_set_at or self.deadline),
                              self.remind_before_hours, reminded, self.on_timeout == "escalate",
-                             self.escalated_at is not None)
+                             self.escalated_at is not None, retry_at)
 
     # -- transitions -----------------------------------------------------------------
 
@@ -391,6 +397,31 @@ class ReviewState:
                     for seat in seats if isinstance(seat.get("slackMessage"), str)]
         return replace(self, notification=summary, seat_messages=(*self.seat_messages, *messages)[-SEAT_MESSAGES_KEPT:])
 
+    def with_retry_owed(self, outcome: dict, now: datetime, attempt: int) -> "ReviewState":
+        """After a notice: what of it failed is tried again later (a webhook that answered
+        5xx or timed out, a Teams, Slack or e-mail send that failed), on the next delay of
+        NOTICE_RETRY_MINUTES; past the last one it stays failed, as the status says."""
+        failed = _failed_parts(outcome)
+        if failed is None or attempt >= len(NOTICE_RETRY_MINUTES):
+            notice = dict(self.notification or {})
+            if failed is not None:
+                notice["retries"] = attempt
+            return replace(self, notice_retry=None, notification=notice or None)
+        at = now + timedelta(minutes=NOTICE_RETRY_MINUTES[attempt])
+        return replace(self, notice_retry={"at": at.isoformat(), "attempt": attempt + 1, **failed})
+
+    def with_retried_notice(self, outcome: dict, now: datetime) -> "ReviewState":
+        """A retry's outcome, over what the first notice recorded for the parts tried again."""
+        owed = self.notice_retry or {}
+        notice = dict(self.notification or {})
+        if owed.get("webhook") and outcome.get("channel") == "webhook":
+            notice.update(status="sent" if outcome.get("delivered") else "failed", reason=outcome.get("error"))
+        retold = {seat["index"]: _seat_notice(seat) for seat in (outcome.get("seat_channels") or {}).get("seats") or ()
+                  if isinstance(seat, dict)}
+        if retold:
+            notice["seats"] = [{**seat, **retold.get(seat.get("index"), {})} for seat in notice.get("seats") or ()]
+        return replace(self, notification=notice).with_retry_owed(outcome, now, int(owed.get("attempt", 1)))
+
     def with_vote(self, decision: Decision, seat: int, now: datetime) -> "ReviewState":
         """Record a decision in its seat; an approval with the reviewer's edit replaces the
         draft, and the record says so with the size and hash of the text before and after."""
@@ -452,7 +483,7 @@ class ReviewState:
         decisions = tuple(_with_excerpt(d) if (d.get("round"), d.get("stageIndex", 0)) in closed and d.get("approved")
                           else d for d in self.decisions)
         return replace(self, stage=self.stage + 1, deadline=None, deadline_set_at=None, reviewable_since=None,
-                       escalated_at=None, notification=None, decisions=decisions)
+                       escalated_at=None, notification=None, notice_retry=None, decisions=decisions)
 
     def next_round(self) -> "ReviewState":
         """Start a redraft: the writer gets the rejected draft in full, the record an excerpt.
@@ -467,7 +498,8 @@ class ReviewState:
                 room -= len(record["feedback"])
         decisions = tuple(d if i in given else _with_excerpt(d) for i, d in enumerate(self.decisions))
         return replace(self, round=self.round + 1, stage=0, draft=None, deadline=None, deadline_set_at=None,
-                       reviewable_since=None, escalated_at=None, notification=None, previous_draft=self.draft,
+                       reviewable_since=None, escalated_at=None, notification=None, notice_retry=None,
+                       previous_draft=self.draft,
                        earlier_drafts=(*self.earlier_drafts, excerpt)[-EARLIER_DRAFTS_KEPT:], decisions=decisions)
 
     # -- what others see -------------------------------------------------------------
@@ -562,6 +594,9 @@ class ReviewState:
         every seat that has not decided)."""
         views = self.seat_views()
         told = self.open_seats() if seats is None else seats
+        retry = self.notice_retry if kind == "retry" else None
+        if retry and retry.get("seats"):  # a retry of seats' channels tells those seats only
+            told = [i for i in told if str(i) in retry["seats"]]
         people = {views[i].seat.value.casefold() for i in told if views[i].seat.personal}
         request = {"instance_id": instance_id, "topic": self.topic, "round": self.round,
                    "max_rounds": self.max_rounds, "title": self.draft["title"],
@@ -569,6 +604,8 @@ class ReviewState:
                    "deadline": self.deadline, "kind": kind, "stage": self.stage_rule.name,
                    "stage_index": self.stage, "stages": len(self.rules.stages),
                    "seats": [{"index": i, "seat": views[i].seat.spec} for i in told]}
+        if retry:
+            request["retry"] = {"webhook": retry.get("webhook", False), "seats": retry.get("seats") or {}}
         contacts = {person: contact for person, contact in (self.contacts or {}).items() if person in people}
         if contacts:
             request["contacts"] = contacts
@@ -608,6 +645,20 @@ def _contacts(value: Any) -> Optional[dict]:
 # update it once the seat or the stage is decided).
 _SEAT_CHANNELS = ("teams", "slack", "email", "all")
 _SEAT_NOTICE_FIELDS = ("index", *_SEAT_CHANNELS, "slackMessage")
+
+
+def _failed_parts(outcome: dict) -> Optional[dict]:
+    """What of a notice is worth trying again: a webhook post that failed, and each seat's
+    channels whose send failed or timed out (a person with no Teams chat, or no Slack user
+    by that address, is no failure a retry mends)."""
+    webhook = outcome.get("channel") == "webhook" and not outcome.get("delivered")
+    seats = {}
+    for seat in (outcome.get("seat_channels") or {}).get("seats") or ():
+        if isinstance(seat, dict) and isinstance(seat.get("index"), int):
+            failed = [channel for channel in _SEAT_CHANNELS if seat.get(channel) in ("failed", "timed out")]
+            if failed:
+                seats[str(seat["index"])] = failed
+    return {"webhook": webhook, "seats": seats} if webhook or seats else None
 
 
 def _seat_notice(seat: dict) -> dict:
