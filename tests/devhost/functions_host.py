@@ -13,8 +13,8 @@ which decides the branches of ``ToRpcHttp`` taken below.
 from __future__ import annotations
 
 import json
-import uuid
 import secrets
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Optional
@@ -33,7 +33,7 @@ class WireRequest:
     target: str                             # path and query, as sent
     headers: tuple[tuple[str, str], ...]    # every header line, in order, Host included
     body: bytes = b""
-    chunked: bool = False                   # sent without Content-Length
+    chunked: bool = False                   # sent in chunks (Transfer-Encoding among the headers)
     scheme: str = "http"
 
     def header(self, name: str) -> Optional[str]:
@@ -108,8 +108,8 @@ def to_rpc_http(request: WireRequest, route_values: dict[str, Optional[str]]) ->
     headers: dict[str, list[str]] = {}
     for name, value in request.headers:
         headers.setdefault(name.lower(), []).append(value)
-    length = None if request.chunked else len(request.body)
-    body = protocol.TypedData(bytes=request.body) if length else None
+    length = int(request.header("Content-Length") or 0)
+    body = protocol.TypedData(bytes=request.body) if length > 0 else None
     return protocol.RpcHttp(method=request.method, url=url,
                             query={k: v for k, v in query.items() if v},
                             headers={name: ",".join(values) for name, values in headers.items()},

@@ -110,10 +110,6 @@ def the_reply(reply: functions_host.WrittenReply) -> tuple:
     return reply.status, headers, reply.body
 
 
-def reply_header(wanted: dict) -> str:
-    return json.dumps(wanted)
-
-
 def wanted_body(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
@@ -161,7 +157,7 @@ CASES = [
 def test_the_function_and_the_caller_see_what_the_functions_host_gives_them(
         worker_app, case, function, method, target, extra, body, chunked, route_values, wanted):
     host_line = ("Host", urlsplit(worker_app.base_url).netloc)
-    request = framed(method, target, (host_line, ("X-Case", case), ("X-Reply", reply_header(wanted)), *extra),
+    request = framed(method, target, (host_line, ("X-Case", case), ("X-Reply", json.dumps(wanted)), *extra),
                      body, chunked)
     by_devhost = send(worker_app.base_url, request)
     given_by_devhost = received().pop(case)
