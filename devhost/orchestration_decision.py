@@ -12,9 +12,10 @@ is settled there.
 """
 from __future__ import annotations
 
+import copy
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Optional, Union
 
@@ -129,7 +130,7 @@ class _Deciding:
     def __init__(self, decider: Decider, instance_id: str, row: Optional[InstanceRow],
                  history: list[dict], messages: list[Message], now: datetime):
         self.decider, self.registry = decider, decider.registry
-        self.row = replace(row) if row is not None else None
+        self.row = copy.copy(row)  # the caller's row stays as it was read
         self.history, self.messages, self.now = history, messages, now
         self.decision = Decision(instance_id, now)
 
