@@ -73,6 +73,7 @@ class Executed:
 
 @dataclass
 class Decision:
+    """Everything one episode produces, in the order ``orchestration_episode.write`` applies it."""
     instance_id: str
     now: datetime
     consumed: list[int] = field(default_factory=list)    # the messages the episode takes
@@ -88,7 +89,9 @@ class Decision:
     parent_result: Optional[Send] = None   # for the parent, if it still runs
     history_start: int = 0
     history: list[dict] = field(default_factory=list)   # appended at history_start
-    history_after: Optional[list[dict]] = None  # the execution's history once written; None: not known
+    # The execution's whole history once written, for the engine's cache; None when the
+    # execution has ended or the episode did not run the orchestrator (the cache forgets it).
+    history_after: Optional[list[dict]] = None
     execution_id_after: str = ""
     woken: list[str] = field(default_factory=list)      # other instances and entities given work
     log_lines: list[str] = field(default_factory=list)  # logged once the episode is written
