@@ -73,7 +73,7 @@ class Executed:
 
 @dataclass
 class Decision:
-    """Everything one episode produces, in the order ``orchestration_episode.write`` applies it."""
+    """Everything one episode produces, for ``orchestration_episode.write`` to apply."""
     instance_id: str
     now: datetime
     consumed: list[int] = field(default_factory=list)    # the messages the episode takes
