@@ -38,8 +38,8 @@ if __name__ == "__main__" and missing_packages():
     sys.exit(2)
 
 from .dashboard import DASHBOARD_PATH  # noqa: E402
-from .engine import ACTIVE_STATUSES  # noqa: E402
 from .host import DevHost, HostConfigError, listening_port  # noqa: E402
+from .instances import ACTIVE_STATUSES  # noqa: E402
 from .logs import BatchingStreamHandler, RepeatLimiter  # noqa: E402
 from .python_worker import AppLoadError, WorkerFailure  # noqa: E402
 from .sdk_seams import UnsupportedSdk  # noqa: E402

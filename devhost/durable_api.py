@@ -26,9 +26,10 @@ from azure.durable_functions import OrchestrationRuntimeStatus
 from . import payloads
 from .clock import parse_iso, to_iso
 from .entities import EntityRequestError
-from .engine import MAX_INSTANCE_ID_CHARS, Engine
+from .engine import Engine
 from .errors import InstanceAlreadyExists, InstanceFinished, InstanceNotFound, InvalidArgument, InvalidOperation
 from .history import ORCHESTRATION_STATUS_NAMES, ORCHESTRATION_STATUS_NUMBERS, EventType
+from .instances import MAX_INSTANCE_ID_CHARS
 from .storage import TERMINAL_STATUSES, InstanceRow, StoreDamaged, StoreError
 
 log = logging.getLogger("devhost")

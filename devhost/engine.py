@@ -1,10 +1,12 @@
 """The engine: what the Durable extension does for a Python app, and its one entry point.
 
 It takes commands (start, raise, terminate, signal an entity, ...), runs *episodes* of the
-instances with due messages (``orchestration_episode`` for orchestrations,
-``entity_batches`` for entities), all saved in one transaction per batch, and keeps the
-history cache. Activities and entity batches run outside it (see ``runner``) and report
-back through ``complete_activities``.
+instances with due messages, and keeps the history cache. An orchestration's episode is
+decided first, without touching the store (``orchestration_decision``), then written
+(``orchestration_episode``); an entity's takes its queued requests as a batch
+(``entity_batches``). A batch of episodes is written in one transaction. Activities and
+entity batches run outside the engine (see ``runner``) and report back through
+``complete_activities``.
 
 Every payload is stored as the extension stores it (``payloads``): parsed once, never
 unwrapped, re-printed compactly. docs/DEVHOST-CONFORMANCE.md lists each rule with the
@@ -20,16 +22,14 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from azure.durable_functions import OrchestrationRuntimeStatus
-
-from . import activities, entities, entity_batches, payloads, sdk_timestamps
+from . import activities, entities, entity_batches, sdk_timestamps
 from .activities import ActivityOutcome
-from .clock import to_iso
 from .entity_batches import EntityEpisode
-from .errors import (InstanceAlreadyExists, InstanceFinished, InstanceNotFound, InvalidArgument,
-                     InvalidOperation)
+from .errors import InstanceFinished, InstanceNotFound, InvalidArgument, InvalidOperation
 from .history import EventType, event
-from .orchestration_episode import OrchestrationEpisode, log_execution
+from .instances import check_instance_id, create_instance, new_instance
+from .orchestration_decision import Decider, Decision
+from .orchestration_episode import OrchestrationEpisode, Written, write
 from .registry import Registry
 from .replay import Replay, Replayer, TimerSettings
 from .storage import EntityRow, InstanceRow, Shard, Store, WorkItem
@@ -37,10 +37,6 @@ from .versioning import Versioning
 
 log = logging.getLogger("devhost")
 
-ACTIVE_STATUSES = tuple(s.value for s in (OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running,
-                                          OrchestrationRuntimeStatus.Suspended))
-# DurableClient.MaxInstanceIdLength
-MAX_INSTANCE_ID_CHARS = 256
 # The extension's default batch size outside the Consumption plan is 5000; a smaller one
 # keeps one entity from holding a worker thread for long.
 ENTITY_BATCH_LIMIT = 100
@@ -54,17 +50,13 @@ class EngineOptions:
     versioning: Versioning = Versioning()
 
 
-def check_instance_id(instance_id: str) -> None:
-    """The checks of ``DurableClient.StartNewAsync`` (ArgumentException for each; the first
-    two pass their arguments swapped, so .NET's message is the parameter's name followed by
-    the text as the "parameter")."""
-    if instance_id.startswith("@"):
-        raise InvalidArgument("instanceId (Parameter 'Orchestration instance ids must not start with @.')")
-    if entities.has_invalid_character(instance_id):
-        raise InvalidArgument("instanceId (Parameter 'Orchestration instance ids must not contain /, \\, #, ?, "
-                              "or control characters.')")
-    if len(instance_id) > MAX_INSTANCE_ID_CHARS:
-        raise InvalidArgument(f"Instance ID lengths must not exceed {MAX_INSTANCE_ID_CHARS} characters.")
+def log_execution(name: str, instance_id: str, ok: bool, milliseconds: float, error: str = "") -> None:
+    line = (f"Executed 'Functions.{name}' ({'Succeeded' if ok else 'Failed'}, "
+            f"InstanceId={instance_id}, Duration={milliseconds:.0f}ms)")
+    if ok:
+        log.info(line)
+    else:
+        log.error("%s: %s", line, error.strip().splitlines()[0] if error.strip() else "")
 
 
 class Engine:
@@ -78,7 +70,7 @@ class Engine:
         # Without it the SDK parses every history timestamp of every replay with dateutil,
         # a third of a busy host's CPU (docs/PERFORMANCE.md, "Releases").
         sdk_timestamps.install()
-        self.replayer = Replayer(options.timers)
+        self.decider = Decider(registry, Replayer(options.timers), options.versioning)
         self._histories: OrderedDict[str, tuple[str, list[dict]]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._version_refusals_logged: set[str] = set()
@@ -86,8 +78,7 @@ class Engine:
     # -- commands --------------------------------------------------------------------
 
     def start_instance(self, name: str, instance_id: Optional[str] = None,
-                       input_text: Optional[str] = None, parent: Optional[tuple[str, int, str]] = None,
-                       _in_transaction: bool = False, version: Optional[str] = None) -> str:
+                       input_text: Optional[str] = None, version: Optional[str] = None) -> str:
         """Start ``name`` with ``input_text``, the input as the extension stores it. The
         instance keeps ``name`` as the caller spelt it (``StartNewAsync`` passes it on as
         given); the function is found ignoring case, as the extension's registry finds it.
@@ -96,53 +87,22 @@ class Engine:
         if version is None:
             version = self.options.versioning.default_version
         if self.registry.orchestrator_name(name) is None:
-            raise InvalidArgument(self.unknown_function_message(name, "orchestrator"))
+            raise InvalidArgument(self.registry.unknown_function_message(name, "orchestrator"))
         instance_id = instance_id or uuid.uuid4().hex
         check_instance_id(instance_id)
-        if _in_transaction:
-            self._create_instance(name, instance_id, input_text, parent, version)
-        else:
-            with self.store.transaction():
-                self._create_instance(name, instance_id, input_text, parent, version)
-            self.on_work(instance_id)
+        with self.store.transaction():
+            now = self.clock.now()
+            create_instance(self.store, *new_instance(name, instance_id, input_text, None, version, now), now)
+        self._started(instance_id)
+        self.on_work(instance_id)
         return instance_id
 
-    def unknown_function_message(self, name: str, kind: str) -> str:
-        # DurableTaskExtension.GetInvalid{Activity,Orchestrator,Entity}FunctionMessage. The
-        # entity one decides between its two texts by the number of *orchestrators*, so an
-        # app with orchestrators and no entities lists none ('') and one without
-        # orchestrators says none are registered, whatever entities it has.
-        known = {"orchestrator": self.registry.orchestrators, "activity": self.registry.activities,
-                 "entity": self.registry.entities}[kind]
-        any_known = self.registry.orchestrators if kind == "entity" else known
-        listed = (f"The following are the known {kind} functions: '" + "', '".join(known) + "'."
-                  if any_known else f"No {kind} functions are currently registered!")
-        return (f"The function '{name}' doesn't exist, is disabled, or is not an {kind} "
-                f"function. Additional info: {listed}")
-
-    def _create_instance(self, name, instance_id, input_text, parent, version) -> None:
-        existing = self.store.get_instance(instance_id)
-        if existing and existing.runtime_status in ACTIVE_STATUSES:
-            # overridableExistingInstanceStates defaults to NonRunningStates
-            raise InstanceAlreadyExists(
-                f"An Orchestration instance with the status {existing.runtime_status} already exists.")
-        if existing:
-            self.store.delete_instance(instance_id)
-            self._forget(instance_id)
-        with self._cache_lock:  # a new instance of this id is refused (and said) afresh
+    def _started(self, instance_id: str) -> None:
+        """A new instance of this id: a finished one it replaced is no longer cached, and
+        it is refused (and said) afresh."""
+        self._forget(instance_id)
+        with self._cache_lock:
             self._version_refusals_logged.discard(instance_id)
-        now = self.clock.now()
-        execution_id = uuid.uuid4().hex
-        self.store.put_instance(InstanceRow(
-            instance_id, name, execution_id, "Pending", input_text, None, None,
-            to_iso(now), to_iso(now), *(parent or (None, None, None))))
-        started = event(EventType.EXECUTION_STARTED, now, Name=name, Input=input_text, Version=version,
-                        OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": execution_id})
-        if parent:
-            started["ParentInstance"] = {
-                "OrchestrationInstance": {"InstanceId": parent[0], "ExecutionId": parent[2]},
-                "TaskScheduleId": parent[1]}
-        self.store.add_message(instance_id, execution_id, started, now.timestamp())
 
     def raise_event(self, instance_id: str, event_name: str, data_text: Optional[str]) -> None:
         with self.store.transaction():
@@ -156,20 +116,14 @@ class Engine:
         """DurableClient.SignalEntityAsync: a one-way request, from no parent."""
         entities.check_key(key)
         if self.registry.entity(name) is None:
-            raise InvalidArgument(self.unknown_function_message(name, "entity"))
+            raise InvalidArgument(self.registry.unknown_function_message(name, "entity"))
         entity_id = entities.scheduler_id(name, key)
         with self.store.transaction():
             now = self.clock.now()
             request = entities.request_message(operation, input_text, str(uuid.uuid4()), signal=True,
                                                parent=None, parent_execution=None, moment=now)
-            self.deliver_request(entity_id, request, now)
+            self.store.add_message(entity_id, None, entities.request_event(request, now), now.timestamp())
         self.on_work(entity_id)
-
-    def deliver_request(self, entity_id: str, request: dict, now) -> None:
-        # The request travels as an event named "op" whose input is the RequestMessage.
-        message = event(EventType.EVENT_RAISED, now, Name=entities.REQUEST_EVENT,
-                        Input=payloads.to_text(request))
-        self.store.add_message(entity_id, None, message, now.timestamp())
 
     def entity(self, name: str, key: str) -> Optional[EntityRow]:
         return self.store.get_entity(entities.scheduler_id(name, key))
@@ -210,11 +164,10 @@ class Engine:
         """Fail an instance the engine itself could not run, and drop its due messages."""
         now = self.clock.now()
         with self.store.transaction():
-            row = self.store.get_instance(instance_id)
-            self.store.delete_messages([m.id for m in self.store.due_messages(instance_id, now.timestamp())])
-            if row is not None and not row.is_terminal:
-                OrchestrationEpisode(self, instance_id, row, now, []).finish("Failed", reason)
-        self._forget(instance_id)
+            messages = self.store.due_messages(instance_id, now.timestamp())
+            decision = self.decider.fail(instance_id, self.store.get_instance(instance_id), messages, now, reason)
+            written = write(self.store, decision)
+        self._after_commit(decision, written)
 
     def purge(self, instance_id: str) -> bool:
         """Delete an instance in any status (Azure Storage does not check it)."""
@@ -265,12 +218,13 @@ class Engine:
     def run_episodes(self, instance_ids: list[str]) -> list[WorkItem]:
         """Process every due message of these instances; returns the activities they scheduled.
 
-        The replays run first, then one transaction saves every episode, so the write lock
-        and the commit are paid once per batch. An error fails the whole batch and saves
-        nothing; the runner then tries the instances one at a time.
+        Every episode is decided first (the orchestrators replayed), then one transaction
+        writes them all, so the write lock and the commit are paid once per batch. An error
+        fails the whole batch and saves nothing; the runner then tries the instances one at
+        a time.
         """
         now = self.clock.now()
-        episodes = [e for e in (self._prepared_episode(i, now) for i in instance_ids) if e]
+        episodes = [e for e in (self._episode(i, now) for i in instance_ids) if e]
         if not episodes:
             return []
         with self.store.transaction():
@@ -278,30 +232,37 @@ class Engine:
                 episode.apply()
         new_work: list[WorkItem] = []
         for episode in episodes:
-            self._after_commit(episode)
+            if isinstance(episode, OrchestrationEpisode):
+                self._after_commit(episode.decision, episode.written)
             new_work.extend(episode.new_work)
         return new_work
 
-    def _prepared_episode(self, instance_id: str, now):
+    def _episode(self, instance_id: str, now) -> "OrchestrationEpisode | EntityEpisode | None":
         messages = self.store.due_messages(instance_id, now.timestamp())
         if not messages:
             return None
         if entities.is_entity(instance_id):
             return EntityEpisode(self.store, instance_id, now, messages[:ENTITY_BATCH_LIMIT])
-        episode = OrchestrationEpisode(self, instance_id, self.store.get_instance(instance_id), now, messages)
-        episode.prepare()
-        return episode
+        row = self.store.get_instance(instance_id)
+        history = self.history(row) if row is not None and not row.is_terminal else []
+        return OrchestrationEpisode(self.store, self.decider.decide(instance_id, row, history, messages, now))
 
-    def _after_commit(self, episode: "OrchestrationEpisode | EntityEpisode") -> None:
-        if episode.history_after is not None:
-            self._remember(episode.instance_id, episode.execution_id_after, episode.history_after)
+    def _after_commit(self, decision: Decision, written: Written) -> None:
+        instance_id = decision.instance_id
+        if decision.history_after is not None:
+            self._remember(instance_id, decision.execution_id_after, decision.history_after)
         else:
-            self._forget(episode.instance_id)
-        for line in episode.log_lines:
+            self._forget(instance_id)
+        for started in written.started:
+            self._started(started)
+        executed = decision.executed
+        if executed is not None:
+            log_execution(executed.name, instance_id, executed.succeeded, executed.milliseconds, executed.error)
+        for line in decision.log_lines:
             log.error(line)
-        if episode.refusal_once and self._first_refusal(episode.instance_id):
-            log.error(episode.refusal_once)
-        for other in episode.other_instances:
+        if written.refusal and self._first_refusal(instance_id):
+            log.error(written.refusal)
+        for other in written.woken:
             self.on_work(other)
 
     def history(self, row: InstanceRow) -> list[dict]:
@@ -324,8 +285,8 @@ class Engine:
             self._histories.pop(instance_id, None)
 
     def replay(self, row: InstanceRow, history: list[dict]) -> Replay:
-        registered = self.registry.orchestrator_name(row.name) or row.name
-        return self.replayer.replay(self.registry.orchestrators[registered], row, history)
+        """The orchestrator's code run on ``history``, as an episode runs it."""
+        return self.decider.replay(row, history)
 
     # -- activities ------------------------------------------------------------------
 
@@ -354,11 +315,12 @@ class Engine:
             # The app no longer has this entity: the extension's EntityMiddleware fails
             # inside (no function to run) and abandons the batch, as for E12.
             return entities.EntityOutcome(row.exists, row.state, (),
-                                          aborted=self.unknown_function_message(row.name, "entity"))
+                                          aborted=self.registry.unknown_function_message(row.name, "entity"))
         return await entity_batches.run(function, row, item)
 
     def _log_activity(self, item: WorkItem, outcome: ActivityOutcome, started: float) -> None:
-        log_execution(item.name, item.instance_id, outcome.succeeded, started, outcome.reason)
+        log_execution(item.name, item.instance_id, outcome.succeeded, (time.perf_counter() - started) * 1000,
+                      outcome.reason)
 
     def complete_activities(self, results: list[tuple[WorkItem, ActivityOutcome]]) -> None:
         """Deliver activity results to their instances, all in one transaction.

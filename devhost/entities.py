@@ -13,7 +13,7 @@ change, as in the extension. Each request that is not a signal gets a ResponseMe
 (``{"result", "exceptionType": "Error"}``), raised on its caller as an event named by
 the request id.
 
-Nothing here writes; the engine stores what ``run_batch`` returns.
+Nothing here writes; ``entity_batches`` stores what a batch did.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Optional
 
 from . import payloads
+from .history import EventType, event
 
 REQUEST_EVENT = "op"                 # EntityMessageEventNames.RequestMessageEventName
 # TaskEntityShim: the exceptionType of the answer to an operation that raised.
@@ -51,6 +52,12 @@ def has_invalid_character(text: str) -> bool:
     """DurableClient.IsInvalidCharacter, for instance ids and entity keys alike: /, \\, #, ?
     and .NET's char.IsControl (U+0000-U+001F, U+007F-U+009F)."""
     return any(c in "/\\#?" or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text)
+
+
+def request_event(request: dict, moment) -> dict:
+    """How a request travels to its entity: an event named "op" whose input is the
+    RequestMessage."""
+    return event(EventType.EVENT_RAISED, moment, Name=REQUEST_EVENT, Input=payloads.to_text(request))
 
 
 def check_key(key: str) -> None:

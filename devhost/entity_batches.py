@@ -33,14 +33,6 @@ class EntityEpisode:
         self.store, self.now = store, now
         self.instance_id, self.messages = entity_id, messages
         self.new_work: list[WorkItem] = []
-        self.other_instances: list[str] = []
-        self.log_lines: list[str] = []
-        self.refusal_once = None
-        self.history_after = None
-        self.execution_id_after = ""
-
-    def prepare(self) -> None:
-        pass
 
     def apply(self) -> None:
         self.store.delete_messages([m.id for m in self.messages])
@@ -64,9 +56,7 @@ def _run_again_later(store: Store, item: WorkItem, requests: list[dict], reason:
     """An aborted batch: its requests go back to the front of the entity's queue, ahead of
     any that arrived meanwhile, and the entity is held back before it runs them again."""
     for request in requests:
-        message = event(EventType.EVENT_RAISED, now, Name=entities.REQUEST_EVENT,
-                        Input=payloads.to_text(request))
-        store.add_message(item.instance_id, None, message, ABORTED_BATCH_FIRST)
+        store.add_message(item.instance_id, None, entities.request_event(request, now), ABORTED_BATCH_FIRST)
     store.hold_instance(item.instance_id, now.timestamp() + ABORTED_BATCH_RETRY_SECONDS)
     log.error("entity %s: the batch of %d operation(s) could not run (%s); as in the Durable "
               "extension no caller is answered and the batch runs again in %g s", item.instance_id,

@@ -225,13 +225,17 @@ def rpc_http(request: web.Request, route_params: dict, body: bytes) -> RpcHttp:
     (GrpcMessageConversionExtensions.ToRpcHttp, with the capabilities the worker
     announces): header names lowercased, and a name sent several times has its values
     joined with commas (StringValues.ToString), query values likewise, and a query key
-    whose value is empty is left out; the body as bytes (RawHttpBodyBytes), when there is one."""
+    whose value is empty is left out; the body as bytes (RawHttpBodyBytes), when there is one.
+    ASP.NET Core's query collection (KeyValueAccumulator) matches keys ignoring case and
+    keeps the spelling it met first."""
     headers: dict[str, str] = {}
     for name, value in request.headers.items():
         key = name.lower()
         headers[key] = f"{headers[key]},{value}" if key in headers else value
     query: dict[str, str] = {}
+    spellings: dict[str, str] = {}
     for name, value in parse_qsl(request.query_string, keep_blank_values=True):
+        name = spellings.setdefault(name.lower(), name)
         query[name] = f"{query[name]},{value}" if name in query else value
     return RpcHttp(method=request.method, url=str(request.url), headers=headers,
                    query={k: v for k, v in query.items() if v}, params=route_params,

@@ -56,6 +56,23 @@ class Registry:
         registered = _find(self.entities, name)
         return self.entities[registered] if registered is not None else None
 
+    def orchestrator(self, name: str) -> Callable:
+        """The handle of an orchestrator, by any spelling of its name."""
+        return self.orchestrators[self.orchestrator_name(name) or name]
+
+    def unknown_function_message(self, name: str, kind: str) -> str:
+        # DurableTaskExtension.GetInvalid{Activity,Orchestrator,Entity}FunctionMessage. The
+        # entity one decides between its two texts by the number of *orchestrators*, so an
+        # app with orchestrators and no entities lists none ('') and one without
+        # orchestrators says none are registered, whatever entities it has.
+        known = {"orchestrator": self.orchestrators, "activity": self.activities,
+                 "entity": self.entities}[kind]
+        any_known = self.orchestrators if kind == "entity" else known
+        listed = (f"The following are the known {kind} functions: '" + "', '".join(known) + "'."
+                  if any_known else f"No {kind} functions are currently registered!")
+        return (f"The function '{name}' doesn't exist, is disabled, or is not an {kind} "
+                f"function. Additional info: {listed}")
+
 
 def _find(functions: dict, name: str) -> Optional[str]:
     if name in functions:

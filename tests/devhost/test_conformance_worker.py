@@ -166,6 +166,15 @@ def test_w5_w7_query_values_and_headers_as_the_host_sends_them(worker_app):
     assert json.loads(body) == {"params": {"a": "1,2", "b": "x y"}, "tag": "one,two", "body": ""}
 
 
+def test_w7_query_keys_that_differ_in_case_are_one_key(worker_app):
+    """ASP.NET Core's query collection (``QueryHelpers``, ``KeyValueAccumulator`` with
+    ``StringComparer.OrdinalIgnoreCase``) matches keys ignoring case and keeps the spelling
+    it met first; ``ToRpcHttp`` joins the values."""
+    status, _, body = raw_request(worker_app.base_url, "GET", "/api/echo?k=1&K=2&k=3&Other=x", [])
+    assert status == 200
+    assert json.loads(body)["params"] == {"k": "1,2,3", "Other": "x"}
+
+
 def test_w9_a_chunked_body_without_content_length_reaches_the_function_as_no_body(worker_app):
     """``ToRpcHttp`` passes a body only when ``request.ContentLength > 0``."""
     status, _, body = raw_request(worker_app.base_url, "POST", "/api/echo", [], b"hello", chunked=True)
@@ -187,6 +196,18 @@ def test_w8_every_set_cookie_header_is_sent(worker_app):
         "first=1; domain=; path=/api",
         "second=two%20words; domain=; path=; samesite=strict; httponly",
     ]
+
+
+# -- U4: a plain string that reads as JSON ------------------------------------------------------
+
+@pytest.mark.parametrize("text", ['{"a": 1, "b": [true]}', '{"body": "x", "status": 404}', '"quoted"', "true"])
+def test_u4_a_plain_string_that_reads_as_json_is_written_as_it_is(worker_app, text):
+    """The Functions host reads such a string as JSON first (``HttpBinding.CreateResult``);
+    the devhost does not, and writes it as it is."""
+    status, headers, body = raw_request(worker_app.base_url, "GET", "/api/mirror/text/u4",
+                                        [("X-Reply", json.dumps({"text": text}))])
+    assert (status, body.decode()) == (200, text)
+    assert dict(headers)["Content-Type"] == "text/plain; charset=utf-8"
 
 
 # -- W10: the context -------------------------------------------------------------------------

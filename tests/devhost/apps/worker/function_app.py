@@ -8,9 +8,11 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from probes.context_probe import probes
+from probes.mirror_probe import mirror
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(probes)
+app.register_functions(mirror)
 
 # The thread each function last ran on, by function name.
 THREADS: dict = {}
