@@ -37,7 +37,7 @@ from aiohttp import web
 from . import timeline
 from .clock import parse_iso, to_iso
 from .durable_api import RUNTIME_STATUSES, DurableApi
-from .engine import MAX_INSTANCE_ID_CHARS
+from .instances import MAX_INSTANCE_ID_CHARS
 from .history import EventType
 from .storage import StoreError
 

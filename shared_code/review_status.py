@@ -183,8 +183,11 @@ def within_limit(status: dict, limit: int = CUSTOM_STATUS_LIMIT_BYTES) -> dict:
     marked (``"excerpt": true`` on a draft, ``"feedbackChars"`` on a decision) so a reader
     knows to fetch the whole text from the review's state.
 
-    The size is kept per field, and a step measures again only the fields it changed: a
-    review's orchestrator builds its status several times in every replay."""
+    A status that fits is measured once, whole. One that does not is measured per field,
+    and each step measures again only the fields it changed: a review's orchestrator
+    builds its status several times in every replay."""
+    if utf16_size(status) <= limit:
+        return status
     sizes = {key: _member_size(key, value) for key, value in status.items()}
     for shrink in _SHRINK_STEPS:
         if _object_size(sizes) <= limit:
