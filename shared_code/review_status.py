@@ -174,7 +174,9 @@ def verdict_of(decision: dict) -> str:
 # -- keeping the custom status small ------------------------------------------------------
 
 def utf16_size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-16-le"))
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    # Two bytes a character when every one is ASCII, as most statuses are: no encoding.
+    return 2 * len(text) if text.isascii() else len(text.encode("utf-16-le"))
 
 
 def within_limit(status: dict, limit: int = CUSTOM_STATUS_LIMIT_BYTES) -> dict:

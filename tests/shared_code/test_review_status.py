@@ -41,3 +41,12 @@ def test_the_size_kept_per_field_is_the_size_of_the_whole_status():
               "draft": None, "round": 2}
     assert _object_size({k: _member_size(k, v) for k, v in status.items()}) == utf16_size(status)
     assert _object_size({}) == utf16_size({})
+
+
+@pytest.mark.parametrize("text, units", [("plain", 5), ("Füchse", 6), ("🦉 owl", 6), ("\x01", 6)])
+def test_the_size_is_the_utf16_bytes_of_the_compact_json(text, units):
+    """Two bytes per UTF-16 code unit of the JSON text: an astral character is two units,
+    a control character is written as a six-character escape."""
+    from shared_code.review_status import utf16_size
+
+    assert utf16_size(text) == 2 * (units + 2)  # with the quotes
