@@ -56,7 +56,7 @@ def status_body(review: Review) -> dict:
     status = review.shown
     body = {
         "instanceId": review.instance_id, "runtimeStatus": review.runtime_status,
-        "customStatus": status.to_custom_status(), "workflowStatus": status.message or review.runtime_status,
+        "customStatus": status.to_json(), "workflowStatus": status.message or review.runtime_status,
         "input": status.request,
         "output": review.output if review.runtime_status == "Completed" else None,
         "createdTime": review.created_time.isoformat() if review.created_time else None,

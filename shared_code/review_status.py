@@ -80,11 +80,16 @@ class ReviewStatus:
         return cls(**values)
 
     def to_custom_status(self) -> dict:
+        """The status an orchestrator sets: cut to the extension's limit when it must be."""
+        return within_limit(self.to_json())
+
+    def to_json(self) -> dict:
+        """The status as read, for a reply: a status the extension kept already fits."""
         status = {}
         for name, key in self._FIELDS:
             value = getattr(self, name)
             status[key] = list(value) if isinstance(value, tuple) else value
-        return within_limit(status)
+        return status
 
     # -- questions the routes ask ------------------------------------------------------
 
