@@ -1,12 +1,13 @@
 """A review's comments on passages, from one round to the next (pure).
 
 A rejection may point at passages of the draft (``{"quote", "comment"}``). Each comment
-gets an id (``c1``, ``c2``, …) and stays open until a reviewer resolves it; an open
-comment goes to the writer with every redraft, and the writer answers it (what it changed
-for it, or why not), and the writer's activity records what became of the quote in its
-new draft (unchanged, changed or gone). A reviewer resolves or reopens a comment of an
-earlier round while a later draft waits. Every comment keeps its answers and its changes
-of state, round by round: that is its audit trail.
+gets an id (``c1``, ``c2``, …) and is **open**. Every comment not resolved goes to the
+writer with each redraft; the writer answers it (what it changed for it, or why not), its
+activity records what became of the quote in the new draft (unchanged, changed or gone),
+and the comment is **answered**. While a later draft waits, a reviewer **resolves** a
+comment or **reopens** it (it was not dealt with); a comment neither resolved nor
+reopened goes to the writer again too. Every comment keeps its answers and its changes of
+state, round by round: that is its audit trail.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Optional
 
 from shared_code.models import ReviewNote
 
-OPEN, RESOLVED = "open", "resolved"
+OPEN, ANSWERED, RESOLVED = "open", "answered", "resolved"
 
 
 def added(comments: tuple, new: tuple, round_: int, stage: Optional[str], by: str, at: str) -> tuple:
@@ -30,21 +31,22 @@ def added(comments: tuple, new: tuple, round_: int, stage: Optional[str], by: st
 
 
 def for_writer(comments: tuple) -> list[dict]:
-    """The open comments, as the writer is given them."""
-    return [{"id": c["id"], "quote": c["quote"], "comment": c["comment"]} for c in comments if c.get("state") == OPEN]
+    """The comments not resolved, as the writer is given them."""
+    return [{"id": c["id"], "quote": c["quote"], "comment": c["comment"]} for c in comments
+            if c.get("state") != RESOLVED]
 
 
 def answered(comments: tuple, answers: list, round_: int) -> tuple:
     """The comments with the writer's answers for the draft of ``round_``: every comment
-    it was given (the open ones) gets one, "no answer" when the writer gave none."""
+    it was given (those not resolved) gets one, "no answer" when the writer gave none."""
     by_id = {a.get("id"): a for a in answers or () if isinstance(a, dict)}
     records = []
     for comment in comments:
-        if comment.get("state") == OPEN:
+        if comment.get("state") != RESOLVED:
             given = by_id.get(comment["id"], {})
             answer = {"round": round_, "answer": str(given.get("answer") or "no answer from the writer"),
                       "changed": given.get("changed") is True, "quote": given.get("quote", "")}
-            comment = {**comment, "answers": [*comment.get("answers", ()), answer]}
+            comment = {**comment, "state": ANSWERED, "answers": [*comment.get("answers", ()), answer]}
         records.append(comment)
     return tuple(records)
 

@@ -25,7 +25,7 @@ from typing import Any, Iterable, Mapping, Optional
 BOUNDS = (10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400,
           172800, 259200, 432000, 604800, 1209600, 2592000)
 ENDINGS = ("published", "rejected", "timed_out", "cancelled", "failed")
-# A day keeps at most this many stage names and reviewers per stage; the rest are counted
+# A day keeps at most this many stage names and reviewers per stage by name; the rest are counted
 # together, so that no aggregate grows without bound.
 MAX_STAGES_PER_DAY = 50
 MAX_REVIEWERS_PER_STAGE = 500
