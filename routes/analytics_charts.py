@@ -12,8 +12,11 @@ from __future__ import annotations
 from html import escape
 from typing import Iterable, Optional
 
-WIDTH, HEIGHT = 640, 220
-LEFT, BOTTOM, TOP = 40, 28, 12
+from shared_code.review_analytics import BOUNDS, bucket_range
+
+WIDTH, HEIGHT = 640, 200
+LEFT, BOTTOM, TOP = 40, 28, 22
+WIDEST_BAR = 48
 STARTED, PUBLISHED, BAR = "#6366f1", "#15803d", "#0f766e"
 
 
@@ -37,20 +40,22 @@ def per_day(days: list[dict]) -> str:
             parts.append(_bar(x + offset, day[key], peak, bar, colour, f"{day['day']}: {day[key]} {key}"))
         if n % label_every == 0:
             parts.append(_text(x, HEIGHT - 8, day["day"][5:], "start"))
-    legend = [_text(LEFT + 4, TOP + 2, "■ started", "start", STARTED), _text(LEFT + 90, TOP + 2, "■ published",
-                                                                            "start", PUBLISHED)]
+    legend = [_text(WIDTH - 170, 12, "■ started", "start", STARTED), _text(WIDTH - 90, 12, "■ published",
+                                                                         "start", PUBLISHED)]
     return _svg("Reviews started and published per day", parts + legend)
 
 
 def histogram(buckets: list[dict], title: str) -> str:
-    """A bar per duration bucket that holds any."""
+    """A bar per duration bucket, from the shortest that holds any to the longest."""
+    buckets = _filled(buckets)
     peak = max([1, *(b["count"] for b in buckets)])
     slot = (WIDTH - LEFT) / max(1, len(buckets))
+    width = min(slot * 0.8, WIDEST_BAR)
     parts = _axis(peak)
     for n, bucket in enumerate(buckets):
         x = LEFT + n * slot
         label = "more" if bucket["upToSeconds"] is None else f"< {duration(bucket['upToSeconds'])}"
-        parts.append(_bar(x + slot * 0.1, bucket["count"], peak, slot * 0.8, BAR, f"{label}: {bucket['count']}"))
+        parts.append(_bar(x + (slot - width) / 2, bucket["count"], peak, width, BAR, f"{label}: {bucket['count']}"))
         parts.append(_text(x + slot / 2, HEIGHT - 8, label, "middle"))
     if not buckets:
         parts.append(_text(WIDTH / 2, HEIGHT / 2, "no decisions in this period", "middle"))
@@ -61,11 +66,13 @@ def rounds(counts: list[dict]) -> str:
     """A bar per number of rounds that reviews took to approval."""
     peak = max([1, *(c["reviews"] for c in counts)])
     slot = (WIDTH - LEFT) / max(1, len(counts))
+    width = min(slot * 0.6, WIDEST_BAR)
     parts = _axis(peak)
     for n, count in enumerate(counts):
         x = LEFT + n * slot
         label = f"{count['rounds']} round{'s' if count['rounds'] != 1 else ''}"
-        parts.append(_bar(x + slot * 0.2, count["reviews"], peak, slot * 0.6, PUBLISHED, f"{label}: {count['reviews']}"))
+        parts.append(_bar(x + (slot - width) / 2, count["reviews"], peak, width, PUBLISHED,
+                          f"{label}: {count['reviews']}"))
         parts.append(_text(x + slot / 2, HEIGHT - 8, label, "middle"))
     if not counts:
         parts.append(_text(WIDTH / 2, HEIGHT / 2, "nothing published in this period", "middle"))
@@ -92,6 +99,14 @@ def _merged(histograms: Iterable[list]) -> list[dict]:
             totals[bucket["upToSeconds"]] = totals.get(bucket["upToSeconds"], 0) + bucket["count"]
     ordered = sorted(totals, key=lambda bound: float("inf") if bound is None else bound)
     return [{"upToSeconds": bound, "count": totals[bound]} for bound in ordered]
+
+
+def _filled(buckets: list[dict]) -> list[dict]:
+    """The buckets between the shortest and the longest that hold any, empty ones included."""
+    counts = {len(BOUNDS) if b["upToSeconds"] is None else BOUNDS.index(b["upToSeconds"]): b["count"] for b in buckets}
+    if not counts:
+        return []
+    return [{"upToSeconds": bucket_range(i)[1], "count": counts.get(i, 0)} for i in range(min(counts), max(counts) + 1)]
 
 
 def _axis(peak: int) -> list[str]:
