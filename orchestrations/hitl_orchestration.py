@@ -31,8 +31,8 @@ from typing import Any, Generator, Optional
 
 import azure.durable_functions as df
 
-from shared_code.models import (CANCEL_EVENT, EXTEND_EVENT, NOTE_EVENT, SEAT_EVENT, CancelRequest, Decision,
-                                ExtendRequest, ReviewNote, SeatChange)
+from shared_code.models import (CANCEL_EVENT, EXTEND_EVENT, SEAT_EVENT, CancelRequest, Decision, ExtendRequest,
+                                ReviewNote, SeatChange)
 from entities.review_card import HIDE, SHOW, card_entity
 from entities.review_stats import ADD, stats_entity
 from shared_code.stages import Stage
@@ -368,9 +368,10 @@ def take(context, review: ReviewState, arrival: Arrival, owed: list) -> tuple[Re
         owed.append(("deadline_moved",))
         return review.extended(extend, now), None
     if arrival.name == SEAT_EVENT:
+        note = ReviewNote.from_event(arrival.payload)
+        if note is not None:
+            return noted(review, note, now), None
         return changed_seat(review, SeatChange.from_event(arrival.payload), owed, now), None
-    if arrival.name == NOTE_EVENT:
-        return noted(review, ReviewNote.from_event(arrival.payload), now), None
     decision = Decision.from_event(arrival.payload)
     if decision is not None and review.has_seen(decision.id):
         return review, None  # delivered again by a route that saw no sign of it yet
@@ -391,17 +392,17 @@ def take(context, review: ReviewState, arrival: Arrival, owed: list) -> tuple[Re
     return review.settled(outcome, now), StageResult.APPROVED if outcome else StageResult.REJECTED
 
 
-def noted(review: ReviewState, note: Optional[ReviewNote], now) -> ReviewState:
+def noted(review: ReviewState, note: ReviewNote, now) -> ReviewState:
     """A reviewer's note: a seat's first view, or a comment resolved or reopened."""
-    if note is None or not review.aids:
+    if not review.aids:
         return review
-    if note.kind == "viewed":
+    if note.change == "viewed":
         return review.with_view(note, now)
     if review.has_seen(note.id):
         return review
     problem = review.note_problem(note)
     if problem is not None:
-        return review.with_ignored(note.id, {"comment": note.comment, "note": note.kind}, problem, now)
+        return review.with_ignored(note.id, {"comment": note.comment, "note": note.change}, problem, now)
     return review.with_comment_state(note, now)
 
 
@@ -422,12 +423,12 @@ def noted_while_busy(context, review: ReviewState, arrival: Arrival, stage: Stag
     the review unless an approval is being published; seat changes are applied."""
     now = context.current_utc_datetime
     if arrival.name == SEAT_EVENT:
-        return changed_seat(review, SeatChange.from_event(arrival.payload), [], now)
-    if arrival.name == NOTE_EVENT:
         note = ReviewNote.from_event(arrival.payload)
-        if note is None or note.kind == "viewed" or review.has_seen(note.id) or not review.aids:
+        if note is None:
+            return changed_seat(review, SeatChange.from_event(arrival.payload), [], now)
+        if note.change == "viewed" or review.has_seen(note.id) or not review.aids:
             return review
-        return review.with_ignored(note.id, {"comment": note.comment, "note": note.kind},
+        return review.with_ignored(note.id, {"comment": note.comment, "note": note.change},
                                    _busy_problem(review, stage), now)
     if arrival.name == CANCEL_EVENT:
         cancel = CancelRequest.from_event(arrival.payload)

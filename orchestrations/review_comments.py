@@ -60,14 +60,14 @@ def note_problem(comments: tuple, note: ReviewNote, round_: int) -> Optional[str
         return f"this review has no comment '{note.comment}'"
     if comment["round"] >= round_:
         return f"comment '{note.comment}' is on this round's draft; it can be resolved once the writer has answered it"
-    wanted = RESOLVED if note.kind == "resolve" else OPEN
+    wanted = RESOLVED if note.change == "resolve" else OPEN
     if comment.get("state") == wanted:
         return f"comment '{note.comment}' is already {wanted}"
     return None
 
 
 def with_state(comments: tuple, note: ReviewNote, at: str) -> tuple:
-    state = RESOLVED if note.kind == "resolve" else OPEN
+    state = RESOLVED if note.change == "resolve" else OPEN
     change = {"round": note.round, "state": state, "by": note.by, "at": at}
     return tuple({**c, "state": state, "changes": [*c.get("changes", ()), change]} if c.get("id") == note.comment
                  else c for c in comments)

@@ -126,11 +126,11 @@ class ReviewState:
     # -- reading and writing ----------------------------------------------------------
 
     @classmethod
-    def initial(cls, run: RunRequest, house_rules: tuple = ()) -> "ReviewState":
+    def initial(cls, run: RunRequest, house_rules: tuple = (), input_version: int = STATE_VERSION) -> "ReviewState":
         return cls(topic=run.topic, max_rounds=run.max_review_attempts,
                    timeout_hours=run.approval_timeout_hours, remind_before_hours=run.remind_before_hours,
                    on_timeout=run.on_timeout, escalation_hours=run.escalation_hours, policy=run.review,
-                   house_rules=house_rules)
+                   house_rules=house_rules, input_version=input_version)
 
     @classmethod
     def read(cls, data: Any) -> "ReviewState":
@@ -140,24 +140,20 @@ class ReviewState:
         if version > STATE_VERSION:
             raise UnreadableState(f"review state version {version!r} is newer than this release "
                                   f"(it reads versions 1 to {STATE_VERSION})")
-        return replace(cls._of_version(data, version), input_version=version)
-
-    @classmethod
-    def _of_version(cls, data: dict, version: int) -> "ReviewState":
         if isinstance(data.get(START_INPUT_KEY), dict):  # a first execution: the run request
             rules = data.get("house_rules")
             rules = tuple(r for r in rules if isinstance(r, str)) if isinstance(rules, list) else ()
-            return cls.initial(RunRequest.from_json(data[START_INPUT_KEY]), rules)
+            return cls.initial(RunRequest.from_json(data[START_INPUT_KEY]), rules, version)
         if version in (3, STATE_VERSION):
-            return cls._from_fields({k: v for k, v in data.items() if k != "version"})
+            return cls._from_fields({k: v for k, v in data.items() if k != "version"}, version)
         if version == 2:
             return cls._from_version_2(data)
         if version == 1:
             if "max_rounds" not in data and "round" not in data:
-                return cls.initial(RunRequest.from_json(data))  # the run request itself
+                return cls.initial(RunRequest.from_json(data), input_version=1)  # the run request itself
             return cls._from_version_2({**data, "ignored_count": data.get("ignored_events", 0),
                                         "decisions": [{**d, "by": _v1_actor(d.get("by"))}
-                                                      for d in data.get("decisions", [])]})
+                                                      for d in data.get("decisions", [])]}, 1)
         raise UnreadableState(f"review state version {version!r} is not one this release knows")
 
     @staticmethod
@@ -176,16 +172,16 @@ class ReviewState:
         return self.input_version >= AIDS_SINCE
 
     @classmethod
-    def _from_version_2(cls, data: dict) -> "ReviewState":
+    def _from_version_2(cls, data: dict, version: int = 2) -> "ReviewState":
         """Before policies every review had the default policy, whose decisions name no
         stage or seat (its one stage and seat): the fields carry over as they are."""
-        return cls._from_fields({k: v for k, v in data.items() if k not in ("version", "ignored_events")})
+        return cls._from_fields({k: v for k, v in data.items() if k not in ("version", "ignored_events")}, version)
 
     @classmethod
-    def _from_fields(cls, fields: dict) -> "ReviewState":
+    def _from_fields(cls, fields: dict, version: int) -> "ReviewState":
         known = set(cls.__dataclass_fields__) - set(TRANSIENT)
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items() if k in known}
-        return cls(**values)
+        return cls(**values, input_version=version)
 
     def to_input(self) -> dict:
         state = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k not in TRANSIENT}
@@ -542,9 +538,11 @@ class ReviewState:
         """The facts to report now, by day, with the seats waiting brought up to date; the
         review without them. An execution of an earlier release reports nothing."""
         if not self.aids:
-            return replace(self, outbox=()), {}
+            return (replace(self, outbox=()) if self.outbox else self), {}
         waiting = self._seats_waiting()
         added, removed = _multiset_change(self.seats_counted, waiting)
+        if not (self.outbox or added or removed):
+            return self, {}
         facts = list(self.outbox)
         if added or removed:
             facts.append(fact("load", _day(now), seats=[[stage, seat, 1] for stage, seat in added]

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generator, Union
 
-from shared_code.models import APPROVAL_EVENT, CANCEL_EVENT, EXTEND_EVENT, NOTE_EVENT, SEAT_EVENT
+from shared_code.models import APPROVAL_EVENT, CANCEL_EVENT, EXTEND_EVENT, SEAT_EVENT
 
-REVIEWER_EVENTS = (APPROVAL_EVENT, CANCEL_EVENT, EXTEND_EVENT, SEAT_EVENT, NOTE_EVENT)
+REVIEWER_EVENTS = (APPROVAL_EVENT, CANCEL_EVENT, EXTEND_EVENT, SEAT_EVENT)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Optional
 import azure.functions as func
 
 from shared_code.identity import Person, signed_in_person, valid_name
-from shared_code.models import (APPROVAL_EVENT, NOTE_EVENT, ROUNDLESS_DECISION_GRACE_SECONDS, SEAT_EVENT,
+from shared_code.models import (APPROVAL_EVENT, ROUNDLESS_DECISION_GRACE_SECONDS, SEAT_EVENT,
                                 CommentRequest, Decision, ReviewNote, SeatChange, ValidationError)
 from shared_code.passages import missing_quote, too_many_comments
 from shared_code.review_links import ReviewGrant
@@ -362,7 +362,7 @@ async def change_comment(reviews: ReviewClient, instance_id: str, request: Comme
                                  "review, or the owner.")
     note = ReviewNote("resolve" if request.resolved else "reopen", status.round, status.stage_index, request.comment,
                       by=caller.shown, person=caller.person.to_event() if caller.person else None, id=new_event_id())
-    return note, await reviews.deliver(instance_id, NOTE_EVENT, note.to_event(), note.round)
+    return note, await reviews.deliver(instance_id, SEAT_EVENT, note.to_event(), note.round)
 
 
 async def record_first_view(reviews: ReviewClient, review: Review, you: dict, caller: Caller) -> None:
@@ -374,7 +374,7 @@ async def record_first_view(reviews: ReviewClient, review: Review, you: dict, ca
         return
     note = ReviewNote("viewed", status.round, status.stage_index, seat=seat - 1, by=caller.shown,
                       person=caller.person.to_event() if caller.person else None)
-    await reviews.send_note(review.instance_id, NOTE_EVENT, note.to_event())
+    await reviews.send_note(review.instance_id, SEAT_EVENT, note.to_event())
 
 
 # -- replies ---------------------------------------------------------------------------------

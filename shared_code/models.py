@@ -31,9 +31,9 @@ START_INPUT_VERSION = 4
 APPROVAL_EVENT = "ApprovalEvent"
 CANCEL_EVENT = "CancelEvent"
 EXTEND_EVENT = "ExtendDeadlineEvent"
+# Seat changes, and reviewers' notes that decide nothing (a comment resolved or reopened, a
+# seat's first view): kinds of change to a review that are no decision.
 SEAT_EVENT = "SeatChangeEvent"
-# Notes on a review that decide nothing: a comment resolved or reopened, a seat's first view.
-NOTE_EVENT = "ReviewNoteEvent"
 ON_TIMEOUT_POLICIES = ("fail", "escalate")
 DEFAULT_ESCALATION_HOURS = 24.0
 MAX_REMINDERS = 5
@@ -543,16 +543,17 @@ class SeatChange:
         return asdict(self)
 
 
-NOTE_KINDS = ("resolve", "reopen", "viewed")
+NOTE_CHANGES = ("resolve", "reopen", "viewed")
 
 
 @dataclass(frozen=True)
 class ReviewNote:
     """Something a reviewer did that decides nothing: resolved or reopened a comment of an
     earlier round (``comment`` is its id), or opened the page of the stage under review
-    for the first time (``seat``). The route binds the round and stage it saw; the review
-    checks it again as it takes it."""
-    kind: str
+    for the first time (``seat``). It travels as a SeatChangeEvent, a change of its own
+    kind. The route binds the round and stage it saw; the review checks it again as it
+    takes it."""
+    change: str
     round: int
     stage: int = 0
     comment: str = ""
@@ -564,7 +565,7 @@ class ReviewNote:
     @classmethod
     def from_event(cls, payload: Any) -> Optional["ReviewNote"]:
         payload = durable_payload(payload)
-        if not isinstance(payload, dict) or payload.get("kind") not in NOTE_KINDS:
+        if not isinstance(payload, dict) or payload.get("change") not in NOTE_CHANGES:
             return None
         round_, stage, seat = payload.get("round"), _index(payload.get("stage", 0)), _index(payload.get("seat", 0))
         comment = payload.get("comment", "")
@@ -572,7 +573,7 @@ class ReviewNote:
                 or not isinstance(comment, str) or len(comment) > 20):
             return None
         person = payload.get("person") if isinstance(payload.get("person"), dict) else None
-        return cls(payload["kind"], round_, stage, comment, seat, _actor(payload.get("by"), "function key"), person,
+        return cls(payload["change"], round_, stage, comment, seat, _actor(payload.get("by"), "function key"), person,
                    _event_id(payload.get("id")))
 
     def to_event(self) -> dict:

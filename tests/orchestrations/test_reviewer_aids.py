@@ -118,11 +118,11 @@ def test_comments_go_to_the_writer_until_resolved_and_keep_their_story(manual_ho
     assert [c["quoteState"] for c in status["comments"]] == ["changed", "changed"]
     assert status["changes"] == ['rewrote "gives the same draft for the same input" (c1)',
                                  'rewrote "An offline draft about" (c2)']
-    manual_host.raise_event(instance_id, "ReviewNoteEvent", {"kind": "resolve", "round": 2, "comment": "c1",
+    manual_host.raise_event(instance_id, "SeatChangeEvent", {"change": "resolve", "round": 2, "comment": "c1",
                                                              "by": "ann", "id": "n1"})
-    manual_host.raise_event(instance_id, "ReviewNoteEvent", {"kind": "reopen", "round": 2, "comment": "c2",
+    manual_host.raise_event(instance_id, "SeatChangeEvent", {"change": "reopen", "round": 2, "comment": "c2",
                                                              "by": "ann", "id": "n2"})
-    manual_host.raise_event(instance_id, "ReviewNoteEvent", {"kind": "reopen", "round": 2, "comment": "c2",
+    manual_host.raise_event(instance_id, "SeatChangeEvent", {"change": "reopen", "round": 2, "comment": "c2",
                                                              "by": "ann", "id": "n3"})
     manual_host.run_until_idle()
     status = custom(manual_host, instance_id)
@@ -164,7 +164,7 @@ def test_a_seats_first_view_is_recorded_once(manual_host):
     instance_id = start(manual_host)
     manual_host.advance(minutes=3)
     for _ in range(2):
-        manual_host.raise_event(instance_id, "ReviewNoteEvent", {"kind": "viewed", "round": 1, "stage": 0, "seat": 0})
+        manual_host.raise_event(instance_id, "SeatChangeEvent", {"change": "viewed", "round": 1, "stage": 0, "seat": 0})
         manual_host.run_until_idle()
         manual_host.advance(minutes=1)
     assert [v["seat"] for v in custom(manual_host, instance_id)["views"]] == [0]
