@@ -102,10 +102,10 @@ def hide_card(context) -> None:
 
 
 def shows_cards(context) -> bool:
-    """Whether this execution keeps the inbox card. An execution that an earlier release
-    started (its input is an older state) is replayed with its history as that release
-    recorded it, which has no signals: a signal there would break the replay. The next
-    execution, started by this release, shows the card."""
+    """Whether this execution keeps the inbox card. An execution that a release before the
+    cards started (its input is an older state) is replayed with its history as that
+    release recorded it, which has no signals: a signal there would break the replay. The
+    next execution, started by a later release, shows the card."""
     return ReviewState.version_of(context.get_input()) >= CARDS_SINCE
 
 

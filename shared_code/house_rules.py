@@ -48,10 +48,6 @@ class HouseRule:
     strict: bool = False         # "under N": fewer than N, not N itself
     words: tuple = ()
 
-    @property
-    def in_code(self) -> bool:
-        return self.kind != "model"
-
 
 def rule_of(text: str) -> HouseRule:
     """The rule a line of text states: one checked in code when it says so plainly, else a

@@ -54,7 +54,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("HITL_OWNERS", "With App Service Authentication: app role names, group object ids or user names (user:…) whose sign-in makes them owners (all reviews in the inbox, reassigning seats); unset: whoever holds the function key", default=""),
     SettingSpec("HITL_CLAIM_HOURS", "How long a claim on a role or group seat holds before it lapses", default="8"),
     SettingSpec("HITL_HOUSE_RULES", "House rules every draft is checked against, separated by ';' (e.g. no claims "
-                "without a source; ends with a call to action; under 600 words); unset: no check", default=""),
+                "without a source; ends with a call to action; under 600 words); unset: no check"),
     SettingSpec("HITL_HOUSE_RULES_FILE", "A file of house rules, one per line ('#' starts a comment); with "
                 "HITL_HOUSE_RULES too, the file's come first", default=""),
     SettingSpec("HITL_CHECKER_TIMEOUT_SECONDS", "Wall-clock limit of the model's check of one draft as a whole, "

@@ -72,6 +72,8 @@ NOT_SET_BY_INFRA = {
     "OPENAI_API_KEY": "secret of that alternative server; never deployed",
     "OPENAI_MODEL": "model name of that alternative server",
     "HITL_DEV_INSECURE_LINKS": "devhost-only; unsigned review links must never be enabled in Azure",
+    "HITL_HOUSE_RULES": "a team's own rules; unset, drafts are not checked (the local sample sets three, so that "
+                        "make run shows the check)",
 }
 
 # Names that must never appear in the Azure app settings.
