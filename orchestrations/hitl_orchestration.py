@@ -57,7 +57,7 @@ class ReviewEnded(Exception):
     """The review ended without approval; the message is what the status shows, and
     ``review`` the review as it ended."""
 
-    def __init__(self, message: str, review: Optional[ReviewState] = None):
+    def __init__(self, message: str, review: ReviewState):
         super().__init__(message)
         self.review = review
 
@@ -89,8 +89,7 @@ def hitl_orchestration(context: df.DurableOrchestrationContext):
         # beside the failure.
         if shows_cards(context):
             hide_card(context)
-            if ended.review is not None:
-                send_facts(context, ended.review)
+            send_facts(context, ended.review)
             yield context.create_timer(context.current_utc_datetime)
         raise
 
