@@ -201,7 +201,7 @@ def test_a_fresh_clone_runs_as_make_run_runs_it(fresh_clone, tmp_path):
 def test_make_run_is_the_devhost_on_the_app_folder():
     """What `make run` runs, from `make -n`: the sample copied to local.settings.json when
     there is none, then the command the README gives, with nothing set around it."""
-    dry_run = subprocess.run(["make", "-n", "run"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    dry_run = subprocess.run(["make", "--no-print-directory", "-n", "run"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert dry_run.returncode == 0, dry_run.stderr
     commands = dry_run.stdout.strip().splitlines()
     assert commands[-2:] == ["test -f local.settings.json || cp local.settings.sample.json local.settings.json",
