@@ -111,7 +111,7 @@ def shows_cards(context) -> bool:
 def send_facts(context, review: ReviewState) -> ReviewState:
     """Report the facts gathered since the last report (one signal per day they fell on),
     with the seats waiting brought up to date; an execution of an earlier release reports
-    nothing (ReviewState.aids)."""
+    nothing (ReviewState.schedules_aids)."""
     review, days = review.facts_to_send(context.current_utc_datetime)
     for day, facts in days.items():
         context.signal_entity(stats_entity(day), ADD, facts)
@@ -393,7 +393,7 @@ def take(context, review: ReviewState, arrival: Arrival, owed: list) -> tuple[Re
 
 def noted(review: ReviewState, note: ReviewNote, now) -> ReviewState:
     """A reviewer's note: a seat's first view, or a comment resolved or reopened."""
-    if not review.aids:
+    if not review.schedules_aids:
         return review
     if note.change == "viewed":
         return review.with_view(note, now)
@@ -425,7 +425,7 @@ def noted_while_busy(context, review: ReviewState, arrival: Arrival, stage: Stag
         note = ReviewNote.from_event(arrival.payload)
         if note is None:
             return changed_seat(review, SeatChange.from_event(arrival.payload), [], now)
-        if note.change == "viewed" or review.has_seen(note.id) or not review.aids:
+        if note.change == "viewed" or review.has_seen(note.id) or not review.schedules_aids:
             return review
         return review.with_ignored(note.id, {"comment": note.comment, "note": note.change},
                                    _busy_problem(review, stage), now)

@@ -166,7 +166,7 @@ class ReviewState:
         return version if isinstance(version, int) and not isinstance(version, bool) else 0
 
     @property
-    def aids(self) -> bool:
+    def schedules_aids(self) -> bool:
         """This execution may check drafts, take reviewers' notes and report facts: its
         release recorded those actions (see the module's docstring)."""
         return self.input_version >= AIDS_SINCE
@@ -228,7 +228,7 @@ class ReviewState:
     @property
     def needs_check(self) -> bool:
         """The draft under review has not been checked against the house rules yet."""
-        return self.aids and bool(self.house_rules) and self.check is None and self.draft is not None
+        return self.schedules_aids and bool(self.house_rules) and self.check is None and self.draft is not None
 
     def check_request(self) -> dict:
         return {"rules": list(self.house_rules),
@@ -537,7 +537,7 @@ class ReviewState:
     def facts_to_send(self, now: datetime) -> tuple["ReviewState", dict[str, list]]:
         """The facts to report now, by day, with the seats waiting brought up to date; the
         review without them. An execution of an earlier release reports nothing."""
-        if not self.aids:
+        if not self.schedules_aids:
             return (replace(self, outbox=()) if self.outbox else self), {}
         waiting = self._seats_waiting()
         added, removed = _multiset_change(self.seats_counted, waiting)
@@ -634,7 +634,7 @@ class ReviewState:
             stages=self._stages_view(waiting), stage_index=self.stage, acks=self.acks,
             seat_changes=self.seat_changes[-5:], comments=tuple(review_comments.shown(self.comments)),
             changes=self.draft_changes if self.draft else (), check=self.check if self.draft else None,
-            views=self._stage_views() if self.aids else None).to_custom_status()
+            views=self._stage_views() if self.schedules_aids else None).to_custom_status()
 
     def _stage_views(self) -> tuple:
         return tuple({"seat": v["seat"], "at": v["at"]} for v in self.views if v.get("stage") == self.stage)
