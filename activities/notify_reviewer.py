@@ -129,13 +129,15 @@ def send_notice(request: dict, settings: Settings) -> dict:
     if retry:
         return {**outcome, "channel": None, "delivered": True, "attempts": 0, "error": None}
     # With no webhook the log is the channel, so it carries the review links themselves.
+    changed = changes_line(request)
     for seat in seats if team_notice(request) else seats[:1]:
         whom = f" stage {request.get('stage')} seat {seat['index'] + 1} ({seat['seat']})," if team_notice(request) else ""
-        log.info("%s: instance %s round %s of %s,%s title %r, decide before %s; "
+        log.info("%s: instance %s round %s of %s,%s title %r, decide before %s;%s "
                  "review %s ; status %s ; approve %s", HEADINGS[kind].lower(),
                  request["instance_id"], request.get("round"), request.get("max_rounds"), whom,
                  str(request.get("title", ""))[:TITLE_LOG_CHARS], request.get("deadline"),
-                 seat["url"] or "(links disabled)", links["status_url"], links["approve_url"])
+                 f" {changed!r};" if changed else "", seat["url"] or "(links disabled)", links["status_url"],
+                 links["approve_url"])
     return {**outcome, "channel": "log", "delivered": True, "attempts": 0, "error": None}
 
 
@@ -156,8 +158,10 @@ def webhook_message(request: dict, links: dict, url: Optional[str], seats: Optio
         round_line += f", stage {_one_line(request.get('stage'))[:40]}"
     link = url or links["status_url"]
     about = f" on {slack_text(topic[:TOPIC_SHOWN_CHARS])}" if topic else ""
+    changed = changes_line(request)
     text = (f"{heading} ({round_line}): \"{slack_text(title[:TITLE_LOG_CHARS])}\"{about}. "
-            f"Decide before {slack_text(str(request.get('deadline')))}: ")
+            + (f"{slack_text(changed)} " if changed else "")
+            + f"Decide before {slack_text(str(request.get('deadline')))}: ")
     if team and url:
         text += "; ".join(f"<{slack_text(seat['url'])}|Review as {slack_text(seat['seat'])} "
                           f"(seat {seat['index'] + 1})>" for seat in seats)
@@ -182,11 +186,21 @@ def webhook_message(request: dict, links: dict, url: Optional[str], seats: Optio
                           "size": "Medium"},
                          card_text(title, weight="Bolder"),
                          *([card_text(f"Topic: {topic[:TOPIC_SHOWN_CHARS]}", subtle=True)] if topic else []),
+                         *([card_text(changed)] if changed else []),
                          card_text(f"{round_line[0].upper()}{round_line[1:]}; decide before "
                                    f"{card_date(request.get('deadline'))}", subtle=True)],
                 "actions": card_actions(seats if team else None, url),
             }}]
     return message
+
+
+def changes_line(request: dict) -> str:
+    """What the writer says it changed in this round's draft, in one line: "Round 2:
+    shortened the intro; added a timeout example as asked." ("" for a first draft)."""
+    changes = [_one_line(c)[:CHANGE_SHOWN_CHARS] for c in request.get("changes") or () if isinstance(c, str)]
+    if not changes:
+        return ""
+    return f"Round {_count(request.get('round'))}: {'; '.join(changes)}."
 
 
 def card_actions(seats: Optional[list], url: str) -> list[dict]:
@@ -222,6 +236,7 @@ MAX_CARD_ACTIONS = 5
 # Card text makes no mention either: a Teams mention needs <at> plus an msteams entity.
 
 TOPIC_SHOWN_CHARS = 200
+CHANGE_SHOWN_CHARS = 120
 _WHITESPACE = re.compile(r"\s+")
 _CARD_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)?$")
 

@@ -9,7 +9,9 @@ bp = df.Blueprint()
 
 @bp.activity_trigger(input_name="request")
 def write_draft(request: dict) -> dict:
-    """{"topic", "round", "previous_draft", "feedback"} -> {"title", "content", "writer"}.
+    """{"topic", "round", "previous_draft", "feedback", "comments"?} -> {"title", "content",
+    "writer", "changes", "answers"}: the draft, the writer's list of changes, and its answer
+    to each comment on a passage (with what became of the quote in the new draft).
 
     Every failure the writer understands comes back as data, never as an exception, so
     the orchestrator decides what to do (orchestrations/writer_retries.py) and the review

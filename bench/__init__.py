@@ -8,6 +8,7 @@
     .venv/bin/python -m bench.engine_rounds    # decision cost by round, in process
     .venv/bin/python -m bench.wal_frames       # SQLite pages written per lifecycle
     .venv/bin/python -m bench.state_check      # the start-up check of a large state file
+    .venv/bin/python -m bench.analytics        # the analytics route with 100,000 reviews recorded
     .venv/bin/python -m bench.profile_report DIR/devhost.raw
 
 ``python -m`` from the repository root puts the root on ``sys.path``, so the scripts import

@@ -14,7 +14,13 @@ of it, so an event can arrive twice and is applied once.
 
 The rules live beside the loop, each pure and tested on its own: who fills which seat and
 when a stage is decided (shared_code/review_policy.py), deadlines and reminders
-(deadlines.py), what to do with the writer's answer (writer_retries.py).
+(deadlines.py), what to do with the writer's answer (writer_retries.py), comments on
+passages (review_comments.py), the analytics facts (shared_code/review_analytics.py).
+
+A draft is checked against the deployment's house rules while its reviewers decide, as
+its notice is sent: the check informs, it never holds a decision back. The facts a review
+reports at its transitions go to the day's aggregate (entities/review_stats.py) in as few
+signals as the episodes allow (``send_facts``).
 """
 from __future__ import annotations
 
@@ -26,13 +32,14 @@ from typing import Any, Generator, Optional
 import azure.durable_functions as df
 
 from shared_code.models import (CANCEL_EVENT, EXTEND_EVENT, SEAT_EVENT, CancelRequest, Decision, ExtendRequest,
-                                SeatChange)
+                                ReviewNote, SeatChange)
 from entities.review_card import HIDE, SHOW, card_entity
+from entities.review_stats import ADD, stats_entity
 from entities.seat_messages import UPDATE, messages_entity
 from shared_code.stages import Stage
 
 from .deadlines import Due
-from .review_state import ReviewState
+from .review_state import CARDS_SINCE, ReviewState
 from .reviewer_inbox import Arrival, ReviewerInbox
 from .writer_retries import WriterTries, next_step, unexpected_failure
 
@@ -50,7 +57,12 @@ DECISIONS_PER_EXECUTION = 5
 
 
 class ReviewEnded(Exception):
-    """The review ended without approval; the message is what the status shows."""
+    """The review ended without approval; the message is what the status shows, and
+    ``review`` the review as it ended."""
+
+    def __init__(self, message: str, review: ReviewState):
+        super().__init__(message)
+        self.review = review
 
 
 class StageResult(Enum):
@@ -74,11 +86,13 @@ Step = Generator[Any, Any, Outcome]
 def hitl_orchestration(context: df.DurableOrchestrationContext):
     try:
         return (yield from run_review(context))
-    except ReviewEnded:
-        # The inbox stops showing the review before it fails: the card is signalled in an
-        # episode of its own, which completes, rather than beside the failure.
+    except ReviewEnded as ended:
+        # The inbox stops showing the review, and its facts are reported, before it fails:
+        # the signals go out in an episode of their own, which completes, rather than
+        # beside the failure.
         if shows_cards(context):
             hide_card(context)
+            send_facts(context, ended.review)
             yield context.create_timer(context.current_utc_datetime)
         raise
 
@@ -90,15 +104,25 @@ def hide_card(context) -> None:
 
 
 def shows_cards(context) -> bool:
-    """Whether this execution keeps the inbox card. An execution that an earlier release
-    started (its input is an older state) is replayed with its history as that release
-    recorded it, which has no signals: a signal there would break the replay. The next
-    execution, started by this release, shows the card."""
-    return ReviewState.written_by_this_release(context.get_input())
+    """Whether this execution keeps the inbox card. An execution that a release before the
+    cards started (its input is an older state) is replayed with its history as that
+    release recorded it, which has no signals: a signal there would break the replay. The
+    next execution, started by a later release, shows the card."""
+    return ReviewState.version_of(context.get_input()) >= CARDS_SINCE
+
+
+def send_facts(context, review: ReviewState) -> ReviewState:
+    """Report the facts gathered since the last report (one signal per day they fell on),
+    with the seats waiting brought up to date; an execution of an earlier release reports
+    nothing (ReviewState.schedules_aids)."""
+    review, days = review.facts_to_send(context.current_utc_datetime)
+    for day, facts in days.items():
+        context.signal_entity(stats_entity(day), ADD, facts)
+    return review
 
 
 def run_review(context: df.DurableOrchestrationContext):
-    review = ReviewState.read(context.get_input())
+    review = ReviewState.read(context.get_input()).begun(context.current_utc_datetime)
     inbox = ReviewerInbox(context)
     notice = None
     if review.awaiting_draft:
@@ -112,23 +136,25 @@ def run_review(context: df.DurableOrchestrationContext):
     waited = yield from await_stage_decision(context, inbox, review, notice)
     review = waited.review
     if waited.result is StageResult.WAITING:
-        context.continue_as_new(review.to_input())
+        context.continue_as_new(send_facts(context, review).to_input())
     elif waited.result is StageResult.APPROVED and review.has_next_stage:
         hide_card(context)
-        context.continue_as_new(review.next_stage().to_input())
+        context.continue_as_new(send_facts(context, review).next_stage().to_input())
     elif waited.result is StageResult.APPROVED:
         review = (yield from publish_approved(context, inbox, review)).review
+        review = send_facts(context, review.ended("published", context.current_utc_datetime))
         hide_card(context)
         context.set_custom_status(review.status(Stage.PUBLISHED, f"Published after {review.round} round(s)."))
         return review.output()
     elif review.rounds_left:
         hide_card(context)
-        next_round = review.next_round()
+        next_round = send_facts(context, review).next_round()
         context.set_custom_status(next_round.status(Stage.REVISING, f"Writing the draft for round {next_round.round}."))
         context.continue_as_new(next_round.to_input())
     else:
         context.set_custom_status(review.status(Stage.REJECTED, "Rejected in every round."))
-        raise ReviewEnded(f"Content was not approved after {review.max_rounds} review round(s).")
+        raise ReviewEnded(f"Content was not approved after {review.max_rounds} review round(s).",
+                          review.ended("rejected", context.current_utc_datetime))
     return None
 
 
@@ -166,11 +192,15 @@ def await_stage_decision(context, inbox: ReviewerInbox, review: ReviewState, not
     """Wait until the stage under review is decided (APPROVED or REJECTED), or until this
     execution has waited its share (WAITING). Reminders and an escalation go out on the
     way, one notice at a time; an owner's deadline change moves the timer; seat changes
-    are applied. Ends the review on a cancel, or at the deadline (after the escalation
+    and reviewers' notes are applied; the draft is checked against the house rules
+    meanwhile. Ends the review on a cancel, or at the deadline (after the escalation
     window, when the review escalates)."""
     owed: list[tuple] = []   # notices due while another one was being sent
     taken, placed_here, shown, timer = 0, 0, None, None
     cards_shown = shows_cards(context)
+    check = None
+    if review.needs_check:
+        review, check = review.checking(), context.call_activity("check_draft", review.check_request())
     while True:
         now = context.current_utc_datetime
         due, before_hours = review.clock().due(now)
@@ -193,13 +223,19 @@ def await_stage_decision(context, inbox: ReviewerInbox, review: ReviewState, not
             if card != shown:
                 shown = card
                 context.signal_entity(card_entity(context.instance_id), SHOW, card)
+        review = send_facts(context, review)
         if timer is None or timer.outdated(review):
             if timer is not None:
                 timer.task.cancel()
             timer = StageTimer.start(context, review, now)
         # The notice before the timer: the order an earlier release scheduled them in, so
         # that its executions still in flight replay (the SDK records tasks as yielded).
-        happened = yield from inbox.next(notice.task if notice else None, timer.task)
+        try:
+            happened = yield from inbox.next(notice.task if notice else None, check, timer.task)
+        except Exception:  # noqa: BLE001 - a check that failed shows "not checked", nothing more
+            if check is None or not isinstance(check.result, Exception):
+                raise
+            happened = check
         if happened is timer.task:
             timer = None
             # Events that arrived with the timer come later in the same batch: one more
@@ -215,10 +251,13 @@ def await_stage_decision(context, inbox: ReviewerInbox, review: ReviewState, not
             if result is not None:
                 if timer is not None:
                     timer.task.cancel()
-                return Outcome(review, result)
+                return Outcome(review.without_pending_check(), result)
         elif notice is not None and happened is notice.task:
             review, notice = notice.recorded(review, context.current_utc_datetime, retries=cards_shown), None
-        quiet = notice is None and not owed and review.clock().due(context.current_utc_datetime)[0] is Due.NOTHING
+        elif check is not None and happened is check:
+            review, check = review.with_check(check.result), None
+        quiet = (notice is None and check is None and not owed
+                 and review.clock().due(context.current_utc_datetime)[0] is Due.NOTHING)
         if quiet and (timer is None or taken >= EVENTS_PER_EXECUTION or placed_here >= DECISIONS_PER_EXECUTION):
             if timer is not None:
                 timer.task.cancel()
@@ -306,7 +345,7 @@ class Notice:
         release started keep the timers it scheduled)."""
         outcome = self.task.result
         if self.kind == "review":
-            review = review.with_notification(outcome)
+            review = review.with_notification(outcome, now)
             return review.with_retry_owed(outcome, now, 0) if retries else review
         if self.kind == "retry":
             return review.with_retried_notice(outcome, now)
@@ -341,6 +380,9 @@ def take(context, review: ReviewState, arrival: Arrival, owed: list) -> tuple[Re
         owed.append(("deadline_moved",))
         return review.extended(extend, now), None
     if arrival.name == SEAT_EVENT:
+        note = ReviewNote.from_event(arrival.payload)
+        if note is not None:
+            return noted(review, note, now), None
         return changed_seat(review, SeatChange.from_event(arrival.payload), owed, now), None
     decision = Decision.from_event(arrival.payload)
     if decision is not None and review.has_seen(decision.id):
@@ -358,7 +400,23 @@ def take(context, review: ReviewState, arrival: Arrival, owed: list) -> tuple[Re
     review = review.with_vote(decision, placement.seat, now)
     tell_seat_messages(context, review)
     outcome = review.outcome()
-    return review, None if outcome is None else StageResult.APPROVED if outcome else StageResult.REJECTED
+    if outcome is None:
+        return review, None
+    return review.settled(outcome, now), StageResult.APPROVED if outcome else StageResult.REJECTED
+
+
+def noted(review: ReviewState, note: ReviewNote, now) -> ReviewState:
+    """A reviewer's note: a seat's first view, or a comment resolved or reopened."""
+    if not review.schedules_aids:
+        return review
+    if note.change == "viewed":
+        return review.with_view(note, now)
+    if review.has_seen(note.id):
+        return review
+    problem = review.note_problem(note)
+    if problem is not None:
+        return review.with_ignored(note.id, {"comment": note.comment, "note": note.change}, problem, now)
+    return review.with_comment_state(note, now)
 
 
 def tell_seat_messages(context, review: ReviewState) -> None:
@@ -386,7 +444,13 @@ def noted_while_busy(context, review: ReviewState, arrival: Arrival, stage: Stag
     the review unless an approval is being published; seat changes are applied."""
     now = context.current_utc_datetime
     if arrival.name == SEAT_EVENT:
-        return changed_seat(review, SeatChange.from_event(arrival.payload), [], now)
+        note = ReviewNote.from_event(arrival.payload)
+        if note is None:
+            return changed_seat(review, SeatChange.from_event(arrival.payload), [], now)
+        if note.change == "viewed" or review.has_seen(note.id) or not review.schedules_aids:
+            return review
+        return review.with_ignored(note.id, {"comment": note.comment, "note": note.change},
+                                   _busy_problem(review, stage), now)
     if arrival.name == CANCEL_EVENT:
         cancel = CancelRequest.from_event(arrival.payload)
         if cancel is None:
@@ -428,7 +492,7 @@ def _summary(decision: Optional[Decision]) -> dict:
 def end_cancelled(context, review: ReviewState, cancel: CancelRequest) -> None:
     message = f"Cancelled: {cancel.reason} ({cancel.by})."
     context.set_custom_status(review.status(Stage.CANCELLED, message, cancel=cancel))
-    raise ReviewEnded(f"Review cancelled: {cancel.reason}")
+    raise ReviewEnded(f"Review cancelled: {cancel.reason}", review.ended("cancelled", context.current_utc_datetime))
 
 
 def end_timed_out(context, review: ReviewState) -> None:
@@ -436,9 +500,10 @@ def end_timed_out(context, review: ReviewState) -> None:
     what = (f"round {review.round}" if review.rules.is_default
             else f"stage '{review.stage_rule.name}' of round {review.round}")
     hours = f"{review.stage_hours:g} hour(s)" + (" and the escalation window." if review.escalated_at else ".")
-    raise ReviewEnded(f"Review timed out: no decision for {what} within {hours}")
+    raise ReviewEnded(f"Review timed out: no decision for {what} within {hours}",
+                      review.ended("timed_out", context.current_utc_datetime))
 
 
 def fail(context, review: ReviewState, reason: str) -> None:
     context.set_custom_status(review.status(Stage.FAILED, reason))
-    raise ReviewEnded(reason)
+    raise ReviewEnded(reason, review.ended("failed", context.current_utc_datetime))

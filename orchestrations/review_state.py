@@ -12,29 +12,45 @@ timeout_hours, round, draft, deadline, writer, decisions, previous_draft, earlie
 notification, ignored_events. Version 2 added the deadline fields. Version 3 added the
 review policy (stages and seats), the stage under review, seat changes and the latest
 events taken; a version 2 state reads as the default policy's one stage, its decisions
-as that stage's. The first execution's input is the run request: bare from earlier
-releases, under the "start" key from this one.
+as that stage's. Version 4 added the reviewer's aids (comments on passages, the writer's
+list of changes, the house rules and their check, the seats' first views) and what the
+analytics need (when the review started and the notice went out, the seats counted as
+waiting); a version 3 state reads with none of them yet. The first execution's input is
+the run request: bare from the first releases, under the "start" key from version 3 on,
+with the version beside it from version 4 on.
+
+Which release wrote an execution's input also says what the execution may schedule: an
+execution is replayed with the history its release recorded, so one started by an
+earlier release schedules nothing that release did not (``input_version``).
 """
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
 from shared_code.identity import Person
 from shared_code.models import (CONTACTS_INPUT_KEY, DEFAULT_ESCALATION_HOURS, DEFAULT_REVIEW_ATTEMPTS,
-                                DEFAULT_TIMEOUT_HOURS, MAX_TIMEOUT_HOURS, START_INPUT_KEY, CancelRequest, Decision,
-                                ExtendRequest, RunRequest, SeatChange)
+                                DEFAULT_TIMEOUT_HOURS, MAX_TIMEOUT_HOURS, START_INPUT_KEY, START_INPUT_VERSION,
+                                CancelRequest, Decision, ExtendRequest, ReviewNote, RunRequest, SeatChange)
+from shared_code.passages import missing_quote, too_many_comments
+from shared_code.review_analytics import by_day, fact, seconds_between
 from shared_code.review_policy import (Placement, ReviewPolicy, Seat, SeatView, StageRule, claimable, place,
                                        stage_outcome, with_seat)
 from shared_code.review_status import ReviewStatus
 from shared_code.stages import Stage
 
+from . import review_comments
 from .deadlines import StageDeadline, room_to_extend
 
-STATE_VERSION = 3
+STATE_VERSION = START_INPUT_VERSION
+# The state versions whose executions show the inbox card, and those that also check
+# drafts against the house rules, take reviewers' notes and report analytics facts.
+CARDS_SINCE, AIDS_SINCE = 3, 4
+# Fields an execution keeps to itself: never written into the next execution's input.
+TRANSIENT = ("outbox", "input_version", "over")
 EXCERPT_CHARS = 1_000
 # Every episode replays this state, so it must stop growing: only the latest rejected
 # drafts are kept, as excerpts, and the latest ignored events and acknowledgements. The
@@ -103,57 +119,89 @@ class ReviewState:
     # A notice whose webhook or seat channels failed is tried again on a durable timer:
     # {"at", "attempt", "webhook": bool, "seats": {seat index: [channels]}}.
     notice_retry: Optional[dict] = None
+    # The reviewer's aids (version 4): comments on passages (review_comments.py), the
+    # writer's list of changes in the draft under review, the deployment's house rules
+    # as the review started with them and the check of the draft against them, and the
+    # seats' first views in this round.
+    comments: tuple = ()
+    draft_changes: tuple = ()
+    house_rules: tuple = ()
+    check: Optional[dict] = None
+    views: tuple = ()
+    # For the analytics (version 4): when the review started, when the stage's first
+    # notice went out, and the seats ([stage, seat]) reported as waiting.
+    started_at: Optional[str] = None
+    notified_at: Optional[str] = None
+    seats_counted: tuple = ()
+    # Kept by one execution only (TRANSIENT): analytics facts not sent yet, the version
+    # of the input it read, and whether the review has ended.
+    outbox: tuple = field(default=(), compare=False)
+    input_version: int = field(default=STATE_VERSION, compare=False)
+    over: bool = field(default=False, compare=False)
 
     # -- reading and writing ----------------------------------------------------------
 
     @classmethod
-    def initial(cls, run: RunRequest) -> "ReviewState":
+    def initial(cls, run: RunRequest, house_rules: tuple = (), input_version: int = STATE_VERSION) -> "ReviewState":
         return cls(topic=run.topic, max_rounds=run.max_review_attempts,
                    timeout_hours=run.approval_timeout_hours, remind_before_hours=run.remind_before_hours,
-                   on_timeout=run.on_timeout, escalation_hours=run.escalation_hours, policy=run.review)
+                   on_timeout=run.on_timeout, escalation_hours=run.escalation_hours, policy=run.review,
+                   house_rules=house_rules, input_version=input_version)
 
     @classmethod
     def read(cls, data: Any) -> "ReviewState":
         if not isinstance(data, dict):
             raise UnreadableState(f"a review state is a JSON object, not {type(data).__name__}")
+        version = cls.version_of(data)
+        if version > STATE_VERSION:
+            raise UnreadableState(f"review state version {version!r} is newer than this release "
+                                  f"(it reads versions 1 to {STATE_VERSION})")
         if isinstance(data.get(START_INPUT_KEY), dict):  # a first execution: the run request
-            return replace(cls.initial(RunRequest.from_json(data[START_INPUT_KEY])),
+            rules = data.get("house_rules")
+            rules = tuple(r for r in rules if isinstance(r, str)) if isinstance(rules, list) else ()
+            return replace(cls.initial(RunRequest.from_json(data[START_INPUT_KEY]), rules, version),
                            contacts=_contacts(data.get(CONTACTS_INPUT_KEY)))
-        version = data.get("version", 1)
-        if version == STATE_VERSION:
-            return cls._from_fields({k: v for k, v in data.items() if k != "version"})
+        if version in (3, STATE_VERSION):
+            return cls._from_fields({k: v for k, v in data.items() if k != "version"}, version)
         if version == 2:
             return cls._from_version_2(data)
         if version == 1:
             if "max_rounds" not in data and "round" not in data:
-                return cls.initial(RunRequest.from_json(data))  # the run request itself
+                return cls.initial(RunRequest.from_json(data), input_version=1)  # the run request itself
             return cls._from_version_2({**data, "ignored_count": data.get("ignored_events", 0),
                                         "decisions": [{**d, "by": _v1_actor(d.get("by"))}
-                                                      for d in data.get("decisions", [])]})
-        raise UnreadableState(f"review state version {version!r} is newer than this release "
-                              f"(it reads versions 1 to {STATE_VERSION})")
+                                                      for d in data.get("decisions", [])]}, 1)
+        raise UnreadableState(f"review state version {version!r} is not one this release knows")
 
     @staticmethod
-    def written_by_this_release(data: Any) -> bool:
-        """An input this release wrote: a state of this version, or a run request it sent
-        (an earlier release sent the bare request, without the start key)."""
-        return isinstance(data, dict) and (data.get("version") == STATE_VERSION
-                                           or isinstance(data.get(START_INPUT_KEY), dict))
+    def version_of(data: Any) -> int:
+        """The state version an input was written with: a state's own, a start input's (3
+        when it names none, as version 3 sent it), 1 for anything older."""
+        if not isinstance(data, dict):
+            return 1
+        version = data.get("version", 3 if isinstance(data.get(START_INPUT_KEY), dict) else 1)
+        return version if isinstance(version, int) and not isinstance(version, bool) else 0
+
+    @property
+    def schedules_aids(self) -> bool:
+        """This execution may check drafts, take reviewers' notes and report facts: its
+        release recorded those actions (see the module's docstring)."""
+        return self.input_version >= AIDS_SINCE
 
     @classmethod
-    def _from_version_2(cls, data: dict) -> "ReviewState":
+    def _from_version_2(cls, data: dict, version: int = 2) -> "ReviewState":
         """Before policies every review had the default policy, whose decisions name no
         stage or seat (its one stage and seat): the fields carry over as they are."""
-        return cls._from_fields({k: v for k, v in data.items() if k not in ("version", "ignored_events")})
+        return cls._from_fields({k: v for k, v in data.items() if k not in ("version", "ignored_events")}, version)
 
     @classmethod
-    def _from_fields(cls, fields: dict) -> "ReviewState":
-        known = set(cls.__dataclass_fields__)
+    def _from_fields(cls, fields: dict, version: int) -> "ReviewState":
+        known = set(cls.__dataclass_fields__) - set(TRANSIENT)
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items() if k in known}
-        return cls(**values)
+        return cls(**values, input_version=version)
 
     def to_input(self) -> dict:
-        state = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        state = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k not in TRANSIENT}
         return {"version": STATE_VERSION, **state}
 
     # -- questions -------------------------------------------------------------------
@@ -187,8 +235,21 @@ class ReviewState:
         return datetime.fromisoformat(self.deadline)
 
     def writer_request(self) -> dict:
-        return {"topic": self.topic, "round": self.round, "previous_draft": self.previous_draft,
-                "feedback": self._writer_feedback()}
+        request = {"topic": self.topic, "round": self.round, "previous_draft": self.previous_draft,
+                   "feedback": self._writer_feedback()}
+        comments = review_comments.for_writer(self.comments)
+        if comments:
+            request["comments"] = comments
+        return request
+
+    @property
+    def needs_check(self) -> bool:
+        """The draft under review has not been checked against the house rules yet."""
+        return self.schedules_aids and bool(self.house_rules) and self.check is None and self.draft is not None
+
+    def check_request(self) -> dict:
+        return {"rules": list(self.house_rules),
+                "draft": {"title": self.draft["title"], "content": self.draft["content"]}}
 
     def _writer_feedback(self) -> list[str]:
         """The feedback of every rejection so far, oldest first; with several stages each
@@ -228,7 +289,16 @@ class ReviewState:
         if decision.edit and self.stage_rule.require != "any":
             return (f"an edit goes with a stage one reviewer decides; stage '{self.stage_rule.name}' "
                     f"needs {self.stage_rule.describe_require()}")
+        if decision.comments:
+            missing = missing_quote(decision.comments, self.draft)
+            if missing is not None:
+                return f"the quote of comment {missing} is not in the draft of round {self.round}"
+            return too_many_comments(len(self.comments), len(decision.comments))
         return None
+
+    def note_problem(self, note: ReviewNote) -> Optional[str]:
+        """Why a comment cannot be resolved or reopened now; None when it can."""
+        return review_comments.note_problem(self.comments, note, self.round)
 
     def extension_problem(self, extend: Optional[ExtendRequest]) -> Optional[str]:
         if extend is None:
@@ -335,8 +405,31 @@ class ReviewState:
     # -- transitions -----------------------------------------------------------------
 
     def with_draft(self, draft: dict) -> "ReviewState":
+        """The round's draft, with the writer's list of changes and its answers to the
+        comments it was given."""
+        changes = tuple(c for c in draft.get("changes") or () if isinstance(c, str))
+        comments = review_comments.answered(self.comments, draft.get("answers"), self.round) \
+            if review_comments.for_writer(self.comments) else self.comments
         return replace(self, draft={"title": draft["title"], "content": draft["content"]},
-                       writer=draft.get("writer"))
+                       writer=draft.get("writer"), draft_changes=changes, comments=comments)
+
+    def checking(self) -> "ReviewState":
+        return replace(self, check={"status": "checking"})
+
+    def with_check(self, result: Any) -> "ReviewState":
+        """The checker's verdicts on the draft; "not checked", with the reason, when it
+        failed as a whole (the verdicts of rules checked in code still show)."""
+        if not isinstance(result, dict):
+            return replace(self, check={"status": "not_checked", "reason": "the checker failed unexpectedly"})
+        check = {"status": "checked" if not result.get("error") else "not_checked",
+                 "results": list(result.get("results") or []), "checker": result.get("checker")}
+        if result.get("error"):
+            check["reason"] = str(result["error"])
+        return replace(self, check=check)
+
+    def without_pending_check(self) -> "ReviewState":
+        """The stage was decided while its check ran: the next stage checks again."""
+        return replace(self, check=None) if self.check == {"status": "checking"} else self
 
     def open_stage(self, now: datetime) -> "ReviewState":
         """The stage under review starts: its deadline runs from now, and its seats are
@@ -344,7 +437,8 @@ class ReviewState:
         hours = self.stage_rule.hours if self.stage_rule.hours is not None else self.timeout_hours
         deadline = now + timedelta(hours=hours)
         return replace(self, deadline=deadline.isoformat(), deadline_set_at=now.isoformat(),
-                       reviewable_since=now.isoformat(), escalated_at=None, notification={"status": "sending"})
+                       reviewable_since=now.isoformat(), escalated_at=None, notification={"status": "sending"},
+                       notified_at=None)
 
     @property
     def stage_hours(self) -> float:
@@ -360,8 +454,9 @@ class ReviewState:
         """The stage with its escalation window: the escalation notice goes out after this,
         so that its text and its links carry the new deadline."""
         deadline = self.deadline_at() + timedelta(hours=self.escalation_hours)
+        missed = fact("missed", _day(now), stage=self.stage_rule.name, escalated=True)
         return replace(self, escalated_at=now.isoformat(), deadline=deadline.isoformat(),
-                       deadline_set_at=now.isoformat())
+                       deadline_set_at=now.isoformat(), outbox=(*self.outbox, missed))
 
     def with_notice(self, kind: str, outcome: dict) -> "ReviewState":
         """Record how a later notice (an escalation, a moved deadline, a seat handed on)
@@ -379,8 +474,8 @@ class ReviewState:
         return replace(self, deadline=deadline.isoformat(), deadline_set_at=now.isoformat(),
                        deadline_changes=(*self.deadline_changes, record))
 
-    def with_notification(self, outcome: dict) -> "ReviewState":
-        """Keep how the stage's seats were told; never the signed links themselves."""
+    def with_notification(self, outcome: dict, now: datetime) -> "ReviewState":
+        """Keep how the stage's seats were told, and when; never the signed links themselves."""
         if outcome.get("delivered"):
             summary = {"status": "sent", "channel": outcome.get("channel")}
         else:
@@ -395,7 +490,8 @@ class ReviewState:
             summary["channelErrors"] = {k: str(v)[:200] for k, v in told["errors"].items()}
         messages = [{"round": self.round, "stage": self.stage, "seat": seat.get("index"), "slack": seat["slackMessage"]}
                     for seat in seats if isinstance(seat.get("slackMessage"), str)]
-        return replace(self, notification=summary, seat_messages=(*self.seat_messages, *messages)[-SEAT_MESSAGES_KEPT:])
+        return replace(self, notification=summary, notified_at=now.isoformat(),
+                       seat_messages=(*self.seat_messages, *messages)[-SEAT_MESSAGES_KEPT:])
 
     def with_retry_owed(self, outcome: dict, now: datetime, attempt: int) -> "ReviewState":
         """After a notice: what of it failed is tried again later (a webhook that answered
@@ -443,7 +539,74 @@ class ReviewState:
             if edited != self.draft:
                 record["edited"] = {"before": _fingerprint(self.draft), "after": _fingerprint(edited)}
                 draft = edited
-        return replace(self, decisions=(*self.decisions, record), draft=draft).with_ack(decision.id)
+        comments = self.comments
+        if decision.comments:
+            stage = None if self.rules.is_default else self.stage_rule.name
+            comments = review_comments.added(self.comments, decision.comments, self.round, stage, decision.by,
+                                             now.isoformat())
+            record["comments"] = [c["id"] for c in comments[len(self.comments):]]
+        vote = fact("vote", _day(now), stage=self.stage_rule.name, who=person.name if person else decision.by,
+                    s=seconds_between(self.reviewable_since, now.isoformat()), ok=decision.approved)
+        return replace(self, decisions=(*self.decisions, record), draft=draft, comments=comments,
+                       outbox=(*self.outbox, vote)).with_ack(decision.id)
+
+    def settled(self, approved: bool, now: datetime) -> "ReviewState":
+        """The stage under review is decided."""
+        decided = fact("decided", _day(now), stage=self.stage_rule.name,
+                       s=seconds_between(self.reviewable_since, now.isoformat()), ok=approved)
+        return replace(self, outbox=(*self.outbox, decided))
+
+    def with_comment_state(self, note: ReviewNote, now: datetime) -> "ReviewState":
+        return replace(self, comments=review_comments.with_state(self.comments, note, now.isoformat())).with_ack(note.id)
+
+    def with_view(self, note: ReviewNote, now: datetime) -> "ReviewState":
+        """A seat's first view of the stage under review; later ones change nothing."""
+        if note.round != self.round or note.stage != self.stage or not self.stage_open or any(
+                v.get("stage") == note.stage and v.get("seat") == note.seat for v in self.views):
+            return self
+        view = {"stage": note.stage, "seat": note.seat, "at": now.isoformat(), "by": note.by}
+        viewed = fact("viewed", _day(now), stage=self.stage_rule.name,
+                      s=seconds_between(self.notified_at or self.reviewable_since, now.isoformat()))
+        return replace(self, views=(*self.views, view), outbox=(*self.outbox, viewed))
+
+    # -- analytics ---------------------------------------------------------------------
+
+    def begun(self, now: datetime) -> "ReviewState":
+        """The review as its first execution starts it: when it started, reported."""
+        if self.started_at is not None or self.round != 1 or self.draft is not None or self.decisions:
+            return self
+        return replace(self, started_at=now.isoformat(), outbox=(*self.outbox, fact("started", _day(now))))
+
+    def ended(self, how: str, now: datetime) -> "ReviewState":
+        """The review is over: published, rejected, timed_out, cancelled or failed."""
+        facts = []
+        if how == "timed_out" and not self.escalated_at:
+            facts.append(fact("missed", _day(now), stage=self.stage_rule.name, escalated=False))
+        facts.append(fact("ended", _day(now), how=how, rounds=self.round,
+                          s=seconds_between(self.started_at, now.isoformat())))
+        return replace(self, over=True, outbox=(*self.outbox, *facts))
+
+    def facts_to_send(self, now: datetime) -> tuple["ReviewState", dict[str, list]]:
+        """The facts to report now, by day, with the seats waiting brought up to date; the
+        review without them. An execution of an earlier release reports nothing."""
+        if not self.schedules_aids:
+            return (replace(self, outbox=()) if self.outbox else self), {}
+        waiting = self._seats_waiting()
+        added, removed = _multiset_change(self.seats_counted, waiting)
+        if not (self.outbox or added or removed):
+            return self, {}
+        facts = list(self.outbox)
+        if added or removed:
+            facts.append(fact("load", _day(now), seats=[[stage, seat, 1] for stage, seat in added]
+                              + [[stage, seat, -1] for stage, seat in removed]))
+        return replace(self, outbox=(), seats_counted=tuple(list(pair) for pair in waiting)), by_day(facts)
+
+    def _seats_waiting(self) -> list[tuple]:
+        """The seats that wait for someone now: the open ones of the stage under review,
+        until it is decided or the review ends."""
+        if self.over or not self.stage_open or self.outcome() is not None:
+            return []
+        return [(self.stage_rule.name, view.seat.spec) for view in self.seat_views() if not view.decided]
 
     def with_seat_change(self, change: SeatChange, now: datetime) -> "ReviewState":
         record = {"stage": change.stage, "seat": change.seat, "change": change.change, "by": change.by,
@@ -483,7 +646,8 @@ class ReviewState:
         decisions = tuple(_with_excerpt(d) if (d.get("round"), d.get("stageIndex", 0)) in closed and d.get("approved")
                           else d for d in self.decisions)
         return replace(self, stage=self.stage + 1, deadline=None, deadline_set_at=None, reviewable_since=None,
-                       escalated_at=None, notification=None, notice_retry=None, decisions=decisions)
+                       escalated_at=None, notification=None, notice_retry=None, decisions=decisions,
+                       notified_at=None)
 
     def next_round(self) -> "ReviewState":
         """Start a redraft: the writer gets the rejected draft in full, the record an excerpt.
@@ -500,7 +664,8 @@ class ReviewState:
         return replace(self, round=self.round + 1, stage=0, draft=None, deadline=None, deadline_set_at=None,
                        reviewable_since=None, escalated_at=None, notification=None, notice_retry=None,
                        previous_draft=self.draft,
-                       earlier_drafts=(*self.earlier_drafts, excerpt)[-EARLIER_DRAFTS_KEPT:], decisions=decisions)
+                       earlier_drafts=(*self.earlier_drafts, excerpt)[-EARLIER_DRAFTS_KEPT:], decisions=decisions,
+                       draft_changes=(), check=None, views=(), notified_at=None)
 
     # -- what others see -------------------------------------------------------------
 
@@ -521,7 +686,12 @@ class ReviewState:
             cancel=_cancel_record(cancel), retrying=retrying, reminders=self.reminders,
             escalated_at=self.escalated_at, deadline_changes=self.deadline_changes,
             stages=self._stages_view(waiting), stage_index=self.stage, acks=self.acks,
-            seat_changes=self.seat_changes[-5:]).to_custom_status()
+            seat_changes=self.seat_changes[-5:], comments=tuple(review_comments.shown(self.comments)),
+            changes=self.draft_changes if self.draft else (), check=self.check if self.draft else None,
+            views=self._stage_views() if self.schedules_aids else None).to_custom_status()
+
+    def _stage_views(self) -> tuple:
+        return tuple({"seat": v["seat"], "at": v["at"]} for v in self.views if v.get("stage") == self.stage)
 
     def _stages_view(self, waiting: bool) -> tuple:
         """Each stage of this round: its state and tallies; the stage under review lists
@@ -609,6 +779,8 @@ class ReviewState:
         contacts = {person: contact for person, contact in (self.contacts or {}).items() if person in people}
         if contacts:
             request["contacts"] = contacts
+        if self.draft_changes:
+            request["changes"] = list(self.draft_changes)
         return request
 
     def publication(self, instance_id: str) -> dict:
@@ -616,8 +788,11 @@ class ReviewState:
                 "content": self.draft["content"], "rounds": self.round}
 
     def output(self) -> dict:
-        return {"title": self.draft["title"], "content": self.draft["content"],
-                "rounds": self.round, "decisions": list(self.decisions)}
+        output = {"title": self.draft["title"], "content": self.draft["content"],
+                  "rounds": self.round, "decisions": list(self.decisions)}
+        if self.comments:
+            output["comments"] = list(self.comments)
+        return output
 
 
 def _seat_change_effect(change: dict) -> dict:
@@ -629,8 +804,6 @@ def _seat_change_effect(change: dict) -> dict:
     if kind in ("delegate", "reassign"):
         return {"seat": Seat.parse(change["to"]), "claimed_by": "", "claim_until": ""}
     return {}
-
-
 
 
 def _contacts(value: Any) -> Optional[dict]:
@@ -663,6 +836,22 @@ def _failed_parts(outcome: dict) -> Optional[dict]:
 
 def _seat_notice(seat: dict) -> dict:
     return {k: str(v)[:80] if k != "index" else v for k, v in seat.items() if k in _SEAT_NOTICE_FIELDS}
+
+
+def _day(now: datetime) -> str:
+    return now.date().isoformat()
+
+
+def _multiset_change(before: tuple, after: list) -> tuple[list, list]:
+    """What was added to a list of pairs and what was removed, as multisets."""
+    left = [tuple(pair) for pair in before]
+    added = []
+    for pair in after:
+        if pair in left:
+            left.remove(pair)
+        else:
+            added.append(pair)
+    return added, left
 
 
 def _with_excerpt(record: dict) -> dict:

@@ -1,9 +1,11 @@
 """The one place a reviewer's decision, claim or hand-over is taken, whatever channel it
 came by: the approve route, the review page, the inbox, and the Teams, Slack and e-mail
 adapters. A channel only translates its request into a ``Caller`` and a request; the rules
-(finished reviews, the stage waiting, the round, the seat, duplicates, the deadline) are
-applied here, then the orchestrator checks them again as it takes the event (its answer
-is the one that counts; answering here first gives the caller the reason at once).
+(finished reviews, the stage waiting, the round, the seat, duplicates, the deadline, the
+quotes of comments on passages) are applied here, then the orchestrator checks them again
+as it takes the event (its answer is the one that counts; answering here first gives the
+caller the reason at once). Reviewers' notes, which decide nothing, go the same way: a
+comment of an earlier round resolved or reopened, and a seat's first view of its page.
 """
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ from typing import Optional
 import azure.functions as func
 
 from shared_code.identity import Person, signed_in_person, valid_name
-from shared_code.models import (APPROVAL_EVENT, ROUNDLESS_DECISION_GRACE_SECONDS, SEAT_EVENT, Decision,
-                                SeatChange, ValidationError)
+from shared_code.models import (APPROVAL_EVENT, ROUNDLESS_DECISION_GRACE_SECONDS, SEAT_EVENT,
+                                CommentRequest, Decision, ReviewNote, SeatChange, ValidationError)
+from shared_code.passages import missing_quote, too_many_comments
 from shared_code.review_links import ReviewGrant
 from shared_code.review_policy import Placement, Seat, SeatView, StageRule, claimable, place
 from shared_code.review_status import ReviewStatus
@@ -141,8 +144,10 @@ async def decide(reviews: ReviewClient, instance_id: str, requested: Decision, c
     """Take a decision: bind it to the round, stage and seat it is for, or refuse it with
     the reason; then deliver it and wait until the review shows what became of it (at
     most ``patience`` seconds for a channel that must answer its platform quickly; the
-    decision is then delivered and applied when the review takes it)."""
-    review = review or await reviews.get(instance_id)
+    decision is then delivered and applied when the review takes it). A decision with
+    comments on passages is checked against the whole draft."""
+    if review is None or requested.comments and review.texts is None:
+        review = await reviews.get(instance_id, full=bool(requested.comments))
     bound = bind_decision(requested, review, caller, now)
     if isinstance(bound, Decided):
         return bound
@@ -188,11 +193,25 @@ def bind_decision(requested: Decision, review: Review, caller: Caller,
     if requested.edit and rule.require != "any":
         raise HttpError(400, f"an edit goes with a stage one reviewer decides; stage '{rule.name}' needs "
                              f"{rule.describe_require()}")
+    check_quotes(requested, review)
     relevant = {seat.seat.spec.casefold() for seat in seats}
     return requested.bound(current, caller.shown, new_event_id(), stage_index=status.stage_index,
                            seat=grant.seat if grant and grant.stage is not None else None,
                            person=caller.person.to_event(relevant) if caller.person else None,
                            channel=caller.channel, asserted=caller.asserted)
+
+
+def check_quotes(requested: Decision, review: Review) -> None:
+    """Each comment's quote must be words of the draft under review, as the page shows it."""
+    if not requested.comments:
+        return
+    missing = missing_quote(requested.comments, review.draft)
+    if missing is not None:
+        raise HttpError(400, f"comment {missing}: its quote is not in the draft of round {review.status.round}; "
+                             "quote the draft's words exactly, as the review page shows them")
+    problem = too_many_comments(len(review.status.comments), len(requested.comments))
+    if problem:
+        raise HttpError(400, problem)
 
 
 def check_decidable(review: Review, requested_round: Optional[int]) -> None:
@@ -311,6 +330,54 @@ def _delegated_seat(status: ReviewStatus, stage: int, caller: Caller, seat: Opti
     if seat is None:
         raise HttpError(400, "'seat' is required to hand on a seat of a stage that is not under review yet")
     return seat
+
+
+# -- reviewers' notes: comments resolved or reopened, first views ---------------------------
+
+async def change_comment(reviews: ReviewClient, instance_id: str, request: CommentRequest, caller: Caller,
+                         now: Optional[datetime] = None) -> tuple[ReviewNote, Delivery]:
+    """Resolve or reopen a comment of an earlier round, while a later draft awaits review:
+    for whoever may decide the stage under review (or has decided it), and the owner."""
+    now = now or datetime.now(timezone.utc)
+    review = await reviews.get(instance_id)
+    if review.finished:
+        raise HttpError(409, f"{review.refusal()}; its comments no longer change")
+    status = review.status
+    if not status.awaiting_review:
+        raise HttpError(409, f"{review.refusal()}; a comment is resolved or reopened while a later draft awaits review")
+    comment = status.comment(request.comment)
+    if comment is None:
+        raise HttpError(404, f"this review has no comment '{request.comment}'")
+    if comment.get("round", status.round) >= status.round:
+        raise HttpError(409, f"comment '{request.comment}' is on the draft of round {comment.get('round')}; it is "
+                             "resolved or reopened once the writer has answered it in a later draft")
+    wanted = "resolved" if request.resolved else "open"
+    if comment.get("state") == wanted:
+        raise HttpError(409, f"comment '{request.comment}' is already {wanted}")
+    if not caller.owner:
+        rule, seats = stage_under_review(status)
+        grant = caller.grant
+        if grant is not None and grant.stage is not None and grant.stage != status.stage_index:
+            raise HttpError(403, f"this link is for another stage; stage '{rule.name}' is under review now")
+        placement = place(rule, seats, caller.person, now.isoformat(), grant.seat if grant else None)
+        if placement.refusal and not placement.duplicate:
+            raise HttpError(403, f"{placement.refusal}; a comment is resolved by a reviewer of the stage under "
+                                 "review, or the owner.")
+    note = ReviewNote("resolve" if request.resolved else "reopen", status.round, status.stage_index, request.comment,
+                      by=caller.shown, person=caller.person.to_event() if caller.person else None, id=new_event_id())
+    return note, await reviews.deliver(instance_id, SEAT_EVENT, note.to_event(), note.round)
+
+
+async def record_first_view(reviews: ReviewClient, review: Review, you: dict, caller: Caller) -> None:
+    """Tell the review that a seat of the stage under review opened its page, the first
+    time only (the status shows the seats already seen; the review keeps the first of any
+    that arrive twice). Nothing waits for it: a page load is no decision."""
+    status, seat = review.status, you.get("seatNumber")
+    if not you.get("canDecide") or not seat or status.viewed(seat - 1):
+        return
+    note = ReviewNote("viewed", status.round, status.stage_index, seat=seat - 1, by=caller.shown,
+                      person=caller.person.to_event() if caller.person else None)
+    await reviews.send_note(review.instance_id, SEAT_EVENT, note.to_event())
 
 
 # -- replies ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The reviewer-facing routes: start a review, read its status, decide on a draft."""
+"""The reviewer-facing routes: start a review, read its status, decide on a draft, resolve
+or reopen a comment on a passage."""
 from __future__ import annotations
 
 import re
@@ -7,12 +8,13 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from channels.teams_contacts import read_contacts
-from shared_code.models import CONTACTS_INPUT_KEY, Decision, RunRequest
+from shared_code.models import CONTACTS_INPUT_KEY, CommentRequest, Decision, RunRequest
 from shared_code.review_policy import ReviewPolicy
 from shared_code.settings import load_settings
 
-from .decisions import decide, decision_reply, key_caller
-from .http_helpers import STATUS_RETRY_AFTER, api_url, handles_http_errors, instance_id_param, json_body, json_response
+from .decisions import change_comment, decide, decision_reply, key_caller
+from .http_helpers import (STATUS_RETRY_AFTER, api_url, delivery_reply, handles_http_errors, instance_id_param, json_body,
+                           json_response)
 from .review_client import Review, ReviewClient, new_review_id
 
 bp = df.Blueprint()
@@ -25,7 +27,7 @@ async def hitl_run(req: func.HttpRequest, client: df.DurableOrchestrationClient)
     settings = load_settings()
     run = RunRequest.from_json(json_body(req), default_reminders=settings.default_reminders,
                                default_review=settings.default_review)
-    start = run.to_start_input()
+    start = run.to_start_input(settings.house_rules)
     if settings.teams_enabled and run.review:
         contacts = await read_contacts(client, policy_people(run.review))
         if contacts:  # beside the request; the orchestrator keeps them in the review's state
@@ -92,6 +94,22 @@ async def hitl_approve(req: func.HttpRequest, client: df.DurableOrchestrationCli
     requested = Decision.from_json(json_body(req))
     caller = key_caller(req, load_settings(), requested.reviewer)
     return decision_reply(req, instance_id, await decide(ReviewClient(client), instance_id, requested, caller))
+
+
+@bp.route(route="hitl/comments/{instanceId}", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@handles_http_errors
+async def hitl_comment(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Resolve (``{"comment": "c1", "resolved": true}``) or reopen (``"resolved": false``) a
+    comment of an earlier round; ``"reviewer"`` names the person the key acts for."""
+    instance_id = instance_id_param(req)
+    request = CommentRequest.from_json(json_body(req))
+    caller = key_caller(req, load_settings(), request.reviewer)
+    note, delivery = await change_comment(ReviewClient(client), instance_id, request, caller)
+    said = "resolved" if request.resolved else "reopened"
+    return delivery_reply(req, instance_id, delivery, "change to the comment", f"Comment {note.comment} was {said}.",
+                          {"instanceId": instance_id, "comment": note.comment, "resolved": request.resolved,
+                           "by": note.by}, note.round)
 
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -89,7 +89,7 @@ class InboxIndex:
                 return
             started = self._clock()
             since = started - LONGEST_OPEN if self._read_to is None else self._read_to - OVERLAP
-            async for changed in _changed_cards(rpc_base_url, since):
+            async for changed in changed_entities(rpc_base_url, REVIEW_CARD, since):
                 for entity_id, state in changed:
                     self.apply(entity_id, state)
             self._read_to, self._read_at = started, time.monotonic()
@@ -210,19 +210,22 @@ def _position(token: str, sort: str) -> tuple:
         raise ValidationError("'continuation' is not a token this route returned for this sort") from None
 
 
-async def _changed_cards(rpc_base_url: str, since: datetime) -> AsyncIterator[list[tuple[str, Any]]]:
-    """(review id, card state) of every card changed at or after ``since``, a page at a
+async def changed_entities(rpc_base_url: str, name: str,
+                           since: Optional[datetime]) -> AsyncIterator[list[tuple[str, Any]]]:
+    """(key, state) of every entity of this name changed at or after ``since`` (every one
+    when ``since`` is None), read from the Durable backend's entity query a page at a
     time; between pages the event loop serves other requests (the first read of a process
     can hold every card there is)."""
-    url = (f"{rpc_base_url}entities/{REVIEW_CARD}?fetchState=true&top={CARD_PAGE}"
-           f"&lastOperationTimeFrom={since.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}")
+    url = f"{rpc_base_url}entities/{name}?fetchState=true&top={CARD_PAGE}"
+    if since is not None:
+        url += f"&lastOperationTimeFrom={since.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}"
     token = ""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         while True:
             headers = {"x-ms-continuation-token": token} if token else {}
             async with session.get(url, headers=headers) as reply:
                 if reply.status != 200:
-                    raise CardsUnavailable(f"the Durable backend answered {reply.status} to an entity query")
+                    raise EntityQueryFailed(f"the Durable backend answered {reply.status} to an entity query")
                 rows = await reply.json(content_type=None)
                 token = reply.headers.get("x-ms-continuation-token", "")
             yield [(row["entityId"]["key"], _state_of(row.get("state"))) for row in rows or []
@@ -241,5 +244,5 @@ def _state_of(state: Any) -> Any:
     return state
 
 
-class CardsUnavailable(Exception):
+class EntityQueryFailed(Exception):
     """The Durable backend did not answer the entity query as it should."""

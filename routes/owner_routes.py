@@ -40,7 +40,7 @@ from .decisions import Caller, change_seat, key_caller
 from .http_helpers import (HttpError, delivery_reply, handles_http_errors, instance_id_param, json_body,
                            json_response, origin_of)
 from .pages import error_page, page
-from .inbox_index import CardsUnavailable, InboxIndex, Row, can_act
+from .inbox_index import EntityQueryFailed, InboxIndex, Row, can_act
 from .review_client import BackendUnavailable, Review, ReviewClient, new_event_id
 
 bp = df.Blueprint()
@@ -109,7 +109,7 @@ async def hitl_inbox_items(req: func.HttpRequest, client: df.DurableOrchestratio
     inbox = INBOXES.setdefault(backend, InboxIndex())
     try:
         await inbox.refresh(backend)
-    except (CardsUnavailable, aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+    except (EntityQueryFailed, aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
         log.error("could not read the inbox cards: %s: %s", type(exc).__name__, exc)
         raise BackendUnavailable("the Durable backend could not list the inbox just now; retry shortly") from None
     found = inbox.page(sort=sort, tab=tab, wanted=wanted, person=caller.person, top=top, continuation=continuation)

@@ -154,10 +154,14 @@ class Review:
 class Texts:
     """The whole texts of the round under review, from where the Durable backend keeps
     them: the writer's result in this execution's history, else the state the execution
-    was started with (after a timer slice or a new round, it carries the drafts)."""
+    was started with (after a timer slice or a new round, it carries the drafts). The
+    comments on passages are the state's, with the answers the writer gave in this
+    execution, if it wrote the draft."""
     draft: Optional[dict]
     previous_draft: Optional[dict]
     decisions: tuple
+    comments: tuple = ()
+    answers: tuple = ()
 
     @classmethod
     def of(cls, status) -> "Texts":
@@ -165,14 +169,18 @@ class Texts:
         state = state if isinstance(state, dict) else {}
         written = [e.get("Result") for e in getattr(status, "historyEvents", None) or []
                    if e.get("EventType") == "TaskCompleted" and e.get("FunctionName") == "write_draft"]
-        drafts = [r for r in written if isinstance(r, dict) and "content" in r and "title" in r]
+        drafts = [durable_payload(r) for r in written]
+        drafts = [r for r in drafts if isinstance(r, dict) and "content" in r and "title" in r]
         draft = drafts[-1] if drafts else state.get("draft")
+        answers = drafts[-1].get("answers") if drafts and isinstance(drafts[-1].get("answers"), list) else ()
         if isinstance(draft, dict):
             draft = {"title": draft.get("title"), "content": draft.get("content")}
         previous = state.get("previous_draft")
         return cls(draft if isinstance(draft, dict) else None,
                    previous if isinstance(previous, dict) else None,
-                   tuple(d for d in state.get("decisions", ()) if isinstance(d, dict)))
+                   tuple(d for d in state.get("decisions", ()) if isinstance(d, dict)),
+                   tuple(c for c in state.get("comments", ()) if isinstance(c, dict)),
+                   tuple(a for a in answers if isinstance(a, dict)))
 
 
 @dataclass(frozen=True)
@@ -239,6 +247,14 @@ class ReviewClient:
                 return delivery
             review = delivery.review
         return Delivery(None, review)
+
+    async def send_note(self, instance_id: str, event_name: str, payload: dict) -> None:
+        """Raise an event nobody waits for (a seat's first view): a failure is logged, and
+        the next page load sends it again."""
+        try:
+            await self.client.raise_event(instance_id, event_name, payload)
+        except Exception as exc:  # noqa: BLE001 - the page works without it
+            log.warning("could not note %s on %s: %s: %s", event_name, instance_id, type(exc).__name__, exc)
 
     async def _acknowledged(self, instance_id: str, event_id: str, bound_round: Optional[int],
                             bound_stage: int, wait_seconds: float) -> Delivery:

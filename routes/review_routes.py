@@ -3,6 +3,7 @@
 - ``GET  /api/hitl/review/{id}?token=``          the review page (static HTML, data via JS)
 - ``GET  /api/hitl/review/{id}/state?token=``    what the page shows, as JSON
 - ``POST /api/hitl/review/{id}/decision?token=`` the page's approve (optionally edited) / reject
+- ``POST /api/hitl/review/{id}/comment?token=``  resolve or reopen a comment of an earlier round
 """
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from pathlib import Path
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared_code.models import APPROVAL_EVENT, MAX_TIMEOUT_HOURS, Decision
+from shared_code.models import MAX_TIMEOUT_HOURS, CommentRequest, Decision
 from shared_code.review_links import InvalidLink, ReviewGrant, sign, verify
 from shared_code.settings import load_settings
 
-from .decisions import change_seat, decide, decision_reply, link_caller, viewer_options
+from .decisions import (change_comment, change_seat, decide, decision_reply, link_caller, record_first_view,
+                        viewer_options)
 from .draft_view import render_markdown, word_diff
 from .http_helpers import (HttpError, delivery_reply, handles_http_errors, instance_id_param, json_body, json_response,
                            refusal_of)
@@ -62,6 +64,8 @@ async def hitl_review_state(req: func.HttpRequest, client: df.DurableOrchestrati
     caller = link_caller(req, load_settings(), grant, review.status)
     you = viewer_options(replace(caller, grant=replace(grant, follows=False)), review.status)
     view["you"] = you
+    if not grant.follows and not view["finished"]:
+        await record_first_view(ReviewClient(client), review, you, caller)
     if you.get("decided") and view["decidable"]:
         view["stageLabel"] = "Waiting for the other reviewers"
     if not view["finished"] and view["decidable"]:
@@ -97,6 +101,27 @@ async def hitl_review_claim(req: func.HttpRequest, client: df.DurableOrchestrati
     done = f"You claimed seat {bound.seat + 1} until {bound.until}." if kind == "claim" else "The claim was released."
     return delivery_reply(req, instance_id, delivery, kind, done,
                           {"instanceId": instance_id, "change": kind, "seat": bound.seat + 1})
+
+
+@bp.route(route="hitl/review/{instanceId}/comment", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.durable_client_input(client_name="client")
+@handles_http_errors
+async def hitl_review_comment(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Resolve (``{"comment": "c1", "resolved": true}``) or reopen (``"resolved": false``) a
+    comment of an earlier round, as the reviewer this link is for."""
+    instance_id, grant = linked_review(req)
+    request = CommentRequest.from_json(json_body(req), allow_reviewer=False)
+    if grant.follows:
+        raise HttpError(403, "this link can follow the review but not change it: open the newest link")
+    reviews = ReviewClient(client)
+    review = await reviews.get(instance_id)
+    check_grant(grant, public_view(review))
+    caller = link_caller(req, load_settings(), grant, review.status)
+    note, delivery = await change_comment(reviews, instance_id, request, caller)
+    said = "resolved" if request.resolved else "reopened"
+    return delivery_reply(req, instance_id, delivery, "change to the comment", f"Comment {note.comment} was {said}.",
+                          {"instanceId": instance_id, "comment": note.comment, "resolved": request.resolved},
+                          note.round)
 
 
 @bp.route(route="hitl/review/{instanceId}/decision", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -179,7 +204,8 @@ def public_view(review: Review) -> dict:
         "reminders": list(status.reminders), "escalatedAt": status.escalated_at,
         "deadlineChanges": list(status.deadline_changes), "finished": review.finished,
         "stages": list(status.stages), "stageIndex": status.stage_index,
-        "decidable": decidable, "canDecide": False,
+        "decidable": decidable, "canDecide": False, "comments": list(status.comments),
+        "changes": list(status.changes), "check": status.check,
         "serverTime": datetime.now(timezone.utc).isoformat(),
     }
 
@@ -205,4 +231,29 @@ def texts_view(review: Review) -> dict:
                 (d for d in texts.decisions if d.get("round") == shown.get("round")), shown)
             view_decisions.append({**shown, "feedback": whole.get("feedback", shown.get("feedback"))})
         view["decisions"] = view_decisions
+    view["comments"] = comments_view(review)
     return view
+
+
+def comments_view(review: Review) -> list[dict]:
+    """Each comment as the status shows it now (its state, the writer's latest answer and
+    what became of the quote), with its whole texts from the review's state and from the
+    writer's reply in this execution, or from the published output."""
+    texts = review.texts
+    whole = {c.get("id"): c for c in (texts.comments if texts else ())}
+    if review.runtime_status == "Completed" and isinstance(review.output, dict):
+        whole.update({c.get("id"): c for c in review.output.get("comments") or () if isinstance(c, dict)})
+    written = {a.get("id"): a for a in (texts.answers if texts else ())}
+    shown = []
+    for comment in review.status.comments:
+        full = whole.get(comment.get("id"), {})
+        item = {k: v for k, v in comment.items() if k != "cut"}
+        item.update({key: full[key] for key in ("quote", "comment", "by", "stage") if key in full})
+        answer_round = comment.get("answerRound")
+        answers = [a for a in full.get("answers") or () if a.get("round") == answer_round]
+        if comment.get("id") in written and answer_round == review.status.round:
+            item["answer"] = written[comment["id"]].get("answer", item.get("answer"))
+        elif answers:
+            item["answer"] = answers[-1].get("answer", item.get("answer"))
+        shown.append(item)
+    return shown

@@ -24,13 +24,17 @@ MAX_TIMEOUT_HOURS = 720.0
 MAX_CANCEL_REASON_CHARS = 500
 MAX_AGENT_MESSAGE_CHARS = MAX_TOPIC_CHARS  # a thread's first message is the writer's topic
 
-# The key under which a review's first execution gets its run request.
+# The key under which a review's first execution gets its run request, and the version
+# of the review state (orchestrations/review_state.py) this release marks it with.
 START_INPUT_KEY = "start"
 # Beside it, the Teams contacts the run route found for the people the policy names.
 CONTACTS_INPUT_KEY = "contacts"
+START_INPUT_VERSION = 4
 APPROVAL_EVENT = "ApprovalEvent"
 CANCEL_EVENT = "CancelEvent"
 EXTEND_EVENT = "ExtendDeadlineEvent"
+# Seat changes, and reviewers' notes that decide nothing (a comment resolved or reopened, a
+# seat's first view): kinds of change to a review that are no decision.
 SEAT_EVENT = "SeatChangeEvent"
 ON_TIMEOUT_POLICIES = ("fail", "escalate")
 DEFAULT_ESCALATION_HOURS = 24.0
@@ -40,6 +44,12 @@ MAX_REMINDERS = 5
 ROUNDLESS_DECISION_GRACE_SECONDS = 5.0
 MAX_ACTOR_CHARS = 200
 MAX_STAGE_NAME_CHARS = 40
+# Comments on passages: a rejection carries at most this many, each quoting the draft.
+MAX_COMMENTS_PER_DECISION = 20
+MAX_QUOTE_CHARS = 300
+MAX_COMMENT_CHARS = 1_000
+# Every comment is replayed with the review's state: a review holds this many at most.
+MAX_COMMENTS_PER_REVIEW = 50
 
 _INSTANCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -220,10 +230,15 @@ class RunRequest:
             policy = None
         return cls(topic, attempts, hours, reminders, on_timeout, escalation, policy)
 
-    def to_start_input(self) -> dict:
-        """The first execution's input: the request, marked as sent by this release (an
-        earlier one sent the bare request; see orchestrations/review_state.py)."""
-        return {START_INPUT_KEY: self.to_json()}
+    def to_start_input(self, house_rules: tuple = ()) -> dict:
+        """The first execution's input: the request, and the house rules the review's
+        drafts are checked against, marked with the state version of this release (the
+        releases before this one sent the bare request, builds of state version 3 the
+        request alone under the start key; see orchestrations/review_state.py)."""
+        start = {"version": START_INPUT_VERSION, START_INPUT_KEY: self.to_json()}
+        if house_rules:
+            start["house_rules"] = list(house_rules)
+        return start
 
     def to_json(self) -> dict:
         """The request as the review records it; the deadline fields only when used."""
@@ -310,18 +325,23 @@ class Decision:
     person: Optional[dict] = None
     channel: str = "function key"
     asserted: bool = False
+    # A rejection may point at passages of the draft: ({"quote", "comment"}, ...).
+    comments: tuple = ()
 
     @classmethod
     def from_json(cls, obj: dict) -> "Decision":
-        _reject_unknown(obj, {"approved", "feedback", "round", "title", "content", "stage", "reviewer"})
+        _reject_unknown(obj, {"approved", "feedback", "round", "title", "content", "stage", "reviewer", "comments"})
         approved = obj.get("approved")
         if not isinstance(approved, bool):
             raise ValidationError(
                 "'approved' is required and must be a JSON boolean (true or false), "
                 f"got {_json_type(approved)}")
         feedback = _text(obj, "feedback", limit=MAX_FEEDBACK_CHARS, required=False)
-        if not approved and not feedback:
-            raise ValidationError("a rejection needs 'feedback' for the writer")
+        comments = passage_comments(obj["comments"]) if "comments" in obj else ()
+        if comments and approved:
+            raise ValidationError("'comments' go with a rejection: they are the writer's instructions")
+        if not approved and not feedback and not comments:
+            raise ValidationError("a rejection needs 'feedback' or 'comments' for the writer")
         edit = {key: obj[key] for key in ("title", "content") if key in obj}
         if edit and not approved:
             raise ValidationError("an edit ('title', 'content') goes with an approval; "
@@ -330,7 +350,7 @@ class Decision:
         stage = _text(obj, "stage", limit=MAX_STAGE_NAME_CHARS, required=False) or None
         reviewer = _text(obj, "reviewer", limit=MAX_ACTOR_CHARS, required=False) or None
         return cls(approved, feedback, round_, edit=checked_edit(edit) if edit else None, stage=stage,
-                   reviewer=reviewer)
+                   reviewer=reviewer, comments=comments)
 
     @classmethod
     def from_event(cls, payload: Any) -> Optional["Decision"]:
@@ -357,9 +377,15 @@ class Decision:
         stage_index, seat = _index(payload.get("stage_index")), _index(payload.get("seat"))
         person = payload.get("person") if isinstance(payload.get("person"), dict) else None
         channel = _actor(payload.get("channel"), "function key")
+        try:
+            comments = passage_comments(payload.get("comments") or [])
+        except ValidationError:
+            return None
+        if comments and approved:
+            return None
         return cls(approved, feedback, round_, _actor(payload.get("by"), "function key"),
                    _event_id(payload.get("id")), edit, stage_index=stage_index, seat=seat, person=person,
-                   channel=channel, asserted=payload.get("asserted") is True)
+                   channel=channel, asserted=payload.get("asserted") is True, comments=comments)
 
     def bound(self, round_: int, by: str, decision_id: str, *, stage_index: int = 0,
               seat: Optional[int] = None, person: Optional[dict] = None, channel: str = "",
@@ -369,6 +395,29 @@ class Decision:
 
     def to_event(self) -> dict:
         return asdict(self)
+
+
+def passage_comments(value: Any) -> tuple:
+    """``[{"quote": "exact text of the draft", "comment": "what is wrong with it"}, ...]``
+    checked for shape and size (whether each quote occurs in the draft is the decision's
+    rule: routes/decisions.py and the review apply it)."""
+    if not isinstance(value, list):
+        raise ValidationError("'comments' must be a list of {\"quote\", \"comment\"} objects")
+    if len(value) > MAX_COMMENTS_PER_DECISION:
+        raise ValidationError(f"'comments' holds {len(value)} comments; at most {MAX_COMMENTS_PER_DECISION} "
+                              "go with one decision")
+    checked = []
+    for number, item in enumerate(value, 1):
+        if not isinstance(item, dict):
+            raise ValidationError(f"comment {number} must be an object with \"quote\" and \"comment\"")
+        try:
+            _reject_unknown(item, {"quote", "comment"})
+            quote = _text(item, "quote", limit=MAX_QUOTE_CHARS, required=True)
+            comment = _text(item, "comment", limit=MAX_COMMENT_CHARS, required=True)
+        except ValidationError as exc:
+            raise ValidationError(f"comment {number}: {exc}") from None
+        checked.append({"quote": quote, "comment": comment})
+    return tuple(checked)
 
 
 def _index(value: Any) -> Optional[int]:
@@ -494,6 +543,64 @@ class SeatChange:
 
     def to_event(self) -> dict:
         return asdict(self)
+
+
+NOTE_CHANGES = ("resolve", "reopen", "viewed")
+
+
+@dataclass(frozen=True)
+class ReviewNote:
+    """Something a reviewer did that decides nothing: resolved or reopened a comment of an
+    earlier round (``comment`` is its id), or opened the page of the stage under review
+    for the first time (``seat``). It travels as a SeatChangeEvent, a change of its own
+    kind. The route binds the round and stage it saw; the review checks it again as it
+    takes it."""
+    change: str
+    round: int
+    stage: int = 0
+    comment: str = ""
+    seat: int = 0
+    by: str = "function key"
+    person: Optional[dict] = None
+    id: str = ""
+
+    @classmethod
+    def from_event(cls, payload: Any) -> Optional["ReviewNote"]:
+        payload = durable_payload(payload)
+        if not isinstance(payload, dict) or payload.get("change") not in NOTE_CHANGES:
+            return None
+        round_, stage, seat = payload.get("round"), _index(payload.get("stage", 0)), _index(payload.get("seat", 0))
+        comment = payload.get("comment", "")
+        if (not (isinstance(round_, int) and not isinstance(round_, bool)) or stage is None or seat is None
+                or not isinstance(comment, str) or len(comment) > 20):
+            return None
+        person = payload.get("person") if isinstance(payload.get("person"), dict) else None
+        return cls(payload["change"], round_, stage, comment, seat, _actor(payload.get("by"), "function key"), person,
+                   _event_id(payload.get("id")))
+
+    def to_event(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CommentRequest:
+    """``POST /api/hitl/comments/{id}``: ``{"comment": "c2", "resolved": true|false}``."""
+    comment: str
+    resolved: bool
+    reviewer: Optional[str] = None
+
+    @classmethod
+    def from_json(cls, obj: dict, allow_reviewer: bool = True) -> "CommentRequest":
+        _reject_unknown(obj, {"comment", "resolved", "reviewer"} if allow_reviewer else {"comment", "resolved"})
+        comment = _text(obj, "comment", limit=20, required=True)
+        if not re.fullmatch(r"c[0-9]{1,3}", comment):
+            raise ValidationError(f"'comment' is a comment's id, such as \"c1\", got {_shown(comment)}")
+        resolved = obj.get("resolved")
+        if not isinstance(resolved, bool):
+            raise ValidationError("'resolved' is required and must be a JSON boolean: true resolves the "
+                                  "comment, false reopens it")
+        reviewer = _text(obj, "reviewer", limit=MAX_ACTOR_CHARS, required=False) or None
+        return cls(comment, resolved, reviewer)
 
 
 @dataclass(frozen=True)

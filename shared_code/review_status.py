@@ -53,6 +53,14 @@ class ReviewStatus:
     stage_index: int = 0
     acks: tuple = ()
     seat_changes: tuple = ()
+    # The reviewer's aids: the comments on passages (texts cut when they must be; the
+    # review's state has them whole), the writer's list of changes in the draft, the
+    # house-rules check of the draft, and the seats of the stage under review that have
+    # opened its page (None: a review that does not record first views).
+    comments: tuple = ()
+    changes: tuple = ()
+    check: Optional[dict] = None
+    views: Optional[tuple] = None
 
     _FIELDS = (("stage", "stage"), ("round", "round"), ("max_rounds", "maxRounds"),
                ("message", "message"), ("topic", "topic"), ("request", "request"),
@@ -62,7 +70,8 @@ class ReviewStatus:
                ("notification", "notification"), ("cancel", "cancel"), ("retrying", "retrying"),
                ("reminders", "reminders"), ("escalated_at", "escalatedAt"),
                ("deadline_changes", "deadlineChanges"), ("stages", "stages"), ("stage_index", "stageIndex"),
-               ("acks", "acks"), ("seat_changes", "seatChanges"))
+               ("acks", "acks"), ("seat_changes", "seatChanges"), ("comments", "comments"),
+               ("changes", "changes"), ("check", "check"), ("views", "views"))
 
     @classmethod
     def read(cls, custom_status: Any) -> "ReviewStatus":
@@ -139,6 +148,14 @@ class ReviewStatus:
                 return Outcome("ignored", decision=earlier, reason=(
                     f"round {bound_round} was already decided: {verdict_of(earlier)}"))
         return None
+
+    def viewed(self, seat: int) -> bool:
+        """Whether the seat's first view of the stage under review is recorded (or the
+        review records no views)."""
+        return self.views is None or any(isinstance(v, dict) and v.get("seat") == seat for v in self.views)
+
+    def comment(self, comment_id: str) -> Optional[dict]:
+        return next((c for c in self.comments if isinstance(c, dict) and c.get("id") == comment_id), None)
 
     def decision_for(self, round_: int) -> Optional[dict]:
         """The decision recorded last for a round (the one that settled it)."""
@@ -289,6 +306,51 @@ def _decisions_compact(status: dict) -> dict:
                                     for d in status.get("decisions") or [] if isinstance(d, dict)]}
 
 
+_COMMENT_TEXTS = ("quote", "comment", "answer")
+
+
+def _comments_cut(chars: int):
+    """Each comment's texts cut to ``chars``, marked ``"cut": true``."""
+    def shrink(status: dict) -> dict:
+        cut = []
+        for comment in status.get("comments") or []:
+            if any(len(comment.get(key) or "") > chars for key in _COMMENT_TEXTS):
+                comment = {**comment, **{key: comment[key][:chars] for key in _COMMENT_TEXTS if key in comment},
+                           "cut": True}
+            cut.append(comment)
+        return {**status, "comments": cut}
+    return shrink
+
+
+_BARE_COMMENT = ("id", "round", "state", "answerRound", "changed", "quoteState")
+
+
+def _comments_bare(status: dict) -> dict:
+    """Each comment's id, round and state, and what became of its quote; no texts."""
+    return {**status, "comments": [{**{k: v for k, v in c.items() if k in _BARE_COMMENT}, "cut": True}
+                                    for c in status.get("comments") or [] if isinstance(c, dict)]}
+
+
+def _check_cut(chars: int, bare: bool = False):
+    """The check's texts cut to ``chars``; ``bare``: each rule and its verdict only."""
+    def shrink(status: dict) -> dict:
+        check = status.get("check")
+        if not isinstance(check, dict) or not check.get("results"):
+            return status
+        results = []
+        for result in check["results"]:
+            result = {k: (v[:chars] if isinstance(v, str) and k != "verdict" else v) for k, v in result.items()}
+            results.append({k: result[k] for k in ("rule", "verdict") if k in result} if bare else result)
+        return {**status, "check": {**check, "results": results, "cut": True}}
+    return shrink
+
+
+def _changes_cut(chars: int):
+    def shrink(status: dict) -> dict:
+        return {**status, "changes": [c[:chars] for c in status.get("changes") or [] if isinstance(c, str)]}
+    return shrink
+
+
 def _acks_kept(keep: int):
     def shrink(status: dict) -> dict:
         return {**status, "acks": (status.get("acks") or [])[-keep:], "seatChanges": (status.get("seatChanges") or [])[-2:]}
@@ -306,12 +368,14 @@ def _seat_notices_cut(status: dict) -> dict:
 
 
 _SHRINK_STEPS = (
-    _draft_excerpt(4000), _request_policy_summary, _decisions_kept(whole_round=True),
-    _records_cut("earlierDrafts", "content", 300),
-    _records_cut("decisions", "feedback", 500), _topic_cut(500), _draft_excerpt(1500),
+    _draft_excerpt(4000), _comments_cut(300), _check_cut(160), _request_policy_summary,
+    _decisions_kept(whole_round=True), _records_cut("earlierDrafts", "content", 300),
+    _records_cut("decisions", "feedback", 500), _topic_cut(500), _comments_cut(100), _check_cut(80),
+    _changes_cut(80), _draft_excerpt(1500),
     _records_cut("ignored", "reason", 200, keep=5), _records_cut("deadlineChanges", "by", 100, keep=5),
     _records_cut("decisions", "feedback", 100), _records_cut("earlierDrafts", "title", 100),
     _draft_excerpt(500), _records_cut("decisions", "by", 60), _records_cut("reminders", "channel", 20, keep=5),
     _topic_cut(100), _records_cut("ignored", "reason", 80, keep=2), _decisions_kept(whole_round=False),
-    _decisions_compact, _acks_kept(8), _seat_notices_cut, _draft_excerpt(100), _records_cut("decisions", "feedback", 40),
+    _decisions_compact, _comments_bare, _check_cut(40, bare=True), _acks_kept(8), _seat_notices_cut,
+    _draft_excerpt(100), _records_cut("decisions", "feedback", 40),
 )

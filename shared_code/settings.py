@@ -11,9 +11,11 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping, Optional
 from urllib.parse import urlsplit
 
+from .house_rules import parse_rule_lines
 from .models import ValidationError
 from .review_policy import ReviewPolicy
 
@@ -58,6 +60,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("HITL_REVIEW_POLICY", "The default review policy for reviews that name none: JSON {\"stages\": [...]} (see README, Team review); unset: one stage any reviewer decides", default=""),
     SettingSpec("HITL_OWNERS", "With App Service Authentication: app role names, group object ids or user names (user:…) whose sign-in makes them owners (all reviews in the inbox, reassigning seats); unset: whoever holds the function key", default=""),
     SettingSpec("HITL_CLAIM_HOURS", "How long a claim on a role or group seat holds before it lapses", default="8"),
+    SettingSpec("HITL_HOUSE_RULES", "House rules every draft is checked against, separated by ';' (e.g. no claims "
+                "without a source; ends with a call to action; under 600 words); unset: no check"),
+    SettingSpec("HITL_HOUSE_RULES_FILE", "A file of house rules, one per line ('#' starts a comment); with "
+                "HITL_HOUSE_RULES too, the file's come first", default=""),
+    SettingSpec("HITL_CHECKER_TIMEOUT_SECONDS", "Wall-clock limit of the model's check of one draft as a whole, "
+                "retries included; past it the draft shows \"not checked\"", default="30"),
     SettingSpec("HITL_REMIND_BEFORE_HOURS", "Default reminders, hours before a round's deadline, comma-separated (e.g. 24,2); a review's remind_before_hours wins", default=""),
     SettingSpec(TEAMS_APP_ID, "Microsoft 365 Agents SDK: the bot's app id; in Azure the app's user-assigned managed identity (its client id); unset: Teams is off"),
     SettingSpec(TEAMS_AUTH_TYPE, "Microsoft 365 Agents SDK: how the bot gets its tokens", default="UserManagedIdentity"),
@@ -117,6 +125,8 @@ class Settings:
     default_review: Optional[dict]
     owners: tuple
     claim_hours: float
+    house_rules: tuple
+    checker_timeout_seconds: float
     teams_app_id: str = ""
     teams_auth_type: str = "UserManagedIdentity"
     teams_tenant_id: str = ""
@@ -322,6 +332,8 @@ def _build_settings(env: Mapping[str, str]) -> Settings:
         default_review=_review_policy(env),
         owners=tuple(part.strip() for part in _read(env, "HITL_OWNERS").split(",") if part.strip()),
         claim_hours=_number(env, "HITL_CLAIM_HOURS", float, 0.05, 720),
+        house_rules=_house_rules(env),
+        checker_timeout_seconds=_number(env, "HITL_CHECKER_TIMEOUT_SECONDS", float, 1, 600),
         **_channel_settings(env),
     )
 
@@ -370,6 +382,23 @@ def _http_url(value: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+def _house_rules(env: Mapping[str, str]) -> tuple:
+    """HITL_HOUSE_RULES_FILE's rules, then HITL_HOUSE_RULES's, checked at start-up."""
+    path, rules = _read(env, "HITL_HOUSE_RULES_FILE"), []
+    try:
+        if path:
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigurationError(f"HITL_HOUSE_RULES_FILE: cannot read {path}: "
+                                         f"{exc.strerror if isinstance(exc, OSError) else 'not UTF-8 text'}") from None
+            rules += parse_rule_lines(text, "HITL_HOUSE_RULES_FILE")
+        rules += parse_rule_lines(_read(env, "HITL_HOUSE_RULES"), "HITL_HOUSE_RULES")
+        return tuple(parse_rule_lines("\n".join(rules), "HITL_HOUSE_RULES_FILE and HITL_HOUSE_RULES together"))
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
 def _review_policy(env: Mapping[str, str]) -> Optional[dict]:
     """HITL_REVIEW_POLICY, checked as a run request's policy is; None for the default."""
     raw = _read(env, "HITL_REVIEW_POLICY")
@@ -409,6 +438,10 @@ def configuration_report(settings: Settings) -> list[tuple[int, str]]:
     if settings.default_review:
         stages = ", ".join(stage["name"] for stage in settings.default_review["stages"])
         lines.append((logging.INFO, f"Default review policy (HITL_REVIEW_POLICY): stages {stages}"))
+    if settings.house_rules:
+        checker = "the offline checker" if settings.writer_backend == "offline" else "the writer's model"
+        lines.append((logging.INFO, f"House rules: {len(settings.house_rules)}, each draft checked by {checker} "
+                                    "(rules about length and forbidden words in code)"))
     channel = "webhook (HITL_NOTIFY_WEBHOOK_URL)" if settings.notify_webhook_url else "function log only"
     lines.append((logging.INFO, f"Reviewer notifications: {channel}"))
     lines.extend(_channel_report(settings))

@@ -384,3 +384,22 @@ def test_reminders_and_escalations_say_what_they_are_and_escalations_take_their_
         assert kinds == ["reminder", "escalation"]
         assert reviewers.delivered[0]["text"].startswith("Reminder: review needed")
         assert [body["kind"] for body in escalations.delivered] == ["escalation"]
+
+
+def test_a_revisions_notice_says_what_the_writer_changed(webhook, monkeypatch, caplog):
+    changes = ["shortened the intro", "added a timeout example as asked", "<!channel> [x](https://evil.example)"]
+    notify_reviewer({**NOTICE, "changes": changes})
+    [message] = webhook.delivered
+    line = "Round 2: shortened the intro; added a timeout example as asked; "
+    assert line + "&lt;!channel&gt; [x](https://evil.example)." in message["text"]
+    runs = [e["text"] for e in card_elements(message["attachments"][0]["content"]) if e["type"] == "TextRun"]
+    assert line + "<!channel> [x](https://evil.example)." in runs
+    monkeypatch.delenv("HITL_NOTIFY_WEBHOOK_URL")
+    caplog.set_level(logging.INFO, logger="activities.notify_reviewer")
+    notify_reviewer({**NOTICE, "changes": changes[:1]})
+    assert "Round 2: shortened the intro." in caplog.records[-1].getMessage()
+
+
+def test_a_first_drafts_notice_lists_no_changes(webhook):
+    notify_reviewer(NOTICE)
+    assert "Round 2:" not in webhook.delivered[0]["text"]

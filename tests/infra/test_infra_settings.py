@@ -74,6 +74,8 @@ NOT_SET_BY_INFRA = {
     "HITL_DEV_INSECURE_LINKS": "devhost-only; unsigned review links must never be enabled in Azure",
     "HITL_SMTP_PASSWORD": "SMTP is the e-mail route outside Azure; Azure sends through Communication Services "
                           "with the managed identity",
+    "HITL_HOUSE_RULES": "a team's own rules; unset, drafts are not checked (the local sample sets three, so that "
+                        "make run shows the check)",
 }
 
 # Names that must never appear in the Azure app settings.

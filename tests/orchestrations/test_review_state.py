@@ -55,3 +55,36 @@ def test_fields_a_later_release_adds_are_left_out_not_fatal():
     data = {**ReviewState.read(sample(f"v{STATE_VERSION}-awaiting-round-2.json")).to_input(),
             "field_from_the_future": True}
     assert ReviewState.read(data).round == 2
+
+
+def test_the_status_stays_under_16_kb_with_twenty_comments_and_every_aid_at_its_limit():
+    """The largest status the aids can make: a draft and topic at their limits, twenty
+    comments with the longest quote, comment and answer, twelve house rules with the
+    longest texts, eight changes."""
+    from activities.writer_backends import MAX_ANSWER_CHARS, MAX_CHANGE_CHARS, MAX_CHANGES
+    from shared_code.house_rules import MAX_PASSAGE_CHARS, MAX_REASON_CHARS, MAX_RULE_CHARS, MAX_RULES
+    from shared_code.models import (MAX_COMMENT_CHARS, MAX_COMMENTS_PER_DECISION, MAX_CONTENT_CHARS, MAX_QUOTE_CHARS,
+                                    MAX_TOPIC_CHARS)
+    from shared_code.review_status import CUSTOM_STATUS_LIMIT_BYTES, utf16_size
+    from shared_code.stages import Stage
+
+    wide = "é"  # two bytes in UTF-8, one UTF-16 unit: what the extension counts
+    comments = tuple({"id": f"c{n}", "round": 1, "quote": wide * MAX_QUOTE_CHARS, "comment": wide * MAX_COMMENT_CHARS,
+                      "by": "reviewer@contoso.com", "at": "2026-01-01T00:00:00+00:00", "state": "answered",
+                      "answers": [{"round": 2, "answer": wide * MAX_ANSWER_CHARS, "changed": True, "quote": "changed"}],
+                      "changes": []} for n in range(1, MAX_COMMENTS_PER_DECISION + 1))
+    results = [{"rule": wide * MAX_RULE_CHARS, "verdict": "fail", "reason": wide * MAX_REASON_CHARS,
+                "passage": wide * MAX_PASSAGE_CHARS, "by": "model"} for _ in range(MAX_RULES)]
+    state = ReviewState(topic=wide * MAX_TOPIC_CHARS, round=2,
+                        draft={"title": wide * 300, "content": wide * MAX_CONTENT_CHARS},
+                        deadline="2026-01-04T00:00:00+00:00", reviewable_since="2026-01-01T00:00:00+00:00",
+                        decisions=({"round": 1, "approved": False, "feedback": wide * 4000, "by": "x", "at": "t"},),
+                        comments=comments, draft_changes=tuple(wide * MAX_CHANGE_CHARS for _ in range(MAX_CHANGES)),
+                        check={"status": "checked", "results": results, "checker": "azure"},
+                        house_rules=tuple(wide * MAX_RULE_CHARS for _ in range(MAX_RULES)))
+    status = state.status(Stage.AWAITING_REVIEW, "Round 2 of 3: waiting for the reviewer.")
+    assert utf16_size(status) <= CUSTOM_STATUS_LIMIT_BYTES, utf16_size(status)
+    # What a reader needs is still there: every comment's id and state, every verdict.
+    assert [(c["id"], c["state"], c["quoteState"]) for c in status["comments"]] == [
+        (f"c{n}", "answered", "changed") for n in range(1, 21)]
+    assert [r["verdict"] for r in status["check"]["results"]] == ["fail"] * MAX_RULES

@@ -3,7 +3,10 @@
 It speaks real HTTP on 127.0.0.1, so tests exercise the real openai client:
 its auth headers, URL building, retries and timeouts. Script the next
 responses with the ``enqueue_*`` helpers; once the script runs out, every
-request gets a valid draft that echoes the last user message.
+request gets a valid reply for what it asks: a draft that echoes the last user message
+(with a list of changes, and an answer for every comment on a passage it was given), or,
+for a house-rules check (``response_format`` named ``house_rules_check``), a "pass" for
+every numbered rule.
 
 ``enqueue_trickle`` sends a reply a byte at a time (its body, or all of it from the status
 line), as a server or proxy that stalls without ever going quiet long enough to trip a
@@ -41,6 +44,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 FAST_RETRY = {"retry-after-ms": "1"}
 ECHO_CHARS = 1_000
+
+_COMMENT_ID = re.compile(r"^\[(c\d+)\] On the passage:", re.M)
+_RULE_NUMBER = re.compile(r"^(\d+)\. ", re.M)
+CHECK_FORMAT = "house_rules_check"
 
 _CHAT_PATH = re.compile(
     r"^(?:/openai/deployments/(?P<deployment>[^/]+))?(?:/v1)?/chat/completions$")
@@ -156,8 +163,16 @@ class FakeOpenAI:
         """A successful reply whose message content is ``text`` verbatim (e.g. broken JSON)."""
         self.enqueue_completion(text)
 
-    def enqueue_draft(self, title: str, content: str) -> None:
-        self.enqueue_completion(json.dumps({"title": title, "content": content}))
+    def enqueue_draft(self, title: str, content: str, changes: Optional[list] = None,
+                      answers: Optional[list] = None) -> None:
+        reply = {"title": title, "content": content}
+        if changes is not None or answers is not None:
+            reply.update(changes=changes or [], answers=answers or [])
+        self.enqueue_completion(json.dumps(reply))
+
+    def enqueue_verdicts(self, results: list) -> None:
+        """A house-rules check's reply: ``results`` as the checker's schema has them."""
+        self.enqueue_completion(json.dumps({"results": results}))
 
     def enqueue_missing_content(self) -> None:
         self.enqueue(Reply(body=self._completion({"role": "assistant"}, "stop")))
@@ -247,10 +262,17 @@ class FakeOpenAI:
 
     def _default_completion(self, request: RecordedRequest) -> dict:
         users = request.texts("user")
-        echo = (users[-1] if users else "")[:ECHO_CHARS]
-        first_line = echo.strip().splitlines()[0][:80] if echo.strip() else "untitled"
-        draft = {"title": f"Draft: {first_line}", "content": f"Echo: {echo}"}
-        message = {"role": "assistant", "content": json.dumps(draft), "refusal": None}
+        if _format_name(request) == CHECK_FORMAT:
+            rules = _RULE_NUMBER.findall(users[0] if users else "")
+            reply = {"results": [{"rule": int(n), "verdict": "pass", "reason": "fake check", "passage": ""}
+                                 for n in rules]}
+        else:
+            echo = (users[-1] if users else "")[:ECHO_CHARS]
+            first_line = echo.strip().splitlines()[0][:80] if echo.strip() else "untitled"
+            ids = _COMMENT_ID.findall("\n".join(users))
+            reply = {"title": f"Draft: {first_line}", "content": f"Echo: {echo}", "changes": ["echoed the request"],
+                     "answers": [{"id": i, "answer": f"Fake answer to {i}", "changed": False} for i in ids]}
+        message = {"role": "assistant", "content": json.dumps(reply), "refusal": None}
         model = request.body.get("model") if isinstance(request.body, dict) else None
         return self._completion(message, "stop", model or request.deployment)
 
@@ -298,6 +320,12 @@ def _record(handler: BaseHTTPRequestHandler) -> RecordedRequest:
     url = urlsplit(handler.path)
     headers = {name.lower(): value for name, value in handler.headers.items()}
     return RecordedRequest(handler.command, url.path, dict(parse_qsl(url.query)), headers, body)
+
+
+def _format_name(request: RecordedRequest) -> Optional[str]:
+    body = request.body if isinstance(request.body, dict) else {}
+    schema = (body.get("response_format") or {}).get("json_schema") or {}
+    return schema.get("name")
 
 
 def _has_credential(request: RecordedRequest, key: str) -> bool:

@@ -116,3 +116,69 @@ def test_a_review_from_the_earlier_release_gets_its_inbox_card_in_its_next_execu
     assert status["runtimeStatus"] == "Running" and status["customStatus"]["round"] == 2
     exists, card = release_host.entity_state("review_card", instance_id)
     assert exists and card["round"] == 2 and card["topic"] == "Waiting in its first execution"
+
+
+# ``state_of_commit_76002d6/`` was written by commit 76002d6: team review without the
+# reviewer's aids (state version 3). It was never released, but a host that ran it holds
+# such states, and they are read as any release's: its executions check no drafts, take
+# no reviewers' notes and report no analytics facts. A review drafting in its first
+# execution, one waiting in its first execution, one waiting in round 2 after a
+# rejection, and a team review waiting in its second stage: each replays as recorded and
+# reports its facts from its next execution on.
+COMMIT_76002D6 = Path(__file__).parent / "state_of_commit_76002d6"
+
+
+@pytest.fixture
+def aids_release_host(offline_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("TASKHUB_NAME", OLD_HUB)
+    monkeypatch.setenv("HITL_HOUSE_RULES", "under 600 words")
+    state = tmp_path / "state"
+    shutil.copytree(COMMIT_76002D6, state)
+    with TestingHost(".", data_dir=state, clock=ManualClock(WRITTEN_AT)) as host:
+        yield host
+
+
+@pytest.mark.parametrize("instance_id", ["main-drafting", "main-first-execution", "main-round-two", "main-team-legal"])
+def test_executions_of_a_build_before_the_aids_replay_as_recorded(aids_release_host, instance_id):
+    assert aids_release_host.replay(instance_id).problem is None
+    aids_release_host.run_until_idle()
+    assert aids_release_host.replay(instance_id).problem is None
+    status = aids_release_host.status(instance_id)
+    assert status["runtimeStatus"] == "Running" and status["customStatus"]["stage"] == "awaiting_review"
+    # Nothing of this release is scheduled in an execution the earlier build started.
+    assert "check_draft" not in aids_release_host.replay(instance_id).scheduled
+
+
+@pytest.mark.parametrize("instance_id, round_, decide", [
+    ("main-drafting", 1, {}), ("main-first-execution", 1, {}), ("main-round-two", 2, {}),
+    ("main-team-legal", 1, {"stage_index": 1}),
+])
+def test_reviews_in_flight_from_a_build_before_the_aids_are_published(aids_release_host, instance_id, round_,
+                                                                          decide):
+    aids_release_host.run_until_idle()
+    people = ("bob@contoso.com", "carol@contoso.com") if decide else (None,)
+    for n, person in enumerate(people):
+        event = {"approved": True, "round": round_, "id": f"after-upgrade-{n}", **decide}
+        if person:
+            event.update(person={"name": person}, by=person)
+        aids_release_host.raise_event(instance_id, "ApprovalEvent", event)
+        aids_release_host.run_until_idle()
+    status = aids_release_host.status(instance_id)
+    assert status["runtimeStatus"] == "Completed", status["output"]
+    assert status["output"]["decisions"][-1]["id"] == f"after-upgrade-{len(people) - 1}"
+
+
+def test_a_review_from_a_build_before_the_aids_reports_facts_from_its_next_execution(aids_release_host):
+    instance_id = "main-first-execution"
+    aids_release_host.raise_event(instance_id, "ApprovalEvent",
+                                  {"approved": False, "feedback": "Shorter", "round": 1, "id": "upgraded-reject"})
+    aids_release_host.run_until_idle()
+    exists, day = aids_release_host.entity_state("review_stats", WRITTEN_AT.date().isoformat())
+    # The rejection was taken by the earlier build's execution: nothing reported. Round 2
+    # runs in an execution this release started: its seat is reported waiting. The review
+    # started with no house rules (its build had none), so its drafts are not checked.
+    assert exists and day["reviews"]["started"] == 0 and day["stages"] == {}
+    assert day["load"] == {"review": {"anyone": 1}}
+    status = aids_release_host.status(instance_id)
+    assert status["customStatus"]["round"] == 2 and status["customStatus"]["check"] is None
+    assert "check_draft" not in aids_release_host.replay(instance_id).scheduled
