@@ -39,7 +39,7 @@ from entities.seat_messages import UPDATE, messages_entity
 from shared_code.stages import Stage
 
 from .deadlines import Due
-from .review_state import CARDS_SINCE, ReviewState
+from .review_state import ReviewState
 from .reviewer_inbox import Arrival, ReviewerInbox
 from .writer_retries import WriterTries, next_step, unexpected_failure
 
@@ -90,25 +90,21 @@ def hitl_orchestration(context: df.DurableOrchestrationContext):
         # The inbox stops showing the review, and its facts are reported, before it fails:
         # the signals go out in an episode of their own, which completes, rather than
         # beside the failure.
-        if shows_cards(context):
-            hide_card(context)
+        if ended.review.shows_cards:
+            hide_card(context, ended.review)
             send_facts(context, ended.review)
             yield context.create_timer(context.current_utc_datetime)
         raise
 
 
-def hide_card(context) -> None:
-    """The review is no longer waiting for a decision: its inbox card is hidden."""
-    if shows_cards(context):
+def hide_card(context, review: ReviewState) -> None:
+    """The review is no longer waiting for a decision: its inbox card is hidden. An
+    execution that a release before the cards started (its input is an older state) is
+    replayed with its history as that release recorded it, which has no signals: a signal
+    there would break the replay. The next execution, started by a later release, shows
+    the card (ReviewState.shows_cards)."""
+    if review.shows_cards:
         context.signal_entity(card_entity(context.instance_id), HIDE)
-
-
-def shows_cards(context) -> bool:
-    """Whether this execution keeps the inbox card. An execution that a release before the
-    cards started (its input is an older state) is replayed with its history as that
-    release recorded it, which has no signals: a signal there would break the replay. The
-    next execution, started by a later release, shows the card."""
-    return ReviewState.version_of(context.get_input()) >= CARDS_SINCE
 
 
 def send_facts(context, review: ReviewState) -> ReviewState:
@@ -138,16 +134,16 @@ def run_review(context: df.DurableOrchestrationContext):
     if waited.result is StageResult.WAITING:
         context.continue_as_new(send_facts(context, review).to_input())
     elif waited.result is StageResult.APPROVED and review.has_next_stage:
-        hide_card(context)
+        hide_card(context, review)
         context.continue_as_new(send_facts(context, review).next_stage().to_input())
     elif waited.result is StageResult.APPROVED:
         review = (yield from publish_approved(context, inbox, review)).review
         review = send_facts(context, review.ended("published", context.current_utc_datetime))
-        hide_card(context)
+        hide_card(context, review)
         context.set_custom_status(review.status(Stage.PUBLISHED, f"Published after {review.round} round(s)."))
         return review.output()
     elif review.rounds_left:
-        hide_card(context)
+        hide_card(context, review)
         next_round = send_facts(context, review).next_round()
         context.set_custom_status(next_round.status(Stage.REVISING, f"Writing the draft for round {next_round.round}."))
         context.continue_as_new(next_round.to_input())
@@ -197,7 +193,7 @@ def await_stage_decision(context, inbox: ReviewerInbox, review: ReviewState, not
     window, when the review escalates)."""
     owed: list[tuple] = []   # notices due while another one was being sent
     taken, placed_here, shown, timer = 0, 0, None, None
-    cards_shown = shows_cards(context)
+    cards_shown = review.shows_cards
     check = None
     if review.needs_check:
         review, check = review.checking(), context.call_activity("check_draft", review.check_request())
@@ -422,7 +418,7 @@ def noted(review: ReviewState, note: ReviewNote, now) -> ReviewState:
 def tell_seat_messages(context, review: ReviewState) -> None:
     """The seats' chat messages of the stage say who decided, once the review took it (a
     signal: nobody waits for the chat platform)."""
-    update = review.seat_messages_update(context.instance_id) if shows_cards(context) else None
+    update = review.seat_messages_update(context.instance_id) if review.shows_cards else None
     if update is not None:
         context.signal_entity(messages_entity(context.instance_id), UPDATE, update)
 

@@ -183,6 +183,12 @@ class ReviewState:
         return version if isinstance(version, int) and not isinstance(version, bool) else 0
 
     @property
+    def shows_cards(self) -> bool:
+        """This execution keeps the review's inbox card: its release recorded the signals
+        (see the module's docstring)."""
+        return self.input_version >= CARDS_SINCE
+
+    @property
     def schedules_aids(self) -> bool:
         """This execution may check drafts, take reviewers' notes and report facts: its
         release recorded those actions (see the module's docstring)."""
