@@ -22,10 +22,11 @@ class Message:
     __slots__ = ()
 
     def __init__(self, **values: Any) -> None:
-        unknown = set(values) - set(self.FIELDS)
-        if unknown:
+        fields = self.FIELDS
+        if not fields.keys() >= values.keys():
+            unknown = values.keys() - fields.keys()
             raise TypeError(f"{type(self).__name__} has no field {', '.join(sorted(unknown))}")
-        for name, default in self.FIELDS.items():
+        for name, default in fields.items():
             value = values.get(name)
             if value is None and default is not None:
                 value = default()
@@ -49,7 +50,7 @@ class OneOf:
 
     def __init__(self, **value: Any) -> None:
         given = [(k, v) for k, v in value.items() if v is not None]
-        if set(value) - set(self.KINDS) or len(given) > 1:
+        if len(given) > 1 or not value.keys() <= set(self.KINDS):
             raise TypeError(f"{type(self).__name__}: one of {', '.join(self.KINDS)} at most")
         self._kind, self._value = given[0] if given else (None, None)
 

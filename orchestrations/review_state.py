@@ -26,7 +26,7 @@ earlier release schedules nothing that release did not (``input_version``).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 from datetime import datetime, timedelta
 from typing import Any, Optional
@@ -159,8 +159,8 @@ class ReviewState:
         if isinstance(data.get(START_INPUT_KEY), dict):  # a first execution: the run request
             rules = data.get("house_rules")
             rules = tuple(r for r in rules if isinstance(r, str)) if isinstance(rules, list) else ()
-            return replace(cls.initial(RunRequest.from_json(data[START_INPUT_KEY]), rules, version),
-                           contacts=_contacts(data.get(CONTACTS_INPUT_KEY)))
+            return cls.initial(RunRequest.from_json(data[START_INPUT_KEY]), rules, version)._with(
+                contacts=_contacts(data.get(CONTACTS_INPUT_KEY)))
         if version in (3, STATE_VERSION):
             return cls._from_fields({k: v for k, v in data.items() if k != "version"}, version)
         if version == 2:
@@ -205,6 +205,22 @@ class ReviewState:
         known = set(cls.__dataclass_fields__) - set(TRANSIENT)
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items() if k in known}
         return cls(**values, input_version=version)
+
+    def _with(self, **changes: Any) -> "ReviewState":
+        """A copy with ``changes``, as ``dataclasses.replace`` makes it but without running
+        the generated ``__init__`` over every field again: each replay makes dozens of
+        these. Values cached from the fields go, except the rules while the policy stays."""
+        unknown = changes.keys() - _FIELD_NAMES
+        if unknown:
+            raise TypeError(f"ReviewState has no field {', '.join(sorted(unknown))}")
+        copy = object.__new__(ReviewState)
+        values = copy.__dict__
+        values.update(self.__dict__)
+        values.pop("_current_seats", None)
+        if "policy" in changes:
+            values.pop("rules", None)
+        values.update(changes)
+        return copy
 
     def to_input(self) -> dict:
         state = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k not in TRANSIENT}
@@ -416,35 +432,35 @@ class ReviewState:
         changes = tuple(c for c in draft.get("changes") or () if isinstance(c, str))
         comments = review_comments.answered(self.comments, draft.get("answers"), self.round) \
             if review_comments.for_writer(self.comments) else self.comments
-        return replace(self, draft={"title": draft["title"], "content": draft["content"]},
-                       writer=draft.get("writer"), draft_changes=changes, comments=comments)
+        return self._with(draft={"title": draft["title"], "content": draft["content"]},
+                          writer=draft.get("writer"), draft_changes=changes, comments=comments)
 
     def checking(self) -> "ReviewState":
-        return replace(self, check={"status": "checking"})
+        return self._with(check={"status": "checking"})
 
     def with_check(self, result: Any) -> "ReviewState":
         """The checker's verdicts on the draft; "not checked", with the reason, when it
         failed as a whole (the verdicts of rules checked in code still show)."""
         if not isinstance(result, dict):
-            return replace(self, check={"status": "not_checked", "reason": "the checker failed unexpectedly"})
+            return self._with(check={"status": "not_checked", "reason": "the checker failed unexpectedly"})
         check = {"status": "checked" if not result.get("error") else "not_checked",
                  "results": list(result.get("results") or []), "checker": result.get("checker")}
         if result.get("error"):
             check["reason"] = str(result["error"])
-        return replace(self, check=check)
+        return self._with(check=check)
 
     def without_pending_check(self) -> "ReviewState":
         """The stage was decided while its check ran: the next stage checks again."""
-        return replace(self, check=None) if self.check == {"status": "checking"} else self
+        return self._with(check=None) if self.check == {"status": "checking"} else self
 
     def open_stage(self, now: datetime) -> "ReviewState":
         """The stage under review starts: its deadline runs from now, and its seats are
         being told."""
         hours = self.stage_rule.hours if self.stage_rule.hours is not None else self.timeout_hours
         deadline = now + timedelta(hours=hours)
-        return replace(self, deadline=deadline.isoformat(), deadline_set_at=now.isoformat(),
-                       reviewable_since=now.isoformat(), escalated_at=None, notification={"status": "sending"},
-                       notified_at=None)
+        return self._with(deadline=deadline.isoformat(), deadline_set_at=now.isoformat(),
+                          reviewable_since=now.isoformat(), escalated_at=None, notification={"status": "sending"},
+                          notified_at=None)
 
     @property
     def stage_hours(self) -> float:
@@ -454,20 +470,20 @@ class ReviewState:
         record = {"round": self.round, "stage": self.stage, "beforeHours": before_hours,
                   "deadline": self.deadline, "at": now.isoformat(),
                   "delivered": bool(outcome.get("delivered")), "channel": outcome.get("channel")}
-        return replace(self, reminders=(*self.reminders, record))
+        return self._with(reminders=(*self.reminders, record))
 
     def escalated(self, now: datetime) -> "ReviewState":
         """The stage with its escalation window: the escalation notice goes out after this,
         so that its text and its links carry the new deadline."""
         deadline = self.deadline_at() + timedelta(hours=self.escalation_hours)
         missed = fact("missed", _day(now), stage=self.stage_rule.name, escalated=True)
-        return replace(self, escalated_at=now.isoformat(), deadline=deadline.isoformat(),
-                       deadline_set_at=now.isoformat(), outbox=(*self.outbox, missed))
+        return self._with(escalated_at=now.isoformat(), deadline=deadline.isoformat(),
+                          deadline_set_at=now.isoformat(), outbox=(*self.outbox, missed))
 
     def with_notice(self, kind: str, outcome: dict) -> "ReviewState":
         """Record how a later notice (an escalation, a moved deadline, a seat handed on)
         went, beside the first one's outcome."""
-        return replace(self, notification={**(self.notification or {}), kind: {
+        return self._with(notification={**(self.notification or {}), kind: {
             "status": "sent" if outcome.get("delivered") else "failed",
             "channel": outcome.get("channel"), "reason": outcome.get("error")}})
 
@@ -477,8 +493,8 @@ class ReviewState:
                   "to": deadline.isoformat(), "by": extend.by, "at": now.isoformat()}
         if extend.id:
             record["id"] = extend.id
-        return replace(self, deadline=deadline.isoformat(), deadline_set_at=now.isoformat(),
-                       deadline_changes=(*self.deadline_changes, record))
+        return self._with(deadline=deadline.isoformat(), deadline_set_at=now.isoformat(),
+                          deadline_changes=(*self.deadline_changes, record))
 
     def with_notification(self, outcome: dict, now: datetime) -> "ReviewState":
         """Keep how the stage's seats were told, and when; never the signed links themselves."""
@@ -496,8 +512,8 @@ class ReviewState:
             summary["channelErrors"] = {k: str(v)[:200] for k, v in told["errors"].items()}
         messages = [{"round": self.round, "stage": self.stage, "seat": seat.get("index"), "slack": seat["slackMessage"]}
                     for seat in seats if isinstance(seat.get("slackMessage"), str)]
-        return replace(self, notification=summary, notified_at=now.isoformat(),
-                       seat_messages=(*self.seat_messages, *messages)[-SEAT_MESSAGES_KEPT:])
+        return self._with(notification=summary, notified_at=now.isoformat(),
+                          seat_messages=(*self.seat_messages, *messages)[-SEAT_MESSAGES_KEPT:])
 
     def with_retry_owed(self, outcome: dict, now: datetime, attempt: int) -> "ReviewState":
         """After a notice: what of it failed is tried again later (a webhook that answered
@@ -508,9 +524,9 @@ class ReviewState:
             notice = dict(self.notification or {})
             if failed is not None:
                 notice["retries"] = attempt
-            return replace(self, notice_retry=None, notification=notice or None)
+            return self._with(notice_retry=None, notification=notice or None)
         at = now + timedelta(minutes=NOTICE_RETRY_MINUTES[attempt])
-        return replace(self, notice_retry={"at": at.isoformat(), "attempt": attempt + 1, **failed})
+        return self._with(notice_retry={"at": at.isoformat(), "attempt": attempt + 1, **failed})
 
     def with_retried_notice(self, outcome: dict, now: datetime) -> "ReviewState":
         """A retry's outcome, over what the first notice recorded for the parts tried again."""
@@ -522,7 +538,7 @@ class ReviewState:
                   if isinstance(seat, dict)}
         if retold:
             notice["seats"] = [{**seat, **retold.get(seat.get("index"), {})} for seat in notice.get("seats") or ()]
-        return replace(self, notification=notice).with_retry_owed(outcome, now, int(owed.get("attempt", 1)))
+        return self._with(notification=notice).with_retry_owed(outcome, now, int(owed.get("attempt", 1)))
 
     def with_vote(self, decision: Decision, seat: int, now: datetime) -> "ReviewState":
         """Record a decision in its seat; an approval with the reviewer's edit replaces the
@@ -553,17 +569,17 @@ class ReviewState:
             record["comments"] = [c["id"] for c in comments[len(self.comments):]]
         vote = fact("vote", _day(now), stage=self.stage_rule.name, who=person.name if person else decision.by,
                     s=seconds_between(self.reviewable_since, now.isoformat()), ok=decision.approved)
-        return replace(self, decisions=(*self.decisions, record), draft=draft, comments=comments,
-                       outbox=(*self.outbox, vote)).with_ack(decision.id)
+        return self._with(decisions=(*self.decisions, record), draft=draft, comments=comments,
+                          outbox=(*self.outbox, vote)).with_ack(decision.id)
 
     def settled(self, approved: bool, now: datetime) -> "ReviewState":
         """The stage under review is decided."""
         decided = fact("decided", _day(now), stage=self.stage_rule.name,
                        s=seconds_between(self.reviewable_since, now.isoformat()), ok=approved)
-        return replace(self, outbox=(*self.outbox, decided))
+        return self._with(outbox=(*self.outbox, decided))
 
     def with_comment_state(self, note: ReviewNote, now: datetime) -> "ReviewState":
-        return replace(self, comments=review_comments.with_state(self.comments, note, now.isoformat())).with_ack(note.id)
+        return self._with(comments=review_comments.with_state(self.comments, note, now.isoformat())).with_ack(note.id)
 
     def with_view(self, note: ReviewNote, now: datetime) -> "ReviewState":
         """A seat's first view of the stage under review; later ones change nothing."""
@@ -573,7 +589,7 @@ class ReviewState:
         view = {"stage": note.stage, "seat": note.seat, "at": now.isoformat(), "by": note.by}
         viewed = fact("viewed", _day(now), stage=self.stage_rule.name,
                       s=seconds_between(self.notified_at or self.reviewable_since, now.isoformat()))
-        return replace(self, views=(*self.views, view), outbox=(*self.outbox, viewed))
+        return self._with(views=(*self.views, view), outbox=(*self.outbox, viewed))
 
     # -- analytics ---------------------------------------------------------------------
 
@@ -581,7 +597,7 @@ class ReviewState:
         """The review as its first execution starts it: when it started, reported."""
         if self.started_at is not None or self.round != 1 or self.draft is not None or self.decisions:
             return self
-        return replace(self, started_at=now.isoformat(), outbox=(*self.outbox, fact("started", _day(now))))
+        return self._with(started_at=now.isoformat(), outbox=(*self.outbox, fact("started", _day(now))))
 
     def ended(self, how: str, now: datetime) -> "ReviewState":
         """The review is over: published, rejected, timed_out, cancelled or failed."""
@@ -590,13 +606,13 @@ class ReviewState:
             facts.append(fact("missed", _day(now), stage=self.stage_rule.name, escalated=False))
         facts.append(fact("ended", _day(now), how=how, rounds=self.round,
                           s=seconds_between(self.started_at, now.isoformat())))
-        return replace(self, over=True, outbox=(*self.outbox, *facts))
+        return self._with(over=True, outbox=(*self.outbox, *facts))
 
     def facts_to_send(self, now: datetime) -> tuple["ReviewState", dict[str, list]]:
         """The facts to report now, by day, with the seats waiting brought up to date; the
         review without them. An execution of an earlier release reports nothing."""
         if not self.schedules_aids:
-            return (replace(self, outbox=()) if self.outbox else self), {}
+            return (self._with(outbox=()) if self.outbox else self), {}
         waiting = self._seats_waiting()
         added, removed = _multiset_change(self.seats_counted, waiting)
         if not (self.outbox or added or removed):
@@ -605,7 +621,7 @@ class ReviewState:
         if added or removed:
             facts.append(fact("load", _day(now), seats=[[stage, seat, 1] for stage, seat in added]
                               + [[stage, seat, -1] for stage, seat in removed]))
-        return replace(self, outbox=(), seats_counted=tuple(list(pair) for pair in waiting)), by_day(facts)
+        return self._with(outbox=(), seats_counted=tuple(list(pair) for pair in waiting)), by_day(facts)
 
     def _seats_waiting(self) -> list[tuple]:
         """The seats that wait for someone now: the open ones of the stage under review,
@@ -627,14 +643,14 @@ class ReviewState:
             record["owner"] = True
         if change.id:
             record["id"] = change.id
-        return replace(self, seat_changes=(*self.seat_changes, record))
+        return self._with(seat_changes=(*self.seat_changes, record))
 
     def with_ignored(self, event_id: str, what: dict, reason: str, now: datetime) -> "ReviewState":
         record = {**what, "reason": reason, "at": now.isoformat()}
         if event_id:
             record["id"] = event_id
-        return replace(self, ignored=(*self.ignored, record)[-IGNORED_EVENTS_KEPT:],
-                       ignored_count=self.ignored_count + 1)
+        return self._with(ignored=(*self.ignored, record)[-IGNORED_EVENTS_KEPT:],
+                          ignored_count=self.ignored_count + 1)
 
     def with_ack(self, event_id: str, same_as: str = "") -> "ReviewState":
         """Remember that an event was taken, for the route waiting to answer its caller
@@ -642,7 +658,7 @@ class ReviewState:
         if not event_id:
             return self
         ack = {"id": event_id, **({"sameAs": same_as} if same_as else {})}
-        return replace(self, acks=(*self.acks, ack)[-ACKS_KEPT:])
+        return self._with(acks=(*self.acks, ack)[-ACKS_KEPT:])
 
     def next_stage(self) -> "ReviewState":
         """The next stage of the round; the approvals of the one decided keep their
@@ -651,9 +667,9 @@ class ReviewState:
         closed = {(self.round, self.stage)}
         decisions = tuple(_with_excerpt(d) if (d.get("round"), d.get("stageIndex", 0)) in closed and d.get("approved")
                           else d for d in self.decisions)
-        return replace(self, stage=self.stage + 1, deadline=None, deadline_set_at=None, reviewable_since=None,
-                       escalated_at=None, notification=None, notice_retry=None, decisions=decisions,
-                       notified_at=None)
+        return self._with(stage=self.stage + 1, deadline=None, deadline_set_at=None, reviewable_since=None,
+                          escalated_at=None, notification=None, notice_retry=None, decisions=decisions,
+                          notified_at=None)
 
     def next_round(self) -> "ReviewState":
         """Start a redraft: the writer gets the rejected draft in full, the record an excerpt.
@@ -667,11 +683,11 @@ class ReviewState:
                 given.add(index)
                 room -= len(record["feedback"])
         decisions = tuple(d if i in given else _with_excerpt(d) for i, d in enumerate(self.decisions))
-        return replace(self, round=self.round + 1, stage=0, draft=None, deadline=None, deadline_set_at=None,
-                       reviewable_since=None, escalated_at=None, notification=None, notice_retry=None,
-                       previous_draft=self.draft,
-                       earlier_drafts=(*self.earlier_drafts, excerpt)[-EARLIER_DRAFTS_KEPT:], decisions=decisions,
-                       draft_changes=(), check=None, views=(), notified_at=None)
+        return self._with(round=self.round + 1, stage=0, draft=None, deadline=None, deadline_set_at=None,
+                          reviewable_since=None, escalated_at=None, notification=None, notice_retry=None,
+                          previous_draft=self.draft,
+                          earlier_drafts=(*self.earlier_drafts, excerpt)[-EARLIER_DRAFTS_KEPT:], decisions=decisions,
+                          draft_changes=(), check=None, views=(), notified_at=None)
 
     # -- what others see -------------------------------------------------------------
 
@@ -819,6 +835,8 @@ def _contacts(value: Any) -> Optional[dict]:
     kept = {k: v for k, v in list(value.items())[:MAX_CONTACTS] if isinstance(k, str) and isinstance(v, dict)}
     return kept or None
 
+
+_FIELD_NAMES = frozenset(f.name for f in fields(ReviewState))
 
 # How each seat was told, per channel: a state per channel, and the Slack message (to
 # update it once the seat or the stage is decided).

@@ -88,3 +88,25 @@ def test_the_status_stays_under_16_kb_with_twenty_comments_and_every_aid_at_its_
     assert [(c["id"], c["state"], c["quoteState"]) for c in status["comments"]] == [
         (f"c{n}", "answered", "changed") for n in range(1, 21)]
     assert [r["verdict"] for r in status["check"]["results"]] == ["fail"] * MAX_RULES
+
+
+def test_a_changed_copy_is_what_dataclasses_replace_makes_and_forgets_the_cached_seats():
+    """Each step makes a changed copy without the dataclass's __init__: it must still be
+    the same value, and seats kept from the old stage must not follow it to the next."""
+    from dataclasses import replace
+
+    run = RunRequest.from_json({"topic": "Stages", "review": {"stages": [
+        {"name": "editor", "reviewers": ["user:ann@contoso.com"]},
+        {"name": "legal", "reviewers": ["user:bob@contoso.com", "user:cy@contoso.com"], "require": "all"}]}})
+    state = ReviewState.initial(run)
+    assert len(state.seat_views()) == 1  # cached for stage 0
+    moved = state.next_stage()
+    assert moved == replace(state, stage=1, deadline=None, deadline_set_at=None, reviewable_since=None,
+                            **{k: getattr(moved, k) for k in ("notification", "notified_at", "views",
+                                                              "seats_counted", "check", "notice_retry")})
+    assert len(moved.seat_views()) == 2 and moved.rules is state.rules
+    assert moved.stage == 1 and state.stage == 0
+    other = state._with(policy=None)
+    assert other.rules is not state.rules and len(other.rules.stages) == 1
+    with pytest.raises(TypeError, match="no field nonsense"):
+        state._with(nonsense=1)
