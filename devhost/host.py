@@ -221,8 +221,7 @@ class DevHost:
         web_app = build_web_app(self.api, self.functions, allowed_hosts)
         self._runner = BackgroundRunner(self.engine, self.config.max_activities)
         # Worker processes share the port; the kernel spreads connections between them.
-        self._server = ServerThread(web_app, host, port, reuse_port=self.shard.count > 1,
-                                    loop=self.registry.worker.loop)
+        self._server = ServerThread(web_app, host, port, reuse_port=self.shard.count > 1)
         bound = self._server.start()
         if self.shard.count > 1:
             self._wakeups = CrossProcessWakeups(self.store.path, self.shard, self._runner.wake,

@@ -93,14 +93,6 @@ def new_invocation_id() -> str:
     return str(uuid.UUID(int=_ids.getrandbits(128), version=4))
 
 
-def running_loop() -> Optional[asyncio.AbstractEventLoop]:
-    """The event loop running on this thread, if any."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
 def succeeded(response: protocol.InvocationResponse) -> bool:
     return response.result.status == protocol.StatusResult.Success
 
@@ -119,15 +111,7 @@ def typed_data_text(data: Optional[protocol.TypedData]) -> Optional[str]:
 
 
 class PythonWorker:
-    """One worker runtime library (``V2_RUNTIME`` or ``V1_RUNTIME``), loaded and started.
-
-    The worker has one event loop, on a thread of its own, where async functions run and
-    whence sync ones go to its thread pool (W12). A serving host runs its HTTP server and
-    its orchestrations on that same loop (``loop``): every hand-off between two loops
-    costs both a wake-up and a turn of each, about 3.5 ms of host CPU per review
-    lifecycle (docs/PERFORMANCE.md), for an isolation the devhost cannot give anyway, since
-    host and worker share one process and its GIL.
-    """
+    """One worker runtime library (``V2_RUNTIME`` or ``V1_RUNTIME``), loaded and started."""
 
     def __init__(self, runtime: str):
         distribution = DISTRIBUTIONS[runtime]
@@ -142,27 +126,12 @@ class PythonWorker:
         self.distribution = distribution
         self.version = sdk_seams.check_runtime_version(distribution, metadata.version(distribution))
         self._loop = asyncio.new_event_loop()
-        self._spawned: set[asyncio.Task] = set()
         self._thread = threading.Thread(target=self._loop.run_forever, name="worker loop", daemon=True)
         self._thread.start()
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        return self._loop
 
     def submit(self, coroutine) -> concurrent.futures.Future:
         """Run a coroutine on the worker's loop, from any thread."""
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-
-    def spawn(self, coroutine) -> None:
-        """Start a coroutine on the worker's loop without waiting for it, from any thread;
-        on the loop's own thread, without a write to its wake-up pipe."""
-        if running_loop() is not self._loop:
-            self.submit(coroutine)
-            return
-        task = self._loop.create_task(coroutine)
-        self._spawned.add(task)  # the loop keeps only a weak reference to a task
-        task.add_done_callback(self._spawned.discard)
 
     def run(self, coroutine) -> Any:
         """Run a coroutine on the worker's loop and wait for it here: the start-up requests,
@@ -219,7 +188,7 @@ class PythonWorker:
             input_data=inputs, trace_context=protocol.RpcTraceContext(trace_parent=trace_parent())))
         invocation = self.runtime.invocation_request(
             protocol.WorkerRequest("FunctionInvocationRequest", request))
-        if running_loop() is self._loop:
+        if asyncio.get_running_loop() is self._loop:
             return await invocation
         return await asyncio.wrap_future(self.submit(invocation))
 

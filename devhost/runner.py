@@ -15,7 +15,6 @@ from typing import Optional
 
 from .activities import ActivityOutcome
 from .engine import Engine
-from .python_worker import running_loop
 from .storage import StoreBusy, StoreDamaged, StoreError, StoreUnavailable, WorkItem
 
 log = logging.getLogger("devhost")
@@ -114,9 +113,8 @@ class BackgroundRunner:
     batches to the Python worker, whose own loop invokes them (a sync function on its
     thread pool, an ``async def`` one on that loop).
 
-    ``serve`` hands it the worker's loop, where the HTTP server runs too: requests, episodes
-    and async functions then take turns on one thread instead of threads trading the GIL
-    back and forth. Due episodes go first;
+    ``serve`` hands it the HTTP server's loop: requests and episodes then take turns on one
+    thread instead of two threads trading the GIL back and forth. Due episodes go first;
     the loop reads new requests between batches, so a flood of status polls slows itself
     down rather than the orchestrations. Without a loop it makes one on its own thread.
     At most ``max_activities`` activities and entity batches run at a time
@@ -174,7 +172,7 @@ class BackgroundRunner:
             if self._pass_pending or self._loop is None:
                 return
             self._pass_pending = True
-        if running_loop() is self._loop:
+        if _running_loop() is self._loop:
             self._loop.call_soon(self._pass)  # no need to write to the loop's wake-up pipe
             return
         try:
@@ -254,7 +252,7 @@ class BackgroundRunner:
                     continue
                 self._in_flight.add(item.id)
             try:
-                self._worker.spawn(self._run_activity(item))
+                self._worker.submit(self._run_activity(item))
             except RuntimeError:  # the worker's loop has closed: the item runs after a restart
                 return
 
@@ -287,3 +285,8 @@ def _internal_failure(item: WorkItem, exc: Exception) -> ActivityOutcome:
                                         "see the host log", type(exc).__name__)
 
 
+def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

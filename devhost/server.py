@@ -223,23 +223,17 @@ def _compact_json(value) -> str:
 
 
 class ServerThread:
-    """Serves an aiohttp application from an event loop already running on another thread
-    (``loop``, which it leaves running when it stops), or from a background thread with an
-    event loop of its own."""
+    """Serves an aiohttp application from a background thread with its own event loop."""
 
-    def __init__(self, app: web.Application, host: str, port: int, reuse_port: bool = False,
-                 loop: Optional[asyncio.AbstractEventLoop] = None):
+    def __init__(self, app: web.Application, host: str, port: int, reuse_port: bool = False):
         self.app, self.host, self.port, self.reuse_port = app, host, port, reuse_port
-        self.loop: Optional[asyncio.AbstractEventLoop] = loop
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
         self._runner: Optional[web.AppRunner] = None
         self._ready = threading.Event()
         self._error: Optional[BaseException] = None
-        self._thread = None if loop else threading.Thread(target=self._run, name="host loop", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="host loop", daemon=True)
 
     def start(self) -> int:
-        if self._thread is None:
-            asyncio.run_coroutine_threadsafe(self._open(), self.loop).result(timeout=30)
-            return self.port
         self._thread.start()
         self._ready.wait(timeout=30)
         if self._error:
@@ -277,7 +271,5 @@ class ServerThread:
         if self.loop is None or not self.loop.is_running():
             return
         asyncio.run_coroutine_threadsafe(self._close(), self.loop).result(timeout=10)
-        if self._thread is None:
-            return
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)

@@ -47,15 +47,10 @@ class CrossProcessWakeups:
             log.debug("no wake-up delivered to worker %d", owner)
 
     def close(self) -> None:
-        if self._loop.is_running():  # the worker's loop outlives the server on it
-            asyncio.run_coroutine_threadsafe(self._stop_reading(), self._loop).result(timeout=10)
-        elif not self._loop.is_closed():
-            self._loop.remove_reader(self._socket.fileno())
+        """Call once the loop has stopped."""
+        self._loop.remove_reader(self._socket.fileno())
         self._socket.close()
         self._sender.close()
-
-    async def _stop_reading(self) -> None:
-        self._loop.remove_reader(self._socket.fileno())
 
     def _receive(self) -> None:
         # However many wake-ups queued up, one pass over the due work answers them all.
