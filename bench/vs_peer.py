@@ -24,6 +24,12 @@ beside. Every host is fresh (its own state folder) and is warmed up with one lif
 per thread before the measured N. ``approve->Completed`` runs from sending the approval
 to the first status reply that shows Completed, so it includes up to one poll interval.
 
+After its lifecycles, each devhost also starts ``--starts`` (300) reviews with
+``--start-threads`` (64) client threads, each polling its review every 20 ms until the
+draft awaits review, as a team starting many reviews at once does: starts/s and the
+polls each start took. A host that lets polls crowd out its orchestrations shows there
+(more polls per start, fewer starts), though the lifecycle figures may not.
+
 The last stdout line is one JSON object with every figure.
 """
 from __future__ import annotations
@@ -55,6 +61,8 @@ PEER_ENV = {"GRPC_VERBOSITY": "ERROR"}
 os.environ.update(PEER_ENV)
 # How long one step of one lifecycle may take before it counts as failed.
 STEP_TIMEOUT_S = 30.0
+# The starts' pause between two polls of one review (bench.pending's, for the same figure).
+START_POLL_S = 0.02
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
@@ -71,6 +79,10 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=None,
                         help="pass --workers N to the devhost (default: leave it out, so the "
                              "host's own default applies)")
+    parser.add_argument("--starts", type=int, default=300,
+                        help="reviews each devhost starts after its lifecycles, 0 for none (default 300)")
+    parser.add_argument("--start-threads", type=int, default=64,
+                        help="client threads of the starts, each polling every 20 ms (default 64)")
     parser.add_argument("--no-peer", action="store_true", help="leave the peer out")
     parser.add_argument("--only-peer", action="store_true", help="run the peer alone")
     parser.add_argument("--keep", action="store_true", help="keep the state folders")
@@ -95,6 +107,15 @@ class Run:
     errors: list = field(default_factory=list)
     requests: int = 0  # HTTP requests (or gRPC calls) the measured lifecycles made
     client_cpu_s: float = 0.0
+    # The starts after the lifecycles: how many reached their reviewer, in how long, and
+    # the status polls they took (the devhost only).
+    starts: int = 0
+    starts_seconds: float = 0.0
+    start_polls: int = 0
+
+    @property
+    def starts_per_s(self) -> Optional[float]:
+        return self.starts / self.starts_seconds if self.starts_seconds else None
 
     @property
     def per_s(self) -> float:
@@ -113,6 +134,8 @@ class Run:
                 "requests_per_lifecycle": round(self.requests / self.done, 1) if self.done else None,
                 "client_cpu_ms_per_lifecycle": (round(1000 * self.client_cpu_s / self.done, 2)
                                                 if self.done else None),
+                "starts_per_s": _ms(self.starts_per_s),
+                "polls_per_start": round(self.start_polls / self.starts, 1) if self.starts else None,
                 "host_processes": self.processes, "errors": self.errors[:5]}
 
     def line(self) -> str:
@@ -120,6 +143,8 @@ class Run:
         cpu = (f"; host CPU {f['host_cpu_ms_per_lifecycle']} ms/lifecycle"
                if f["host_cpu_ms_per_lifecycle"] is not None else "")
         procs = f", {self.processes} process(es)" if self.processes else ""
+        starts = (f"; starts {f['starts_per_s']}/s ({f['polls_per_start']} polls/start)"
+                  if self.starts else "")
         return (f"{self.subject:<10} {f['lifecycles_per_s']:>7.1f} lifecycles/s "
                 f"({self.done}/{self.done + self.failed} in {f['seconds']} s{procs}); "
                 f"approve->Completed p50 {f['approve_to_completed_p50_ms']} ms, "
@@ -127,7 +152,7 @@ class Run:
                 f"{f['start_to_awaiting_p50_ms']} ms, decision call p50 {f['decision_call_p50_ms']} ms)"
                 f"{cpu}; "
                 f"{f['requests_per_lifecycle']} calls/lifecycle; client CPU "
-                f"{f['client_cpu_ms_per_lifecycle']} ms/lifecycle")
+                f"{f['client_cpu_ms_per_lifecycle']} ms/lifecycle{starts}")
 
 
 def _ms(value: Optional[float]) -> Optional[float]:
@@ -256,6 +281,45 @@ def devhost_lifecycles(port: int, pause_s: float) -> Callable[[int], Lifecycle]:
     return lifecycle
 
 
+def drive_starts(run: Run, count: int, threads: int, port: int) -> None:
+    """``count`` reviews started on ``threads`` threads, each polled every 20 ms until its
+    draft awaits review; a start that fails is counted."""
+    lock = threading.Lock()
+    indexes = iter(range(count))
+    local = threading.local()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                index = next(indexes, None)
+            if index is None:
+                return
+            try:
+                if not hasattr(local, "api"):
+                    local.api = ReviewConnection(port)
+                api = local.api
+                code, body = api.call("POST", "/api/hitl/run", {"topic": f"benchmark start {index}"})
+                if code != 202:
+                    raise RuntimeError(f"run answered {code}: {body!r:.200}")
+                _, polls = poll(lambda: api.status(body["instanceId"]), awaiting_round_1, START_POLL_S)
+            except Exception as exc:  # counted, never fatal to the run
+                with lock:
+                    run.failed += 1
+                    run.errors.append(f"start: {type(exc).__name__}: {exc}")
+                continue
+            with lock:
+                run.starts += 1
+                run.start_polls += polls
+
+    pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
+    started = time.perf_counter()
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    run.starts_seconds = time.perf_counter() - started
+
+
 def run_devhost(subject: str, tree: Path, args, work: Path, round_: int) -> Run:
     """One measured run of a fresh devhost from ``tree``; ``--profile DIR`` profiles its
     process 0 during the measured lifecycles into DIR/<subject>-<round>."""
@@ -277,6 +341,8 @@ def run_devhost(subject: str, tree: Path, args, work: Path, round_: int) -> Run:
         run.host_cpu_s = sum(host.cpu_since(before).values())
         run.processes = host.workers
         profiling.end()
+        if args.starts:
+            drive_starts(run, args.starts, args.start_threads, host.port)
     finally:
         profiling.abort()
         host.stop()
@@ -402,6 +468,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 2
         subjects.append((subject_name(tree, [name for name, _ in subjects]), tree.resolve()))
     settings = {"n": args.n, "threads": args.threads, "rounds": args.rounds, "poll_ms": args.poll_ms,
+                "starts": args.starts, "start_threads": args.start_threads,
                 "devhost_workers": args.workers if args.workers else "host default",
                 "baselines": {name: str(tree) for name, tree in subjects[1:]}, **machine_info()}
     print("vs_peer: " + ", ".join(f"{k}={v}" for k, v in settings.items()), flush=True)
@@ -439,6 +506,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                          "approve_to_completed_p99_ms": p99s,
                          "failed": sum(r.failed for r in done)}
         line = f"{name:<10} lifecycles/s {spread(rates)}; approve->Completed p99 {spread(p99s)} ms"
+        starts = [r.starts_per_s for r in done if r.starts_per_s]
+        if starts:
+            summary[name]["starts_per_s"] = [round(r, 1) for r in starts]
+            line += f"; starts/s {spread(starts)}"
         if name in ratios and ratios[name]:
             summary[name]["ratio_to_peer"] = [round(r, 2) for r in ratios[name]]
             line += f"; ratio to the peer {spread(ratios[name], 2)}"
@@ -448,6 +519,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         summary.setdefault("this_vs", {})[name] = [round(p, 2) for p in pairs]
         print(f"this / {name}, round by round: {', '.join(f'{p:.2f}' for p in pairs)} "
               f"({spread(pairs, 2)})")
+        starts = [a.starts_per_s / b.starts_per_s for a, b in zip(runs["this"], runs[name])
+                  if a.starts_per_s and b.starts_per_s]
+        if starts:
+            summary.setdefault("this_vs_starts", {})[name] = [round(p, 2) for p in starts]
+            print(f"this / {name}, starts, round by round: {', '.join(f'{p:.2f}' for p in starts)} "
+                  f"({spread(starts, 2)})")
     print(json.dumps({"settings": settings, "summary": summary,
                       "runs": {name: [r.figures() for r in done] for name, done in runs.items()}}))
     return 0 if all(r.failed == 0 for done in runs.values() for r in done) else 1
