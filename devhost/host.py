@@ -48,10 +48,39 @@ class HostConfigError(Exception):
     pass
 
 
+def _max_activities(value: Any, path: Path, env) -> int:
+    if value is None:
+        return default_max_activities(env)
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        count = 0
+    if isinstance(value, bool) or count <= 0:  # DurableTaskOptions.Validate
+        raise HostConfigError(f"'{path}': MaxConcurrentActivityFunctions must be a positive integer value.")
+    return count
+
+
+def default_max_activities(env=os.environ) -> int:
+    """``maxConcurrentActivityFunctions`` when host.json sets none, as the Durable extension
+    picks it (AzureStorageDurabilityProviderFactory): 10 on the Consumption plan, else 10
+    per processor, Core Tools on a laptop included. The plan is Consumption when
+    ``WEBSITE_SKU`` is ``Dynamic`` (Windows), or when ``CONTAINER_NAME`` is set outside App
+    Service (Linux, DefaultPlatformInformation.IsInConsumptionPlan)."""
+    windows = env.get("WEBSITE_SKU", "").lower() == "dynamic"
+    linux = bool(env.get("CONTAINER_NAME")) and not env.get("WEBSITE_INSTANCE_ID")
+    if windows or linux:
+        return 10
+    try:
+        processors = len(os.sched_getaffinity(0))  # what .NET's Environment.ProcessorCount counts
+    except AttributeError:  # not on Linux
+        processors = os.cpu_count() or 1
+    return 10 * processors
+
+
 def read_host_json(app_dir: Path, env=os.environ) -> HostConfig:
     path = app_dir / "host.json"
     if not path.is_file():
-        return HostConfig()
+        return HostConfig(max_activities=default_max_activities(env))
     try:
         # utf-8-sig: a byte-order mark is dropped, as .NET's File.ReadAllText drops it.
         data = json.loads(path.read_text(encoding="utf-8-sig"))
@@ -73,7 +102,7 @@ def read_host_json(app_dir: Path, env=os.environ) -> HostConfig:
     return HostConfig(
         route_prefix=http.get("routePrefix", "api"),
         hub_name=hub,
-        max_activities=int(durable.get("maxConcurrentActivityFunctions", 10)),
+        max_activities=_max_activities(durable.get("maxConcurrentActivityFunctions"), path, env),
         storage_provider=str(provider),
         versioning=versioning,
     )

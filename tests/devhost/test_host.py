@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
 
-from devhost.host import HostConfig, HostConfigError, listening_port, load_local_settings, read_host_json
+from devhost.host import (HostConfig, HostConfigError, default_max_activities, listening_port,
+                          load_local_settings, read_host_json)
 from tests.support.http import call
 
 from .conftest import APPS
@@ -24,7 +26,7 @@ def test_host_json_resolves_percent_variables_in_the_hub_name(tmp_path):
 
 
 def test_host_json_without_a_hub_name_falls_back_to_the_extensions_default(tmp_path):
-    assert read_host_json(tmp_path, env={}) == HostConfig()
+    assert read_host_json(tmp_path, env={}) == HostConfig(max_activities=default_max_activities({}))
     write_host_json(tmp_path, durable={"maxConcurrentActivityFunctions": 3})
     assert read_host_json(tmp_path, env={}).hub_name == "TestHubName"
     assert read_host_json(tmp_path, env={"WEBSITE_SITE_NAME": "mysite"}).hub_name == "mysite"
@@ -129,3 +131,22 @@ def test_a_host_serves_once(make_host, monkeypatch):
     base = host.serve(port=0)
     with pytest.raises(RuntimeError, match=f"already serving at {base}"):
         host.serve(port=0)
+
+
+def test_activities_run_10_per_processor_at_a_time_unless_host_json_or_the_consumption_plan_says(tmp_path):
+    """R32: AzureStorageDurabilityProviderFactory's default maxConcurrentActivityFunctions is
+    10 on the Consumption plan and 10 * Environment.ProcessorCount elsewhere (Core Tools
+    included). Before, the devhost ran 10 whatever the machine."""
+    processors = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    write_host_json(tmp_path)
+    assert read_host_json(tmp_path, env={}).max_activities == 10 * processors
+    assert read_host_json(tmp_path, env={"WEBSITE_SKU": "Dynamic"}).max_activities == 10
+    assert read_host_json(tmp_path, env={"CONTAINER_NAME": "c1"}).max_activities == 10
+    assert read_host_json(tmp_path, env={"CONTAINER_NAME": "c1", "WEBSITE_INSTANCE_ID": "i"}
+                          ).max_activities == 10 * processors  # App Service, not Consumption
+    assert read_host_json(tmp_path, env={"WEBSITE_SKU": "ElasticPremium"}).max_activities == 10 * processors
+    write_host_json(tmp_path, durable={"maxConcurrentActivityFunctions": 3})
+    assert read_host_json(tmp_path, env={"WEBSITE_SKU": "Dynamic"}).max_activities == 3
+    write_host_json(tmp_path, durable={"maxConcurrentActivityFunctions": 0})  # DurableTaskOptions.Validate
+    with pytest.raises(HostConfigError, match="MaxConcurrentActivityFunctions must be a positive integer value"):
+        read_host_json(tmp_path, env={})

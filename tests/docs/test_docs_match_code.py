@@ -52,3 +52,18 @@ def test_the_documented_local_link_base_follows_the_served_port(doc):
     assert rows, f"{doc} no longer documents HITL_PUBLIC_BASE_URL"
     for row in rows:
         assert "localhost:7071" not in row, f"links follow the port the app is served on: {row}"
+
+
+CITED_TEST = re.compile(r"`(tests/[\w/]+\.py)::(\w+)`")
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda path: path.name)
+def test_every_test_a_doc_cites_exists(doc):
+    """The conformance tables and the reliability notes name the test that tries each
+    behaviour; a renamed or removed test must not leave a citation to nothing behind."""
+    missing = []
+    for path, name in CITED_TEST.findall(doc.read_text(encoding="utf-8")):
+        source = ROOT / path
+        if not source.is_file() or not re.search(rf"^(async )?def {name}\(", source.read_text(encoding="utf-8"), re.M):
+            missing.append(f"{path}::{name}")
+    assert not missing, f"{doc.name} cites tests that do not exist: {sorted(set(missing))}"
