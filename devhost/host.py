@@ -249,6 +249,8 @@ class DevHost:
                                         self.client_over_http)
         web_app = build_web_app(self.api, self.functions, allowed_hosts)
         self._runner = BackgroundRunner(self.engine, self.config.max_activities)
+        # The server and the episodes keep the host's own loop, apart from the worker's: on
+        # the worker's loop an activity's every await would wait behind all the requests.
         # Worker processes share the port; the kernel spreads connections between them.
         self._server = ServerThread(web_app, host, port, reuse_port=self.shard.count > 1)
         bound = self._server.start()
