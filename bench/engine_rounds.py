@@ -51,6 +51,14 @@ def _decide_rounds(host, instance_id: str, rounds: int, event: Callable[[int], t
             per_round.setdefault(number, []).append((time.perf_counter() - started) * 1000)
 
 
+def start_input(topic: str) -> dict:
+    """What ``POST /api/hitl/run`` starts a review with. A bare request is the input of an
+    older release, whose executions send no inbox-card or analytics signals: round 1 would
+    then be measured without them and round 10 (after continue-as-new) with them."""
+    from shared_code.models import RunRequest
+    return RunRequest.from_json({"topic": topic, "max_review_attempts": 10}).to_start_input()
+
+
 def measure_hitl(work: Path, instances: int) -> dict:
     """Median ms per decision for hitl_orchestration, rejecting 1..9 and approving 10."""
     os.environ["HITL_WRITER"] = "offline"
@@ -69,12 +77,10 @@ def measure_hitl(work: Path, instances: int) -> dict:
     with _host(REPO, work / "hitl") as host:
         for index in range(instances + 1):
             measure = index > 0  # the first instance warms caches and imports
-            long_id = host.start("hitl_orchestration", {"topic": f"engine {index}",
-                                                        "max_review_attempts": 10})
+            long_id = host.start("hitl_orchestration", start_input(f"engine {index}"))
             host.run_until_idle()
             _decide_rounds(host, long_id, 10, verdict(10), rejecting, measure)
-            short_id = host.start("hitl_orchestration", {"topic": f"engine short {index}",
-                                                         "max_review_attempts": 10})
+            short_id = host.start("hitl_orchestration", start_input(f"engine short {index}"))
             host.run_until_idle()
             _decide_rounds(host, short_id, 1, verdict(1), approving, measure)
             for instance_id, rounds in ((long_id, 10), (short_id, 1)):
