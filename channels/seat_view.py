@@ -75,21 +75,34 @@ def from_notice(request: dict, seat: dict, key: Optional[bytes], base_url: str) 
 
 
 def from_status(instance_id: str, status: ReviewStatus, grant: ReviewGrant, key: bytes, base_url: str,
-                state: Optional[str], draft: Optional[dict] = None) -> SeatView:
-    """The view of the seat a token was made for, as the review stands now (``draft``:
-    the text to show when the status no longer carries one, a published review's)."""
+                state: Optional[str], published: Optional[dict] = None) -> SeatView:
+    """The view of the seat a token was made for, as the review stands now, showing the
+    draft of the token's round (``published``: a finished review's output)."""
     stages = [s for s in status.stages if isinstance(s, dict)]
     stage = stages[grant.stage] if grant.stage is not None and grant.stage < len(stages) else status.current_stage
     seats = stage.get("seatStates") or []
     index = grant.seat or 0
     seat = seats[index]["seat"] if index < len(seats) else "anyone"
-    draft = status.draft or draft or {}
+    draft = round_draft(status, grant.round, published)
     return SeatView(
         instance_id=instance_id, heading=HEADINGS["review"], topic=one_line(status.topic, TOPIC_CHARS),
         title=one_line(draft.get("title"), TITLE_CHARS), excerpt=one_line(draft.get("content"), EXCERPT_CHARS),
         round=grant.round, max_rounds=status.max_rounds, stage=one_line(stage.get("name", "review"), 40), seat=seat,
         seat_number=index + 1, deadline=grant.expires_at.isoformat(), url=review_url(base_url, grant, key),
         token=sign(grant, key) if state is None else None, state=state)
+
+
+def round_draft(status: ReviewStatus, round_: int, published: Optional[dict] = None) -> dict:
+    """The title and text of round ``round_`` as far as the status keeps them: the draft
+    under review, the published one (its output names its round), or a rejected round's
+    excerpt. {} when none is that round's (the status keeps only the latest rejected
+    rounds): a closed message then shows its round and outcome, never another round's
+    text."""
+    if round_ == status.round and status.draft:
+        return status.draft
+    if published and published.get("rounds") == round_:
+        return published
+    return next((d for d in status.earlier_drafts if isinstance(d, dict) and d.get("round") == round_), {})
 
 
 def seat_line(records: list, seat: int, stage_over: bool) -> Optional[str]:

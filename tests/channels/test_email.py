@@ -24,8 +24,11 @@ class Mailbox:
     def __init__(self):
         self.messages = []
         self.logins = []
+        self.refused = set()  # recipients whose messages the server answers 451 (try again later)
 
     async def handle_DATA(self, server, session, envelope):
+        if self.refused.intersection(envelope.rcpt_tos):
+            return "451 4.3.0 Try again later"
         self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=policy.default)))
         return "250 OK"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from orchestrations.review_state import NOTICE_RETRY_MINUTES
+from tests.channels.conftest import bot_framework  # noqa: F401 (a fixture: the Bot Framework's stand-in)
+from tests.channels.test_email import mailbox  # noqa: F401 (a fixture: an SMTP server)
 from tests.support.webhook import WebhookReceiver
 
 
@@ -82,3 +84,53 @@ def test_slack_messages_that_failed_are_sent_again_on_a_later_try(manual_host, m
         assert sorted(posted[-2:]) == ["U1", "U2"]  # the retry told both seats, once each
         manual_host.advance(hours=1)
         assert len(slack.calls_of("chat.postMessage")) == len(posted)
+
+
+def teams_contact(framework, conversation):
+    """A person's chat with the bot, as the run route hands it to a review."""
+    from tests.channels.conftest import APP_ID
+
+    return {"serviceUrl": framework.service_url, "conversation": conversation, "user": f"29:{conversation}",
+            "bot": f"28:{APP_ID}", "tenant": "tenant-1"}
+
+
+def test_a_teams_card_that_failed_is_sent_again_to_its_seat_only(manual_host, bot_framework, mailbox):
+    # Alice's chat refuses the card; Bob's card and both e-mails go out at once.
+    bot_framework.refused.add("a:alice-chat")
+    policy = {"stages": [{"name": "editor", "reviewers": ["user:alice@contoso.com", "user:bob@contoso.com"],
+                          "require": "all"}]}
+    contacts = {"alice@contoso.com": teams_contact(bot_framework, "a:alice-chat"),
+                "bob@contoso.com": teams_contact(bot_framework, "a:bob-chat")}
+    instance_id = manual_host.start("hitl_orchestration", {"start": {"topic": "Teams is down", "review": policy},
+                                                           "contacts": contacts})
+    manual_host.run_until_idle()
+    seats = notification(manual_host, instance_id)["seats"]
+    assert [(s["teams"], s["email"]) for s in seats] == [("failed", "sent"), ("sent", "sent")]
+    assert [c["conversation"] for c in bot_framework.cards()] == ["a:bob-chat"]
+    bot_framework.refused.clear()
+    manual_host.advance(minutes=NOTICE_RETRY_MINUTES[0])
+    seats = notification(manual_host, instance_id)["seats"]
+    assert [(s["teams"], s["email"]) for s in seats] == [("sent", "sent"), ("sent", "sent")]
+    # The retry posted Alice's card, once, and neither Bob's card nor any e-mail again.
+    assert [c["conversation"] for c in bot_framework.cards()] == ["a:bob-chat", "a:alice-chat"]
+    assert len(mailbox.messages) == 2
+    manual_host.advance(hours=1)
+    assert len(bot_framework.cards()) == 2
+
+
+def test_an_email_the_server_refused_is_sent_again_to_its_seat_only(manual_host, mailbox):
+    mailbox.refused.add("carol@contoso.com")
+    policy = {"stages": [{"name": "legal", "reviewers": ["user:bob@contoso.com", "user:carol@contoso.com"],
+                          "require": "all"}]}
+    instance_id = manual_host.start("hitl_orchestration", {"start": {"topic": "Mail is down", "review": policy}})
+    manual_host.run_until_idle()
+    told = notification(manual_host, instance_id)
+    assert [s["email"] for s in told["seats"]] == ["sent", "failed"]
+    assert told["channelErrors"]["email"] == "127.0.0.1 answered 451"
+    assert [to for to, _ in mailbox.messages] == [["bob@contoso.com"]]
+    mailbox.refused.clear()
+    manual_host.advance(minutes=NOTICE_RETRY_MINUTES[0])
+    assert [s["email"] for s in notification(manual_host, instance_id)["seats"]] == ["sent", "sent"]
+    assert [to for to, _ in mailbox.messages] == [["bob@contoso.com"], ["carol@contoso.com"]]
+    manual_host.advance(hours=1)
+    assert len(mailbox.messages) == 2

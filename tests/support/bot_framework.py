@@ -38,6 +38,7 @@ class BotFramework:
         self.token_requests: list[dict] = []        # managed-identity requests
         self.connector_auth: list[str] = []         # Authorization headers on connector calls
         self.slow_seconds = 0.0                     # how long the connector takes to take a post
+        self.refused: set[str] = set()              # conversations whose posts get 503
         self._lock = threading.Lock()
         framework = self
 
@@ -65,9 +66,12 @@ class BotFramework:
             def do_POST(self):
                 path = urlsplit(self.path).path
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                if re.fullmatch(r"/v3/conversations/[^/]+/activities(/[^/]+)?", path):
+                post = re.fullmatch(r"/v3/conversations/([^/]+)/activities(/[^/]+)?", path)
+                if post:
                     time.sleep(framework.slow_seconds)
                     framework._record_auth(self)
+                    if post.group(1) in framework.refused:
+                        return self._json({"error": {"code": "ServiceError", "message": "unavailable"}}, 503)
                     with framework._lock:
                         framework.sent.append({"path": path, "activity": body})
                     return self._json({"id": f"activity-{uuid.uuid4().hex[:8]}"})
