@@ -1,5 +1,6 @@
 """What the README and docs/ say about values the app produces must be what it produces:
-who a decision is recorded as, the shape of a review's id, where review links point."""
+who a decision is recorded as, the shape of a review's id, where review links point and what
+they carry."""
 from __future__ import annotations
 
 import base64
