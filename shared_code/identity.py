@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 MAX_NAME_CHARS = 200
-# Claims App Service passes on, by the last segment of their (possibly mapped) type.
+# Claims App Service passes on, by the last segment of their (possibly mapped) type; the
+# sign-in names in the order they are preferred.
 _SIGN_IN_NAME_CLAIMS = ("preferred_username", "upn", "emailaddress", "email", "unique_name")
 _ROLE_CLAIMS = ("roles", "role")
 _GROUP_CLAIMS = ("groups",)
@@ -82,8 +83,10 @@ def signed_in_person(header: Optional[str]) -> Optional[Person]:
 
     The platform maps claim types (a role arrives as ``…/claims/role``, the name under the
     type ``name_typ`` names), so types are compared by their last path segment. The name
-    kept is the sign-in name (``preferred_username``, a UPN or an e-mail address), which is
-    what ``user:`` seats name, before any display name."""
+    kept is the sign-in name, which is what ``user:`` seats name: ``preferred_username``,
+    else the UPN, else the e-mail address, whatever order the claims come in (App Service
+    sends Entra ID's e-mail claim, which can differ for an alias or a guest, ahead of
+    ``preferred_username``), before any display name."""
     if not header or len(header) > 64 * 1024:
         return None
     try:
@@ -98,7 +101,8 @@ def signed_in_person(header: Optional[str]) -> Optional[Person]:
         wanted = {t.rsplit("/", 1)[-1].casefold() for t in types if t}
         return [val for typ, val in claims if typ.rsplit("/", 1)[-1].casefold() in wanted and valid_name(val)]
 
-    names = [*values(*_SIGN_IN_NAME_CLAIMS), *(val for typ, val in claims if typ == name_type and valid_name(val)),
+    names = [*(name for claim in _SIGN_IN_NAME_CLAIMS for name in values(claim)),
+             *(val for typ, val in claims if typ == name_type and valid_name(val)),
              *values("name")]
     if not names:
         return None

@@ -1,9 +1,10 @@
 """Signed review links: who holds the link for a round may decide that round.
 
 A token is ``<payload>.<signature>``, both base64url: the payload names the instance, the
-round and the expiry (the round's deadline); the signature is HMAC-SHA256 over the payload
-with HITL_REVIEW_SIGNING_KEY. Nothing secret is inside, and nothing in it can be changed
-without the key.
+round and the expiry (the round's deadline), on a team review's link the stage and the seat
+it was made for, and on a follow token that it follows (``sign``); the signature is
+HMAC-SHA256 over the payload with HITL_REVIEW_SIGNING_KEY. Nothing secret is inside, and
+nothing in it can be changed without the key.
 """
 from __future__ import annotations
 

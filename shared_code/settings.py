@@ -405,10 +405,12 @@ def _review_policy(env: Mapping[str, str]) -> Optional[dict]:
     if not raw:
         return None
     try:
-        policy = ReviewPolicy.from_json(json.loads(raw), where="HITL_REVIEW_POLICY")
+        policy = ReviewPolicy.from_json(json.loads(raw), where="the policy")
     except ValueError as exc:  # bad JSON, or a ValidationError naming what is wrong
-        reason = str(exc) if isinstance(exc, ValidationError) else f"HITL_REVIEW_POLICY is not JSON: {exc}"
-        raise ConfigurationError(reason) from None
+        # A seat's or a stage's reason names that seat or stage only: the operator is told
+        # which setting it is in.
+        what = "not a valid review policy" if isinstance(exc, ValidationError) else "not JSON"
+        raise ConfigurationError(f"HITL_REVIEW_POLICY is {what}: {exc}") from None
     return None if policy.is_default else policy.to_json()
 
 

@@ -1,13 +1,18 @@
 """What the README and docs/ say about values the app produces must be what it produces:
-who a decision is recorded as, the shape of a review's id, where review links point."""
+who a decision is recorded as, the shape of a review's id, where review links point and what
+they carry."""
 from __future__ import annotations
 
+import base64
+import json
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from routes.review_client import new_review_id
+from shared_code.review_links import ReviewGrant, sign
 from shared_code.review_status import CHANNELS
 from shared_code.settings import load_settings
 
@@ -67,3 +72,15 @@ def test_every_test_a_doc_cites_exists(doc):
         if not source.is_file() or not re.search(rf"^(async )?def {name}\(", source.read_text(encoding="utf-8"), re.M):
             missing.append(f"{path}::{name}")
     assert not missing, f"{doc.name} cites tests that do not exist: {sorted(set(missing))}"
+
+
+def test_the_documented_review_link_payload_is_what_a_seats_link_carries():
+    """docs/SECURITY.md shows a team review's link payload: the fields a link for that
+    stage and seat is signed with, no more and no fewer."""
+    shown = re.findall(r'`(\{"i": [^`]*\})`', (ROOT / "docs" / "SECURITY.md").read_text(encoding="utf-8"))
+    assert shown, "docs/SECURITY.md no longer shows a link's payload"
+    example = json.loads(shown[-1])
+    grant = ReviewGrant(example["i"], example["r"], datetime.fromtimestamp(example["e"], tz=timezone.utc),
+                        stage=example["s"], seat=example["t"])
+    payload = sign(grant, b"k" * 32).split(".")[0]
+    assert json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))) == example

@@ -2,11 +2,13 @@
 local host (func start or the devhost, which both set WEBSITE_HOSTNAME to localhost:PORT)."""
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
 
 from activities.writer_backends import draft_content
+from shared_code.models import RunRequest
 from shared_code.settings import DEV_INSECURE_KEY, ConfigurationError, configuration_report, load_settings
 
 LOCAL = {"WEBSITE_HOSTNAME": "localhost:7071"}
@@ -95,3 +97,53 @@ def test_the_kept_settings_follow_every_value_they_are_read_from(monkeypatch):
     assert module.load_settings().publish_dir == "first"
     monkeypatch.setenv("HITL_PUBLISH_DIR", "second")
     assert module.load_settings().publish_dir == "second"
+
+
+EDITORS = {"stages": [{"name": "editor", "reviewers": ["role:editors"], "require": "any"}]}
+LEGAL = {"stages": [{"name": "legal", "reviewers": ["user:bob@contoso.com", "user:carol@contoso.com"],
+                     "require": "all"}]}
+
+
+def run_request(settings, request: dict) -> RunRequest:
+    """A run request as POST /api/hitl/run reads it, with the deployment's defaults."""
+    return RunRequest.from_json(request, default_reminders=settings.default_reminders,
+                                default_review=settings.default_review)
+
+
+def test_the_deployments_default_policy_applies_to_a_run_request_that_names_none():
+    env = {**LOCAL, "HITL_REVIEW_POLICY": json.dumps(EDITORS)}
+    assert run_request(load_settings(env), {"topic": "Quarterly report"}).review == EDITORS
+    level, line = report(env)["Default review policy (HITL_REVIEW_POLICY)"]
+    assert level == logging.INFO and line.endswith("stages editor")
+
+
+def test_a_run_requests_own_policy_overrides_the_deployments_default():
+    settings = load_settings({**LOCAL, "HITL_REVIEW_POLICY": json.dumps(EDITORS)})
+    assert run_request(settings, {"topic": "Quarterly report", "review": LEGAL}).review == LEGAL
+
+
+@pytest.mark.parametrize("env", [LOCAL, {**LOCAL, "HITL_REVIEW_POLICY": json.dumps(
+    {"stages": [{"name": "review", "reviewers": ["anyone"]}]})}], ids=["unset", "the default written out"])
+def test_without_a_default_policy_a_review_has_one_stage_anyone_decides(env):
+    """The policy a review without one has is recorded as none, as before policies."""
+    settings = load_settings(env)
+    assert settings.default_review is None
+    assert run_request(settings, {"topic": "Quarterly report"}).review is None
+    assert "Default review policy (HITL_REVIEW_POLICY)" not in report(env)
+
+
+@pytest.mark.parametrize("value, reason", [
+    ("{stages: []}", "HITL_REVIEW_POLICY is not JSON: "),
+    ('["editor"]', "HITL_REVIEW_POLICY is not a valid review policy: the policy must be a JSON object"),
+    ('{"stages": []}', 'HITL_REVIEW_POLICY is not a valid review policy: the policy needs "stages"'),
+    ('{"stages": [{"name": "editor", "reviewers": ["team:editors"]}]}',
+     "HITL_REVIEW_POLICY is not a valid review policy: unknown seat kind 'team'"),
+    ('{"stages": [{"name": "editor", "reviewers": ["role:editors"], "require": 2}]}',
+     "HITL_REVIEW_POLICY is not a valid review policy: stage 'editor''s \"require\" is 2"),
+], ids=["not JSON", "not an object", "no stages", "unknown seat kind", "require past its seats"])
+def test_a_bad_default_policy_is_refused_at_start_up_naming_the_setting(value, reason):
+    """function_app.py loads the settings as the app starts: a bad value stops it there,
+    with the reason, rather than failing each review."""
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings({**LOCAL, "HITL_REVIEW_POLICY": value})
+    assert str(refused.value).startswith(reason)
