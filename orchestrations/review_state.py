@@ -709,6 +709,7 @@ class ReviewState:
             escalated_at=self.escalated_at, deadline_changes=self.deadline_changes,
             stages=self._stages_view(waiting), stage_index=self.stage, acks=self.acks,
             seat_changes=self.seat_changes[-5:], comments=tuple(review_comments.shown(self.comments)),
+            comment_count=len(self.comments),
             changes=self.draft_changes if self.draft else (), check=self.check if self.draft else None,
             views=self._stage_views() if self.schedules_aids else None).to_custom_status()
 

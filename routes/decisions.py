@@ -112,6 +112,9 @@ def _link_seat(grant: ReviewGrant, status: ReviewStatus) -> Optional[Seat]:
 def stage_under_review(status: ReviewStatus) -> tuple[StageRule, tuple]:
     """The stage under review and its seats as they stand, from the status."""
     shown = status.current_stage
+    if status.summary and "seatStates" not in shown:
+        raise HttpError(503, f"this review's status is too large to list the seats of stage '{shown.get('name')}' "
+                             "(their names are too long), so no decision can be placed in one")
     seats = tuple(Seat.parse(s.get("seat", "anyone")) for s in shown.get("seatStates") or [{"seat": "anyone"}])
     views = []
     for seat, state in zip(seats, shown.get("seatStates") or [{}]):
@@ -209,7 +212,7 @@ def check_quotes(requested: Decision, review: Review) -> None:
     if missing is not None:
         raise HttpError(400, f"comment {missing}: its quote is not in the draft of round {review.status.round}; "
                              "quote the draft's words exactly, as the review page shows them")
-    problem = too_many_comments(len(review.status.comments), len(requested.comments))
+    problem = too_many_comments(review.status.comments_held, len(requested.comments))
     if problem:
         raise HttpError(400, problem)
 
@@ -346,6 +349,11 @@ async def change_comment(reviews: ReviewClient, instance_id: str, request: Comme
     if not status.awaiting_review:
         raise HttpError(409, f"{review.refusal()}; a comment is resolved or reopened while a later draft awaits review")
     comment = status.comment(request.comment)
+    if comment is None and not status.all_comments_shown:
+        # The status shows a window of the comments; the review's state holds them all (as
+        # the execution started: the review itself judges the change again when it comes).
+        texts = (await reviews.get(instance_id, full=True)).texts
+        comment = next((c for c in (texts.comments if texts else ()) if c.get("id") == request.comment), None)
     if comment is None:
         raise HttpError(404, f"this review has no comment '{request.comment}'")
     if comment.get("round", status.round) >= status.round:

@@ -25,7 +25,7 @@ from typing import Any, Optional
 import aiohttp
 import azure.durable_functions as df
 
-from shared_code.models import ValidationError, durable_payload
+from shared_code.models import ValidationError, stored_payload
 from shared_code.review_status import FINISHED, Outcome, ReviewStatus, actor, verdict_of
 from shared_code.stages import Stage
 
@@ -146,7 +146,7 @@ class Review:
     @classmethod
     def of(cls, status) -> "Review":
         return cls(status.instance_id, status.runtime_status.value, ReviewStatus.read(status.custom_status),
-                   durable_payload(status.output), status.created_time, status.last_updated_time,
+                   stored_payload(status.output), status.created_time, status.last_updated_time,
                    Texts.of(status) if getattr(status, "historyEvents", None) is not None else None)
 
 
@@ -165,11 +165,11 @@ class Texts:
 
     @classmethod
     def of(cls, status) -> "Texts":
-        state = durable_payload(status.input_)
+        state = stored_payload(status.input_)
         state = state if isinstance(state, dict) else {}
         written = [e.get("Result") for e in getattr(status, "historyEvents", None) or []
                    if e.get("EventType") == "TaskCompleted" and e.get("FunctionName") == "write_draft"]
-        drafts = [durable_payload(r) for r in written]
+        drafts = [stored_payload(r) for r in written]
         drafts = [r for r in drafts if isinstance(r, dict) and "content" in r and "title" in r]
         draft = drafts[-1] if drafts else state.get("draft")
         answers = drafts[-1].get("answers") if drafts and isinstance(drafts[-1].get("answers"), list) else ()

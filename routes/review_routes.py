@@ -15,6 +15,7 @@ from pathlib import Path
 import azure.durable_functions as df
 import azure.functions as func
 
+from orchestrations import review_comments
 from shared_code.models import MAX_TIMEOUT_HOURS, CommentRequest, Decision
 from shared_code.review_links import InvalidLink, ReviewGrant, sign, verify
 from shared_code.settings import load_settings
@@ -236,24 +237,41 @@ def texts_view(review: Review) -> dict:
 
 
 def comments_view(review: Review) -> list[dict]:
-    """Each comment as the status shows it now (its state, the writer's latest answer and
-    what became of the quote), with its whole texts from the review's state and from the
-    writer's reply in this execution, or from the published output."""
+    """Every comment the review holds, in the order they were made: as the status shows it
+    now (its state, the writer's latest answer and what became of the quote), with its
+    whole texts from the review's state and from the writer's reply in this execution, or
+    from the published output. A comment the status leaves out (it shows a window of them
+    when they are many) is shown as the state has it, with the writer's answers of this
+    execution."""
     texts = review.texts
-    whole = {c.get("id"): c for c in (texts.comments if texts else ())}
+    held = tuple(texts.comments if texts else ())
     if review.runtime_status == "Completed" and isinstance(review.output, dict):
-        whole.update({c.get("id"): c for c in review.output.get("comments") or () if isinstance(c, dict)})
+        held = tuple(c for c in review.output.get("comments") or () if isinstance(c, dict)) or held
+    whole = {c.get("id"): c for c in held}
     written = {a.get("id"): a for a in (texts.answers if texts else ())}
+    current = review.status.round
+    listed = [c for c in review.status.comments if isinstance(c, dict)]
+    if not review.status.all_comments_shown:
+        in_status = {c.get("id") for c in listed}
+        rest = review_comments.answered(held, list(written.values()), current) if written else held
+        listed += review_comments.shown(tuple(c for c in rest if c.get("id") not in in_status))
+        listed.sort(key=_comment_number)
     shown = []
-    for comment in review.status.comments:
+    for comment in listed:
         full = whole.get(comment.get("id"), {})
         item = {k: v for k, v in comment.items() if k != "cut"}
         item.update({key: full[key] for key in ("quote", "comment", "by", "stage") if key in full})
         answer_round = comment.get("answerRound")
         answers = [a for a in full.get("answers") or () if a.get("round") == answer_round]
-        if comment.get("id") in written and answer_round == review.status.round:
+        if comment.get("id") in written and answer_round == current:
             item["answer"] = written[comment["id"]].get("answer", item.get("answer"))
         elif answers:
             item["answer"] = answers[-1].get("answer", item.get("answer"))
         shown.append(item)
     return shown
+
+
+def _comment_number(comment: dict) -> int:
+    """A comment's number: its id is "c" and the number (review_comments.added)."""
+    number = str(comment.get("id", ""))[1:]
+    return int(number) if number.isdigit() else 0

@@ -96,6 +96,19 @@ def durable_payload(value: Any) -> Any:
         return value
 
 
+def stored_payload(value: Any) -> Any:
+    """A value the Durable backend keeps for this app (an instance's input or output, an
+    activity's result), decoded where it arrives as JSON text (see ``durable_payload``).
+    This app's orchestrator wrote it, so a request body's limits do not apply: the state
+    of a review with fifty comments is larger than any request."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
 def parse_json_object(body: bytes) -> dict:
     value = parse_json_body(body)
     if not isinstance(value, dict):

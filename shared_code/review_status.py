@@ -61,6 +61,15 @@ class ReviewStatus:
     changes: tuple = ()
     check: Optional[dict] = None
     views: Optional[tuple] = None
+    # How many comments the review holds, and how many of each state the status leaves
+    # out when it shows only some (open ones first, then the latest): the review's state
+    # has them all, and the review page's state route serves them from there. None: a
+    # status written before these were counted, which showed every comment.
+    comment_count: Optional[int] = None
+    comments_left_out: Optional[dict] = None
+    # The status is a summary (within_limit's last step): only where the review stands
+    # and who may decide, the texts cut short.
+    summary: bool = False
 
     _FIELDS = (("stage", "stage"), ("round", "round"), ("max_rounds", "maxRounds"),
                ("message", "message"), ("topic", "topic"), ("request", "request"),
@@ -71,7 +80,8 @@ class ReviewStatus:
                ("reminders", "reminders"), ("escalated_at", "escalatedAt"),
                ("deadline_changes", "deadlineChanges"), ("stages", "stages"), ("stage_index", "stageIndex"),
                ("acks", "acks"), ("seat_changes", "seatChanges"), ("comments", "comments"),
-               ("changes", "changes"), ("check", "check"), ("views", "views"))
+               ("changes", "changes"), ("check", "check"), ("views", "views"),
+               ("comment_count", "commentCount"), ("comments_left_out", "commentsLeftOut"), ("summary", "summary"))
 
     @classmethod
     def read(cls, custom_status: Any) -> "ReviewStatus":
@@ -155,7 +165,18 @@ class ReviewStatus:
         return self.views is None or any(isinstance(v, dict) and v.get("seat") == seat for v in self.views)
 
     def comment(self, comment_id: str) -> Optional[dict]:
+        """The comment as the status shows it; None when the review has no such comment or
+        the status leaves it out (``all_comments_shown`` tells which)."""
         return next((c for c in self.comments if isinstance(c, dict) and c.get("id") == comment_id), None)
+
+    @property
+    def comments_held(self) -> int:
+        """How many comments the review holds, whether the status shows them all or not."""
+        return self.comment_count if isinstance(self.comment_count, int) else len(self.comments)
+
+    @property
+    def all_comments_shown(self) -> bool:
+        return self.comments_held <= len(self.comments)
 
     def decision_for(self, round_: int) -> Optional[dict]:
         """The decision recorded last for a round (the one that settled it)."""
@@ -203,9 +224,10 @@ def utf16_size(value: Any) -> int:
 
 def within_limit(status: dict, limit: int = CUSTOM_STATUS_LIMIT_BYTES) -> dict:
     """The status, with its long texts cut step by step until it fits: the draft, earlier
-    drafts, feedback, the topic, then lists kept to their latest entries. A cut text is
-    marked (``"excerpt": true`` on a draft, ``"feedbackChars"`` on a decision) so a reader
-    knows to fetch the whole text from the review's state.
+    drafts, feedback, the topic, then lists kept to their latest entries, the comments to
+    a window of them; the last step, a summary, always fits. A cut text is marked
+    (``"excerpt": true`` on a draft, ``"feedbackChars"`` on a decision) so a reader knows
+    to fetch the whole text from the review's state.
 
     A status that fits is measured once, whole. One that does not is measured per field,
     and each step measures again only the fields it changed: a review's orchestrator
@@ -331,6 +353,27 @@ def _comments_bare(status: dict) -> dict:
                                     for c in status.get("comments") or [] if isinstance(c, dict)]}
 
 
+def _comments_window(keep: int):
+    """At most ``keep`` comments: those not resolved first, newest first, then the latest
+    resolved ones, shown in the order they were made; ``commentsLeftOut`` counts the rest
+    by state. The review's state keeps every comment, and the review page's state route
+    reads them from there."""
+    def shrink(status: dict) -> dict:
+        comments = [c for c in status.get("comments") or [] if isinstance(c, dict)]
+        if len(comments) <= keep:
+            return status
+        newest_first = list(reversed(range(len(comments))))
+        ranked = [i for i in newest_first if comments[i].get("state") != "resolved"] + \
+                 [i for i in newest_first if comments[i].get("state") == "resolved"]
+        kept = set(ranked[:keep])
+        left_out = dict(status.get("commentsLeftOut") or {})
+        for index in ranked[keep:]:
+            state = str(comments[index].get("state", "open"))
+            left_out[state] = left_out.get(state, 0) + 1
+        return {**status, "comments": [c for i, c in enumerate(comments) if i in kept], "commentsLeftOut": left_out}
+    return shrink
+
+
 def _check_cut(chars: int, bare: bool = False):
     """The check's texts cut to ``chars``; ``bare``: each rule and its verdict only."""
     def shrink(status: dict) -> dict:
@@ -367,6 +410,52 @@ def _seat_notices_cut(status: dict) -> dict:
     return {**status, "notification": {**notification, "seats": seats}}
 
 
+# What a summary keeps (see _summary), each text cut to this many characters.
+_SUMMARY_SCALARS = ("stage", "round", "maxRounds", "stageIndex", "deadline", "reviewableSince", "escalatedAt",
+                    "commentCount", "commentsLeftOut")
+_SUMMARY_TEXT_CHARS = 200
+_SUMMARY_DECISION = ("round", "stageIndex", "seatIndex", "approved", "by", "id")
+_SUMMARY_SEAT = ("seat", "state", "claimedBy", "claimUntil")
+
+
+def _summary(status: dict) -> dict:
+    """The last step, which always fits: where the review stands and what the routes need
+    to take a decision (the seats of the stage under review, its decisions, the latest
+    events taken), every text cut short, marked ``"summary": true``. If even that is over
+    the limit (seats named with hundreds of characters outside the BMP), the seats and
+    decisions go too, and the routes refuse decisions rather than guess at the seats;
+    what is left is bounded by the limits on a run request and a policy."""
+    def cut(value: Any, chars: int = _SUMMARY_TEXT_CHARS) -> Any:
+        return value[:chars] if isinstance(value, str) else value
+
+    request = status.get("request") or {}
+    summary = {key: status.get(key) for key in _SUMMARY_SCALARS}
+    summary.update(
+        summary=True, message=cut(status.get("message")), topic=cut(status.get("topic")),
+        writer=cut(status.get("writer"), 40), retrying=cut(status.get("retrying")),
+        # The title too: the routes read a draft under review from the status.
+        draft={k: cut(v) for k, v in status["draft"].items()} if isinstance(status.get("draft"), dict) else None,
+        request={k: cut(v) for k, v in request.items() if k != "review"},
+        cancel={k: cut(v) for k, v in status["cancel"].items()} if isinstance(status.get("cancel"), dict) else None,
+        stages=[{k: v for k, v in stage.items() if k != "seatStates"}
+                for stage in status.get("stages") or [] if isinstance(stage, dict)],
+        comments=[])
+    stages = status.get("stages") or []
+    index = status.get("stageIndex", 0)
+    if not (0 <= index < len(stages) and isinstance(stages[index], dict)):
+        return summary
+    current, round_ = stages[index], status.get("round")
+    with_seats = {
+        **summary, "stages": [*summary["stages"][:index], {**summary["stages"][index], "seatStates": [
+            {k: v for k, v in seat.items() if k in _SUMMARY_SEAT} for seat in current.get("seatStates") or []]},
+            *summary["stages"][index + 1:]],
+        "decisions": [{k: cut(v, 60) if k == "by" else v for k, v in d.items() if k in _SUMMARY_DECISION}
+                      for d in status.get("decisions") or [] if isinstance(d, dict) and d.get("round") == round_
+                      and d.get("stageIndex", 0) == index],
+        "acks": (status.get("acks") or [])[-8:]}
+    return with_seats if utf16_size(with_seats) <= CUSTOM_STATUS_LIMIT_BYTES else summary
+
+
 _SHRINK_STEPS = (
     _draft_excerpt(4000), _comments_cut(300), _check_cut(160), _request_policy_summary,
     _decisions_kept(whole_round=True), _records_cut("earlierDrafts", "content", 300),
@@ -376,6 +465,7 @@ _SHRINK_STEPS = (
     _records_cut("decisions", "feedback", 100), _records_cut("earlierDrafts", "title", 100),
     _draft_excerpt(500), _records_cut("decisions", "by", 60), _records_cut("reminders", "channel", 20, keep=5),
     _topic_cut(100), _records_cut("ignored", "reason", 80, keep=2), _decisions_kept(whole_round=False),
-    _decisions_compact, _comments_bare, _check_cut(40, bare=True), _acks_kept(8), _seat_notices_cut,
-    _draft_excerpt(100), _records_cut("decisions", "feedback", 40),
+    _decisions_compact, _comments_bare, _comments_window(20), _check_cut(40, bare=True), _acks_kept(8),
+    _seat_notices_cut, _draft_excerpt(100), _records_cut("decisions", "feedback", 40), _comments_window(0),
+    _summary,
 )

@@ -110,3 +110,84 @@ def test_a_changed_copy_is_what_dataclasses_replace_makes_and_forgets_the_cached
     assert other.rules is not state.rules and len(other.rules.stages) == 1
     with pytest.raises(TypeError, match="no field nonsense"):
         state._with(nonsense=1)
+
+
+def _largest_review(seat_name, person_name):
+    """A review at the limits the product allows: the largest policy (5 stages of 20 seats)
+    in its last stage with 19 decisions and every earlier stage's 20, each with the longest
+    feedback and actor; 50 comments with the longest texts, some resolved; twelve house
+    rules checked with the longest texts; eight changes; a draft and topic at their limits."""
+    from activities.writer_backends import MAX_ANSWER_CHARS, MAX_CHANGE_CHARS, MAX_CHANGES
+    from shared_code.house_rules import MAX_PASSAGE_CHARS, MAX_REASON_CHARS, MAX_RULE_CHARS, MAX_RULES
+    from shared_code.models import (MAX_ACTOR_CHARS, MAX_COMMENT_CHARS, MAX_COMMENTS_PER_REVIEW, MAX_CONTENT_CHARS,
+                                    MAX_FEEDBACK_CHARS, MAX_QUOTE_CHARS, MAX_TITLE_CHARS, MAX_TOPIC_CHARS)
+    from shared_code.review_policy import MAX_SEATS, MAX_STAGES
+
+    wide = "é"
+    policy = {"stages": [{"name": f"stage {s}", "reviewers": [seat_name(s, i) for i in range(MAX_SEATS)],
+                          "require": "all"} for s in range(MAX_STAGES)]}
+    state = ReviewState.initial(RunRequest.from_json({"topic": wide * MAX_TOPIC_CHARS, "max_review_attempts": 10,
+                                                      "review": policy}))
+    last = MAX_STAGES - 1
+    decisions = tuple({"round": 3, "approved": True, "feedback": wide * MAX_FEEDBACK_CHARS,
+                       "by": person_name(s, i), "channel": "review link", "at": "2026-01-02T00:00:00+00:00",
+                       "stage": f"stage {s}", "stageIndex": s, "seat": seat_name(s, i), "seatIndex": i,
+                       "person": {"name": person_name(s, i)}, "id": f"{s:02}{i:02}" + "e" * 28}
+                      for s in range(MAX_STAGES) for i in range(MAX_SEATS if s < last else MAX_SEATS - 1))
+    comments = tuple({"id": f"c{n}", "round": 1 + n // 20, "quote": wide * MAX_QUOTE_CHARS,
+                      "comment": wide * MAX_COMMENT_CHARS, "by": wide * MAX_ACTOR_CHARS, "stage": "stage 0",
+                      "at": "2026-01-01T00:00:00+00:00", "state": "resolved" if n % 5 == 0 else "answered",
+                      "answers": [{"round": 3, "answer": wide * MAX_ANSWER_CHARS, "changed": True, "quote": "changed"}],
+                      "changes": [{"round": 3, "state": "resolved", "by": wide * MAX_ACTOR_CHARS,
+                                   "at": "2026-01-02T00:00:00+00:00"}] if n % 5 == 0 else []}
+                     for n in range(1, MAX_COMMENTS_PER_REVIEW + 1))
+    results = [{"rule": wide * MAX_RULE_CHARS, "verdict": "fail", "reason": wide * MAX_REASON_CHARS,
+                "passage": wide * MAX_PASSAGE_CHARS, "by": "model"} for _ in range(MAX_RULES)]
+    return state._with(round=3, stage=last, draft={"title": wide * MAX_TITLE_CHARS, "content": wide * MAX_CONTENT_CHARS},
+                       deadline="2026-01-04T00:00:00+00:00", reviewable_since="2026-01-02T00:00:00+00:00",
+                       decisions=decisions, comments=comments,
+                       draft_changes=tuple(wide * MAX_CHANGE_CHARS for _ in range(MAX_CHANGES)),
+                       check={"status": "checked", "results": results, "checker": "azure"},
+                       house_rules=tuple(wide * MAX_RULE_CHARS for _ in range(MAX_RULES)))
+
+
+def test_the_status_of_the_largest_review_fits_and_still_places_decisions():
+    """50 comments at their longest and 100 seats' decisions with the longest feedback
+    and actors: the status stays under the limit, and still tells the routes the stage's
+    seats, its decisions and how many comments the review holds."""
+    from routes.decisions import stage_under_review
+    from shared_code.models import MAX_ACTOR_CHARS, MAX_COMMENTS_PER_REVIEW
+    from shared_code.review_status import CUSTOM_STATUS_LIMIT_BYTES, ReviewStatus, utf16_size
+    from shared_code.stages import Stage
+
+    state = _largest_review(lambda s, i: f"role:stage-{s}-seat-{i}", lambda s, i: f"{s}.{i}." + "é" * MAX_ACTOR_CHARS)
+    status = state.status(Stage.AWAITING_REVIEW, "Round 3 of 10: waiting for the reviewers.")
+    assert utf16_size(status) <= CUSTOM_STATUS_LIMIT_BYTES, utf16_size(status)
+    read = ReviewStatus.read(status)
+    assert read.comments_held == MAX_COMMENTS_PER_REVIEW and not read.all_comments_shown
+    assert sum(read.comments_left_out.values()) == MAX_COMMENTS_PER_REVIEW - len(read.comments)
+    rule, seats = stage_under_review(read)
+    assert [s.seat.spec for s in seats] == [f"role:stage-4-seat-{i}" for i in range(20)]
+    assert [s.decided for s in seats] == [True] * 19 + [False]
+    # The full comments stay in the state the next execution reads, and in the output.
+    assert ReviewState.read(json.loads(json.dumps(state.to_input()))).comments == state.comments
+
+
+def test_a_status_whose_seats_alone_are_over_the_limit_is_a_summary_the_routes_decide_nothing_with():
+    """Seats named with the longest names in characters outside the BMP (four bytes each)
+    are over the limit by themselves: the last step leaves them out, and the routes refuse
+    to place a decision rather than guess at the seats."""
+    from routes.decisions import stage_under_review
+    from routes.http_helpers import HttpError
+    from shared_code.review_status import CUSTOM_STATUS_LIMIT_BYTES, ReviewStatus, utf16_size
+    from shared_code.stages import Stage
+
+    owl = "🦉"
+    state = _largest_review(lambda s, i: f"role:{s}{i:02}" + owl * 190, lambda s, i: f"{s}.{i}." + owl * 190)
+    status = state.status(Stage.AWAITING_REVIEW, "Round 3 of 10: waiting for the reviewers.")
+    assert utf16_size(status) <= CUSTOM_STATUS_LIMIT_BYTES, utf16_size(status)
+    read = ReviewStatus.read(status)
+    assert read.summary and read.stage_index == 4 and read.comments_held == 50
+    assert [s["name"] for s in read.stages] == [f"stage {s}" for s in range(5)]
+    with pytest.raises(HttpError, match="too large to list the seats of stage 'stage 4'"):
+        stage_under_review(read)

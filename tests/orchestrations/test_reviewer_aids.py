@@ -200,3 +200,51 @@ def test_every_ending_is_reported(manual_host, kind):
     figures = day(manual_host)
     assert figures["reviews"]["cancelled" if kind == "cancel" else "rejected"] == 1
     assert figures["load"] == {"review": {"anyone": 0}}
+
+
+def test_fifty_comments_in_the_largest_review_keep_every_status_under_the_limit(manual_host, monkeypatch):
+    """The largest review the product allows: five stages of twenty seats, the most house
+    rules at their longest, rejections with the longest feedback and 20, 20 and 10 long
+    comments. Every status it sets fits, the review runs to publication, and its output
+    keeps every comment whole."""
+    from shared_code.house_rules import MAX_RULE_CHARS, MAX_RULES
+    from shared_code.models import MAX_COMMENT_CHARS, MAX_COMMENTS_PER_REVIEW, MAX_FEEDBACK_CHARS
+    from shared_code.passages import draft_text
+    from shared_code.review_policy import MAX_SEATS, MAX_STAGES
+    from shared_code.review_status import CUSTOM_STATUS_LIMIT_BYTES, ReviewStatus, utf16_size
+
+    sizes = []
+    made = ReviewStatus.to_custom_status
+
+    def measured(self):
+        status = made(self)
+        sizes.append(utf16_size(status))
+        return status
+
+    monkeypatch.setattr(ReviewStatus, "to_custom_status", measured)
+    stages = [f"stage-{s}" for s in range(MAX_STAGES)]
+    policy = {"stages": [{"name": name, "reviewers": [f"role:{name}"] * MAX_SEATS, "require": "all"}
+                         for name in stages]}
+    rules = tuple((f"rule {n}: " + "say something plain about the topic " * 5)[:MAX_RULE_CHARS] for n in range(MAX_RULES))
+    instance_id = start(manual_host, rules, max_review_attempts=4, review=policy)
+
+    def seat(stage, n):
+        return {"by": f"p{n}@contoso.com", "person": {"name": f"p{n}@contoso.com", "roles": [stage]}}
+
+    for round_, count in ((1, 20), (2, 20), (3, 10)):
+        quote = draft_text(custom(manual_host, instance_id)["draft"]).split("\n")[1][:30].strip()
+        comments = [{"quote": quote, "comment": (f"comment {n} " + "z" * MAX_COMMENT_CHARS)[:MAX_COMMENT_CHARS]} for n in range(count)]
+        decide(manual_host, instance_id, False, round_, f"r{round_}", stage_index=0, feedback="f" * MAX_FEEDBACK_CHARS,
+               comments=comments, **seat(stages[0], 0))
+        status = manual_host.status(instance_id)
+        assert status["runtimeStatus"] == "Running", status["output"]
+        assert status["customStatus"]["round"] == round_ + 1
+    assert custom(manual_host, instance_id)["commentCount"] == MAX_COMMENTS_PER_REVIEW
+    for index, name in enumerate(stages):
+        for n in range(MAX_SEATS):
+            decide(manual_host, instance_id, True, 4, f"a{index}-{n}", stage_index=index, **seat(name, n))
+    status = manual_host.status(instance_id)
+    assert status["runtimeStatus"] == "Completed", status["customStatus"]["message"]
+    assert max(sizes) <= CUSTOM_STATUS_LIMIT_BYTES, max(sizes)
+    trail = status["output"]["comments"]
+    assert len(trail) == MAX_COMMENTS_PER_REVIEW and all(len(c["comment"]) == MAX_COMMENT_CHARS for c in trail)

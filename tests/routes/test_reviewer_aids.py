@@ -201,3 +201,36 @@ def test_the_models_check_shows_on_the_page_and_its_failure_shows_not_checked(mo
     _, state = page_state(base, instance_id, 2)
     assert state.json["check"]["status"] == "not_checked" and state.json["canDecide"]
     assert approve(base, instance_id, {"approved": True, "round": 2}).status == 200
+
+
+def test_the_page_shows_all_fifty_comments_when_the_status_shows_a_window_of_them(served_host):
+    """Fifty long comments with the longest feedback do not fit the status, which shows
+    some of them and counts them all: the page's state route serves every one whole from
+    the review's state, a comment the status leaves out can be resolved, and a 51st is
+    refused."""
+    from shared_code.models import MAX_COMMENTS_PER_REVIEW, MAX_FEEDBACK_CHARS
+    from shared_code.passages import draft_text
+
+    base = served_host.base_url
+    instance_id = start(base, max_review_attempts=4)
+    written = []
+    for round_, count in ((1, 20), (2, 20), (3, 10)):
+        quote = draft_text(waiting(base, instance_id, round_)["customStatus"]["draft"]).split("\n")[1][:30].strip()
+        comments = [{"quote": quote, "comment": (f"{round_}.{n} " + "w" * MAX_COMMENT_CHARS)[:MAX_COMMENT_CHARS]}
+                    for n in range(count)]
+        written += [c["comment"] for c in comments]
+        reply = approve(base, instance_id, {"approved": False, "round": round_, "feedback": "f" * MAX_FEEDBACK_CHARS,
+                                            "comments": comments})
+        assert reply.status == 200, reply.text
+    custom = waiting(base, instance_id, 4)["customStatus"]
+    assert custom["commentCount"] == MAX_COMMENTS_PER_REVIEW and len(custom["comments"]) < MAX_COMMENTS_PER_REVIEW
+    shown = {c["id"] for c in custom["comments"]}
+    left_out = next(f"c{n}" for n in range(1, 51) if f"c{n}" not in shown)
+    _, state = page_state(base, instance_id, 4)
+    assert [c["id"] for c in state.json["comments"]] == [f"c{n}" for n in range(1, 51)]
+    assert [c["comment"] for c in state.json["comments"]] == written
+    assert all(c["state"] == "answered" and c["answerRound"] == 4 for c in state.json["comments"])
+    resolved = comment(base, instance_id, left_out, True)
+    assert resolved.status == 200, resolved.text
+    one_more = approve(base, instance_id, {"approved": False, "round": 4, "comments": [{"quote": quote, "comment": "x"}]})
+    assert one_more.status == 400 and "holds 50 comments" in one_more.json["error"], one_more.text
