@@ -30,7 +30,8 @@ from typing import Any, Optional, TypeVar
 
 import httpx2
 import openai
-from openai.types.chat import ChatCompletion
+from openai.types.chat import ChatCompletion, ChatCompletionMessage
+from openai.types.chat.chat_completion import Choice
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential, get_bearer_token_provider
 
@@ -296,9 +297,8 @@ def model_draft(request: DraftRequest, settings: Settings, client: openai.AsyncO
     messages = build_messages(request)
     model = _model_name(settings)
     for attempt in range(1, REPLY_ATTEMPTS + 1):
-        completion = _complete(client, model, messages, settings)
         try:
-            return parse_reply(completion)
+            return parse_reply(_complete(client, model, messages, settings))
         except _InvalidReply as exc:
             log.warning("writer reply unusable (attempt %d of %d): %s", attempt, REPLY_ATTEMPTS, exc)
             last_problem = str(exc)
@@ -307,24 +307,46 @@ def model_draft(request: DraftRequest, settings: Settings, client: openai.AsyncO
 
 
 def parse_reply(completion: ChatCompletion) -> WrittenDraft:
-    if not completion.choices:
+    # The client hands back the body as text when it is JSON but not an object, or is
+    # labelled as something else (a proxy's error page), and builds a completion from any
+    # object without checking it: every shape is checked here, so that a reply unlike a
+    # completion is asked again and named, rather than raising in the activity.
+    if not isinstance(completion, ChatCompletion):
+        raise _InvalidReply(f"the reply is not a chat completion ({_size(completion)})")
+    choices = completion.choices
+    if not isinstance(choices, list) or not choices:
         raise _InvalidReply("the reply has no choices")
-    choice = completion.choices[0]
+    choice = choices[0]
+    if not isinstance(choice, Choice) or not isinstance(choice.message, ChatCompletionMessage):
+        raise _InvalidReply("the reply's first choice has no message")
     if choice.finish_reason == "content_filter":
         raise PermanentWriterError("writer refused: content filter (the output was filtered)")
     if choice.message.refusal:
         raise PermanentWriterError("writer refused: content filter (the model declined)")
     if not choice.message.content:
         raise _InvalidReply("the reply has no content")
+    if not isinstance(choice.message.content, str):
+        raise _InvalidReply("the reply's content is not text")
     try:
         data = json.loads(choice.message.content)
     except ValueError:
-        raise _InvalidReply(f"the reply is not JSON (finish_reason={choice.finish_reason})") from None
+        raise _InvalidReply(f"the reply is not JSON ({_size(choice.message.content)}"
+                            f"{_finish_reason(choice.finish_reason)})") from None
     try:
         draft = Draft.from_json(data)
     except ValidationError as exc:
         raise _InvalidReply(f"the reply is not a valid draft: {exc}") from None
     return WrittenDraft(draft, _changes(data.get("changes")), _answers(data.get("answers")))
+
+
+def _size(text: Any) -> str:
+    return f"{len(text):,} characters" if isinstance(text, str) else type(text).__name__
+
+
+def _finish_reason(value: Any) -> str:
+    # Copied into the reason only when it is a plain word: the reply is not ours, and the
+    # reason is shown to every caller of the status.
+    return f", finish_reason={value}" if isinstance(value, str) and SAFE_CODE.fullmatch(value) else ""
 
 
 def _changes(value: Any) -> tuple[str, ...]:
@@ -357,6 +379,12 @@ def _complete(client: openai.AsyncOpenAI, model: str, messages: list[dict],
             model=model, messages=messages, response_format=DRAFT_RESPONSE_FORMAT))
     except openai.APIStatusError as exc:
         raise _status_error(exc, settings) from None
+    except json.JSONDecodeError as exc:
+        # The client parses a body labelled JSON itself and lets the parser's error out: a
+        # body cut off or garbled on the way is an unusable reply like any other.
+        raise _InvalidReply(f"the reply body is not JSON ({_size(exc.doc)})") from None
+    except UnicodeDecodeError:
+        raise _InvalidReply("the reply body is not UTF-8 text") from None
     except openai.APITimeoutError:
         raise TransientWriterError(
             f"writer timed out after {_attempts(settings)} attempt(s) of "

@@ -15,7 +15,7 @@ from activities.writer_backends import (COGNITIVE_SERVICES_SCOPE, DRAFT_RESPONSE
                                         draft_content, get_client)
 from shared_code.models import MAX_FEEDBACK_CHARS, MAX_REVIEW_ATTEMPTS, MAX_TOPIC_CHARS, Draft
 from shared_code.settings import SETTINGS, ConfigurationError, load_settings
-from tests.support.fake_openai import FakeOpenAI, error_body
+from tests.support.fake_openai import FakeOpenAI, Reply, error_body
 
 DEPLOYMENT = "gpt-test"
 AZURE_KEY = "azure-key-7f3e9c1d5b"
@@ -234,6 +234,32 @@ def test_reply_that_stays_unusable_fails_clearly(azure_env):
         azure_env.enqueue_json_content("still not json")
     with pytest.raises(TransientWriterError, match=f"unusable draft {REPLY_ATTEMPTS} times"):
         draft(FIRST_ROUND)
+    assert len(azure_env.requests) == REPLY_ATTEMPTS
+
+
+@pytest.mark.parametrize("script, problem", [
+    (lambda s: s.enqueue_raw(b"<html>bad gateway</html>", content_type="text/html"),
+     "the reply is not a chat completion (24 characters)"),
+    (lambda s: s.enqueue_raw(b'{"choices": [{"mess'), "the reply body is not JSON (19 characters)"),
+    (lambda s: s.enqueue_raw(b'{"id": "\xff\xfe"}'), "the reply body is not UTF-8 text"),
+    (lambda s: s.enqueue(Reply(body=["a", "list"])), "the reply is not a chat completion (list)"),
+    (lambda s: s.enqueue(Reply(body={"choices": ["text"]})), "the reply's first choice has no message"),
+    (lambda s: s.enqueue(Reply(body={"choices": [{"message": {"role": "assistant", "content": 7}}]})),
+     "the reply's content is not text"),
+    (lambda s: s.enqueue(Reply(body={"choices": [{"message": {"role": "assistant", "content": "{oops"},
+                                                  "finish_reason": "stop " * 1000}]})),
+     "the reply is not JSON (5 characters)"),
+], ids=["html", "cut-off", "not-utf8", "a-list", "choice-not-an-object", "content-not-text",
+        "finish-reason-not-a-word"])
+def test_a_reply_unlike_a_completion_is_asked_again_and_named(azure_env, script, problem):
+    """Before, these raised in the activity (AttributeError, JSONDecodeError), so the review
+    ended at once on "an unexpected error" without asking again; and a finish_reason of any
+    length was copied into the reason every caller reads."""
+    script(azure_env)
+    azure_env.forever()
+    with pytest.raises(TransientWriterError) as raised:
+        draft(FIRST_ROUND)
+    assert str(raised.value) == f"writer returned an unusable draft {REPLY_ATTEMPTS} times: {problem}"
     assert len(azure_env.requests) == REPLY_ATTEMPTS
 
 

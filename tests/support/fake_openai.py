@@ -12,6 +12,10 @@ every numbered rule.
 line), as a server or proxy that stalls without ever going quiet long enough to trip a
 per-read timeout.
 
+``forever()`` makes the reply scripted last the answer to every request from then on, as a
+fault that never clears; ``enqueue_raw`` sends bytes as they are (a proxy's HTML page, a
+body cut off in the middle).
+
 A request with ``"stream": true`` gets the same completion as server-sent events
 (``chat.completion.chunk`` deltas, then ``data: [DONE]``), as the real service streams.
 
@@ -89,6 +93,8 @@ class Reply:
     reset: bool = False
     byte_every: float = 0.0      # > 0: the reply is written one byte at a time, this far apart
     trickle_head: bool = False   # the status line and headers trickle too, not only the body
+    raw: Optional[bytes] = None  # sent as it is, instead of ``body`` as JSON
+    content_type: str = "application/json"
 
 
 def error_body(message: str, code: Optional[str] = None, **extra: Any) -> dict:
@@ -109,6 +115,7 @@ class FakeOpenAI:
         self.deployments = None if deployments is None else frozenset(deployments)
         self.requests: list[RecordedRequest] = []
         self._script: deque[Reply] = deque()
+        self._standing: Optional[Reply] = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._ids = itertools.count(1)
@@ -148,6 +155,17 @@ class FakeOpenAI:
     def enqueue(self, reply: Reply) -> None:
         with self._lock:
             self._script.append(reply)
+
+    def forever(self) -> None:
+        """The reply scripted last answers every request from now on, once the replies
+        scripted before it are used up: a test that means "the writer always fails" need
+        not guess how many requests the client, the activity and the orchestrator make."""
+        with self._lock:
+            self._standing = self._script.pop()
+
+    def enqueue_raw(self, data: bytes, *, status: int = 200, content_type: str = "application/json") -> None:
+        """A reply whose body is ``data`` verbatim, with this status and Content-Type."""
+        self.enqueue(Reply(status, raw=data, content_type=content_type))
 
     def enqueue_status(self, status: int, *, body: Any = None,
                        headers: Optional[Mapping[str, str]] = None) -> None:
@@ -215,13 +233,14 @@ class FakeOpenAI:
             handler.close_connection = True
             handler.connection.shutdown(socket.SHUT_RDWR)
             return
-        if reply.body is None:
+        if reply.body is None and reply.raw is None:
             reply = replace(reply, body=self._default_completion(request))
         if reply.byte_every:
             self._trickle(handler, reply)
             return
         wants_stream = isinstance(request.body, dict) and request.body.get("stream") is True
-        if wants_stream and reply.status == 200 and reply.body.get("object") == "chat.completion":
+        if (wants_stream and reply.status == 200 and isinstance(reply.body, dict)
+                and reply.body.get("object") == "chat.completion"):
             _send_stream(handler, reply)
         else:
             _send(handler, reply)
@@ -244,7 +263,7 @@ class FakeOpenAI:
 
     def _next_scripted(self) -> Optional[Reply]:
         with self._lock:
-            return self._script.popleft() if self._script else None
+            return self._script.popleft() if self._script else self._standing
 
     def _refusal_for(self, request: RecordedRequest) -> Optional[Reply]:
         """Failures the real service gives before any scripted behaviour applies."""
@@ -334,9 +353,9 @@ def _has_credential(request: RecordedRequest, key: str) -> bool:
 
 
 def _send(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
-    data = json.dumps(reply.body).encode("utf-8")
+    data = reply.raw if reply.raw is not None else json.dumps(reply.body).encode("utf-8")
     handler.send_response(reply.status)
-    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Type", reply.content_type)
     handler.send_header("Content-Length", str(len(data)))
     for name, value in reply.headers.items():
         handler.send_header(name, value)
