@@ -83,7 +83,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("HITL_ACS_ENDPOINT", "Azure Communication Services endpoint (https://NAME.communication.azure.com); sends e-mail with the managed identity", default=""),
     SettingSpec("HITL_SMTP_HOST", "SMTP server for review e-mails where Communication Services is not used", default=""),
     SettingSpec("HITL_SMTP_PORT", "SMTP port (STARTTLS is used when the server offers it)", default="587"),
-    SettingSpec("HITL_SMTP_USERNAME", "SMTP user name; unset: no login", default=""),
+    SettingSpec("HITL_SMTP_USERNAME", "SMTP user name; unset: no login; set: the server must offer STARTTLS, the login is never sent in clear", default=""),
     SettingSpec("HITL_SMTP_PASSWORD", "SMTP password", secret=True),
     SettingSpec("TASKHUB_NAME", "Durable task hub name, required: host.json reads %TASKHUB_NAME%, and the Durable "
                 "extension does not start without it (local.settings.sample.json and infra set HitlReviewHub)"),
