@@ -4,8 +4,10 @@ part, the draft's excerpt, the deadline and the seat's own signed link.
 Opening the link decides nothing (mail scanners follow links): it opens the review page,
 where a decision is a POST. Sent through Azure Communication Services with the managed
 identity where HITL_ACS_ENDPOINT is set, else through SMTP (STARTTLS when the server
-offers it). Each send is bounded as a whole by EMAIL_SECONDS; errors name the server's
-host or the service's status, never a password.
+offers it). A login goes only inside TLS: with a user name set, a server that offers no
+STARTTLS gets no password and the e-mail fails; without one, mail goes to a relay in clear.
+Each send is bounded as a whole by EMAIL_SECONDS; errors name the server's host or the
+service's status, never a password.
 """
 from __future__ import annotations
 
@@ -66,6 +68,10 @@ def _send_smtp(settings: Settings, mail: EmailMessage) -> None:
             if smtp.has_extn("starttls"):
                 smtp.starttls(context=ssl.create_default_context())
                 smtp.ehlo()
+            elif settings.smtp_username:
+                # AUTH PLAIN and LOGIN only encode the password; someone on the path can also
+                # strip STARTTLS from the server's answer to get it.
+                raise EmailFailure(f"{host} offers no STARTTLS, so the SMTP login was not sent in clear text")
             if settings.smtp_username:
                 smtp.login(settings.smtp_username, settings.smtp_password)
             smtp.send_message(mail)

@@ -33,6 +33,10 @@ class SettingSpec:
 TEAMS_APP_ID = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID"
 TEAMS_AUTH_TYPE = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__AUTHTYPE"
 TEAMS_TENANT_ID = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__TENANTID"
+# The SDK checks a token's issuer only when asked to; the app always asks, with the SDK's
+# own list for the connection: the Bot Framework, the tenant's Entra issuers (v1 and v2)
+# and Microsoft's first-party tenants. Not a setting: nobody should turn it off.
+TEAMS_VALIDATE_ISSUER = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__VALIDATE_ISSUER"
 
 SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("AZURE_OPENAI_ENDPOINT", "Azure OpenAI endpoint, e.g. https://NAME.openai.azure.com/"),
@@ -69,7 +73,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("HITL_REMIND_BEFORE_HOURS", "Default reminders, hours before a round's deadline, comma-separated (e.g. 24,2); a review's remind_before_hours wins", default=""),
     SettingSpec(TEAMS_APP_ID, "Microsoft 365 Agents SDK: the bot's app id; in Azure the app's user-assigned managed identity (its client id); unset: Teams is off"),
     SettingSpec(TEAMS_AUTH_TYPE, "Microsoft 365 Agents SDK: how the bot gets its tokens", default="UserManagedIdentity"),
-    SettingSpec(TEAMS_TENANT_ID, "Microsoft 365 Agents SDK: the bot's Entra tenant"),
+    SettingSpec(TEAMS_TENANT_ID, "Microsoft 365 Agents SDK: the bot's Entra tenant, whose token issuers (v1, v2) /api/messages accepts"),
     SettingSpec("HITL_TEAMS_ALLOW_ANONYMOUS", "true: /api/messages takes activities without a token (Agents Playground); only on a local host reached on loopback, refused in Azure", default="false"),
     SettingSpec("HITL_SLACK_BOT_TOKEN", "Slack app's bot token (xoxb-...); unset: Slack is off", secret=True),
     SettingSpec("HITL_SLACK_SIGNING_SECRET", "Slack app's signing secret: verifies POST /api/hitl/slack/interactions", secret=True),
@@ -79,7 +83,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("HITL_ACS_ENDPOINT", "Azure Communication Services endpoint (https://NAME.communication.azure.com); sends e-mail with the managed identity", default=""),
     SettingSpec("HITL_SMTP_HOST", "SMTP server for review e-mails where Communication Services is not used", default=""),
     SettingSpec("HITL_SMTP_PORT", "SMTP port (STARTTLS is used when the server offers it)", default="587"),
-    SettingSpec("HITL_SMTP_USERNAME", "SMTP user name; unset: no login", default=""),
+    SettingSpec("HITL_SMTP_USERNAME", "SMTP user name; unset: no login; set: the server must offer STARTTLS, the login is never sent in clear", default=""),
     SettingSpec("HITL_SMTP_PASSWORD", "SMTP password", secret=True),
     SettingSpec("TASKHUB_NAME", "Durable task hub name, required: host.json reads %TASKHUB_NAME%, and the Durable "
                 "extension does not start without it (local.settings.sample.json and infra set HitlReviewHub)"),
@@ -161,7 +165,7 @@ class Settings:
 
     def teams_sdk_configuration(self) -> dict:
         """The settings the Agents SDK reads, by its own names, for its loader."""
-        return {TEAMS_APP_ID: self.teams_app_id, TEAMS_AUTH_TYPE: self.teams_auth_type,
+        return {TEAMS_APP_ID: self.teams_app_id, TEAMS_AUTH_TYPE: self.teams_auth_type, TEAMS_VALIDATE_ISSUER: "true",
                 **({TEAMS_TENANT_ID: self.teams_tenant_id} if self.teams_tenant_id else {})}
 
     @property

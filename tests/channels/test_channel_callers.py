@@ -7,6 +7,7 @@ import time
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from microsoft_agents.hosting.core.authorization import _entra_issuers
 
 from devhost.testing import wait_until
 from tests.support.http import call
@@ -39,6 +40,37 @@ def test_bad_bot_tokens_get_401_and_change_nothing(served_host, bot_framework):
         assert "Traceback" not in reply.text
     assert call("GET", f"{base}/runtime/webhooks/durabletask/entities/teams_contact/mallory@contoso.com").status == 404
     assert bot_framework.sent == []
+
+
+TENANT = "0c0ffee0-0000-4000-8000-00000000000a"
+OTHER_TENANT = "0badc0de-0000-4000-8000-00000000000b"
+
+
+def test_a_token_from_an_issuer_the_bot_does_not_trust_gets_401_and_changes_nothing(served_host, bot_framework,
+                                                                                     monkeypatch):
+    base = served_host.base_url
+    monkeypatch.setenv("CONNECTIONS__SERVICE_CONNECTION__SETTINGS__TENANTID", TENANT)
+    untrusted = {"US Government's Bot Framework": ("https://api.botframework.us", None),
+                 "another tenant, v1": (f"https://sts.windows.net/{OTHER_TENANT}/", OTHER_TENANT),
+                 "another tenant, v2": (f"https://login.microsoftonline.com/{OTHER_TENANT}/v2.0", OTHER_TENANT),
+                 "no Microsoft issuer": ("https://issuer.example/", None)}
+    trusted = {"the tenant, v1": (f"https://sts.windows.net/{TENANT}/", TENANT),
+               "the tenant, v2": (f"https://login.microsoftonline.com/{TENANT}/v2.0", TENANT)}
+    for issuer, _ in [*untrusted.values(), *trusted.values()]:
+        # The SDK fetches signing keys by issuer; here every issuer's are the stand-in's,
+        # so each token below is validly signed for this bot and only its issuer differs.
+        monkeypatch.setitem(_entra_issuers.BOTFRAMEWORK_JWKS_URIS, issuer, f"{bot_framework.url}/v1/.well-known/keys")
+    for case, (issuer, tenant) in untrusted.items():
+        reply = call("POST", f"{base}/api/messages", {**INSTALL, "serviceUrl": bot_framework.service_url},
+                     headers={"Authorization": f"Bearer {bot_framework.token(issuer=issuer, tenant=tenant)}"})
+        assert reply.status == 401, (case, reply.status, reply.text)
+    assert call("GET", f"{base}/runtime/webhooks/durabletask/entities/teams_contact/mallory@contoso.com").status == 404
+    assert bot_framework.sent == [] and bot_framework.connector_auth == []
+    bot_framework.members["29:mallory"] = {"id": "29:mallory", "userPrincipalName": "mallory@contoso.com"}
+    for case, (issuer, tenant) in trusted.items():
+        reply = call("POST", f"{base}/api/messages", {**INSTALL, "serviceUrl": bot_framework.service_url},
+                     headers={"Authorization": f"Bearer {bot_framework.token(issuer=issuer, tenant=tenant)}"})
+        assert reply.status in (200, 202), (case, reply.status, reply.text)
 
 
 def test_without_a_bot_app_id_teams_is_off_and_nobody_gets_in(served_host, bot_framework, monkeypatch):

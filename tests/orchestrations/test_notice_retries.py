@@ -6,7 +6,7 @@ import pytest
 
 from orchestrations.review_state import NOTICE_RETRY_MINUTES
 from tests.channels.conftest import bot_framework  # noqa: F401 (a fixture: the Bot Framework's stand-in)
-from tests.channels.test_email import mailbox  # noqa: F401 (a fixture: an SMTP server)
+from tests.channels.test_email import mailbox, serve_mail  # noqa: F401 (fixtures: an SMTP server)
 from tests.support.webhook import WebhookReceiver
 
 

@@ -107,10 +107,11 @@ class BotFramework:
                 "endorsements": ["msteams"]}
 
     def token(self, audience: str | None = None, issuer: str = BOT_ISSUER, expires_in: int = 600,
-              key=None, kid: str = KEY_ID) -> str:
+              key=None, kid: str = KEY_ID, tenant: str | None = None) -> str:
         now = int(time.time())
         claims = {"iss": issuer, "aud": self.app_id if audience is None else audience, "iat": now - 5,
-                  "nbf": now - 5, "exp": now + expires_in, "serviceurl": self.service_url}
+                  "nbf": now - 5, "exp": now + expires_in, "serviceurl": self.service_url,
+                  **({"tid": tenant} if tenant else {})}
         return jwt.encode(claims, key or self.key, algorithm="RS256", headers={"kid": kid})
 
     def cards(self) -> list[dict]:
