@@ -336,6 +336,7 @@
       if (where.id !== this.id) {
         // A restart's answer stays in view on the page of the instance it started.
         show($("action-result"), where.id === this.restartedFrom);
+        show($("purge-result"), false);
         this.restartedFrom = "";
         this.id = where.id;
         this.chosen = null;
@@ -351,6 +352,7 @@
     async refresh() {
       const {status, body} = await getJson(`${DATA}/instance?id=${encodeURIComponent(this.id)}`);
       show($("instance-missing"), status === 404);
+      if (status === 200) show($("purge-result"), false);
       show($("instance-body"), status === 200);
       if (status !== 200) {
         $("instance-status").replaceChildren();
@@ -577,7 +579,11 @@
       $("purge").addEventListener("click", async () => {
         if (!confirm(`Purge ${this.id} and its history?`)) return;
         const answer = await this.act("DELETE", this.path());
-        if (answer.status === 200) await this.refresh();
+        if (answer.status !== 200) return;
+        // The page of an instance that is gone hides its actions and their answer box, so
+        // the purge's answer is shown again above, with the note that says it is gone.
+        showAnswer($("purge-result"), answer);
+        await this.refresh();
       });
     },
   };

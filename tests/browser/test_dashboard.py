@@ -52,6 +52,13 @@ def open_dashboard(tab, host, where=""):
     tab.goto(f"{host.base_url}{DASHBOARD_PATH}{where}")
 
 
+def api_status(host, instance_id: str):
+    """What the Durable HTTP API answers for the instance: its status, or None for a 404."""
+    reply = call("GET", f"{host.base_url}/runtime/webhooks/durabletask/instances/{instance_id}")
+    assert reply.status in (200, 202, 404), reply.text
+    return None if reply.status == 404 else reply.json
+
+
 def listed_ids(tab) -> list[str]:
     return tab.locator("#instance-rows tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
 
@@ -122,6 +129,49 @@ def test_an_event_raised_from_the_page_reaches_the_waiting_instance(host, tab):
     assert ("timer", "not fired", "timer #0") in lanes(tab)
     assert json.loads(tab.inner_text("#instance-output")) == {"by": "ada", "note": HTML}  # text, not markup
     assert tab.locator("#instance-output img").count() == 0 and tab.dialogs == []
+
+
+def test_one_instance_is_suspended_resumed_terminated_and_purged_from_its_page(host, tab):
+    bystander = host.start("approval_flow", instance_id="bystander")
+    waiting = host.start("approval_flow", instance_id="waiting")
+    for instance_id in (bystander, waiting):
+        host.wait_for_instance(instance_id, lambda status: status["runtimeStatus"] == "Running")
+    open_dashboard(tab, host, f"#/instance/{waiting}")
+    tab.wait_for_selector("#instance-status .badge.Running")
+    assert tab.is_disabled("#resume")
+
+    tab.fill("#reason", "paused for a look")
+    tab.click("#suspend")
+    tab.wait_for_selector("#action-result:has-text('202')")
+    assert f"/instances/{waiting}/suspend?reason=paused%20for%20a%20look" in tab.inner_text("#action-result")
+    tab.wait_for_selector("#instance-status .badge.Suspended", timeout=LIVE_MS)
+    assert api_status(host, waiting)["runtimeStatus"] == "Suspended"
+    assert tab.is_disabled("#suspend") and tab.is_enabled("#resume")
+
+    tab.click("#resume")
+    tab.wait_for_selector(f"#action-result:has-text('/instances/{waiting}/resume')")
+    tab.wait_for_selector("#instance-status .badge.Running", timeout=LIVE_MS)
+    assert api_status(host, waiting)["runtimeStatus"] == "Running"
+    assert tab.is_enabled("#suspend") and tab.is_disabled("#resume")
+
+    tab.fill("#reason", HTML)
+    tab.click("#terminate")
+    tab.wait_for_selector(f"#action-result:has-text('/instances/{waiting}/terminate')")
+    tab.wait_for_selector("#instance-status .badge.Terminated", timeout=LIVE_MS)
+    assert tab.inner_text("#instance-output") == HTML  # the reason, as text
+    terminated = api_status(host, waiting)
+    assert terminated["runtimeStatus"] == "Terminated" and terminated["output"] == HTML
+    assert tab.is_disabled("#terminate") and tab.is_disabled("#suspend")
+
+    tab.click("#purge")
+    tab.wait_for_selector("#instance-missing", state="visible")
+    assert f"DELETE /runtime/webhooks/durabletask/instances/{waiting} \u2192 200" in tab.inner_text("#purge-result")
+    assert tab.is_hidden("#instance-body") and api_status(host, waiting) is None
+    assert tab.dialogs == [f"Terminate {waiting}?", f"Purge {waiting} and its history?"]
+    tab.click("#back")
+    wait_until(lambda: listed_ids(tab) == [bystander], what="the purged instance gone from the list")
+    assert api_status(host, bystander)["runtimeStatus"] == "Running"
+    assert tab.locator("main img").count() == 0
 
 
 def test_a_selection_is_terminated_then_purged_and_the_list_follows_live(host, tab):
