@@ -1,7 +1,8 @@
 """The devhost's dashboard in a real browser (Debian's Chromium driven by Playwright): find
 a failed instance by filter, read its timeline, restart it and watch it complete; raise an
-event from the page; terminate and purge a selection; signal an entity; every value an app
-stored shown as text. Screenshots land in test-artifacts/browser/; with
+event from the page; suspend, resume, terminate and purge one instance from its page;
+terminate and purge a selection; signal an entity and see its last operation; every value
+an app stored shown as text. Screenshots land in test-artifacts/browser/; with
 HITL_SCREENSHOTS=docs/screenshots the ones the README shows are written there instead."""
 from __future__ import annotations
 
@@ -225,6 +226,13 @@ def test_an_entity_is_signalled_from_the_page_and_its_state_follows(host, tab):
     tab.wait_for_selector("#signal-result:has-text('202')")
     wait_until(lambda: host.entity_state("counter", "visits") == (True, 42), what="the signal applied")
     tab.wait_for_selector("#entity-rows tr:has-text('visits') pre:text-is('42')", timeout=LIVE_MS)
+    assert tab.inner_text("#entity-rows tr:has-text('visits') td:nth-child(3)") == "add"
+
+    tab.fill("#signal-op", "reset")
+    tab.fill("#signal-input", "")
+    tab.click("#signal")
+    tab.wait_for_selector("#entity-rows tr:has-text('visits') pre:text-is('0')", timeout=LIVE_MS)
+    assert tab.inner_text("#entity-rows tr:has-text('visits') td:nth-child(3)") == "reset"
 
 
 def test_an_apps_values_are_shown_as_text(host, tab):
