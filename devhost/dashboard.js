@@ -1,7 +1,8 @@
 "use strict";
 // The devhost dashboard. Everything an app stored (ids, names, inputs, outputs, statuses,
-// reasons) reaches the page as JSON and is put in as text, never as markup. Reads come
-// from the dashboard's data routes; every action goes to the Durable Functions HTTP API.
+// reasons, entities' states and operations) reaches the page as JSON and is put in as
+// text, never as markup. Reads come from the dashboard's data routes; every action goes
+// to the Durable Functions HTTP API.
 (() => {
   const DATA = "/runtime/devhost/dashboard/data";
   const API = "/runtime/webhooks/durabletask";
@@ -336,6 +337,7 @@
       if (where.id !== this.id) {
         // A restart's answer stays in view on the page of the instance it started.
         show($("action-result"), where.id === this.restartedFrom);
+        show($("purge-result"), false);
         this.restartedFrom = "";
         this.id = where.id;
         this.chosen = null;
@@ -351,6 +353,7 @@
     async refresh() {
       const {status, body} = await getJson(`${DATA}/instance?id=${encodeURIComponent(this.id)}`);
       show($("instance-missing"), status === 404);
+      if (status === 200) show($("purge-result"), false);
       show($("instance-body"), status === 200);
       if (status !== 200) {
         $("instance-status").replaceChildren();
@@ -577,7 +580,11 @@
       $("purge").addEventListener("click", async () => {
         if (!confirm(`Purge ${this.id} and its history?`)) return;
         const answer = await this.act("DELETE", this.path());
-        if (answer.status === 200) await this.refresh();
+        if (answer.status !== 200) return;
+        // The page of an instance that is gone hides its actions and their answer box, so
+        // the purge's answer is shown again above, with the note that says it is gone.
+        showAnswer($("purge-result"), answer);
+        await this.refresh();
       });
     },
   };
@@ -600,18 +607,25 @@
     },
 
     async refresh() {
+      const q = new URLSearchParams({top: "50"});
       const name = $("entity-name").value;
       const token = this.tokens[this.tokens.length - 1];
-      const reply = await fetch(`${API}/entities${name ? "/" + encodeURIComponent(name) : ""}?fetchState=true&top=50`,
-                                {headers: {"x-ms-continuation-token": token}, cache: "no-store"});
-      const listed = reply.ok ? await reply.json() : [];
-      this.next = reply.headers.get("x-ms-continuation-token") || "";
-      $("entity-rows").replaceChildren(...listed.map(e => el("tr", {},
-        el("td", {}, e.entityId.name), el("td", {class: "id"}, e.entityId.key),
+      if (name) q.set("name", name);
+      if (token) q.set("continuation", token);
+      const {status, body} = await getJson(`${DATA}/entities?${q}`);
+      if (status !== 200) {
+        $("entity-rows").replaceChildren(el("tr", {}, el("td", {colspan: 6}, (body && body.message) || `error ${status}`)));
+        return;
+      }
+      this.next = body.continuation;
+      // An entity last operated before the devhost kept the operation's name has none.
+      $("entity-rows").replaceChildren(...body.entities.map(e => el("tr", {},
+        el("td", {}, e.name), el("td", {class: "id"}, e.key),
+        e.lastOperationName === null ? el("td", {class: "hint"}, "not recorded") : el("td", {class: "mono"}, e.lastOperationName),
         timeCell(e.lastOperationTime), el("td", {}, el("pre", {}, pretty(e.state))),
-        el("td", {}, el("button", {type: "button", class: "quiet", "data-signal-name": e.entityId.name,
-                                   "data-signal-key": e.entityId.key}, "Signal\u2026")))));
-      show($("entities-empty"), listed.length === 0);
+        el("td", {}, el("button", {type: "button", class: "quiet", "data-signal-name": e.name,
+                                   "data-signal-key": e.key}, "Signal\u2026")))));
+      show($("entities-empty"), body.entities.length === 0);
       $("entities-next").disabled = !this.next;
       $("entities-first").disabled = this.tokens.length === 1;
     },

@@ -7,12 +7,13 @@ The devhost serves it, never the app: the Functions host keeps routes that begin
 Host and Origin checks apply to it as to every route (server.py).
 
 What the page reads comes from here, as JSON: the pages of instances, their counts and a
-change mark, and one instance's status, history and timeline. The status and the history
-are what the Durable HTTP API shows (``DurableApi.describe`` and ``public_history``).
-Everything the page does goes to the Durable HTTP API itself, from the browser: raise an
-event, terminate, suspend, resume, restart, purge, signal an entity, and the list of
-entities. So every action takes the same engine calls and gets the same answers as any
-other client of that API.
+change mark, one instance's status, history and timeline, and the pages of entities. The
+status and the history are what the Durable HTTP API shows (``DurableApi.describe`` and
+``public_history``), and so is an entity's state (``durable_api.entity_state``); its
+last operation has a name here besides the time the API's entity list gives. Everything the page does goes to the Durable HTTP API itself, from the
+browser: raise an event, terminate, suspend, resume, restart, purge, signal an entity.
+So every action takes the same engine calls and gets the same answers as any other
+client of that API.
 
 Live views poll ``summary`` with the last change mark they saw; while nothing has been
 committed the answer is that mark alone. Counts are computed again only when something
@@ -36,7 +37,7 @@ from aiohttp import web
 
 from . import timeline
 from .clock import parse_iso, to_iso
-from .durable_api import RUNTIME_STATUSES, DurableApi
+from .durable_api import RUNTIME_STATUSES, DurableApi, entity_state
 from .instances import MAX_INSTANCE_ID_CHARS
 from .history import EventType
 from .storage import StoreError
@@ -80,6 +81,8 @@ class Dashboard:
             continuation=query.get("continuation", ""))))
         app.router.add_get(DATA_PATH + "/summary", self._json(lambda query: self.summary(query.get("since", ""))))
         app.router.add_get(DATA_PATH + "/instance", self._json(lambda query: self.instance(query.get("id", ""))))
+        app.router.add_get(DATA_PATH + "/entities", self._json(lambda query: self.entities(
+            name=query.get("name", ""), top=query.get("top", ""), continuation=query.get("continuation", ""))))
 
     # -- the page ----------------------------------------------------------------------
 
@@ -171,6 +174,18 @@ class Dashboard:
         return {"status": status, "parentInstanceId": row.parent_instance_id,
                 "createdTime": row.created_time, "lastUpdatedTime": row.last_updated_time,
                 "historyEvents": history, "timeline": drawn}
+
+    def entities(self, *, name: str = "", top: str = "", continuation: str = "") -> dict:
+        """A page of existing entities in id order (the query's ``name`` of the entity,
+        ``top``, and the ``continuation`` the page before gave: the id of its last
+        entity), each with its state and its last operation's name and time."""
+        page_size = _page_size(top)
+        rows = self.engine.entities(name or None, after=continuation, limit=page_size + 1)
+        listed = rows[:page_size]
+        return {"entities": [{"name": r.name, "key": r.key, "state": entity_state(r.state),
+                              "lastOperationName": r.last_operation_name,
+                              "lastOperationTime": r.last_operation_time} for r in listed],
+                "continuation": listed[-1].entity_id if len(rows) > page_size else ""}
 
 
 # The page's scripts and styles carry this reply's nonce; nothing else runs or loads, the

@@ -505,7 +505,7 @@ class DurableApi:
         row = self.engine.entity(request.params["entity_name"], "" if key == EMPTY_ENTITY_KEY else key)
         if row is None or not row.exists:
             return no_content(404)
-        return ApiReply(200, _entity_state(row.state))
+        return ApiReply(200, entity_state(row.state))
 
     def list_entities(self, request: ApiRequest) -> ApiReply:
         """HandleListEntitiesRequestAsync: DurableEntityStatus items, a page at a time."""
@@ -527,12 +527,12 @@ class DurableApi:
             item = {"entityId": {"name": row.name, "key": row.key},
                     "lastOperationTime": row.last_operation_time}
             if fetch_state:
-                item["state"] = _entity_state(row.state)
+                item["state"] = entity_state(row.state)
             listed.append(item)
         return ApiReply(200, listed, {"x-ms-continuation-token": token})
 
 
-def _entity_state(text: Optional[str]) -> Any:
+def entity_state(text: Optional[str]) -> Any:
     """DurableEntityStatus: the state parsed as JSON, or kept as a string if it is not."""
     try:
         return payloads.read_token(text)

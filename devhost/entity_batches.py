@@ -45,7 +45,7 @@ class EntityEpisode:
         row = self.store.get_entity(self.instance_id)
         if row is None:
             name, key = entities.split_scheduler_id(self.instance_id)
-            row = EntityRow(self.instance_id, name, key, False, None, to_iso(self.now))
+            row = EntityRow(self.instance_id, name, key, False, None, to_iso(self.now), None)
             self.store.put_entity(row)
         batch = json.dumps(requests)
         item_id = self.store.add_work_item(self.instance_id, "", 0, row.name, batch, kind="entity")
@@ -102,7 +102,7 @@ def save(store: Store, item: WorkItem, outcome, now) -> list[str]:
     if not isinstance(outcome, entities.EntityOutcome):
         outcome = entities.failed_batch(row.exists, row.state, len(requests), outcome.reason)
     store.put_entity(EntityRow(row.entity_id, row.name, row.key, outcome.exists,
-                               outcome.state if outcome.exists else None, to_iso(now)))
+                               outcome.state if outcome.exists else None, to_iso(now), requests[-1]["op"]))
     given_work = [item.instance_id]  # its next batch, if requests queued meanwhile
     for request, (is_error, result) in zip(requests, outcome.results):
         if request.get("signal") or not request.get("parent"):

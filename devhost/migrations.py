@@ -155,6 +155,12 @@ MIGRATIONS: tuple[Migration, ...] = (
                 DELETE FROM earlier_executions WHERE instance_id = old.instance_id;
             END""",
     )),
+    # The dashboard lists each entity with the name of its last operation, which the
+    # Durable HTTP API does not give (only its time). Entities last operated before this
+    # step have none.
+    Migration(7, "the name of each entity's last operation", (
+        "ALTER TABLE entities ADD COLUMN last_operation_name TEXT",
+    )),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

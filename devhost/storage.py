@@ -8,7 +8,8 @@ Tables:
 - ``work_items``: activities scheduled and not yet completed, and entity batches taken
   and not yet saved (``kind``). They are deleted in the same transaction that delivers
   their result, so a crash re-runs them (at least once).
-- ``entities``: each durable entity's state (``@name@key``, as its messages are addressed).
+- ``entities``: each durable entity's state (``@name@key``, as its messages are addressed)
+  and its last operation: when it ran and its name.
 - ``earlier_executions``: when each earlier execution of an instance that continued as new
   ran (a trigger keeps it; the history holds the current execution only).
 
@@ -184,14 +185,17 @@ class EntityRow:
     exists: bool
     state: Optional[str]          # the SDK's JSON text of the state
     last_operation_time: str
+    # The last operation its last batch ran; None before one has run, or when that batch
+    # ran before the devhost kept it (migration 7).
+    last_operation_name: Optional[str]
 
 
-_ENTITY_COLUMNS = "entity_id, name, key, entity_exists, state, last_operation_time"
+_ENTITY_COLUMNS = "entity_id, name, key, entity_exists, state, last_operation_time, last_operation_name"
 
 
 def _entity_row(values: tuple) -> EntityRow:
-    entity_id, name, key, exists, state, operated = values
-    return EntityRow(entity_id, name, key, bool(exists), state, operated)
+    entity_id, name, key, exists, state, operated, operation = values
+    return EntityRow(entity_id, name, key, bool(exists), state, operated, operation)
 
 
 @dataclass
@@ -517,9 +521,9 @@ class Store:
         return _entity_row(rows[0]) if rows else None
 
     def put_entity(self, row: EntityRow) -> None:
-        self._db.execute(f"INSERT OR REPLACE INTO entities ({_ENTITY_COLUMNS}) VALUES (?,?,?,?,?,?)",
+        self._db.execute(f"INSERT OR REPLACE INTO entities ({_ENTITY_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
                          (row.entity_id, row.name, row.key, int(row.exists), row.state,
-                          row.last_operation_time))
+                          row.last_operation_time, row.last_operation_name))
 
     def query_entities(self, *, name: Optional[str], after: str = "", operated_from: str = "",
                        operated_to: str = "", limit: int = 100) -> list[EntityRow]:

@@ -1,7 +1,8 @@
 """The devhost's dashboard in a real browser (Debian's Chromium driven by Playwright): find
 a failed instance by filter, read its timeline, restart it and watch it complete; raise an
-event from the page; terminate and purge a selection; signal an entity; every value an app
-stored shown as text. Screenshots land in test-artifacts/browser/; with
+event from the page; suspend, resume, terminate and purge one instance from its page;
+terminate and purge a selection; signal an entity and see its last operation; every value
+an app stored shown as text. Screenshots land in test-artifacts/browser/; with
 HITL_SCREENSHOTS=docs/screenshots the ones the README shows are written there instead."""
 from __future__ import annotations
 
@@ -50,6 +51,13 @@ def shot(page, name):
 
 def open_dashboard(tab, host, where=""):
     tab.goto(f"{host.base_url}{DASHBOARD_PATH}{where}")
+
+
+def api_status(host, instance_id: str):
+    """What the Durable HTTP API answers for the instance: its status, or None for a 404."""
+    reply = call("GET", f"{host.base_url}/runtime/webhooks/durabletask/instances/{instance_id}")
+    assert reply.status in (200, 202, 404), reply.text
+    return None if reply.status == 404 else reply.json
 
 
 def listed_ids(tab) -> list[str]:
@@ -124,6 +132,49 @@ def test_an_event_raised_from_the_page_reaches_the_waiting_instance(host, tab):
     assert tab.locator("#instance-output img").count() == 0 and tab.dialogs == []
 
 
+def test_one_instance_is_suspended_resumed_terminated_and_purged_from_its_page(host, tab):
+    bystander = host.start("approval_flow", instance_id="bystander")
+    waiting = host.start("approval_flow", instance_id="waiting")
+    for instance_id in (bystander, waiting):
+        host.wait_for_instance(instance_id, lambda status: status["runtimeStatus"] == "Running")
+    open_dashboard(tab, host, f"#/instance/{waiting}")
+    tab.wait_for_selector("#instance-status .badge.Running")
+    assert tab.is_disabled("#resume")
+
+    tab.fill("#reason", "paused for a look")
+    tab.click("#suspend")
+    tab.wait_for_selector("#action-result:has-text('202')")
+    assert f"/instances/{waiting}/suspend?reason=paused%20for%20a%20look" in tab.inner_text("#action-result")
+    tab.wait_for_selector("#instance-status .badge.Suspended", timeout=LIVE_MS)
+    assert api_status(host, waiting)["runtimeStatus"] == "Suspended"
+    assert tab.is_disabled("#suspend") and tab.is_enabled("#resume")
+
+    tab.click("#resume")
+    tab.wait_for_selector(f"#action-result:has-text('/instances/{waiting}/resume')")
+    tab.wait_for_selector("#instance-status .badge.Running", timeout=LIVE_MS)
+    assert api_status(host, waiting)["runtimeStatus"] == "Running"
+    assert tab.is_enabled("#suspend") and tab.is_disabled("#resume")
+
+    tab.fill("#reason", HTML)
+    tab.click("#terminate")
+    tab.wait_for_selector(f"#action-result:has-text('/instances/{waiting}/terminate')")
+    tab.wait_for_selector("#instance-status .badge.Terminated", timeout=LIVE_MS)
+    assert tab.inner_text("#instance-output") == HTML  # the reason, as text
+    terminated = api_status(host, waiting)
+    assert terminated["runtimeStatus"] == "Terminated" and terminated["output"] == HTML
+    assert tab.is_disabled("#terminate") and tab.is_disabled("#suspend")
+
+    tab.click("#purge")
+    tab.wait_for_selector("#instance-missing", state="visible")
+    assert f"DELETE /runtime/webhooks/durabletask/instances/{waiting} \u2192 200" in tab.inner_text("#purge-result")
+    assert tab.is_hidden("#instance-body") and api_status(host, waiting) is None
+    assert tab.dialogs == [f"Terminate {waiting}?", f"Purge {waiting} and its history?"]
+    tab.click("#back")
+    wait_until(lambda: listed_ids(tab) == [bystander], what="the purged instance gone from the list")
+    assert api_status(host, bystander)["runtimeStatus"] == "Running"
+    assert tab.locator("main img").count() == 0
+
+
 def test_a_selection_is_terminated_then_purged_and_the_list_follows_live(host, tab):
     open_dashboard(tab, host)
     tab.wait_for_selector("#list-empty", state="visible")
@@ -175,6 +226,13 @@ def test_an_entity_is_signalled_from_the_page_and_its_state_follows(host, tab):
     tab.wait_for_selector("#signal-result:has-text('202')")
     wait_until(lambda: host.entity_state("counter", "visits") == (True, 42), what="the signal applied")
     tab.wait_for_selector("#entity-rows tr:has-text('visits') pre:text-is('42')", timeout=LIVE_MS)
+    assert tab.inner_text("#entity-rows tr:has-text('visits') td:nth-child(3)") == "add"
+
+    tab.fill("#signal-op", "reset")
+    tab.fill("#signal-input", "")
+    tab.click("#signal")
+    tab.wait_for_selector("#entity-rows tr:has-text('visits') pre:text-is('0')", timeout=LIVE_MS)
+    assert tab.inner_text("#entity-rows tr:has-text('visits') td:nth-child(3)") == "reset"
 
 
 def test_an_apps_values_are_shown_as_text(host, tab):

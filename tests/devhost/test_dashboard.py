@@ -144,6 +144,23 @@ def test_the_change_mark_stays_while_nothing_changes_and_moves_with_a_start(serv
     wait_until(counted, what="the start is counted")
 
 
+def test_entities_are_listed_with_their_state_and_last_operation_a_page_at_a_time(served):
+    for key, operation in (("b", "add"), ("a", "add"), ("c", "reset")):
+        served.signal_entity("counter", key, operation, 2)
+    wait_until(lambda: served.entity_state("counter", "c") == (True, 0), what="the signals applied")
+    first = data(served, "entities", top=2, name="Counter")  # EntityId lowercases the name
+    assert first.status == 200 and first.headers["Cache-Control"] == "no-store"
+    assert [(e["key"], e["state"], e["lastOperationName"]) for e in first.json["entities"]] == [
+        ("a", 2, "add"), ("b", 2, "add")]
+    assert all(e["name"] == "counter" and e["lastOperationTime"] for e in first.json["entities"])
+    rest = data(served, "entities", top=2, continuation=first.json["continuation"]).json
+    assert [(e["key"], e["state"], e["lastOperationName"]) for e in rest["entities"]] == [("c", 0, "reset")]
+    assert rest["continuation"] == ""
+    assert data(served, "entities", top=3).json["continuation"] == ""  # a page that holds the last one
+    assert data(served, "entities", name="nobody").json == {"entities": [], "continuation": ""}
+    assert data(served, "entities", top=0).status == 400
+
+
 def test_counts_are_computed_at_most_once_an_interval_however_many_poll(make_host, monkeypatch):
     host = make_host("dashboard")
     moment = [100.0]

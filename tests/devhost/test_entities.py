@@ -4,6 +4,7 @@ SDK client. Each behaviour names the extension or SDK source it reproduces."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -55,6 +56,19 @@ def test_queued_requests_run_as_one_batch(host):
     assert "@counter@batched" not in host.engine.due_instances()
     host.run_until_idle()
     assert host.entity_state("Counter", "batched") == (True, 13)
+
+
+def test_the_last_operation_of_each_batch_is_kept_with_its_time(host):
+    host.signal_entity("Counter", "last", "add", 1)
+    host.run_until_idle()
+    first = host.store.get_entity("@counter@last")
+    assert first.last_operation_name == "add"
+    host.clock.advance(timedelta(seconds=5))
+    for operation in ("add", "add_then_fail", "get"):  # one batch; the failed one does not end it
+        host.signal_entity("Counter", "last", operation, 1)
+    host.run_until_idle()
+    later = host.store.get_entity("@counter@last")
+    assert later.last_operation_name == "get" and later.last_operation_time > first.last_operation_time
 
 
 def test_calls_wait_for_the_answer_and_signals_do_not(host):

@@ -176,6 +176,15 @@ def test_6_keeps_only_the_newest_earlier_executions(tmp_path):
     assert generations == list(range(6, migrations.MAX_EARLIER_EXECUTIONS + 6))
 
 
+def test_7_adds_the_name_of_each_entitys_last_operation(tmp_path):
+    db = database_at(tmp_path / "hub.sqlite", 6)
+    before = rows_by_table(db)
+    migrate_one_step(db, 7)
+    assert columns(db, "entities")[-1] == "last_operation_name"
+    assert db.execute("SELECT last_operation_name FROM entities").fetchall() == [(None,)]  # not recorded
+    assert_rows_kept(db, before)
+
+
 def test_a_new_state_folder_gets_every_migration(tmp_path):
     store = Store(tmp_path / "hub.sqlite")
     store.close()
