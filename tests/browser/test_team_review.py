@@ -1,5 +1,6 @@
-"""A team review in the browser: three signed-in people, each sent by the inbox to the
-stage waiting for them, decide on the review page; someone with no seat sees nothing to do.
+"""A team review in the browser: signed-in people, each sent by the inbox to the stage
+waiting for them, decide on the review page (approve, reject, claim a shared seat first);
+someone with no seat sees nothing to do.
 
 App Service Authentication is emulated as the platform does it: WEBSITE_AUTH_ENABLED is
 set, and every request from a person's browser carries their X-MS-CLIENT-PRINCIPAL."""
@@ -22,6 +23,8 @@ PEOPLE = {
     "bob": principal_header("bob@contoso.com"),
     "carol": principal_header("carol@contoso.com"),
     "mallory": principal_header("mallory@contoso.com", roles=("readers",)),
+    "dan": principal_header("dan@contoso.com", roles=("brand",)),
+    "erin": principal_header("erin@contoso.com", roles=("brand",)),
 }
 
 
@@ -35,11 +38,11 @@ def status_of(host, instance_id):
     return call("GET", f"{host.base_url}/api/hitl/status/{instance_id}").json
 
 
-def waiting_at(host, instance_id, stage):
+def waiting_at(host, instance_id, stage, round_=1):
     def check():
         custom = status_of(host, instance_id)["customStatus"]
         return (custom["stage"] == "awaiting_review" and custom["stages"][custom["stageIndex"]]["name"] == stage
-                and custom["notification"]["status"] != "sending")
+                and custom["round"] == round_ and custom["notification"]["status"] != "sending")
     wait_until(check, timeout=15)
 
 
@@ -50,12 +53,18 @@ def inbox_of(open_page, host, person):  # noqa: F811
     return page
 
 
-def decide_from_the_inbox(open_page, host, person, topic):  # noqa: F811
+def open_from_the_inbox(open_page, host, person, topic):  # noqa: F811
+    """The review page the person's inbox links to, once they may decide on it."""
     page = inbox_of(open_page, host, person)
     page.wait_for_selector(f"#items tr:has-text('{topic}')", timeout=15_000)
     page.click(f"text={topic}")
     page.wait_for_selector("#decide:not(.hidden)")
     assert "Reviewers" in page.inner_text("#stages-card")
+    return page
+
+
+def decide_from_the_inbox(open_page, host, person, topic):  # noqa: F811
+    page = open_from_the_inbox(open_page, host, person, topic)
     page.click("#approve")
     page.wait_for_selector("#notice:has-text('was applied')")
     return page
@@ -86,3 +95,60 @@ def test_a_two_stage_review_is_decided_by_three_people_from_their_inboxes(team, 
     trail = [(d["stage"], d["by"], d["channel"]) for d in done["output"]["decisions"]]
     assert trail == [("editor", "alice@contoso.com", "review link"), ("legal", "bob@contoso.com", "review link"),
                      ("legal", "carol@contoso.com", "review link")]
+
+
+def test_an_all_stage_rejected_from_the_page_then_two_of_three_after_a_claim(team, open_page):  # noqa: F811
+    policy = {"stages": [
+        {"name": "editor", "reviewers": ["role:editors"], "require": "any"},
+        {"name": "legal", "reviewers": ["user:bob@contoso.com", "user:carol@contoso.com"], "require": "all"},
+        {"name": "brand", "reviewers": ["role:brand", "role:brand", "role:brand"], "require": 2}]}
+    started = call("POST", f"{team.base_url}/api/hitl/run",
+                   {"topic": "Annual report", "review": policy, "max_review_attempts": 2})
+    assert started.status == 202, started.text
+    instance_id = started.json["instanceId"]
+    waiting_at(team, instance_id, "editor")
+    decide_from_the_inbox(open_page, team, "alice", "Annual report")
+    waiting_at(team, instance_id, "legal")
+
+    # "all": Bob's approval leaves the stage waiting for Carol, whose rejection rejects it.
+    bob = decide_from_the_inbox(open_page, team, "bob", "Annual report")
+    bob.wait_for_selector("#you:has-text('you approved this stage')")
+    assert "legal (all 2 must approve): under review, 1 approved, 0 rejected" in bob.inner_text("#stages")
+    carol = open_from_the_inbox(open_page, team, "carol", "Annual report")
+    carol.fill("#feedback", "Cite the source for the revenue figures")
+    carol.click("#reject")
+    carol.wait_for_selector("#notice:has-text('The rejection of round 1 was applied')")
+    waiting_at(team, instance_id, "editor", round_=2)
+    custom = status_of(team, instance_id)["customStatus"]
+    assert [s["state"] for s in custom["stages"]] == ["waiting", "pending", "pending"]
+    assert "legal: Cite the source for the revenue figures" in custom["draft"]["content"]
+
+    decide_from_the_inbox(open_page, team, "alice", "Annual report")
+    waiting_at(team, instance_id, "legal", round_=2)
+    decide_from_the_inbox(open_page, team, "bob", "Annual report")
+    decide_from_the_inbox(open_page, team, "carol", "Annual report")
+    waiting_at(team, instance_id, "brand", round_=2)
+
+    # 2 of 3: Dan claims the seat his link is for with the page's button, Erin takes another.
+    dan = open_from_the_inbox(open_page, team, "dan", "Annual report")
+    dan.click("#claim")
+    dan.wait_for_selector("#notice:has-text('You claimed seat 1 until')")
+    dan.wait_for_selector("#release:not(.hidden)")
+    assert dan.locator("#claim").is_hidden()
+    assert "Seat 1, role:brand (your seat): claimed by dan@contoso.com until" in dan.inner_text("#stages")
+    erin = decide_from_the_inbox(open_page, team, "erin", "Annual report")
+    erin.wait_for_selector("#you:has-text('you approved this stage')")
+    seats = erin.inner_text("#stages")
+    assert "brand (2 of 3 approvals): under review, 1 approved, 0 rejected" in seats
+    assert "Seat 2, role:brand (your seat): approved by erin@contoso.com" in seats
+    assert "Seat 1, role:brand: claimed by dan@contoso.com" in seats
+    assert "Seat 3, role:brand: waiting" in seats
+    dan.click("#approve")
+    dan.wait_for_selector("#notice:has-text('was applied')")
+
+    done = wait_until(lambda: (s := status_of(team, instance_id))["runtimeStatus"] == "Completed" and s)
+    trail = [(d["round"], d["stage"], d["seatIndex"], d["by"], d["approved"]) for d in done["output"]["decisions"]]
+    assert trail == [(1, "editor", 0, "alice@contoso.com", True), (1, "legal", 0, "bob@contoso.com", True),
+                     (1, "legal", 1, "carol@contoso.com", False), (2, "editor", 0, "alice@contoso.com", True),
+                     (2, "legal", 0, "bob@contoso.com", True), (2, "legal", 1, "carol@contoso.com", True),
+                     (2, "brand", 1, "erin@contoso.com", True), (2, "brand", 0, "dan@contoso.com", True)]
