@@ -6,6 +6,8 @@ App Service Authentication is emulated as the platform does it: WEBSITE_AUTH_ENA
 set, and every request from a person's browser carries their X-MS-CLIENT-PRINCIPAL."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from devhost.testing import wait_until
@@ -46,8 +48,13 @@ def waiting_at(host, instance_id, stage, round_=1):
     wait_until(check, timeout=15)
 
 
-def inbox_of(open_page, host, person):  # noqa: F811
+def inbox_of(open_page, host, person, refreshing=True):  # noqa: F811
+    """The person's inbox; ``refreshing=False`` stops its clock, so that it shows the list
+    as it first read it until the person does something (its timers never fire)."""
     page = open_page(headers={"X-MS-CLIENT-PRINCIPAL": PEOPLE[person]})
+    if not refreshing:
+        page.clock.install()
+        page.clock.pause_at(time.time() + 1)
     page.goto(f"{host.base_url}/api/hitl/inbox")
     page.wait_for_selector("#tab-mine.pressed")
     return page
@@ -152,3 +159,45 @@ def test_an_all_stage_rejected_from_the_page_then_two_of_three_after_a_claim(tea
                      (1, "legal", 1, "carol@contoso.com", False), (2, "editor", 0, "alice@contoso.com", True),
                      (2, "legal", 0, "bob@contoso.com", True), (2, "legal", 1, "carol@contoso.com", True),
                      (2, "brand", 1, "erin@contoso.com", True), (2, "brand", 0, "dan@contoso.com", True)]
+
+
+def test_a_shared_seat_claimed_from_the_inbox_and_the_claims_answer_stays_up(team, open_page):  # noqa: F811
+    policy = {"stages": [{"name": "brand", "reviewers": ["role:brand"], "require": "any"}]}
+    started = call("POST", f"{team.base_url}/api/hitl/run", {"topic": "Logo refresh", "review": policy})
+    assert started.status == 202, started.text
+    instance_id = started.json["instanceId"]
+    waiting_at(team, instance_id, "brand")
+    erin = inbox_of(open_page, team, "erin", refreshing=False)
+    erin.wait_for_selector("#items tr:has-text('Logo refresh') button.claim")
+
+    dan = inbox_of(open_page, team, "dan", refreshing=False)
+    row = dan.locator("#items tr:has-text('Logo refresh')")
+    row.locator("button.claim").click()
+    dan.wait_for_selector("#notice:has-text('You claimed seat 1 until')")
+
+    def refreshed_with_the_claim():
+        dan.clock.run_for(10_000)  # the inbox's next refresh: its card follows the claim shortly
+        return "claimed by dan@contoso.com" in row.inner_text()
+    wait_until(refreshed_with_the_claim)
+    assert row.locator("button.claim").count() == 0
+    assert dan.inner_text("#notice").startswith("You claimed seat 1 until")  # kept up by the refreshes
+
+    # A refresh that cannot read the list says so over the answer, and the next one clears it.
+    unavailable = "the Durable backend could not list the inbox just now; retry shortly"
+    dan.route("**/inbox/items?*", lambda route: route.fulfill(status=503, json={"error": unavailable}))
+    dan.clock.run_for(10_000)
+    dan.wait_for_selector(f"#notice:text-is('{unavailable}')")
+    dan.unroute("**/inbox/items?*")
+    dan.clock.run_for(10_000)
+    dan.wait_for_selector("#notice", state="hidden")
+
+    # Erin's list, not read again since, still offers the seat: her claim is refused,
+    # and the reason stays up while the list is read again.
+    erin.click("#items tr:has-text('Logo refresh') button.claim")
+    wait_until(lambda: erin.inner_text("#tab-mine").startswith("Waiting for me (0)"))
+    assert erin.inner_text("#notice") == "the seats you could claim are claimed by dan@contoso.com."
+    assert "error" in erin.get_attribute("#notice", "class")
+    erin.click("#tab-mine")
+    erin.wait_for_selector("#notice:text-is('Nothing is waiting here.')")
+    seat = status_of(team, instance_id)["customStatus"]["stages"][0]["seatStates"][0]
+    assert seat["state"] == "claimed" and seat["claimedBy"] == "dan@contoso.com"
