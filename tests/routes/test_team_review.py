@@ -309,7 +309,7 @@ def mine(base, who):
 
 def listed(base, who, expected):
     """Wait until the inbox lists ``expected`` for this person: cards follow the review."""
-    return wait_until(lambda: mine(base, who)[0] == expected and mine(base, who))
+    return wait_until(lambda: (found := mine(base, who))[0] == expected and found)
 
 
 def test_waiting_for_me_lists_the_reviews_whose_seats_a_person_fills_by_role_and_the_counts(base):
