@@ -193,3 +193,80 @@ def test_each_stage_has_its_own_deadline_and_reminders_go_to_its_open_seats(manu
     status = manual_host.status(instance_id)
     assert status["runtimeStatus"] == "Failed"
     assert "no decision for stage 'legal' of round 1 within 2 hour(s)" in status["output"]
+
+
+ESCALATING_STAGES = {"stages": [
+    {"name": "editor", "reviewers": ["anyone"], "hours": 10},
+    {"name": "legal", "reviewers": ["user:bob@contoso.com", "user:carol@contoso.com"], "require": "all", "hours": 2}]}
+
+
+def approve(host, instance_id, stage_index, who, event_id):
+    host.raise_event(instance_id, "ApprovalEvent", {
+        "approved": True, "round": 1, "stage_index": stage_index, "id": event_id,
+        **({"person": {"name": who}, "by": who} if who else {})})
+    host.run_until_idle()
+
+
+def legal_waits_with_bob_decided(host):
+    """A two-stage review that escalates: the editor approves three hours in, so legal
+    opens at 03:00 with its own deadline (05:00); Bob approves at once, Carol does not."""
+    instance_id = start(host, review=ESCALATING_STAGES, on_timeout="escalate", escalation_hours=12)
+    host.advance(hours=3)
+    approve(host, instance_id, 0, None, "e")
+    approve(host, instance_id, 1, "bob@contoso.com", "b")
+    legal = custom(host, instance_id)
+    assert legal["stageIndex"] == 1 and legal["deadline"].startswith("2026-01-01T05:00")
+    return instance_id
+
+
+def test_the_second_stage_escalates_at_its_own_deadline_to_its_open_seats_and_a_decision_completes(manual_host):
+    instance_id = legal_waits_with_bob_decided(manual_host)
+    manual_host.advance(hours=1, minutes=59)
+    assert custom(manual_host, instance_id)["stage"] == "awaiting_review"
+    manual_host.advance(minutes=1)
+    status = manual_host.status(instance_id)
+    assert status["runtimeStatus"] == "Running"
+    legal = status["customStatus"]
+    assert legal["stage"] == "escalated" and legal["stageIndex"] == 1 and legal["round"] == 1
+    assert legal["escalatedAt"].startswith("2026-01-01T05:00")
+    assert legal["deadline"].startswith("2026-01-01T17:00")  # legal's deadline and the 12-hour window
+    assert legal["notification"]["escalation"]["status"] == "sent"
+    escalation = notice_requests(manual_host, instance_id)[-1]
+    assert escalation["kind"] == "escalation" and escalation["stage"] == "legal"
+    assert escalation["seats"] == [{"index": 1, "seat": "user:carol@contoso.com"}]  # Bob has decided
+    assert escalation["deadline"].startswith("2026-01-01T17:00")
+    manual_host.advance(hours=11)
+    approve(manual_host, instance_id, 1, "carol@contoso.com", "c")
+    done = manual_host.status(instance_id)
+    assert done["runtimeStatus"] == "Completed"
+    assert [(d["stage"], d["by"]) for d in done["output"]["decisions"]] == [
+        ("editor", "function key"), ("legal", "bob@contoso.com"), ("legal", "carol@contoso.com")]
+
+
+def test_the_second_stage_fails_when_its_escalation_window_passes_too(manual_host):
+    instance_id = legal_waits_with_bob_decided(manual_host)
+    manual_host.advance(hours=2)
+    assert custom(manual_host, instance_id)["stage"] == "escalated"
+    manual_host.advance(hours=11, minutes=59)
+    assert manual_host.status(instance_id)["runtimeStatus"] == "Running"
+    manual_host.advance(minutes=1)
+    status = manual_host.status(instance_id)
+    assert status["runtimeStatus"] == "Failed" and status["customStatus"]["stage"] == "timed_out"
+    assert ("no decision for stage 'legal' of round 1 within 2 hour(s) and the escalation window."
+            in status["output"])
+
+
+def test_a_stage_decided_in_its_escalation_window_leaves_the_next_stage_its_own_deadline(manual_host):
+    instance_id = start(manual_host, review=ESCALATING_STAGES, on_timeout="escalate", escalation_hours=12)
+    manual_host.advance(hours=10)
+    assert custom(manual_host, instance_id)["stage"] == "escalated"
+    manual_host.advance(hours=1)
+    approve(manual_host, instance_id, 0, None, "e")
+    legal = custom(manual_host, instance_id)
+    assert legal["stageIndex"] == 1 and legal["stage"] == "awaiting_review" and legal["escalatedAt"] is None
+    assert legal["deadline"].startswith("2026-01-01T13:00")  # opened at 11:00, legal's 2 hours
+    manual_host.advance(hours=2)
+    again = custom(manual_host, instance_id)
+    assert again["stage"] == "escalated" and again["deadline"].startswith("2026-01-02T01:00")
+    escalation = notice_requests(manual_host, instance_id)[-1]
+    assert escalation["kind"] == "escalation" and escalation["stage"] == "legal"

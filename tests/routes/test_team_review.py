@@ -2,9 +2,13 @@
 ``require`` says, by signed-in people filling seats; claims, hand-overs, duplicates."""
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from devhost.testing import wait_until
+from shared_code.review_links import ReviewGrant, sign
+from tests.conftest import SIGNING_KEY
 from tests.support.http import call
 from tests.support.principals import principal_header
 
@@ -20,6 +24,7 @@ DAN = principal_header("dan@contoso.com", roles=("brand",))
 ERIN = principal_header("erin@contoso.com", roles=("brand",))
 FRANK = principal_header("frank@contoso.com", roles=("brand",))
 MALLORY = principal_header("mallory@contoso.com", roles=("readers",))
+OLIVE = principal_header("olive@contoso.com", roles=("owners",))
 
 
 @pytest.fixture
@@ -221,3 +226,144 @@ def test_each_seat_is_sent_its_own_link_and_a_link_decides_for_its_seat(served_h
     done = wait_until(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
     assert [(d["seat"], d["by"], d["channel"]) for d in done["output"]["decisions"]] == [
         ("user:bob@contoso.com", "bob@contoso.com", "review link"), ("role:legal", "review link", "review link")]
+
+
+# -- claiming from the review page -----------------------------------------------------------
+
+def seat_link(base, instance_id, seat):
+    """The review page's URL for a seat of the stage under review, as its notice sends it."""
+    custom = status(base, instance_id)["customStatus"]
+    grant = ReviewGrant(instance_id, custom["round"], datetime.fromisoformat(custom["deadline"]),
+                        stage=custom["stageIndex"], seat=seat)
+    return f"{base}/api/hitl/review/{instance_id}?token={sign(grant, SIGNING_KEY.encode())}"
+
+
+def on_page(link, action, who=None, body=None):
+    """POST to the review page's ``action`` (claim, decision) as the page does."""
+    headers = {"x-ms-client-principal": who} if who else {}
+    return call("POST", link.replace("?token=", f"/{action}?token="), {} if body is None else body, headers=headers)
+
+
+def page_state(link, who):
+    return call("GET", link.replace("?token=", "/state?token="), headers={"x-ms-client-principal": who}).json
+
+
+def test_a_signed_in_person_claims_a_shared_seat_from_the_review_page_and_releases_it(base):
+    instance_id = start(base, {"stages": [{"name": "brand", "reviewers": ["role:brand"], "require": "any"}]})
+    waiting_at(base, instance_id, "brand")
+    link = seat_link(base, instance_id, 0)
+    anonymous = on_page(link, "claim")
+    assert anonymous.status == 403 and "sign in to claim a seat" in anonymous.json["error"]
+    assert page_state(link, DAN)["you"]["canClaim"] is True
+
+    claim = on_page(link, "claim", DAN)
+    assert claim.status == 200, claim.text
+    assert claim.json["seat"] == 1 and claim.json["message"].startswith("You claimed seat 1 until ")
+    seat = status(base, instance_id)["customStatus"]["stages"][0]["seatStates"][0]
+    assert seat["state"] == "claimed" and seat["claimedBy"] == "dan@contoso.com"
+    dans = page_state(link, DAN)["you"]
+    assert dans["holdsClaim"] is True and dans["canClaim"] is False and dans["canDecide"] is True
+    erins = page_state(link, ERIN)["you"]
+    assert erins["canClaim"] is False and erins["canDecide"] is False
+    assert "claimed by dan@contoso.com" in erins["reason"]
+
+    taken = on_page(link, "claim", ERIN)
+    assert taken.status == 409 and "the seats you could claim are claimed by dan@contoso.com" in taken.json["error"]
+    blocked = on_page(link, "decision", ERIN, {"approved": True})
+    assert blocked.status == 403 and "claimed by dan@contoso.com" in blocked.json["error"]
+    not_erins = on_page(link, "claim", ERIN, {"release": True})
+    assert not_erins.status == 409 and "you hold no claim" in not_erins.json["error"]
+
+    released = on_page(link, "claim", DAN, {"release": True})
+    assert released.status == 200 and released.json["message"] == "The claim was released."
+    assert status(base, instance_id)["customStatus"]["stages"][0]["seatStates"][0]["state"] == "waiting"
+    assert on_page(link, "decision", ERIN, {"approved": True}).status == 200
+    done = wait_until(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
+    assert [(d["by"], d["channel"]) for d in done["output"]["decisions"]] == [("erin@contoso.com", "review link")]
+
+
+def test_the_review_page_claims_only_the_seat_its_link_is_for(base):
+    instance_id = start(base, {"stages": [
+        {"name": "brand", "reviewers": ["user:bob@contoso.com", "role:brand"], "require": "all"}]})
+    waiting_at(base, instance_id, "brand")
+    bobs_seat = on_page(seat_link(base, instance_id, 0), "claim", DAN)
+    assert bobs_seat.status == 403 and "that can be claimed" in bobs_seat.json["error"]
+    named = on_page(seat_link(base, instance_id, 0), "claim", BOB)
+    assert named.status == 403 and "your seat names you; it needs no claim" in named.json["error"]
+    brand = on_page(seat_link(base, instance_id, 1), "claim", DAN)
+    assert brand.status == 200 and brand.json["seat"] == 2, brand.text
+
+
+# -- the inbox's tabs --------------------------------------------------------------------------
+
+def inbox(base, who, tab=""):
+    query = f"?tab={tab}" if tab else ""
+    return call("GET", f"{base}/api/hitl/inbox/items{query}", headers={"x-ms-client-principal": who})
+
+
+def mine(base, who):
+    """The reviews "Waiting for me" lists for this person, and the tabs' counts."""
+    page = inbox(base, who).json
+    return {item["instanceId"] for item in page["items"]}, page["counts"]
+
+
+def listed(base, who, expected):
+    """Wait until the inbox lists ``expected`` for this person: cards follow the review."""
+    return wait_until(lambda: (found := mine(base, who))[0] == expected and found)
+
+
+def test_waiting_for_me_lists_the_reviews_whose_seats_a_person_fills_by_role_and_the_counts(base):
+    editor = start(base, {"stages": [{"name": "editor", "reviewers": ["role:editors"]}]})
+    brand = start(base, {"stages": [{"name": "brand", "reviewers": ["role:brand", "role:brand"], "require": 2}]})
+    legal = start(base, {"stages": [{"name": "legal", "reviewers": ["user:bob@contoso.com"]}]})
+    for instance_id, stage in ((editor, "editor"), (brand, "brand"), (legal, "legal")):
+        waiting_at(base, instance_id, stage)
+    assert listed(base, ALICE, {editor}) == ({editor}, {"mine": 1, "all": 3})
+    assert listed(base, DAN, {brand}) == ({brand}, {"mine": 1, "all": 3})
+    assert listed(base, BOB, {legal}) == ({legal}, {"mine": 1, "all": 3})
+    assert listed(base, MALLORY, set()) == (set(), {"mine": 0, "all": 3})
+    assert decide(base, brand, DAN).status == 200   # one of two: Dan is done, Erin is not
+    assert listed(base, DAN, set()) == (set(), {"mine": 0, "all": 3})
+    assert listed(base, ERIN, {brand}) == ({brand}, {"mine": 1, "all": 3})
+
+
+def test_a_claim_keeps_the_review_in_the_claimers_inbox_only(base):
+    instance_id = start(base, {"stages": [{"name": "brand", "reviewers": ["role:brand"]}]})
+    waiting_at(base, instance_id, "brand")
+    for person in (DAN, ERIN, FRANK):
+        listed(base, person, {instance_id})
+    claim = call("POST", f"{base}/api/hitl/claim/{instance_id}", {}, headers={"x-ms-client-principal": ERIN})
+    assert claim.status == 200, claim.text
+    assert listed(base, DAN, set())[1] == {"mine": 0, "all": 1}
+    assert listed(base, FRANK, set())[1] == {"mine": 0, "all": 1}
+    assert mine(base, ERIN) == ({instance_id}, {"mine": 1, "all": 1})
+
+
+def test_a_handed_on_seat_moves_the_review_to_the_new_holders_inbox(base):
+    instance_id = start(base, {"stages": [
+        {"name": "legal", "reviewers": ["user:bob@contoso.com", "user:carol@contoso.com"], "require": "all"}]})
+    waiting_at(base, instance_id, "legal")
+    listed(base, BOB, {instance_id})
+    assert mine(base, FRANK)[0] == set()
+    handed = call("POST", f"{base}/api/hitl/delegate/{instance_id}", {"to": "frank@contoso.com"},
+                  headers={"x-ms-client-principal": BOB})
+    assert handed.status == 200, handed.text
+    assert listed(base, FRANK, {instance_id})[1] == {"mine": 1, "all": 1}
+    assert listed(base, BOB, set())[1] == {"mine": 0, "all": 1}
+    assert mine(base, CAROL)[0] == {instance_id}
+
+
+def test_the_all_tab_is_for_the_owners(base, monkeypatch):
+    monkeypatch.setenv("HITL_OWNERS", "role:owners")
+    editor = start(base, {"stages": [{"name": "editor", "reviewers": ["role:editors"]}]})
+    legal = start(base, {"stages": [{"name": "legal", "reviewers": ["user:bob@contoso.com"]}]})
+    waiting_at(base, editor, "editor")
+    waiting_at(base, legal, "legal")
+    refused = inbox(base, ALICE, "all")
+    assert refused.status == 403
+    assert refused.json["error"] == "the list of all reviews is for the app's owners (HITL_OWNERS)"
+    assert inbox(base, ALICE).json["owner"] is False
+    every = wait_until(lambda: (page := inbox(base, OLIVE, "all").json)["counts"]["all"] == 2 and page)
+    assert every["owner"] is True and every["tab"] == "all"
+    assert {item["instanceId"] for item in every["items"]} == {editor, legal}
+    assert every["counts"] == {"mine": 0, "all": 2}
