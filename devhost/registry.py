@@ -96,21 +96,47 @@ def _forget_other_apps_modules(app_dir: Path) -> None:
 
     Two apps in one process (a test session) may both have a sibling ``blueprints.py``;
     without this, the second app's ``import blueprints`` returns the first app's module.
-    Only modules loaded from another app's folder go, never the stdlib or packages.
+    Only modules loaded from another app's folder go, never the stdlib or packages. When
+    one module of an earlier app goes, all of that app's go: a module kept would still hold
+    the classes of those dropped, and the app loaded again would mix old classes and new
+    (a route's ``except ValidationError`` missing the ``ValidationError`` its new policy
+    module raises). The host's own package and the test suite stay, though they may sit in
+    an app's folder: they are what loads the apps, not part of one.
     """
-    own_names = {p.stem if p.suffix == ".py" else p.name for p in app_dir.iterdir()
-                 if p.suffix == ".py" or (p.is_dir() and p.name.isidentifier())}
+    own_names = _top_level_names(app_dir)
+    shadowed = set()  # earlier apps, one of whose modules a name of this app shadows
     for name, mod in list(sys.modules.items()):
-        if name.split(".", 1)[0] not in own_names or name not in sys.modules:
+        if name.split(".", 1)[0] not in own_names:
             continue
-        origins = _origins(mod)
-        if any(o.is_relative_to(app_dir) for o in origins):
-            continue
-        if any(o.is_relative_to(loaded) for o in origins for loaded in _LOADED_APP_DIRS):
-            # A package goes with its submodules: a namespace package left without its
-            # parent cannot even tell its own path any more.
-            for child in [n for n in sys.modules if n == name or n.startswith(name + ".")]:
-                del sys.modules[child]
+        owner = _loaded_app_of(mod)
+        if owner is not None and owner != app_dir and not _in_folder(mod, app_dir):
+            shadowed.add(owner)
+    for earlier in shadowed:
+        names = _top_level_names(earlier) - _NOT_AN_APPS_MODULE
+        for name, mod in list(sys.modules.items()):
+            if name.split(".", 1)[0] in names and _loaded_app_of(mod) == earlier and not _in_folder(mod, app_dir):
+                del sys.modules[name]
+
+
+# The host's package and the usual test packages: they import apps' modules, but a test
+# session keeps them whichever app it loads.
+_NOT_AN_APPS_MODULE = {__name__.split(".", 1)[0], "tests", "conftest"}
+
+
+def _top_level_names(app_dir: Path) -> set[str]:
+    return {p.stem if p.suffix == ".py" else p.name for p in app_dir.iterdir()
+            if p.suffix == ".py" or (p.is_dir() and p.name.isidentifier())}
+
+
+def _in_folder(module: Any, folder: Path) -> bool:
+    return any(o.is_relative_to(folder) for o in _origins(module))
+
+
+def _loaded_app_of(module: Any) -> Optional[Path]:
+    """The loaded app whose folder holds the module (the innermost, as test apps sit in
+    the folders of others), or None."""
+    owners = [loaded for o in _origins(module) for loaded in _LOADED_APP_DIRS if o.is_relative_to(loaded)]
+    return max(owners, key=lambda folder: len(folder.parts), default=None)
 
 
 def _origins(module: Any) -> list[Path]:

@@ -78,3 +78,40 @@ def test_a_v2_function_that_asks_for_its_context_gets_one(tmp_path):
     with DevHost(tmp_path, data_dir=tmp_path / "state", local_settings=False) as host:
         reply = call("GET", f"{host.serve(port=0)}/api/who")
     assert (reply.status, reply.text) == (200, f"who {tmp_path.resolve()}")
+
+
+def test_an_app_loaded_again_after_another_shadowed_one_of_its_packages_has_no_mixed_classes(tmp_path):
+    """A test session loaded the review app, then a Microsoft sample with its own
+    ``shared_code``, then the review app again: the sample's load dropped the app's
+    ``shared_code`` but kept its routes, which still caught the old ``ValidationError``
+    while the policy module imported afresh raised the new one (a 400 became a 500)."""
+    from devhost.registry import isolate_app_modules
+
+    first, other = tmp_path / "first", tmp_path / "other"
+    (first / "lib").mkdir(parents=True)
+    (first / "lib" / "__init__.py").write_text("")
+    (first / "lib" / "errors.py").write_text("class Refused(Exception):\n    pass\n")
+    # imported only when used, as the app's policy module is
+    (first / "lib" / "rules.py").write_text("from .errors import Refused\n\ndef check():\n    raise Refused('no')\n")
+    (first / "handlers.py").write_text(
+        "from lib.errors import Refused\n\n"
+        "def handle():\n    from lib import rules\n    try:\n        rules.check()\n"
+        "    except Refused:\n        return 'refused'\n")
+    (other / "lib").mkdir(parents=True)
+    (other / "lib" / "__init__.py").write_text("")
+    try:
+        isolate_app_modules(first)
+        import handlers
+        assert handlers.handle() == "refused"
+        isolate_app_modules(other)
+        import lib  # the other app's
+        assert sys.modules["lib"].__file__ == str(other / "lib" / "__init__.py")
+        isolate_app_modules(first)
+        import handlers as again
+        assert again.handle() == "refused"
+    finally:
+        for name in [n for n in sys.modules if n in ("handlers", "lib") or n.startswith("lib.")]:
+            del sys.modules[name]
+        for folder in (first, other):
+            if str(folder) in sys.path:
+                sys.path.remove(str(folder))
