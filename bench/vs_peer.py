@@ -168,41 +168,53 @@ class Lifecycle:
     calls: int
 
 
+def on_threads(threads: int, indexes: range, body: Callable[[int], None]) -> float:
+    """``body`` for every index, on ``threads`` threads that each take the next index
+    until none is left; the seconds it took."""
+    lock = threading.Lock()
+    remaining = iter(indexes)
+
+    def worker() -> None:
+        while True:
+            with lock:
+                index = next(remaining, None)
+            if index is None:
+                return
+            body(index)
+
+    pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
+    started = time.perf_counter()
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return time.perf_counter() - started
+
+
 def drive(run: Run, count: int, threads: int, lifecycle: Callable[[int], Lifecycle],
           first_index: int = 0) -> None:
     """``count`` lifecycles on ``threads`` threads, one after another on each; a lifecycle
     that fails raises, and is counted."""
     lock = threading.Lock()
-    next_index = iter(range(first_index, first_index + count))
 
-    def worker() -> None:
-        while True:
-            with lock:
-                index = next(next_index, None)
-            if index is None:
-                return
-            try:
-                took = lifecycle(index)
-            except Exception as exc:  # a broken lifecycle is counted, never fatal to the run
-                took = None
-                run.errors.append(f"{type(exc).__name__}: {exc}")
-            with lock:
-                if took is None:
-                    run.failed += 1
-                else:
-                    run.done += 1
-                    run.requests += took.calls
-                    run.approve_to_completed_ms.append(took.approve_to_completed_ms)
-                    run.start_to_awaiting_ms.append(took.start_to_awaiting_ms)
-                    run.decision_call_ms.append(took.decision_call_ms)
+    def one(index: int) -> None:
+        try:
+            took = lifecycle(index)
+        except Exception as exc:  # a broken lifecycle is counted, never fatal to the run
+            took = None
+            run.errors.append(f"{type(exc).__name__}: {exc}")
+        with lock:
+            if took is None:
+                run.failed += 1
+            else:
+                run.done += 1
+                run.requests += took.calls
+                run.approve_to_completed_ms.append(took.approve_to_completed_ms)
+                run.start_to_awaiting_ms.append(took.start_to_awaiting_ms)
+                run.decision_call_ms.append(took.decision_call_ms)
 
-    pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
-    started, cpu_before = time.perf_counter(), time.process_time()
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    run.seconds = time.perf_counter() - started
+    cpu_before = time.process_time()
+    run.seconds = on_threads(threads, range(first_index, first_index + count), one)
     run.client_cpu_s = time.process_time() - cpu_before
 
 
@@ -285,39 +297,27 @@ def drive_starts(run: Run, count: int, threads: int, port: int) -> None:
     """``count`` reviews started on ``threads`` threads, each polled every 20 ms until its
     draft awaits review; a start that fails is counted."""
     lock = threading.Lock()
-    indexes = iter(range(count))
     local = threading.local()
 
-    def worker() -> None:
-        while True:
+    def one(index: int) -> None:
+        try:
+            if not hasattr(local, "api"):
+                local.api = ReviewConnection(port)
+            api = local.api
+            code, body = api.call("POST", "/api/hitl/run", {"topic": f"benchmark start {index}"})
+            if code != 202:
+                raise RuntimeError(f"run answered {code}: {body!r:.200}")
+            _, polls = poll(lambda: api.status(body["instanceId"]), awaiting_round_1, START_POLL_S)
+        except Exception as exc:  # counted, never fatal to the run
             with lock:
-                index = next(indexes, None)
-            if index is None:
-                return
-            try:
-                if not hasattr(local, "api"):
-                    local.api = ReviewConnection(port)
-                api = local.api
-                code, body = api.call("POST", "/api/hitl/run", {"topic": f"benchmark start {index}"})
-                if code != 202:
-                    raise RuntimeError(f"run answered {code}: {body!r:.200}")
-                _, polls = poll(lambda: api.status(body["instanceId"]), awaiting_round_1, START_POLL_S)
-            except Exception as exc:  # counted, never fatal to the run
-                with lock:
-                    run.failed += 1
-                    run.errors.append(f"start: {type(exc).__name__}: {exc}")
-                continue
-            with lock:
-                run.starts += 1
-                run.start_polls += polls
+                run.failed += 1
+                run.errors.append(f"start: {type(exc).__name__}: {exc}")
+            return
+        with lock:
+            run.starts += 1
+            run.start_polls += polls
 
-    pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
-    started = time.perf_counter()
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    run.starts_seconds = time.perf_counter() - started
+    run.starts_seconds = on_threads(threads, range(count), one)
 
 
 def run_devhost(subject: str, tree: Path, args, work: Path, round_: int) -> Run:
