@@ -3,6 +3,7 @@ Slack buttons (stage two), each through the same decision path as the approve ro
 from __future__ import annotations
 
 import json
+import re
 
 from devhost.testing import wait_until
 from tests.support.http import call
@@ -46,7 +47,7 @@ def click(base, user, action_id, value, channel="DU0BOB", ts="1700000000.000001"
 
 def test_a_two_stage_review_is_decided_from_a_teams_card_then_slack_buttons(served_host, bot_framework, slack_api):
     base = served_host.base_url
-    install_teams_app(base, bot_framework, "29:alice", "alice@contoso.com", "a:alice-chat")
+    install_teams_app(base, bot_framework, "29:alice", "alice@contoso.com", "a:alice-chat", name="Alice Smith")
     slack_api.users["U0BOB"] = {"email": "bob@contoso.com"}
     instance_id = start(base)
 
@@ -58,7 +59,8 @@ def test_a_two_stage_review_is_decided_from_a_teams_card_then_slack_buttons(serv
     answered = card_action(base, bot_framework, "29:alice", "a:alice-chat", "approve", approve["data"])
     assert answered.status == 200, answered.text
     refreshed = json.dumps(answered.json["value"])
-    assert "Approved by alice@contoso.com" in refreshed and '"verb": "approve"' not in refreshed
+    # The card names her as Teams does; the records keep her address as who decided.
+    assert re.search(r"Approved by Alice Smith, \d\d:\d\d UTC", refreshed) and '"verb": "approve"' not in refreshed
 
     # Stage two: Bob's Slack message, found by his e-mail address, decides the review.
     message = slack_message_to(slack_api, "U0BOB")
@@ -68,7 +70,8 @@ def test_a_two_stage_review_is_decided_from_a_teams_card_then_slack_buttons(serv
     trail = [(d["stage"], d["by"], d["channel"]) for d in done["output"]["decisions"]]
     assert trail == [("editor", "alice@contoso.com", "teams"), ("legal", "bob@contoso.com", "slack")]
     assert done["output"]["decisions"][0]["person"] == {"name": "alice@contoso.com", "id": "aad-29:alice"}
-    # The clicked message now says who decided.
+    assert [d.get("byName") for d in done["output"]["decisions"]] == ["Alice Smith", None]
+    # The clicked message now says who decided: Slack gave no name for Bob, so his address.
     update = slack_api.calls_of("chat.update")[-1]
     assert "Approved by bob@contoso.com" in json.dumps(update["blocks"])
 
@@ -150,11 +153,11 @@ def test_a_decision_on_a_teams_card_updates_the_slack_messages_of_the_stage(serv
     data = next(a for a in card["card"]["actions"] if a.get("verb") == "approve")["data"]
     assert card_action(base, bot_framework, "29:alice", "a:alice-chat", "approve", data).status == 200
     bobs = wait_until(lambda: next((u for u in slack_api.calls_of("chat.update") if u["channel"] == "DU0BOB"), None))
-    assert "The stage was decided: Approved by alice@contoso.com" in json.dumps(bobs["blocks"])
+    assert "The stage was decided: Approved by Alice" in json.dumps(bobs["blocks"])
     wait_until(lambda: status(base, instance_id)["runtimeStatus"] == "Completed")
     # Refreshing a card (Teams asks when the card is viewed) shows it closed too.
     refreshed = card_action(base, bot_framework, "29:alice", "a:alice-chat", "refresh", data)
-    assert "Approved by alice@contoso.com" in json.dumps(refreshed.json["value"])
+    assert "Approved by Alice" in json.dumps(refreshed.json["value"])
 
 
 def test_a_decision_by_the_approve_route_updates_the_slack_messages_too(served_host, slack_api):
