@@ -118,8 +118,11 @@ def seat_line(records: list, seat: int, stage_over: bool) -> Optional[str]:
 
 
 def record_line(record: dict) -> str:
+    """The decision as a message shows it: by the person's display name when the channel
+    gave one, else by who decided (their address, or the channel)."""
     person = record.get("person") if isinstance(record.get("person"), dict) else {}
-    return decided_line(bool(record.get("approved")), person.get("name") or record.get("by", "?"), record.get("at", ""))
+    who = record.get("byName") or person.get("name") or record.get("by", "?")
+    return decided_line(bool(record.get("approved")), who, record.get("at", ""))
 
 
 def decided_line(verdict_approved: bool, who: str, at: str) -> str:

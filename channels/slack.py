@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from shared_code.identity import Person, valid_name
+from shared_code.identity import Person, display_name, valid_name
 from shared_code.settings import Settings
 
 from .seat_view import SeatView
@@ -70,11 +70,13 @@ async def user_for_email(web: AsyncWebClient, email: str) -> Optional[str]:
 
 
 async def person(web: AsyncWebClient, user_id: str) -> Optional[Person]:
-    """The person who clicked, as Slack's directory names them (their e-mail address);
-    None when Slack does not say."""
+    """The person who clicked, as Slack's directory names them (their e-mail address, and
+    their full name, else the display name they chose, for messages to show); None when
+    Slack does not say."""
     profile = (await call("users.info", web.users_info(user=user_id))).get("user", {}).get("profile", {})
     email = profile.get("email")
-    return Person(email) if valid_name(email) else None
+    shown = display_name(profile.get("real_name")) or display_name(profile.get("display_name"))
+    return Person(email, display_name=shown) if valid_name(email) else None
 
 
 def message_blocks(view: SeatView, line: str = "") -> list[dict]:

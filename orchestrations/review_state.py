@@ -551,6 +551,8 @@ class ReviewState:
         person = Person.from_event(decision.person)
         if person is not None:
             record["person"] = {"name": person.name, **({"id": person.object_id} if person.object_id else {})}
+        if decision.by_name:
+            record["byName"] = decision.by_name
         if decision.asserted:
             record["asserted"] = True
         if decision.id:
@@ -772,7 +774,7 @@ class ReviewState:
         if not messages:
             return None
         views = self.seat_views()
-        decisions = [{k: r[k] for k in ("seatIndex", "approved", "by", "at", "person") if k in r}
+        decisions = [{k: r[k] for k in ("seatIndex", "approved", "by", "byName", "at", "person") if k in r}
                      for r in self._stage_records(self.stage)]
         return {"instance_id": instance_id, "topic": self.topic, "round": self.round, "max_rounds": self.max_rounds,
                 "title": self.draft["title"], "excerpt": self.draft["content"][:NOTICE_EXCERPT_CHARS],

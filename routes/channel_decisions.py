@@ -107,5 +107,5 @@ async def decide_from_channel(reviews: ReviewClient, instance_id: str, token: st
     if outcome.kind != "applied":
         return ChannelAnswer(view_of(review, grant, settings), f"Not taken: {review.refusal(grant.round) or outcome.reason}")
     record = outcome.decision or {}
-    line = decided_line(approved, person.name, record.get("at", ""))
+    line = decided_line(approved, person.display_name or person.name, record.get("at", ""))
     return ChannelAnswer(view_of(review, grant, settings).closed(line), line, applied=True)

@@ -201,7 +201,8 @@ def bind_decision(requested: Decision, review: Review, caller: Caller,
     return requested.bound(current, caller.shown, new_event_id(), stage_index=status.stage_index,
                            seat=grant.seat if grant and grant.stage is not None else None,
                            person=caller.person.to_event(relevant) if caller.person else None,
-                           channel=caller.channel, asserted=caller.asserted)
+                           channel=caller.channel, asserted=caller.asserted,
+                           by_name=caller.person.display_name if caller.person else "")
 
 
 def check_quotes(requested: Decision, review: Review) -> None:

@@ -26,7 +26,7 @@ from pydantic import ValidationError as ActivityError
 from channels import teams
 from channels.teams_cards import APPROVE, FEEDBACK_INPUT, REFRESH, REJECT, invoke_reply, notice_card, seat_card
 from channels.teams_contacts import entity_id
-from shared_code.identity import Person, valid_name
+from shared_code.identity import Person, display_name, valid_name
 from shared_code.settings import Settings, load_settings
 
 from .channel_decisions import decide_from_channel, seat_grant, view_of
@@ -102,7 +102,8 @@ class ReviewBot(ActivityHandler):
 
     async def person(self, turn_context: TurnContext) -> Optional[Person]:
         """The person behind the Teams user, as the connector's member lookup names them
-        (sign-in name and Entra object id), never as the client's own text says."""
+        (sign-in name, Entra object id and display name), never as the client's own text
+        says."""
         activity = turn_context.activity
         connector = turn_context.services.get(ConnectorClientBase)
         if connector is None or not activity.from_property or not activity.from_property.id:
@@ -116,7 +117,8 @@ class ReviewBot(ActivityHandler):
         name = member["upn"]
         if not valid_name(name):
             return None
-        return Person(name, member["objectId"] if valid_name(member["objectId"]) else "")
+        return Person(name, member["objectId"] if valid_name(member["objectId"]) else "",
+                      display_name=display_name(member["name"]))
 
     # -- cards --------------------------------------------------------------------------
 

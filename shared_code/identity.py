@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 MAX_NAME_CHARS = 200
+# A display name goes into every decision record the status shows, so it is kept short.
+MAX_DISPLAY_NAME_CHARS = 100
 # Claims App Service passes on, by the last segment of their (possibly mapped) type; the
 # sign-in names in the order they are preferred.
 _SIGN_IN_NAME_CLAIMS = ("preferred_username", "upn", "emailaddress", "email", "unique_name")
@@ -24,16 +26,20 @@ _ROLE_CLAIMS = ("roles", "role")
 _GROUP_CLAIMS = ("groups",)
 _OBJECT_ID_CLAIMS = ("oid", "objectidentifier")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+_WHITESPACE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
 class Person:
-    """A reviewer. ``name`` is what records and pages show (a UPN or an e-mail address);
-    ``object_id`` is the Entra object id when the sign-in carried one."""
+    """A reviewer. ``name`` is who they are to seats and records (a UPN or an e-mail
+    address); ``object_id`` is the Entra object id when the sign-in carried one;
+    ``display_name`` is what the channel calls them ("Alice Smith"), shown on cards and
+    messages only, never compared: two people may share one."""
     name: str
     object_id: str = ""
     roles: frozenset = field(default_factory=frozenset)
     groups: frozenset = field(default_factory=frozenset)
+    display_name: str = field(default="", compare=False)
 
     @property
     def key(self) -> str:
@@ -71,6 +77,14 @@ def valid_name(value: Any) -> bool:
             and not _CONTROL_CHARS.search(value))
 
 
+def display_name(value: Any) -> str:
+    """A display name as a channel gave it, made one line of text at most
+    MAX_DISPLAY_NAME_CHARS long; "" when there is none."""
+    if not isinstance(value, str):
+        return ""
+    return _WHITESPACE.sub(" ", _CONTROL_CHARS.sub(" ", value)).strip()[:MAX_DISPLAY_NAME_CHARS].rstrip()
+
+
 def _names(value: Any) -> frozenset:
     if not isinstance(value, list):
         return frozenset()
@@ -86,7 +100,8 @@ def signed_in_person(header: Optional[str]) -> Optional[Person]:
     kept is the sign-in name, which is what ``user:`` seats name: ``preferred_username``,
     else the UPN, else the e-mail address, whatever order the claims come in (App Service
     sends Entra ID's e-mail claim, which can differ for an alias or a guest, ahead of
-    ``preferred_username``), before any display name."""
+    ``preferred_username``), before any display name. The display name is the ``name``
+    claim as Entra ID sends it (type ``name`` itself, not the mapped name type)."""
     if not header or len(header) > 64 * 1024:
         return None
     try:
@@ -107,5 +122,6 @@ def signed_in_person(header: Optional[str]) -> Optional[Person]:
     if not names:
         return None
     object_id = next(iter(values(*_OBJECT_ID_CLAIMS)), "")
+    shown = next((val for typ, val in claims if typ == "name"), "")
     return Person(names[0], object_id, frozenset(values(*_ROLE_CLAIMS, role_type)),
-                  frozenset(values(*_GROUP_CLAIMS)))
+                  frozenset(values(*_GROUP_CLAIMS)), display_name(shown))

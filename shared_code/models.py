@@ -11,6 +11,8 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Optional
 
+from .identity import display_name
+
 MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 20
 MAX_TOPIC_CHARS = 2_000
@@ -321,7 +323,9 @@ class Decision:
     so the route can tell whether its decision was applied, and a decision delivered twice
     is applied once. The route also binds the stage (``stage_index``), the seat a signed
     link was made for (``seat``), the person who decides (``person``, when one is known),
-    the channel it came by, and whether the function key asserted who the person is.
+    the channel it came by, whether the function key asserted who the person is, and what
+    the channel calls the person (``by_name``: shown on cards and messages; ``by`` and
+    ``person`` stay who decided).
     """
     approved: bool
     feedback: str = ""
@@ -340,6 +344,7 @@ class Decision:
     asserted: bool = False
     # A rejection may point at passages of the draft: ({"quote", "comment"}, ...).
     comments: tuple = ()
+    by_name: str = ""
 
     @classmethod
     def from_json(cls, obj: dict) -> "Decision":
@@ -398,13 +403,14 @@ class Decision:
             return None
         return cls(approved, feedback, round_, _actor(payload.get("by"), "function key"),
                    _event_id(payload.get("id")), edit, stage_index=stage_index, seat=seat, person=person,
-                   channel=channel, asserted=payload.get("asserted") is True, comments=comments)
+                   channel=channel, asserted=payload.get("asserted") is True, comments=comments,
+                   by_name=display_name(payload.get("by_name")))
 
     def bound(self, round_: int, by: str, decision_id: str, *, stage_index: int = 0,
               seat: Optional[int] = None, person: Optional[dict] = None, channel: str = "",
-              asserted: bool = False) -> "Decision":
+              asserted: bool = False, by_name: str = "") -> "Decision":
         return replace(self, round=round_, by=by, id=decision_id, stage_index=stage_index, seat=seat,
-                       person=person, channel=channel or by, asserted=asserted)
+                       person=person, channel=channel or by, asserted=asserted, by_name=by_name)
 
     def to_event(self) -> dict:
         return asdict(self)

@@ -317,8 +317,8 @@ def _decisions_kept(whole_round: bool):
     return shrink
 
 
-_COMPACT_DECISION = ("round", "stageIndex", "seatIndex", "approved", "feedback", "by", "at", "id", "edited",
-                     "feedbackChars")
+_COMPACT_DECISION = ("round", "stageIndex", "seatIndex", "approved", "feedback", "by", "byName", "at", "id",
+                     "edited", "feedbackChars")
 
 
 def _decisions_compact(status: dict) -> dict:

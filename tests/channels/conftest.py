@@ -36,11 +36,12 @@ def slack_api(monkeypatch):
         yield api
 
 
-def install_teams_app(base, framework, user_id, upn, conversation):
+def install_teams_app(base, framework, user_id, upn, conversation, name=""):
     """Alice installs the app: Teams sends the bot a conversation update; the connector
-    names her when the bot asks."""
-    framework.members[user_id] = {"id": user_id, "name": upn.split("@")[0].title(), "aadObjectId": f"aad-{user_id}",
-                                  "userPrincipalName": upn, "email": upn}
+    names her when the bot asks (``name``, her display name: by default her address's
+    first part, titled)."""
+    framework.members[user_id] = {"id": user_id, "name": name or upn.split("@")[0].title(),
+                                  "aadObjectId": f"aad-{user_id}", "userPrincipalName": upn, "email": upn}
     reply = call("POST", f"{base}/api/messages", {
         "type": "conversationUpdate", "id": "install-1", "channelId": "msteams", "serviceUrl": framework.service_url,
         "from": {"id": user_id}, "recipient": {"id": f"28:{APP_ID}"},

@@ -10,7 +10,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from channels.seat_view import from_status
+from channels.seat_view import from_status, record_line
+from channels.slack import message_blocks
+from channels.teams_cards import seat_card
 from devhost.testing import wait_until
 from shared_code.review_links import ReviewGrant
 from shared_code.review_status import ReviewStatus
@@ -81,7 +83,7 @@ def test_a_round_1_card_refreshed_during_round_2_shows_round_1s_draft_and_outcom
                                       action_data(first, "approve")))
     assert title_of(second) not in refreshed
     assert title_of(first) in refreshed and "Round 1 of 2" in refreshed
-    assert "Rejected by alice@contoso.com" in refreshed and '"verb": "approve"' not in refreshed
+    assert "Rejected by Alice" in refreshed and '"verb": "approve"' not in refreshed
 
 
 def test_a_click_on_an_earlier_rounds_card_is_refused_and_changes_nothing(round_2, bot_framework):
@@ -153,3 +155,23 @@ def test_a_round_whose_text_the_status_no_longer_keeps_shows_no_other_rounds_tex
     fourth = from_status("review-1", finished, ReviewGrant("review-1", 4, expires, stage=0, seat=0), key,
                          "http://localhost", "Rejected by alice@contoso.com", output)
     assert (fourth.title, fourth.excerpt) == ("Draft 4", "Text 4")
+
+
+def test_a_name_with_markup_is_shown_as_text_on_a_card_and_a_slack_message():
+    """A display name is the person's own text: the closed card shows it in a TextRun and
+    the Slack message in plain_text, which render no Markdown, links or mentions."""
+    key = b"k" * 32
+    expires = datetime.now(timezone.utc) + timedelta(hours=1)
+    status_now = ReviewStatus(stage="awaiting_review", round=1, max_rounds=1,
+                              draft={"title": "Draft 1", "content": "Text"})
+    line = record_line({"approved": True, "by": "eve@contoso.com", "byName": "**Eve** [CEO](https://evil) <!here>",
+                        "at": "2026-01-05T10:42:00+00:00"})
+    assert line == "Approved by **Eve** [CEO](https://evil) <!here>, 10:42 UTC"
+    view = from_status("review-1", status_now, ReviewGrant("review-1", 1, expires, stage=0, seat=0), key,
+                       "http://localhost", line)
+    card = seat_card(view)
+    assert not any(line in json.dumps(b) for b in card["body"] if b["type"] != "RichTextBlock")
+    runs = [run for block in card["body"] if block["type"] == "RichTextBlock" for run in block["inlines"]]
+    assert {"type": "TextRun", "text": line, "weight": "Default"} in runs
+    shown = [block for block in message_blocks(view) if line in json.dumps(block)]
+    assert shown == [{"type": "section", "text": {"type": "plain_text", "text": line, "emoji": False}}]

@@ -1,8 +1,10 @@
 """A two-stage review decided from the channels themselves: a Teams card (stage one) and
-Slack buttons (stage two), each through the same decision path as the approve route."""
+Slack buttons or the Slack reject dialog (stage two), each through the same decision path
+as the approve route, the other reviewers' messages of the stage updated."""
 from __future__ import annotations
 
 import json
+import re
 
 from devhost.testing import wait_until
 from tests.support.http import call
@@ -46,7 +48,7 @@ def click(base, user, action_id, value, channel="DU0BOB", ts="1700000000.000001"
 
 def test_a_two_stage_review_is_decided_from_a_teams_card_then_slack_buttons(served_host, bot_framework, slack_api):
     base = served_host.base_url
-    install_teams_app(base, bot_framework, "29:alice", "alice@contoso.com", "a:alice-chat")
+    install_teams_app(base, bot_framework, "29:alice", "alice@contoso.com", "a:alice-chat", name="Alice Smith")
     slack_api.users["U0BOB"] = {"email": "bob@contoso.com"}
     instance_id = start(base)
 
@@ -58,7 +60,8 @@ def test_a_two_stage_review_is_decided_from_a_teams_card_then_slack_buttons(serv
     answered = card_action(base, bot_framework, "29:alice", "a:alice-chat", "approve", approve["data"])
     assert answered.status == 200, answered.text
     refreshed = json.dumps(answered.json["value"])
-    assert "Approved by alice@contoso.com" in refreshed and '"verb": "approve"' not in refreshed
+    # The card names her as Teams does; the records keep her address as who decided.
+    assert re.search(r"Approved by Alice Smith, \d\d:\d\d UTC", refreshed) and '"verb": "approve"' not in refreshed
 
     # Stage two: Bob's Slack message, found by his e-mail address, decides the review.
     message = slack_message_to(slack_api, "U0BOB")
@@ -68,9 +71,88 @@ def test_a_two_stage_review_is_decided_from_a_teams_card_then_slack_buttons(serv
     trail = [(d["stage"], d["by"], d["channel"]) for d in done["output"]["decisions"]]
     assert trail == [("editor", "alice@contoso.com", "teams"), ("legal", "bob@contoso.com", "slack")]
     assert done["output"]["decisions"][0]["person"] == {"name": "alice@contoso.com", "id": "aad-29:alice"}
-    # The clicked message now says who decided.
+    assert [d.get("byName") for d in done["output"]["decisions"]] == ["Alice Smith", None]
+    # The clicked message now says who decided: Slack gave no name for Bob, so his address.
     update = slack_api.calls_of("chat.update")[-1]
     assert "Approved by bob@contoso.com" in json.dumps(update["blocks"])
+
+
+TWO_CHANNELS = {"stages": [
+    {"name": "editor", "reviewers": ["user:alice@contoso.com", "user:dan@contoso.com"], "require": "any"},
+    {"name": "legal", "reviewers": ["user:bob@contoso.com", "user:carol@contoso.com"], "require": "any"}]}
+
+
+def slack_round_message(api, channel, round_):
+    """The message of ``round_`` posted to ``channel``."""
+    return wait_until(lambda: next((c for c in api.calls_of("chat.postMessage") if c["channel"] == channel
+                                    and f"Round {round_} of" in json.dumps(c["blocks"])), None))
+
+
+def slack_round_update(api, channel, round_, line):
+    """The update of ``channel``'s message of ``round_`` that shows ``line``."""
+    return wait_until(lambda: next((u for u in api.calls_of("chat.update") if u["channel"] == channel
+                                    and f"Round {round_} of" in (text := json.dumps(u["blocks"]))
+                                    and line in text), None))
+
+
+def submit_rejection(base, user, view, feedback):
+    body, headers = signed_interaction({"type": "view_submission", "user": {"id": user}, "view": {
+        "callback_id": view["callback_id"], "private_metadata": view["private_metadata"],
+        "state": {"values": {"feedback": {"feedback": {"type": "plain_text_input", "value": feedback}}}}}},
+        SLACK_SECRET)
+    return call("POST", f"{base}/api/hitl/slack/interactions", raw=body, headers=headers)
+
+
+def test_two_rounds_of_two_stages_are_decided_from_a_teams_card_slack_buttons_and_the_reject_dialog(
+        served_host, bot_framework, slack_api):
+    """Round 1: the editor stage approved on Alice's Teams card, the legal stage rejected
+    in Bob's Slack dialog; round 2: both approved, on the card and with Carol's Slack
+    button. Each decision closes the other reviewers' messages of its stage, naming the
+    person as their channel does (Carol's Slack profile has no name: her address)."""
+    base = served_host.base_url
+    install_teams_app(base, bot_framework, "29:alice", "alice@contoso.com", "a:alice-chat", name="Alice Smith")
+    slack_api.users.update({"U0DAN": {"email": "dan@contoso.com"},
+                            "U0BOB": {"email": "bob@contoso.com", "name": "Bob Jones"},
+                            "U0CAROL": {"email": "carol@contoso.com"}})
+    instance_id = start(base, TWO_CHANNELS, max_review_attempts=2)
+
+    def alices_card(round_):
+        card = wait_until(lambda: next((c["card"] for c in bot_framework.cards() if c["conversation"] == "a:alice-chat"
+                                        and f"Round {round_} of" in json.dumps(c["card"])), None))
+        return next(a for a in card["actions"] if a.get("verb") == "approve")["data"]
+
+    for round_ in (1, 2):
+        slack_round_message(slack_api, "U0DAN", round_)
+        answered = card_action(base, bot_framework, "29:alice", "a:alice-chat", "approve", alices_card(round_))
+        assert "Approved by Alice Smith" in json.dumps(answered.json["value"]), answered.text
+        # Dan's Slack message of the editor stage is closed with Alice's Teams name.
+        slack_round_update(slack_api, "DU0DAN", round_, "The stage was decided: Approved by Alice Smith")
+
+        bobs = slack_round_message(slack_api, "U0BOB", round_)
+        carols = slack_round_message(slack_api, "U0CAROL", round_)
+        if round_ == 1:
+            assert click(base, "U0BOB", "hitl_reject", button(bobs, "hitl_reject")["value"],
+                         ts="1700000000.000101").status == 200
+            dialog = wait_until(lambda: slack_api.calls_of("views.open"))[-1]
+            view = dialog["view"] if isinstance(dialog["view"], dict) else json.loads(dialog["view"])
+            submitted = submit_rejection(base, "U0BOB", view, "Cite the source for the figures")
+            assert submitted.status == 200, submitted.text
+            # Bob's own message shows his rejection; Carol's, that the stage was decided.
+            slack_round_update(slack_api, "DU0BOB", 1, "Rejected by Bob Jones")
+            slack_round_update(slack_api, "DU0CAROL", 1, "The stage was decided: Rejected by Bob Jones")
+        else:
+            clicked = click(base, "U0CAROL", "hitl_approve", button(carols, "hitl_approve")["value"],
+                            channel="DU0CAROL", ts="1700000000.000201")
+            assert clicked.status == 200, clicked.text
+            slack_round_update(slack_api, "DU0BOB", 2, "The stage was decided: Approved by carol@contoso.com")
+
+    done = wait_until(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
+    trail = [(d["round"], d["stage"], d["approved"], d["by"], d.get("byName"), d["channel"], d["feedback"])
+             for d in done["output"]["decisions"]]
+    assert trail == [(1, "editor", True, "alice@contoso.com", "Alice Smith", "teams", ""),
+                     (1, "legal", False, "bob@contoso.com", "Bob Jones", "slack", "Cite the source for the figures"),
+                     (2, "editor", True, "alice@contoso.com", "Alice Smith", "teams", ""),
+                     (2, "legal", True, "carol@contoso.com", None, "slack", "")]
 
 
 def test_the_status_and_inbox_say_how_each_seat_was_told(served_host, bot_framework, slack_api):
@@ -150,11 +232,11 @@ def test_a_decision_on_a_teams_card_updates_the_slack_messages_of_the_stage(serv
     data = next(a for a in card["card"]["actions"] if a.get("verb") == "approve")["data"]
     assert card_action(base, bot_framework, "29:alice", "a:alice-chat", "approve", data).status == 200
     bobs = wait_until(lambda: next((u for u in slack_api.calls_of("chat.update") if u["channel"] == "DU0BOB"), None))
-    assert "The stage was decided: Approved by alice@contoso.com" in json.dumps(bobs["blocks"])
+    assert "The stage was decided: Approved by Alice" in json.dumps(bobs["blocks"])
     wait_until(lambda: status(base, instance_id)["runtimeStatus"] == "Completed")
     # Refreshing a card (Teams asks when the card is viewed) shows it closed too.
     refreshed = card_action(base, bot_framework, "29:alice", "a:alice-chat", "refresh", data)
-    assert "Approved by alice@contoso.com" in json.dumps(refreshed.json["value"])
+    assert "Approved by Alice" in json.dumps(refreshed.json["value"])
 
 
 def test_a_decision_by_the_approve_route_updates_the_slack_messages_too(served_host, slack_api):

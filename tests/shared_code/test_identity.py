@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from shared_code.identity import Person, signed_in_person
+from shared_code.identity import MAX_DISPLAY_NAME_CHARS, Person, display_name, signed_in_person
 
 XMLSOAP = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/"
 ROLE = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
@@ -73,3 +73,17 @@ def test_the_sign_in_name_wins_over_an_e_mail_address_sent_before_it():
     person = signed_in_person(header(ENTRA_V2))
     assert person.name == "ada@contoso.com"
     assert person.answers_to("ada@contoso.com") and not person.answers_to("ada.lovelace@contoso.com")
+
+
+def test_the_display_name_is_entras_name_claim_when_the_sign_in_sends_one():
+    """Cards say who decided by the ``name`` claim; the v1.0 sign-in maps its name claim to
+    the sign-in name, so it has no display name and cards show the address."""
+    assert signed_in_person(header(ENTRA_V2)).display_name == "Ada Lovelace"
+    assert signed_in_person(header(ENTRA_V1)).display_name == ""
+
+
+def test_a_display_name_is_one_line_and_bounded():
+    spoofed = "Ada\nApproved by the CEO\t" + "x" * 200
+    shown = signed_in_person(header([("preferred_username", "ada@contoso.com"), ("name", spoofed)])).display_name
+    assert shown.startswith("Ada Approved by the CEO x") and len(shown) == MAX_DISPLAY_NAME_CHARS
+    assert display_name("  \u0007 ") == "" and display_name(None) == ""

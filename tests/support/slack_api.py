@@ -67,8 +67,10 @@ class SlackApi:
             return {"ok": True, "user": {"id": found}} if found else {"ok": False, "error": "users_not_found"}
         if method == "users.info":
             user = self.users.get(args.get("user"))
-            return {"ok": True, "user": {"id": args.get("user"), "profile": {"email": user["email"]}}} if user \
-                else {"ok": False, "error": "user_not_found"}
+            if user is None:
+                return {"ok": False, "error": "user_not_found"}
+            profile = {"email": user["email"], **({"real_name": user["name"]} if "name" in user else {})}
+            return {"ok": True, "user": {"id": args.get("user"), "profile": profile}}
         if method == "chat.postMessage":
             with self._lock:
                 self._ts += 1
