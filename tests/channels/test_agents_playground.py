@@ -85,8 +85,9 @@ def test_a_card_is_decided_in_the_agents_playground(served_host, playground):
     wait_until(lambda: call("GET", f"{base}/runtime/webhooks/durabletask/entities/teams_contact/"
                                  f"{user['email']}").status == 200)
     instance_id, answer = asyncio.run(approve_the_card(playground, base, chat, user["id"]))
-    assert "Approved by alexw@example.com" in json.dumps(answer)
+    # the playground's signed-in member, named as Teams names them
+    assert f"Approved by {user['name']}, " in json.dumps(answer) and user["name"] == "Alex Wilber"
     done = wait_until(lambda: (s := status(base, instance_id))["runtimeStatus"] == "Completed" and s)
     decision = done["output"]["decisions"][0]
-    assert (decision["by"], decision["channel"], decision["person"]["id"]) == (
-        "alexw@example.com", "teams", user["aadObjectId"])
+    assert (decision["by"], decision["byName"], decision["channel"], decision["person"]["id"]) == (
+        "alexw@example.com", "Alex Wilber", "teams", user["aadObjectId"])
