@@ -63,3 +63,22 @@ def test_the_sentence_around_a_position():
     text = "One. Two words here? Three"
     assert sentence_around(text, text.index("words")) == "Two words here?"
     assert sentence_around(text, len(text) - 1) == "Three"
+
+
+def test_the_rules_file_comes_first_then_the_setting_and_a_bad_file_is_refused_naming_it(tmp_path):
+    from shared_code.settings import ConfigurationError, load_settings
+
+    rules = tmp_path / "house-rules.txt"
+    rules.write_text("# the house style\nunder 600 words\nforbidden words: leverage\n", encoding="utf-8")
+    settings = load_settings({"HITL_HOUSE_RULES_FILE": str(rules), "HITL_HOUSE_RULES": "no claims without a source"})
+    assert settings.house_rules == ("under 600 words", "forbidden words: leverage", "no claims without a source")
+    assert load_settings({"HITL_HOUSE_RULES_FILE": str(rules)}).house_rules == (
+        "under 600 words", "forbidden words: leverage")
+    with pytest.raises(ConfigurationError, match=r"HITL_HOUSE_RULES_FILE: cannot read .*missing\.txt"):
+        load_settings({"HITL_HOUSE_RULES_FILE": str(tmp_path / "missing.txt")})
+    (tmp_path / "latin1.txt").write_bytes("sans caf\xe9".encode("latin-1"))
+    with pytest.raises(ConfigurationError, match="not UTF-8 text"):
+        load_settings({"HITL_HOUSE_RULES_FILE": str(tmp_path / "latin1.txt")})
+    rules.write_text("\n".join(f"rule {n}" for n in range(MAX_RULES)), encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="HITL_HOUSE_RULES_FILE and HITL_HOUSE_RULES together"):
+        load_settings({"HITL_HOUSE_RULES_FILE": str(rules), "HITL_HOUSE_RULES": "one more"})
