@@ -228,6 +228,34 @@ def v2_worker(app_dir: Path, script_name: str) -> tuple[PythonWorker, list[Worke
     try:
         worker.start(app_dir)
         return worker, worker.indexed_functions()
+    except WorkerFailure as failure:
+        worker.close()
+        concerned = _function_with_unresolvable_annotations(sys.modules.get(Path(script_name).stem))
+        if concerned is None:
+            raise
+        # The worker's NameError from typing.get_type_hints names the type, not the function.
+        raise WorkerFailure(f"{failure} (in the annotations of the function '{concerned}')",
+                            failure.stack_trace) from None
     except BaseException:
         worker.close()
         raise
+
+
+def _function_with_unresolvable_annotations(script: Any) -> Optional[str]:
+    """The first function of the app's script whose annotations cannot be resolved at run
+    time (a type imported only under ``TYPE_CHECKING``), as the worker's indexing reads them."""
+    import typing
+
+    import azure.functions as func
+
+    for value in list(vars(script).values()) if script is not None else []:
+        if not isinstance(value, func.FunctionRegister):
+            continue
+        for name, user_function in sdk_seams.registered_functions(value):
+            try:
+                typing.get_type_hints(user_function)
+            except NameError:
+                return name
+            except Exception:  # noqa: BLE001 - another fault, which the worker's reason names
+                continue
+    return None

@@ -74,6 +74,18 @@ def worker_user_function(runtime, function_id: str) -> Callable:
     return runtime.handle_event._functions.get_function(function_id).func
 
 
+def registered_functions(app) -> list[tuple[str, Callable]]:
+    """(name, user function) of each function an ``azure.functions`` app or blueprint
+    holds, read from its builders: ``get_functions()`` builds them again, which refuses
+    names it has already seen once the worker has indexed the app."""
+    functions = []
+    for builder in app._function_builders:
+        function = builder._function
+        user = function.get_user_function()
+        functions.append((function.get_function_name() or user.__name__, user))
+    return functions
+
+
 def forget_v1_app_folders(runtime) -> None:
     """The v1 runtime's ``__app__`` package searches every folder it was given since the
     process started; a new app in the same process searches its own only."""

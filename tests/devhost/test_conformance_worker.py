@@ -100,6 +100,8 @@ def test_w1_a_function_the_worker_refuses_leaves_the_app_with_no_functions(tmp_p
     assert reason in str(refusal.value)
     if "NameError" not in reason:
         assert "FunctionLoadError: cannot load the probe function: " in str(refusal.value)
+    else:  # the worker's NameError names the type only: the devhost names the function
+        assert str(refusal.value).endswith("(in the annotations of the function 'probe')")
 
 
 def test_w1_the_cli_prints_the_workers_reason_and_exits_non_zero(tmp_path):
