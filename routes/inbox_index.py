@@ -30,10 +30,10 @@ from shared_code.review_policy import Seat, SeatView
 # A stage waits at most MAX_TIMEOUT_HOURS, and an escalation adds at most as much again: a
 # card untouched for longer cannot belong to a waiting review.
 LONGEST_OPEN = timedelta(hours=2 * MAX_TIMEOUT_HOURS)
-# Reads of the change feed overlap by this much, so that a card saved while the previous
+# Reads of a change feed overlap by this much, so that an entity saved while the previous
 # read ran (with an earlier operation time) is not missed.
 OVERLAP = timedelta(seconds=10)
-# Readers within this long of the last read share it: an inbox is a view, not a lock.
+# Readers within this long of the last read share it: an index is a view, not a lock.
 FRESH_SECONDS = 0.25
 # Cards read a page at a time: small enough that a page does not hold the loop for long.
 CARD_PAGE = 500
@@ -75,24 +75,12 @@ class InboxIndex:
         self._sorted = {"deadline": [], "age": []}
         self._by_seat: dict[str, set] = {}
         self._special: set = set()
-        self._read_to: Optional[datetime] = None
-        self._read_at = 0.0
-        self._lock = asyncio.Lock()
+        self._cards = EntityFeed(REVIEW_CARD, clock, first_since=lambda now: now - LONGEST_OPEN)
 
     # -- keeping up with the cards ------------------------------------------------------
 
     async def refresh(self, rpc_base_url: str) -> None:
-        if time.monotonic() - self._read_at < FRESH_SECONDS:
-            return
-        async with self._lock:
-            if time.monotonic() - self._read_at < FRESH_SECONDS:
-                return
-            started = self._clock()
-            since = started - LONGEST_OPEN if self._read_to is None else self._read_to - OVERLAP
-            async for changed in changed_entities(rpc_base_url, REVIEW_CARD, since):
-                for entity_id, state in changed:
-                    self.apply(entity_id, state)
-            self._read_to, self._read_at = started, time.monotonic()
+        await self._cards.follow(rpc_base_url, self.apply)
 
     def apply(self, instance_id: str, card: Any) -> None:
         """Take a card as it is now: shown (a dict with a deadline) or hidden."""
@@ -208,6 +196,40 @@ def _position(token: str, sort: str) -> tuple:
         return data["k"], data["i"]
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise ValidationError("'continuation' is not a token this route returned for this sort") from None
+
+
+class EntityFeed:
+    """One entity name's change feed as an index in memory follows it: the first read
+    starts at ``first_since(now)`` (None: every entity), each later one where the one
+    before began, less OVERLAP; readers within FRESH_SECONDS of the last read share it.
+    A read that fails is an EntityQueryFailed whatever failed, and the next read starts
+    where the failed one did."""
+
+    def __init__(self, name: str, clock: Callable[[], datetime],
+                 first_since: Callable[[datetime], Optional[datetime]] = lambda now: None):
+        self.name = name
+        self._clock = clock
+        self._first_since = first_since
+        self._read_to: Optional[datetime] = None
+        self._read_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def follow(self, rpc_base_url: str, apply: Callable[[str, Any], None]) -> None:
+        """``apply(key, state)`` for every entity changed since the last read."""
+        if time.monotonic() - self._read_at < FRESH_SECONDS:
+            return
+        async with self._lock:
+            if time.monotonic() - self._read_at < FRESH_SECONDS:
+                return
+            started = self._clock()
+            since = self._first_since(started) if self._read_to is None else self._read_to - OVERLAP
+            try:
+                async for changed in changed_entities(rpc_base_url, self.name, since):
+                    for key, state in changed:
+                        apply(key, state)
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+                raise EntityQueryFailed(f"{type(exc).__name__}: {exc}") from None
+            self._read_to, self._read_at = started, time.monotonic()
 
 
 async def changed_entities(rpc_base_url: str, name: str,
