@@ -14,11 +14,12 @@ import re
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .loopback import JsonHandler, LoopbackService
 
 BOT_ISSUER = "https://api.botframework.com"
 KEY_ID = "local-key-1"
@@ -29,7 +30,7 @@ def _b64(number: int) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-class BotFramework:
+class BotFramework(LoopbackService):
     def __init__(self, app_id: str):
         self.app_id = app_id
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -42,7 +43,7 @@ class BotFramework:
         self._lock = threading.Lock()
         framework = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self):
                 path, query = urlsplit(self.path).path, parse_qs(urlsplit(self.path).query)
                 if path == "/v1/.well-known/openidconfiguration":
@@ -77,25 +78,11 @@ class BotFramework:
                     return self._json({"id": f"activity-{uuid.uuid4().hex[:8]}"})
                 self._json({"error": "unknown path"}, 404)
 
-            def _json(self, value, status=200):
-                data = json.dumps(value).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True  # a reply held back on purpose must not hold up shutdown
-        self._server.block_on_close = False
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
+        self._serve(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.origin
 
     @property
     def service_url(self) -> str:
@@ -127,10 +114,3 @@ class BotFramework:
         with self._lock:
             self.connector_auth.append(handler.headers.get("Authorization") or "")
 
-    def __enter__(self) -> "BotFramework":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()

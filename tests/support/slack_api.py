@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from slack_sdk.signature import SignatureVerifier
 
+from .loopback import JsonHandler, LoopbackService
 
-class SlackApi:
+
+class SlackApi(LoopbackService):
     def __init__(self):
         self.users: dict[str, dict] = {}   # user id -> {"email", "name"}
         self.calls: list[dict] = []        # {"method", "args", "auth"}
@@ -22,7 +23,7 @@ class SlackApi:
         self._ts = 0
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self):
                 self._answer(parse_qs(urlsplit(self.path).query))
 
@@ -45,21 +46,7 @@ class SlackApi:
                     return self._json({"ok": False, "error": "internal_error"}, 500)
                 self._json(api.reply(method, args))
 
-            def _json(self, value, status=200):
-                data = json.dumps(value).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True  # a reply held back on purpose must not hold up shutdown
-        self._server.block_on_close = False
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
+        self._serve(Handler)
 
     def reply(self, method: str, args: dict) -> dict:
         if method == "users.lookupByEmail":
@@ -81,18 +68,11 @@ class SlackApi:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/api"
+        return f"{self.origin}/api"
 
     def calls_of(self, method: str) -> list[dict]:
         return [c["args"] for c in self.calls if c["method"] == method]
 
-    def __enter__(self) -> "SlackApi":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def signed_interaction(payload: dict, secret: str, timestamp: int | None = None) -> tuple[bytes, dict]:
