@@ -82,9 +82,11 @@ def test_a_lock_held_past_the_timeout_is_reported_as_locked(tmp_path, monkeypatc
 # -- damaged state files -----------------------------------------------------------------
 
 def state_with_instances(data_dir, count: int = 50):
-    """A state folder of the features app with ``count`` waiting instances."""
+    """A state folder of the features app with ``count`` waiting instances. Their ids are
+    fixed so that the file's pages lie the same way every run: with random ids the page a
+    test damages was now and then one SQLite fails on before quick_check can report it."""
     with DevHost(APPS / "features", data_dir=data_dir, local_settings=False) as host:
-        ids = [host.start("custom_status", {"n": n}) for n in range(count)]
+        ids = [host.start("custom_status", {"n": n}, instance_id=f"waiting-{n:03d}") for n in range(count)]
         host.run_until_idle()
         return host.store.path, ids
 
