@@ -71,4 +71,4 @@ async def _answer(method: str, url: str, data: Any) -> Optional[list]:
     headers = {"content-type": "application/json"} if data is not None else {}
     reply = await api.handle(method, parts.path[len(WEBHOOK_PREFIX):], f"http://{parts.netloc}",
                              parts.query, headers, body)
-    return [reply.status, None if reply.empty else reply.payload]
+    return [reply.status, None if reply.empty else reply.value()]

@@ -37,7 +37,7 @@ from aiohttp import web
 
 from . import timeline
 from .clock import parse_iso, to_iso
-from .durable_api import RUNTIME_STATUSES, DurableApi, entity_state
+from .durable_api import RUNTIME_STATUSES, DurableApi, describe, entity_state
 from .instances import MAX_INSTANCE_ID_CHARS
 from .history import EventType
 from .storage import StoreError
@@ -162,7 +162,7 @@ class Dashboard:
         if row is None:
             return None
         store = self.engine.store
-        status = self.api.describe(row)
+        status = describe(row)
         history = [] if row.runtime_status == "Pending" else self.api.public_history(row, True, True)
         pending_timers = [m.event.get("TimerId") for m in store.due_messages(instance_id, math.inf)
                           if m.event.get("EventType") == EventType.TIMER_FIRED]

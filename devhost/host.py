@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 from . import function_json, payloads, sdk_seams
 from .clock import ManualClock, SystemClock
-from .durable_api import DurableApi
+from .durable_api import DurableApi, describe
 from .engine import Engine, EngineOptions
 from .function_routes import FunctionRoutes
 from .python_worker import AppLoadError
@@ -336,7 +336,7 @@ class DevHost:
 
     def status(self, instance_id: str) -> Optional[dict]:
         row = self.store.get_instance(instance_id)
-        return self.api.describe(row) if row else None
+        return describe(row) if row else None
 
     def history(self, instance_id: str) -> list[dict]:
         return self.store.load_history(instance_id)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import os
 import re
 import threading
@@ -214,12 +213,8 @@ def build_web_app(api: DurableApi, functions: FunctionRoutes,
 def _to_response(reply: ApiReply) -> web.Response:
     if reply.empty:
         return web.Response(status=reply.status, headers=reply.headers)
-    return web.json_response(reply.payload, status=reply.status, headers=reply.headers,
-                             dumps=_compact_json)
-
-
-def _compact_json(value) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return web.Response(text=reply.json_text(), status=reply.status, headers=reply.headers,
+                        content_type="application/json")
 
 
 class ServerThread:

@@ -6,11 +6,15 @@ host's background threads, hence the short polls.
 """
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
 
+from devhost import payloads
+from devhost.durable_api import ApiReply, StatusPage
+from devhost.storage import InstanceRow
 from devhost.testing import wait_until
 from tests.support.http import call
 
@@ -174,6 +178,41 @@ def test_query_pages_with_top_and_continuation_token(api):
             break
     assert pages == 3
     assert sorted(seen) == [f"page-{n}" for n in range(5)] and len(seen) == 5
+
+
+STORED_STATUSES = [
+    None, '""', "0", "-0.0", "1e+16", "NaN", "123456789012345678901234567890", "true", "[]",
+    '{"a":[1,2.5,{"b":null}],"c":"quote \\" and backslash \\\\"}',
+    '{"unicode":"Zürich – 東京 – 😀","control":"\\u0000\\t"}',
+    '{"nested":' * 30 + "1" + "}" * 30,
+]
+
+
+@pytest.mark.parametrize("stored", STORED_STATUSES)
+def test_a_page_written_as_text_is_the_compact_json_of_its_values(stored):
+    """A query page copies each stored custom status into its text rather than reading and
+    printing it again: the same characters, for every value payloads.to_text stores."""
+    if stored is not None:
+        assert payloads.to_text(payloads.shown(stored)) == stored  # how the host stores it
+    rows = [InstanceRow(f"i-{n}", "fn", "e", "Running", '{"in":1}', out, stored,
+                        "2026-01-01T00:00:00.000000Z", "2026-01-01T00:00:01.500000Z", None, None)
+            for n, out in enumerate([None, '"done"', "a failure reason, not JSON"])]
+    for show_input in (True, False):
+        page = StatusPage(rows, show_input)
+        assert page.json_text() == payloads.to_text(page.values())
+        assert ApiReply(200, page).json_text() == payloads.to_text(ApiReply(200, page).value())
+
+
+def test_a_query_reads_the_same_over_http_and_in_process(api):
+    start(api, "custom_status", None, "same-a")
+    start(api, "counter", {"n": 1, "stop": 1}, "same-b")
+    settled(api, "same-b", "Completed")
+    waiting(api, "same-a")
+    over_http = call("GET", f"{api.webhooks}/instances?top=10&showInput=true").json
+    in_process = asyncio.run(api.api.handle("GET", "/instances", api.base_url, "top=10&showInput=true",
+                                            {}, b"")).value()
+    assert over_http == in_process and {i["instanceId"] for i in in_process} == {"same-a", "same-b"}
+    assert any(i["customStatus"] for i in in_process)
 
 
 # -- raise event, terminate, suspend, resume ----------------------------------------------

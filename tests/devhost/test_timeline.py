@@ -10,6 +10,7 @@ import pytest
 from devhost import timeline
 from devhost.clock import parse_iso
 from devhost.dashboard import Dashboard
+from devhost.durable_api import describe
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -150,6 +151,6 @@ def test_status_and_history_are_what_the_durable_api_shows(host, dashboard, tmp_
     host.run_until_idle()
     view = dashboard.instance(instance_id)
     row = host.engine.instance(instance_id)
-    assert view["status"] == host.api.describe(row)
+    assert view["status"] == describe(row)
     assert view["historyEvents"] == host.api.public_history(row, True, True)
     assert dashboard.instance("nobody") is None
