@@ -9,7 +9,6 @@ nothing in it can be changed without the key.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 from dataclasses import dataclass
@@ -47,7 +46,12 @@ def _unb64(text: str) -> bytes:
 
 
 def _signature(payload: str, key: bytes) -> str:
-    return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
+    return _b64(hmac.digest(key, payload.encode(), "sha256"))
+
+
+# A page of the pending list signs a link per review: one encoder kept (json.dumps builds a
+# new one for every call with non-default separators).
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 def sign(grant: ReviewGrant, key: bytes) -> str:
@@ -58,7 +62,7 @@ def sign(grant: ReviewGrant, key: bytes) -> str:
         fields["s"] = grant.stage
     if grant.seat is not None:
         fields["t"] = grant.seat
-    payload = _b64(json.dumps(fields, separators=(",", ":")).encode())
+    payload = _b64(_COMPACT_JSON.encode(fields).encode())
     return f"{payload}.{_signature(payload, key)}"
 
 
@@ -97,5 +101,5 @@ def _slot(value) -> Optional[int]:
 
 
 def review_url(base_url: str, grant: ReviewGrant, key: bytes) -> str:
-    return (f"{base_url}/api/hitl/review/{quote(grant.instance_id, safe='')}"
-            f"?token={quote(sign(grant, key), safe='')}")
+    # A token is base64url and one dot, characters a query never escapes.
+    return f"{base_url}/api/hitl/review/{quote(grant.instance_id, safe='')}?token={sign(grant, key)}"
