@@ -4,7 +4,10 @@ from the replay's fails the episode loudly, naming the instance, the function an
 first field that differs."""
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from azure.durable_functions.models.TaskOrchestrationExecutor import TaskOrchestrationExecutor
 
 from devhost import replay as replay_module
 from devhost.history import EventType
@@ -82,6 +85,31 @@ def test_a_state_that_differs_from_the_workers_fails_the_episode_naming_the_fiel
     status = manual_host.status(instance_id)
     assert (status["runtimeStatus"], status["output"]) == ("Failed", message)
     manual_host.close()  # raised once: closing does not raise it again
+
+
+def test_an_sdk_that_raises_outside_its_protocol_is_compared_by_its_error(manual_host, monkeypatch):
+    """No state either way: the replay reports ``<type>: <message>``, as the worker's
+    ``serialize_exception`` does, so the two agree and the instance fails with it."""
+    def broken(self, context, history, fn):
+        raise RuntimeError("the executor broke")
+    monkeypatch.setattr(TaskOrchestrationExecutor, "execute", broken)
+    instance_id = manual_host.start("counter", {"n": 1, "stop": 1})
+    manual_host.run_until_idle()
+    status = manual_host.status(instance_id)
+    assert (status["runtimeStatus"], status["output"]) == (
+        "Failed", "Orchestrator function 'counter' failed: RuntimeError: the executor broke")
+    assert manual_host.engine.orchestrator_check.episodes == 1
+
+    calls = itertools.count()
+
+    def broken_differently(self, context, history, fn):  # the replay runs first, then the worker
+        raise (RuntimeError if next(calls) % 2 == 0 else ValueError)("the executor broke")
+    monkeypatch.setattr(TaskOrchestrationExecutor, "execute", broken_differently)
+    other = manual_host.start("counter", {"n": 1, "stop": 1})
+    with pytest.raises(OrchestratorCheckFailed, match=r"at error: the replay has \"RuntimeError: the "
+                                                      r"executor broke\", the worker \"ValueError: "):
+        manual_host.run_until_idle()
+    assert manual_host.status(other)["runtimeStatus"] == "Failed"
 
 
 def test_step_raises_the_checks_failure_too(manual_host, monkeypatch):
