@@ -41,6 +41,7 @@ from .dashboard import DASHBOARD_PATH  # noqa: E402
 from .host import DevHost, HostConfigError, listening_port  # noqa: E402
 from .instances import ACTIVE_STATUSES  # noqa: E402
 from .logs import BatchingStreamHandler, RepeatLimiter  # noqa: E402
+from .orchestrator_check import OrchestratorCheckFailed  # noqa: E402
 from .python_worker import AppLoadError, WorkerFailure  # noqa: E402
 from .sdk_seams import UnsupportedSdk  # noqa: E402
 from .server import ALLOWED_HOSTS_ENV, env_allowed_hosts, normalized_allowed_host  # noqa: E402
@@ -248,7 +249,11 @@ def main(argv: list[str] | None = None) -> int:
         print("devhost: stopping", flush=True)
     if workers:
         workers.stop()
-    host.close()
+    try:
+        host.close()
+    except OrchestratorCheckFailed as exc:  # DEVHOST_CHECK_ORCHESTRATORS=worker found a difference
+        print(f"devhost: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -30,6 +30,7 @@ from .history import EventType, event
 from .instances import check_instance_id, create_instance, new_instance
 from .orchestration_decision import Decider, Decision
 from .orchestration_episode import OrchestrationEpisode, Written, write
+from .orchestrator_check import WORKER, OrchestratorCheckFailed, WorkerCheck
 from .registry import Registry
 from .replay import Replay, Replayer, TimerSettings
 from .storage import EntityRow, InstanceRow, Shard, Store, WorkItem
@@ -48,6 +49,9 @@ class EngineOptions:
     history_cache_size: int = 2000
     shard: Shard = Shard()
     versioning: Versioning = Versioning()
+    # "worker": every orchestrator episode is also invoked through the Python worker and
+    # its state compared with the replay's (orchestrator_check); None: no check.
+    check_orchestrators: Optional[str] = None
 
 
 def log_execution(name: str, instance_id: str, ok: bool, milliseconds: float, error: str = "") -> None:
@@ -70,7 +74,10 @@ class Engine:
         # Without it the SDK parses every history timestamp of every replay with dateutil,
         # a third of a busy host's CPU (docs/PERFORMANCE.md, "Releases").
         sdk_timestamps.install()
-        self.decider = Decider(registry, Replayer(options.timers), options.versioning)
+        self.orchestrator_check = WorkerCheck(registry) if options.check_orchestrators == WORKER else None
+        self.decider = Decider(registry, Replayer(options.timers, self.orchestrator_check), options.versioning)
+        # Check failures of episodes run in the background, for the host to raise on close.
+        self.check_failures: list[OrchestratorCheckFailed] = []
         self._histories: OrderedDict[str, tuple[str, list[dict]]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._version_refusals_logged: set[str] = set()
@@ -159,6 +166,16 @@ class Engine:
         if row is None:
             raise InvalidArgument(f"An orchestrastion with the instanceId {instance_id} was not found.")
         return self.start_instance(row.name, None if with_new_id else instance_id, row.input)
+
+    def raise_check_failure(self) -> None:
+        """Raise the first orchestrator check failure not raised yet (the others are
+        dropped: each has failed its instance, saying why)."""
+        if self.check_failures:
+            first, more = self.check_failures[0], len(self.check_failures) - 1
+            self.check_failures.clear()
+            if more:
+                first.args = (f"{first.args[0]} (and {more} more failed check(s); see the log)",)
+            raise first
 
     def fail_instance(self, instance_id: str, reason: str) -> None:
         """Fail an instance the engine itself could not run, and drop its due messages."""

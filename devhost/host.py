@@ -24,6 +24,7 @@ from .clock import ManualClock, SystemClock
 from .durable_api import DurableApi, describe
 from .engine import Engine, EngineOptions
 from .function_routes import FunctionRoutes
+from .orchestrator_check import CheckModeError, check_mode
 from .python_worker import AppLoadError
 from .registry import Registry, load_v2_app
 from .runner import BackgroundRunner, drain
@@ -206,11 +207,19 @@ def load_functions(app_dir: Path, env=os.environ) -> Registry:
 class DevHost:
     def __init__(self, app_dir: str | Path = ".", data_dir: Optional[str | Path] = None,
                  clock=None, *, local_settings: bool = True, shard: Shard = Shard(),
-                 client_over_http: bool = False):
+                 client_over_http: bool = False, check_orchestrators: Optional[str] = None):
+        """``check_orchestrators="worker"`` invokes every orchestrator episode through the
+        Python worker as well and fails it when the state differs from the replay's
+        (``orchestrator_check``); without the option, the ``DEVHOST_CHECK_ORCHESTRATORS``
+        setting decides, and ``""`` turns the check off whatever the setting says."""
         sdk_seams.check_sdk_version()
         self.app_dir = Path(app_dir).resolve()
         self.applied_settings = load_local_settings(self.app_dir) if local_settings else []
         self.config = read_host_json(self.app_dir)
+        try:
+            check = check_mode(check_orchestrators, os.environ)
+        except CheckModeError as exc:
+            raise HostConfigError(str(exc)) from None
         self.data_dir = Path(data_dir) if data_dir else self.app_dir / ".devhost"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         state_file = self.data_dir / f"{self.config.hub_name}.sqlite"
@@ -222,7 +231,8 @@ class DevHost:
         self.clock = clock or SystemClock()
         self.store = Store(state_file)
         self.engine = Engine(self.registry, self.store, self.clock,
-                             EngineOptions(shard=shard, versioning=self.config.versioning))
+                             EngineOptions(shard=shard, versioning=self.config.versioning,
+                                           check_orchestrators=check))
         self.shard = shard
         self.client_over_http = client_over_http
         self.api = DurableApi(self.engine, self.config.hub_name)
@@ -289,6 +299,9 @@ class DevHost:
             self._wakeups.close()
         self.registry.worker.close()
         self.store.close()
+        # A check that failed in the background has failed its instance; the host's owner
+        # (a test) hears of it here too, however it read the instance.
+        self.engine.raise_check_failure()
 
     # -- in-process API --------------------------------------------------------------
 

@@ -136,6 +136,9 @@ class PythonWorker:
     def run(self, coroutine) -> Any:
         """Run a coroutine on the worker's loop and wait for it here: the start-up requests,
         and the invocations of hosts that run inline."""
+        if threading.current_thread() is self._thread:
+            coroutine.close()
+            raise RuntimeError("the worker's loop cannot wait for a coroutine it would run itself")
         return self.submit(coroutine).result()
 
     def start(self, app_dir: Path) -> None:

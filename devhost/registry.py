@@ -1,8 +1,10 @@
 """The app's functions sorted by trigger, from the bindings the host reads for each one (a
 v2 app's raw bindings, as the worker indexed them; a v1 app's function.json).
 
-Orchestrators are replayed by the devhost (``replay``), which needs the registered handle;
-every other function is invoked through the Python worker (``python_worker``).
+Orchestrators are replayed by the devhost (``replay``), which needs the registered handle
+(and, to check a replay against the worker, ``orchestrator_check``, the function as the
+worker registered it); every other function is invoked through the Python worker
+(``python_worker``).
 """
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ class HttpFunction:
 @dataclass
 class Registry:
     orchestrators: dict[str, Callable] = field(default_factory=dict)
+    # The same orchestrators as the worker registered them, for invocations through it.
+    orchestrator_functions: dict[str, WorkerFunction] = field(default_factory=dict)
     activities: dict[str, WorkerFunction] = field(default_factory=dict)
     # Keyed by the registered name, found ignoring case: EntityId lowercases the names.
     entities: dict[str, WorkerFunction] = field(default_factory=dict)
@@ -59,6 +63,10 @@ class Registry:
     def orchestrator(self, name: str) -> Callable:
         """The handle of an orchestrator, by any spelling of its name."""
         return self.orchestrators[self.orchestrator_name(name) or name]
+
+    def orchestrator_function(self, name: str) -> WorkerFunction:
+        """An orchestrator as the worker registered it, by any spelling of its name."""
+        return self.orchestrator_functions[self.orchestrator_name(name) or name]
 
     def unknown_function_message(self, name: str, kind: str) -> str:
         # DurableTaskExtension.GetInvalid{Activity,Orchestrator,Entity}FunctionMessage. The
@@ -167,6 +175,7 @@ def build_registry(functions: list[WorkerFunction], worker: PythonWorker) -> Reg
         if kind == "orchestrationTrigger":
             name = trigger.get("orchestration") or function.name
             registry.orchestrators[name] = function.worker.user_function(function.function_id)
+            registry.orchestrator_functions[name] = function
         elif kind == "activityTrigger":
             registry.activities[trigger.get("activity") or function.name] = function
         elif kind == "entityTrigger":

@@ -3,8 +3,13 @@
 Nothing here writes. ``replay`` builds the context the extension sends
 (``OrchestrationTriggerAttributeBindingProvider.OrchestrationContextToString``), runs
 the SDK's executor on it and returns the state the SDK produced, plus the SDK context,
-whose open tasks tell the ids of hidden retry tasks. ``determinism_problem`` compares the
-actions with the history, as DurableTask.Core does when it replays an episode.
+whose open tasks tell the ids of hidden retry tasks. This is the fast path: it calls the
+SDK's ``Orchestrator`` on the handle the worker registered, where the Functions host
+invokes the function through the worker. A ``Replayer`` given a check (``orchestrator_check``,
+DEVHOST-CONFORMANCE.md W11) hands it every episode's context JSON and result, and the
+check invokes the orchestrator the host's way too and compares the states.
+``determinism_problem`` compares the actions with the history, as DurableTask.Core does
+when it replays an episode.
 """
 from __future__ import annotations
 
@@ -35,8 +40,21 @@ class TimerSettings:
 @dataclass
 class Replay:
     state: dict                     # the SDK's orchestrator state (isDone, actions, ...)
-    context: Optional[Any]          # the SDK context after the run, for its open tasks
+    # The SDK context after the run, for its open tasks; None when the orchestrator raised
+    # outside the SDK's protocol, and ``state`` is then a stand-in with no actions.
+    context: Optional[Any]
     error: Optional[str] = None     # the orchestrator's failure, as the extension reports it
+
+
+def state_in_failure(message: str) -> Optional[dict]:
+    """The SDK's state in the text of the exception it raises for a failed orchestrator
+    (``TaskOrchestrationExecutor.get_orchestrator_state_str``: the error, the label, the
+    state's JSON), as ``TaskOrchestrationShim`` recovers it: parsed with ``JObject.Parse``,
+    which reads ISO dates as dates (``payloads.with_newtonsoft_dates``). None when the text
+    has no label."""
+    if OUT_OF_PROC_LABEL not in message:
+        return None
+    return payloads.with_newtonsoft_dates(json.loads(message.split(OUT_OF_PROC_LABEL, 1)[1]))
 
 
 def dotnet_timespan(delta: timedelta) -> str:
@@ -63,26 +81,40 @@ def context_fields(row: InstanceRow, history: list[dict], timers: TimerSettings)
     }
 
 
-class Replayer:
-    """Runs orchestrators through the SDK, keeping one reusable executor per function."""
+# What a Replayer hands its check after each replay: the instance, the context JSON the
+# extension would send for it, and the replay's result.
+ReplayCheck = Callable[[InstanceRow, str, Replay], None]
 
-    def __init__(self, timers: TimerSettings = TimerSettings()):
+
+class Replayer:
+    """Runs orchestrators through the SDK, keeping one reusable executor per function.
+    ``check``, when given, sees every replay (``orchestrator_check.WorkerCheck``)."""
+
+    def __init__(self, timers: TimerSettings = TimerSettings(), check: Optional[ReplayCheck] = None):
         self.timers = timers
+        self.check = check
         self._orchestrators: dict[int, Any] = {}
 
     def replay(self, handle: Callable, row: InstanceRow, history: list[dict]) -> Replay:
-        context = sdk_seams.orchestration_context(handle, context_fields(row, history, self.timers))
+        fields = context_fields(row, history, self.timers)
+        # Written before the SDK reads the fields, so the check is handed what this replay was.
+        context_json = json.dumps(fields) if self.check is not None else ""
+        replay = self._replay(handle, row, fields)
+        if self.check is not None:
+            self.check(row, context_json, replay)
+        return replay
+
+    def _replay(self, handle: Callable, row: InstanceRow, fields: dict) -> Replay:
+        context = sdk_seams.orchestration_context(handle, fields)
         try:
             state = json.loads(self._orchestrator(handle).handle(context))
             return Replay(state, context)
         except Exception as exc:  # the SDK reports an orchestrator's failure by raising
             message = str(exc)
-            if OUT_OF_PROC_LABEL not in message:
+            state = state_in_failure(message)
+            if state is None:
                 log.debug("orchestrator %s raised outside the SDK protocol", row.name, exc_info=True)
                 return Replay({"isDone": False, "actions": []}, None, f"{type(exc).__name__}: {exc}")
-            # TaskOrchestrationShim recovers the state from the exception text with
-            # JObject.Parse, which reads ISO dates as dates (payloads.with_newtonsoft_dates).
-            state = payloads.with_newtonsoft_dates(json.loads(message.split(OUT_OF_PROC_LABEL, 1)[1]))
             return Replay(state, context, state.get("error") or message)
 
     def _orchestrator(self, handle: Callable):

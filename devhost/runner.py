@@ -15,6 +15,7 @@ from typing import Optional
 
 from .activities import ActivityOutcome
 from .engine import Engine
+from .orchestrator_check import OrchestratorCheckFailed
 from .storage import StoreBusy, StoreDamaged, StoreError, StoreUnavailable, WorkItem
 
 log = logging.getLogger("devhost")
@@ -26,6 +27,7 @@ def drain(engine: Engine, max_rounds: int = 100_000) -> int:
     for _ in range(max_rounds):
         due = engine.due_instances()
         run_episodes_safely(engine, due)
+        engine.raise_check_failure()
         episodes += len(due)
         work = engine.pending_work()
         if work:
@@ -39,7 +41,9 @@ def run_episodes_safely(engine: Engine, instance_ids: list[str]) -> list[WorkIte
     """Run a batch of episodes; when it fails, run them one at a time so that only a broken
     instance fails, and postpone what finds the state locked. A state that cannot be
     written (disk full, I/O error) fails no instance: StoreUnavailable goes to the caller,
-    and every message stays queued for the next try."""
+    and every message stays queued for the next try. An episode whose orchestrator check
+    failed (``orchestrator_check``) fails its instance with the check's message, which the
+    engine keeps for ``Engine.raise_check_failure``."""
     if not instance_ids:
         return []
     try:
@@ -51,6 +55,13 @@ def run_episodes_safely(engine: Engine, instance_ids: list[str]) -> list[WorkIte
         return []
     except StoreUnavailable:
         raise
+    except OrchestratorCheckFailed as exc:
+        if len(instance_ids) > 1:
+            return _run_one_at_a_time(engine, instance_ids)
+        log.error("%s", exc)
+        engine.fail_instance(instance_ids[0], str(exc))
+        engine.check_failures.append(exc)
+        return []
     except StoreDamaged as exc:
         if len(instance_ids) > 1:
             return _run_one_at_a_time(engine, instance_ids)

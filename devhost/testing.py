@@ -132,6 +132,7 @@ class TestingHost(DevHost):
         if instance_id not in self.engine.due_instances(limit=sys.maxsize):
             return False
         run_episodes_safely(self.engine, [instance_id])
+        self.engine.raise_check_failure()
         return True
 
     def skip_time(self, until: Callable[[], Any], *, limit: timedelta = SKIP_LIMIT) -> timedelta:

@@ -18,10 +18,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from devhost import DevHost
-from devhost.python_worker import AppLoadError
+from devhost.history import SCHEDULING_EVENTS, EventType
+from devhost.python_worker import AppLoadError, succeeded, typed_data_text
+from devhost.replay import TimerSettings, context_fields, state_in_failure
 from devhost.testing import wait_until
+from devhost.worker_protocol import ParameterBinding, TypedData, WorkerRequest
 from tests.support.http import call
 
+from . import functions_host
 from .conftest import APPS
 from .helpers import REPO, run
 
@@ -250,3 +254,95 @@ def test_w12_python_script_file_name_names_the_apps_script(tmp_path, monkeypatch
     with DevHost(tmp_path, data_dir=tmp_path / "state", local_settings=False) as host:
         reply = call("GET", host.serve(port=0) + "/api/probe")
     assert (reply.status, reply.text) == (200, "never reached")
+
+
+# -- W11: orchestrators, replayed and invoked through the worker ---------------------------------
+
+EPISODE_ENDS = SCHEDULING_EVENTS | {EventType.EXECUTION_COMPLETED, EventType.ORCHESTRATOR_COMPLETED,
+                                    EventType.ORCHESTRATOR_STARTED}
+
+
+def episode_histories(history: list[dict]):
+    """The history each recorded episode replayed: everything before its OrchestratorStarted,
+    that event and the new events after it, up to what the episode itself added."""
+    for start, started in enumerate(history):
+        if started["EventType"] == EventType.ORCHESTRATOR_STARTED:
+            end = next((i for i in range(start + 1, len(history))
+                        if history[i]["EventType"] in EPISODE_ENDS), len(history))
+            yield history[:end]
+
+
+def as_the_functions_host_invokes_the_orchestrator(host, name: str, context_json: str):
+    """The InvocationRequest the Functions host sends for an orchestration trigger
+    (``ToRpcInvocationRequest``; the binding's value is the extension's context JSON, a
+    string), handed to the runtime's ``invocation_request`` on the worker's loop."""
+    worker = host.engine.registry.worker
+    function = next(f for f in worker.indexed_functions() if f.name == name)
+    inputs = [ParameterBinding(name=function.trigger["name"], data=TypedData(string=context_json))]
+    message = functions_host.invocation_request(function.function_id, inputs)
+    return worker.run(worker.runtime.invocation_request(WorkerRequest("FunctionInvocationRequest", message)))
+
+
+def drive_activity(host, instance_id):
+    host.wait_for_instance(instance_id)
+
+
+def drive_event(host, instance_id):
+    host.run_until_idle()
+    host.raise_event(instance_id, "Answer", {"ok": True})
+    host.wait_for_instance(instance_id)
+
+
+def drive_timer_race(host, instance_id):
+    host.run_until_idle()
+    host.raise_event(instance_id, "Go", 1)
+    host.wait_for_instance(instance_id)
+
+
+@pytest.mark.parametrize("app, orchestrator, input, drive", [
+    ("features", "counter", {"n": 1, "stop": 2}, drive_activity),       # activities, continue-as-new
+    ("features", "sleepy_chain", {"seconds": 90}, drive_activity),      # a timer between activities
+    ("features", "long_timer", 7, drive_activity),                      # a timer the SDK splits
+    ("features", "timer_race", 60, drive_timer_race),                   # an event beats a timer
+    ("features", "custom_status", None, drive_event),                   # an external event, a custom status
+    ("features", "raises", {"why": "no"}, drive_activity),              # an orchestrator that raises
+    ("features", "parent", {"key": "w11-parent"}, drive_activity),      # sub-orchestrations, one retried
+    ("features", "retry_activity", {"key": "w11", "fail_times": 2, "interval_ms": 1000,
+                                    "max_attempts": 3}, drive_activity),  # hidden retry timers
+    ("entities", "call_then_wait", "w11", drive_activity),              # entity calls and a signal
+    ("entities", "call_that_fails", "w11", drive_activity),             # an entity call that fails
+])
+def test_w11_each_episode_through_the_worker_gives_the_replays_state(make_host, app, orchestrator, input, drive):
+    """The devhost replays an orchestrator on the handle the worker registered; the
+    Functions host invokes it through the worker instead. azure-functions-python-worker,
+    ``runtimes/v2/azure_functions_runtime/handle_event.py`` (``invocation_request``): each
+    input is decoded by ``bindings/meta.py`` (``from_incoming_proto``) with the converter
+    of its binding, ``azure/functions/durable_functions.py``'s
+    ``OrchestrationTriggerConverter.decode`` (an ``OrchestrationContext`` of the string),
+    the sync handle runs on the thread pool, and its return value is encoded by the same
+    converter (``encode``: ``json``); an exception becomes the response's
+    ``serialize_exception`` message, ``<type>: <message>``, in which the SDK wrote the state
+    after ``$OutOfProcData$:``. Every recorded episode of every instance, replayed and
+    invoked so, gives the same state."""
+    host = make_host(app)
+    instance_id = host.start(orchestrator, input)
+    drive(host, instance_id)
+    invoked = {"json": 0, "failed": 0}
+    for row in host.engine.instances():
+        for history in episode_histories(host.history(row.instance_id)):
+            replay = host.engine.replay(row, history)
+            context_json = json.dumps(context_fields(row, history, TimerSettings()))
+            response = as_the_functions_host_invokes_the_orchestrator(host, row.name, context_json)
+            if succeeded(response):
+                assert response.return_value.WhichOneof("data") == "json"
+                assert replay.error is None
+                state = json.loads(typed_data_text(response.return_value))
+                invoked["json"] += 1
+            else:
+                message = response.result.exception.message
+                assert message.startswith("Exception: ") and replay.error is not None
+                state = state_in_failure(message)
+                invoked["failed"] += 1
+            assert state == replay.state, (row.instance_id, row.name, len(history))
+    assert invoked["json"] >= 1
+    assert (invoked["failed"] >= 1) == (orchestrator in ("raises", "parent"))  # parent's child_fails

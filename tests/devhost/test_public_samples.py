@@ -42,7 +42,9 @@ def sample(kind: str, name: str, into: Path) -> Path:
 
 
 def served(folder: Path, tmp_path: Path) -> tuple[DevHost, str]:
-    host = DevHost(folder, data_dir=tmp_path / "state", local_settings=False)
+    """The sample served, every orchestrator episode checked through the Python worker
+    (devhost/orchestrator_check.py, DEVHOST-CONFORMANCE.md W11)."""
+    host = DevHost(folder, data_dir=tmp_path / "state", local_settings=False, check_orchestrators="worker")
     return host, host.serve(port=0)
 
 

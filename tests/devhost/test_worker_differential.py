@@ -40,7 +40,9 @@ TRACE_PARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$")
 
 @pytest.fixture(scope="module")
 def worker_app(tmp_path_factory):
-    with TestingHost(APPS / "worker", tmp_path_factory.mktemp("state"), SystemClock()) as host:
+    # Every orchestrator episode is checked through the worker too (orchestrator_check, W11).
+    with TestingHost(APPS / "worker", tmp_path_factory.mktemp("state"), SystemClock(),
+                     check_orchestrators="worker") as host:
         host.serve(port=0)
         yield host
 
