@@ -141,19 +141,42 @@ class InboxIndex:
             next_token = _token(sort, (last.deadline if sort == "deadline" else last.since, last.instance_id))
         return InboxPage(rows, next_token, {"mine": len(mine), "all": len(self._rows)})
 
-    def _actionable(self, person: Optional[Person], now: str) -> set:
+    def _actionable(self, person: Optional[Person], now: str) -> "Actionable":
         """The reviews whose stage under review ``person`` may decide now."""
         keys = ["anyone"] if person is None else person_seat_keys(person)
-        candidates = set().union(*(self._by_seat.get(key, ()) for key in keys))
+        seat_sets = [self._by_seat.get(key, set()) for key in keys]
+        largest = max(seat_sets, key=len)
+        others = set().union(*(s for s in seat_sets if s is not largest)) - largest
         if person is None:
-            return candidates
+            return Actionable(largest, others, set())
         # An open seat that names the person settles it, unless the card has a claim or an
         # earlier decision in the stage: only those cards need a closer look.
-        doubtful = candidates & self._special
-        return (candidates - doubtful) | {i for i in doubtful if can_act(self._rows[i].card, person, now)}
+        refused = {i for i in self._special if (i in largest or i in others)
+                   and not can_act(self._rows[i].card, person, now)}
+        return Actionable(largest, others, refused)
 
     def __len__(self) -> int:
         return len(self._rows)
+
+
+@dataclass(frozen=True)
+class Actionable:
+    """A set of reviews without a copy of the index's own: with a hundred thousand open to
+    anyone, copying that set took 2 ms a request. ``largest`` is the index's set for one
+    seat (never changed here), ``others`` what the person's other seats add, ``refused``
+    the reviews among them a claim or an earlier decision closes to the person."""
+    largest: set
+    others: set
+    refused: set
+
+    def __contains__(self, instance_id: str) -> bool:
+        return (instance_id in self.largest or instance_id in self.others) and instance_id not in self.refused
+
+    def __len__(self) -> int:
+        return len(self.largest) + len(self.others) - len(self.refused)
+
+    def __iter__(self):
+        return (i for part in (self.largest, self.others) for i in part if i not in self.refused)
 
 
 def person_seat_keys(person: Person) -> list[str]:
