@@ -1,6 +1,8 @@
 """The custom status as routes, pages and benchmarks read it: every earlier shape reads."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from shared_code.review_status import ReviewStatus
@@ -26,6 +28,22 @@ def test_a_status_of_the_earlier_release_reads_with_defaults_for_what_it_lacks()
 def test_no_status_or_a_broken_one_reads_as_the_start_of_a_review(written):
     status = ReviewStatus.read(written)
     assert (status.stage, status.round) == ("drafting", 1) and not status.awaiting_review
+
+
+@pytest.mark.parametrize("written", [None, {}, EARLIER_SHAPE, {"request": "not a dict", "maxRounds": 4},
+                                     {"stages": [{"name": "legal"}], "views": [], "summary": True}])
+def test_a_status_read_is_the_status_its_constructor_makes_with_every_field_set(written):
+    """read fills the instance directly, skipping the constructor: it must make the same
+    object, every field present (a field added with a default_factory would be missing)."""
+    status = ReviewStatus.read(written)
+    data = written if isinstance(written, dict) else {}
+    given = {name: tuple(data[key]) if isinstance(data[key], list) else data[key]
+             for name, key in ReviewStatus._FIELDS if data.get(key) is not None}
+    if not isinstance(given.get("request"), dict):
+        given["request"] = {"topic": given.get("topic", ""), "max_review_attempts": given.get("max_rounds", 1)}
+    built = ReviewStatus(**given)
+    assert status == built and vars(status) == vars(built)
+    assert set(vars(status)) == {f.name for f in dataclasses.fields(ReviewStatus)}
 
 
 def test_what_is_written_reads_back_the_same():
