@@ -113,5 +113,7 @@ async def hitl_comment(req: func.HttpRequest, client: df.DurableOrchestrationCli
 
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-def health(req: func.HttpRequest) -> func.HttpResponse:
+async def health(req: func.HttpRequest) -> func.HttpResponse:
+    # Async, so the worker answers it on its event loop: a sync function would wait for a
+    # thread of the pool and then for the loop again, behind whatever else runs there.
     return json_response({"status": "ok"})

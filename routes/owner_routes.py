@@ -16,6 +16,7 @@ whose token carries one of them (``x-ms-client-principal``).
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -64,6 +65,9 @@ async def hitl_pending(req: func.HttpRequest, client: df.DurableOrchestrationCli
     if token and not CONTINUATION.fullmatch(token):
         raise HttpError(400, "'continuation' is not a token this route returned")
     reviews, next_token = await ReviewClient(client).running_reviews(top, token)
+    # A page is milliseconds of work on the worker's event loop: let what waits there run
+    # between reading it and making its items, rather than after both.
+    await asyncio.sleep(0)
     settings = load_settings()
     items = [pending_item(r, req, settings) for r in reviews if r.status.awaiting_review]
     return json_response({"items": items, "continuation": next_token or None})

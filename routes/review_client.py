@@ -289,6 +289,7 @@ class ReviewClient:
             raise
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             raise _unavailable("list reviews", exc) from None
+        await asyncio.sleep(0)  # between parsing a page and reading its statuses, as above
         reviews = [_review_of_row(row) for row in rows if row.get("name") == REVIEW_ORCHESTRATOR]
         return reviews, "" if token in ("", "null") else token
 
