@@ -161,6 +161,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "the name of each entity's last operation", (
         "ALTER TABLE entities ADD COLUMN last_operation_name TEXT",
     )),
+    # An app that follows an entity name's changes (the entity query's
+    # lastOperationTimeFrom, a few seconds back) reads the entities of that name changed
+    # since, through this index, instead of walking every entity in id order (33 ms with
+    # 100,000 review cards; bench/pending.py --inbox).
+    Migration(8, "entities of a name by their last operation time", (
+        "CREATE INDEX IF NOT EXISTS entities_by_name_operated ON entities (name, last_operation_time)",
+    )),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -185,6 +185,16 @@ def test_7_adds_the_name_of_each_entitys_last_operation(tmp_path):
     assert_rows_kept(db, before)
 
 
+def test_8_indexes_entities_by_name_and_last_operation_time(tmp_path):
+    db = database_at(tmp_path / "hub.sqlite", 7)
+    before = rows_by_table(db)
+    migrate_one_step(db, 8)
+    assert "entities_by_name_operated" in indexes(db)
+    assert [row[2] for row in db.execute("PRAGMA index_info(entities_by_name_operated)")] == [
+        "name", "last_operation_time"]
+    assert_rows_kept(db, before)
+
+
 def test_a_new_state_folder_gets_every_migration(tmp_path):
     store = Store(tmp_path / "hub.sqlite")
     store.close()

@@ -156,3 +156,37 @@ def test_pages_damaged_while_the_host_runs_fail_requests_and_episodes_clearly(tm
                                for r in caplog.records), what="the episode loop's report")
     assert [r.getMessage() for r in caplog.records if r.exc_info] == []
     assert all(str(path) in r.getMessage() for r in caplog.records if "is damaged" in r.getMessage())
+
+
+def test_an_entity_query_reads_the_same_entities_whichever_index_it_takes(tmp_path, monkeypatch):
+    """A query with lastOperationTimeFrom over few recent changes reads them through the
+    time index and sorts them; over many it walks the id order. Both give the same pages."""
+    store = Store(tmp_path / "hub.sqlite")
+    with store.transaction():
+        for n in range(300):
+            name = "card" if n % 3 else "stats"
+            store.put_entity(storage.EntityRow(f"@{name}@k{(n * 37) % 300:03d}", name, f"k{(n * 37) % 300:03d}",
+                                               n % 7 != 0, "{}", f"2026-01-01T00:{n // 60:02d}:{n % 60:02d}.000000Z",
+                                               "op"))
+
+    def pages(name, since, until=""):
+        seen, after = [], ""
+        while True:
+            page = store.query_entities(name=name, after=after, operated_from=since, operated_to=until, limit=7)
+            if not page:
+                return seen
+            seen += [(row.entity_id, row.last_operation_time) for row in page]
+            after = page[-1].entity_id
+
+    windows = [("card", "2026-01-01T00:04:30.000000Z", ""), ("card", "2026-01-01T00:02:00.000000Z", ""),
+               ("card", "2026-01-01T00:01:00.000000Z", "2026-01-01T00:03:00.000000Z"),
+               ("stats", "2026-01-01T00:00:00.000000Z", ""), (None, "2026-01-01T00:04:00.000000Z", "")]
+    through_time_index = [pages(*window) for window in windows]
+    assert all(through_time_index) and through_time_index[0] == sorted(through_time_index[0])
+    monkeypatch.setattr(storage, "FEW_OPERATED", 0)  # every query walks the id order
+    assert [pages(*window) for window in windows] == through_time_index
+    plan = " ".join(str(row) for row in store._query(
+        "EXPLAIN QUERY PLAN SELECT 1 FROM entities INDEXED BY entities_by_name_operated"
+        " WHERE name = ? AND last_operation_time >= ?", ("card", "2026")))
+    assert "entities_by_name_operated" in plan
+    store.close()
