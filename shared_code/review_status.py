@@ -8,6 +8,7 @@ reads until the review's next episode, and a finished review keeps it for good.
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Optional
@@ -219,7 +220,10 @@ def verdict_of(decision: dict) -> str:
 # -- keeping the custom status small ------------------------------------------------------
 
 def utf16_size(value: Any) -> int:
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _utf16_bytes(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+
+def _utf16_bytes(text: str) -> int:
     # Two bytes a character when every one is ASCII, as most statuses are: no encoding.
     return 2 * len(text) if text.isascii() else len(text.encode("utf-16-le"))
 
@@ -231,11 +235,21 @@ def within_limit(status: dict, limit: int = CUSTOM_STATUS_LIMIT_BYTES) -> dict:
     (``"excerpt": true`` on a draft, ``"feedbackChars"`` on a decision) so a reader knows
     to fetch the whole text from the review's state.
 
-    A status that fits is measured once, whole. One that does not is measured per field,
-    and each step measures again only the fields it changed: a review's orchestrator
-    builds its status several times in every replay."""
-    if utf16_size(status) <= limit:
+    A status that fits is measured once, whole. One that does not is cut by ``_cut``,
+    which keeps what it made: a review's orchestrator builds its status several times in
+    every replay, the same statuses as in the replay before, and cutting one is
+    milliseconds for the largest team review. The result is shared; nobody changes it."""
+    text = json.dumps(status, separators=(",", ":"), ensure_ascii=False)
+    if _utf16_bytes(text) <= limit:
         return status
+    return _cut(text, limit)
+
+
+@functools.lru_cache(maxsize=64)
+def _cut(text: str, limit: int) -> dict:
+    """The status whose compact JSON is ``text``, cut to fit. Measured per field, and each
+    step measures again only the fields it changed."""
+    status = json.loads(text)
     sizes = {key: _member_size(key, value) for key, value in status.items()}
     for shrink in _SHRINK_STEPS:
         if _object_size(sizes) <= limit:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -68,3 +69,23 @@ def test_the_size_is_the_utf16_bytes_of_the_compact_json(text, units):
     from shared_code.review_status import utf16_size
 
     assert utf16_size(text) == 2 * (units + 2)  # with the quotes
+
+
+def test_a_status_over_the_limit_is_cut_once_and_the_cut_is_kept_for_the_next_replay():
+    """The orchestrator builds the same statuses again in every replay: the cut status is
+    kept, the same for an equal status built anew, and what cutting it afresh gives."""
+    from shared_code.review_status import CUSTOM_STATUS_LIMIT_BYTES, _cut, utf16_size, within_limit
+
+    def built():  # a new, equal status each time, as a replay builds it
+        return {"stage": "awaiting_review", "topic": "Owls", "draft": {"title": "t", "content": "ü" * 12_000},
+                "decisions": [{"round": 1, "approved": False, "feedback": "f" * 900, "by": f"p{n}"}
+                              for n in range(12)]}
+
+    first = within_limit(built())
+    assert utf16_size(first) <= CUSTOM_STATUS_LIMIT_BYTES < utf16_size(built())
+    assert first["draft"]["excerpt"] is True
+    assert within_limit(built()) is first
+    text = json.dumps(built(), separators=(",", ":"), ensure_ascii=False)
+    assert _cut.__wrapped__(text, CUSTOM_STATUS_LIMIT_BYTES) == first
+    small = {"stage": "drafting", "topic": "Owls"}
+    assert within_limit(small) is small  # a status that fits is not copied
