@@ -62,10 +62,30 @@ class OrchestratorCheckFailed(AssertionError):
     def __init__(self, instance_id: str, function: str, field: str, replayed: Any, invoked: Any):
         self.instance_id, self.function, self.field = instance_id, function, field
         self.replayed, self.invoked = replayed, invoked
+        if isinstance(replayed, str) and isinstance(invoked, str):
+            at = next((i for i, (a, b) in enumerate(zip(replayed, invoked)) if a != b),
+                      min(len(replayed), len(invoked)))
+            values = (f"from character {at} the replay has {_excerpt(replayed, at)}, "
+                      f"the worker {_excerpt(invoked, at)}")
+        else:
+            values = f"the replay has {_shown(replayed)}, the worker {_shown(invoked)}"
         super().__init__(
             f"orchestrator check: instance {instance_id}, function '{function}': the state "
-            f"invoked through the worker differs from the replay's at {field}: the replay "
-            f"has {_shown(replayed)}, the worker {_shown(invoked)}")
+            f"invoked through the worker differs from the replay's at {field}: {values}. "
+            f"{NONDETERMINISM_HINT}")
+
+
+# Both invocations of an episode run the same code on the same history, so what differs is
+# most often the orchestrator's own doing.
+NONDETERMINISM_HINT = ("Orchestrator code that reads the clock, random numbers or new ids "
+                       "itself, rather than through its context (current_utc_datetime, "
+                       "new_uuid), gives a different state each time it runs.")
+
+
+def _excerpt(text: str, at: int) -> str:
+    start = max(at - 40, 0)
+    return json.dumps(("..." if start else "") + text[start:at + 60] + ("..." if at + 60 < len(text) else ""),
+                      ensure_ascii=False)
 
 
 class _Missing:

@@ -12,8 +12,8 @@ from azure.durable_functions.models.TaskOrchestrationExecutor import TaskOrchest
 from devhost import replay as replay_module
 from devhost.history import EventType
 from devhost.host import HostConfigError
-from devhost.orchestrator_check import (CHECK_SETTING, MISSING, OrchestratorCheckFailed, check_mode,
-                                        first_difference)
+from devhost.orchestrator_check import (CHECK_SETTING, MISSING, NONDETERMINISM_HINT, OrchestratorCheckFailed,
+                                        check_mode, first_difference)
 from devhost.testing import TestingHost
 
 from .conftest import APPS
@@ -64,9 +64,10 @@ def test_every_episode_is_checked_and_an_equal_state_passes(manual_host):
 
 
 @pytest.mark.parametrize("orchestrator, input, tamper, field, replayed", [
-    ("counter", {"n": 1, "stop": 1}, drop_first_action, "actions[0][0]", "nothing"),
-    ("counter", {"n": 1, "stop": 1}, rename_first_call, "actions[0][0].functionName", '"shout"'),
-    ("raises", {"why": "no"}, reword_error, "error", '"something else"'),
+    ("counter", {"n": 1, "stop": 1}, drop_first_action, "actions[0][0]", "the replay has nothing"),
+    ("counter", {"n": 1, "stop": 1}, rename_first_call, "actions[0][0].functionName",
+     'from character 0 the replay has "shout"'),
+    ("raises", {"why": "no"}, reword_error, "error", 'from character 0 the replay has "something else"'),
 ])
 def test_a_state_that_differs_from_the_workers_fails_the_episode_naming_the_field(
         manual_host, monkeypatch, orchestrator, input, tamper, field, replayed):
@@ -80,7 +81,8 @@ def test_a_state_that_differs_from_the_workers_fails_the_episode_naming_the_fiel
         manual_host.run_until_idle()
     message = str(failed.value)
     assert message.startswith(f"orchestrator check: instance {instance_id}, function '{orchestrator}': ")
-    assert f"differs from the replay's at {field}: the replay has {replayed}, the worker " in message
+    assert f"differs from the replay's at {field}: {replayed}, the worker " in message
+    assert message.endswith(NONDETERMINISM_HINT)
     assert (failed.value.instance_id, failed.value.function, failed.value.field) == (instance_id, orchestrator, field)
     status = manual_host.status(instance_id)
     assert (status["runtimeStatus"], status["output"]) == ("Failed", message)
@@ -106,10 +108,28 @@ def test_an_sdk_that_raises_outside_its_protocol_is_compared_by_its_error(manual
         raise (RuntimeError if next(calls) % 2 == 0 else ValueError)("the executor broke")
     monkeypatch.setattr(TaskOrchestrationExecutor, "execute", broken_differently)
     other = manual_host.start("counter", {"n": 1, "stop": 1})
-    with pytest.raises(OrchestratorCheckFailed, match=r"at error: the replay has \"RuntimeError: the "
-                                                      r"executor broke\", the worker \"ValueError: "):
+    with pytest.raises(OrchestratorCheckFailed, match=r"at error: from character 0 the replay has \"RuntimeError: "
+                                                      r"the executor broke\", the worker \"ValueError: "):
         manual_host.run_until_idle()
     assert manual_host.status(other)["runtimeStatus"] == "Failed"
+
+
+def test_a_long_text_that_differs_is_shown_where_it_differs(manual_host, monkeypatch):
+    """An orchestrator that puts the wall clock into an activity's input (as Agent Framework's
+    agent requests carry a ``created_at``) gives each invocation its own text: the message
+    shows both around the first character that differs."""
+    def clock_in_the_input(replay):
+        action = replay.state["actions"][0][0]
+        action["input"] = action["input"].replace("10:40:47.081765", "10:40:47.082817")
+    tampered_replays(monkeypatch, clock_in_the_input)
+    manual_host.start("child_ok", {"message": "x" * 200, "created_at": "2026-12-07T10:40:47.081765"})
+    with pytest.raises(OrchestratorCheckFailed) as failed:
+        manual_host.run_until_idle()
+    message = str(failed.value)
+    assert "at actions[0][0].input: from character " in message
+    assert 'the replay has "...' in message and "10:40:47.082817" in message and "10:40:47.081765" in message
+    assert "x" * 200 not in message  # only the part around the difference
+    assert len(message) < 1000
 
 
 def test_step_raises_the_checks_failure_too(manual_host, monkeypatch):
