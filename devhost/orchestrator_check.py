@@ -25,6 +25,7 @@ setting ``DEVHOST_CHECK_ORCHESTRATORS=worker``.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Iterator, Mapping, Optional
 
 from .python_worker import succeeded, typed_data_text
@@ -120,9 +121,15 @@ def first_difference(replayed: Any, invoked: Any, path: str = "") -> Optional[tu
             if found:
                 return found
         return None
-    if type(replayed) is not type(invoked) or replayed != invoked:
+    if type(replayed) is not type(invoked) or (replayed != invoked and not _both_nan(replayed, invoked)):
         return path or "the state", replayed, invoked
     return None
+
+
+def _both_nan(first: Any, second: Any) -> bool:
+    # NaN is a value JSON payloads may carry (Python's json reads and writes it), and equal
+    # to itself here even though it compares unequal.
+    return isinstance(first, float) and isinstance(second, float) and math.isnan(first) and math.isnan(second)
 
 
 def _keys(first: dict, second: dict) -> Iterator[str]:

@@ -27,8 +27,15 @@ def make_host(tmp_path):
         return host
 
     yield make
+    # A host whose close raises (a failed orchestrator check) does not keep the rest open.
+    failures = []
     for host in hosts:
-        host.close()
+        try:
+            host.close()
+        except Exception as exc:  # noqa: BLE001 - raised below, after every host is closed
+            failures.append(exc)
+    if failures:
+        raise failures[0]
 
 
 @pytest.fixture

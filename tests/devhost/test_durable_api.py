@@ -203,6 +203,16 @@ def test_a_page_written_as_text_is_the_compact_json_of_its_values(stored):
         assert ApiReply(200, page).json_text() == payloads.to_text(ApiReply(200, page).value())
 
 
+def test_a_null_value_is_written_null_over_http():
+    """A reply whose value is null (a start that waited for an orchestration with no
+    output, an entity whose state is null) has the body "null", as the extension writes
+    it, never an empty body."""
+    from devhost.server import _to_response
+    reply = _to_response(ApiReply(200, None))
+    assert reply.body == b"null" and reply.content_type == "application/json"
+    assert ApiReply(200, None).value() is None
+
+
 def test_a_query_reads_the_same_over_http_and_in_process(api):
     start(api, "custom_status", None, "same-a")
     start(api, "counter", {"n": 1, "stop": 1}, "same-b")

@@ -5,6 +5,7 @@ first field that differs."""
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 from azure.durable_functions.models.TaskOrchestrationExecutor import TaskOrchestrationExecutor
@@ -130,6 +131,13 @@ def test_a_long_text_that_differs_is_shown_where_it_differs(manual_host, monkeyp
     assert 'the replay has "...' in message and "10:40:47.082817" in message and "10:40:47.081765" in message
     assert "x" * 200 not in message  # only the part around the difference
     assert len(message) < 1000
+
+
+def test_nan_in_a_state_is_the_same_on_both_paths():
+    """NaN compares unequal to itself, but a state that carries it (a custom status JSON
+    allows here) is the same state through the worker."""
+    assert first_difference({"customStatus": {"score": math.nan}}, {"customStatus": {"score": math.nan}}) is None
+    assert first_difference({"score": math.nan}, {"score": 1.0})[0] == "score"
 
 
 def test_step_raises_the_checks_failure_too(manual_host, monkeypatch):
