@@ -110,6 +110,14 @@ def test_h6_a_start_that_waits_answers_200_with_the_output_once_completed(api):
     assert "Location" not in reply.headers
 
 
+def test_h6_an_output_of_null_is_the_body_null(api):
+    """``CreateResponse(OK, status.Output)`` of a null output writes the JSON ``null``."""
+    reply = call("POST", f"{api.webhooks}/orchestrators/echo_input?timeout=5&pollingInterval=0.05")
+    assert reply.status == 200
+    assert reply.text == "null"
+    assert reply.headers["Content-Type"] == "application/json; charset=utf-8"
+
+
 def test_h6_another_final_status_gives_200_with_the_status_body(api):
     """WaitForCompletionOrCreateCheckStatusResponseAsync: Failed, Canceled or Terminated go
     to HandleGetStatusRequestAsync with returnInternalServerErrorOnFailure = false, whatever
