@@ -408,14 +408,20 @@ class Store:
             prefix_range = (id_prefix, id_prefix + "\U0010ffff")
             clauses.append("instance_id >= ? AND instance_id < ?")
             args.extend(prefix_range)
-            matches = self._query("SELECT COUNT(*) FROM (SELECT 1 FROM instances WHERE instance_id >= ?"
-                                  " AND instance_id < ? LIMIT ?)", (*prefix_range, PREFIX_SORT_LIMIT))
-            if matches[0][0] < PREFIX_SORT_LIMIT:
+            if self._at_most(PREFIX_SORT_LIMIT - 1, "SELECT 1 FROM instances"
+                             " WHERE instance_id >= ? AND instance_id < ?", prefix_range):
                 index = "sqlite_autoindex_instances_1"  # the primary key
         sql = (f"SELECT {_INSTANCE_COLUMNS} FROM instances INDEXED BY {index}"
                f" WHERE {' AND '.join(clauses) or '1'}"
                " ORDER BY created_time DESC, instance_id DESC LIMIT ?")
         return [InstanceRow(*r) for r in self._query(sql, (*args, limit))]
+
+    def _at_most(self, limit: int, rows: str, args: tuple) -> bool:
+        """Whether the query ``rows`` (``SELECT 1 ...``) gives at most ``limit`` rows, read
+        no further than one more: how a page decides whether the few rows it wants are
+        worth sorting rather than walking an index in the page's order."""
+        [(count,)] = self._query(f"SELECT COUNT(*) FROM ({rows} LIMIT ?)", (*args, limit + 1))
+        return count <= limit
 
     def instance_names(self) -> tuple[str, ...]:
         """The orchestrator names instances have, in order: one index seek per name."""
@@ -531,7 +537,9 @@ class Store:
     def query_entities(self, *, name: Optional[str], after: str = "", operated_from: str = "",
                        operated_to: str = "", limit: int = 100) -> list[EntityRow]:
         """Existing entities (of one name, or all), in id order, from after ``after``."""
-        if name is not None and operated_from and self._few_operated_since(name, operated_from):
+        if name is not None and operated_from and self._at_most(
+                FEW_OPERATED, "SELECT 1 FROM entities INDEXED BY entities_by_name_operated"
+                " WHERE name = ? AND last_operation_time >= ?", (name, operated_from)):
             # A recent change feed: the few entities it names, read through the time index
             # and put in id order, rather than every entity of the name walked in id order.
             rows = self._query(
@@ -540,20 +548,14 @@ class Store:
                 " AND entity_exists = 1 AND entity_id > ? ORDER BY entity_id LIMIT ?",
                 (name, operated_from, operated_to, operated_to, after, limit))
             return [_entity_row(r) for r in rows]
+        # "? IS NULL OR name = ?" keeps SQLite on the id order: given "name = ?" and the time,
+        # it would take the time index and sort every entity of the name for each page.
         rows = self._query(
             f"SELECT {_ENTITY_COLUMNS} FROM entities WHERE (? IS NULL OR name = ?) AND entity_exists = 1"
             " AND entity_id > ? AND last_operation_time >= ?"
             " AND (? = '' OR last_operation_time <= ?) ORDER BY entity_id LIMIT ?",
             (name, name, after, operated_from, operated_to, operated_to, limit))
         return [_entity_row(r) for r in rows]
-
-    def _few_operated_since(self, name: str, operated_from: str) -> bool:
-        """Whether at most FEW_OPERATED entities of the name were operated since then: only
-        those are worth sorting by id; past that, walking the id order is cheaper."""
-        [(count,)] = self._query(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM entities INDEXED BY entities_by_name_operated"
-            " WHERE name = ? AND last_operation_time >= ? LIMIT ?)", (name, operated_from, FEW_OPERATED + 1))
-        return count <= FEW_OPERATED
 
     # -- activities --------------------------------------------------------------
 

@@ -185,8 +185,15 @@ def test_an_entity_query_reads_the_same_entities_whichever_index_it_takes(tmp_pa
     assert all(through_time_index) and through_time_index[0] == sorted(through_time_index[0])
     monkeypatch.setattr(storage, "FEW_OPERATED", 0)  # every query walks the id order
     assert [pages(*window) for window in windows] == through_time_index
-    plan = " ".join(str(row) for row in store._query(
-        "EXPLAIN QUERY PLAN SELECT 1 FROM entities INDEXED BY entities_by_name_operated"
-        " WHERE name = ? AND last_operation_time >= ?", ("card", "2026")))
-    assert "entities_by_name_operated" in plan
+    def plan_of_the_query(few_operated):
+        monkeypatch.setattr(storage, "FEW_OPERATED", few_operated)
+        executed = []
+        store._db.set_trace_callback(executed.append)
+        store.query_entities(name="card", operated_from="2026-01-01T00:04:30.000000Z", limit=7)
+        store._db.set_trace_callback(None)
+        return " ".join(str(row) for row in store._db.execute("EXPLAIN QUERY PLAN " + executed[-1]))
+
+    assert "entities_by_name_operated" in plan_of_the_query(5000) and "TEMP B-TREE" in plan_of_the_query(5000)
+    walked = plan_of_the_query(0)
+    assert "sqlite_autoindex_entities_1" in walked and "TEMP B-TREE" not in walked  # the id order, no sort
     store.close()
