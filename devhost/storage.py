@@ -190,6 +190,25 @@ class EntityRow:
     last_operation_name: Optional[str]
 
 
+def _prefix_range(id_prefix: str) -> tuple[str, str]:
+    # A range rather than LIKE, so '%' and '_' in a prefix mean themselves.
+    return id_prefix, id_prefix + "\U0010ffff"
+
+
+def _created_and_prefix(clauses: list[str], args: list, created_from: str, created_to: str,
+                        id_prefix: str) -> None:
+    """The instance filters both listings share: created from, created to, an id prefix."""
+    if created_from:
+        clauses.append("created_time >= ?")
+        args.append(created_from)
+    if created_to:
+        clauses.append("created_time <= ?")
+        args.append(created_to)
+    if id_prefix:
+        clauses.append("instance_id >= ? AND instance_id < ?")
+        args.extend(_prefix_range(id_prefix))
+
+
 _ENTITY_COLUMNS = "entity_id, name, key, entity_exists, state, last_operation_time, last_operation_name"
 # Up to this many entities changed since a query's lastOperationTimeFrom are read through
 # the time index and sorted (a few milliseconds at most); more, and the id order is walked.
@@ -358,16 +377,7 @@ class Store:
         if statuses:
             clauses.append(f"runtime_status IN ({','.join('?' * len(statuses))})")
             args.extend(statuses)
-        if created_from:
-            clauses.append("created_time >= ?")
-            args.append(created_from)
-        if created_to:
-            clauses.append("created_time <= ?")
-            args.append(created_to)
-        if id_prefix:
-            # A range scan rather than LIKE, so '%' and '_' in a prefix mean themselves.
-            clauses.append("instance_id >= ? AND instance_id < ?")
-            args.extend((id_prefix, id_prefix + "\U0010ffff"))
+        _created_and_prefix(clauses, args, created_from, created_to, id_prefix)
         sql = (f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE {' AND '.join(clauses)}"
                " ORDER BY instance_id LIMIT ?")
         return [InstanceRow(*r) for r in self._query(sql, (*args, limit))]
@@ -394,23 +404,13 @@ class Store:
             args.extend((*names, *wanted))
         else:
             index = "instances_by_created_id"
-        if created_from:
-            clauses.append("created_time >= ?")
-            args.append(created_from)
-        if created_to:
-            clauses.append("created_time <= ?")
-            args.append(created_to)
         if before is not None:
             clauses.append("(created_time, instance_id) < (?, ?)")
             args.extend(before)
-        if id_prefix:
-            # A range rather than LIKE, so '%' and '_' in a prefix mean themselves.
-            prefix_range = (id_prefix, id_prefix + "\U0010ffff")
-            clauses.append("instance_id >= ? AND instance_id < ?")
-            args.extend(prefix_range)
-            if self._at_most(PREFIX_SORT_LIMIT - 1, "SELECT 1 FROM instances"
-                             " WHERE instance_id >= ? AND instance_id < ?", prefix_range):
-                index = "sqlite_autoindex_instances_1"  # the primary key
+        _created_and_prefix(clauses, args, created_from, created_to, id_prefix)
+        if id_prefix and self._at_most(PREFIX_SORT_LIMIT - 1, "SELECT 1 FROM instances"
+                                       " WHERE instance_id >= ? AND instance_id < ?", _prefix_range(id_prefix)):
+            index = "sqlite_autoindex_instances_1"  # the primary key
         sql = (f"SELECT {_INSTANCE_COLUMNS} FROM instances INDEXED BY {index}"
                f" WHERE {' AND '.join(clauses) or '1'}"
                " ORDER BY created_time DESC, instance_id DESC LIMIT ?")
