@@ -23,6 +23,7 @@ from typing import Any, AsyncIterator, Callable, Optional
 import aiohttp
 
 from entities.review_card import REVIEW_CARD
+from routes.backend_session import READ_TIMEOUT, backend_session
 from shared_code.identity import Person
 from shared_code.models import MAX_TIMEOUT_HOURS, ValidationError
 from shared_code.review_policy import Seat, SeatView
@@ -265,19 +266,19 @@ async def changed_entities(rpc_base_url: str, name: str,
     if since is not None:
         url += f"&lastOperationTimeFrom={since.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}"
     token = ""
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        while True:
-            headers = {"x-ms-continuation-token": token} if token else {}
-            async with session.get(url, headers=headers) as reply:
-                if reply.status != 200:
-                    raise EntityQueryFailed(f"the Durable backend answered {reply.status} to an entity query")
-                rows = await reply.json(content_type=None)
-                token = reply.headers.get("x-ms-continuation-token", "")
-            yield [(row["entityId"]["key"], _state_of(row.get("state"))) for row in rows or []
-                   if isinstance((row.get("entityId") or {}).get("key"), str)]
-            if not token or token == "null":
-                return
-            await asyncio.sleep(0)
+    while True:
+        headers = {"x-ms-continuation-token": token} if token else {}
+        session = await backend_session()
+        async with session.get(url, headers=headers, timeout=READ_TIMEOUT) as reply:
+            if reply.status != 200:
+                raise EntityQueryFailed(f"the Durable backend answered {reply.status} to an entity query")
+            rows = await reply.json(content_type=None)
+            token = reply.headers.get("x-ms-continuation-token", "")
+        yield [(row["entityId"]["key"], _state_of(row.get("state"))) for row in rows or []
+               if isinstance((row.get("entityId") or {}).get("key"), str)]
+        if not token or token == "null":
+            return
+        await asyncio.sleep(0)
 
 
 def _state_of(state: Any) -> Any:

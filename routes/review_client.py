@@ -25,6 +25,7 @@ from typing import Any, Optional
 import aiohttp
 import azure.durable_functions as df
 
+from routes.backend_session import READ_TIMEOUT, backend_session
 from shared_code.models import ValidationError, stored_payload
 from shared_code.review_status import FINISHED, Outcome, ReviewStatus, actor, verdict_of
 from shared_code.stages import Stage
@@ -277,14 +278,14 @@ class ReviewClient:
                f"&top={top}&showInput=false")
         headers = {"x-ms-continuation-token": after} if after else {}
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-                async with session.get(url, headers=headers) as reply:
-                    if reply.status == 400 and after:
-                        raise ValidationError("'continuation' is not a token this route returned")
-                    if reply.status != 200:
-                        raise BackendUnavailable(f"the Durable backend answered {reply.status} to a status query")
-                    rows = await reply.json(content_type=None)
-                    token = reply.headers.get("x-ms-continuation-token", "")
+            session = await backend_session()
+            async with session.get(url, headers=headers, timeout=READ_TIMEOUT) as reply:
+                if reply.status == 400 and after:
+                    raise ValidationError("'continuation' is not a token this route returned")
+                if reply.status != 200:
+                    raise BackendUnavailable(f"the Durable backend answered {reply.status} to a status query")
+                rows = await reply.json(content_type=None)
+                token = reply.headers.get("x-ms-continuation-token", "")
         except ValidationError:
             raise
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
