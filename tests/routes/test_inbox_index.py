@@ -1,14 +1,18 @@
 """Who the inbox says may act on a review ("Waiting for me"), as a table: ``can_act`` on
 one card, and the index's ``_actionable``, which answers from its seat index and asks
-``can_act`` only for cards with a claim or an earlier decision; both must agree."""
+``can_act`` only for cards with a claim or an earlier decision; both must agree. And what
+a large refresh does to the index's rows for the garbage collector."""
 from __future__ import annotations
 
+import gc
 from datetime import datetime, timezone
 
 import pytest
 
+from routes import inbox_index
 from routes.inbox_index import InboxIndex, can_act
 from shared_code.identity import Person
+from tests.routes.test_entity_feed import follow_a_backend
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 LATER = "2026-03-01T13:00:00+00:00"     # a claim that still holds at NOW
@@ -113,3 +117,35 @@ def test_a_mixed_index_counts_and_lists_for_each_person_what_can_act_says():
         assert all((i in actionable) == (i in expected) for i in cards)
         page = index.page(sort="deadline", tab="mine", wanted="", person=person, top=500)
         assert {row.instance_id for row in page.rows} == expected and page.counts["mine"] == len(expected)
+
+
+def test_a_refresh_that_took_many_cards_leaves_them_out_of_the_collectors_walks(monkeypatch):
+    """A full collection walks every object of the oldest generation: with a hundred
+    thousand rows there, each one stalled the worker for 30-40 ms. After a refresh that took
+    FREEZE_AFTER cards, they are frozen; a refresh with fewer leaves its rows to the
+    collector as usual."""
+    monkeypatch.setattr(inbox_index, "FREEZE_AFTER", 3)
+    monkeypatch.setattr(inbox_index, "FRESH_SECONDS", 0)
+    index = InboxIndex(clock=lambda: NOW)
+
+    def entity(key):
+        return {"entityId": {"name": "review_card", "key": key}, "state": card({"seat": "anyone"})}
+
+    def tracked(instance_ids):
+        walked = {id(o) for o in gc.get_objects()}
+        return [i for i in instance_ids if id(index._rows[i]) in walked]
+
+    async def check(base, asked):
+        await index.refresh(base)
+        after_many = tracked(["review-1", "review-2", "review-3"])
+        await index.refresh(base)
+        return after_many, tracked(["review-1", "review-4"])
+
+    try:
+        after_many, after_one = follow_a_backend(
+            [(200, [entity("review-1"), entity("review-2"), entity("review-3")]), (200, [entity("review-4")])],
+            check)
+    finally:
+        gc.unfreeze()
+    assert after_many == []
+    assert after_one == ["review-4"]
