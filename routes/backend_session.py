@@ -9,12 +9,16 @@ kept alive and reused, where a session per call opened and closed a loopback con
 for every page.
 
 A session belongs to the event loop that made it. The Python worker runs one loop for
-its life; a process that runs several (tests, each with its own loop or its own host)
-gets one session per loop, and a session whose loop has closed is closed on the next read.
+its life; a process that runs several (tests, each with its own loop or its own host, on
+one thread or several) gets one session per loop. A session whose loop has closed is
+marked closed on the next read. Its connections are not closed then (a closed loop cannot
+run that): the backend closes them when it stops, so a host that stops its server before
+its worker's loop, as the devhost does, leaves none open.
 """
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import aiohttp
 
@@ -22,16 +26,20 @@ import aiohttp
 READ_TIMEOUT = aiohttp.ClientTimeout(total=30)
 
 _sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+# Loops on other threads read and change the table too.
+_sessions_lock = threading.Lock()
 
 
 async def backend_session() -> aiohttp.ClientSession:
     """The running loop's session, made on first use."""
     loop = asyncio.get_running_loop()
-    for ended in [other for other in _sessions if other.is_closed()]:
-        # Closing marks it closed (its loop can no longer run the connections' close;
-        # the backend has closed them by now), so it is not reported as left open.
-        await _sessions.pop(ended).close()
-    session = _sessions.get(loop)
-    if session is None or session.closed:
-        session = _sessions[loop] = aiohttp.ClientSession(timeout=READ_TIMEOUT)
+    with _sessions_lock:
+        ended = [_sessions.pop(other) for other in list(_sessions) if other.is_closed()]
+        session = _sessions.get(loop)
+        if session is None or session.closed:
+            session = _sessions[loop] = aiohttp.ClientSession(timeout=READ_TIMEOUT)
+    for stale in ended:
+        # With its loop closed, closing cannot wait on anything: it marks the session
+        # closed, so that it is not reported as left open.
+        await stale.close()
     return session

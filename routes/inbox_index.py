@@ -44,6 +44,9 @@ CARD_PAGE = 500
 # generation made each full collection (about one a second under load) walk them all,
 # 30 to 40 ms with every request of the worker waiting. Frozen, they are no longer walked;
 # a row replaced later is still freed by its reference count, as any frozen object is.
+# The garbage there is is collected first. What is alive at that moment and only later
+# becomes garbage in a cycle is never collected: a request or two in flight, once per
+# this many card changes.
 FREEZE_AFTER = 5000
 SORTS = ("deadline", "age")
 TABS = ("mine", "all")
@@ -91,6 +94,7 @@ class InboxIndex:
     async def refresh(self, rpc_base_url: str) -> None:
         await self._cards.follow(rpc_base_url, self.apply)
         if self._taken_since_freeze >= FREEZE_AFTER:
+            gc.collect()
             gc.freeze()
             self._taken_since_freeze = 0
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+import threading
 
 from aiohttp import web
 
@@ -86,4 +88,33 @@ def test_each_loop_has_its_session_and_one_whose_loop_closed_is_closed_at_the_ne
     second = asyncio.run(read_once())
     assert second is not first
     assert first.closed
-    assert list(sessions._sessions.values()) == [second]
+    kept = list(sessions._sessions.values())
+    assert second in kept and first not in kept
+
+
+def test_loops_on_several_threads_get_their_sessions_at_once():
+    """Two hosts in one process each run their worker's loop on a thread of its own."""
+    failures = []
+
+    async def reads():
+        for _ in range(20):
+            await sessions.backend_session()
+
+    def loops():
+        try:
+            for _ in range(150):
+                asyncio.run(reads())
+        except Exception as exc:  # noqa: BLE001 - any failure is the finding
+            failures.append(repr(exc))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns often, as under load
+    try:
+        threads = [threading.Thread(target=loops) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert failures == []

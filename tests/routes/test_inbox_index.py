@@ -5,6 +5,7 @@ a large refresh does to the index's rows for the garbage collector."""
 from __future__ import annotations
 
 import gc
+import weakref
 from datetime import datetime, timezone
 
 import pytest
@@ -122,8 +123,8 @@ def test_a_mixed_index_counts_and_lists_for_each_person_what_can_act_says():
 def test_a_refresh_that_took_many_cards_leaves_them_out_of_the_collectors_walks(monkeypatch):
     """A full collection walks every object of the oldest generation: with a hundred
     thousand rows there, each one stalled the worker for 30-40 ms. After a refresh that took
-    FREEZE_AFTER cards, they are frozen; a refresh with fewer leaves its rows to the
-    collector as usual."""
+    FREEZE_AFTER cards, they are frozen, once the garbage there is has been collected (it
+    would never be, frozen); a refresh with fewer leaves its rows to the collector as usual."""
     monkeypatch.setattr(inbox_index, "FREEZE_AFTER", 3)
     monkeypatch.setattr(inbox_index, "FRESH_SECONDS", 0)
     index = InboxIndex(clock=lambda: NOW)
@@ -141,11 +142,21 @@ def test_a_refresh_that_took_many_cards_leaves_them_out_of_the_collectors_walks(
         await index.refresh(base)
         return after_many, tracked(["review-1", "review-4"])
 
+    class Node:
+        pass
+
+    garbage = Node()
+    garbage.itself = garbage  # a cycle: only the collector frees it
+    garbage_alive = weakref.ref(garbage)
+    del garbage
+    gc.disable()  # no collection but the one before the freeze
     try:
         after_many, after_one = follow_a_backend(
             [(200, [entity("review-1"), entity("review-2"), entity("review-3")]), (200, [entity("review-4")])],
             check)
     finally:
         gc.unfreeze()
+        gc.enable()
+    assert garbage_alive() is None
     assert after_many == []
     assert after_one == ["review-4"]
