@@ -26,6 +26,18 @@ def start(base, policy=POLICY, **fields):
     return reply.json["instanceId"]
 
 
+def notice_recorded(base, instance_id, round_, stage_index):
+    """Wait until the review has recorded its notice of the stage (the Slack messages it
+    posted among it). A decision taken before that does not reach those messages: the
+    review signals the messages it knows of when it takes the decision."""
+    def recorded():
+        custom = status(base, instance_id).get("customStatus") or {}
+        notice = custom.get("notification") or {}
+        return (custom.get("round") == round_ and custom.get("stageIndex") == stage_index
+                and notice.get("status") not in (None, "sending"))
+    wait_until(recorded)
+
+
 def slack_message_to(api, channel):
     def posted():
         return next((c for c in api.calls_of("chat.postMessage") if c["channel"] == channel), None)
@@ -123,6 +135,7 @@ def test_two_rounds_of_two_stages_are_decided_from_a_teams_card_slack_buttons_an
 
     for round_ in (1, 2):
         slack_round_message(slack_api, "U0DAN", round_)
+        notice_recorded(base, instance_id, round_, 0)
         answered = card_action(base, bot_framework, "29:alice", "a:alice-chat", "approve", alices_card(round_))
         assert "Approved by Alice Smith" in json.dumps(answered.json["value"]), answered.text
         # Dan's Slack message of the editor stage is closed with Alice's Teams name.
@@ -130,6 +143,7 @@ def test_two_rounds_of_two_stages_are_decided_from_a_teams_card_slack_buttons_an
 
         bobs = slack_round_message(slack_api, "U0BOB", round_)
         carols = slack_round_message(slack_api, "U0CAROL", round_)
+        notice_recorded(base, instance_id, round_, 1)
         if round_ == 1:
             assert click(base, "U0BOB", "hitl_reject", button(bobs, "hitl_reject")["value"],
                          ts="1700000000.000101").status == 200
@@ -228,6 +242,7 @@ def test_a_decision_on_a_teams_card_updates_the_slack_messages_of_the_stage(serv
     instance_id = start(base, {"stages": [{"name": "editor", "reviewers": ["user:alice@contoso.com",
                                                                            "user:bob@contoso.com"]}]})
     slack_message_to(slack_api, "U0BOB")
+    notice_recorded(base, instance_id, 1, 0)
     card = wait_until(lambda: next(iter(bot_framework.cards()), None))
     data = next(a for a in card["card"]["actions"] if a.get("verb") == "approve")["data"]
     assert card_action(base, bot_framework, "29:alice", "a:alice-chat", "approve", data).status == 200
@@ -246,6 +261,7 @@ def test_a_decision_by_the_approve_route_updates_the_slack_messages_too(served_h
         {"name": "legal", "reviewers": ["user:bob@contoso.com", "user:carol@contoso.com"], "require": "all"}]})
     slack_message_to(slack_api, "U0BOB")
     slack_message_to(slack_api, "U0CAROL")
+    notice_recorded(base, instance_id, 1, 0)
     approved = call("POST", f"{base}/api/hitl/approve/{instance_id}",
                     {"approved": True, "round": 1, "reviewer": "carol@contoso.com"})
     assert approved.status == 200, approved.text
