@@ -196,13 +196,30 @@ class PythonWorker:
         return await asyncio.wrap_future(self.submit(invocation))
 
     def close(self) -> None:
-        """Stop the worker's loop, after closing the SDK client's session, which belongs to it."""
+        """Stop the worker's loop, after closing the SDK client's session, which belongs to it,
+        and cancelling what the app still runs there (work it started beside a reply), as
+        asyncio.run does at its end: a task left pending on a closed loop would be reported
+        as destroyed whenever it is collected, and its cleanup would never run."""
         if self._loop.is_closed():
             return
         self.run(sdk_seams.reset_client_session())
+        self.run(_cancel_other_tasks())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+# How long a closing worker waits for its cancelled tasks to finish their cleanup.
+CANCEL_GRACE_SECONDS = 5.0
+
+
+async def _cancel_other_tasks() -> None:
+    running = asyncio.current_task()
+    tasks = [task for task in asyncio.all_tasks() if task is not running]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=CANCEL_GRACE_SECONDS)
 
 
 class WorkerFailure(AppLoadError):

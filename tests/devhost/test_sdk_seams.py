@@ -181,3 +181,26 @@ def test_a_new_v1_app_no_longer_searches_the_folders_of_the_one_before(tmp_path)
     finally:
         first.worker.close()
         second.worker.close()
+
+
+def test_closing_the_worker_cancels_what_the_app_left_running_on_its_loop():
+    """Work an app starts beside a reply (a Slack follow-up, say) and that is still waiting
+    when the host closes is cancelled, its cleanup run, as asyncio.run ends its loop; left
+    pending on the closed loop it would be reported as destroyed whenever collected."""
+    from devhost.python_worker import V2_RUNTIME, PythonWorker
+
+    worker = PythonWorker(V2_RUNTIME)
+    cleaned_up = []
+
+    async def follow_up():
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            cleaned_up.append(True)
+
+    async def reply_and_leave_work_running():
+        return asyncio.get_running_loop().create_task(follow_up())
+
+    task = worker.run(reply_and_leave_work_running())
+    worker.close()
+    assert task.cancelled() and cleaned_up == [True]
