@@ -3,16 +3,17 @@ fails for good ends it with a one-line reason, over real HTTP on the devhost."""
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI
 from devhost.testing import wait_until
 from tests.support.http import call
+from tests.support.loopback import LoopbackService
 
 
-class HeldWebhook:
+class HeldWebhook(LoopbackService):
     """A webhook that takes each notice and answers only when released."""
 
     def __init__(self):
@@ -32,21 +33,15 @@ class HeldWebhook:
             def log_message(self, *args):
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
+        self._serve(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hook"
-
-    def __enter__(self):
-        self._thread.start()
-        return self
+        return f"{self.origin}/hook"
 
     def __exit__(self, *exc):
         self.release.set()
-        self._server.shutdown()
-        self._server.server_close()
+        super().__exit__(*exc)
 
 
 def custom_status(base, instance_id):
