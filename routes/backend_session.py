@@ -22,7 +22,7 @@ import threading
 
 import aiohttp
 
-# The budget of one backend read, connection to last byte.
+# The budget of each backend read, connection to last byte (the session's default).
 READ_TIMEOUT = aiohttp.ClientTimeout(total=30)
 
 _sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}

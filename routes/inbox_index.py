@@ -24,7 +24,7 @@ from typing import Any, AsyncIterator, Callable, Optional
 import aiohttp
 
 from entities.review_card import REVIEW_CARD
-from routes.backend_session import READ_TIMEOUT, backend_session
+from routes.backend_session import backend_session
 from shared_code.identity import Person
 from shared_code.models import MAX_TIMEOUT_HOURS, ValidationError
 from shared_code.review_policy import Seat, SeatView
@@ -282,10 +282,10 @@ async def changed_entities(rpc_base_url: str, name: str,
     if since is not None:
         url += f"&lastOperationTimeFrom={since.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}"
     token = ""
+    session = await backend_session()
     while True:
         headers = {"x-ms-continuation-token": token} if token else {}
-        session = await backend_session()
-        async with session.get(url, headers=headers, timeout=READ_TIMEOUT) as reply:
+        async with session.get(url, headers=headers) as reply:
             if reply.status != 200:
                 raise EntityQueryFailed(f"the Durable backend answered {reply.status} to an entity query")
             rows = await reply.json(content_type=None)

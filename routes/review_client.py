@@ -25,7 +25,7 @@ from typing import Any, Optional
 import aiohttp
 import azure.durable_functions as df
 
-from routes.backend_session import READ_TIMEOUT, backend_session
+from routes.backend_session import backend_session
 from shared_code.models import ValidationError, stored_payload
 from shared_code.review_status import FINISHED, Outcome, ReviewStatus, actor, verdict_of
 from shared_code.stages import Stage
@@ -279,7 +279,7 @@ class ReviewClient:
         headers = {"x-ms-continuation-token": after} if after else {}
         try:
             session = await backend_session()
-            async with session.get(url, headers=headers, timeout=READ_TIMEOUT) as reply:
+            async with session.get(url, headers=headers) as reply:
                 if reply.status == 400 and after:
                     raise ValidationError("'continuation' is not a token this route returned")
                 if reply.status != 200:
