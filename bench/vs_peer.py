@@ -30,6 +30,11 @@ draft awaits review, as a team starting many reviews at once does: starts/s and 
 polls each start took. A host that lets polls crowd out its orchestrations shows there
 (more polls per start, fewer starts), though the lifecycle figures may not.
 
+``--floor`` adds a third kind of subject: this tree's devhost serving bench/apps/peer_shape,
+the peer's orchestration and nothing more as a Functions app, with routes of the same
+paths and shapes. Its ratio to the peer is the host's part of the gap, with the review
+app's own work taken out; ``this / floor`` is the review app's part.
+
 The last stdout line is one JSON object with every figure.
 """
 from __future__ import annotations
@@ -55,6 +60,7 @@ from bench.proc import machine_info
 from bench.stats import percentile
 
 PEER_REQUIREMENTS = REPO / "bench" / "requirements.txt"
+FLOOR_APP = REPO / "bench" / "apps" / "peer_shape"
 READY_TIMEOUT_S = 60.0
 # gRPC's C core prints a notice when the peer stops (GOAWAY); errors only, here and there.
 PEER_ENV = {"GRPC_VERBOSITY": "ERROR"}
@@ -83,6 +89,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         help="reviews each devhost starts after its lifecycles, 0 for none (default 300)")
     parser.add_argument("--start-threads", type=int, default=64,
                         help="client threads of the starts, each polling every 20 ms (default 64)")
+    parser.add_argument("--floor", action="store_true",
+                        help="also run this tree's devhost on bench/apps/peer_shape, the peer's own "
+                             "orchestration as a Functions app: the host's part of the gap")
     parser.add_argument("--no-peer", action="store_true", help="leave the peer out")
     parser.add_argument("--only-peer", action="store_true", help="run the peer alone")
     parser.add_argument("--keep", action="store_true", help="keep the state folders")
@@ -320,15 +329,16 @@ def drive_starts(run: Run, count: int, threads: int, port: int) -> None:
     run.starts_seconds = on_threads(threads, range(count), one)
 
 
-def run_devhost(subject: str, tree: Path, args, work: Path, round_: int) -> Run:
-    """One measured run of a fresh devhost from ``tree``; ``--profile DIR`` profiles its
-    process 0 during the measured lifecycles into DIR/<subject>-<round>."""
+def run_devhost(subject: str, tree: Path, args, work: Path, round_: int, app_dir: Optional[Path] = None) -> Run:
+    """One measured run of a fresh devhost from ``tree`` serving ``app_dir`` (the tree's own
+    app by default); ``--profile DIR`` profiles its process 0 during the measured lifecycles
+    into DIR/<subject>-<round>."""
     python = tree / ".venv" / "bin" / "python"
     folder = work / subject
     profiling = profilers.Profiling(args.profile and args.profile / f"{subject}-{round_}",
                                     args.py_spy, tool=args.profiler)
     host = Devhost(folder / "state", folder / "published", folder / "devhost.log",
-                   tree=tree, workers=args.workers, launcher=profiling.launcher,
+                   tree=tree, app_dir=app_dir, workers=args.workers, launcher=profiling.launcher,
                    python=str(python) if python.exists() else sys.executable)
     run = Run(subject)
     host.start(timeout_s=READY_TIMEOUT_S)
@@ -470,9 +480,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     settings = {"n": args.n, "threads": args.threads, "rounds": args.rounds, "poll_ms": args.poll_ms,
                 "starts": args.starts, "start_threads": args.start_threads,
                 "devhost_workers": args.workers if args.workers else "host default",
-                "baselines": {name: str(tree) for name, tree in subjects[1:]}, **machine_info()}
+                "baselines": {name: str(tree) for name, tree in subjects[1:]}, "floor": args.floor,
+                **machine_info()}
     print("vs_peer: " + ", ".join(f"{k}={v}" for k, v in settings.items()), flush=True)
 
+    apps = {name: None for name, _ in subjects}
+    if args.floor and not args.only_peer:
+        subjects.append(("floor", REPO))
+        apps["floor"] = FLOOR_APP
     runs: dict[str, list[Run]] = {name: [] for name, _ in subjects}
     if with_peer:
         runs["peer"] = []
@@ -482,7 +497,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"-- round {round_}", flush=True)
             this_round = {}
             for name, tree in subjects:
-                run = run_devhost(name, tree, args, work / f"r{round_}", round_)
+                run = run_devhost(name, tree, args, work / f"r{round_}", round_, apps[name])
                 this_round[name] = run
                 print("   " + run.line(), flush=True)
             if with_peer:
@@ -514,7 +529,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             summary[name]["ratio_to_peer"] = [round(r, 2) for r in ratios[name]]
             line += f"; ratio to the peer {spread(ratios[name], 2)}"
         print(line)
-    for name, _ in subjects[1:]:
+    for name, _ in [s for s in subjects[1:] if s[0] != "floor"]:
         pairs = [a.per_s / b.per_s for a, b in zip(runs["this"], runs[name]) if b.per_s]
         summary.setdefault("this_vs", {})[name] = [round(p, 2) for p in pairs]
         print(f"this / {name}, round by round: {', '.join(f'{p:.2f}' for p in pairs)} "
@@ -525,6 +540,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             summary.setdefault("this_vs_starts", {})[name] = [round(p, 2) for p in starts]
             print(f"this / {name}, starts, round by round: {', '.join(f'{p:.2f}' for p in starts)} "
                   f"({spread(starts, 2)})")
+    if runs.get("floor"):
+        shares = [a.per_s / b.per_s for a, b in zip(runs["this"], runs["floor"]) if b.per_s]
+        summary["this_vs_floor"] = [round(p, 2) for p in shares]
+        print(f"this / floor (the review app against the peer's orchestration on the same host), "
+              f"round by round: {', '.join(f'{p:.2f}' for p in shares)} ({spread(shares, 2)})")
     print(json.dumps({"settings": settings, "summary": summary,
                       "runs": {name: [r.figures() for r in done] for name, done in runs.items()}}))
     return 0 if all(r.failed == 0 for done in runs.values() for r in done) else 1

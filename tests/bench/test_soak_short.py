@@ -119,22 +119,26 @@ def test_entity_benchmark_applies_every_signal_and_call():
     assert summary["routes"]["signal accepted"]["n"] == 60
 
 
-def test_peer_benchmark_runs_both_trees_and_the_peer_and_prints_the_ratios():
+def test_peer_benchmark_runs_both_trees_the_floor_app_and_the_peer_and_prints_the_ratios():
     process, summary = run_script("bench.vs_peer", "--n", "12", "--threads", "4", "--rounds", "1",
                                   "--starts", "20", "--start-threads", "8",
-                                  "--baseline", str(REPO), timeout=180)
+                                  "--baseline", str(REPO), "--floor", timeout=180)
     assert process.returncode == 0, process.stdout[-3000:]
     out = process.stdout
     assert "devhost_workers=host default" in out and "ratio to the peer" in out
-    baseline = next(name for name in summary["runs"] if name not in ("this", "peer"))
+    baseline = next(name for name in summary["runs"] if name not in ("this", "floor", "peer"))
     assert f"this / {baseline}, round by round:" in out
-    for subject in ("this", baseline, "peer"):
+    for subject in ("this", baseline, "floor", "peer"):
         runs = summary["runs"][subject]
         assert len(runs) == 1 and runs[0]["lifecycles"] == 12 and runs[0]["failed"] == 0, runs
         assert runs[0]["approve_to_completed_p99_ms"] is not None
-    for subject in ("this", baseline):  # the starts: every one reached its reviewer
+    for subject in ("this", baseline, "floor"):  # the starts: every one reached its reviewer
         assert summary["runs"][subject][0]["starts_per_s"] > 0
         assert summary["runs"][subject][0]["polls_per_start"] >= 1
     assert summary["runs"]["peer"][0]["starts_per_s"] is None
     assert f"this / {baseline}, starts, round by round:" in out
     assert len(summary["summary"]["this"]["ratio_to_peer"]) == 1
+    # The floor is the peer's orchestration as an app on this tree's host; it is no baseline.
+    assert len(summary["summary"]["floor"]["ratio_to_peer"]) == 1 and "floor" not in summary["summary"]["this_vs"]
+    assert "this / floor (the review app against the peer's orchestration on the same host)" in out
+    assert len(summary["summary"]["this_vs_floor"]) == 1
