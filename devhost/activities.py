@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from . import payloads
 from .python_worker import WorkerFunction, succeeded, typed_data_text
+from .registry import DURABLE_CLIENT_TYPES
 from .worker_protocol import InvocationResponse, ParameterBinding, TypedData
 
 log = logging.getLogger("devhost")
@@ -30,8 +31,20 @@ class ActivityOutcome:
     details: str = ""           # TaskFailed.Details
 
 
-def inputs(function: WorkerFunction, input_text: Optional[str]) -> list[ParameterBinding]:
-    return [ParameterBinding(name=function.trigger["name"], data=TypedData(string=input_text))]
+def inputs(function: WorkerFunction, input_text: Optional[str],
+           client_binding: Optional[Callable[[], str]] = None) -> list[ParameterBinding]:
+    """What an activity is invoked with: its input text, and the JSON of each
+    ``durableClient`` binding it declares (the extension binds a client in a function of
+    any trigger, C6)."""
+    bindings = [ParameterBinding(name=function.trigger["name"], data=TypedData(string=input_text))]
+    clients = function.binding_names(*DURABLE_CLIENT_TYPES)
+    if clients:
+        if client_binding is None:
+            raise RuntimeError(f"function '{function.name}' has a durable client binding, and this engine "
+                               "has no host to give it one")
+        text = client_binding()
+        bindings.extend(ParameterBinding(name=name, data=TypedData(string=text)) for name in clients)
+    return bindings
 
 
 def outcome(name: str, response: InvocationResponse) -> ActivityOutcome:

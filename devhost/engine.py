@@ -71,6 +71,9 @@ class Engine:
         self.options = options
         # Called with an instance id after a commit gave that instance new work.
         self.on_work: Callable[[str], None] = lambda instance_id: None
+        # The JSON of a durableClient binding for a function no request triggered (an
+        # activity that declares one); the host that owns the engine sets it.
+        self.client_binding: Optional[Callable[[], str]] = None
         # Without it the SDK parses every history timestamp of every replay with dateutil,
         # a third of a busy host's CPU (docs/PERFORMANCE.md, "Releases").
         sdk_timestamps.install()
@@ -317,7 +320,8 @@ class Engine:
             return await self._run_entity_batch(item)
         started = time.perf_counter()
         function = self.registry.activities[item.name]
-        outcome = activities.outcome(item.name, await function.invoke(activities.inputs(function, item.input)))
+        outcome = activities.outcome(item.name, await function.invoke(activities.inputs(function, item.input,
+                                                                                      self.client_binding)))
         self._log_activity(item, outcome, started)
         return outcome
 

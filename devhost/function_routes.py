@@ -170,7 +170,12 @@ class FunctionRoutes:
     def _client_binding_json(self, request: web.Request) -> str:
         # The binding depends only on how the request reached the host; the cache is
         # bounded because the Host header is the caller's to choose.
-        key = (request.scheme, request.host, self._rpc_netloc(request))
+        return self.client_binding_text(request.scheme, request.host, self._rpc_netloc(request))
+
+    def client_binding_text(self, scheme: str, host: str, rpc_netloc: str) -> str:
+        """``client_binding`` as the compact JSON text a function is given; the app's calls
+        to ``rpc_netloc`` are answered in process unless the host was told otherwise."""
+        key = (scheme, host, rpc_netloc)
         text = self._bindings.get(key)
         if text is None:
             if len(self._bindings) >= MAX_CACHED_BINDINGS:

@@ -236,6 +236,9 @@ class DevHost:
         self.shard = shard
         self.client_over_http = client_over_http
         self.api = DurableApi(self.engine, self.config.hub_name)
+        self.engine.client_binding = self._client_binding_without_request
+        self._in_process_functions: Optional[FunctionRoutes] = None
+        self._public_netloc = ""
         self._runner: Optional[BackgroundRunner] = None
         self._server: Optional[ServerThread] = None
         self._wakeups: Optional[CrossProcessWakeups] = None
@@ -264,14 +267,30 @@ class DevHost:
         # Worker processes share the port; the kernel spreads connections between them.
         self._server = ServerThread(web_app, host, port, reuse_port=self.shard.count > 1)
         bound = self._server.start()
+        # Before the runner starts: activities left by a crash run at once, and may build
+        # links to this host or be given a durable client.
+        self.base_url = f"http://{host}:{bound}"
+        self._announce_hostname(host, bound)
         if self.shard.count > 1:
             self._wakeups = CrossProcessWakeups(self.store.path, self.shard, self._runner.wake,
                                                 self._server.loop)
             self.engine.on_work = self._wakeups.notify
         self._runner.start(self._server.loop)
-        self.base_url = f"http://{host}:{bound}"
-        self._announce_hostname(host, bound)
         return self.base_url
+
+    def _client_binding_without_request(self) -> str:
+        """The durableClient binding of a function no request triggered, an activity: the
+        same JSON as an HTTP function's, for the address the host announced as
+        WEBSITE_HOSTNAME, with its loopback address as ``rpcBaseUrl`` (on Azure the
+        extension's configured base URL and its local endpoint, the same for every
+        function). A host that is not serving answers those calls in process at a name
+        of its own that no network resolves."""
+        if self._server is not None:
+            return self.functions.client_binding_text("http", self._public_netloc, self.base_url.split("//", 1)[1])
+        if self._in_process_functions is None:
+            self._in_process_functions = FunctionRoutes([], self.config.route_prefix, self.api)
+        netloc = f"devhost-{id(self):x}.invalid"
+        return self._in_process_functions.client_binding_text("http", netloc, netloc)
 
     def _announce_hostname(self, host: str, port: int) -> None:
         """As ``func start`` does (StartHostAction sets WEBSITE_HOSTNAME to its URI's
@@ -279,7 +298,7 @@ class DevHost:
         (a notification, say) point at this host and port."""
         name = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "::1", "localhost") else host
         self._previous_hostname = os.environ.get("WEBSITE_HOSTNAME")
-        os.environ["WEBSITE_HOSTNAME"] = f"{name}:{port}"
+        self._public_netloc = os.environ["WEBSITE_HOSTNAME"] = f"{name}:{port}"
 
     @property
     def serving(self) -> bool:
@@ -295,6 +314,8 @@ class DevHost:
         if self._server:
             self._server.stop()
             self.functions.close()
+        if self._in_process_functions is not None:
+            self._in_process_functions.close()
         if self._wakeups:
             self._wakeups.close()
         self.registry.worker.close()

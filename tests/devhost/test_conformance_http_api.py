@@ -561,6 +561,33 @@ def test_c5_the_binding_text_is_compact_json(api):
     assert reply.text == json.dumps(expected_binding(api.base_url), separators=(",", ":"))
 
 
+def test_c6_an_activity_gets_the_same_binding_for_the_host_it_runs_on(api):
+    """DurableTaskExtension registers the durableClient binding rule for a function of any
+    trigger (AddBindingRule<DurableClientAttribute>), and BindingHelper writes the same
+    JSON whatever invoked the function: here the host's announced address (F5) for the
+    public URLs and its own loopback address for rpcBaseUrl. Another activity reads its
+    own instance through the SDK's client built from it."""
+    instance_id = start(api, "activity_client")
+    output = settled(api, instance_id, "Completed")["output"]
+    port = api.base_url.rsplit(":", 1)[1]
+    expected = expected_binding(f"http://localhost:{port}")
+    expected["rpcBaseUrl"] = f"{api.base_url}{WEBHOOKS}/"
+    assert output["binding"] == json.dumps(expected, separators=(",", ":"))
+    assert output["seen"] == {"name": "activity_client", "runtimeStatus": "Running"}
+
+
+def test_c6_an_activity_in_a_host_that_is_not_serving_calls_its_host_in_process(conformance):
+    """devhost: a host run in process has no address; its activities' clients are answered
+    in process at a name no network resolves (a call that left the process would fail)."""
+    instance_id = conformance.start("activity_client")
+    conformance.run_until_idle()
+    status = conformance.status(instance_id)
+    assert status["runtimeStatus"] == "Completed", status
+    binding = json.loads(status["output"]["binding"])
+    assert re.fullmatch(r"http://devhost-[0-9a-f]+\.invalid/runtime/webhooks/durabletask/", binding["rpcBaseUrl"])
+    assert status["output"]["seen"] == {"name": "activity_client", "runtimeStatus": "Running"}
+
+
 # -- F5, F10, U3: the HTTP host ----------------------------------------------------------
 
 def test_f5_website_hostname_is_this_host_while_serving(tmp_path, monkeypatch):

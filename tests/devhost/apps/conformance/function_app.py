@@ -35,7 +35,29 @@ def fails_once(key: str) -> str:
     return f"{key} worked on attempt {ATTEMPTS[key]}"
 
 
+@app.activity_trigger(input_name="value")
+@app.generic_input_binding(arg_name="client", type="durableClient")
+def client_binding_seen(value, client: str) -> str:
+    """An activity's durableClient binding as the worker hands it over: the JSON text."""
+    return client
+
+
+@app.activity_trigger(input_name="instance_id")
+@app.durable_client_input(client_name="client")
+async def status_by_client(instance_id: str, client: df.DurableOrchestrationClient) -> dict:
+    status = await client.get_status(instance_id)
+    return {"name": status.name, "runtimeStatus": status.runtime_status.value}
+
+
 # -- orchestrators ---------------------------------------------------------------------
+
+@app.orchestration_trigger(context_name="context")
+def activity_client(context: df.DurableOrchestrationContext):
+    """Activities with a durable client: the binding they get, and a call through it."""
+    binding = yield context.call_activity("client_binding_seen", None)
+    seen = yield context.call_activity("status_by_client", context.instance_id)
+    return {"binding": binding, "seen": seen}
+
 
 @app.orchestration_trigger(context_name="context")
 def plain_wait(context: df.DurableOrchestrationContext):
