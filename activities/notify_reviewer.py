@@ -13,6 +13,7 @@ peer does, and a redirect is a failed delivery, never followed.
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import http.client
 import io
@@ -32,6 +33,7 @@ from urllib.parse import urlsplit
 import azure.durable_functions as df
 
 from activities.seat_channels import tell_seats
+from entities.seat_messages import POSTED, messages_entity, posted_messages
 from shared_code.models import ValidationError, validate_instance_id
 from shared_code.review_links import ReviewGrant, review_url
 from shared_code.settings import Settings, load_settings
@@ -51,14 +53,34 @@ REDIRECTS = (301, 302, 303, 307, 308)
 HEADINGS = {"review": "Review needed", "reminder": "Reminder: review needed",
             "escalation": "Escalation: a review is still undecided",
             "deadline_moved": "Deadline moved: a review is waiting (the earlier link has expired)"}
+# The report of the Slack messages a notice posted reaches their entity within this.
+POSTED_SECONDS = 5.0
 LINKS_DISABLED = ("review links are disabled: set HITL_REVIEW_SIGNING_KEY "
                   "(or HITL_DEV_INSECURE_LINKS=1 on a local host)")
 
 
 @bp.activity_trigger(input_name="request")
-def notify_reviewer(request: dict) -> dict:
-    """{"instance_id", "topic", "round", "max_rounds", "title", "deadline", "kind"?} -> outcome."""
-    return send_notice(request, load_settings())
+@bp.durable_client_input(client_name="client")
+async def notify_reviewer(request: dict, client: df.DurableOrchestrationClient) -> dict:
+    """{"instance_id", "topic", "round", "max_rounds", "title", "deadline", "kind"?} -> outcome.
+    Sending waits on the peers (each bounded), so it runs on a thread; the Slack messages it
+    posted are then reported to their entity, which closes any whose seat was decided
+    while the notice was out (entities/seat_messages.py)."""
+    outcome = await asyncio.to_thread(send_notice, request, load_settings())
+    await report_posted(client, request, outcome)
+    return outcome
+
+
+async def report_posted(client: df.DurableOrchestrationClient, request: dict, outcome: dict) -> None:
+    posted = posted_messages(request, outcome)
+    if posted is None:
+        return
+    try:
+        await asyncio.wait_for(client.signal_entity(messages_entity(request["instance_id"]), POSTED, posted),
+                               POSTED_SECONDS)
+    except Exception as exc:  # noqa: BLE001 - the review's own signals still reach the messages it records
+        log.warning("instance %s: the Slack messages this notice posted were not reported to their entity (%s)",
+                    request.get("instance_id"), type(exc).__name__)
 
 
 @dataclass(frozen=True)

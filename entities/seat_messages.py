@@ -1,13 +1,23 @@
-"""The durable entity that keeps each reviewer's chat message of a review up to date: the
-review signals it whenever it takes a decision for a stage whose seats were sent Slack
-messages, and its operation updates those messages (chat.update) to say who decided the
-seat, or the stage, and when. A signal holds nobody: the review goes on at once, and a
-Slack that is slow or down costs only this entity's own time, bounded as a whole.
+"""The durable entity that keeps each reviewer's chat message of a review up to date, one
+entity per review. Two kinds of news meet here, in whichever order they come:
+
+- the review signals ``update`` whenever it takes a decision for a stage whose seats were,
+  or are being, sent Slack messages: the stage's decisions and the messages it knows of;
+- the notice that posted the messages signals ``posted`` with them (activities/
+  notify_reviewer.py), since a decision can come while the notice is still out, before
+  the review has recorded what it posted.
+
+The entity keeps both for the latest stages, and updates a message (chat.update) once it
+knows a decision that closes the message's seat, or its stage, and only when what the
+message says changes. A signal holds nobody: the review goes on at once, and a Slack that
+is slow or down costs only this entity's own time, bounded as a whole; a message whose
+update failed is tried again with the next news of its stage.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Optional
 
 import azure.durable_functions as df
 
@@ -19,49 +29,99 @@ bp = df.Blueprint()
 log = logging.getLogger(__name__)
 
 SEAT_MESSAGES = "seat_messages"
-UPDATE = "update"
-# All of one update's Slack calls end by then.
+UPDATE, POSTED = "update", "posted"
+# All of one operation's Slack calls end by then.
 UPDATE_SECONDS = 30.0
+# What the entity keeps: the latest stages of the review, and their latest messages.
+STAGES_KEPT = 5
+MESSAGES_KEPT = 100
 
 
 @bp.entity_trigger(context_name="context")
 def seat_messages(context: df.DurableEntityContext) -> None:
-    if context.operation_name == UPDATE:
-        update_messages(context.get_input(), load_settings())
+    if context.operation_name in (UPDATE, POSTED):
+        news = context.get_input()
+        state = context.get_state(dict)
+        settings = load_settings()
+        if isinstance(news, dict) and settings.slack_enabled and settings.link_signing_key is not None:
+            context.set_state(with_news(state if isinstance(state, dict) else {}, context.operation_name, news,
+                                        settings))
 
 
 def messages_entity(instance_id: str) -> df.EntityId:
     return df.EntityId(SEAT_MESSAGES, instance_id)
 
 
-def update_messages(update: dict, settings: Settings) -> int:
-    """Update the messages of seats that can no longer decide; how many were updated.
-    ``update``: what ReviewState.seat_messages_update writes."""
-    key = settings.link_signing_key
-    if not settings.slack_enabled or key is None or not isinstance(update, dict):
-        return 0
+def with_news(state: dict, kind: str, news: dict, settings: Settings) -> dict:
+    """The entity's state after an ``update`` from the review or a ``posted`` from a
+    notice: the stage's record takes the news in, and its messages that a decision now
+    closes are updated."""
+    key = f"{news.get('round')}/{news.get('stage_index', 0)}"
+    stages = {k: v for k, v in (state.get("stages") or {}).items() if isinstance(v, dict)}
+    record = stages.pop(key, None) or {"messages": []}
+    if kind == UPDATE:
+        record["update"] = {k: v for k, v in news.items() if k != "messages"}
+    record["messages"] = _merged(record.get("messages") or [], news.get("messages") or [])
+    if record.get("update"):
+        _close_decided(record, settings)
+    stages[key] = record  # the newest last; the oldest stages go first
+    return {"stages": dict(list(stages.items())[-STAGES_KEPT:])}
+
+
+def _merged(known: list, news: list) -> list:
+    by_id = {m["slack"]: m for m in known if isinstance(m, dict) and isinstance(m.get("slack"), str)}
+    for message in news:
+        if isinstance(message, dict) and isinstance(message.get("slack"), str) and isinstance(message.get("seat"), int):
+            by_id.setdefault(message["slack"], {"seat": message["seat"], "spec": message.get("spec"),
+                                                "slack": message["slack"]})
+    return list(by_id.values())[-MESSAGES_KEPT:]
+
+
+def _close_decided(record: dict, settings: Settings) -> None:
+    """Update each message whose seat a decision closed and whose text is not that yet;
+    a message whose update went through remembers the line it shows."""
+    update = record["update"]
     decisions = [d for d in update.get("decisions") or () if isinstance(d, dict)]
     changed = []
-    for message in update.get("messages") or ():
+    for message in record["messages"]:
         line = seat_line(decisions, message["seat"], bool(update.get("decided")))
-        if line is not None:
-            view = from_notice(update, {"index": message["seat"], "seat": message["spec"]}, key,
-                               settings.public_base_url)
-            changed.append((message["slack"], view.closed(line)))
-    if changed:
-        try:
-            asyncio.run(asyncio.wait_for(_update(settings, changed), UPDATE_SECONDS))
-        except asyncio.TimeoutError:
-            log.warning("instance %s: Slack messages not all updated within %g s", update.get("instance_id"),
-                        UPDATE_SECONDS)
-    return len(changed)
+        if line is not None and line != message.get("line"):
+            view = from_notice(update, {"index": message["seat"], "seat": message.get("spec") or "anyone"},
+                               settings.link_signing_key, settings.public_base_url)
+            changed.append((message, line, view.closed(line)))
+    if not changed:
+        return
+    done: list = []
+    try:
+        asyncio.run(asyncio.wait_for(_update(settings, changed, done), UPDATE_SECONDS))
+    except asyncio.TimeoutError:
+        log.warning("instance %s: Slack messages not all updated within %g s", update.get("instance_id"),
+                    UPDATE_SECONDS)
+    for message, line in done:
+        message["line"] = line
 
 
-async def _update(settings: Settings, changed: list) -> None:
+async def _update(settings: Settings, changed: list, done: list) -> None:
     web = slack.client(settings)
-    for where, view in changed:
-        channel, _, ts = where.partition("/")
+    for message, line, view in changed:
+        channel, _, ts = message["slack"].partition("/")
         try:
             await slack.update(web, channel, ts, view)
         except slack.SlackFailure as exc:
             log.warning("instance %s: a reviewer's Slack message was not updated: %s", view.instance_id, exc)
+        else:
+            done.append((message, line))
+
+
+def posted_messages(request: dict, outcome: dict) -> Optional[dict]:
+    """What a notice tells the entity of the Slack messages it posted: None when it posted
+    none. ``request`` is the notice's (ReviewState.notice_request), ``outcome`` its result."""
+    specs = {seat.get("index"): seat.get("seat") for seat in request.get("seats") or () if isinstance(seat, dict)}
+    told = (outcome.get("seat_channels") or {}).get("seats") or ()
+    messages = [{"seat": seat["index"], "spec": specs.get(seat["index"]), "slack": seat["slackMessage"]}
+                for seat in told if isinstance(seat, dict) and isinstance(seat.get("slackMessage"), str)
+                and isinstance(seat.get("index"), int)]
+    if not messages:
+        return None
+    return {"instance_id": request.get("instance_id"), "round": request.get("round"),
+            "stage_index": request.get("stage_index", 0), "messages": messages}

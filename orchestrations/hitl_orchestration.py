@@ -242,7 +242,7 @@ def await_stage_decision(context, inbox: ReviewerInbox, review: ReviewState, not
         if isinstance(happened, Arrival):
             taken += 1
             placed = len(review.decisions)
-            review, result = take(context, review, happened, owed)
+            review, result = take(context, review, happened, owed, notice is not None)
             placed_here += len(review.decisions) - placed
             if result is not None:
                 if timer is not None:
@@ -353,10 +353,11 @@ class Notice:
 
 # -- judging what arrived ----------------------------------------------------------------
 
-def take(context, review: ReviewState, arrival: Arrival, owed: list) -> tuple[ReviewState, Optional[StageResult]]:
+def take(context, review: ReviewState, arrival: Arrival, owed: list,
+         notice_out: bool = False) -> tuple[ReviewState, Optional[StageResult]]:
     """Apply an event to the stage under review: (review, the stage's result once a
     decision settles it). A cancel ends the review; a deadline change or a seat handed on
-    owes a notice."""
+    owes a notice. ``notice_out``: a notice to the stage's seats is being sent."""
     now = context.current_utc_datetime
     if arrival.name == CANCEL_EVENT:
         cancel = CancelRequest.from_event(arrival.payload)
@@ -394,7 +395,7 @@ def take(context, review: ReviewState, arrival: Arrival, owed: list) -> tuple[Re
     if problem is not None:
         return review.with_ignored(decision.id if decision else "", _summary(decision), problem, now), None
     review = review.with_vote(decision, placement.seat, now)
-    tell_seat_messages(context, review)
+    tell_seat_messages(context, review, notice_out)
     outcome = review.outcome()
     if outcome is None:
         return review, None
@@ -415,10 +416,13 @@ def noted(review: ReviewState, note: ReviewNote, now) -> ReviewState:
     return review.with_comment_state(note, now)
 
 
-def tell_seat_messages(context, review: ReviewState) -> None:
+def tell_seat_messages(context, review: ReviewState, notice_out: bool = False) -> None:
     """The seats' chat messages of the stage say who decided, once the review took it (a
-    signal: nobody waits for the chat platform)."""
-    update = review.seat_messages_update(context.instance_id) if review.shows_cards else None
+    signal: nobody waits for the chat platform). While a notice is out, the messages it
+    posts are not known here yet: the entity hears of the decision anyway and closes
+    them when the notice reports them (entities/seat_messages.py)."""
+    posting = notice_out and review.slack
+    update = review.seat_messages_update(context.instance_id, posting) if review.shows_cards else None
     if update is not None:
         context.signal_entity(messages_entity(context.instance_id), UPDATE, update)
 

@@ -15,9 +15,10 @@ events taken; a version 2 state reads as the default policy's one stage, its dec
 as that stage's. Version 4 added the reviewer's aids (comments on passages, the writer's
 list of changes, the house rules and their check, the seats' first views) and what the
 analytics need (when the review started and the notice went out, the seats counted as
-waiting); a version 3 state reads with none of them yet. The first execution's input is
-the run request: bare from the first releases, under the "start" key from version 3 on,
-with the version beside it from version 4 on.
+waiting); a version 3 state reads with none of them yet. Version 5 added whether the
+deployment sent Slack messages when the review started; a version 4 state reads as not.
+The first execution's input is the run request: bare from the first releases, under the
+"start" key from version 3 on, with the version beside it from version 4 on.
 
 Which release wrote an execution's input also says what the execution may schedule: an
 execution is replayed with the history its release recorded, so one started by an
@@ -32,7 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any, Optional
 
 from shared_code.identity import Person
-from shared_code.models import (CONTACTS_INPUT_KEY, DEFAULT_ESCALATION_HOURS, DEFAULT_REVIEW_ATTEMPTS,
+from shared_code.models import (CONTACTS_INPUT_KEY, SLACK_INPUT_KEY, DEFAULT_ESCALATION_HOURS, DEFAULT_REVIEW_ATTEMPTS,
                                 DEFAULT_TIMEOUT_HOURS, MAX_TIMEOUT_HOURS, START_INPUT_KEY, START_INPUT_VERSION,
                                 CancelRequest, Decision, ExtendRequest, ReviewNote, RunRequest, SeatChange)
 from shared_code.passages import missing_quote, too_many_comments
@@ -116,6 +117,10 @@ class ReviewState:
     # The Slack messages each seat was sent ({"round", "stage", "seat", "slack": "channel/ts"}),
     # the latest ones, so that a decision can update every reviewer's message.
     seat_messages: tuple = ()
+    # Whether the deployment sent Slack messages when the review started (version 5): a
+    # decision taken while a notice is out then tells the messages' entity at once, for
+    # the messages that notice posts and the review does not know of yet.
+    slack: bool = False
     # A notice whose webhook or seat channels failed is tried again on a durable timer:
     # {"at", "attempt", "webhook": bool, "seats": {seat index: [channels]}}.
     notice_retry: Optional[dict] = None
@@ -142,11 +147,12 @@ class ReviewState:
     # -- reading and writing ----------------------------------------------------------
 
     @classmethod
-    def initial(cls, run: RunRequest, house_rules: tuple = (), input_version: int = STATE_VERSION) -> "ReviewState":
+    def initial(cls, run: RunRequest, house_rules: tuple = (), input_version: int = STATE_VERSION,
+                slack: bool = False) -> "ReviewState":
         return cls(topic=run.topic, max_rounds=run.max_review_attempts,
                    timeout_hours=run.approval_timeout_hours, remind_before_hours=run.remind_before_hours,
                    on_timeout=run.on_timeout, escalation_hours=run.escalation_hours, policy=run.review,
-                   house_rules=house_rules, input_version=input_version)
+                   house_rules=house_rules, input_version=input_version, slack=slack)
 
     @classmethod
     def read(cls, data: Any) -> "ReviewState":
@@ -159,9 +165,9 @@ class ReviewState:
         if isinstance(data.get(START_INPUT_KEY), dict):  # a first execution: the run request
             rules = data.get("house_rules")
             rules = tuple(r for r in rules if isinstance(r, str)) if isinstance(rules, list) else ()
-            return cls.initial(RunRequest.from_json(data[START_INPUT_KEY]), rules, version)._with(
-                contacts=_contacts(data.get(CONTACTS_INPUT_KEY)))
-        if version in (3, STATE_VERSION):
+            return cls.initial(RunRequest.from_json(data[START_INPUT_KEY]), rules, version,
+                               data.get(SLACK_INPUT_KEY) is True)._with(contacts=_contacts(data.get(CONTACTS_INPUT_KEY)))
+        if version in (3, 4, STATE_VERSION):
             return cls._from_fields({k: v for k, v in data.items() if k != "version"}, version)
         if version == 2:
             return cls._from_version_2(data)
@@ -765,13 +771,13 @@ class ReviewState:
                 "deciders": sorted({view.decided_by for view in views if view.decided_by})}
 
 
-    def seat_messages_update(self, instance_id: str) -> Optional[dict]:
+    def seat_messages_update(self, instance_id: str, posting: bool = False) -> Optional[dict]:
         """What the seats' chat messages of the stage under review should now say
         (entities/seat_messages.py): the messages, and the stage's decisions so far; None
-        when the stage's seats were sent none."""
+        when the stage's seats were sent none and none are being ``posting``."""
         messages = [m for m in self.seat_messages if m.get("round") == self.round and m.get("stage") == self.stage
                     and isinstance(m.get("seat"), int)]
-        if not messages:
+        if not messages and not posting:
             return None
         views = self.seat_views()
         decisions = [{k: r[k] for k in ("seatIndex", "approved", "by", "byName", "at", "person") if k in r}

@@ -27,7 +27,7 @@ async def hitl_run(req: func.HttpRequest, client: df.DurableOrchestrationClient)
     settings = load_settings()
     run = RunRequest.from_json(json_body(req), default_reminders=settings.default_reminders,
                                default_review=settings.default_review)
-    start = run.to_start_input(settings.house_rules)
+    start = run.to_start_input(settings.house_rules, slack=settings.slack_enabled)
     if settings.teams_enabled and run.review:
         contacts = await read_contacts(client, policy_people(run.review))
         if contacts:  # beside the request; the orchestrator keeps them in the review's state

@@ -31,7 +31,9 @@ MAX_AGENT_MESSAGE_CHARS = MAX_TOPIC_CHARS  # a thread's first message is the wri
 START_INPUT_KEY = "start"
 # Beside it, the Teams contacts the run route found for the people the policy names.
 CONTACTS_INPUT_KEY = "contacts"
-START_INPUT_VERSION = 4
+# Beside the request when the deployment sends Slack messages (version 5).
+SLACK_INPUT_KEY = "slack"
+START_INPUT_VERSION = 5
 APPROVAL_EVENT = "ApprovalEvent"
 CANCEL_EVENT = "CancelEvent"
 EXTEND_EVENT = "ExtendDeadlineEvent"
@@ -245,14 +247,16 @@ class RunRequest:
             policy = None
         return cls(topic, attempts, hours, reminders, on_timeout, escalation, policy)
 
-    def to_start_input(self, house_rules: tuple = ()) -> dict:
-        """The first execution's input: the request, and the house rules the review's
-        drafts are checked against, marked with the state version of this release (the
-        releases before this one sent the bare request, builds of state version 3 the
-        request alone under the start key; see orchestrations/review_state.py)."""
+    def to_start_input(self, house_rules: tuple = (), slack: bool = False) -> dict:
+        """The first execution's input: the request, the house rules the review's drafts
+        are checked against and whether Slack messages are sent, marked with the state
+        version of this release (the first releases sent the bare request, builds of state
+        version 3 the request alone under the start key; see orchestrations/review_state.py)."""
         start = {"version": START_INPUT_VERSION, START_INPUT_KEY: self.to_json()}
         if house_rules:
             start["house_rules"] = list(house_rules)
+        if slack:
+            start[SLACK_INPUT_KEY] = True
         return start
 
     def to_json(self) -> dict:

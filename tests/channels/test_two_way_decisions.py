@@ -270,3 +270,49 @@ def test_a_decision_by_the_approve_route_updates_the_slack_messages_too(served_h
     # Bob's seat is still open ("all"): his message keeps its buttons until the stage is decided.
     assert not any(u["channel"] == "DU0BOB" for u in slack_api.calls_of("chat.update"))
     assert status(base, instance_id)["runtimeStatus"] == "Running"
+
+
+def test_a_decision_taken_while_the_notice_is_still_posting_closes_the_messages_it_posts_later(
+        served_host, slack_api):
+    """Bob decides the stage from his message while the notice is still posting Carol's
+    (Slack is slow for her): the review has not recorded her message, so the notice
+    reports it to the messages' entity, which closes it with the stage's decision."""
+    base = served_host.base_url
+    slack_api.users.update({"U0BOB": {"email": "bob@contoso.com"}, "U0CAROL": {"email": "carol@contoso.com"}})
+    slack_api.slow_posts["U0CAROL"] = 2.0
+    instance_id = start(base, {"stages": [
+        {"name": "legal", "reviewers": ["user:bob@contoso.com", "user:carol@contoso.com"], "require": "any"}]})
+    bobs = slack_message_to(slack_api, "U0BOB")
+    assert click(base, "U0BOB", "hitl_approve", button(bobs, "hitl_approve")["value"]).status == 200
+    custom = status(base, instance_id)["customStatus"]
+    assert custom["decisions"][0]["by"] == "bob@contoso.com"
+    assert (custom.get("notification") or {}).get("status") in (None, "sending")  # the notice is still out
+    carols = wait_until(lambda: next((u for u in slack_api.calls_of("chat.update") if u["channel"] == "DU0CAROL"), None),
+                        timeout=15)
+    assert "The stage was decided: Approved by bob@contoso.com" in json.dumps(carols["blocks"])
+    assert "hitl_approve" not in json.dumps(carols["blocks"])
+    wait_until(lambda: status(base, instance_id)["runtimeStatus"] == "Completed")
+
+
+def test_a_seat_decided_elsewhere_while_its_message_is_still_posting_has_that_message_closed(
+        served_host, slack_api):
+    """Both seats must approve. Bob approves by the approve route while his Slack message
+    is still being posted: the review has not recorded that message, so the notice
+    reports it to the messages' entity, which closes it with his decision. Carol's seat is
+    still open: her message keeps its buttons."""
+    base = served_host.base_url
+    slack_api.users.update({"U0BOB": {"email": "bob@contoso.com"}, "U0CAROL": {"email": "carol@contoso.com"}})
+    slack_api.slow_posts["U0BOB"] = 2.0
+    instance_id = start(base, {"stages": [
+        {"name": "legal", "reviewers": ["user:bob@contoso.com", "user:carol@contoso.com"], "require": "all"}]})
+    slack_message_to(slack_api, "U0CAROL")
+    approved = call("POST", f"{base}/api/hitl/approve/{instance_id}",
+                    {"approved": True, "round": 1, "reviewer": "bob@contoso.com"})
+    assert approved.status == 200, approved.text
+    assert (status(base, instance_id)["customStatus"].get("notification") or {}).get("status") in (None, "sending")
+    bobs = wait_until(lambda: next((u for u in slack_api.calls_of("chat.update") if u["channel"] == "DU0BOB"), None),
+                      timeout=15)
+    assert "Approved by bob@contoso.com" in json.dumps(bobs["blocks"])
+    notice_recorded(base, instance_id, 1, 0)
+    assert not any(u["channel"] == "DU0CAROL" for u in slack_api.calls_of("chat.update"))
+    assert status(base, instance_id)["runtimeStatus"] == "Running"

@@ -8,6 +8,9 @@ lost: a stale one ended the execution and continue-as-new dropped the rest.
 from __future__ import annotations
 
 import errno
+import json
+
+import pytest
 
 from devhost.history import EventType
 
@@ -167,3 +170,41 @@ def test_too_many_ignored_events_continue_as_new_and_keep_waiting(manual_host):
     manual_host.raise_event(instance_id, "ApprovalEvent", decision(1, id_="right"))
     manual_host.run_until_idle()
     assert manual_host.status(instance_id)["runtimeStatus"] == "Completed"
+
+
+def _decided_while_the_notice_is_out(host, start_input):
+    """A review whose notice has been scheduled and has not returned when a decision comes."""
+    instance_id = host.start(ORCHESTRATOR, start_input)
+    host.step(instance_id)  # the draft is asked for
+    [draft] = host.engine.pending_work()
+    host.engine.complete_activities([(draft, host.engine.execute_activity(draft))])
+    host.step(instance_id)  # the notice goes out
+    assert "notify_reviewer" in host.pending_activities(instance_id)
+    host.raise_event(instance_id, "ApprovalEvent", decision(1, id_="while-out"))
+    host.step(instance_id)
+    return [e for e in host.history(instance_id) if e["EventType"] == EventType.EVENT_SENT]
+
+
+def test_a_decision_while_the_notice_is_out_tells_the_messages_entity_when_slack_messages_are_sent(manual_host):
+    """The notice may be posting Slack messages the review does not know of yet: the
+    entity hears of the decision at once, and closes them when the notice reports them."""
+    from shared_code.models import RunRequest
+    sent = _decided_while_the_notice_is_out(manual_host, RunRequest.from_json({"topic": "Timers"})
+                                            .to_start_input(slack=True))
+    told = [e for e in sent if e["InstanceId"].startswith("@seat_messages@")]
+    assert len(told) == 1
+    # The request message carries the operation input as the SDK encoded it: JSON text in a JSON string.
+    update = json.loads(json.loads(json.loads(told[0]["Input"])["input"]))
+    assert update["messages"] == [] and update["decided"] is True
+    assert [d["approved"] for d in update["decisions"]] == [True]
+
+
+@pytest.mark.parametrize("version", [5, 4])
+def test_without_slack_or_from_an_earlier_release_a_decision_while_the_notice_is_out_tells_nobody(
+        manual_host, version):
+    """A review that sends no Slack messages has no entity to tell; one whose start an
+    earlier release wrote (version 4) replays exactly as that release recorded it."""
+    from shared_code.models import RunRequest
+    start_input = {**RunRequest.from_json({"topic": "Timers"}).to_start_input(), "version": version}
+    sent = _decided_while_the_notice_is_out(manual_host, start_input)
+    assert not [e for e in sent if e["InstanceId"].startswith("@seat_messages@")]

@@ -29,6 +29,15 @@ def test_every_shipped_version_is_read():
     assert current.round == 2 and current.reviewable_since
 
 
+def test_version_5_records_whether_slack_messages_are_sent_and_version_4_reads_as_not():
+    assert ReviewState.read(sample("v4-awaiting-round-2.json")).slack is False
+    assert ReviewState.read(sample("v5-awaiting-round-2.json")).slack is True
+    run = RunRequest.from_json({"topic": "Sagas"})
+    assert ReviewState.read(run.to_start_input(slack=True)).slack is True
+    assert ReviewState.read(run.to_start_input()).slack is False
+    assert "slack" not in run.to_start_input()
+
+
 def test_the_current_version_round_trips():
     state = ReviewState.read(sample(f"v{STATE_VERSION}-awaiting-round-2.json"))
     again = ReviewState.read(json.loads(json.dumps(state.to_input())))

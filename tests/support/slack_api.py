@@ -19,6 +19,7 @@ class SlackApi(LoopbackService):
         self.calls: list[dict] = []        # {"method", "args", "auth"}
         self.fail: set[str] = set()        # methods that answer 500
         self.slow: dict[str, float] = {}   # methods that answer only after this many seconds
+        self.slow_posts: dict[str, float] = {}  # chat.postMessage to these channels, likewise
         self._lock = threading.Lock()
         self._ts = 0
         api = self
@@ -42,6 +43,8 @@ class SlackApi(LoopbackService):
                 with api._lock:
                     api.calls.append({"method": method, "args": args, "auth": self.headers.get("Authorization")})
                 time.sleep(api.slow.get(method, 0))
+                if method == "chat.postMessage":
+                    time.sleep(api.slow_posts.get(str(args.get("channel")), 0))
                 if method in api.fail:
                     return self._json({"ok": False, "error": "internal_error"}, 500)
                 self._json(api.reply(method, args))
