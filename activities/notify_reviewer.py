@@ -63,12 +63,22 @@ LINKS_DISABLED = ("review links are disabled: set HITL_REVIEW_SIGNING_KEY "
 @bp.durable_client_input(client_name="client")
 async def notify_reviewer(request: dict, client: df.DurableOrchestrationClient) -> dict:
     """{"instance_id", "topic", "round", "max_rounds", "title", "deadline", "kind"?} -> outcome.
-    Sending waits on the peers (each bounded), so it runs on a thread; the Slack messages it
-    posted are then reported to their entity, which closes any whose seat was decided
+    A notice that waits on peers (a webhook, Teams, Slack, e-mail: each bounded) is sent
+    from a thread, one with none (the log is its channel) on the loop. The Slack messages
+    it posted are then reported to their entity, which closes any whose seat was decided
     while the notice was out (entities/seat_messages.py)."""
-    outcome = await asyncio.to_thread(send_notice, request, load_settings())
+    settings = load_settings()
+    if waits_on_peers(settings):
+        outcome = await asyncio.to_thread(send_notice, request, settings)
+    else:
+        outcome = send_notice(request, settings)
     await report_posted(client, request, outcome)
     return outcome
+
+
+def waits_on_peers(settings: Settings) -> bool:
+    return bool(settings.notify_webhook_url or settings.escalation_webhook_url or settings.teams_enabled
+                or settings.slack_enabled or settings.email_backend)
 
 
 async def report_posted(client: df.DurableOrchestrationClient, request: dict, outcome: dict) -> None:

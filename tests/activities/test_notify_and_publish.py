@@ -410,3 +410,20 @@ def test_a_revisions_notice_says_what_the_writer_changed(webhook, monkeypatch, c
 def test_a_first_drafts_notice_lists_no_changes(webhook):
     notify_reviewer(NOTICE)
     assert "Round 2:" not in webhook.delivered[0]["text"]
+
+
+@pytest.mark.parametrize("name, value", [
+    ("HITL_NOTIFY_WEBHOOK_URL", "https://hooks.example.com/x"), ("HITL_ESCALATION_WEBHOOK_URL", "https://hooks.example.com/y"),
+    ("HITL_SLACK_BOT_TOKEN", "xoxb-1"), ("HITL_EMAIL_FROM", "reviews@contoso.com"),
+    ("CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID", "00000000-0000-4000-8000-00000000b07e"),
+])
+def test_a_notice_that_waits_on_a_peer_is_sent_from_a_thread_and_one_with_none_on_the_loop(monkeypatch, name, value):
+    """The activity runs on the worker's loop: only a notice with no peer to wait for (the
+    log is its channel) may be sent there."""
+    assert not notify_module.waits_on_peers(load_settings())
+    monkeypatch.setenv(name, value)
+    if name == "HITL_SLACK_BOT_TOKEN":
+        monkeypatch.setenv("HITL_SLACK_SIGNING_SECRET", "s" * 32)
+    if name == "HITL_EMAIL_FROM":
+        monkeypatch.setenv("HITL_SMTP_HOST", "smtp.example.com")
+    assert notify_module.waits_on_peers(load_settings())
