@@ -31,7 +31,12 @@ CHAT_SEATS = ("user:", "anyone")
 
 
 class SlackFailure(Exception):
-    """A Web API call failed; the message names the method and Slack's error code only."""
+    """A Web API call failed; the message names the method and Slack's error code only.
+    ``code`` is that error code when Slack answered with one."""
+
+    def __init__(self, message: str, code: Optional[str] = None):
+        super().__init__(message)
+        self.code = code
 
 
 def client(settings: Settings) -> AsyncWebClient:
@@ -46,7 +51,8 @@ async def call(method: str, request: Awaitable) -> dict:
         response = await asyncio.wait_for(request, SLACK_CALL_SECONDS * 2)
         return response.data if isinstance(response.data, dict) else {}
     except SlackApiError as exc:
-        raise SlackFailure(f"{method} answered {exc.response.get('error', 'an error')}") from None
+        code = exc.response.get("error")
+        raise SlackFailure(f"{method} answered {code or 'an error'}", code if isinstance(code, str) else None) from None
     except (SlackClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
         raise SlackFailure(f"{method} failed ({type(exc).__name__})") from None
 

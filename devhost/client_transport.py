@@ -29,12 +29,14 @@ _METHODS = {"post_async_request": "POST", "get_async_request": "GET", "delete_as
 def serve_in_process(netloc: str, api: DurableApi) -> None:
     """Answer client calls to ``http://<netloc>/runtime/webhooks/durabletask/...`` with ``api``."""
     _install()
-    _endpoints[netloc] = api
+    with _install_lock:  # hosts register from their server's thread and their worker's
+        _endpoints[netloc] = api
 
 
 def stop_serving(api: DurableApi) -> None:
-    for netloc in [n for n, a in _endpoints.items() if a is api]:
-        _endpoints.pop(netloc, None)
+    with _install_lock:
+        for netloc in [n for n, a in _endpoints.items() if a is api]:
+            del _endpoints[netloc]
 
 
 def _install() -> None:

@@ -204,6 +204,13 @@ def load_functions(app_dir: Path, env=os.environ) -> Registry:
                        "model) and no folder with a function.json (v1 model)")
 
 
+def loopback_netloc(host: str, port: int) -> str:
+    """Where this process reaches a server bound to ``host``: a wildcard address through
+    loopback, an IPv6 address in brackets."""
+    address = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
 class DevHost:
     def __init__(self, app_dir: str | Path = ".", data_dir: Optional[str | Path] = None,
                  clock=None, *, local_settings: bool = True, shard: Shard = Shard(),
@@ -238,7 +245,7 @@ class DevHost:
         self.api = DurableApi(self.engine, self.config.hub_name)
         self.engine.client_binding = self._client_binding_without_request
         self._in_process_functions: Optional[FunctionRoutes] = None
-        self._public_netloc = ""
+        self._public_netloc = self._loopback_netloc = ""
         self._runner: Optional[BackgroundRunner] = None
         self._server: Optional[ServerThread] = None
         self._wakeups: Optional[CrossProcessWakeups] = None
@@ -270,6 +277,7 @@ class DevHost:
         # Before the runner starts: activities left by a crash run at once, and may build
         # links to this host or be given a durable client.
         self.base_url = f"http://{host}:{bound}"
+        self._loopback_netloc = loopback_netloc(host, bound)
         self._announce_hostname(host, bound)
         if self.shard.count > 1:
             self._wakeups = CrossProcessWakeups(self.store.path, self.shard, self._runner.wake,
@@ -281,12 +289,12 @@ class DevHost:
     def _client_binding_without_request(self) -> str:
         """The durableClient binding of a function no request triggered, an activity: the
         same JSON as an HTTP function's, for the address the host announced as
-        WEBSITE_HOSTNAME, with its loopback address as ``rpcBaseUrl`` (on Azure the
-        extension's configured base URL and its local endpoint, the same for every
-        function). A host that is not serving answers those calls in process at a name
-        of its own that no network resolves."""
-        if self._server is not None:
-            return self.functions.client_binding_text("http", self._public_netloc, self.base_url.split("//", 1)[1])
+        WEBSITE_HOSTNAME, with the address this process reaches the server at as
+        ``rpcBaseUrl`` (on Azure the extension's configured base URL and its local
+        endpoint, the same for every function). A host that is not serving answers those
+        calls in process at a name of its own that no network resolves."""
+        if self.base_url:
+            return self.functions.client_binding_text("http", self._public_netloc, self._loopback_netloc)
         if self._in_process_functions is None:
             self._in_process_functions = FunctionRoutes([], self.config.route_prefix, self.api)
         netloc = f"devhost-{id(self):x}.invalid"

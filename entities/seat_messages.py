@@ -10,8 +10,9 @@ entity per review. Two kinds of news meet here, in whichever order they come:
 The entity keeps both for the latest stages, and updates a message (chat.update) once it
 knows a decision that closes the message's seat, or its stage, and only when what the
 message says changes. A signal holds nobody: the review goes on at once, and a Slack that
-is slow or down costs only this entity's own time, bounded as a whole; a message whose
-update failed is tried again with the next news of its stage.
+is slow or down costs only this entity's own time, bounded as a whole. A message whose
+update failed is tried again if more news of its stage comes (a click on it is refused
+and then shows who decided); one Slack says it cannot update (deleted, archived) is left.
 """
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ SEAT_MESSAGES = "seat_messages"
 UPDATE, POSTED = "update", "posted"
 # All of one operation's Slack calls end by then.
 UPDATE_SECONDS = 30.0
+# Slack's answers that no later attempt changes: the message or its channel is gone.
+CANNOT_UPDATE = frozenset({"message_not_found", "channel_not_found", "cant_update_message", "is_archived",
+                           "not_in_channel"})
 # What the entity keeps: the latest stages of the review, and their latest messages.
 STAGES_KEPT = 5
 MESSAGES_KEPT = 100
@@ -79,7 +83,8 @@ def _merged(known: list, news: list) -> list:
 
 def _close_decided(record: dict, settings: Settings) -> None:
     """Update each message whose seat a decision closed and whose text is not that yet;
-    a message whose update went through remembers the line it shows."""
+    a message whose update went through, or cannot go through, keeps the line it was
+    given, so that it is not updated again for it."""
     update = record["update"]
     decisions = [d for d in update.get("decisions") or () if isinstance(d, dict)]
     changed = []
@@ -109,6 +114,8 @@ async def _update(settings: Settings, changed: list, done: list) -> None:
             await slack.update(web, channel, ts, view)
         except slack.SlackFailure as exc:
             log.warning("instance %s: a reviewer's Slack message was not updated: %s", view.instance_id, exc)
+            if exc.code in CANNOT_UPDATE:
+                done.append((message, line))
         else:
             done.append((message, line))
 

@@ -417,9 +417,9 @@ def test_a_first_drafts_notice_lists_no_changes(webhook):
     ("HITL_SLACK_BOT_TOKEN", "xoxb-1"), ("HITL_EMAIL_FROM", "reviews@contoso.com"),
     ("CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID", "00000000-0000-4000-8000-00000000b07e"),
 ])
-def test_a_notice_that_waits_on_a_peer_is_sent_from_a_thread_and_one_with_none_on_the_loop(monkeypatch, name, value):
-    """The activity runs on the worker's loop: only a notice with no peer to wait for (the
-    log is its channel) may be sent there."""
+def test_a_notice_waits_on_peers_whenever_a_webhook_or_a_seat_channel_is_configured(monkeypatch, name, value):
+    """notify_reviewer runs on the worker's loop and sends from there only a notice that
+    waits on no peer (the log is its channel): every channel must count as a peer."""
     assert not notify_module.waits_on_peers(load_settings())
     monkeypatch.setenv(name, value)
     if name == "HITL_SLACK_BOT_TOKEN":

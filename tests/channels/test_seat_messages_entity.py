@@ -80,6 +80,15 @@ def test_an_update_slack_refused_is_tried_again_with_the_next_news(settings, sla
     assert len(updates_to(slack_api, "DU0BOB")) == refused + 1  # then left alone
 
 
+def test_a_message_slack_cannot_update_is_left_after_one_try(settings, slack_api):
+    slack_api.errors["chat.update"] = "message_not_found"  # the reviewer deleted it
+    state = with_news({}, POSTED, posted(1, 0, message(0, BOB)), settings)
+    state = with_news(state, UPDATE, update(decisions=[BOBS_APPROVAL], decided=True), settings)
+    assert len(updates_to(slack_api, "DU0BOB")) == 1
+    with_news(state, UPDATE, update(decisions=[BOBS_APPROVAL], decided=True), settings)
+    assert len(updates_to(slack_api, "DU0BOB")) == 1
+
+
 def test_news_of_another_stage_or_round_keeps_to_its_own_messages(settings, slack_api):
     state = with_news({}, POSTED, posted(1, 0, message(0, BOB)), settings)
     state = with_news(state, UPDATE, update(round_=2, decisions=[BOBS_APPROVAL], decided=True), settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 
 from devhost.testing import wait_until
 from tests.support.http import call
@@ -275,11 +276,11 @@ def test_a_decision_by_the_approve_route_updates_the_slack_messages_too(served_h
 def test_a_decision_taken_while_the_notice_is_still_posting_closes_the_messages_it_posts_later(
         served_host, slack_api):
     """Bob decides the stage from his message while the notice is still posting Carol's
-    (Slack is slow for her): the review has not recorded her message, so the notice
+    (Slack holds her message until the decision is in): the review has not recorded her message, so the notice
     reports it to the messages' entity, which closes it with the stage's decision."""
     base = served_host.base_url
     slack_api.users.update({"U0BOB": {"email": "bob@contoso.com"}, "U0CAROL": {"email": "carol@contoso.com"}})
-    slack_api.slow_posts["U0CAROL"] = 2.0
+    carols_post = slack_api.held_posts["U0CAROL"] = threading.Event()
     instance_id = start(base, {"stages": [
         {"name": "legal", "reviewers": ["user:bob@contoso.com", "user:carol@contoso.com"], "require": "any"}]})
     bobs = slack_message_to(slack_api, "U0BOB")
@@ -287,6 +288,7 @@ def test_a_decision_taken_while_the_notice_is_still_posting_closes_the_messages_
     custom = status(base, instance_id)["customStatus"]
     assert custom["decisions"][0]["by"] == "bob@contoso.com"
     assert (custom.get("notification") or {}).get("status") in (None, "sending")  # the notice is still out
+    carols_post.set()
     carols = wait_until(lambda: next((u for u in slack_api.calls_of("chat.update") if u["channel"] == "DU0CAROL"), None),
                         timeout=15)
     assert "The stage was decided: Approved by bob@contoso.com" in json.dumps(carols["blocks"])
@@ -302,7 +304,7 @@ def test_a_seat_decided_elsewhere_while_its_message_is_still_posting_has_that_me
     still open: her message keeps its buttons."""
     base = served_host.base_url
     slack_api.users.update({"U0BOB": {"email": "bob@contoso.com"}, "U0CAROL": {"email": "carol@contoso.com"}})
-    slack_api.slow_posts["U0BOB"] = 2.0
+    bobs_post = slack_api.held_posts["U0BOB"] = threading.Event()
     instance_id = start(base, {"stages": [
         {"name": "legal", "reviewers": ["user:bob@contoso.com", "user:carol@contoso.com"], "require": "all"}]})
     slack_message_to(slack_api, "U0CAROL")
@@ -310,6 +312,7 @@ def test_a_seat_decided_elsewhere_while_its_message_is_still_posting_has_that_me
                     {"approved": True, "round": 1, "reviewer": "bob@contoso.com"})
     assert approved.status == 200, approved.text
     assert (status(base, instance_id)["customStatus"].get("notification") or {}).get("status") in (None, "sending")
+    bobs_post.set()
     bobs = wait_until(lambda: next((u for u in slack_api.calls_of("chat.update") if u["channel"] == "DU0BOB"), None),
                       timeout=15)
     assert "Approved by bob@contoso.com" in json.dumps(bobs["blocks"])

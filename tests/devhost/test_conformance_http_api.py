@@ -576,6 +576,23 @@ def test_c6_an_activity_gets_the_same_binding_for_the_host_it_runs_on(api):
     assert output["seen"] == {"name": "activity_client", "runtimeStatus": "Running"}
 
 
+def test_c6_an_activity_of_a_host_on_every_interface_calls_it_over_loopback(tmp_path):
+    """The binding's rpcBaseUrl is where this process reaches its server: bound to every
+    interface, that is the loopback address; the client's calls go over HTTP here."""
+    with DevHost(APPS / "conformance", data_dir=tmp_path / "state", clock=ManualClock(), local_settings=False,
+                 client_over_http=True) as host:
+        base = host.serve(host="0.0.0.0", port=0)
+        port = base.rsplit(":", 1)[1]
+        instance_id = host.start("activity_client")
+        status = wait_until(lambda: (s := host.status(instance_id)) and s["runtimeStatus"] not in ("Pending", "Running")
+                            and s)
+        assert status["runtimeStatus"] == "Completed", status
+        binding = json.loads(status["output"]["binding"])
+        assert binding["rpcBaseUrl"] == f"http://127.0.0.1:{port}{WEBHOOKS}/"
+        assert binding["baseUrl"] == f"http://localhost:{port}{WEBHOOKS}"
+        assert status["output"]["seen"]["runtimeStatus"] == "Running"
+
+
 def test_c6_an_activity_in_a_host_that_is_not_serving_calls_its_host_in_process(conformance):
     """devhost: a host run in process has no address; its activities' clients are answered
     in process at a name no network resolves (a call that left the process would fail)."""

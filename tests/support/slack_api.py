@@ -13,13 +13,18 @@ from slack_sdk.signature import SignatureVerifier
 from .loopback import JsonHandler, LoopbackService
 
 
+# A held post is answered after this long if the test never releases it.
+HOLD_LIMIT_SECONDS = 20.0
+
+
 class SlackApi(LoopbackService):
     def __init__(self):
         self.users: dict[str, dict] = {}   # user id -> {"email", "name"}
         self.calls: list[dict] = []        # {"method", "args", "auth"}
         self.fail: set[str] = set()        # methods that answer 500
         self.slow: dict[str, float] = {}   # methods that answer only after this many seconds
-        self.slow_posts: dict[str, float] = {}  # chat.postMessage to these channels, likewise
+        self.held_posts: dict[str, threading.Event] = {}  # chat.postMessage to these channels waits for it
+        self.errors: dict[str, str] = {}   # methods that answer ok: false with this error code
         self._lock = threading.Lock()
         self._ts = 0
         api = self
@@ -43,10 +48,13 @@ class SlackApi(LoopbackService):
                 with api._lock:
                     api.calls.append({"method": method, "args": args, "auth": self.headers.get("Authorization")})
                 time.sleep(api.slow.get(method, 0))
-                if method == "chat.postMessage":
-                    time.sleep(api.slow_posts.get(str(args.get("channel")), 0))
+                held = api.held_posts.get(str(args.get("channel"))) if method == "chat.postMessage" else None
+                if held is not None:
+                    held.wait(HOLD_LIMIT_SECONDS)
                 if method in api.fail:
                     return self._json({"ok": False, "error": "internal_error"}, 500)
+                if method in api.errors:
+                    return self._json({"ok": False, "error": api.errors[method]})
                 self._json(api.reply(method, args))
 
         self._serve(Handler)
