@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from devhost.host import (HostConfig, HostConfigError, default_max_activities, listening_port,
+from devhost.host import (HostConfig, HostConfigError, default_max_activities, listening_port, loopback_netloc,
                           load_local_settings, read_host_json)
 from tests.support.http import call
 
@@ -150,3 +150,12 @@ def test_activities_run_10_per_processor_at_a_time_unless_host_json_or_the_consu
     write_host_json(tmp_path, durable={"maxConcurrentActivityFunctions": 0})  # DurableTaskOptions.Validate
     with pytest.raises(HostConfigError, match="MaxConcurrentActivityFunctions must be a positive integer value"):
         read_host_json(tmp_path, env={})
+
+
+@pytest.mark.parametrize("host, netloc", [
+    ("127.0.0.1", "127.0.0.1:7071"), ("0.0.0.0", "127.0.0.1:7071"), ("::", "[::1]:7071"), ("::1", "[::1]:7071"),
+    ("10.0.0.4", "10.0.0.4:7071"),
+])
+def test_the_host_reaches_its_own_server_through_loopback_when_bound_to_every_interface(host, netloc):
+    """What an activity's durable client binding names as rpcBaseUrl (conformance C6)."""
+    assert loopback_netloc(host, 7071) == netloc
