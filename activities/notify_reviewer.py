@@ -77,8 +77,7 @@ async def notify_reviewer(request: dict, client: df.DurableOrchestrationClient) 
 
 
 def waits_on_peers(settings: Settings) -> bool:
-    return bool(settings.notify_webhook_url or settings.escalation_webhook_url or settings.teams_enabled
-                or settings.slack_enabled or settings.email_backend)
+    return bool(settings.notify_webhook_url or settings.escalation_webhook_url or settings.seat_channels_enabled)
 
 
 async def report_posted(client: df.DurableOrchestrationClient, request: dict, outcome: dict) -> None:

@@ -29,7 +29,7 @@ NOTICE_SECONDS = 30.0
 def tell_seats(request: dict, settings: Settings) -> dict:
     """{"seats": [{"index", <channel>: state, "slackMessage"?}], "errors": {channel: reason}};
     empty when no seat channel is configured."""
-    if not (settings.teams_enabled or settings.slack_enabled or settings.email_backend):
+    if not settings.seat_channels_enabled:
         return {}
     key = settings.link_signing_key
     if key is None:

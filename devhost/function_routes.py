@@ -63,6 +63,11 @@ class _Route:
     pattern: re.Pattern
 
 
+def netloc(address: str, port: int) -> str:
+    """``host:port`` for a URL, an IPv6 address in brackets."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
 class FunctionRoutes:
     def __init__(self, functions: list[HttpFunction], route_prefix: str, api: DurableApi,
                  client_over_http: bool = False):
@@ -214,7 +219,7 @@ class FunctionRoutes:
         whatever Host header or proxy the caller went through (the extension's rpcBaseUrl
         is a loopback address too)."""
         address, port = request.transport.get_extra_info("sockname")[:2]
-        return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+        return netloc(address, port)
 
     def close(self) -> None:
         client_transport.stop_serving(self.api)

@@ -23,7 +23,7 @@ from . import function_json, payloads, sdk_seams
 from .clock import ManualClock, SystemClock
 from .durable_api import DurableApi, describe
 from .engine import Engine, EngineOptions
-from .function_routes import FunctionRoutes
+from .function_routes import FunctionRoutes, netloc
 from .orchestrator_check import CheckModeError, check_mode
 from .python_worker import AppLoadError
 from .registry import Registry, load_v2_app
@@ -207,8 +207,7 @@ def load_functions(app_dir: Path, env=os.environ) -> Registry:
 def loopback_netloc(host: str, port: int) -> str:
     """Where this process reaches a server bound to ``host``: a wildcard address through
     loopback, an IPv6 address in brackets."""
-    address = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    return netloc({"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host), port)
 
 
 class DevHost:

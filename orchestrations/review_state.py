@@ -33,9 +33,10 @@ from datetime import datetime, timedelta
 from typing import Any, Optional
 
 from shared_code.identity import Person
-from shared_code.models import (CONTACTS_INPUT_KEY, SLACK_INPUT_KEY, DEFAULT_ESCALATION_HOURS, DEFAULT_REVIEW_ATTEMPTS,
-                                DEFAULT_TIMEOUT_HOURS, MAX_TIMEOUT_HOURS, START_INPUT_KEY, START_INPUT_VERSION,
-                                CancelRequest, Decision, ExtendRequest, ReviewNote, RunRequest, SeatChange)
+from shared_code.models import (CONTACTS_INPUT_KEY, DEFAULT_ESCALATION_HOURS, DEFAULT_REVIEW_ATTEMPTS,
+                                DEFAULT_TIMEOUT_HOURS, MAX_TIMEOUT_HOURS, SLACK_INPUT_KEY, START_INPUT_KEY,
+                                START_INPUT_VERSION, CancelRequest, Decision, ExtendRequest, ReviewNote, RunRequest,
+                                SeatChange)
 from shared_code.passages import missing_quote, too_many_comments
 from shared_code.review_analytics import by_day, fact, seconds_between
 from shared_code.review_policy import (Placement, ReviewPolicy, Seat, SeatView, StageRule, claimable, place,
@@ -165,8 +166,9 @@ class ReviewState:
         if isinstance(data.get(START_INPUT_KEY), dict):  # a first execution: the run request
             rules = data.get("house_rules")
             rules = tuple(r for r in rules if isinstance(r, str)) if isinstance(rules, list) else ()
-            return cls.initial(RunRequest.from_json(data[START_INPUT_KEY]), rules, version,
-                               data.get(SLACK_INPUT_KEY) is True)._with(contacts=_contacts(data.get(CONTACTS_INPUT_KEY)))
+            initial = cls.initial(RunRequest.from_json(data[START_INPUT_KEY]), rules, version,
+                                  data.get(SLACK_INPUT_KEY) is True)
+            return initial._with(contacts=_contacts(data.get(CONTACTS_INPUT_KEY)))
         if version in (3, 4, STATE_VERSION):
             return cls._from_fields({k: v for k, v in data.items() if k != "version"}, version)
         if version == 2:

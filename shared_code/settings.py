@@ -163,6 +163,11 @@ class Settings:
             return None
         return "acs" if self.acs_endpoint else "smtp"
 
+    @property
+    def seat_channels_enabled(self) -> bool:
+        """A notice tells the seats themselves: by Teams, Slack or e-mail."""
+        return self.teams_enabled or self.slack_enabled or self.email_backend is not None
+
     def teams_sdk_configuration(self) -> dict:
         """The settings the Agents SDK reads, by its own names, for its loader."""
         return {TEAMS_APP_ID: self.teams_app_id, TEAMS_AUTH_TYPE: self.teams_auth_type, TEAMS_VALIDATE_ISSUER: "true",
