@@ -22,6 +22,8 @@ import threading
 
 import aiohttp
 
+from shared_code import fast_json
+
 # The budget of each backend read, connection to last byte (the session's default).
 READ_TIMEOUT = aiohttp.ClientTimeout(total=30)
 
@@ -43,3 +45,11 @@ async def backend_session() -> aiohttp.ClientSession:
         # closed, so that it is not reported as left open.
         await stale.close()
     return session
+
+
+async def reply_json(reply: aiohttp.ClientResponse):
+    """A backend reply's JSON, read as ``reply.json(content_type=None)`` reads it (an
+    empty body is None; ValueError when it is not JSON), through shared_code.fast_json:
+    a page of statuses is the largest document the app parses."""
+    body = await reply.read()
+    return fast_json.parse(body) if body.strip() else None

@@ -3,13 +3,13 @@ one place where errors become status codes."""
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
 import azure.functions as func
 
+from shared_code import fast_json
 from shared_code.models import ValidationError, parse_json_object, validate_instance_id
 from shared_code.settings import ConfigurationError
 
@@ -28,7 +28,7 @@ class HttpError(Exception):
 
 
 def json_response(body: Any, status: int = 200, headers: dict | None = None) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json",
+    return func.HttpResponse(fast_json.encode(body), status_code=status, mimetype="application/json",
                              headers=headers or {})
 
 

@@ -24,7 +24,8 @@ from typing import Any, AsyncIterator, Callable, Optional
 import aiohttp
 
 from entities.review_card import REVIEW_CARD
-from routes.backend_session import backend_session
+from routes.backend_session import backend_session, reply_json
+from shared_code import fast_json
 from shared_code.identity import Person
 from shared_code.models import MAX_TIMEOUT_HOURS, ValidationError
 from shared_code.review_policy import Seat, SeatView
@@ -66,7 +67,7 @@ class Row:
 
     @property
     def card(self) -> dict:
-        return json.loads(self.text)
+        return fast_json.parse(self.text)
 
 
 @dataclass(frozen=True)
@@ -288,7 +289,7 @@ async def changed_entities(rpc_base_url: str, name: str,
         async with session.get(url, headers=headers) as reply:
             if reply.status != 200:
                 raise EntityQueryFailed(f"the Durable backend answered {reply.status} to an entity query")
-            rows = await reply.json(content_type=None)
+            rows = await reply_json(reply)
             token = reply.headers.get("x-ms-continuation-token", "")
         yield [(row["entityId"]["key"], _state_of(row.get("state"))) for row in rows or []
                if isinstance((row.get("entityId") or {}).get("key"), str)]
@@ -300,7 +301,7 @@ async def changed_entities(rpc_base_url: str, name: str,
 def _state_of(state: Any) -> Any:
     if isinstance(state, str):  # an entity's state can arrive as its JSON text
         try:
-            return json.loads(state)
+            return fast_json.parse(state)
         except ValueError:
             return None
     return state

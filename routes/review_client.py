@@ -25,7 +25,7 @@ from typing import Any, Optional
 import aiohttp
 import azure.durable_functions as df
 
-from routes.backend_session import backend_session
+from routes.backend_session import backend_session, reply_json
 from shared_code.models import ValidationError, stored_payload
 from shared_code.review_status import FINISHED, Outcome, ReviewStatus, actor, verdict_of
 from shared_code.stages import Stage
@@ -284,7 +284,7 @@ class ReviewClient:
                     raise ValidationError("'continuation' is not a token this route returned")
                 if reply.status != 200:
                     raise BackendUnavailable(f"the Durable backend answered {reply.status} to a status query")
-                rows = await reply.json(content_type=None)
+                rows = await reply_json(reply)
                 token = reply.headers.get("x-ms-continuation-token", "")
         except ValidationError:
             raise

@@ -49,20 +49,21 @@ def _signature(payload: str, key: bytes) -> str:
     return _b64(hmac.digest(key, payload.encode(), "sha256"))
 
 
-# A page of the pending list signs a link per review: one encoder kept (json.dumps builds a
-# new one for every call with non-default separators).
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+# A page of the pending list signs a link per review, so the payload's compact JSON is
+# written here rather than by an encoder (a fifth of a link's time): the id escaped as
+# json.dumps escapes a string, the numbers as integers.
+_json_string = json.encoder.encode_basestring_ascii
 
 
 def sign(grant: ReviewGrant, key: bytes) -> str:
-    fields = {"i": grant.instance_id, "r": grant.round, "e": int(grant.expires_at.timestamp())}
+    fields = f'{{"i":{_json_string(grant.instance_id)},"r":{int(grant.round)},"e":{int(grant.expires_at.timestamp())}'
     if grant.follows:
-        fields["f"] = 1
+        fields += ',"f":1'
     if grant.stage is not None:
-        fields["s"] = grant.stage
+        fields += f',"s":{int(grant.stage)}'
     if grant.seat is not None:
-        fields["t"] = grant.seat
-    payload = _b64(_COMPACT_JSON.encode(fields).encode())
+        fields += f',"t":{int(grant.seat)}'
+    payload = _b64((fields + "}").encode())
     return f"{payload}.{_signature(payload, key)}"
 
 

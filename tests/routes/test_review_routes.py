@@ -134,6 +134,23 @@ def test_pending_lists_waiting_reviews_oldest_first_with_paging(served_host):
     assert call("GET", f"{base}/api/hitl/pending?continuation=%%%").status == 400
 
 
+def test_a_pending_page_holding_a_status_orjson_refuses_still_lists(served_host):
+    """The page of statuses is read with orjson (shared_code/fast_json.py), which refuses
+    an unpaired surrogate escape that the Durable backend may hand on from any status in
+    the hub; the standard library then reads it. Before the fallback: a 503 for the page."""
+    base = served_host.base_url
+    instance_id, _ = start_review(base, topic="An odd status")
+    store = served_host.store
+    with store.transaction():
+        row = store.get_instance(instance_id)
+        status = json.loads(row.custom_status)
+        row.custom_status = json.dumps({**status, "message": "waiting \ud800"})
+        store.update_instance(row)
+    page = call("GET", f"{base}/api/hitl/pending")
+    assert page.status == 200, page.text
+    assert [i["instanceId"] for i in page.json["items"]] == [instance_id]
+
+
 def test_cancel_ends_the_review_with_the_reason(served_host):
     base = served_host.base_url
     instance_id, _ = start_review(base)
