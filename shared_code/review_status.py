@@ -8,8 +8,8 @@ reads until the review's next episode, and a finished review keeps it for good.
 """
 from __future__ import annotations
 
-import functools
 import json
+import threading
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Optional
 
@@ -236,32 +236,62 @@ def within_limit(status: dict, limit: int = CUSTOM_STATUS_LIMIT_BYTES) -> dict:
     to fetch the whole text from the review's state.
 
     A status that fits is measured once, whole. One that does not is cut by ``_cut``,
-    which keeps what it made: a review's orchestrator builds its status several times in
-    every replay, the same statuses as in the replay before, and cutting one is
-    milliseconds for the largest team review. The result is shared; nobody changes it."""
+    and the cut is kept, by the status's compact JSON: a review's orchestrator builds its
+    status several times in every replay, the same statuses as in the replay before, and
+    cutting one is milliseconds for the largest team review. The result is shared; nobody
+    changes it."""
     text = json.dumps(status, separators=(",", ":"), ensure_ascii=False)
-    if _utf16_bytes(text) <= limit:
+    size = _utf16_bytes(text)
+    if size <= limit:
         return status
-    return _cut(text, limit)
+    key = (text, limit)
+    cut = _CUTS.get(key)
+    if cut is None:
+        cut = _cut(status, size, limit)
+        with _CUTS_LOCK:
+            _CUTS[key] = cut
+            while len(_CUTS) > CUTS_KEPT:
+                del _CUTS[next(iter(_CUTS))]
+    return cut
 
 
-@functools.lru_cache(maxsize=64)
-def _cut(text: str, limit: int) -> dict:
-    """The status whose compact JSON is ``text``, cut to fit. Measured per field, and each
-    step measures again only the fields it changed."""
-    status = json.loads(text)
-    sizes = {key: _member_size(key, value) for key, value in status.items()}
+# The cut statuses kept, oldest first; a replay of the largest team review builds at most
+# six, and reviews replaying side by side each keep theirs.
+CUTS_KEPT = 64
+_CUTS: dict[tuple[str, int], dict] = {}
+_CUTS_LOCK = threading.Lock()
+
+
+def _cut(status: dict, size: int, limit: int) -> dict:
+    """``status``, whose compact JSON is ``size`` bytes, cut to fit. Each step measures
+    only the fields it changed, before and after (a field measured after one step is known
+    for the next), and never the ones it left alone."""
+    members = size - _object_size(dict.fromkeys(status, 0))
+    known: dict[str, int] = {}
     for shrink in _SHRINK_STEPS:
-        if _object_size(sizes) <= limit:
+        if members + _object_size(dict.fromkeys(status, 0)) <= limit:
             return status
         shrunk = shrink(status)
-        for key, value in shrunk.items():
-            if status.get(key) is not value or key not in sizes:
-                sizes[key] = _member_size(key, value)
-        for key in set(sizes) - set(shrunk):
-            del sizes[key]
+        for key in status.keys() | shrunk.keys():
+            before, after = status.get(key, _ABSENT), shrunk.get(key, _ABSENT)
+            if before is after:
+                continue
+            if before is not _ABSENT:
+                members -= known.pop(key) if key in known else _member_size(key, before)
+            if after is not _ABSENT:
+                known[key] = _member_size(key, after)
+                members += known[key]
         status = shrunk
     return status
+
+
+_ABSENT = object()
+
+
+def _same_items(made: list, had) -> bool:
+    """A step made the very records it had: it changed nothing, and hands the status on as
+    it was, so that nothing is measured again."""
+    return len(made) == len(had) and all(a is b for a, b in zip(made, had))
 
 
 def _member_size(key: str, value: Any) -> int:
@@ -287,23 +317,26 @@ def _draft_excerpt(chars: int):
 
 def _records_cut(key: str, text_key: str, chars: int, keep: Optional[int] = None):
     def shrink(status: dict) -> dict:
-        records = status.get(key) or []
-        if keep is not None:
-            records = records[-keep:]
+        had = status.get(key)
+        records = had or []
+        kept = records[-keep:] if keep is not None else records
         cut = []
-        for record in records:
+        for record in kept:
             text = record.get(text_key)
             if isinstance(text, str) and len(text) > chars:
                 record = {**record, text_key: text[:chars], f"{text_key}Chars": len(text)}
             cut.append(record)
-        return {**status, key: cut}
+        return status if had is not None and _same_items(cut, records) else {**status, key: cut}
     return shrink
 
 
 def _topic_cut(chars: int):
     def shrink(status: dict) -> dict:
-        topic = status.get("topic") or ""
-        request = dict(status.get("request") or {})
+        topic, request = status.get("topic"), status.get("request")
+        if isinstance(topic, str) and isinstance(request, dict) and len(topic) <= chars \
+                and len(request.get("topic") or "") <= chars:
+            return status
+        topic, request = topic or "", dict(request or {})
         if len(request.get("topic") or "") > chars:
             request["topic"] = request["topic"][:chars]
         return {**status, "topic": topic[:chars], "request": request}
@@ -326,22 +359,29 @@ def _decisions_kept(whole_round: bool):
     ``whole_round``) and the rejections that led to it; the stages show the tallies."""
     def shrink(status: dict) -> dict:
         current, index = status.get("round"), status.get("stageIndex", 0)
-        kept = [d for d in status.get("decisions") or [] if isinstance(d, dict) and (
+        had = status.get("decisions")
+        decisions = had or []
+        kept = [d for d in decisions if isinstance(d, dict) and (
             d.get("round") == current and (whole_round or d.get("stageIndex", 0) == index)
             or d.get("round") != current and not d.get("approved"))]
-        return {**status, "decisions": kept}
+        return status if had is not None and _same_items(kept, decisions) else {**status, "decisions": kept}
     return shrink
 
 
 _COMPACT_DECISION = ("round", "stageIndex", "seatIndex", "approved", "feedback", "by", "byName", "at", "id",
                      "edited", "feedbackChars")
+_COMPACT_KEYS = frozenset(_COMPACT_DECISION)
 
 
 def _decisions_compact(status: dict) -> dict:
     """Each decision with what a reader needs to tell whose and which it was; the
     review's state keeps the whole records."""
+    had = status.get("decisions")
+    decisions = had or []
+    if had is not None and all(isinstance(d, dict) and d.keys() <= _COMPACT_KEYS for d in decisions):
+        return status
     return {**status, "decisions": [{k: v for k, v in d.items() if k in _COMPACT_DECISION}
-                                    for d in status.get("decisions") or [] if isinstance(d, dict)]}
+                                    for d in decisions if isinstance(d, dict)]}
 
 
 _COMMENT_TEXTS = ("quote", "comment", "answer")
@@ -350,13 +390,15 @@ _COMMENT_TEXTS = ("quote", "comment", "answer")
 def _comments_cut(chars: int):
     """Each comment's texts cut to ``chars``, marked ``"cut": true``."""
     def shrink(status: dict) -> dict:
+        had = status.get("comments")
+        comments = had or []
         cut = []
-        for comment in status.get("comments") or []:
+        for comment in comments:
             if any(len(comment.get(key) or "") > chars for key in _COMMENT_TEXTS):
                 comment = {**comment, **{key: comment[key][:chars] for key in _COMMENT_TEXTS if key in comment},
                            "cut": True}
             cut.append(comment)
-        return {**status, "comments": cut}
+        return status if had is not None and _same_items(cut, comments) else {**status, "comments": cut}
     return shrink
 
 
@@ -406,20 +448,28 @@ def _check_cut(chars: int, bare: bool = False):
 
 def _changes_cut(chars: int):
     def shrink(status: dict) -> dict:
-        return {**status, "changes": [c[:chars] for c in status.get("changes") or [] if isinstance(c, str)]}
+        had = status.get("changes")
+        changes = had or []
+        if had is not None and all(isinstance(c, str) and len(c) <= chars for c in changes):
+            return status
+        return {**status, "changes": [c[:chars] for c in changes if isinstance(c, str)]}
     return shrink
 
 
 def _acks_kept(keep: int):
     def shrink(status: dict) -> dict:
-        return {**status, "acks": (status.get("acks") or [])[-keep:], "seatChanges": (status.get("seatChanges") or [])[-2:]}
+        acks, changes = status.get("acks"), status.get("seatChanges")
+        if acks is not None and changes is not None and len(acks) <= keep and len(changes) <= 2:
+            return status
+        return {**status, "acks": (acks or [])[-keep:], "seatChanges": (changes or [])[-2:]}
     return shrink
 
 
 def _seat_notices_cut(status: dict) -> dict:
     """The seats' notices without their Slack message ids (the review's state keeps them)."""
     notification = status.get("notification")
-    if not isinstance(notification, dict) or not notification.get("seats"):
+    if not isinstance(notification, dict) or not any(
+            isinstance(seat, dict) and "slackMessage" in seat for seat in notification.get("seats") or ()):
         return status
     seats = [{k: v for k, v in seat.items() if k != "slackMessage"} for seat in notification["seats"]
              if isinstance(seat, dict)]

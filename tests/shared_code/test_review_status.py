@@ -85,7 +85,25 @@ def test_a_status_over_the_limit_is_cut_once_and_the_cut_is_kept_for_the_next_re
     assert utf16_size(first) <= CUSTOM_STATUS_LIMIT_BYTES < utf16_size(built())
     assert first["draft"]["excerpt"] is True
     assert within_limit(built()) is first
-    text = json.dumps(built(), separators=(",", ":"), ensure_ascii=False)
-    assert _cut.__wrapped__(text, CUSTOM_STATUS_LIMIT_BYTES) == first
+    assert _cut(built(), utf16_size(built()), CUSTOM_STATUS_LIMIT_BYTES) == first
     small = {"stage": "drafting", "topic": "Owls"}
     assert within_limit(small) is small  # a status that fits is not copied
+
+
+def test_a_cut_measures_only_the_fields_its_steps_change(monkeypatch):
+    """A replay of the largest team review cuts a new status at every decision: the
+    decisions, tens of kilobytes, are measured only by the steps that change them. Here
+    the draft alone is too long, and only the draft is measured (before and after its
+    excerpt), however many decisions the status holds."""
+    import shared_code.review_status as review_status
+
+    measured = []
+    real = review_status._member_size
+    monkeypatch.setattr(review_status, "_member_size", lambda key, value: measured.append(key) or real(key, value))
+    status = {"stage": "awaiting_review", "round": 1, "topic": "Owls", "draft": {"title": "t", "content": "d" * 9_000},
+              "decisions": [{"round": 1, "approved": True, "feedback": "f" * 200, "by": f"p{n}"} for n in range(15)],
+              "comments": [], "changes": [], "acks": [], "seatChanges": []}
+    cut = review_status._cut(status, review_status.utf16_size(status), 17_000)
+    assert cut["draft"]["excerpt"] is True and cut["decisions"] is status["decisions"]
+    assert review_status.utf16_size(cut) <= 17_000 < review_status.utf16_size(status)
+    assert measured == ["draft", "draft"]
