@@ -67,6 +67,16 @@ def test_lifecycle_benchmark_prints_its_settings_and_figures():
     assert list(summary["host_cpu_s_by_process"]) == ["0/1"]
 
 
+def test_sqlite_gil_benchmark_times_the_pages_alone_and_beside_a_busy_thread():
+    process, summary = run_script("bench.sqlite_gil", "--reviews", "250", "--pages", "8", timeout=120)
+    assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
+    assert "== bench.sqlite_gil: 250 reviews waiting" in process.stdout
+    assert summary["reviews"] == 250 and summary["switch_interval_ms"] == pytest.approx(5.0)
+    assert summary["alone"]["n"] == 8
+    for key in ("beside_a_busy_thread", "beside_a_busy_thread_0_5_ms"):
+        assert summary[key]["n"] == 2 and summary[key]["max_ms"] >= summary[key]["p50_ms"] > 0
+
+
 def test_wal_frames_reports_every_transaction_of_a_lifecycle():
     process, summary = run_script("bench.wal_frames", "--lifecycles", "3", "--together", "20",
                                   timeout=120)

@@ -1,0 +1,127 @@
+"""What the GIL shared with the worker's thread costs the host's SQLite calls.
+
+    python -m bench.sqlite_gil [--reviews 5000] [--pages 200]
+
+The devhost runs the host's loop and the worker's loop as two threads of one process (on
+Azure they are two processes). Python's ``sqlite3`` gives up the GIL around every step of
+a statement, one step per row read, and a thread that gave it up waits up to the switch
+interval to take it back while another thread computes. This times the Durable API's
+status query for a page of 101 reviews (what ``GET /api/hitl/pending?top=100`` asks the
+backend for) on one thread: alone, beside a thread running Python code, and the same with
+a switch interval of 0.5 ms instead of the default 5 ms.
+
+The store holds ``--reviews`` copies of one review waiting in round 1 (bench/backlog.py),
+made in process with the offline writer; nothing is served over HTTP.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+from bench import TASK_HUB, backlog
+from bench.engine_rounds import start_input
+
+
+def page_times(engine, pages: int) -> list[float]:
+    """Milliseconds per page, walking the list by continuation and starting over at its end."""
+    times, after = [], ""
+    for _ in range(pages):
+        started = time.perf_counter()
+        rows = engine.instances(after=after, limit=101, statuses=("Running",), id_prefix="review-")
+        times.append((time.perf_counter() - started) * 1000)
+        after = rows[-2].instance_id if len(rows) == 101 else ""
+    return times
+
+
+class BusyThread:
+    """A thread computing in Python until stopped, as the worker's loop does under load."""
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, name="busy", daemon=True)
+
+    def _spin(self) -> None:
+        total = 0
+        while not self._stop.is_set():
+            for n in range(1000):
+                total += n * n
+
+    def __enter__(self) -> "BusyThread":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def figures(times: list[float]) -> dict:
+    return {"n": len(times), "p50_ms": round(statistics.median(times), 3), "max_ms": round(max(times), 3)}
+
+
+def shown(label: str, found: dict) -> str:
+    return f"{label:<28}p50 {found['p50_ms']:.2f} ms, max {found['max_ms']:.2f} ms ({found['n']} pages)"
+
+
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reviews", type=int, default=5000, help="reviews waiting in the store (default 5000)")
+    parser.add_argument("--pages", type=int, default=200, help="pages timed alone (default 200; a quarter "
+                                                                  "of that beside the busy thread)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = parse_args(argv)
+    logging.disable(logging.CRITICAL)
+    os.environ["HITL_WRITER"] = "offline"
+    os.environ.setdefault("TASKHUB_NAME", TASK_HUB)
+    from devhost.testing import TestingHost
+    from routes.review_client import new_review_id
+
+    with tempfile.TemporaryDirectory(prefix="bench-sqlite-gil-") as work:
+        data = Path(work) / "state"
+        os.environ["HITL_PUBLISH_DIR"] = str(Path(work) / "published")
+        host = TestingHost(".", data_dir=data)
+        try:
+            template = host.start("hitl_orchestration", start_input("A review in the store"),
+                                  instance_id=new_review_id())
+            host.run_until_idle()
+        finally:
+            host.close()
+        backlog.copy_waiting_review(backlog.state_database(data), template, args.reviews - 1)
+        host = TestingHost(".", data_dir=data)
+        interval = sys.getswitchinterval()
+        result = {"reviews": args.reviews, "switch_interval_ms": interval * 1000}
+        try:
+            print(f"== bench.sqlite_gil: {args.reviews} reviews waiting, pages of 101, "
+                  f"switch interval {interval * 1000:g} ms")
+            result["alone"] = figures(page_times(host.engine, args.pages))
+            print(shown("alone:", result["alone"]))
+            busy_pages = max(args.pages // 4, 1)
+            with BusyThread():
+                result["beside_a_busy_thread"] = figures(page_times(host.engine, busy_pages))
+                print(shown("beside a busy thread:", result["beside_a_busy_thread"]))
+                sys.setswitchinterval(0.0005)
+                try:
+                    result["beside_a_busy_thread_0_5_ms"] = figures(page_times(host.engine, busy_pages))
+                finally:
+                    sys.setswitchinterval(interval)
+                print(shown("the same, 0.5 ms interval:", result["beside_a_busy_thread_0_5_ms"]))
+        finally:
+            host.close()
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
