@@ -5,10 +5,12 @@
 The devhost runs the host's loop and the worker's loop as two threads of one process (on
 Azure they are two processes). Python's ``sqlite3`` gives up the GIL around every step of
 a statement, one step per row read, and a thread that gave it up waits up to the switch
-interval to take it back while another thread computes. This times the Durable API's
-status query for a page of 101 reviews (what ``GET /api/hitl/pending?top=100`` asks the
-backend for) on one thread: alone, beside a thread running Python code, and the same with
-a switch interval of 0.5 ms instead of the default 5 ms.
+interval to take it back while another thread computes. This times a page of 101 reviews
+of the Durable API's status query (what ``GET /api/hitl/pending?top=100`` asks the backend
+for) on one thread, two ways: read row by row (a plain ``SELECT`` on a connection of its
+own), and as the store reads it, in one step (``Store.query_instances``); each alone,
+beside a thread running Python code, and the same with a switch interval of 0.5 ms
+instead of the default 5 ms.
 
 The store holds ``--reviews`` copies of one review waiting in round 1 (bench/backlog.py),
 made in process with the offline writer; nothing is served over HTTP.
@@ -19,27 +21,46 @@ import argparse
 import json
 import logging
 import os
+import sqlite3
 import statistics
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from bench import TASK_HUB, backlog
 from bench.engine_rounds import start_input
 
 
-def page_times(engine, pages: int) -> list[float]:
+def page_times(read_page: Callable[[str], list], pages: int) -> list[float]:
     """Milliseconds per page, walking the list by continuation and starting over at its end."""
     times, after = [], ""
     for _ in range(pages):
         started = time.perf_counter()
-        rows = engine.instances(after=after, limit=101, statuses=("Running",), id_prefix="review-")
+        rows = read_page(after)
         times.append((time.perf_counter() - started) * 1000)
         after = rows[-2].instance_id if len(rows) == 101 else ""
     return times
+
+
+def page_readers(host, database: Path) -> dict[str, Callable[[str], list]]:
+    """The two ways to read a page of 101 instance rows (a page and one more): row by row,
+    as the store read it before, on a connection of its own; and the store's own read."""
+    from devhost.storage import _INSTANCE_COLUMNS, InstanceRow
+
+    connection = sqlite3.connect(database, check_same_thread=False)
+    page = (f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE instance_id > ? AND runtime_status = 'Running'"
+            " AND instance_id >= 'review-' AND instance_id < 'review.' ORDER BY instance_id LIMIT 101")
+
+    def row_by_row(after: str) -> list:
+        return [InstanceRow(*row) for row in connection.execute(page, (after,)).fetchall()]
+
+    def at_once(after: str) -> list:
+        return host.engine.instances(after=after, limit=101, statuses=("Running",), id_prefix="review-")
+
+    return {"row_by_row": row_by_row, "at_once": at_once}
 
 
 class BusyThread:
@@ -69,7 +90,7 @@ def figures(times: list[float]) -> dict:
 
 
 def shown(label: str, found: dict) -> str:
-    return f"{label:<28}p50 {found['p50_ms']:.2f} ms, max {found['max_ms']:.2f} ms ({found['n']} pages)"
+    return f"{label:<34}p50 {found['p50_ms']:.2f} ms, max {found['max_ms']:.2f} ms ({found['n']} pages)"
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
@@ -102,21 +123,25 @@ def main(argv: Optional[list[str]] = None) -> int:
         host = TestingHost(".", data_dir=data)
         interval = sys.getswitchinterval()
         result = {"reviews": args.reviews, "switch_interval_ms": interval * 1000}
+        readers = page_readers(host, backlog.state_database(data))
+        busy_pages = max(args.pages // 4, 1)
         try:
             print(f"== bench.sqlite_gil: {args.reviews} reviews waiting, pages of 101, "
                   f"switch interval {interval * 1000:g} ms")
-            result["alone"] = figures(page_times(host.engine, args.pages))
-            print(shown("alone:", result["alone"]))
-            busy_pages = max(args.pages // 4, 1)
+            for way, read_page in readers.items():
+                result[f"{way}_alone"] = figures(page_times(read_page, args.pages))
+                print(shown(f"{way}, alone:", result[f"{way}_alone"]))
             with BusyThread():
-                result["beside_a_busy_thread"] = figures(page_times(host.engine, busy_pages))
-                print(shown("beside a busy thread:", result["beside_a_busy_thread"]))
+                for way, read_page in readers.items():
+                    result[f"{way}_beside_a_busy_thread"] = figures(page_times(read_page, busy_pages))
+                    print(shown(f"{way}, beside a busy thread:", result[f"{way}_beside_a_busy_thread"]))
                 sys.setswitchinterval(0.0005)
                 try:
-                    result["beside_a_busy_thread_0_5_ms"] = figures(page_times(host.engine, busy_pages))
+                    result["row_by_row_beside_a_busy_thread_0_5_ms"] = figures(
+                        page_times(readers["row_by_row"], busy_pages))
                 finally:
                     sys.setswitchinterval(interval)
-                print(shown("the same, 0.5 ms interval:", result["beside_a_busy_thread_0_5_ms"]))
+                print(shown("row_by_row, the same, 0.5 ms:", result["row_by_row_beside_a_busy_thread_0_5_ms"]))
         finally:
             host.close()
     print(json.dumps(result))

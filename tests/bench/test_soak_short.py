@@ -72,8 +72,9 @@ def test_sqlite_gil_benchmark_times_the_pages_alone_and_beside_a_busy_thread():
     assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
     assert "== bench.sqlite_gil: 250 reviews waiting" in process.stdout
     assert summary["reviews"] == 250 and summary["switch_interval_ms"] == pytest.approx(5.0)
-    assert summary["alone"]["n"] == 8
-    for key in ("beside_a_busy_thread", "beside_a_busy_thread_0_5_ms"):
+    assert summary["row_by_row_alone"]["n"] == summary["at_once_alone"]["n"] == 8
+    for key in ("row_by_row_beside_a_busy_thread", "at_once_beside_a_busy_thread",
+                "row_by_row_beside_a_busy_thread_0_5_ms"):
         assert summary[key]["n"] == 2 and summary[key]["max_ms"] >= summary[key]["p50_ms"] > 0
 
 

@@ -197,3 +197,25 @@ def test_an_entity_query_reads_the_same_entities_whichever_index_it_takes(tmp_pa
     walked = plan_of_the_query(0)
     assert "sqlite_autoindex_entities_1" in walked and "TEMP B-TREE" not in walked  # the id order, no sort
     store.close()
+
+
+def test_a_page_of_instances_read_in_one_step_is_the_rows_read_one_by_one(tmp_path):
+    """query_instances reads its page as one JSON array built by SQLite (one step, so the
+    GIL is given up once rather than once a row): every value comes back as stored, texts
+    with quotes, escapes, control and non-ASCII characters, NULLs and integers, in id order."""
+    store = Store(tmp_path / "hub.sqlite")
+    odd_texts = ['{"a":"b \\" \\\\ \\u0001"}', "Füchse 🦉 \u2028", "", "\t\n", None]
+    with store.transaction():
+        for n in range(40):
+            store.put_instance(storage.InstanceRow(
+                f"review-{(n * 17) % 40:04d}", "hitl_orchestration", f"e{n}", "Running" if n % 5 else "Completed",
+                odd_texts[n % 5], odd_texts[(n + 1) % 5], odd_texts[(n + 2) % 5],
+                f"2026-01-01T00:00:{n % 60:02d}.000000Z", "2026-01-01T00:01:00.000000Z",
+                None if n % 2 else f"parent-{n}", None if n % 3 else n * 1000, None))
+    one_by_one = [storage.InstanceRow(*row) for row in store._db.execute(
+        f"SELECT {storage._INSTANCE_COLUMNS} FROM instances WHERE runtime_status = 'Running'"
+        " AND instance_id > 'review-0003' ORDER BY instance_id LIMIT 25")]
+    page = store.query_instances(statuses=("Running",), id_prefix="review-", after="review-0003", limit=25)
+    assert len(page) == 25 and page == one_by_one
+    assert store.query_instances(statuses=("Running",), after="review-9999") == []
+    store.close()
