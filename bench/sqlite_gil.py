@@ -45,12 +45,11 @@ def page_times(read_page: Callable[[str], list], pages: int) -> list[float]:
     return times
 
 
-def page_readers(host, database: Path) -> dict[str, Callable[[str], list]]:
+def page_readers(host, connection: sqlite3.Connection) -> dict[str, Callable[[str], list]]:
     """The two ways to read a page of 101 instance rows (a page and one more): row by row,
     as the store read it before, on a connection of its own; and the store's own read."""
     from devhost.storage import _INSTANCE_COLUMNS, InstanceRow
 
-    connection = sqlite3.connect(database, check_same_thread=False)
     page = (f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE instance_id > ? AND runtime_status = 'Running'"
             " AND instance_id >= 'review-' AND instance_id < 'review.' ORDER BY instance_id LIMIT 101")
 
@@ -123,7 +122,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         host = TestingHost(".", data_dir=data)
         interval = sys.getswitchinterval()
         result = {"reviews": args.reviews, "switch_interval_ms": interval * 1000}
-        readers = page_readers(host, backlog.state_database(data))
+        connection = sqlite3.connect(backlog.state_database(data))
+        readers = page_readers(host, connection)
         busy_pages = max(args.pages // 4, 1)
         try:
             print(f"== bench.sqlite_gil: {args.reviews} reviews waiting, pages of 101, "
@@ -143,6 +143,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                     sys.setswitchinterval(interval)
                 print(shown("row_by_row, the same, 0.5 ms:", result["row_by_row_beside_a_busy_thread_0_5_ms"]))
         finally:
+            connection.close()
             host.close()
     print(json.dumps(result))
     return 0

@@ -342,8 +342,17 @@ class Store:
         takes it back from whichever thread holds it then: beside the worker's thread
         computing, a page of 101 rows read row by row waited about 90 ms on this host's
         thread, read at once about 11 ms (``python -m bench.sqlite_gil``). The order is put
-        back from the first column, as an aggregate's order is not SQLite's promise."""
-        rows = self._query(f"SELECT json_group_array(json_array({columns})) FROM ({sql})", args)
+        back from the first column, as an aggregate's order is not SQLite's promise. Values
+        come back as stored: the devhost writes these columns as text, integers and NULL
+        (a REAL would come back with 15 significant digits)."""
+        try:
+            rows = self._query(f"SELECT json_group_array(json_array({columns})) FROM ({sql})", args)
+        except (sqlite3.DataError, sqlite3.OperationalError) as exc:
+            if not isinstance(exc, sqlite3.DataError) and (exc.sqlite_errorcode & 0xFF) != sqlite3.SQLITE_ERROR:
+                raise
+            # A page JSON cannot hold (a BLOB a state file was given by hand) or longer than
+            # SQLite's longest string: read row by row, which raises what is really wrong.
+            return self._query(sql, args)
         return sorted(map(tuple, json.loads(rows[0][0])), key=_first) if rows and rows[0][0] else []
 
     @staticmethod

@@ -49,7 +49,8 @@ async def backend_session() -> aiohttp.ClientSession:
 
 async def reply_json(reply: aiohttp.ClientResponse):
     """A backend reply's JSON, read as ``reply.json(content_type=None)`` reads it (an
-    empty body is None; ValueError when it is not JSON), through shared_code.fast_json:
-    a page of statuses is the largest document the app parses."""
-    body = await reply.read()
-    return fast_json.parse(body) if body.strip() else None
+    empty body is None; the text decoded by the reply's charset, UTF-8 unless it names
+    another; ValueError when it is not JSON), through shared_code.fast_json: a page of
+    statuses is the largest document the app parses."""
+    body = (await reply.read()).strip()
+    return fast_json.parse(body.decode(reply.get_encoding())) if body else None

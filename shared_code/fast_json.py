@@ -9,10 +9,13 @@ fraction of it.
 orjson refuses a few inputs the standard library takes: a string with an unpaired
 surrogate (``"\\ud800"`` in JSON, or such a ``str`` to write), ``NaN`` and out-of-range
 numbers in a document, a byte-order mark, integers beyond 64 bits to write, and keys that
-are not strings. Each refusal is answered by the standard library, exactly as before. Two
-differences remain where orjson accepts: it reads an integer beyond 64 bits as a float
-(nothing the app writes holds one), and it writes a float NaN as ``null`` where the
-standard library writes ``NaN``, which is not JSON.
+are not strings. Each refusal is answered by the standard library, exactly as before, and
+so are dates and dataclasses, which orjson would write and the standard library refuses
+(a reply holding one is a bug, and stays a TypeError). What remains different where orjson
+accepts: it reads an integer beyond 64 bits as a float (nothing the app writes holds
+one); it writes a float NaN as ``null`` where the standard library writes ``NaN``, which
+is not JSON; it writes a UUID or an Enum that is not a str by its value; and its replies
+are compact UTF-8 (``1e-07`` as ``1e-7``), the same JSON values.
 """
 from __future__ import annotations
 
@@ -20,6 +23,11 @@ import json
 from typing import Any
 
 import orjson
+
+
+# Dates and dataclasses go to ``default``, which orjson has none of here: it raises, and
+# the standard library then refuses them as it always did.
+_AS_THE_STANDARD_LIBRARY = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def parse(data: bytes | str) -> Any:
@@ -33,6 +41,6 @@ def parse(data: bytes | str) -> Any:
 def encode(value: Any) -> bytes:
     """Compact JSON as UTF-8 bytes; TypeError when the value cannot be written."""
     try:
-        return orjson.dumps(value)
+        return orjson.dumps(value, option=_AS_THE_STANDARD_LIBRARY)
     except orjson.JSONEncodeError:
         return json.dumps(value).encode()

@@ -247,7 +247,9 @@ def within_limit(status: dict, limit: int = CUSTOM_STATUS_LIMIT_BYTES) -> dict:
     key = (text, limit)
     cut = _CUTS.get(key)
     if cut is None:
-        cut = _cut(status, size, limit)
+        # Kept apart from the status it was cut from, whose fields it would otherwise share
+        # with the caller, and in JSON's own types, as the extension will read it.
+        cut = json.loads(json.dumps(_cut(status, size, limit), separators=(",", ":"), ensure_ascii=False))
         with _CUTS_LOCK:
             _CUTS[key] = cut
             while len(_CUTS) > CUTS_KEPT:
@@ -326,7 +328,7 @@ def _records_cut(key: str, text_key: str, chars: int, keep: Optional[int] = None
             if isinstance(text, str) and len(text) > chars:
                 record = {**record, text_key: text[:chars], f"{text_key}Chars": len(text)}
             cut.append(record)
-        return status if had is not None and _same_items(cut, records) else {**status, key: cut}
+        return status if isinstance(had, list) and _same_items(cut, records) else {**status, key: cut}
     return shrink
 
 
@@ -364,7 +366,7 @@ def _decisions_kept(whole_round: bool):
         kept = [d for d in decisions if isinstance(d, dict) and (
             d.get("round") == current and (whole_round or d.get("stageIndex", 0) == index)
             or d.get("round") != current and not d.get("approved"))]
-        return status if had is not None and _same_items(kept, decisions) else {**status, "decisions": kept}
+        return status if isinstance(had, list) and _same_items(kept, decisions) else {**status, "decisions": kept}
     return shrink
 
 
@@ -378,7 +380,7 @@ def _decisions_compact(status: dict) -> dict:
     review's state keeps the whole records."""
     had = status.get("decisions")
     decisions = had or []
-    if had is not None and all(isinstance(d, dict) and d.keys() <= _COMPACT_KEYS for d in decisions):
+    if isinstance(had, list) and all(isinstance(d, dict) and d.keys() <= _COMPACT_KEYS for d in decisions):
         return status
     return {**status, "decisions": [{k: v for k, v in d.items() if k in _COMPACT_DECISION}
                                     for d in decisions if isinstance(d, dict)]}
@@ -398,7 +400,7 @@ def _comments_cut(chars: int):
                 comment = {**comment, **{key: comment[key][:chars] for key in _COMMENT_TEXTS if key in comment},
                            "cut": True}
             cut.append(comment)
-        return status if had is not None and _same_items(cut, comments) else {**status, "comments": cut}
+        return status if isinstance(had, list) and _same_items(cut, comments) else {**status, "comments": cut}
     return shrink
 
 
@@ -450,7 +452,7 @@ def _changes_cut(chars: int):
     def shrink(status: dict) -> dict:
         had = status.get("changes")
         changes = had or []
-        if had is not None and all(isinstance(c, str) and len(c) <= chars for c in changes):
+        if isinstance(had, list) and all(isinstance(c, str) and len(c) <= chars for c in changes):
             return status
         return {**status, "changes": [c[:chars] for c in changes if isinstance(c, str)]}
     return shrink
@@ -459,7 +461,7 @@ def _changes_cut(chars: int):
 def _acks_kept(keep: int):
     def shrink(status: dict) -> dict:
         acks, changes = status.get("acks"), status.get("seatChanges")
-        if acks is not None and changes is not None and len(acks) <= keep and len(changes) <= 2:
+        if isinstance(acks, list) and isinstance(changes, list) and len(acks) <= keep and len(changes) <= 2:
             return status
         return {**status, "acks": (acks or [])[-keep:], "seatChanges": (changes or [])[-2:]}
     return shrink
@@ -468,8 +470,10 @@ def _acks_kept(keep: int):
 def _seat_notices_cut(status: dict) -> dict:
     """The seats' notices without their Slack message ids (the review's state keeps them)."""
     notification = status.get("notification")
-    if not isinstance(notification, dict) or not any(
-            isinstance(seat, dict) and "slackMessage" in seat for seat in notification.get("seats") or ()):
+    if not isinstance(notification, dict) or not notification.get("seats"):
+        return status
+    if isinstance(notification["seats"], list) and all(
+            isinstance(seat, dict) and "slackMessage" not in seat for seat in notification["seats"]):
         return status
     seats = [{k: v for k, v in seat.items() if k != "slackMessage"} for seat in notification["seats"]
              if isinstance(seat, dict)]

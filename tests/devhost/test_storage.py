@@ -219,3 +219,19 @@ def test_a_page_of_instances_read_in_one_step_is_the_rows_read_one_by_one(tmp_pa
     assert len(page) == 25 and page == one_by_one
     assert store.query_instances(statuses=("Running",), after="review-9999") == []
     store.close()
+
+
+def test_a_page_json_cannot_hold_is_read_row_by_row(tmp_path):
+    """A BLOB in a row (a state file edited by hand; the devhost writes text, integers and
+    NULL) cannot go into SQLite's JSON array: the page is then read row by row."""
+    store = Store(tmp_path / "hub.sqlite")
+    with store.transaction():
+        for n in range(3):
+            store.put_instance(storage.InstanceRow(f"review-{n}", "hitl_orchestration", "e", "Running", None, None,
+                                                   "{}", "2026-01-01T00:00:00.000000Z", "2026-01-01T00:00:00.000000Z",
+                                                   None, None, None))
+    store._db.execute("UPDATE instances SET output = ? WHERE instance_id = 'review-1'", (b"\x00\x01",))
+    page = store.query_instances(statuses=("Running",), limit=10)
+    assert [row.instance_id for row in page] == ["review-0", "review-1", "review-2"]
+    assert page[1].output == b"\x00\x01"
+    store.close()

@@ -118,3 +118,36 @@ def test_loops_on_several_threads_get_their_sessions_at_once():
     finally:
         sys.setswitchinterval(interval)
     assert failures == []
+
+
+def test_a_reply_is_decoded_by_the_charset_it_names():
+    """reply_json reads a body as aiohttp's reply.json(content_type=None) did: decoded by
+    the reply's charset (UTF-8 unless it names another), an empty body as None."""
+    async def scenario():
+        async def latin(request):
+            return web.Response(body='["café"]'.encode("iso-8859-1"), content_type="application/json",
+                                charset="iso-8859-1")
+
+        async def empty(request):
+            return web.Response(body=b"  ", content_type="application/json")
+
+        app = web.Application()
+        app.router.add_get("/latin", latin)
+        app.router.add_get("/empty", empty)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        try:
+            session = await sessions.backend_session()
+            async with session.get(f"{base}/latin") as reply:
+                latin_rows = await sessions.reply_json(reply)
+            async with session.get(f"{base}/empty") as reply:
+                nothing = await sessions.reply_json(reply)
+            await session.close()
+        finally:
+            await runner.cleanup()
+        return latin_rows, nothing
+
+    assert asyncio.run(scenario()) == (["café"], None)

@@ -151,6 +151,22 @@ def test_a_pending_page_holding_a_status_orjson_refuses_still_lists(served_host)
     assert [i["instanceId"] for i in page.json["items"]] == [instance_id]
 
 
+def test_a_pending_page_holding_a_status_with_an_odd_round_still_lists(served_host):
+    """A review link's payload is written by hand when its numbers are integers; a round
+    of another type (a status written by hand) goes to the JSON encoder as before, rather
+    than failing the page with a 500."""
+    base = served_host.base_url
+    instance_id, _ = start_review(base, topic="An odd round")
+    store = served_host.store
+    with store.transaction():
+        row = store.get_instance(instance_id)
+        row.custom_status = json.dumps({**json.loads(row.custom_status), "round": "abc"})
+        store.update_instance(row)
+    page = call("GET", f"{base}/api/hitl/pending")
+    assert page.status == 200, page.text
+    assert [i["instanceId"] for i in page.json["items"]] == [instance_id]
+
+
 def test_cancel_ends_the_review_with_the_reason(served_host):
     base = served_host.base_url
     instance_id, _ = start_review(base)

@@ -3,10 +3,18 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import pytest
 
 from shared_code import fast_json
+
+@dataclass
+class Point:
+    x: int
+    y: int
+
 
 # Documents orjson refuses and the standard library reads.
 REFUSED_BY_ORJSON = [
@@ -53,6 +61,11 @@ def test_a_nan_is_written_as_null_not_as_nan():
     assert json.loads(fast_json.encode({"hours": math.nan})) == {"hours": None}
 
 
-def test_what_no_json_can_hold_is_a_type_error():
+@pytest.mark.parametrize("value", [object(), datetime(2026, 1, 1, tzinfo=timezone.utc), Point(1, 2)],
+                         ids=["object", "datetime", "dataclass"])
+def test_what_the_standard_library_cannot_write_is_a_type_error(value):
+    """orjson would write a date or a dataclass; a reply holding one is a bug, as before."""
     with pytest.raises(TypeError):
-        fast_json.encode({"when": object()})
+        json.dumps({"value": value})
+    with pytest.raises(TypeError):
+        fast_json.encode({"value": value})

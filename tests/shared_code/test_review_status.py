@@ -107,3 +107,21 @@ def test_a_cut_measures_only_the_fields_its_steps_change(monkeypatch):
     assert cut["draft"]["excerpt"] is True and cut["decisions"] is status["decisions"]
     assert review_status.utf16_size(cut) <= 17_000 < review_status.utf16_size(status)
     assert measured == ["draft", "draft"]
+
+
+def test_a_kept_cut_shares_nothing_with_the_status_it_was_cut_from():
+    """The cut is kept for the next replay's equal status: what the first caller does with
+    its own status afterwards must not show in the cut the next caller gets."""
+    from shared_code.review_status import within_limit
+
+    def built():
+        return {"stage": "awaiting_review", "round": 1, "topic": "Kept apart", "draft": {"title": "t", "content": "x" * 9_000},
+                "decisions": [{"round": 1, "approved": True, "feedback": "f" * 100, "by": "ada"}]}
+
+    first_status = built()
+    first = within_limit(first_status)
+    assert first["decisions"] == built()["decisions"]
+    first_status["decisions"][0]["by"] = "changed"
+    first_status["decisions"].append({"by": "intruder"})
+    again = within_limit(built())
+    assert again["decisions"] == [{"round": 1, "approved": True, "feedback": "f" * 100, "by": "ada"}]
