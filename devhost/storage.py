@@ -34,6 +34,7 @@ import time
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -255,10 +256,6 @@ _ALL_STATUSES = tuple(ORCHESTRATION_STATUS_NUMBERS)
 # sorted; a broader one is checked while walking the page's index.
 PREFIX_SORT_LIMIT = 1000
 
-def _first(row: tuple):
-    return row[0]
-
-
 _INSTANCE_COLUMNS = ("instance_id, name, execution_id, runtime_status, input, output, custom_status,"
                      " created_time, last_updated_time, parent_instance_id, parent_task_id, parent_execution_id")
 
@@ -353,7 +350,7 @@ class Store:
             # A page JSON cannot hold (a BLOB a state file was given by hand) or longer than
             # SQLite's longest string: read row by row, which raises what is really wrong.
             return self._query(sql, args)
-        return sorted(map(tuple, json.loads(rows[0][0])), key=_first) if rows and rows[0][0] else []
+        return sorted(map(tuple, json.loads(rows[0][0])), key=itemgetter(0)) if rows and rows[0][0] else []
 
     @staticmethod
     def _when_free(statement):

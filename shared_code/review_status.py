@@ -267,7 +267,7 @@ _CUTS_LOCK = threading.Lock()
 def _cut(status: dict, size: int, limit: int) -> dict:
     """``status``, whose compact JSON is ``size`` bytes, cut to fit. Each step measures
     only the fields it changed, before and after (a field measured after one step is known
-    for the next), and never the ones it left alone."""
+    for the next), and never the ones it left alone, or copied unchanged."""
     members = size - _object_size(dict.fromkeys(status, 0))
     known: dict[str, int] = {}
     for shrink in _SHRINK_STEPS:
@@ -277,6 +277,9 @@ def _cut(status: dict, size: int, limit: int) -> dict:
         for key in status.keys() | shrunk.keys():
             before, after = status.get(key, _ABSENT), shrunk.get(key, _ABSENT)
             if before is after:
+                continue
+            if _same_json(before, after):
+                shrunk[key] = before  # a step's new copy of what it left as it was
                 continue
             if before is not _ABSENT:
                 members -= known.pop(key) if key in known else _member_size(key, before)
@@ -290,10 +293,18 @@ def _cut(status: dict, size: int, limit: int) -> dict:
 _ABSENT = object()
 
 
-def _same_items(made: list, had) -> bool:
-    """A step made the very records it had: it changed nothing, and hands the status on as
-    it was, so that nothing is measured again."""
-    return len(made) == len(had) and all(a is b for a, b in zip(made, had))
+def _same_json(before: Any, after: Any) -> bool:
+    """``after`` is a step's copy of ``before`` made of the very same values (a list of the
+    same records, a dict of the same members in the same order), so its JSON is the same
+    and it need not be measured again; most steps copy what they do not cut."""
+    if before is after:
+        return True
+    if isinstance(before, (list, tuple)) and isinstance(after, (list, tuple)):
+        return len(before) == len(after) and all(map(_same_json, before, after))
+    if isinstance(before, dict) and isinstance(after, dict):
+        return len(before) == len(after) and all(
+            k == j and _same_json(v, w) for (k, v), (j, w) in zip(before.items(), after.items()))
+    return False
 
 
 def _member_size(key: str, value: Any) -> int:
@@ -319,26 +330,23 @@ def _draft_excerpt(chars: int):
 
 def _records_cut(key: str, text_key: str, chars: int, keep: Optional[int] = None):
     def shrink(status: dict) -> dict:
-        had = status.get(key)
-        records = had or []
-        kept = records[-keep:] if keep is not None else records
+        records = status.get(key) or []
+        if keep is not None:
+            records = records[-keep:]
         cut = []
-        for record in kept:
+        for record in records:
             text = record.get(text_key)
             if isinstance(text, str) and len(text) > chars:
                 record = {**record, text_key: text[:chars], f"{text_key}Chars": len(text)}
             cut.append(record)
-        return status if isinstance(had, list) and _same_items(cut, records) else {**status, key: cut}
+        return {**status, key: cut}
     return shrink
 
 
 def _topic_cut(chars: int):
     def shrink(status: dict) -> dict:
-        topic, request = status.get("topic"), status.get("request")
-        if isinstance(topic, str) and isinstance(request, dict) and len(topic) <= chars \
-                and len(request.get("topic") or "") <= chars:
-            return status
-        topic, request = topic or "", dict(request or {})
+        topic = status.get("topic") or ""
+        request = dict(status.get("request") or {})
         if len(request.get("topic") or "") > chars:
             request["topic"] = request["topic"][:chars]
         return {**status, "topic": topic[:chars], "request": request}
@@ -361,29 +369,22 @@ def _decisions_kept(whole_round: bool):
     ``whole_round``) and the rejections that led to it; the stages show the tallies."""
     def shrink(status: dict) -> dict:
         current, index = status.get("round"), status.get("stageIndex", 0)
-        had = status.get("decisions")
-        decisions = had or []
-        kept = [d for d in decisions if isinstance(d, dict) and (
+        kept = [d for d in status.get("decisions") or [] if isinstance(d, dict) and (
             d.get("round") == current and (whole_round or d.get("stageIndex", 0) == index)
             or d.get("round") != current and not d.get("approved"))]
-        return status if isinstance(had, list) and _same_items(kept, decisions) else {**status, "decisions": kept}
+        return {**status, "decisions": kept}
     return shrink
 
 
 _COMPACT_DECISION = ("round", "stageIndex", "seatIndex", "approved", "feedback", "by", "byName", "at", "id",
                      "edited", "feedbackChars")
-_COMPACT_KEYS = frozenset(_COMPACT_DECISION)
 
 
 def _decisions_compact(status: dict) -> dict:
     """Each decision with what a reader needs to tell whose and which it was; the
     review's state keeps the whole records."""
-    had = status.get("decisions")
-    decisions = had or []
-    if isinstance(had, list) and all(isinstance(d, dict) and d.keys() <= _COMPACT_KEYS for d in decisions):
-        return status
     return {**status, "decisions": [{k: v for k, v in d.items() if k in _COMPACT_DECISION}
-                                    for d in decisions if isinstance(d, dict)]}
+                                    for d in status.get("decisions") or [] if isinstance(d, dict)]}
 
 
 _COMMENT_TEXTS = ("quote", "comment", "answer")
@@ -392,15 +393,13 @@ _COMMENT_TEXTS = ("quote", "comment", "answer")
 def _comments_cut(chars: int):
     """Each comment's texts cut to ``chars``, marked ``"cut": true``."""
     def shrink(status: dict) -> dict:
-        had = status.get("comments")
-        comments = had or []
         cut = []
-        for comment in comments:
+        for comment in status.get("comments") or []:
             if any(len(comment.get(key) or "") > chars for key in _COMMENT_TEXTS):
                 comment = {**comment, **{key: comment[key][:chars] for key in _COMMENT_TEXTS if key in comment},
                            "cut": True}
             cut.append(comment)
-        return status if isinstance(had, list) and _same_items(cut, comments) else {**status, "comments": cut}
+        return {**status, "comments": cut}
     return shrink
 
 
@@ -450,20 +449,13 @@ def _check_cut(chars: int, bare: bool = False):
 
 def _changes_cut(chars: int):
     def shrink(status: dict) -> dict:
-        had = status.get("changes")
-        changes = had or []
-        if isinstance(had, list) and all(isinstance(c, str) and len(c) <= chars for c in changes):
-            return status
-        return {**status, "changes": [c[:chars] for c in changes if isinstance(c, str)]}
+        return {**status, "changes": [c[:chars] for c in status.get("changes") or [] if isinstance(c, str)]}
     return shrink
 
 
 def _acks_kept(keep: int):
     def shrink(status: dict) -> dict:
-        acks, changes = status.get("acks"), status.get("seatChanges")
-        if isinstance(acks, list) and isinstance(changes, list) and len(acks) <= keep and len(changes) <= 2:
-            return status
-        return {**status, "acks": (acks or [])[-keep:], "seatChanges": (changes or [])[-2:]}
+        return {**status, "acks": (status.get("acks") or [])[-keep:], "seatChanges": (status.get("seatChanges") or [])[-2:]}
     return shrink
 
 
@@ -471,9 +463,6 @@ def _seat_notices_cut(status: dict) -> dict:
     """The seats' notices without their Slack message ids (the review's state keeps them)."""
     notification = status.get("notification")
     if not isinstance(notification, dict) or not notification.get("seats"):
-        return status
-    if isinstance(notification["seats"], list) and all(
-            isinstance(seat, dict) and "slackMessage" not in seat for seat in notification["seats"]):
         return status
     seats = [{k: v for k, v in seat.items() if k != "slackMessage"} for seat in notification["seats"]
              if isinstance(seat, dict)]
