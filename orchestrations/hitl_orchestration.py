@@ -41,7 +41,6 @@ from shared_code.stages import Stage
 from .deadlines import Due
 from .review_state import ReviewState
 from .reviewer_inbox import Arrival, ReviewerInbox
-from .shown_status import SHOWN
 from .writer_retries import WriterTries, next_step, unexpected_failure
 
 bp = df.Blueprint()
@@ -108,12 +107,6 @@ def hide_card(context, review: ReviewState) -> None:
         context.signal_entity(card_entity(context.instance_id), HIDE)
 
 
-def show(context, review: ReviewState, stage: Stage, message: str, **details) -> None:
-    """Set the review's custom status; a replay passing a step it showed before sets the
-    status built then (shown_status.py)."""
-    SHOWN.show(context, lambda: review.status(stage, message, **details))
-
-
 def send_facts(context, review: ReviewState) -> ReviewState:
     """Report the facts gathered since the last report (one signal per day they fell on),
     with the seats waiting brought up to date; an execution of an earlier release reports
@@ -147,15 +140,15 @@ def run_review(context: df.DurableOrchestrationContext):
         review = (yield from publish_approved(context, inbox, review)).review
         review = send_facts(context, review.ended("published", context.current_utc_datetime))
         hide_card(context, review)
-        show(context, review, Stage.PUBLISHED, f"Published after {review.round} round(s).")
+        context.set_custom_status(review.status(Stage.PUBLISHED, f"Published after {review.round} round(s)."))
         return review.output()
     elif review.rounds_left:
         hide_card(context, review)
         next_round = send_facts(context, review).next_round()
-        show(context, next_round, Stage.REVISING, f"Writing the draft for round {next_round.round}.")
+        context.set_custom_status(next_round.status(Stage.REVISING, f"Writing the draft for round {next_round.round}."))
         context.continue_as_new(next_round.to_input())
     else:
-        show(context, review, Stage.REJECTED, "Rejected in every round.")
+        context.set_custom_status(review.status(Stage.REJECTED, "Rejected in every round."))
         raise ReviewEnded(f"Content was not approved after {review.max_rounds} review round(s).",
                           review.ended("rejected", context.current_utc_datetime))
     return None
@@ -170,7 +163,7 @@ def write_round_draft(context, inbox: ReviewerInbox, review: ReviewState) -> Ste
     message = f"Writing the draft for round {review.round}."
     tries = WriterTries()
     while True:
-        show(context, review, stage, message)
+        context.set_custom_status(review.status(stage, message))
         task = context.call_activity("write_draft", review.writer_request())
         try:
             done = yield from until_done(context, inbox, review, task, stage, message)
@@ -185,7 +178,8 @@ def write_round_draft(context, inbox: ReviewerInbox, review: ReviewState) -> Ste
         if step.pause is None:
             return Outcome(review.with_draft(reply))
         tries = step.tries
-        show(context, review, stage, f"{message} Retrying: {step.retrying}.", retrying=step.retrying)
+        context.set_custom_status(review.status(stage, f"{message} Retrying: {step.retrying}.",
+                                                retrying=step.retrying))
         timer = context.create_timer(context.current_utc_datetime + step.pause)
         review = (yield from until_done(context, inbox, review, timer, stage, message)).review
 
@@ -217,7 +211,7 @@ def await_stage_decision(context, inbox: ReviewerInbox, review: ReviewState, not
             owed.append(("retry",))
         if notice is None and owed:
             notice = Notice.send(context, review, *owed.pop(0))
-        show(context, review, *waiting_words(review))
+        context.set_custom_status(review.status(*waiting_words(review)))
         # The inbox shows the stage once its first notice is out (a slow channel delays the
         # row, never the decision) and again whenever what it shows changes.
         if notice is None and cards_shown:
@@ -300,7 +294,7 @@ def waiting_words(review: ReviewState) -> tuple[Stage, str]:
 def publish_approved(context, inbox: ReviewerInbox, review: ReviewState) -> Step:
     message = "Approved; publishing."
     for delay in (*PUBLISH_RETRY_SECONDS, None):
-        show(context, review, Stage.PUBLISHING, message)
+        context.set_custom_status(review.status(Stage.PUBLISHING, message))
         task = context.call_activity("publish_content", review.publication(context.instance_id))
         done = yield from until_done(context, inbox, review, task, Stage.PUBLISHING, message)
         review, result = done.review, done.result
@@ -310,7 +304,7 @@ def publish_approved(context, inbox: ReviewerInbox, review: ReviewState) -> Step
             fail(context, review, f"Publishing failed for good: {result['error']}")
         retrying = f"{result['error']}; next attempt in {delay} s"
         message = f"Approved; publishing: retrying ({retrying})."
-        show(context, review, Stage.PUBLISHING, message, retrying=retrying)
+        context.set_custom_status(review.status(Stage.PUBLISHING, message, retrying=retrying))
         timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=delay))
         review = (yield from until_done(context, inbox, review, timer, Stage.PUBLISHING, message)).review
 
@@ -323,7 +317,7 @@ def until_done(context, inbox: ReviewerInbox, review: ReviewState, task, stage: 
         if not isinstance(happened, Arrival):
             return Outcome(review, task.result)
         review = noted_while_busy(context, review, happened, stage)
-        show(context, review, stage, message)
+        context.set_custom_status(review.status(stage, message))
 
 
 @dataclass(frozen=True)
@@ -497,12 +491,12 @@ def _summary(decision: Optional[Decision]) -> dict:
 
 def end_cancelled(context, review: ReviewState, cancel: CancelRequest) -> None:
     message = f"Cancelled: {cancel.reason} ({cancel.by})."
-    show(context, review, Stage.CANCELLED, message, cancel=cancel)
+    context.set_custom_status(review.status(Stage.CANCELLED, message, cancel=cancel))
     raise ReviewEnded(f"Review cancelled: {cancel.reason}", review.ended("cancelled", context.current_utc_datetime))
 
 
 def end_timed_out(context, review: ReviewState) -> None:
-    show(context, review, Stage.TIMED_OUT, "No decision before the deadline.")
+    context.set_custom_status(review.status(Stage.TIMED_OUT, "No decision before the deadline."))
     what = (f"round {review.round}" if review.rules.is_default
             else f"stage '{review.stage_rule.name}' of round {review.round}")
     hours = f"{review.stage_hours:g} hour(s)" + (" and the escalation window." if review.escalated_at else ".")
@@ -511,5 +505,5 @@ def end_timed_out(context, review: ReviewState) -> None:
 
 
 def fail(context, review: ReviewState, reason: str) -> None:
-    show(context, review, Stage.FAILED, reason)
+    context.set_custom_status(review.status(Stage.FAILED, reason))
     raise ReviewEnded(reason, review.ended("failed", context.current_utc_datetime))
