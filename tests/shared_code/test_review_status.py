@@ -71,6 +71,31 @@ def test_the_size_is_the_utf16_bytes_of_the_compact_json(text, units):
     assert utf16_size(text) == 2 * (units + 2)  # with the quotes
 
 
+@pytest.mark.parametrize("value", [
+    {"topic": "Eulen 🦉 und Füchse", "message": "tab\tquote\" back\\ nul\x00 del\x7f sep\u2028", "n": -3,
+     "hours": 0.5, "ok": True, "none": None, "list": [1, [2, {}], ()]},
+    "\ud800 a lone surrogate", {1: "a key that is not a string"}, 2 ** 70])
+def test_the_size_is_what_the_standard_librarys_compact_json_measures(value):
+    """The size is measured on orjson's JSON, or the standard library's where orjson
+    refuses (a lone surrogate, an int key, a number beyond 64 bits): both give the
+    standard library's size."""
+    import json
+
+    from shared_code.review_status import utf16_size
+
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    assert utf16_size(value) == len(text.encode("utf-16-le", "surrogatepass"))
+
+
+def test_a_date_in_a_status_is_refused_as_the_standard_library_refuses_it():
+    from datetime import datetime, timezone
+
+    from shared_code.review_status import within_limit
+
+    with pytest.raises(TypeError):
+        within_limit({"deadline": datetime.now(timezone.utc)})
+
+
 def test_a_status_over_the_limit_is_cut_once_and_the_cut_is_kept_for_the_next_replay():
     """The orchestrator builds the same statuses again in every replay: the cut status is
     kept, the same for an equal status built anew, and what cutting it afresh gives."""
