@@ -132,10 +132,15 @@ def run_review(context: df.DurableOrchestrationContext):
     waited = yield from await_stage_decision(context, inbox, review, notice)
     review = waited.review
     if waited.result is StageResult.WAITING:
+        # The status shows what the next execution goes on with, the last event taken
+        # included, so that the route waiting for that event answers now, not an episode later.
+        context.set_custom_status(review.status(*waiting_words(review)))
         context.continue_as_new(send_facts(context, review).to_input())
     elif waited.result is StageResult.APPROVED and review.has_next_stage:
         hide_card(context, review)
-        context.continue_as_new(send_facts(context, review).next_stage().to_input())
+        upcoming = send_facts(context, review).next_stage()
+        context.set_custom_status(upcoming.status(*waiting_words(upcoming)))
+        context.continue_as_new(upcoming.to_input())
     elif waited.result is StageResult.APPROVED:
         review = (yield from publish_approved(context, inbox, review)).review
         review = send_facts(context, review.ended("published", context.current_utc_datetime))

@@ -307,3 +307,41 @@ def test_the_largest_team_policy_keeps_its_custom_status_under_16_kb(manual_host
     assert len(status["output"]["decisions"]) == 4 * MAX_SEATS + 1 + MAX_STAGES * MAX_SEATS
     state_chars = len(json.dumps(status["input"]))
     assert state_chars < 200_000, state_chars  # closed stages keep excerpts of their comments
+
+
+def test_the_episode_that_continues_as_new_shows_the_decision_it_took(manual_host):
+    """An execution ends after DECISIONS_PER_EXECUTION decisions, and after the last one of
+    a stage. The status it leaves shows the decision it took last (the next stage waiting,
+    after a stage's last), so a route watching for that decision answers after this
+    episode, not after the next execution's first."""
+    from orchestrations.hitl_orchestration import DECISIONS_PER_EXECUTION
+
+    seats = DECISIONS_PER_EXECUTION + 1
+    names = ["legal", "brand"]
+    policy = {"stages": [{"name": name, "reviewers": [f"role:{name}"] * seats, "require": "all"} for name in names]}
+    instance_id = manual_host.start(ORCHESTRATOR, {"topic": "Owls", "max_review_attempts": 1,
+                                                   "approval_timeout_hours": 72, "review": policy})
+    manual_host.run_until_idle()
+
+    def vote(stage, seat):
+        event_id = f"s{stage}p{seat}"
+        manual_host.raise_event(instance_id, "ApprovalEvent", {
+            "approved": True, "round": 1, "stage_index": stage, "by": f"p{seat}", "channel": "function key",
+            "person": {"name": f"p{seat}", "roles": [names[stage]]}, "id": event_id})
+        assert manual_host.step(instance_id)  # only the episode that takes the decision
+        return event_id
+
+    for seat in range(DECISIONS_PER_EXECUTION):
+        event_id = vote(0, seat)
+    status = custom(manual_host, instance_id)
+    assert status["decisions"][-1]["id"] == event_id and status["stage"] == "awaiting_review"
+    assert manual_host.step(instance_id)  # the next execution had not run yet
+    manual_host.run_until_idle()
+
+    event_id = vote(0, DECISIONS_PER_EXECUTION)
+    status = custom(manual_host, instance_id)
+    assert any(d["id"] == event_id for d in status["decisions"])
+    assert (status["stage"], status["stageIndex"]) == ("awaiting_review", 1)
+    assert manual_host.step(instance_id)
+    manual_host.run_until_idle()
+    assert custom(manual_host, instance_id)["stageIndex"] == 1
