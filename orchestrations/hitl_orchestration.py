@@ -131,16 +131,18 @@ def run_review(context: df.DurableOrchestrationContext):
 
     waited = yield from await_stage_decision(context, inbox, review, notice)
     review = waited.review
+    # Before continuing as new, the status shows the event taken last, so that the route
+    # waiting for it answers now, not after the next execution's first episode.
     if waited.result is StageResult.WAITING:
-        # The status shows what the next execution goes on with, the last event taken
-        # included, so that the route waiting for that event answers now, not an episode later.
         context.set_custom_status(review.status(*waiting_words(review)))
         context.continue_as_new(send_facts(context, review).to_input())
     elif waited.result is StageResult.APPROVED and review.has_next_stage:
         hide_card(context, review)
-        upcoming = send_facts(context, review).next_stage()
-        context.set_custom_status(upcoming.status(*waiting_words(upcoming)))
-        context.continue_as_new(upcoming.to_input())
+        # The stage decided, until the next execution opens the next one and tells its
+        # reviewers: a status of a stage not yet open would take decisions for it.
+        context.set_custom_status(review.status(waiting_words(review)[0], f"{where(review)}: approved; "
+                                                                          "the next stage opens."))
+        context.continue_as_new(send_facts(context, review).next_stage().to_input())
     elif waited.result is StageResult.APPROVED:
         review = (yield from publish_approved(context, inbox, review)).review
         review = send_facts(context, review.ended("published", context.current_utc_datetime))
@@ -285,15 +287,20 @@ class StageTimer:
 
 
 def waiting_words(review: ReviewState) -> tuple[Stage, str]:
-    rules, rule = review.rules, review.stage_rule
-    where = f"Round {review.round} of {review.max_rounds}"
-    if not rules.is_default:
-        where += f", stage {review.stage + 1} of {len(rules.stages)} ({rule.name})"
     if review.escalated_at:
-        return Stage.ESCALATED, f"{where}: escalated, waiting for a decision until the extended deadline."
+        return Stage.ESCALATED, f"{where(review)}: escalated, waiting for a decision until the extended deadline."
+    if review.rules.is_default:
+        return Stage.AWAITING_REVIEW, f"{where(review)}: waiting for the reviewer."
+    return Stage.AWAITING_REVIEW, f"{where(review)}: waiting for {review.stage_rule.describe_require()}."
+
+
+def where(review: ReviewState) -> str:
+    """"Round 1 of 3", with the stage when the policy has stages: "..., stage 2 of 3 (legal)"."""
+    rules = review.rules
     if rules.is_default:
-        return Stage.AWAITING_REVIEW, f"{where}: waiting for the reviewer."
-    return Stage.AWAITING_REVIEW, f"{where}: waiting for {rule.describe_require()}."
+        return f"Round {review.round} of {review.max_rounds}"
+    return f"Round {review.round} of {review.max_rounds}, stage {review.stage + 1} of {len(rules.stages)} " \
+           f"({review.stage_rule.name})"
 
 
 def publish_approved(context, inbox: ReviewerInbox, review: ReviewState) -> Step:

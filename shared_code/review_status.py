@@ -228,11 +228,13 @@ def _compact_json(value: Any) -> bytes:
     """The value's compact JSON in UTF-8, by orjson: a review's orchestrator measures every
     status it builds, in every replay, and the standard library took a tenth of a team
     review's decision doing it. Where orjson refuses (a lone surrogate, a key that is not
-    a string, a number beyond 64 bits, a date), the standard library writes it, and raises
-    where it always did. The two write the same text but for two floats nothing in a
-    status holds: an exponent (orjson's ``1e-7`` is the standard library's ``1e-07``)
-    and NaN (``null``, ``NaN``), a byte or two, well inside the margin the limit keeps
-    below the extension's."""
+    a string, a number beyond 64 bits, a date), the standard library writes it, or raises
+    as it always did. orjson writes two kinds of value the standard library refuses, a
+    UUID and an Enum that is not a str, by their value: nothing in a status holds one,
+    and the SDK's serialisation of the status still refuses them. The two write the same
+    text but for two floats nothing in a status holds: an exponent (orjson's ``1e-7`` is
+    the standard library's ``1e-07``) and NaN (``null``, ``NaN``), a byte or two, well
+    inside the margin the limit keeps below the extension's."""
     try:
         return orjson.dumps(value, option=_AS_THE_STANDARD_LIBRARY)
     except orjson.JSONEncodeError:

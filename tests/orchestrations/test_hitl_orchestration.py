@@ -311,9 +311,9 @@ def test_the_largest_team_policy_keeps_its_custom_status_under_16_kb(manual_host
 
 def test_the_episode_that_continues_as_new_shows_the_decision_it_took(manual_host):
     """An execution ends after DECISIONS_PER_EXECUTION decisions, and after the last one of
-    a stage. The status it leaves shows the decision it took last (the next stage waiting,
-    after a stage's last), so a route watching for that decision answers after this
-    episode, not after the next execution's first."""
+    a stage. The status it leaves shows the decision it took last, so a route watching for
+    that decision answers after this episode, not after the next execution's first; after
+    a stage's last, it shows that stage approved until the next execution opens the next."""
     from orchestrations.hitl_orchestration import DECISIONS_PER_EXECUTION
 
     seats = DECISIONS_PER_EXECUTION + 1
@@ -341,7 +341,8 @@ def test_the_episode_that_continues_as_new_shows_the_decision_it_took(manual_hos
     event_id = vote(0, DECISIONS_PER_EXECUTION)
     status = custom(manual_host, instance_id)
     assert any(d["id"] == event_id for d in status["decisions"])
-    assert (status["stage"], status["stageIndex"]) == ("awaiting_review", 1)
+    assert (status["stageIndex"], status["stages"][0]["state"]) == (0, "approved")
+    assert status["message"] == "Round 1 of 1, stage 1 of 2 (legal): approved; the next stage opens."
     assert manual_host.step(instance_id)
     manual_host.run_until_idle()
     assert custom(manual_host, instance_id)["stageIndex"] == 1
