@@ -258,7 +258,7 @@ class ReviewClient:
             log.warning("could not note %s on %s: %s: %s", event_name, instance_id, type(exc).__name__, exc)
 
     async def _acknowledged(self, instance_id: str, event_id: str, bound_round: Optional[int],
-                            bound_stage: int, wait_seconds: float) -> Delivery:
+                            bound_stage: Optional[int], wait_seconds: float) -> Delivery:
         # The first look waits a pause too: an event just raised has not been processed
         # yet (the orchestrator runs after this route yields, on Azure after a queue poll),
         # so a read at once would only cost a status query.
@@ -295,9 +295,14 @@ class ReviewClient:
         return reviews, "" if token in ("", "null") else token
 
 
-def _stage_of(payload: dict) -> int:
-    stage = payload.get("stage_index")
-    return stage if isinstance(stage, int) else 0
+def _stage_of(payload: dict) -> Optional[int]:
+    """The stage an event was bound to: a decision's ``stage_index``, a note's ``stage``;
+    None for an event of the whole round (an extension), which no stage's end answers."""
+    for key in ("stage_index", "stage"):
+        stage = payload.get(key)
+        if isinstance(stage, int) and not isinstance(stage, bool):
+            return stage
+    return None
 
 
 def _rpc_base_url(client: df.DurableOrchestrationClient) -> str:

@@ -133,9 +133,12 @@ class ReviewStatus:
         return {"name": "review", "require": "any", "seats": 1,
                 "seatStates": [{"seat": "anyone", "state": "waiting"}]}
 
-    def outcome_of(self, event_id: str, bound_round: Optional[int], bound_stage: int = 0) -> Optional["Outcome"]:
+    def outcome_of(self, event_id: str, bound_round: Optional[int], bound_stage: Optional[int] = 0
+                   ) -> Optional["Outcome"]:
         """What became of the decision (or cancel) with this id, as far as the status tells;
-        None while it may still be applied."""
+        None while it may still be applied. An event bound to a round's stage is answered
+        once that stage is over; one bound to no stage (``bound_stage`` None), only by the
+        review's own record of it."""
         if not event_id:
             return None
         for ack in self.acks:
@@ -155,7 +158,7 @@ class ReviewStatus:
                 return Outcome("applied", decision=change)
         if any(isinstance(ack, dict) and ack.get("id") == event_id for ack in self.acks):
             return Outcome("applied")
-        if bound_round is not None and self._stage_over(bound_round, bound_stage):
+        if bound_round is not None and bound_stage is not None and self._stage_over(bound_round, bound_stage):
             earlier = next((d for d in self.decisions if d.get("round") == bound_round
                             and d.get("stageIndex", 0) == bound_stage), None)
             if earlier is not None:

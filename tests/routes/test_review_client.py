@@ -21,3 +21,67 @@ def test_review_ids_sort_by_start_time():
     start = datetime(2026, 3, 1, 12, 0, 0, 999_999, tzinfo=timezone.utc)
     ids = [new_review_id(start + timedelta(microseconds=n)) for n in range(3)]
     assert ids == sorted(ids) and all(i.startswith("review-20260301T") for i in ids)
+
+
+# -- what the routes tell of an event they delivered, in a review past its first stage ---
+
+TWO_OPEN_STAGES = {"stages": [{"name": "legal", "reviewers": ["anyone"], "require": "any"},
+                              {"name": "brand", "reviewers": ["anyone"], "require": "any"}]}
+
+
+class _HostClient:
+    """What ReviewClient asks of the Durable client, answered by the in-process host."""
+
+    def __init__(self, host):
+        self.host = host
+
+    async def get_status(self, instance_id, **_):
+        from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
+
+        return DurableOrchestrationStatus.from_json(self.host.status(instance_id))
+
+    async def raise_event(self, instance_id, name, data):
+        self.host.raise_event(instance_id, name, data)
+
+
+def _at_the_second_stage(host):
+    instance_id = host.start("hitl_orchestration", {"topic": "Owls", "max_review_attempts": 1,
+                                                    "approval_timeout_hours": 72, "review": TWO_OPEN_STAGES})
+    host.run_until_idle()
+    host.raise_event(instance_id, "ApprovalEvent", {"approved": True, "round": 1, "stage_index": 0, "id": "legal",
+                                                    "channel": "function key"})
+    host.run_until_idle()
+    assert host.status(instance_id)["customStatus"]["stageIndex"] == 1
+    return instance_id
+
+
+def test_an_extension_in_the_second_stage_is_not_taken_for_a_decision_of_the_first(manual_host):
+    """An extension is for the round: the route waiting for it must not answer "round 1
+    was already decided" (a 409) because the round's first stage is over, before the
+    review has even taken the extension, which it then applies."""
+    import asyncio
+
+    from routes.review_client import ReviewClient
+    from shared_code.models import EXTEND_EVENT, ExtendRequest
+
+    instance_id = _at_the_second_stage(manual_host)
+    extend = ExtendRequest(24.0).bound(1, "owner", "extend-1").to_event()
+    delivery = asyncio.run(ReviewClient(_HostClient(manual_host)).deliver(instance_id, EXTEND_EVENT, extend, 1,
+                                                                          patience=0.05))
+    assert delivery.outcome is None  # not taken yet: nothing to tell
+    manual_host.run_until_idle()
+    status = manual_host.status(instance_id)["customStatus"]
+    assert any(change.get("id") == "extend-1" for change in status["deadlineChanges"])
+
+
+def test_a_note_is_told_by_the_stage_it_was_bound_to(manual_host):
+    """A reviewer's note carries its stage as ``stage``: a first view of the second stage
+    is not "already decided" because the first stage is over."""
+    from shared_code.models import ReviewNote
+    from shared_code.review_status import ReviewStatus
+    from routes.review_client import _stage_of
+
+    instance_id = _at_the_second_stage(manual_host)
+    note = ReviewNote("viewed", 1, stage=1, id="view-1").to_event()
+    status = ReviewStatus.read(manual_host.status(instance_id)["customStatus"])
+    assert status.outcome_of(note["id"], 1, _stage_of(note)) is None
