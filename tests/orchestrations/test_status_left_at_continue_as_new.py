@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta, timezone
 
-from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 import azure.functions as func
 import pytest
 
@@ -22,6 +21,7 @@ from shared_code.models import Decision
 from shared_code.review_links import ReviewGrant, sign
 from shared_code.review_status import ReviewStatus
 from tests.conftest import SIGNING_KEY
+from tests.support.host_client import HostDurableClient
 
 ORCHESTRATOR = "hitl_orchestration"
 TWO_OPEN_STAGES = {"stages": [{"name": "legal", "reviewers": ["anyone"], "require": "any"},
@@ -76,26 +76,13 @@ def test_a_roundless_decision_is_not_placed_on_a_stage_nobody_was_shown(manual_h
     assert manual_host.status(instance_id)["runtimeStatus"] == "Running"
 
 
-class HostClient:
-    """What ReviewClient needs of the Durable client, answered by the in-process host."""
-
-    def __init__(self, host):
-        self.host = host
-
-    async def get_status(self, instance_id, **_):
-        return DurableOrchestrationStatus.from_json(self.host.status(instance_id))
-
-    async def raise_event(self, instance_id, name, data):
-        self.host.raise_event(instance_id, name, data)
-
-
 def page_state(host, instance_id, token):
     # The route as written (errors answered as the app answers them), without the SDK's
     # middleware that builds a Durable client from the binding's JSON.
     route = review_routes.hitl_review_state._function.get_user_function().__wrapped__
     req = func.HttpRequest("GET", f"http://localhost/api/hitl/review/{instance_id}/state",
                            params={"token": token}, route_params={"instanceId": instance_id}, body=b"")
-    return asyncio.run(route(req, HostClient(host)))
+    return asyncio.run(route(req, HostDurableClient(host)))
 
 
 def test_a_follow_link_of_a_later_stage_gets_the_page_state_between_the_stages(manual_host):

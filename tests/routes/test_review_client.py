@@ -1,11 +1,16 @@
-"""The one SDK internal the app reads: the binding's rpcBaseUrl, to page through reviews."""
+"""The review client: the one SDK internal it reads (the binding's rpcBaseUrl, to page through
+reviews), its review ids, and what it tells of an event it delivered."""
 from __future__ import annotations
 
+import asyncio
 import json
 
 import azure.durable_functions as df
 
-from routes.review_client import _rpc_base_url, new_review_id
+from routes.review_client import ReviewClient, _rpc_base_url, _stage_of, new_review_id
+from shared_code.models import EXTEND_EVENT, ExtendRequest, ReviewNote
+from shared_code.review_status import ReviewStatus
+from tests.support.host_client import HostDurableClient
 
 
 def test_the_sdk_client_keeps_the_bindings_rpc_base_url():
@@ -29,21 +34,6 @@ TWO_OPEN_STAGES = {"stages": [{"name": "legal", "reviewers": ["anyone"], "requir
                               {"name": "brand", "reviewers": ["anyone"], "require": "any"}]}
 
 
-class _HostClient:
-    """What ReviewClient asks of the Durable client, answered by the in-process host."""
-
-    def __init__(self, host):
-        self.host = host
-
-    async def get_status(self, instance_id, **_):
-        from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
-
-        return DurableOrchestrationStatus.from_json(self.host.status(instance_id))
-
-    async def raise_event(self, instance_id, name, data):
-        self.host.raise_event(instance_id, name, data)
-
-
 def _at_the_second_stage(host):
     instance_id = host.start("hitl_orchestration", {"topic": "Owls", "max_review_attempts": 1,
                                                     "approval_timeout_hours": 72, "review": TWO_OPEN_STAGES})
@@ -59,14 +49,9 @@ def test_an_extension_in_the_second_stage_is_not_taken_for_a_decision_of_the_fir
     """An extension is for the round: the route waiting for it must not answer "round 1
     was already decided" (a 409) because the round's first stage is over, before the
     review has even taken the extension, which it then applies."""
-    import asyncio
-
-    from routes.review_client import ReviewClient
-    from shared_code.models import EXTEND_EVENT, ExtendRequest
-
     instance_id = _at_the_second_stage(manual_host)
     extend = ExtendRequest(24.0).bound(1, "owner", "extend-1").to_event()
-    delivery = asyncio.run(ReviewClient(_HostClient(manual_host)).deliver(instance_id, EXTEND_EVENT, extend, 1,
+    delivery = asyncio.run(ReviewClient(HostDurableClient(manual_host)).deliver(instance_id, EXTEND_EVENT, extend, 1,
                                                                           patience=0.05))
     assert delivery.outcome is None  # not taken yet: nothing to tell
     manual_host.run_until_idle()
@@ -77,10 +62,6 @@ def test_an_extension_in_the_second_stage_is_not_taken_for_a_decision_of_the_fir
 def test_a_note_is_told_by_the_stage_it_was_bound_to(manual_host):
     """A reviewer's note carries its stage as ``stage``: a first view of the second stage
     is not "already decided" because the first stage is over."""
-    from shared_code.models import ReviewNote
-    from shared_code.review_status import ReviewStatus
-    from routes.review_client import _stage_of
-
     instance_id = _at_the_second_stage(manual_host)
     note = ReviewNote("viewed", 1, stage=1, id="view-1").to_event()
     status = ReviewStatus.read(manual_host.status(instance_id)["customStatus"])
