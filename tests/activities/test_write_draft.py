@@ -1,5 +1,4 @@
 """write_draft against a local OpenAI-compatible server, with the real openai client."""
-import asyncio
 import dataclasses
 import logging
 import time
@@ -24,12 +23,7 @@ OPENAI_KEY = "sk-local-4a8b2c6d"
 TOKEN = "entra-token-9d8c7b6a"
 SECRETS = (AZURE_KEY, OPENAI_KEY, TOKEN)
 
-_write_draft = write_draft_module.write_draft._function.get_user_function()
-
-
-def write_draft(request: dict) -> dict:
-    """The activity as the worker runs it: an async function, awaited on a loop."""
-    return asyncio.run(_write_draft(request))
+write_draft = write_draft_module.write_draft._function.get_user_function()
 
 
 def draft(request: dict) -> dict:
@@ -627,35 +621,3 @@ def test_the_offline_writer_rewrites_each_commented_passage_and_says_so(monkeypa
                                                                                  ("c2", False, "gone")]
     assert result["changes"] == ["addressed the feedback: Shorter intro, please.",
                                  'rewrote "gives the same draft for the same input" (c1)']
-
-
-def test_a_slow_model_holds_back_nothing_else_on_the_workers_loop(monkeypatch, azure_env):
-    """The worker awaits the activity on the loop every async function of the app shares:
-    while the model takes its time, the loop goes on (here a ticker every 10 ms)."""
-    monkeypatch.setenv("HITL_WRITER_TIMEOUT_SECONDS", "5")
-    azure_env.enqueue(Reply(delay=0.5, body=None))  # then the server's usual echo, late
-
-    async def both():
-        ticks = 0
-        task = asyncio.ensure_future(_write_draft(FIRST_ROUND))
-        while not task.done():
-            await asyncio.sleep(0.01)
-            ticks += 1
-        return task.result(), ticks
-
-    result, ticks = asyncio.run(both())
-    assert result["writer"] == "azure" and ticks >= 20
-
-
-def test_the_offline_writer_drafts_on_the_workers_loop(monkeypatch):
-    """It waits on nobody, so no thread is handed the draft and none hands it back."""
-    import threading
-
-    monkeypatch.setenv("HITL_WRITER", "offline")
-    seen = []
-    real = write_draft_module.draft_content
-    monkeypatch.setattr(write_draft_module, "draft_content",
-                        lambda *args: seen.append(threading.current_thread()) or real(*args))
-
-    result = write_draft(FIRST_ROUND)
-    assert result["writer"] == "offline" and seen == [threading.main_thread()]
