@@ -296,13 +296,10 @@ class ReviewClient:
 
 
 def _stage_of(payload: dict) -> Optional[int]:
-    """The stage an event was bound to: a decision's ``stage_index``, a note's ``stage``;
-    None for an event of the whole round (an extension), which no stage's end answers."""
-    for key in ("stage_index", "stage"):
-        stage = payload.get(key)
-        if isinstance(stage, int) and not isinstance(stage, bool):
-            return stage
-    return None
+    """The stage a decision was bound to (``stage_index``); None for an event of the whole
+    round (an extension, a note on a comment), which the review takes at any stage of it."""
+    stage = payload.get("stage_index")
+    return stage if isinstance(stage, int) and not isinstance(stage, bool) else None
 
 
 def _rpc_base_url(client: df.DurableOrchestrationClient) -> str:

@@ -136,9 +136,10 @@ class ReviewStatus:
     def outcome_of(self, event_id: str, bound_round: Optional[int], bound_stage: Optional[int] = 0
                    ) -> Optional["Outcome"]:
         """What became of the decision (or cancel) with this id, as far as the status tells;
-        None while it may still be applied. An event bound to a round's stage is answered
-        once that stage is over; one bound to no stage (``bound_stage`` None), only by the
-        review's own record of it."""
+        None while it may still be applied. An event bound to a round and not yet recorded
+        is answered by what ended it once it is over: a decision, bound to a stage, once
+        its stage is decided; an event of the whole round (``bound_stage`` None: an
+        extension, a note on a comment), once the round is."""
         if not event_id:
             return None
         for ack in self.acks:
@@ -158,13 +159,19 @@ class ReviewStatus:
                 return Outcome("applied", decision=change)
         if any(isinstance(ack, dict) and ack.get("id") == event_id for ack in self.acks):
             return Outcome("applied")
-        if bound_round is not None and bound_stage is not None and self._stage_over(bound_round, bound_stage):
+        if bound_round is None:
+            return None
+        if bound_stage is None:
+            earlier = self.decision_for(bound_round) if self._round_over(bound_round) else None
+        elif self._stage_over(bound_round, bound_stage):
             earlier = next((d for d in self.decisions if d.get("round") == bound_round
                             and d.get("stageIndex", 0) == bound_stage), None)
-            if earlier is not None:
-                return Outcome("ignored", decision=earlier, reason=(
-                    f"round {bound_round} was already decided: {verdict_of(earlier)}"))
-        return None
+        else:
+            earlier = None
+        if earlier is None:
+            return None
+        return Outcome("ignored", decision=earlier, reason=f"round {bound_round} was already decided: "
+                                                           f"{verdict_of(earlier)}")
 
     def viewed(self, seat: int) -> bool:
         """Whether the seat's first view of the stage under review is recorded (or the
@@ -193,6 +200,10 @@ class ReviewStatus:
     def _stage_over(self, round_: int, stage: int) -> bool:
         """The stage of that round is decided: the review has moved past it."""
         return (self.round, self.stage_index) != (round_, stage) or not self.awaiting_review
+
+    def _round_over(self, round_: int) -> bool:
+        """That round is decided: the review has moved past it."""
+        return self.round != round_ or not self.awaiting_review
 
 
 @dataclass(frozen=True)
