@@ -1,13 +1,14 @@
 """A Teams connector, a Slack API and a mail server that hang are cut off at their bound,
-recorded for their seats, and never hold the review: it is decidable all along."""
+recorded for their seats, and never hold the review: it is decidable all along.
+
+Each bound is set on the module the served app runs, found by name when the test runs: a
+test session that loaded another app in between imports the app's modules afresh, and a
+module imported when this file was collected would no longer be the one the app uses."""
 from __future__ import annotations
 
 import json
 import socket
 import time
-
-from channels import email as mail
-from channels import slack, teams
 
 from devhost.testing import wait_until
 from tests.support.http import call
@@ -18,8 +19,8 @@ from .test_two_way_decisions import button, click, slack_message_to, start, stat
 
 
 def test_hanging_peers_are_bounded_and_hold_nobody(served_host, bot_framework, slack_api, monkeypatch):
-    monkeypatch.setattr(teams, "SEND_SECONDS", 1.0)
-    monkeypatch.setattr(slack, "SLACK_CALL_SECONDS", 1)
+    monkeypatch.setattr("channels.teams.SEND_SECONDS", 1.0)
+    monkeypatch.setattr("channels.slack.SLACK_CALL_SECONDS", 1)
     base = served_host.base_url
     install_teams_app(base, bot_framework, "29:alice", "alice@contoso.com", "a:alice-chat")
     slack_api.users["U0BOB"] = {"email": "bob@contoso.com"}
@@ -39,7 +40,7 @@ def test_hanging_peers_are_bounded_and_hold_nobody(served_host, bot_framework, s
 
 
 def test_a_mail_server_that_never_answers_is_bounded_and_holds_nobody(served_host, monkeypatch):
-    monkeypatch.setattr(mail, "EMAIL_SECONDS", 1.0)
+    monkeypatch.setattr("channels.email.EMAIL_SECONDS", 1.0)
     with socket.socket() as silent:  # takes connections (the kernel's backlog) and never greets
         silent.bind(("127.0.0.1", 0))
         silent.listen()
