@@ -12,6 +12,12 @@ own), and as the store reads it, in one step (``Store.query_instances``); each a
 beside a thread running Python code, and the same with a switch interval of 0.5 ms
 instead of the default 5 ms.
 
+Then the same two ways for what every episode reads, an instance's history (a waiting
+review's: 10 events): row by row, as the store reads it, and in one step, as SQLite's JSON
+array of the events. A step that short is over before a computing thread wakes for the
+GIL, so row by row the reader takes the GIL straight back; the one longer step lets the
+other thread in, and the reader waits out its switch interval.
+
 The store holds ``--reviews`` copies of one review waiting in round 1 (bench/backlog.py),
 made in process with the offline writer; nothing is served over HTTP.
 """
@@ -62,6 +68,32 @@ def page_readers(host, connection: sqlite3.Connection) -> dict[str, Callable[[st
     return {"row_by_row": row_by_row, "at_once": at_once}
 
 
+def history_times(read_history: Callable[[str], list], instance_ids: list[str], reads: int) -> list[float]:
+    """Milliseconds per history read, going round the instances."""
+    times = []
+    for n in range(reads):
+        started = time.perf_counter()
+        read_history(instance_ids[n % len(instance_ids)])
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def history_readers(connection: sqlite3.Connection) -> dict[str, Callable[[str], list]]:
+    """An instance's history read row by row (the store's ``load_history``), and in one step
+    as one JSON array that SQLite builds, put back in order by its ``seq``."""
+    def row_by_row(instance_id: str) -> list:
+        return [json.loads(row[0]) for row in connection.execute(
+            "SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,))]
+
+    def at_once(instance_id: str) -> list:
+        [(text,)] = connection.execute(
+            "SELECT json_group_array(json_array(seq, json(event))) FROM"
+            " (SELECT seq, event FROM history WHERE instance_id = ?)", (instance_id,)).fetchall()
+        return [event for _, event in sorted(json.loads(text), key=lambda pair: pair[0])]
+
+    return {"row_by_row": row_by_row, "at_once": at_once}
+
+
 class BusyThread:
     """A thread computing in Python until stopped, as the worker's loop does under load."""
 
@@ -88,15 +120,15 @@ def figures(times: list[float]) -> dict:
     return {"n": len(times), "p50_ms": round(statistics.median(times), 3), "max_ms": round(max(times), 3)}
 
 
-def shown(label: str, found: dict) -> str:
-    return f"{label:<34}p50 {found['p50_ms']:.2f} ms, max {found['max_ms']:.2f} ms ({found['n']} pages)"
+def shown(label: str, found: dict, unit: str = "pages") -> str:
+    return f"{label:<34}p50 {found['p50_ms']:.2f} ms, max {found['max_ms']:.2f} ms ({found['n']} {unit})"
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reviews", type=int, default=5000, help="reviews waiting in the store (default 5000)")
-    parser.add_argument("--pages", type=int, default=200, help="pages timed alone (default 200; a quarter "
-                                                                  "of that beside the busy thread)")
+    parser.add_argument("--pages", type=int, default=200, help="pages and histories timed alone (default 200; "
+                                                                  "a quarter of that beside the busy thread)")
     return parser.parse_args(argv)
 
 
@@ -142,6 +174,21 @@ def main(argv: Optional[list[str]] = None) -> int:
                 finally:
                     sys.setswitchinterval(interval)
                 print(shown("row_by_row, the same, 0.5 ms:", result["row_by_row_beside_a_busy_thread_0_5_ms"]))
+            instance_ids = [row[0] for row in connection.execute(
+                "SELECT instance_id FROM instances ORDER BY instance_id LIMIT ?", (args.pages,))]
+            histories = history_readers(connection)
+            assert histories["row_by_row"](instance_ids[0]) == histories["at_once"](instance_ids[0])
+            result["history_events"] = len(histories["row_by_row"](instance_ids[0]))
+            print(f"-- an instance's history ({result['history_events']} events)")
+            for way, read_history in histories.items():
+                result[f"history_{way}_alone"] = figures(history_times(read_history, instance_ids, args.pages))
+                print(shown(f"history {way}, alone:", result[f"history_{way}_alone"], "reads"))
+            with BusyThread():
+                for way, read_history in histories.items():
+                    result[f"history_{way}_beside_a_busy_thread"] = figures(
+                        history_times(read_history, instance_ids, busy_pages))
+                    print(shown(f"history {way}, beside a busy thread:",
+                                result[f"history_{way}_beside_a_busy_thread"], "reads"))
         finally:
             connection.close()
             host.close()

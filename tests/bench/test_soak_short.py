@@ -67,15 +67,18 @@ def test_lifecycle_benchmark_prints_its_settings_and_figures():
     assert list(summary["host_cpu_s_by_process"]) == ["0/1"]
 
 
-def test_sqlite_gil_benchmark_times_the_pages_alone_and_beside_a_busy_thread():
+def test_sqlite_gil_benchmark_times_the_pages_and_a_history_alone_and_beside_a_busy_thread():
     process, summary = run_script("bench.sqlite_gil", "--reviews", "250", "--pages", "8", timeout=120)
     assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
     assert "== bench.sqlite_gil: 250 reviews waiting" in process.stdout
     assert summary["reviews"] == 250 and summary["switch_interval_ms"] == pytest.approx(5.0)
     assert summary["row_by_row_alone"]["n"] == summary["at_once_alone"]["n"] == 8
     for key in ("row_by_row_beside_a_busy_thread", "at_once_beside_a_busy_thread",
-                "row_by_row_beside_a_busy_thread_0_5_ms"):
+                "row_by_row_beside_a_busy_thread_0_5_ms", "history_row_by_row_beside_a_busy_thread",
+                "history_at_once_beside_a_busy_thread"):
         assert summary[key]["n"] == 2 and summary[key]["max_ms"] >= summary[key]["p50_ms"] > 0
+    assert summary["history_events"] > 5  # a waiting review's: started, drafted, notified, ...
+    assert summary["history_row_by_row_alone"]["n"] == summary["history_at_once_alone"]["n"] == 8
 
 
 def test_wal_frames_reports_every_transaction_of_a_lifecycle():
