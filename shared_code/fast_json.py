@@ -44,3 +44,14 @@ def encode(value: Any) -> bytes:
         return orjson.dumps(value, option=_AS_THE_STANDARD_LIBRARY)
     except orjson.JSONEncodeError:
         return json.dumps(value).encode()
+
+
+def compact(value: Any) -> bytes:
+    """Compact JSON as UTF-8 bytes, for measuring a value's JSON: where orjson refuses, the
+    standard library's compact JSON with non-ASCII characters kept (a lone surrogate as
+    ``surrogatepass`` writes it), the same text orjson writes but for the differences
+    above; TypeError when the value cannot be written."""
+    try:
+        return orjson.dumps(value, option=_AS_THE_STANDARD_LIBRARY)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")

@@ -13,9 +13,9 @@ import threading
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Optional
 
-import orjson
 from azure.durable_functions import OrchestrationRuntimeStatus
 
+from .fast_json import compact
 from .stages import Stage
 
 # The Durable extension refuses a custom status over 16 KB of UTF-16 and fails the
@@ -197,13 +197,13 @@ class ReviewStatus:
         return next((d for d in reversed(self.decisions) if d.get("round") == round_), None)
 
 
-    def _stage_over(self, round_: int, stage: int) -> bool:
-        """The stage of that round is decided: the review has moved past it."""
-        return (self.round, self.stage_index) != (round_, stage) or not self.awaiting_review
-
     def _round_over(self, round_: int) -> bool:
         """That round is decided: the review has moved past it."""
         return self.round != round_ or not self.awaiting_review
+
+    def _stage_over(self, round_: int, stage: int) -> bool:
+        """The stage of that round is decided: the review has moved past it."""
+        return self._round_over(round_) or self.stage_index != stage
 
 
 @dataclass(frozen=True)
@@ -235,28 +235,7 @@ def verdict_of(decision: dict) -> str:
 # -- keeping the custom status small ------------------------------------------------------
 
 def utf16_size(value: Any) -> int:
-    return _utf16_bytes(_compact_json(value))
-
-
-def _compact_json(value: Any) -> bytes:
-    """The value's compact JSON in UTF-8, by orjson: a review's orchestrator measures every
-    status it builds, in every replay, and the standard library took a tenth of a team
-    review's decision doing it. Where orjson refuses (a lone surrogate, a key that is not
-    a string, a number beyond 64 bits, a date), the standard library writes it, or raises
-    as it always did. orjson writes two kinds of value the standard library refuses, a
-    UUID and an Enum that is not a str, by their value: nothing in a status holds one,
-    and the SDK's serialisation of the status still refuses them. The two write the same
-    text but for two floats nothing in a status holds: an exponent (orjson's ``1e-7`` is
-    the standard library's ``1e-07``) and NaN (``null``, ``NaN``), a byte or two, well
-    inside the margin the limit keeps below the extension's."""
-    try:
-        return orjson.dumps(value, option=_AS_THE_STANDARD_LIBRARY)
-    except orjson.JSONEncodeError:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
-
-
-# Dates and dataclasses go to the standard library, which refuses them as it always did.
-_AS_THE_STANDARD_LIBRARY = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+    return _utf16_bytes(compact(value))
 
 
 def _utf16_bytes(data: bytes) -> int:
@@ -278,7 +257,11 @@ def within_limit(status: dict, limit: int = CUSTOM_STATUS_LIMIT_BYTES) -> dict:
     status several times in every replay, the same statuses as in the replay before, and
     cutting one is milliseconds for the largest team review. The result is shared; nobody
     changes it."""
-    text = _compact_json(status)
+    # Measured on orjson's JSON: a review's orchestrator measures every status it builds, in
+    # every replay, and the standard library took a tenth of a team review's decision doing
+    # it. orjson writes the same text but for values no status holds (fast_json), and the
+    # SDK's serialisation of the status refuses what the standard library does.
+    text = compact(status)
     size = _utf16_bytes(text)
     if size <= limit:
         return status
