@@ -40,6 +40,11 @@ from typing import Iterator, Optional
 
 from azure.durable_functions import OrchestrationRuntimeStatus
 
+try:
+    import orjson
+except ImportError:  # an app's environment without it: the standard library reads it all
+    orjson = None
+
 from . import migrations
 from .history import CONTROL_EVENTS, ORCHESTRATION_STATUS_NUMBERS
 
@@ -256,6 +261,21 @@ _ALL_STATUSES = tuple(ORCHESTRATION_STATUS_NUMBERS)
 # sorted; a broader one is checked while walking the page's index.
 PREFIX_SORT_LIMIT = 1000
 
+
+def _parsed(text: str):
+    """The value of JSON the store wrote or SQLite built from stored columns, through orjson
+    where it can: a page of the status query (100 statuses), the due messages of every
+    episode. What is read here holds strings, 64-bit integers, booleans and nulls (payloads
+    are kept as text), which orjson reads to the same values; what it refuses (the
+    standard library's NaN, an escaped lone surrogate) the standard library reads."""
+    if orjson is not None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
 _INSTANCE_COLUMNS = ("instance_id, name, execution_id, runtime_status, input, output, custom_status,"
                      " created_time, last_updated_time, parent_instance_id, parent_task_id, parent_execution_id")
 
@@ -350,7 +370,7 @@ class Store:
             # A page JSON cannot hold (a BLOB a state file was given by hand) or longer than
             # SQLite's longest string: read row by row, which raises what is really wrong.
             return self._query(sql, args)
-        return sorted(map(tuple, json.loads(rows[0][0])), key=itemgetter(0)) if rows and rows[0][0] else []
+        return sorted(map(tuple, _parsed(rows[0][0])), key=itemgetter(0)) if rows and rows[0][0] else []
 
     @staticmethod
     def _when_free(statement):
@@ -477,7 +497,7 @@ class Store:
     def load_history(self, instance_id: str) -> list[dict]:
         rows = self._query("SELECT event FROM history WHERE instance_id = ? ORDER BY seq",
                            (instance_id,))
-        return [json.loads(r[0]) for r in rows]
+        return [_parsed(r[0]) for r in rows]
 
     def append_history(self, instance_id: str, start_seq: int, events: list[dict]) -> None:
         self._db.executemany(
@@ -507,7 +527,7 @@ class Store:
         rows = self._query(
             "SELECT id, instance_id, execution_id, event FROM messages"
             " WHERE instance_id = ? AND visible_at <= ? ORDER BY visible_at, id", (instance_id, now))
-        return [Message(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+        return [Message(r[0], r[1], r[2], _parsed(r[3])) for r in rows]
 
     def hold_instance(self, instance_id: str, until: float) -> None:
         self._db.execute("INSERT OR REPLACE INTO held_instances (instance_id, until) VALUES (?, ?)",
