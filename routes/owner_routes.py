@@ -21,7 +21,7 @@ import base64
 import json
 import logging
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -68,8 +68,8 @@ async def hitl_pending(req: func.HttpRequest, client: df.DurableOrchestrationCli
     # A page is milliseconds of work on the worker's event loop: let what waits there run
     # between reading it and making its items, rather than after both.
     await asyncio.sleep(0)
-    settings = load_settings()
-    items = [pending_item(r, req, settings) for r in reviews if r.status.awaiting_review]
+    links = PageLinks.of(req, load_settings())
+    items = [pending_item(r, links) for r in reviews if r.status.awaiting_review]
     return json_response({"items": items, "continuation": next_token or None})
 
 
@@ -116,7 +116,8 @@ async def hitl_inbox_items(req: func.HttpRequest, client: df.DurableOrchestratio
         raise BackendUnavailable("the Durable backend could not list the inbox just now; retry shortly") from None
     found = inbox.page(sort=sort, tab=tab, wanted=wanted, person=caller.person, top=top, continuation=continuation)
     now = datetime.now(timezone.utc).isoformat()
-    items = [inbox_item(row, req, settings, caller, now) for row in found.rows]
+    links = PageLinks.of(req, settings)
+    items = [inbox_item(row, links, caller, now) for row in found.rows]
     return json_response({"items": items, "continuation": found.continuation or None, "tab": tab,
                           "counts": found.counts, "you": caller.person.name if caller.person else None,
                           "owner": caller.owner}, headers={"Cache-Control": "no-store"})
@@ -128,7 +129,7 @@ INBOXES: dict[str, InboxIndex] = {}
 INBOX_TABS = ("mine", "all")
 
 
-def inbox_item(row: Row, req: func.HttpRequest, settings: Settings, caller: Caller, now: str) -> dict:
+def inbox_item(row: Row, links: "PageLinks", caller: Caller, now: str) -> dict:
     card = row.card
     seats = card.get("seats") or []
     person = caller.person
@@ -144,7 +145,7 @@ def inbox_item(row: Row, req: func.HttpRequest, settings: Settings, caller: Call
             "reviewableSince": card.get("since"), "notification": card.get("notification") or None,
             "reminders": card.get("reminders", 0), "escalated": bool(card.get("escalated")),
             "seats": seats, "mine": mine, "canClaim": claimable,
-            "reviewUrl": card_link(row, card, req, settings, seat_for(card, person, now))}
+            "reviewUrl": card_link(row, card, links, seat_for(card, person, now))}
 
 
 def seat_for(card: dict, person: Optional[Person], now: str) -> Optional[int]:
@@ -159,21 +160,18 @@ def seat_for(card: dict, person: Optional[Person], now: str) -> Optional[int]:
     return seats[0].get("n", 1) - 1 if seats else None
 
 
-def card_link(row: Row, card: dict, req: func.HttpRequest, settings: Settings, seat: Optional[int]) -> Optional[str]:
+def card_link(row: Row, card: dict, links: "PageLinks", seat: Optional[int]) -> Optional[str]:
     """A signed link for a seat of the stage under review (for the default policy's one
-    open seat, a link that names none, as before stages), on the origin the caller used
-    unless HITL_PUBLIC_BASE_URL names another."""
-    key = settings.link_signing_key
-    if key is None or seat is None:
+    open seat, a link that names none, as before stages)."""
+    if links.key is None or seat is None:
         return None
     grant = ReviewGrant(row.instance_id, int(card.get("round", 1)), datetime.fromisoformat(row.deadline))
     if card.get("stages", 1) > 1 or [s.get("seat") for s in card.get("seats") or []] != ["anyone"]:
         grant = replace(grant, stage=int(card.get("stageIndex", 0)), seat=seat)
-    base = settings.public_base_url if settings.public_base_url_set else origin_of(req)
-    return review_url(base, grant, key)
+    return review_url(links.base, grant, links.key)
 
 
-def pending_item(review: Review, req: func.HttpRequest, settings: Settings) -> dict:
+def pending_item(review: Review, links: "PageLinks") -> dict:
     status = review.status
     return {"instanceId": review.instance_id, "topic": status.topic, "round": status.round,
             "maxRounds": status.max_rounds, "stage": status.stage, "deadline": status.deadline,
@@ -181,18 +179,30 @@ def pending_item(review: Review, req: func.HttpRequest, settings: Settings) -> d
             "createdTime": review.created_time.isoformat() if review.created_time else None,
             "notification": status.notification, "seatNotices": (status.notification or {}).get("seats", []),
             "reminders": len(status.reminders),
-            "escalated": bool(status.escalated_at), "reviewUrl": link_for(review, req, settings)}
+            "escalated": bool(status.escalated_at), "reviewUrl": link_for(review, links)}
 
 
-def link_for(review: Review, req: func.HttpRequest, settings: Settings) -> Optional[str]:
-    """A signed link for the round under review, on the origin the caller used unless
-    HITL_PUBLIC_BASE_URL names another."""
-    key, deadline = settings.link_signing_key, review.status.deadline
-    if key is None or not deadline:
+def link_for(review: Review, links: "PageLinks") -> Optional[str]:
+    """A signed link for the round under review."""
+    deadline = review.status.deadline
+    if links.key is None or not deadline:
         return None
-    grant = ReviewGrant(review.instance_id, review.status.round, datetime.fromisoformat(deadline))
-    base = settings.public_base_url if settings.public_base_url_set else origin_of(req)
-    return review_url(base, grant, key)
+    return review_url(links.base, ReviewGrant(review.instance_id, review.status.round,
+                                              datetime.fromisoformat(deadline)), links.key)
+
+
+@dataclass(frozen=True)
+class PageLinks:
+    """What every signed link on one page shares, read once for the page: the origin the
+    caller used unless HITL_PUBLIC_BASE_URL names another, and the signing key (None when
+    links must not be made)."""
+    base: str
+    key: Optional[bytes]
+
+    @classmethod
+    def of(cls, req: func.HttpRequest, settings: Settings) -> "PageLinks":
+        return cls(settings.public_base_url if settings.public_base_url_set else origin_of(req),
+                   settings.link_signing_key)
 
 
 # -- who may use the inbox ---------------------------------------------------------------
