@@ -38,6 +38,7 @@ from typing import Callable, Optional
 
 from bench import TASK_HUB, backlog
 from bench.engine_rounds import start_input
+from devhost.storage import _parsed as parsed
 
 
 def page_times(read_page: Callable[[str], list], pages: int) -> list[float]:
@@ -79,17 +80,18 @@ def history_times(read_history: Callable[[str], list], instance_ids: list[str], 
 
 
 def history_readers(connection: sqlite3.Connection) -> dict[str, Callable[[str], list]]:
-    """An instance's history read row by row (the store's ``load_history``), and in one step
-    as one JSON array that SQLite builds, put back in order by its ``seq``."""
+    """An instance's history read row by row, each event parsed as the store's
+    ``load_history`` parses it, and in one step as one JSON array that SQLite builds, put
+    back in order by its ``seq``."""
     def row_by_row(instance_id: str) -> list:
-        return [json.loads(row[0]) for row in connection.execute(
+        return [parsed(row[0]) for row in connection.execute(
             "SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,))]
 
     def at_once(instance_id: str) -> list:
         [(text,)] = connection.execute(
             "SELECT json_group_array(json_array(seq, json(event))) FROM"
             " (SELECT seq, event FROM history WHERE instance_id = ?)", (instance_id,)).fetchall()
-        return [event for _, event in sorted(json.loads(text), key=lambda pair: pair[0])]
+        return [event for _, event in sorted(parsed(text), key=lambda pair: pair[0])]
 
     return {"row_by_row": row_by_row, "at_once": at_once}
 

@@ -262,18 +262,36 @@ _ALL_STATUSES = tuple(ORCHESTRATION_STATUS_NUMBERS)
 PREFIX_SORT_LIMIT = 1000
 
 
-def _parsed(text: str):
-    """The value of JSON the store wrote or SQLite built from stored columns, through orjson
-    where it can: a page of the status query (100 statuses), the due messages of every
-    episode. What is read here holds strings, 64-bit integers, booleans and nulls (payloads
-    are kept as text), which orjson reads to the same values; what it refuses (the
-    standard library's NaN, an escaped lone surrogate) the standard library reads."""
+def _parsed(text: str, any_integer: bool = True):
+    """The value of JSON the store wrote or SQLite built from stored columns, read with
+    orjson where it reads the same value as the standard library: a page of the status
+    query (100 statuses), a history's events, the due messages of every episode. Where
+    orjson refuses (the standard library's NaN, an escaped lone surrogate) the standard
+    library reads the text, and so it does wherever orjson's value holds a float when the
+    text may hold ``any_integer``: orjson reads an integer beyond 64 bits as a float, and
+    an event can hold one (a version is any JSON value). SQLite's own integers are 64-bit."""
     if orjson is not None:
         try:
-            return orjson.loads(text)
+            value = orjson.loads(text)
         except orjson.JSONDecodeError:
             pass
+        else:
+            if not (any_integer and _holds_float(value)):
+                return value
     return json.loads(text)
+
+
+def _holds_float(value) -> bool:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if type(item) is float:
+            return True
+        if type(item) is dict:
+            pending.extend(item.values())
+        elif type(item) is list:
+            pending.extend(item)
+    return False
 
 
 _INSTANCE_COLUMNS = ("instance_id, name, execution_id, runtime_status, input, output, custom_status,"
@@ -370,7 +388,7 @@ class Store:
             # A page JSON cannot hold (a BLOB a state file was given by hand) or longer than
             # SQLite's longest string: read row by row, which raises what is really wrong.
             return self._query(sql, args)
-        return sorted(map(tuple, _parsed(rows[0][0])), key=itemgetter(0)) if rows and rows[0][0] else []
+        return sorted(map(tuple, _parsed(rows[0][0], any_integer=False)), key=itemgetter(0)) if rows and rows[0][0] else []
 
     @staticmethod
     def _when_free(statement):

@@ -238,15 +238,17 @@ def test_a_page_json_cannot_hold_is_read_row_by_row(tmp_path):
 
 
 def test_history_and_messages_read_back_as_written(tmp_path):
-    """Events are read through orjson where it reads them (the store's hot reads) and the
-    standard library where it refuses: either way an event comes back equal to what was
-    written, payload texts included (escapes, lone surrogates and huge numbers inside a
-    payload stay text; a NaN the standard library wrote is read by the standard library)."""
+    """Events are read through orjson where it reads them as the standard library does (the
+    store's hot reads): every event comes back equal to what was written, payload texts
+    included (escapes, lone surrogates and huge numbers inside a payload stay text), and so
+    do values orjson reads otherwise or refuses: an integer beyond 64 bits (which orjson
+    reads as a float) in a field that takes any JSON value, a float, a NaN."""
     store = Store(tmp_path / "hub.sqlite")
     payloads = ['{"n": 123456789012345678901234567890, "x": 1e400, "s": "\\ud800"}', "Füchse 🦉 \u2028",
                 '"\\u0000 \\" quote"', "", None]
     events = [{"EventType": n % 19, "EventId": n - 1, "IsPlayed": bool(n % 2), "Timestamp": "2026-01-01T00:00:00.000000Z",
-               "Name": "Füchse 🦉" if n % 3 else "name", "Input": payloads[n % 5], "TaskScheduledId": 2 ** 63 - 1}
+               "Name": "Füchse 🦉" if n % 3 else "name", "Input": payloads[n % 5], "TaskScheduledId": 2 ** 63 - 1,
+               "Version": (2 ** 64, -(2 ** 63) - 1, [10 ** 40, {"v": 2 ** 70}], 0.5, -0.0, "1", None)[n % 7]}
               for n in range(10)]
     odd = {"EventType": 6, "EventId": -1, "IsPlayed": False, "Timestamp": "t", "Result": float("nan")}
     with store.transaction():
@@ -255,6 +257,7 @@ def test_history_and_messages_read_back_as_written(tmp_path):
             store.add_message("i", "e", event, 0.0)
     history, messages = store.load_history("i"), store.due_messages("i", 1.0)
     assert history[:-1] == events and [m.event for m in messages][:-1] == events
+    assert [repr(e) for e in history[:-1]] == [repr(e) for e in events]  # 2**64 is not 2.0**64 in a repr
     for read in (history[-1], messages[-1].event):  # NaN is not equal to itself: compare its text
         assert repr(read) == repr(odd)
     store.close()
