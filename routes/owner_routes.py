@@ -21,7 +21,7 @@ import base64
 import json
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -68,7 +68,7 @@ async def hitl_pending(req: func.HttpRequest, client: df.DurableOrchestrationCli
     # A page is milliseconds of work on the worker's event loop: let what waits there run
     # between reading it and making its items, rather than after both.
     await asyncio.sleep(0)
-    links = PageLinks.of(req, load_settings())
+    links = PageLinks(req, load_settings())
     items = [pending_item(r, links) for r in reviews if r.status.awaiting_review]
     return json_response({"items": items, "continuation": next_token or None})
 
@@ -116,7 +116,7 @@ async def hitl_inbox_items(req: func.HttpRequest, client: df.DurableOrchestratio
         raise BackendUnavailable("the Durable backend could not list the inbox just now; retry shortly") from None
     found = inbox.page(sort=sort, tab=tab, wanted=wanted, person=caller.person, top=top, continuation=continuation)
     now = datetime.now(timezone.utc).isoformat()
-    links = PageLinks.of(req, settings)
+    links = PageLinks(req, settings)
     items = [inbox_item(row, links, caller, now) for row in found.rows]
     return json_response({"items": items, "continuation": found.continuation or None, "tab": tab,
                           "counts": found.counts, "you": caller.person.name if caller.person else None,
@@ -168,7 +168,7 @@ def card_link(row: Row, card: dict, links: "PageLinks", seat: Optional[int]) -> 
     grant = ReviewGrant(row.instance_id, int(card.get("round", 1)), datetime.fromisoformat(row.deadline))
     if card.get("stages", 1) > 1 or [s.get("seat") for s in card.get("seats") or []] != ["anyone"]:
         grant = replace(grant, stage=int(card.get("stageIndex", 0)), seat=seat)
-    return review_url(links.base, grant, links.key)
+    return links.url(grant)
 
 
 def pending_item(review: Review, links: "PageLinks") -> dict:
@@ -187,22 +187,28 @@ def link_for(review: Review, links: "PageLinks") -> Optional[str]:
     deadline = review.status.deadline
     if links.key is None or not deadline:
         return None
-    return review_url(links.base, ReviewGrant(review.instance_id, review.status.round,
-                                              datetime.fromisoformat(deadline)), links.key)
+    return links.url(ReviewGrant(review.instance_id, review.status.round, datetime.fromisoformat(deadline)))
 
 
-@dataclass(frozen=True)
 class PageLinks:
-    """What every signed link on one page shares, read once for the page: the origin the
-    caller used unless HITL_PUBLIC_BASE_URL names another, and the signing key (None when
-    links must not be made)."""
-    base: str
-    key: Optional[bytes]
+    """The signed links of one page. What they all share is read once: the signing key
+    (None when links must not be made) and, at the first link, the origin the caller used
+    unless HITL_PUBLIC_BASE_URL names another (read only when a link is made, as a page
+    without one never needed the caller's Host header to parse)."""
 
-    @classmethod
-    def of(cls, req: func.HttpRequest, settings: Settings) -> "PageLinks":
-        return cls(settings.public_base_url if settings.public_base_url_set else origin_of(req),
-                   settings.link_signing_key)
+    def __init__(self, req: func.HttpRequest, settings: Settings):
+        self.key = settings.link_signing_key
+        self._req, self._settings = req, settings
+        self._base: Optional[str] = None
+
+    def __repr__(self) -> str:
+        return f"PageLinks(signed={self.key is not None})"  # never the key
+
+    def url(self, grant: ReviewGrant) -> str:
+        if self._base is None:
+            settings = self._settings
+            self._base = settings.public_base_url if settings.public_base_url_set else origin_of(self._req)
+        return review_url(self._base, grant, self.key)
 
 
 # -- who may use the inbox ---------------------------------------------------------------

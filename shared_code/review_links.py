@@ -63,6 +63,8 @@ _KEYS_KEPT = 4
 
 
 def _signature(payload: str, key: bytes) -> str:
+    if type(key) is not bytes:  # a bytearray or a view: signed as hmac.digest signs it
+        return _b64(hmac.digest(key, payload.encode(), "sha256"))
     keyed = _KEYED.get(key)
     if keyed is None:
         keyed = hmac.new(key, digestmod=hashlib.sha256)
