@@ -2,9 +2,12 @@
 devhost's pytest plugin, on the app at the repository's root with the offline writer."""
 from __future__ import annotations
 
+import asyncio
+import gc
 import os
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.devhost.helpers import DevHostProcess
@@ -29,6 +32,19 @@ def pytest_collection_modifyitems(items):
 
 SIGNING_KEY = "test-signing-key-0123456789abcdef-0123"
 TASK_HUB = "HitlReviewHub"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def sessions_of_ended_loops_closed():
+    """The app keeps one backend session per event loop, for the worker's life, as a worker
+    process does (routes/backend_session.py), and closes a session whose loop has ended at
+    its next read. Each test's host ends its loop, so the last of those sessions outlives
+    the suite: it is closed here, not reported as left open when the interpreter exits."""
+    yield
+    for session in [o for o in gc.get_objects() if isinstance(o, aiohttp.ClientSession)]:
+        loop = getattr(session, "_loop", None)
+        if not session.closed and loop is not None and loop.is_closed():
+            asyncio.run(session.close())
 
 
 @pytest.fixture(autouse=True, scope="session")
