@@ -55,8 +55,12 @@ def instance_id_param(req: func.HttpRequest) -> str:
 
 
 def origin_of(req: func.HttpRequest) -> str:
-    """scheme://host[:port] of the URL the caller used."""
-    parts = urlsplit(req.url)
+    """scheme://host[:port] of the URL the caller used; 400 when its Host header is not one
+    a URL can hold (``a]b``, which a host may pass on)."""
+    try:
+        parts = urlsplit(req.url)
+    except ValueError:
+        raise HttpError(400, "the request's Host header is not a host name") from None
     return f"{parts.scheme}://{parts.netloc}"
 
 

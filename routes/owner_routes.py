@@ -198,16 +198,15 @@ class PageLinks:
 
     def __init__(self, req: func.HttpRequest, settings: Settings):
         self.key = settings.link_signing_key
-        self._req, self._settings = req, settings
-        self._base: Optional[str] = None
+        self._req = req
+        self._base = settings.public_base_url if settings.public_base_url_set else None
 
     def __repr__(self) -> str:
         return f"PageLinks(signed={self.key is not None})"  # never the key
 
     def url(self, grant: ReviewGrant) -> str:
         if self._base is None:
-            settings = self._settings
-            self._base = settings.public_base_url if settings.public_base_url_set else origin_of(self._req)
+            self._base = origin_of(self._req)
         return review_url(self._base, grant, self.key)
 
 

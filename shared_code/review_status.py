@@ -261,11 +261,11 @@ def within_limit(status: dict, limit: int = CUSTOM_STATUS_LIMIT_BYTES) -> dict:
     # every replay, and the standard library took a tenth of a team review's decision doing
     # it. orjson writes the same text but for values no status holds (fast_json), and the
     # SDK's serialisation of the status refuses what the standard library does.
-    text = compact(status)
-    size = _utf16_bytes(text)
+    json_bytes = compact(status)
+    size = _utf16_bytes(json_bytes)
     if size <= limit:
         return status
-    key = (text, limit)
+    key = (json_bytes, limit)
     cut = _CUTS.get(key)
     if cut is None:
         # Kept apart from the status it was cut from, whose fields it would otherwise share

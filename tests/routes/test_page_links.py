@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import azure.functions as func
 import pytest
 
+from routes.http_helpers import HttpError
 from routes.owner_routes import PageLinks
 from shared_code.review_links import ReviewGrant, verify
 from shared_code.settings import load_settings
@@ -34,13 +35,14 @@ def test_links_use_the_callers_origin_unless_a_public_base_url_is_set():
 
 
 def test_a_page_without_links_never_reads_the_callers_origin():
-    """A Host header urlsplit cannot read ("a]b", which aiohttp accepts) fails only a link
-    made from it, as before the origin was read once a page: an empty page, or a page with
-    links turned off, is still answered."""
+    """A Host header urlsplit cannot read ("a]b", which aiohttp accepts) is refused with a
+    400 only when a link is made from it: an empty page, or a page with links turned off,
+    is still answered."""
     links = PageLinks(request("http://a]b/api/hitl/pending"), settings())
     assert links.key is not None
-    with pytest.raises(ValueError):
+    with pytest.raises(HttpError) as refused:
         links.url(GRANT)
+    assert refused.value.status == 400 and "Host header" in str(refused.value)
     unsigned = PageLinks(request("http://a]b/api/hitl/pending"),
                          load_settings({"WEBSITE_HOSTNAME": "localhost:7071", "HITL_DEV_INSECURE_LINKS": "0"}))
     assert unsigned.key is None
