@@ -296,8 +296,29 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     this on every request; from the process environment the result is kept for as long as
     none of the values it reads changes (App Service restarts the app when one does)."""
     if env is None:
+        if os.environ is _PROCESS_ENVIRON and _STORED is not None:
+            return _settings_of_stored(tuple(map(_STORED.get, _STORED_NAMES)))
         return _settings_of(tuple(os.environ.get(name) for name in SETTINGS_READ))
     return _build_settings(env)
+
+
+# ``os.environ.get`` encodes each name and decodes each value it finds, about 40 µs for
+# the names above on every request and activity; the values as os.environ stores them (its
+# mapping of encoded names to encoded values, which every change through os.environ
+# updates) are looked up in about 1 µs and decoded only when one has changed. An
+# environment that is not that mapping (a test's stand-in) is read name by name.
+_PROCESS_ENVIRON = os.environ
+_STORED: Optional[dict] = getattr(_PROCESS_ENVIRON, "_data", None)
+if not (isinstance(_STORED, dict) and callable(getattr(_PROCESS_ENVIRON, "encodekey", None))
+        and callable(getattr(_PROCESS_ENVIRON, "decodevalue", None))):
+    _STORED = None
+_STORED_NAMES = tuple(map(_PROCESS_ENVIRON.encodekey, SETTINGS_READ)) if _STORED is not None else ()
+
+
+@functools.lru_cache(maxsize=8)
+def _settings_of_stored(stored: tuple) -> Settings:
+    decode = _PROCESS_ENVIRON.decodevalue
+    return _settings_of(tuple(None if value is None else decode(value) for value in stored))
 
 
 @functools.lru_cache(maxsize=8)

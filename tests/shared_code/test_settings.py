@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import pytest
 
@@ -97,6 +98,34 @@ def test_the_kept_settings_follow_every_value_they_are_read_from(monkeypatch):
     assert module.load_settings().publish_dir == "first"
     monkeypatch.setenv("HITL_PUBLISH_DIR", "second")
     assert module.load_settings().publish_dir == "second"
+
+
+def test_the_process_environment_gives_the_settings_its_values_give(monkeypatch):
+    """load_settings() reads the process environment through the values os.environ stores
+    (encoded names and values): what it returns is what those values, read one by one,
+    give, for text beyond ASCII too, and a change or a removal through os.environ is seen
+    by the next call."""
+    from shared_code import settings as module
+
+    def read_by_name():
+        return load_settings({name: os.environ[name] for name in module.SETTINGS_READ if name in os.environ})
+
+    assert module._STORED is not None, "this Python's os.environ keeps its values in a dict"
+    monkeypatch.setenv("HITL_PUBLIC_BASE_URL", "https://reviews.contoso.com")
+    monkeypatch.setenv("HITL_SLACK_CHANNEL", "#rédaction–relecture")
+    monkeypatch.setenv("HITL_PUBLISH_DIR", "/srv/publiés")
+    assert load_settings() == read_by_name()
+    assert load_settings().publish_dir == "/srv/publiés"
+    monkeypatch.delenv("HITL_PUBLISH_DIR")
+    assert load_settings() == read_by_name()
+    assert load_settings().publish_dir != "/srv/publiés"
+
+
+def test_an_environment_standing_in_for_os_environ_is_read_name_by_name(monkeypatch):
+    """A mapping put in place of os.environ (as a test or an embedding host may) is read
+    like any other: its values, not the process's."""
+    monkeypatch.setattr(os, "environ", {**os.environ, "HITL_PUBLISH_DIR": "stand-in"})
+    assert load_settings().publish_dir == "stand-in"
 
 
 EDITORS = {"stages": [{"name": "editor", "reviewers": ["role:editors"], "require": "any"}]}
