@@ -296,21 +296,22 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     this on every request; from the process environment the result is kept for as long as
     none of the values it reads changes (App Service restarts the app when one does)."""
     if env is None:
-        if os.environ is _PROCESS_ENVIRON and _STORED is not None:
+        if os.environ is _PROCESS_ENVIRON and _STORED is not None and _PROCESS_ENVIRON._data is _STORED:
             return _settings_of_stored(tuple(map(_STORED.get, _STORED_NAMES)))
         return _settings_of(tuple(os.environ.get(name) for name in SETTINGS_READ))
     return _build_settings(env)
 
 
-# ``os.environ.get`` encodes each name and decodes each value it finds, about 40 µs for
-# the names above on every request and activity; the values as os.environ stores them (its
-# mapping of encoded names to encoded values, which every change through os.environ
-# updates) are looked up in about 1 µs and decoded only when one has changed. An
-# environment that is not that mapping (a test's stand-in) is read name by name.
+# ``os.environ.get`` encodes each name, and raises and catches a KeyError for a name that
+# is not set or decodes the value of one that is: about 40 µs for the names above on every
+# request and activity. The values as the process's os.environ stores them (its dict of
+# encoded names to encoded values, which every change through os.environ updates) are
+# looked up in about 1 µs, and decoded only when they are not among the last sets seen.
+# Anything else in os.environ's place (a test's stand-in, a subclass that answers for
+# missing names, a replaced store) is read name by name.
 _PROCESS_ENVIRON = os.environ
-_STORED: Optional[dict] = getattr(_PROCESS_ENVIRON, "_data", None)
-if not (isinstance(_STORED, dict) and callable(getattr(_PROCESS_ENVIRON, "encodekey", None))
-        and callable(getattr(_PROCESS_ENVIRON, "decodevalue", None))):
+_STORED: Optional[dict] = getattr(_PROCESS_ENVIRON, "_data", None) if type(_PROCESS_ENVIRON) is os._Environ else None
+if not isinstance(_STORED, dict):
     _STORED = None
 _STORED_NAMES = tuple(map(_PROCESS_ENVIRON.encodekey, SETTINGS_READ)) if _STORED is not None else ()
 

@@ -110,15 +110,34 @@ def test_the_process_environment_gives_the_settings_its_values_give(monkeypatch)
     def read_by_name():
         return load_settings({name: os.environ[name] for name in module.SETTINGS_READ if name in os.environ})
 
+    def stored_reads():
+        info = module._settings_of_stored.cache_info()
+        return info.hits + info.misses
+
     assert module._STORED is not None, "this Python's os.environ keeps its values in a dict"
     monkeypatch.setenv("HITL_PUBLIC_BASE_URL", "https://reviews.contoso.com")
     monkeypatch.setenv("HITL_SLACK_CHANNEL", "#rédaction–relecture")
     monkeypatch.setenv("HITL_PUBLISH_DIR", "/srv/publiés")
+    before = stored_reads()
     assert load_settings() == read_by_name()
     assert load_settings().publish_dir == "/srv/publiés"
     monkeypatch.delenv("HITL_PUBLISH_DIR")
     assert load_settings() == read_by_name()
     assert load_settings().publish_dir != "/srv/publiés"
+    assert stored_reads() == before + 4, "load_settings() read the stored values"
+
+
+def test_a_store_put_in_place_of_os_environs_own_is_read_name_by_name(monkeypatch):
+    """What answers os.environ.get is what load_settings reads: a store put in place of the
+    one os.environ had at start-up is read name by name, and so is its content."""
+    from shared_code import settings as module
+
+    replaced = {**os.environ._data, os.environ.encodekey("HITL_PUBLISH_DIR"): os.environ.encodevalue("swapped")}
+    monkeypatch.setattr(os.environ, "_data", replaced)
+    assert os.environ.get("HITL_PUBLISH_DIR") == "swapped"
+    assert load_settings().publish_dir == "swapped"
+    monkeypatch.undo()
+    assert module._PROCESS_ENVIRON._data is module._STORED
 
 
 def test_an_environment_standing_in_for_os_environ_is_read_name_by_name(monkeypatch):
