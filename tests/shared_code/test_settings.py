@@ -105,10 +105,11 @@ def test_the_process_environment_gives_the_settings_its_values_give(monkeypatch)
     (encoded names and values): what it returns is what those values, read one by one,
     give, for text beyond ASCII too, and a change or a removal through os.environ is seen
     by the next call."""
+    # The module as it is now: a host loading the app again imports it afresh.
     from shared_code import settings as module
 
     def read_by_name():
-        return load_settings({name: os.environ[name] for name in module.SETTINGS_READ if name in os.environ})
+        return module.load_settings({name: os.environ[name] for name in module.SETTINGS_READ if name in os.environ})
 
     def stored_reads():
         info = module._settings_of_stored.cache_info()
@@ -119,23 +120,24 @@ def test_the_process_environment_gives_the_settings_its_values_give(monkeypatch)
     monkeypatch.setenv("HITL_SLACK_CHANNEL", "#rédaction–relecture")
     monkeypatch.setenv("HITL_PUBLISH_DIR", "/srv/publiés")
     before = stored_reads()
-    assert load_settings() == read_by_name()
-    assert load_settings().publish_dir == "/srv/publiés"
+    assert module.load_settings() == read_by_name()
+    assert module.load_settings().publish_dir == "/srv/publiés"
     monkeypatch.delenv("HITL_PUBLISH_DIR")
-    assert load_settings() == read_by_name()
-    assert load_settings().publish_dir != "/srv/publiés"
+    assert module.load_settings() == read_by_name()
+    assert module.load_settings().publish_dir != "/srv/publiés"
     assert stored_reads() == before + 4, "load_settings() read the stored values"
 
 
 def test_a_store_put_in_place_of_os_environs_own_is_read_name_by_name(monkeypatch):
     """What answers os.environ.get is what load_settings reads: a store put in place of the
     one os.environ had at start-up is read name by name, and so is its content."""
+    # The module as it is now: a host loading the app again imports it afresh.
     from shared_code import settings as module
 
     replaced = {**os.environ._data, os.environ.encodekey("HITL_PUBLISH_DIR"): os.environ.encodevalue("swapped")}
     monkeypatch.setattr(os.environ, "_data", replaced)
     assert os.environ.get("HITL_PUBLISH_DIR") == "swapped"
-    assert load_settings().publish_dir == "swapped"
+    assert module.load_settings().publish_dir == "swapped"
     monkeypatch.undo()
     assert module._PROCESS_ENVIRON._data is module._STORED
 
@@ -143,8 +145,10 @@ def test_a_store_put_in_place_of_os_environs_own_is_read_name_by_name(monkeypatc
 def test_an_environment_standing_in_for_os_environ_is_read_name_by_name(monkeypatch):
     """A mapping put in place of os.environ (as a test or an embedding host may) is read
     like any other: its values, not the process's."""
+    from shared_code import settings as module
+
     monkeypatch.setattr(os, "environ", {**os.environ, "HITL_PUBLISH_DIR": "stand-in"})
-    assert load_settings().publish_dir == "stand-in"
+    assert module.load_settings().publish_dir == "stand-in"
 
 
 EDITORS = {"stages": [{"name": "editor", "reviewers": ["role:editors"], "require": "any"}]}
