@@ -23,6 +23,7 @@ which a cross-site form cannot send without a preflight the devhost never grants
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
 import re
@@ -239,13 +240,22 @@ class ServerThread:
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         try:
-            self.loop.run_until_complete(self._open())
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        self.loop.run_forever()
+            try:
+                self.loop.run_until_complete(self._open())
+            except BaseException as exc:
+                self._error = exc
+                if self._runner is not None:
+                    with contextlib.suppress(Exception):
+                        self.loop.run_until_complete(self._runner.cleanup())
+                return
+            finally:
+                self._ready.set()
+            self.loop.run_forever()
+        finally:
+            # Closed here, once nothing runs on it: a loop left open is closed by the
+            # collector, which may have finalized its wake-up socket first and then reports
+            # "Invalid file descriptor: -1" from the loop's __del__.
+            self.loop.close()
 
     async def _open(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None)

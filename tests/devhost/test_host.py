@@ -159,3 +159,22 @@ def test_activities_run_10_per_processor_at_a_time_unless_host_json_or_the_consu
 def test_the_host_reaches_its_own_server_through_loopback_when_bound_to_every_interface(host, netloc):
     """What an activity's durable client binding names as rpcBaseUrl (conformance C6)."""
     assert loopback_netloc(host, 7071) == netloc
+
+
+def test_the_servers_loop_is_closed_when_it_stops_and_when_it_cannot_listen():
+    """The host's loop is closed by its own thread once nothing runs on it: left open, the
+    collector would close it later, possibly after finalizing its wake-up socket, and
+    report 'Invalid file descriptor: -1' from the loop's __del__."""
+    from aiohttp import web
+
+    from devhost.server import ServerThread
+
+    serving = ServerThread(web.Application(), "127.0.0.1", 0)
+    port = serving.start()
+    refused = ServerThread(web.Application(), "127.0.0.1", port)
+    with pytest.raises(OSError):
+        refused.start()
+    refused._thread.join(timeout=10)
+    assert refused.loop.is_closed()
+    serving.stop()
+    assert serving.loop.is_closed()
