@@ -218,11 +218,21 @@ def _to_response(reply: ApiReply) -> web.Response:
                         content_type="application/json")
 
 
+# How long a stopping server lets the requests in flight finish (a long poll of the Durable
+# API, a route waiting for its decision to be applied) before it cancels them: aiohttp
+# waits up to this long for a handler, then as long again for the cancelled handler to end
+# (its default is 60 s). ServerThread.stop waits STOP_SECONDS for the whole shutdown.
+SHUTDOWN_GRACE_SECONDS = 3.0
+STOP_SECONDS = 10.0
+
+
 class ServerThread:
     """Serves an aiohttp application from a background thread with its own event loop."""
 
-    def __init__(self, app: web.Application, host: str, port: int, reuse_port: bool = False):
+    def __init__(self, app: web.Application, host: str, port: int, reuse_port: bool = False,
+                 shutdown_grace: float = SHUTDOWN_GRACE_SECONDS):
         self.app, self.host, self.port, self.reuse_port = app, host, port, reuse_port
+        self.shutdown_grace = shutdown_grace
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self._runner: Optional[web.AppRunner] = None
         self._ready = threading.Event()
@@ -258,7 +268,7 @@ class ServerThread:
             self.loop.close()
 
     async def _open(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None)
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=self.shutdown_grace)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_port=self.reuse_port or None)
         await site.start()
@@ -275,6 +285,6 @@ class ServerThread:
     def stop(self) -> None:
         if self.loop is None or not self.loop.is_running():
             return
-        asyncio.run_coroutine_threadsafe(self._close(), self.loop).result(timeout=10)
+        asyncio.run_coroutine_threadsafe(self._close(), self.loop).result(timeout=STOP_SECONDS)
         self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=STOP_SECONDS)

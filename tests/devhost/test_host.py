@@ -1,6 +1,7 @@
 """Host configuration: host.json and local.settings.json, read as the Functions host does."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -171,10 +172,56 @@ def test_the_servers_loop_is_closed_when_it_stops_and_when_it_cannot_listen():
 
     serving = ServerThread(web.Application(), "127.0.0.1", 0)
     port = serving.start()
-    refused = ServerThread(web.Application(), "127.0.0.1", port)
-    with pytest.raises(OSError):
-        refused.start()
-    refused._thread.join(timeout=10)
-    assert refused.loop.is_closed()
-    serving.stop()
+    try:
+        refused = ServerThread(web.Application(), "127.0.0.1", port)
+        with pytest.raises(OSError):
+            refused.start()
+        refused._thread.join(timeout=10)
+        assert refused.loop.is_closed()
+    finally:
+        serving.stop()
     assert serving.loop.is_closed()
+
+
+def test_a_stopping_server_cancels_a_request_still_running_after_its_grace():
+    """A request in flight (a long poll) gets the server's grace to finish, then is cut
+    off, so that stopping the host never outlasts ServerThread.stop's own wait (aiohttp
+    would wait 60 s, and the host's close failed with a TimeoutError after 10)."""
+    import threading
+    import time
+    import urllib.request
+
+    from aiohttp import web
+
+    from devhost.server import SHUTDOWN_GRACE_SECONDS, STOP_SECONDS, ServerThread
+
+    assert 2 * SHUTDOWN_GRACE_SECONDS < STOP_SECONDS  # a handler's wait, then its cancelled end
+    began = threading.Event()
+
+    async def slow(request):
+        began.set()
+        await asyncio.sleep(60)
+        return web.Response(text="late")
+
+    app = web.Application()
+    app.router.add_get("/slow", slow)
+    server = ServerThread(app, "127.0.0.1", 0, shutdown_grace=0.5)
+    port = server.start()
+    outcome = []
+
+    def call():
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/slow", timeout=30).read()
+            outcome.append("answered")
+        except Exception as exc:  # noqa: BLE001 - the connection is cut, as expected
+            outcome.append(type(exc).__name__)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    assert began.wait(10)
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 5
+    assert server.loop.is_closed()
+    caller.join(10)
+    assert outcome and outcome != ["answered"]
