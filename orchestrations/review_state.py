@@ -27,7 +27,7 @@ earlier release schedules nothing that release did not (``input_version``).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 from datetime import datetime, timedelta
 from typing import Any, Optional
@@ -40,7 +40,7 @@ from shared_code.models import (CONTACTS_INPUT_KEY, DEFAULT_ESCALATION_HOURS, DE
 from shared_code.passages import missing_quote, too_many_comments
 from shared_code.review_analytics import by_day, fact, seconds_between
 from shared_code.review_policy import (Placement, ReviewPolicy, Seat, SeatView, StageRule, claimable, place,
-                                       stage_outcome, with_seat)
+                                       stage_outcome)
 from shared_code.review_status import ReviewStatus
 from shared_code.stages import Stage
 
@@ -224,7 +224,8 @@ class ReviewState:
         copy = object.__new__(ReviewState)
         values = copy.__dict__
         values.update(self.__dict__)
-        values.pop("_current_seats", None)
+        for name in _DERIVED_FROM_FIELDS:
+            values.pop(name, None)
         if "policy" in changes:
             values.pop("rules", None)
         values.update(changes)
@@ -357,20 +358,33 @@ class ReviewState:
         return self._seats_of(self.stage)
 
     def _seats_of(self, index: int) -> tuple:
-        views = tuple(SeatView(seat) for seat in self.rules.stages[index].seats)
+        # Each seat is replaced where a change or a decision lands, in a list: the largest
+        # stage's twenty decisions would otherwise copy its twenty seats twenty times.
+        views = [SeatView(seat) for seat in self.rules.stages[index].seats]
         for change in self.seat_changes:
-            if change.get("stage") == index and 0 <= change.get("seat", -1) < len(views):
-                views = with_seat(views, change["seat"], **_seat_change_effect(change))
+            seat = change.get("seat", -1)
+            if change.get("stage") == index and 0 <= seat < len(views):
+                views[seat] = replace(views[seat], **_seat_change_effect(change))
         for record in self._stage_records(index):
             seat = record.get("seatIndex", 0)
             if 0 <= seat < len(views):
                 person = Person.from_event(record.get("person"))
-                views = with_seat(views, seat, decided=True, approved=bool(record.get("approved")),
-                                  decided_by=person.key if person else "")
-        return views
+                views[seat] = replace(views[seat], decided=True, approved=bool(record.get("approved")),
+                                      decided_by=person.key if person else "")
+        return tuple(views)
 
-    def _stage_records(self, stage: int) -> list[dict]:
-        return [r for r in self.decisions if r.get("round") == self.round and r.get("stageIndex", 0) == stage]
+    def _stage_records(self, stage: int) -> tuple:
+        """This round's decisions of a stage, in the order they were taken."""
+        return self._records_by_stage.get(stage, ())
+
+    @cached_property
+    def _records_by_stage(self) -> dict[int, tuple]:
+        # One pass over the decisions for every stage: a status asks for each stage's.
+        by_stage: dict[int, list] = {}
+        for record in self.decisions:
+            if record.get("round") == self.round:
+                by_stage.setdefault(record.get("stageIndex", 0), []).append(record)
+        return {stage: tuple(records) for stage, records in by_stage.items()}
 
     def place(self, decision: Decision, now: datetime) -> Placement:
         person = Person.from_event(decision.person)
@@ -378,6 +392,10 @@ class ReviewState:
 
     def outcome(self) -> Optional[bool]:
         """The stage's outcome once its decisions settle it: True approved, False rejected."""
+        return self._stage_outcome
+
+    @cached_property
+    def _stage_outcome(self) -> Optional[bool]:
         order = [r.get("seatIndex", 0) for r in self._stage_records(self.stage)]
         return stage_outcome(self.stage_rule, self.seat_views(), order)
 
@@ -848,6 +866,10 @@ def _contacts(value: Any) -> Optional[dict]:
 
 
 _FIELD_NAMES = frozenset(f.name for f in fields(ReviewState))
+# Values a state works out from its fields and keeps (cached_property): a copy with other
+# fields drops them, but for the rules, which it keeps while the policy stays.
+_DERIVED_FROM_FIELDS = tuple(name for name, value in vars(ReviewState).items()
+                             if isinstance(value, cached_property) and name != "rules")
 
 # How each seat was told, per channel: a state per channel, and the Slack message (to
 # update it once the seat or the stage is decided).

@@ -16,9 +16,11 @@ whoever may decide today decides.
 """
 from __future__ import annotations
 
+import json
 import math
 import re
-from dataclasses import dataclass, replace
+import threading
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Optional, Sequence, Union
 
@@ -165,18 +167,23 @@ class ReviewPolicy:
 
     @classmethod
     def of_state(cls, value: Any) -> "ReviewPolicy":
-        """The policy a review carries (written by this app, so already checked). A replay
-        asks for it at every step of the review, each time from the same JSON object: the
-        latest ones read are kept, by that object's identity."""
+        """The policy a review carries (written by this app, so already checked). Every
+        replay reads its input afresh, and reading the largest policy's hundred seats took
+        a tenth of a team review's replay: the latest policies read are kept, by their
+        compact JSON (a policy is plain JSON, and equal JSON reads as an equal policy)."""
         if value is None:
             return DEFAULT_POLICY
-        kept = _READ_POLICIES.get(id(value))
-        if kept is not None and kept[0] is value:
-            return kept[1]
-        policy = cls.from_json(value)
-        if len(_READ_POLICIES) >= _POLICIES_KEPT:
-            _READ_POLICIES.pop(next(iter(_READ_POLICIES)))
-        _READ_POLICIES[id(value)] = (value, policy)
+        try:
+            key = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError):  # not plain JSON: read as it is, to be refused
+            return cls.from_json(value)
+        policy = _READ_POLICIES.get(key)
+        if policy is None:
+            policy = cls.from_json(value)
+            with _READ_POLICIES_LOCK:
+                _READ_POLICIES[key] = policy
+                while len(_READ_POLICIES) > _POLICIES_KEPT:
+                    del _READ_POLICIES[next(iter(_READ_POLICIES))]
         return policy
 
     def index_of(self, name: str) -> Optional[int]:
@@ -189,9 +196,10 @@ class ReviewPolicy:
 
 
 DEFAULT_POLICY = ReviewPolicy((StageRule(DEFAULT_STAGE, (Seat(ANYONE),), "any"),))
-# (the JSON object, the policy read from it), by the object's id; the entry holds the
-# object, so its id cannot be reused while it is here.
-_READ_POLICIES: dict[int, tuple] = {}
+# The policies read, by their compact JSON, oldest first: reviews replaying side by side
+# each keep theirs.
+_READ_POLICIES: dict[str, "ReviewPolicy"] = {}
+_READ_POLICIES_LOCK = threading.Lock()
 _POLICIES_KEPT = 64
 
 
@@ -351,10 +359,6 @@ def claimable(stage: StageRule, seats: Sequence[SeatView], person: Person, now_i
         holders = sorted({seats[i].claimed_by for i in candidates})
         return Placement(refusal=f"the seats you could claim are claimed by {', '.join(holders)}")
     return Placement(seat=free[0])
-
-
-def with_seat(seats: Sequence[SeatView], index: int, **changes) -> tuple:
-    return tuple(replace(view, **changes) if i == index else view for i, view in enumerate(seats))
 
 
 def _moment(iso: str) -> datetime:

@@ -121,6 +121,27 @@ def test_a_changed_copy_is_what_dataclasses_replace_makes_and_forgets_the_cached
         state._with(nonsense=1)
 
 
+def test_a_copy_with_other_decisions_works_its_seats_records_and_outcome_out_again():
+    """A state keeps the seats, the stage's records and its outcome once worked out; a
+    copy with another decision or round must not carry them over."""
+    run = RunRequest.from_json({"topic": "Stages", "review": {"stages": [
+        {"name": "legal", "reviewers": ["user:bob@contoso.com", "user:cy@contoso.com"], "require": "all"}]}})
+    state = ReviewState.initial(run)
+    vote = {"round": 1, "approved": True, "stage": "legal", "stageIndex": 0, "seatIndex": 0,
+            "seat": "user:bob@contoso.com", "person": {"name": "bob@contoso.com"}}
+    assert state.outcome() is None and not any(v.decided for v in state.seat_views())
+    one = state._with(decisions=(vote,))
+    assert [v.decided for v in one.seat_views()] == [True, False] and one.outcome() is None
+    both = one._with(decisions=(vote, {**vote, "seatIndex": 1, "seat": "user:cy@contoso.com",
+                                       "person": {"name": "cy@contoso.com"}}))
+    assert [v.decided_by for v in both.seat_views()] == ["bob@contoso.com", "cy@contoso.com"]
+    assert both.outcome() is True and one.outcome() is None
+    assert both._with(round=2).outcome() is None and both._with(round=2).seat_views() == state.seat_views()
+    rejected = state._with(decisions=({**vote, "approved": False},))
+    assert rejected.outcome() is False
+    assert [r["seatIndex"] for r in both._stage_records(0)] == [0, 1] and both._stage_records(1) == ()
+
+
 def _largest_review(seat_name, person_name):
     """A review at the limits the product allows: the largest policy (5 stages of 20 seats)
     in its last stage with 19 decisions and every earlier stage's 20, each with the longest

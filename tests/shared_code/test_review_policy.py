@@ -1,6 +1,8 @@
 """The review policy's rules as tables: parsing, outcomes, seats, claims."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from shared_code.identity import Person
@@ -149,3 +151,20 @@ def test_claims_take_an_open_shared_seat(person, seats, expected):
         assert placement.seat == expected
     else:
         assert expected in placement.refusal
+
+
+def test_a_policy_read_from_a_state_is_read_once_for_equal_json_and_never_for_other_json():
+    """Every replay reads the review's input afresh: an equal policy in another object is
+    the policy read before; one that differs in any value is read on its own, and a value
+    that is not plain JSON is refused as from_json refuses it."""
+    first = {"stages": [stage("legal", ["user:bob@contoso.com", "role:editors"], 2, hours=4)]}
+    read = ReviewPolicy.of_state(first)
+    assert ReviewPolicy.of_state(json.loads(json.dumps(first))) is read
+    assert read == ReviewPolicy.from_json(first)
+    other = {"stages": [stage("legal", ["user:bob@contoso.com", "role:editors"], 2, hours=4.5)]}
+    assert ReviewPolicy.of_state(other).stages[0].hours == 4.5
+    assert ReviewPolicy.of_state({"stages": [stage("legal", ["user:bob@contoso.com", "role:editors"], 1,
+                                                   hours=4)]}).stages[0].require == 1
+    with pytest.raises(ValidationError, match="hours"):
+        ReviewPolicy.of_state({"stages": [stage("legal", ["user:bob@contoso.com"], hours=float("nan"))]})
+    assert ReviewPolicy.of_state(None) is ReviewPolicy.default()
