@@ -217,15 +217,18 @@ class ReviewState:
     def _with(self, **changes: Any) -> "ReviewState":
         """A copy with ``changes``, as ``dataclasses.replace`` makes it but without running
         the generated ``__init__`` over every field again: each replay makes dozens of
-        these. Values cached from the fields go, except the rules while the policy stays."""
+        these. The values worked out from the seats' fields go when one of those changes,
+        and the rules when the policy does; a decision's acknowledgement or a fact keeps
+        them."""
         unknown = changes.keys() - _FIELD_NAMES
         if unknown:
             raise TypeError(f"ReviewState has no field {', '.join(sorted(unknown))}")
         copy = object.__new__(ReviewState)
         values = copy.__dict__
         values.update(self.__dict__)
-        for name in _DERIVED_FROM_FIELDS:
-            values.pop(name, None)
+        if not changes.keys().isdisjoint(_SEAT_FIELDS):
+            for name in _DERIVED_FROM_FIELDS:
+                values.pop(name, None)
         if "policy" in changes:
             values.pop("rules", None)
         values.update(changes)
@@ -866,10 +869,12 @@ def _contacts(value: Any) -> Optional[dict]:
 
 
 _FIELD_NAMES = frozenset(f.name for f in fields(ReviewState))
-# Values a state works out from its fields and keeps (cached_property): a copy with other
-# fields drops them, but for the rules, which it keeps while the policy stays.
+# Values a state works out and keeps (cached_property), but for the rules: the stage's
+# seats, its records and its outcome, all read from these fields alone, so a copy that
+# changes one of them works them out again.
 _DERIVED_FROM_FIELDS = tuple(name for name, value in vars(ReviewState).items()
                              if isinstance(value, cached_property) and name != "rules")
+_SEAT_FIELDS = frozenset({"policy", "stage", "round", "decisions", "seat_changes"})
 
 # How each seat was told, per channel: a state per channel, and the Slack message (to
 # update it once the seat or the stage is decided).

@@ -140,6 +140,12 @@ def test_a_copy_with_other_decisions_works_its_seats_records_and_outcome_out_aga
     rejected = state._with(decisions=({**vote, "approved": False},))
     assert rejected.outcome() is False
     assert [r["seatIndex"] for r in both._stage_records(0)] == [0, 1] and both._stage_records(1) == ()
+    # What the seats do not read from keeps them: an acknowledgement, a fact, a notice.
+    acked = one._with(acks=({"id": "e1"},), outbox=({"kind": "vote"},), notification={"status": "sent"})
+    assert acked.seat_views() is one.seat_views() and acked.outcome() is None
+    claimed = one._with(seat_changes=({"stage": 0, "seat": 1, "change": "claim", "by": "cy@contoso.com",
+                                        "until": "2999-01-01T00:00:00+00:00"},))
+    assert claimed.seat_views()[1].claimed_by == "cy@contoso.com" and one.seat_views()[1].claimed_by == ""
 
 
 def _largest_review(seat_name, person_name):
