@@ -9,19 +9,29 @@ approve route's whole call: it answers 200 only once the review has applied the 
 ``--pending`` other reviews were started and left waiting.
 
     .venv/bin/python -m bench.team_review                   # 4 reviews, 1,000 waiting
+    .venv/bin/python -m bench.team_review --engine          # one review, in process
+
+``--engine`` decides the same seats of ``--reviews`` reviews one after another in process,
+through the devhost's engine with a manual clock (``bench.engine_rounds``'s way): each
+decision's time is raising its event and running everything it makes due (the episodes,
+the next stage's notice, the entity batches) until the host is idle, and the process's
+CPU time over those steps, which a busy neighbour on a shared machine disturbs less. No
+HTTP, no polling and no other review competes: what one decision costs the host, mostly
+the replay of the review's execution.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import logging
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Optional
 
-from bench import devhost_process
+from bench import REPO, TASK_HUB, devhost_process
 from bench.devhost_process import Devhost
 from bench.http_client import Recorder
 from bench.proc import machine_info
@@ -93,17 +103,62 @@ async def main_async(args, work: Path) -> dict:
             "status_limit_bytes_utf16": CUSTOM_STATUS_LIMIT_BYTES, "failures": failures[:5]}
 
 
+def measure_engine(work: Path, reviews: int) -> dict:
+    """ms per decision in process, after one review decided to warm up."""
+    import os
+    import uuid
+
+    from devhost import DevHost, ManualClock
+    from shared_code.models import Decision, RunRequest
+
+    os.environ["HITL_WRITER"] = "offline"
+    os.environ.setdefault("TASKHUB_NAME", TASK_HUB)
+    os.environ["HITL_PUBLISH_DIR"] = str(work / "published")
+    timings: list[float] = []
+    cpu_seconds = 0.0
+    with DevHost(REPO, data_dir=work / "engine", clock=ManualClock(), local_settings=False) as host:
+        for index in range(reviews + 1):
+            start = RunRequest.from_json({"topic": f"largest team review {index}", "review": largest_policy()})
+            instance_id = host.start("hitl_orchestration", start.to_start_input())
+            host.run_until_idle()
+            for stage in range(MAX_STAGES):
+                for seat in range(MAX_SEATS):
+                    person = f"p{stage}-{seat}@contoso.com"
+                    requested = Decision.from_json({"approved": True, "round": 1, "feedback": FEEDBACK,
+                                                    "stage": f"stage-{stage}", "reviewer": person})
+                    event = requested.bound(1, person, uuid.uuid4().hex, stage_index=stage,
+                                            person={"name": person}, channel="function key", asserted=True)
+                    started, cpu_started = time.perf_counter(), time.process_time()
+                    host.raise_event(instance_id, "ApprovalEvent", event.to_event())
+                    host.run_until_idle()
+                    if index > 0:  # the first review warms caches and imports
+                        timings.append((time.perf_counter() - started) * 1000)
+                        cpu_seconds += time.process_time() - cpu_started
+            status = host.status(instance_id)
+            if status["runtimeStatus"] != "Completed":
+                raise RuntimeError(f"team review {instance_id} ended as {status['runtimeStatus']}: "
+                                   f"{str(status.get('customStatus'))[:300]}")
+    return {"decisions": len(timings), "engine_ms_p50": round(percentile(timings, 50), 2),
+            "engine_ms_p99": round(percentile(timings, 99), 2),
+            "engine_ms_mean": round(sum(timings) / len(timings), 2),
+            "cpu_ms_per_decision": round(cpu_seconds * 1000 / len(timings), 2)}
+
+
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reviews", type=int, default=4, help="team reviews decided side by side (default 4)")
     parser.add_argument("--pending", type=int, default=1000, help="other reviews left waiting (default 1000)")
     parser.add_argument("--poll-ms", type=float, default=20.0, help="status poll interval (default 20)")
+    parser.add_argument("--engine", action="store_true",
+                        help="decide the reviews one after another in process, without HTTP (see above)")
     devhost_process.add_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
+    if args.engine:
+        return main_engine(args)
     print("== bench.team_review")
     print(f"settings: reviews={args.reviews}, stages={MAX_STAGES}, seats={MAX_SEATS}, pending={args.pending}, "
           f"workers={args.workers}")
@@ -118,6 +173,20 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"  failure: {failure}")
     print(json.dumps(result))
     return 1 if result["failures"] else 0
+
+
+def main_engine(args: argparse.Namespace) -> int:
+    print("== bench.team_review --engine")
+    print(f"settings: reviews={args.reviews}, stages={MAX_STAGES}, seats={MAX_SEATS}, clock=manual, writer=offline")
+    print("machine:  " + ", ".join(f"{k}={v}" for k, v in machine_info().items()))
+    logging.disable(logging.ERROR)  # one warning per notice without a signing key, timed otherwise
+    with tempfile.TemporaryDirectory(prefix="bench-team-engine-") as work:
+        result = measure_engine(Path(work), args.reviews)
+    print(f"decisions: {result['decisions']}; ms per decision in the engine: p50 {result['engine_ms_p50']}, "
+          f"p99 {result['engine_ms_p99']}, mean {result['engine_ms_mean']}; the process's CPU "
+          f"{result['cpu_ms_per_decision']} ms per decision")
+    print(json.dumps(result))
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,22 @@
+"""bench.team_review --engine at its smallest: the largest team review is decided seat by
+seat in process to publication, and every decision is counted (never a check of how fast
+anything was)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import team_review
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_engine_run_decides_every_seat_of_the_largest_review_to_publication(capsys):
+    # It raises unless each review ends Completed (published) after its 100 seats.
+    assert team_review.main(["--engine", "--reviews", "1"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(printed[-1])
+    assert printed[0] == "== bench.team_review --engine"
+    assert result["decisions"] == team_review.MAX_STAGES * team_review.MAX_SEATS
+    assert 0 < result["engine_ms_p50"] <= result["engine_ms_p99"] and result["cpu_ms_per_decision"] > 0
