@@ -25,9 +25,11 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Optional
 
@@ -104,16 +106,26 @@ async def main_async(args, work: Path) -> dict:
 
 
 def measure_engine(work: Path, reviews: int) -> dict:
-    """ms per decision in process, after one review decided to warm up."""
-    import os
-    import uuid
+    """ms per decision in process, after one review decided to warm up; the process's
+    settings are as they were once it returns."""
+    settings = {"HITL_WRITER": "offline", "TASKHUB_NAME": os.environ.get("TASKHUB_NAME", TASK_HUB),
+                "HITL_PUBLISH_DIR": str(work / "published")}
+    before = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    try:
+        return _decide_in_process(work, reviews)
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
+
+def _decide_in_process(work: Path, reviews: int) -> dict:
     from devhost import DevHost, ManualClock
     from shared_code.models import Decision, RunRequest
 
-    os.environ["HITL_WRITER"] = "offline"
-    os.environ.setdefault("TASKHUB_NAME", TASK_HUB)
-    os.environ["HITL_PUBLISH_DIR"] = str(work / "published")
     timings: list[float] = []
     cpu_seconds = 0.0
     with DevHost(REPO, data_dir=work / "engine", clock=ManualClock(), local_settings=False) as host:
@@ -180,8 +192,11 @@ def main_engine(args: argparse.Namespace) -> int:
     print(f"settings: reviews={args.reviews}, stages={MAX_STAGES}, seats={MAX_SEATS}, clock=manual, writer=offline")
     print("machine:  " + ", ".join(f"{k}={v}" for k, v in machine_info().items()))
     logging.disable(logging.ERROR)  # one warning per notice without a signing key, timed otherwise
-    with tempfile.TemporaryDirectory(prefix="bench-team-engine-") as work:
-        result = measure_engine(Path(work), args.reviews)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-team-engine-") as work:
+            result = measure_engine(Path(work), args.reviews)
+    finally:
+        logging.disable(logging.NOTSET)
     print(f"decisions: {result['decisions']}; ms per decision in the engine: p50 {result['engine_ms_p50']}, "
           f"p99 {result['engine_ms_p99']}, mean {result['engine_ms_mean']}; the process's CPU "
           f"{result['cpu_ms_per_decision']} ms per decision")

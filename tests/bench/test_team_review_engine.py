@@ -4,6 +4,8 @@ anything was)."""
 from __future__ import annotations
 
 import json
+import logging
+import os
 
 import pytest
 
@@ -12,9 +14,14 @@ from bench import team_review
 pytestmark = pytest.mark.slow
 
 
-def test_the_engine_run_decides_every_seat_of_the_largest_review_to_publication(capsys):
+def test_the_engine_run_decides_every_seat_of_the_largest_review_to_publication(capsys, monkeypatch):
+    monkeypatch.setenv("HITL_WRITER", "model")
+    monkeypatch.delenv("HITL_PUBLISH_DIR", raising=False)
     # It raises unless each review ends Completed (published) after its 100 seats.
     assert team_review.main(["--engine", "--reviews", "1"]) == 0
+    # The process's settings and logging are as they were.
+    assert os.environ["HITL_WRITER"] == "model" and "HITL_PUBLISH_DIR" not in os.environ
+    assert not logging.getLogger().manager.disable
     printed = capsys.readouterr().out.strip().splitlines()
     result = json.loads(printed[-1])
     assert printed[0] == "== bench.team_review --engine"
