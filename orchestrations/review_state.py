@@ -366,11 +366,11 @@ class ReviewState:
         views = [SeatView(seat) for seat in self.rules.stages[index].seats]
         for change in self.seat_changes:
             seat = change.get("seat", -1)
-            if change.get("stage") == index and 0 <= seat < len(views):
+            if change.get("stage") == index and isinstance(seat, int) and 0 <= seat < len(views):
                 views[seat] = replace(views[seat], **_seat_change_effect(change))
         for record in self._stage_records(index):
             seat = record.get("seatIndex", 0)
-            if 0 <= seat < len(views):
+            if isinstance(seat, int) and 0 <= seat < len(views):
                 person = Person.from_event(record.get("person"))
                 views[seat] = replace(views[seat], decided=True, approved=bool(record.get("approved")),
                                       decided_by=person.key if person else "")
@@ -385,8 +385,9 @@ class ReviewState:
         # One pass over the decisions for every stage: a status asks for each stage's.
         by_stage: dict[int, list] = {}
         for record in self.decisions:
-            if record.get("round") == self.round:
-                by_stage.setdefault(record.get("stageIndex", 0), []).append(record)
+            stage = record.get("stageIndex", 0)
+            if record.get("round") == self.round and isinstance(stage, int):
+                by_stage.setdefault(stage, []).append(record)
         return {stage: tuple(records) for stage, records in by_stage.items()}
 
     def place(self, decision: Decision, now: datetime) -> Placement:

@@ -179,7 +179,9 @@ class ReviewPolicy:
             return cls.from_json(value)
         policy = _READ_POLICIES.get(key)
         if policy is None:
-            policy = cls.from_json(value)
+            # Read from the key, so that every value written as that JSON reads alike: a
+            # tuple is written as a list, an integer key as a string.
+            policy = cls.from_json(json.loads(key))
             with _READ_POLICIES_LOCK:
                 _READ_POLICIES[key] = policy
                 while len(_READ_POLICIES) > _POLICIES_KEPT:

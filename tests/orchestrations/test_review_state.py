@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrations import review_state
 from orchestrations.review_state import STATE_VERSION, ReviewState, UnreadableState
 from shared_code.models import RunRequest
 
@@ -143,6 +144,9 @@ def test_a_copy_with_other_decisions_works_its_seats_records_and_outcome_out_aga
     # What the seats do not read from keeps them: an acknowledgement, a fact, a notice.
     acked = one._with(acks=({"id": "e1"},), outbox=({"kind": "vote"},), notification={"status": "sent"})
     assert acked.seat_views() is one.seat_views() and acked.outcome() is None
+    # A value worked out from other fields would need them in _SEAT_FIELDS, or copies
+    # would carry it stale: adding one must come with a look there.
+    assert review_state._DERIVED_FROM_FIELDS == ("_current_seats", "_records_by_stage", "_stage_outcome")
     claimed = one._with(seat_changes=({"stage": 0, "seat": 1, "change": "claim", "by": "cy@contoso.com",
                                         "until": "2999-01-01T00:00:00+00:00"},))
     assert claimed.seat_views()[1].claimed_by == "cy@contoso.com" and one.seat_views()[1].claimed_by == ""
