@@ -17,8 +17,9 @@ The peer (bench/peer.py): the same shape, start -> activity -> wait for an exter
 worker, in a child process, driven by the same number of client threads through the
 SDK's gRPC client, polling the same way.
 
-Each round runs every subject once, in the same order (this tree, each baseline, the peer),
-so a slow minute of a shared machine falls on all of them; the summary gives the medians
+Each round runs every subject once (this tree, each baseline, the peer; every other round in
+reverse order, since the place in a round weighs on a shared machine), so a slow minute of
+it falls on all of them; the summary gives the medians
 and ranges over the rounds, and each round's ratio of the devhost to the peer it ran
 beside. Every host is fresh (its own state folder) and is warmed up with one lifecycle
 per thread before the measured N. ``approve->Completed`` runs from sending the approval
@@ -69,6 +70,15 @@ os.environ.update(PEER_ENV)
 STEP_TIMEOUT_S = 30.0
 # The starts' pause between two polls of one review (bench.pending's, for the same figure).
 START_POLL_S = 0.02
+
+
+def round_order(subjects: list[tuple[str, Optional[Path]]], with_peer: bool, round_: int) -> list:
+    """The subjects of round ``round_`` (from 1) in the order they run, the peer last; every
+    other round in reverse. Where a subject runs in a round weighs on what it measures on a
+    shared machine (first, or right after another's load), and reversing spreads that place
+    over all of them."""
+    order = [*subjects, *([("peer", None)] if with_peer else [])]
+    return order[::-1] if round_ % 2 == 0 else order
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
@@ -494,16 +504,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     ratios: dict[str, list[float]] = {name: [] for name, _ in subjects}
     with scratch_folder("vs-peer-", keep=args.keep) as work:
         for round_ in range(1, args.rounds + 1):
-            print(f"-- round {round_}", flush=True)
+            order = round_order(subjects, with_peer, round_)
+            print(f"-- round {round_}: " + ", ".join(name for name, _ in order), flush=True)
             this_round = {}
-            for name, tree in subjects:
-                run = run_devhost(name, tree, args, work / f"r{round_}", round_, apps[name])
+            for name, tree in order:
+                if name == "peer":
+                    (work / f"r{round_}").mkdir(parents=True, exist_ok=True)
+                    run = run_peer(args, work / f"r{round_}")
+                else:
+                    run = run_devhost(name, tree, args, work / f"r{round_}", round_, apps[name])
                 this_round[name] = run
-                print("   " + run.line(), flush=True)
-            if with_peer:
-                (work / f"r{round_}").mkdir(parents=True, exist_ok=True)
-                run = run_peer(args, work / f"r{round_}")
-                this_round["peer"] = run
                 print("   " + run.line(), flush=True)
             for name, run in this_round.items():
                 runs[name].append(run)

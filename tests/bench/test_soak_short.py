@@ -156,3 +156,13 @@ def test_peer_benchmark_runs_both_trees_the_floor_app_and_the_peer_and_prints_th
     assert len(summary["summary"]["floor"]["ratio_to_peer"]) == 1 and "floor" not in summary["summary"]["this_vs"]
     assert "this / floor (the review app against the peer's orchestration on the same host)" in out
     assert len(summary["summary"]["this_vs_floor"]) == 1
+
+
+def test_every_other_round_of_the_peer_benchmark_runs_its_subjects_in_reverse():
+    from bench.vs_peer import round_order
+
+    subjects = [("this", REPO), ("abc1234", REPO)]
+    assert [name for name, _ in round_order(subjects, True, 1)] == ["this", "abc1234", "peer"]
+    assert [name for name, _ in round_order(subjects, True, 2)] == ["peer", "abc1234", "this"]
+    assert [name for name, _ in round_order(subjects, False, 3)] == ["this", "abc1234"]
+    assert [name for name, _ in round_order(subjects, False, 4)] == ["abc1234", "this"]
