@@ -18,8 +18,8 @@ worker, in a child process, driven by the same number of client threads through 
 SDK's gRPC client, polling the same way.
 
 Each round runs every subject once (this tree, each baseline, the peer; every other round in
-reverse order, since the place in a round weighs on a shared machine), so a slow minute of
-it falls on all of them; the summary gives the medians
+reverse order, so that no subject always has the same place), so a slow minute of a shared
+machine falls on all of them; the summary gives the medians
 and ranges over the rounds, and each round's ratio of the devhost to the peer it ran
 beside. Every host is fresh (its own state folder) and is warmed up with one lifecycle
 per thread before the measured N. ``approve->Completed`` runs from sending the approval
@@ -74,9 +74,9 @@ START_POLL_S = 0.02
 
 def round_order(subjects: list[tuple[str, Optional[Path]]], with_peer: bool, round_: int) -> list:
     """The subjects of round ``round_`` (from 1) in the order they run, the peer last; every
-    other round in reverse. Where a subject runs in a round weighs on what it measures on a
-    shared machine (first, or right after another's load), and reversing spreads that place
-    over all of them."""
+    other round in reverse. Where a subject runs in a round may weigh on what it measures on
+    a shared machine (first, or right after another's load): reversing spreads that place
+    over all of them instead of giving one side of an A/B the same place every round."""
     order = [*subjects, *([("peer", None)] if with_peer else [])]
     return order[::-1] if round_ % 2 == 0 else order
 
