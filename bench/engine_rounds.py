@@ -35,7 +35,8 @@ from bench import REPO, TASK_HUB
 LONGLOOP_APP = REPO / "bench" / "apps" / "longloop"
 
 
-def _host(app_dir: Path, data_dir: Path):
+def engine_host(app_dir: Path, data_dir: Path):
+    """A devhost in process whose timers never fire on their own (a manual clock)."""
     from devhost import DevHost, ManualClock
     return DevHost(app_dir, data_dir=data_dir, clock=ManualClock(), local_settings=False)
 
@@ -74,7 +75,7 @@ def measure_hitl(work: Path, instances: int) -> dict:
 
     rejecting: dict[int, list[float]] = {}
     approving: dict[int, list[float]] = {}
-    with _host(REPO, work / "hitl") as host:
+    with engine_host(REPO, work / "hitl") as host:
         for index in range(instances + 1):
             measure = index > 0  # the first instance warms caches and imports
             long_id = host.start("hitl_orchestration", start_input(f"engine {index}"))
@@ -96,7 +97,7 @@ def measure_loop(work: Path, orchestrator: str, rounds: int, instances: int) -> 
     that the decision at ``rounds`` is an ordinary one and not the one that ends it."""
     per_round: dict[int, list[float]] = {}
     history_events: dict[int, int] = {}
-    with _host(LONGLOOP_APP, work / orchestrator) as host:
+    with engine_host(LONGLOOP_APP, work / orchestrator) as host:
         for index in range(instances + 1):
             instance_id = host.start(orchestrator, {"rounds": rounds + 1})
             host.run_until_idle()

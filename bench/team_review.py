@@ -123,12 +123,12 @@ def measure_engine(work: Path, reviews: int) -> dict:
 
 
 def _decide_in_process(work: Path, reviews: int) -> dict:
-    from devhost import DevHost, ManualClock
+    from bench.engine_rounds import engine_host
     from shared_code.models import Decision, RunRequest
 
     timings: list[float] = []
     cpu_seconds = 0.0
-    with DevHost(REPO, data_dir=work / "engine", clock=ManualClock(), local_settings=False) as host:
+    with engine_host(REPO, work / "engine") as host:
         for index in range(reviews + 1):
             start = RunRequest.from_json({"topic": f"largest team review {index}", "review": largest_policy()})
             instance_id = host.start("hitl_orchestration", start.to_start_input())
