@@ -20,7 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import aiohttp
 import azure.durable_functions as df
@@ -38,14 +38,7 @@ REVIEW_ID_PREFIX = "review-"
 # and how often it delivers it before answering "accepted, not applied yet".
 ACKNOWLEDGE_SECONDS = 4.0
 DELIVERIES = 3
-# The route looks FIRST_POLL_SECONDS apart for the first EVEN_LOOKS looks, then twice as long
-# after each one, up to LONGEST_POLL_SECONDS (look_pauses). A busy host applies a decision
-# within tens of milliseconds, and a pause doubling from the first look showed one applied
-# at 31 ms only at 70; on Azure Storage, where a quiet hub's queue poll can hold an event
-# for seconds, the pauses still double: four more status queries in a whole wait of
-# ACKNOWLEDGE_SECONDS than doubling from the first look.
 FIRST_POLL_SECONDS, LONGEST_POLL_SECONDS = 0.01, 0.5
-EVEN_LOOKS = 5
 
 
 class BackendUnavailable(Exception):
@@ -269,9 +262,10 @@ class ReviewClient:
         # The first look waits a pause too: an event just raised has not been processed
         # yet (the orchestrator runs after this route yields, on Azure after a queue poll),
         # so a read at once would only cost a status query.
-        deadline = time.monotonic() + wait_seconds
-        for pause in look_pauses():
+        deadline, pause = time.monotonic() + wait_seconds, FIRST_POLL_SECONDS
+        while True:
             await asyncio.sleep(pause)
+            pause = min(pause * 2, LONGEST_POLL_SECONDS)
             review = await self.get(instance_id)
             outcome = review.status.outcome_of(event_id, bound_round, bound_stage)
             if outcome is not None or review.finished or time.monotonic() >= deadline:
@@ -299,16 +293,6 @@ class ReviewClient:
         await asyncio.sleep(0)  # between parsing a page and reading its statuses, as above
         reviews = [_review_of_row(row) for row in rows if row.get("name") == REVIEW_ORCHESTRATOR]
         return reviews, "" if token in ("", "null") else token
-
-
-def look_pauses() -> Iterator[float]:
-    """The pauses before each look for a delivered event's outcome, without end."""
-    for _ in range(EVEN_LOOKS):
-        yield FIRST_POLL_SECONDS
-    pause = FIRST_POLL_SECONDS
-    while True:
-        pause = min(pause * 2, LONGEST_POLL_SECONDS)
-        yield pause
 
 
 def _stage_of(payload: dict) -> Optional[int]:

@@ -3,14 +3,12 @@ reviews), its review ids, and what it tells of an event it delivered."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import time
 
 import azure.durable_functions as df
 
-from routes.review_client import (ACKNOWLEDGE_SECONDS, LONGEST_POLL_SECONDS, ReviewClient, _rpc_base_url, _stage_of,
-                                  look_pauses, new_review_id)
+from routes.review_client import ACKNOWLEDGE_SECONDS, ReviewClient, _rpc_base_url, _stage_of, new_review_id
 from shared_code.models import APPROVAL_EVENT, EXTEND_EVENT, SEAT_EVENT, ExtendRequest, ReviewNote
 from shared_code.review_status import ReviewStatus
 from tests.support.host_client import HostDurableClient
@@ -136,19 +134,3 @@ def _decide(host, instance_id, round_, stage, approved, id_, **extra):
     host.raise_event(instance_id, APPROVAL_EVENT, {"approved": approved, "round": round_, "stage_index": stage,
                                                    "id": id_, "by": "function key", "channel": "function key",
                                                    **extra})
-
-
-def test_the_route_looks_ten_ms_apart_at_first_then_ever_less_often():
-    """A decision a busy host applies in 31 ms shows at the look at 40 ms, and a wait of
-    seconds on a quiet hub costs the storage account a few more queries, not one every
-    10 ms: the pauses double after the fifth look, up to half a second."""
-    pauses = list(itertools.islice(look_pauses(), 12))
-    assert pauses[:6] == [0.01] * 5 + [0.02]
-    assert pauses[6:10] == [0.04, 0.08, 0.16, 0.32]
-    assert pauses[10:] == [LONGEST_POLL_SECONDS] * 2 and LONGEST_POLL_SECONDS == 0.5
-    looks, waited = 0, 0.0
-    for pause in look_pauses():
-        looks, waited = looks + 1, waited + pause
-        if waited >= ACKNOWLEDGE_SECONDS:
-            break
-    assert looks == 17  # in the whole wait for one delivery
