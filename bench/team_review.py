@@ -17,7 +17,10 @@ decision's time is raising its event and running everything it makes due (the ep
 the next stage's notice, the entity batches) until the host is idle, and the process's
 CPU time over those steps, which a busy neighbour on a shared machine disturbs less. No
 HTTP, no polling and no other review competes: what one decision costs the host, mostly
-the replay of the review's execution.
+the replay of the review's execution. The CPU is also given by the decision's place in
+its execution (``cpu_ms_by_place``): the first replays nothing before it, each later one
+replays those before it, the last one an execution takes (DECISIONS_PER_EXECUTION) also
+continues as new, and a stage's last ends the execution and opens the next stage.
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ from bench.http_client import Recorder
 from bench.proc import machine_info
 from bench.review_api import ReviewApi, ReviewReply, poll_until
 from bench.stats import percentile
+from orchestrations.hitl_orchestration import DECISIONS_PER_EXECUTION
 from shared_code.review_policy import MAX_SEATS, MAX_STAGES
 from shared_code.review_status import CUSTOM_STATUS_LIMIT_BYTES, utf16_size
 
@@ -128,6 +132,7 @@ def _decide_in_process(work: Path, reviews: int) -> dict:
 
     timings: list[float] = []
     cpu_seconds = 0.0
+    cpu_ms_by_place: dict[str, list[float]] = {}
     with engine_host(REPO, work / "engine") as host:
         for index in range(reviews + 1):
             start = RunRequest.from_json({"topic": f"largest team review {index}", "review": largest_policy()})
@@ -145,7 +150,9 @@ def _decide_in_process(work: Path, reviews: int) -> dict:
                     host.run_until_idle()
                     if index > 0:  # the first review warms caches and imports
                         timings.append((time.perf_counter() - started) * 1000)
-                        cpu_seconds += time.process_time() - cpu_started
+                        cpu = time.process_time() - cpu_started
+                        cpu_seconds += cpu
+                        cpu_ms_by_place.setdefault(place_in_execution(seat), []).append(cpu * 1000)
             status = host.status(instance_id)
             if status["runtimeStatus"] != "Completed":
                 raise RuntimeError(f"team review {instance_id} ended as {status['runtimeStatus']}: "
@@ -153,7 +160,20 @@ def _decide_in_process(work: Path, reviews: int) -> dict:
     return {"decisions": len(timings), "engine_ms_p50": round(percentile(timings, 50), 2),
             "engine_ms_p99": round(percentile(timings, 99), 2),
             "engine_ms_mean": round(sum(timings) / len(timings), 2),
-            "cpu_ms_per_decision": round(cpu_seconds * 1000 / len(timings), 2)}
+            "cpu_ms_per_decision": round(cpu_seconds * 1000 / len(timings), 2),
+            "cpu_ms_by_place": {place: round(sum(ms) / len(ms), 2) for place, ms in cpu_ms_by_place.items()}}
+
+
+def place_in_execution(seat: int) -> str:
+    """Where a stage's decision ``seat`` (0-based, one after another) falls in the review's
+    executions: each stage opens in a new one, which continues as new after
+    DECISIONS_PER_EXECUTION decisions."""
+    if seat == MAX_SEATS - 1:
+        return "the stage's last"
+    place = seat % DECISIONS_PER_EXECUTION + 1
+    if place == DECISIONS_PER_EXECUTION:
+        return f"{place} of {DECISIONS_PER_EXECUTION} (continues as new)"
+    return f"{place} of {DECISIONS_PER_EXECUTION}"
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
@@ -199,7 +219,8 @@ def main_engine(args: argparse.Namespace) -> int:
         logging.disable(logging.NOTSET)
     print(f"decisions: {result['decisions']}; ms per decision in the engine: p50 {result['engine_ms_p50']}, "
           f"p99 {result['engine_ms_p99']}, mean {result['engine_ms_mean']}; the process's CPU "
-          f"{result['cpu_ms_per_decision']} ms per decision")
+          f"{result['cpu_ms_per_decision']} ms per decision; by its place in the execution: "
+          + ", ".join(f"{place} {ms} ms" for place, ms in result["cpu_ms_by_place"].items()))
     print(json.dumps(result))
     return 0
 
