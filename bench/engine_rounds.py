@@ -41,6 +41,13 @@ def engine_host(app_dir: Path, data_dir: Path):
     return DevHost(app_dir, data_dir=data_dir, clock=ManualClock(), local_settings=False)
 
 
+def engine_settings(work: Path) -> dict[str, str]:
+    """The app settings an in-process host of the review app runs with: the offline writer,
+    the bench's task hub unless one is set, and a publish folder under ``work``."""
+    return {"HITL_WRITER": "offline", "TASKHUB_NAME": os.environ.get("TASKHUB_NAME", TASK_HUB),
+            "HITL_PUBLISH_DIR": str(work / "published")}
+
+
 def _decide_rounds(host, instance_id: str, rounds: int, event: Callable[[int], tuple[str, dict]],
                    per_round: dict[int, list[float]], measure: bool) -> None:
     for number in range(1, rounds + 1):
@@ -62,9 +69,7 @@ def start_input(topic: str) -> dict:
 
 def measure_hitl(work: Path, instances: int) -> dict:
     """Median ms per decision for hitl_orchestration, rejecting 1..9 and approving 10."""
-    os.environ["HITL_WRITER"] = "offline"
-    os.environ.setdefault("TASKHUB_NAME", TASK_HUB)
-    os.environ["HITL_PUBLISH_DIR"] = str(work / "published")
+    os.environ.update(engine_settings(work))
 
     def verdict(final_round: int):
         def event(number: int) -> tuple[str, dict]:

@@ -36,7 +36,7 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from bench import REPO, TASK_HUB, devhost_process
+from bench import REPO, devhost_process
 from bench.devhost_process import Devhost
 from bench.http_client import Recorder
 from bench.proc import machine_info
@@ -112,8 +112,9 @@ async def main_async(args, work: Path) -> dict:
 def measure_engine(work: Path, reviews: int) -> dict:
     """ms per decision in process, after one review decided to warm up; the process's
     settings are as they were once it returns."""
-    settings = {"HITL_WRITER": "offline", "TASKHUB_NAME": os.environ.get("TASKHUB_NAME", TASK_HUB),
-                "HITL_PUBLISH_DIR": str(work / "published")}
+    from bench.engine_rounds import engine_settings
+
+    settings = engine_settings(work)
     before = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)
     try:
